@@ -1,0 +1,196 @@
+// Every error the service raises on purpose. Each carries what the HTTP mapper
+// (functions/platform/http.ts) needs; that mapper is the only place they become responses.
+// Messages are plain sentences for humans and never contain a token, a secret or message text.
+
+export abstract class AppError extends Error {
+  abstract readonly httpStatus: number;
+  abstract readonly code: string;
+  /** Extra fields merged into the error body (e.g. currentOwner). */
+  readonly details: Record<string, unknown> = {};
+  /** Seconds, sent as `Retry-After`. */
+  readonly retryAfterSeconds?: number;
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  readonly httpStatus = 400;
+  readonly code: string;
+  constructor(message: string, code = 'invalid_request') {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class UnknownServiceError extends AppError {
+  readonly httpStatus = 400;
+  readonly code = 'unknown_service';
+  constructor(readonly ref: string) {
+    super(`No service is known as "${ref.slice(0, 100)}".`);
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  readonly httpStatus = 401;
+  readonly code = 'unauthorized';
+  constructor(message = 'Missing or invalid credentials.') {
+    super(message);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  readonly httpStatus = 403;
+  readonly code: string;
+  constructor(message: string, code = 'forbidden') {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class NotOwnerError extends AppError {
+  readonly httpStatus = 403;
+  readonly code = 'not_owner';
+  override readonly details: { currentOwner: string };
+  constructor(
+    readonly caller: string,
+    readonly currentOwner: string,
+  ) {
+    super('The calling service does not own this user.');
+    this.details = { currentOwner };
+  }
+}
+
+export class NotFoundError extends AppError {
+  readonly httpStatus = 404;
+  readonly code = 'not_found';
+}
+
+export class OwnerChangedError extends AppError {
+  readonly httpStatus = 409;
+  readonly code = 'owner_changed';
+  override readonly details: { currentOwner: string | null };
+  constructor(
+    currentOwner: string | null,
+    message = 'The owner changed; read it again and retry.',
+  ) {
+    super(message);
+    this.details = { currentOwner };
+  }
+}
+
+export class HandoverInProgressError extends AppError {
+  readonly httpStatus = 409;
+  readonly code = 'handover_in_progress';
+  override readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super('A handover of this user is in progress; retry shortly.');
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  readonly httpStatus = 413;
+  readonly code = 'payload_too_large';
+}
+
+export class IdempotencyKeyReusedError extends AppError {
+  readonly httpStatus = 422;
+  readonly code = 'idempotency_key_reused';
+  constructor() {
+    super('This Idempotency-Key was used with a different request body.');
+  }
+}
+
+export class QueueUnavailableError extends AppError {
+  readonly httpStatus = 503;
+  readonly code = 'enqueue_failed';
+  override readonly retryAfterSeconds = 5;
+  constructor() {
+    super('The callback could not be queued; retry.');
+  }
+}
+
+// ---------------------------------------------------------------- Parley
+
+/**
+ * `rejected`: Parley certainly did not apply the call (a definite error envelope, or the request
+ * never left). `unknown`: it may have (timeout, cut connection, 5xx, 429 after the budget).
+ */
+export type ParleyOutcome = 'rejected' | 'unknown';
+
+export abstract class ParleyError extends AppError {
+  abstract readonly outcome: ParleyOutcome;
+  constructor(
+    message: string,
+    readonly method: string,
+    readonly path: string,
+    readonly durationMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Parley answered with an error (HTTP status and, when present, its error notification). */
+export class ParleyApiError extends ParleyError {
+  readonly code = 'parley_error';
+  readonly outcome: ParleyOutcome;
+  override readonly details: { parley: { status: number; code: string | null } };
+  declare readonly retryAfterSeconds?: number;
+  constructor(
+    readonly status: number,
+    readonly parleyCode: string | null,
+    method: string,
+    path: string,
+    readonly apiVersion: string | null,
+    durationMs: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(
+      `Parley answered ${method} ${path} with HTTP ${status}${parleyCode ? ` (${parleyCode})` : ''}.`,
+      method,
+      path,
+      durationMs,
+    );
+    this.outcome = status >= 500 || status === 429 || status === 408 ? 'unknown' : 'rejected';
+    this.details = { parley: { status, code: parleyCode } };
+    if (this.outcome === 'unknown') this.retryAfterSeconds = 5;
+  }
+  get httpStatus(): number {
+    return this.outcome === 'unknown' ? 503 : 502;
+  }
+}
+
+export class ParleyTimeoutError extends ParleyError {
+  readonly httpStatus = 504;
+  readonly code = 'parley_timeout';
+  readonly outcome: ParleyOutcome = 'unknown';
+  constructor(method: string, path: string, durationMs: number) {
+    super(`Parley did not answer ${method} ${path} in time.`, method, path, durationMs);
+  }
+}
+
+export class ParleyNetworkError extends ParleyError {
+  readonly httpStatus = 503;
+  readonly code = 'parley_unavailable';
+  readonly outcome: ParleyOutcome;
+  override readonly retryAfterSeconds = 5;
+  constructor(
+    readonly sent: boolean,
+    method: string,
+    path: string,
+    durationMs: number,
+  ) {
+    super(`Parley could not be reached for ${method} ${path}.`, method, path, durationMs);
+    this.outcome = sent ? 'unknown' : 'rejected';
+  }
+}
+
+/** The error code a Parley failure goes into the history with. */
+export const parleyErrorCode = (err: ParleyError): string =>
+  err instanceof ParleyApiError
+    ? (err.parleyCode ?? `http_${err.status}`)
+    : err instanceof ParleyTimeoutError
+      ? 'timeout'
+      : 'network_error';

@@ -1,0 +1,189 @@
+// The interfaces the domain talks through. Adapters implement them (DynamoDB, the Parley fetch
+// client, SQS, Secrets Manager); domain tests implement them with small in-memory fakes.
+import type {
+  DeliveryItem,
+  HandoverRecord,
+  HistoryFilters,
+  IdempotencyItem,
+  OwnerItem,
+  Page,
+  ServiceInfo,
+} from './types';
+
+// ---------------------------------------------------------------- Parley
+
+export interface ParleyService {
+  identification: string;
+  name: string;
+  default: boolean;
+}
+
+/** A successful Parley call: its data plus what to log and record. */
+export interface ParleyCall<T> {
+  data: T;
+  status: number;
+  /** The `X-Parley-API-Version` header, e.g. "20500". */
+  apiVersion: string | null;
+  durationMs: number;
+  /** Messages of `warning` notifications on a SUCCESS. */
+  warnings: string[];
+}
+
+/**
+ * One Service's view of Parley's Service API. Failures throw the Parley errors of ./errors:
+ * `outcome: 'rejected'` means the call certainly had no effect, `'unknown'` that it may have.
+ */
+export interface ParleyClient {
+  readonly serviceIdentification: string;
+  listServices(): Promise<ParleyCall<ParleyService[]>>;
+  /** The owning Service's identification. */
+  getOwner(userId: string): Promise<ParleyCall<{ owner: string }>>;
+  setOwner(
+    userId: string,
+    newOwner: string,
+    metadata: Record<string, unknown>,
+  ): Promise<ParleyCall<Record<string, unknown>>>;
+  sendMessage(userId: string, text: string): Promise<ParleyCall<Record<string, unknown>>>;
+  unsetAgent(userId: string): Promise<ParleyCall<Record<string, unknown>>>;
+}
+
+/** The client acting as a given Service (its own credentials). */
+export type ParleyClients = (serviceIdentification: string) => ParleyClient;
+
+// ---------------------------------------------------------------- Stores
+
+export interface HistoryStore {
+  /** Conditional put on the record's key: 'exists' when that seq is already written. */
+  append(record: HandoverRecord): Promise<'appended' | 'exists'>;
+  get(userId: string, seq: number): Promise<HandoverRecord | null>;
+  /** A user's records, newest first by default. */
+  listUser(
+    userId: string,
+    options: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+  ): Promise<Page<HandoverRecord>>;
+  /** The newest record of a user created at or before `instant` (ISO). */
+  latestAtOrBefore(userId: string, instant: string): Promise<HandoverRecord | null>;
+  /**
+   * Records created in [from, to] (ISO), oldest first, across days (the day index), or by the
+   * destination index when `filters.toOwner` is set. Other filters may make pages short.
+   */
+  listRange(options: {
+    from: string;
+    to: string;
+    limit: number;
+    cursor?: string;
+    filters?: HistoryFilters;
+  }): Promise<Page<HandoverRecord>>;
+}
+
+export interface StateStore {
+  getOwner(userId: string): Promise<OwnerItem | null>;
+  /** Writes a first owner item; false when one exists. */
+  createOwner(item: OwnerItem): Promise<boolean>;
+  /**
+   * Replaces the owner item if its stored version is `expectedVersion`; false otherwise.
+   * `item.version` must be `expectedVersion + 1`. Maintains the sparse pending index from
+   * `item.pending`.
+   */
+  compareAndSetOwner(item: OwnerItem, expectedVersion: number): Promise<boolean>;
+  /** Users whose pending marker was written before `markedBefore` (ISO), via the sparse index. */
+  listStalePending(
+    markedBefore: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<{ userId: string; markedAt: string }>>;
+
+  /** The idempotency item, or null when absent or expired at `nowMs`. */
+  getIdempotency(
+    callerServiceId: string,
+    key: string,
+    nowMs: number,
+  ): Promise<IdempotencyItem | null>;
+  /** Stores it unless a live one exists; false when a live one exists. */
+  putIdempotency(item: IdempotencyItem, nowMs: number): Promise<boolean>;
+
+  getDelivery(deliveryId: string, nowMs: number): Promise<DeliveryItem | null>;
+  /**
+   * Claims a delivery: succeeds when none exists, it expired, or it is `in_progress` with a
+   * lease that ended before `nowMs`. Otherwise returns the existing item.
+   */
+  claimDelivery(
+    item: DeliveryItem,
+    nowMs: number,
+  ): Promise<{ claimed: true } | { claimed: false; existing: DeliveryItem }>;
+  updateDelivery(
+    deliveryId: string,
+    patch: Partial<
+      Pick<DeliveryItem, 'state' | 'disposition' | 'replyState' | 'handoverId' | 'leaseUntil'>
+    >,
+  ): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Queue, downstream, catalog
+
+export interface QueuedCallback {
+  /** The receiving Service's identification. */
+  serviceId: string;
+  deliveryId: string;
+  receivedAt: string;
+  /** The callback body exactly as Parley sent it. */
+  body: string;
+}
+
+export interface CallbackQueue {
+  /** FIFO: `groupId` keeps a user's callbacks in order; `dedupId` drops duplicates in a window. */
+  send(message: { groupId: string; dedupId: string; body: string }): Promise<void>;
+}
+
+export interface DownstreamResponse {
+  status: number;
+  /** Raw body text. */
+  body: string;
+}
+
+/** Posts a signed forward to a Service's program (bot engine, agent desk). */
+export interface Downstream {
+  post(
+    url: string,
+    body: string,
+    headers: Record<string, string>,
+    timeoutMs: number,
+  ): Promise<DownstreamResponse>;
+}
+
+/** The Services of this deployment: configuration merged with Parley's list (cached). */
+export interface ServiceCatalog {
+  list(): Promise<ServiceInfo[]>;
+  /** Identification, name (case-insensitive) or "default"; throws UnknownServiceError. */
+  resolve(ref: string): Promise<ServiceInfo>;
+  /** A configured service by identification, without I/O. */
+  get(identification: string): ServiceInfo | undefined;
+}
+
+// ---------------------------------------------------------------- Platform
+
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+}
+
+export interface IdGenerator {
+  next(): string;
+}
+
+export type LogAttributes = Record<string, unknown>;
+
+/** Structured logging. Never pass a token, a secret or message text. */
+export interface Log {
+  debug(message: string, attributes?: LogAttributes): void;
+  info(message: string, attributes?: LogAttributes): void;
+  warn(message: string, attributes?: LogAttributes): void;
+  error(message: string, attributes?: LogAttributes): void;
+}
+
+export interface MetricsSink {
+  count(name: string, value?: number, dimensions?: Record<string, string>): void;
+  milliseconds(name: string, value: number, dimensions?: Record<string, string>): void;
+}
+
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+export const noMetrics: MetricsSink = { count() {}, milliseconds() {} };

@@ -1,0 +1,105 @@
+// The functions and the HTTP routes, declared once. The CDK API stack and the local gateway both
+// read this table, so what is deployed and what runs locally serve the same routes.
+
+export type FunctionName =
+  | 'inbound'
+  | 'processor'
+  | 'handover'
+  | 'messages'
+  | 'owner'
+  | 'services'
+  | 'audit'
+  | 'reconcile'
+  | 'health';
+
+export interface FunctionSpec {
+  /** File under functions/handlers/ that exports `handler`. */
+  entry: string;
+  description: string;
+  memoryMb: number;
+  timeoutSeconds: number;
+}
+
+/**
+ * Timeouts form one chain (DESIGN.md): Parley budget (8 s) < handover timeout (15 s) < staleAfter
+ * (60 s) < queue visibility timeout (90 s). The processor may perform a handover and a downstream
+ * forward, so it gets the handover's timeout plus the downstream's.
+ */
+export const functionSpecs: Record<FunctionName, FunctionSpec> = {
+  inbound: {
+    entry: 'inbound.ts',
+    description: 'Parley webhook: authenticate, enqueue',
+    memoryMb: 512,
+    timeoutSeconds: 5,
+  },
+  processor: {
+    entry: 'processor.ts',
+    description: 'Queue consumer: owner check, rules, forward, handover',
+    memoryMb: 512,
+    timeoutSeconds: 30,
+  },
+  handover: {
+    entry: 'handover.ts',
+    description: 'POST /handovers',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  messages: {
+    entry: 'messages.ts',
+    description: 'POST /users/{userId}/messages',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  owner: {
+    entry: 'owner.ts',
+    description: 'GET /users/{userId}/owner',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  services: {
+    entry: 'services.ts',
+    description: 'GET /services',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  audit: {
+    entry: 'audit.ts',
+    description: 'Audit queries over the history',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  reconcile: {
+    entry: 'reconcile.ts',
+    description: 'Recover stale pending handovers (route and schedule)',
+    memoryMb: 512,
+    timeoutSeconds: 45,
+  },
+  health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
+};
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface HttpRoute {
+  method: HttpMethod;
+  /** API Gateway route path, with `{param}` placeholders. */
+  path: string;
+  fn: FunctionName;
+}
+
+export const httpRoutes: readonly HttpRoute[] = [
+  { method: 'POST', path: '/webhooks/parley/{serviceId}', fn: 'inbound' },
+  { method: 'POST', path: '/handovers', fn: 'handover' },
+  { method: 'POST', path: '/users/{userId}/messages', fn: 'messages' },
+  { method: 'GET', path: '/users/{userId}/owner', fn: 'owner' },
+  { method: 'GET', path: '/services', fn: 'services' },
+  { method: 'GET', path: '/users/{userId}/handovers', fn: 'audit' },
+  { method: 'GET', path: '/handovers', fn: 'audit' },
+  { method: 'POST', path: '/reconcile', fn: 'reconcile' },
+  { method: 'GET', path: '/health', fn: 'health' },
+];
+
+/** Bodies above this are refused with 413 by the functions themselves. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** The API Gateway route key of a route, e.g. "POST /handovers". */
+export const routeKey = (r: HttpRoute): string => `${r.method} ${r.path}`;
