@@ -183,7 +183,14 @@ export interface Log {
 export interface MetricsSink {
   count(name: string, value?: number, dimensions?: Record<string, string>): void;
   milliseconds(name: string, value: number, dimensions?: Record<string, string>): void;
+  /** A level, e.g. OldestPendingAgeSeconds. */
+  gauge(
+    name: string,
+    value: number,
+    unit: 'Seconds' | 'Count',
+    dimensions?: Record<string, string>,
+  ): void;
 }
 
 export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
-export const noMetrics: MetricsSink = { count() {}, milliseconds() {} };
+export const noMetrics: MetricsSink = { count() {}, milliseconds() {}, gauge() {} };

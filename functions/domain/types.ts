@@ -78,7 +78,14 @@ export interface IdempotencyItem {
 }
 
 export type DeliveryState = 'in_progress' | 'done';
-export type DeliveryDisposition = 'forwarded' | 'standby' | 'quarantined' | 'handed_over';
+/** forwarded: sent downstream; stored: accepted, the Service has no downstream; handed_over: a
+ * rule or the downstream moved the user and the message went to the new owner. */
+export type DeliveryDisposition =
+  | 'forwarded'
+  | 'stored'
+  | 'standby'
+  | 'quarantined'
+  | 'handed_over';
 /** A downstream reply is sent at most once: `sending` is set before the Parley call. */
 export type ReplyState = 'none' | 'sending' | 'sent' | 'failed';
 

@@ -1,0 +1,391 @@
+// Small in-memory stand-ins for the domain's ports, for domain tests. They keep the contracts of
+// functions/domain/ports.ts (conditional writes, expiry on read, newest-first pages) so a domain
+// test exercises the same rules the DynamoDB adapters enforce; the adapters have their own tests
+// against dynalite.
+import {
+  ParleyApiError,
+  ParleyNetworkError,
+  ParleyTimeoutError,
+  UnknownServiceError,
+} from '../../functions/domain/errors';
+import type {
+  Clock,
+  HistoryStore,
+  IdGenerator,
+  ParleyCall,
+  ParleyClient,
+  ParleyService,
+  ServiceCatalog,
+  StateStore,
+} from '../../functions/domain/ports';
+import type {
+  DeliveryItem,
+  HandoverRecord,
+  IdempotencyItem,
+  OwnerItem,
+  Page,
+  ServiceInfo,
+} from '../../functions/domain/types';
+
+export const BOT = 'as272d6g2ds766fcdfgh';
+export const AGENT = 'Jlk9e7cSf9g3FFsaqe39';
+
+export const seedServices = (): ServiceInfo[] => [
+  { identification: BOT, name: 'Bot Service', role: 'bot', default: true, rules: [] },
+  { identification: AGENT, name: 'Agent Service', role: 'agent', default: false, rules: [] },
+];
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+// ---------------------------------------------------------------- clock and ids
+
+export interface ManualClock extends Clock {
+  set(ms: number): void;
+  advance(ms: number): void;
+}
+
+export const manualClock = (start = Date.parse('2026-03-10T14:00:00.000Z')): ManualClock => {
+  let t = start;
+  return {
+    now: () => t,
+    set: (ms) => {
+      t = ms;
+    },
+    advance: (ms) => {
+      t += ms;
+    },
+  };
+};
+
+export const sequentialIds = (prefix = 'h'): IdGenerator => {
+  let n = 0;
+  return { next: () => `${prefix}${String(++n).padStart(4, '0')}` };
+};
+
+// ---------------------------------------------------------------- history
+
+const cursorOf = (offset: number, total: number): string | undefined =>
+  offset < total ? Buffer.from(String(offset)).toString('base64url') : undefined;
+const offsetOf = (cursor?: string): number =>
+  cursor ? Number(Buffer.from(cursor, 'base64url').toString()) : 0;
+
+export class FakeHistoryStore implements HistoryStore {
+  readonly records = new Map<string, HandoverRecord>();
+  appendCalls = 0;
+  /** Throws from the next append, once (a crash after Parley, before the record). */
+  failNextAppend: Error | null = null;
+
+  private key(userId: string, seq: number) {
+    return `${userId}#${String(seq).padStart(10, '0')}`;
+  }
+
+  async append(record: HandoverRecord): Promise<'appended' | 'exists'> {
+    this.appendCalls++;
+    if (this.failNextAppend) {
+      const err = this.failNextAppend;
+      this.failNextAppend = null;
+      throw err;
+    }
+    const k = this.key(record.userId, record.seq);
+    if (this.records.has(k)) return 'exists';
+    this.records.set(k, clone(record));
+    return 'appended';
+  }
+
+  async get(userId: string, seq: number) {
+    return clone(this.records.get(this.key(userId, seq)) ?? null);
+  }
+
+  userRecords(userId: string): HandoverRecord[] {
+    return [...this.records.values()]
+      .filter((r) => r.userId === userId)
+      .sort((a, b) => a.seq - b.seq);
+  }
+
+  all(): HandoverRecord[] {
+    return [...this.records.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async listUser(
+    userId: string,
+    options: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+  ): Promise<Page<HandoverRecord>> {
+    const all = this.userRecords(userId);
+    if (options.order !== 'asc') all.reverse();
+    const start = offsetOf(options.cursor);
+    const items = all.slice(start, start + options.limit);
+    return {
+      items: clone(items),
+      cursor: cursorOf(start + items.length, all.length),
+      itemsRead: items.length,
+    };
+  }
+
+  async latestAtOrBefore(userId: string, instant: string) {
+    const found = this.userRecords(userId).filter((r) => r.createdAt <= instant);
+    return clone(found.at(-1) ?? null);
+  }
+
+  async listRange(options: {
+    from: string;
+    to: string;
+    limit: number;
+    cursor?: string;
+    filters?: { toOwner?: string; reason?: string; status?: string; source?: string };
+  }): Promise<Page<HandoverRecord>> {
+    const f = options.filters ?? {};
+    const all = this.all().filter(
+      (r) =>
+        r.createdAt >= options.from &&
+        r.createdAt <= options.to &&
+        (!f.toOwner || r.toOwner === f.toOwner) &&
+        (!f.reason || r.reason === f.reason) &&
+        (!f.status || r.status === f.status) &&
+        (!f.source || r.source === f.source),
+    );
+    const start = offsetOf(options.cursor);
+    const items = all.slice(start, start + options.limit);
+    return {
+      items: clone(items),
+      cursor: cursorOf(start + items.length, all.length),
+      itemsRead: items.length,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- state
+
+export class FakeStateStore implements StateStore {
+  readonly owners = new Map<string, OwnerItem>();
+  readonly idempotency = new Map<string, IdempotencyItem>();
+  readonly deliveries = new Map<string, DeliveryItem>();
+  casCalls = 0;
+  /** Runs before the next compareAndSetOwner writes (to interleave a competing writer), once. */
+  beforeNextCas: (() => void) | null = null;
+
+  async getOwner(userId: string) {
+    return clone(this.owners.get(userId) ?? null);
+  }
+
+  async createOwner(item: OwnerItem) {
+    if (this.owners.has(item.userId)) return false;
+    this.owners.set(item.userId, clone(item));
+    return true;
+  }
+
+  async compareAndSetOwner(item: OwnerItem, expectedVersion: number) {
+    this.casCalls++;
+    if (item.version !== expectedVersion + 1) {
+      throw new Error('compareAndSetOwner: item.version must be expectedVersion + 1');
+    }
+    const hook = this.beforeNextCas;
+    this.beforeNextCas = null;
+    hook?.();
+    const current = this.owners.get(item.userId);
+    if (!current || current.version !== expectedVersion) return false;
+    this.owners.set(item.userId, clone(item));
+    return true;
+  }
+
+  async listStalePending(markedBefore: string, options: { limit: number; cursor?: string }) {
+    const all = [...this.owners.values()]
+      .filter((o) => o.pending && o.pending.markedAt < markedBefore)
+      .sort((a, b) => a.pending!.markedAt.localeCompare(b.pending!.markedAt))
+      .map((o) => ({ userId: o.userId, markedAt: o.pending!.markedAt }));
+    const start = offsetOf(options.cursor);
+    const items = all.slice(start, start + options.limit);
+    return { items, cursor: cursorOf(start + items.length, all.length), itemsRead: items.length };
+  }
+
+  async getIdempotency(callerServiceId: string, key: string, nowMs: number) {
+    const item = this.idempotency.get(`${callerServiceId}#${key}`);
+    return item && item.expiresAt * 1000 > nowMs ? clone(item) : null;
+  }
+
+  async putIdempotency(item: IdempotencyItem, nowMs: number) {
+    const k = `${item.callerServiceId}#${item.key}`;
+    const existing = this.idempotency.get(k);
+    if (existing && existing.expiresAt * 1000 > nowMs) return false;
+    this.idempotency.set(k, clone(item));
+    return true;
+  }
+
+  async getDelivery(deliveryId: string, nowMs: number) {
+    const item = this.deliveries.get(deliveryId);
+    return item && item.expiresAt * 1000 > nowMs ? clone(item) : null;
+  }
+
+  async claimDelivery(
+    item: DeliveryItem,
+    nowMs: number,
+  ): Promise<{ claimed: true } | { claimed: false; existing: DeliveryItem }> {
+    const existing = this.deliveries.get(item.deliveryId);
+    const free =
+      !existing ||
+      existing.expiresAt * 1000 <= nowMs ||
+      (existing.state === 'in_progress' && existing.leaseUntil < nowMs);
+    if (!free) return { claimed: false, existing: clone(existing) };
+    this.deliveries.set(item.deliveryId, clone(item));
+    return { claimed: true };
+  }
+
+  async updateDelivery(deliveryId: string, patch: Partial<DeliveryItem>) {
+    const existing = this.deliveries.get(deliveryId);
+    if (!existing) throw new Error(`no delivery ${deliveryId}`);
+    this.deliveries.set(deliveryId, { ...existing, ...clone(patch) });
+  }
+}
+
+// ---------------------------------------------------------------- Parley
+
+export type FakeFault =
+  | 'reject_500' // Parley answers 500, nothing applied
+  | 'apply_then_500' // applied, then the caller sees a 500
+  | 'apply_then_timeout' // applied, then the caller times out
+  | 'timeout' // nothing applied, caller times out
+  | 'refused' // the request never left
+  | 'reject_403'; // a definite refusal
+
+export interface ParleyCallRecord {
+  as: string;
+  method: 'listServices' | 'getOwner' | 'setOwner' | 'sendMessage' | 'unsetAgent';
+  userId?: string;
+  newOwner?: string;
+  metadata?: Record<string, unknown>;
+  text?: string;
+}
+
+/** A Parley of the seed's services, with its owner table and scripted faults, in memory. */
+export class FakeParley {
+  readonly owners = new Map<string, string>();
+  readonly calls: ParleyCallRecord[] = [];
+  private readonly faults: { method: ParleyCallRecord['method']; fault: FakeFault }[] = [];
+  /** Runs inside the next setOwner, before it is applied (e.g. to simulate a crash). */
+  onSetOwner: (() => void) | null = null;
+
+  constructor(readonly services: ParleyService[] = seedServices()) {}
+
+  get defaultService(): string {
+    return (this.services.find((s) => s.default) ?? this.services[0]!).identification;
+  }
+
+  ownerOf(userId: string): string {
+    return this.owners.get(userId) ?? this.defaultService;
+  }
+
+  /** Queue a fault for the next call of `method`. */
+  failNext(method: ParleyCallRecord['method'], fault: FakeFault): void {
+    this.faults.push({ method, fault });
+  }
+
+  callsOf(method: ParleyCallRecord['method']): ParleyCallRecord[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  private takeFault(method: ParleyCallRecord['method']): FakeFault | undefined {
+    const i = this.faults.findIndex((f) => f.method === method);
+    return i >= 0 ? this.faults.splice(i, 1)[0]!.fault : undefined;
+  }
+
+  private ok<T>(data: T): ParleyCall<T> {
+    return { data, status: 200, apiVersion: '20500', durationMs: 5, warnings: [] };
+  }
+
+  private async run<T>(
+    record: ParleyCallRecord,
+    path: string,
+    method: string,
+    apply: () => T,
+  ): Promise<ParleyCall<T>> {
+    this.calls.push(record);
+    const fault = this.takeFault(record.method);
+    switch (fault) {
+      case 'refused':
+        throw new ParleyNetworkError(false, method, path, 1);
+      case 'timeout':
+        throw new ParleyTimeoutError(method, path, 3000);
+      case 'reject_500':
+        throw new ParleyApiError(500, null, method, path, '20500', 5);
+      case 'reject_403':
+        throw new ParleyApiError(403, 'forbidden', method, path, '20500', 5);
+      case 'apply_then_500':
+        apply();
+        throw new ParleyApiError(500, null, method, path, '20500', 5);
+      case 'apply_then_timeout':
+        apply();
+        throw new ParleyTimeoutError(method, path, 3000);
+      default:
+        return this.ok(apply());
+    }
+  }
+
+  client(as: string): ParleyClient {
+    return {
+      serviceIdentification: as,
+      listServices: () =>
+        this.run({ as, method: 'listServices' }, 'services', 'GET', () => clone(this.services)),
+      getOwner: (userId) =>
+        this.run({ as, method: 'getOwner', userId }, `users/${userId}/owner`, 'GET', () => ({
+          owner: this.ownerOf(userId),
+        })),
+      setOwner: (userId, newOwner, metadata) => {
+        const path = `users/${userId}/owner`;
+        const hook = this.onSetOwner;
+        this.onSetOwner = null;
+        hook?.();
+        if (this.ownerOf(userId) !== as) {
+          this.calls.push({ as, method: 'setOwner', userId, newOwner, metadata });
+          return Promise.reject(
+            new ParleyApiError(403, 'service_is_not_owner', 'PUT', path, '20500', 5),
+          );
+        }
+        if (!this.services.some((s) => s.identification === newOwner)) {
+          this.calls.push({ as, method: 'setOwner', userId, newOwner, metadata });
+          return Promise.reject(
+            new ParleyApiError(400, 'unknown_service', 'PUT', path, '20500', 5),
+          );
+        }
+        return this.run({ as, method: 'setOwner', userId, newOwner, metadata }, path, 'PUT', () => {
+          this.owners.set(userId, newOwner);
+          return {};
+        });
+      },
+      sendMessage: (userId, text) => {
+        const path = `users/${userId}/messages`;
+        if (this.ownerOf(userId) !== as) {
+          this.calls.push({ as, method: 'sendMessage', userId, text });
+          return Promise.reject(
+            new ParleyApiError(403, 'service_is_not_owner', 'POST', path, '20500', 5),
+          );
+        }
+        return this.run({ as, method: 'sendMessage', userId, text }, path, 'POST', () => ({}));
+      },
+      unsetAgent: (userId) =>
+        this.run(
+          { as, method: 'unsetAgent', userId },
+          `users/${userId}/agent/unset`,
+          'PUT',
+          () => ({}),
+        ),
+    };
+  }
+
+  clients = (serviceId: string): ParleyClient => this.client(serviceId);
+}
+
+// ---------------------------------------------------------------- catalog
+
+/** A catalog over a fixed list of services (no Parley call). */
+export const staticCatalog = (services: ServiceInfo[] = seedServices()): ServiceCatalog => ({
+  list: async () => clone(services),
+  get: (id) => services.find((s) => s.identification === id),
+  resolve: async (ref) => {
+    const found =
+      ref === 'default'
+        ? services.find((s) => s.default)
+        : (services.find((s) => s.identification === ref) ??
+          services.find((s) => s.name.toLowerCase() === ref.toLowerCase()));
+    if (!found) throw new UnknownServiceError(ref);
+    return clone(found);
+  },
+});
