@@ -22,7 +22,12 @@ export const parleyEndpoints: Readonly<Record<ParleyRoute, ParleyEndpoint>> = {
   putOwner: { method: 'PUT', template: 'users/{userId}/owner', assumed: false, read: false },
   /** Body `{ "message": text }`. */
   messages: { method: 'POST', template: 'users/{userId}/messages', assumed: true, read: false },
-  agentUnset: { method: 'PUT', template: 'users/{userId}/agent/unset', assumed: false, read: false },
+  agentUnset: {
+    method: 'PUT',
+    template: 'users/{userId}/agent/unset',
+    assumed: false,
+    read: false,
+  },
 };
 
 /** The relative path of a route for a user, e.g. `users/20/owner`. */
@@ -32,7 +37,10 @@ export function parleyPath(route: ParleyRoute, params: { userId?: string } = {})
   const userId = params.userId;
   // '.' and '..' survive encoding and a URL parser would resolve them as path segments.
   if (userId === undefined || userId === '' || userId === '.' || userId === '..') {
-    throw new ValidationError('A user id is required and must not be "." or "..".', 'invalid_user_id');
+    throw new ValidationError(
+      'A user id is required and must not be "." or "..".',
+      'invalid_user_id',
+    );
   }
   return template.replace('{userId}', encodeURIComponent(userId));
 }

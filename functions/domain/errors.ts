@@ -146,6 +146,8 @@ export class ParleyApiError extends ParleyError {
     readonly apiVersion: string | null,
     durationMs: number,
     readonly retryAfterMs?: number,
+    /** Overrides the outcome derived from the status (a 2xx whose body is unreadable: 'unknown'). */
+    outcome?: ParleyOutcome,
   ) {
     super(
       `Parley answered ${method} ${path} with HTTP ${status}${parleyCode ? ` (${parleyCode})` : ''}.`,
@@ -153,7 +155,8 @@ export class ParleyApiError extends ParleyError {
       path,
       durationMs,
     );
-    this.outcome = status >= 500 || status === 429 || status === 408 ? 'unknown' : 'rejected';
+    this.outcome =
+      outcome ?? (status >= 500 || status === 429 || status === 408 ? 'unknown' : 'rejected');
     this.details = { parley: { status, code: parleyCode } };
     if (this.outcome === 'unknown') this.retryAfterSeconds = 5;
   }

@@ -1,0 +1,245 @@
+// The state table on DynamoDB (layout: functions/platform/tables.ts). Three kinds of item:
+// - owner items `USER#{userId}`: the OwnerItem fields as they are (`pending` as a map or null),
+//   replaced whole on every write with a condition on `version`; while `pending` is set they also
+//   carry `pendingPk = "PENDING"` and `pendingSince = pending.markedAt` (the sparse
+//   byPendingSince index), and a write without `pending` drops both;
+// - idempotency items `IDEM#{callerServiceId}#{key}` and delivery items `CB#{deliveryId}`, both
+//   with `expiresAt` (epoch seconds). An item counts as absent from `expiresAt` on: reads return
+//   null for it and conditional writes may replace it (`expiresAt <= now`), while DynamoDB's TTL
+//   deletes it some time later in AWS.
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { StateStore } from '../domain/ports';
+import type { DeliveryItem, IdempotencyItem, OwnerItem } from '../domain/types';
+import {
+  checkLimit,
+  collectQuery,
+  cursorString,
+  decodeCursor,
+  encodeCursor,
+  invalidCursor,
+  isConditionFailure,
+  isInvalidStartKey,
+  type Key,
+} from './dynamo';
+
+export interface StateStoreOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+}
+
+const PENDING = 'PENDING';
+const PENDING_KEY = ['pk', 'pendingPk', 'pendingSince'];
+const OWNER_ATTRIBUTES_ADDED = ['pk', 'pendingPk', 'pendingSince'] as const;
+
+const ownerPk = (userId: string) => `USER#${userId}`;
+const idempotencyPk = (callerServiceId: string, key: string) => `IDEM#${callerServiceId}#${key}`;
+const deliveryPk = (deliveryId: string) => `CB#${deliveryId}`;
+
+/** `markedAt` in `toISOString` form, so that the index sorts by time. */
+const sortableInstant = (iso: string): string => {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new Error('A pending marker needs a valid markedAt time.');
+  return new Date(ms).toISOString();
+};
+
+const toOwnerItem = (item: OwnerItem): Record<string, unknown> => ({
+  ...item,
+  pk: ownerPk(item.userId),
+  ...(item.pending
+    ? { pendingPk: PENDING, pendingSince: sortableInstant(item.pending.markedAt) }
+    : {}),
+});
+
+const withoutAttributes = <T>(item: Record<string, unknown>, names: readonly string[]): T => {
+  const copy: Record<string, unknown> = { ...item };
+  for (const name of names) delete copy[name];
+  return copy as T;
+};
+
+/** Live at `nowMs`: not yet at its `expiresAt` (epoch seconds). */
+const isLive = (item: { expiresAt?: unknown }, nowMs: number) =>
+  typeof item.expiresAt === 'number' && item.expiresAt * 1000 > nowMs;
+
+/** The delivery fields `updateDelivery` may change. */
+const DELIVERY_FIELDS = ['state', 'disposition', 'replyState', 'handoverId', 'leaseUntil'] as const;
+
+const ABSENT_OR_EXPIRED = 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds';
+
+export const createStateStore = ({ client, tableName }: StateStoreOptions): StateStore => {
+  const conditionalPut = async (
+    item: Record<string, unknown>,
+    condition: string,
+    values?: Record<string, unknown>,
+    names?: Record<string, string>,
+  ): Promise<boolean> => {
+    try {
+      await client.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: condition,
+          ...(values ? { ExpressionAttributeValues: values } : {}),
+          ...(names ? { ExpressionAttributeNames: names } : {}),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  };
+
+  const read = async (pk: string): Promise<Record<string, unknown> | undefined> => {
+    const out = await client.send(
+      new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }),
+    );
+    return out.Item;
+  };
+
+  const getOwner: StateStore['getOwner'] = async (userId) => {
+    const item = await read(ownerPk(userId));
+    return item ? withoutAttributes<OwnerItem>(item, OWNER_ATTRIBUTES_ADDED) : null;
+  };
+
+  const createOwner: StateStore['createOwner'] = (item) =>
+    conditionalPut(toOwnerItem(item), 'attribute_not_exists(pk)');
+
+  const compareAndSetOwner: StateStore['compareAndSetOwner'] = async (item, expectedVersion) => {
+    if (item.version !== expectedVersion + 1) {
+      throw new Error('An owner item write must advance the version by exactly one.');
+    }
+    return conditionalPut(
+      toOwnerItem(item),
+      '#version = :expected',
+      { ':expected': expectedVersion },
+      { '#version': 'version' },
+    );
+  };
+
+  const listStalePending: StateStore['listStalePending'] = async (
+    markedBefore,
+    { limit, cursor },
+  ) => {
+    checkLimit(limit);
+    let startKey: Key | undefined;
+    if (cursor !== undefined) {
+      const state = decodeCursor(cursor, 'pending');
+      const pk = cursorString(state, 'pk');
+      if (!pk.startsWith('USER#')) throw invalidCursor();
+      startKey = { pk, pendingPk: PENDING, pendingSince: cursorString(state, 'pendingSince') };
+    }
+    let segment: Awaited<ReturnType<typeof collectQuery>>;
+    try {
+      segment = await collectQuery(
+        client,
+        {
+          TableName: tableName,
+          IndexName: 'byPendingSince',
+          KeyConditionExpression: 'pendingPk = :pending AND pendingSince < :before',
+          ExpressionAttributeValues: {
+            ':pending': PENDING,
+            ':before': sortableInstant(markedBefore),
+          },
+          ScanIndexForward: true,
+        },
+        { want: limit, keyAttributes: PENDING_KEY, startKey, maxRead: limit + 1 },
+      );
+    } catch (err) {
+      if (cursor !== undefined && isInvalidStartKey(err)) throw invalidCursor();
+      throw err;
+    }
+    const next = segment.next;
+    return {
+      items: segment.items.map((item) => ({
+        userId: item.userId as string,
+        markedAt: (item.pending as { markedAt: string }).markedAt,
+      })),
+      ...(next
+        ? {
+            cursor: encodeCursor({ kind: 'pending', pk: next.pk, pendingSince: next.pendingSince }),
+          }
+        : {}),
+      itemsRead: segment.read,
+    };
+  };
+
+  const getIdempotency: StateStore['getIdempotency'] = async (callerServiceId, key, nowMs) => {
+    const item = await read(idempotencyPk(callerServiceId, key));
+    return item && isLive(item, nowMs) ? withoutAttributes<IdempotencyItem>(item, ['pk']) : null;
+  };
+
+  const putIdempotency: StateStore['putIdempotency'] = (item, nowMs) =>
+    conditionalPut(
+      { ...item, pk: idempotencyPk(item.callerServiceId, item.key) },
+      ABSENT_OR_EXPIRED,
+      {
+        ':nowSeconds': nowMs / 1000,
+      },
+    );
+
+  const getDelivery: StateStore['getDelivery'] = async (deliveryId, nowMs) => {
+    const item = await read(deliveryPk(deliveryId));
+    return item && isLive(item, nowMs) ? withoutAttributes<DeliveryItem>(item, ['pk']) : null;
+  };
+
+  const claimDelivery: StateStore['claimDelivery'] = async (item, nowMs) => {
+    // A claim that loses reads the winner; should that item vanish or expire in between, the
+    // claim is simply tried again (a few times at most).
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const claimed = await conditionalPut(
+        { ...item, pk: deliveryPk(item.deliveryId) },
+        `${ABSENT_OR_EXPIRED} OR (#state = :inProgress AND leaseUntil < :nowMs)`,
+        { ':nowSeconds': nowMs / 1000, ':inProgress': 'in_progress', ':nowMs': nowMs },
+        { '#state': 'state' },
+      );
+      if (claimed) return { claimed: true };
+      const existing = await getDelivery(item.deliveryId, nowMs);
+      if (existing) return { claimed: false, existing };
+    }
+    throw new Error(`The delivery ${item.deliveryId} could not be claimed or read.`);
+  };
+
+  const updateDelivery: StateStore['updateDelivery'] = async (deliveryId, patch) => {
+    const entries = DELIVERY_FIELDS.flatMap((field) =>
+      patch[field] === undefined ? [] : [[field, patch[field]] as const],
+    );
+    if (entries.length === 0) return;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets = entries.map(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:v${i}`] = value;
+      return `#f${i} = :v${i}`;
+    });
+    try {
+      await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { pk: deliveryPk(deliveryId) },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) {
+        throw new Error(`The delivery ${deliveryId} does not exist; it cannot be updated.`);
+      }
+      throw err;
+    }
+  };
+
+  return {
+    getOwner,
+    createOwner,
+    compareAndSetOwner,
+    listStalePending,
+    getIdempotency,
+    putIdempotency,
+    getDelivery,
+    claimDelivery,
+    updateDelivery,
+  };
+};

@@ -1,0 +1,395 @@
+// The DynamoDB history store against dynalite over real HTTP: conditional appends, exact round
+// trips, a user's history in pages, the owner at an instant, and time ranges across days.
+import { createHistoryStore } from '../../functions/adapters/history-store';
+import { ValidationError } from '../../functions/domain/errors';
+import type { HistoryStore } from '../../functions/domain/ports';
+import type { HandoverRecord, HistoryFilters, Page } from '../../functions/domain/types';
+import { type LocalDynamo, startDynalite } from '../support/dynalite';
+
+let dynamo: LocalDynamo;
+let store: HistoryStore;
+let currentTable: string;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+
+afterAll(async () => {
+  await dynamo.close();
+});
+
+beforeEach(async () => {
+  currentTable = (await dynamo.createTables()).history;
+  store = createHistoryStore({ client: dynamo.client, tableName: currentTable });
+});
+
+const record = (overrides: Partial<HandoverRecord> = {}): HandoverRecord => ({
+  handoverId: 'h-1',
+  userId: '20',
+  seq: 1,
+  fromOwner: 'Bot1234567890abcdefg',
+  toOwner: 'Jlk9e7cSf9g3FFsaqe39',
+  reason: 'question_too_complex',
+  metadata: { reason: 'question_too_complex' },
+  metadataDigest: 'digest-1',
+  requestedBy: 'Bot1234567890abcdefg',
+  source: 'api',
+  status: 'completed',
+  parley: { status: 200, code: null, durationMs: 48 },
+  createdAt: '2026-03-02T10:00:00.000Z',
+  prevHash: '',
+  hash: 'hash-1',
+  ...overrides,
+});
+
+/** `count` records of one user, one minute apart from `start`. */
+const userRecords = (userId: string, count: number, start = '2026-03-02T10:00:00.000Z') =>
+  Array.from({ length: count }, (_, i) =>
+    record({
+      userId,
+      seq: i + 1,
+      handoverId: `${userId}-h${i + 1}`,
+      createdAt: new Date(Date.parse(start) + i * 60_000).toISOString(),
+    }),
+  );
+
+const appendAll = async (records: HandoverRecord[]) => {
+  for (const r of records) await store.append(r);
+};
+
+/** Follows cursors to the end; the pages' sizes and the records in order. */
+const allPages = async (
+  read: (cursor?: string) => Promise<Page<HandoverRecord>>,
+): Promise<{ sizes: number[]; ids: string[]; emptyPagesWithCursor: number }> => {
+  const sizes: number[] = [];
+  const ids: string[] = [];
+  let emptyPagesWithCursor = 0;
+  let cursor: string | undefined;
+  for (let page = 0; page < 100; page += 1) {
+    const result = await read(cursor);
+    sizes.push(result.items.length);
+    ids.push(...result.items.map((r) => r.handoverId));
+    if (result.items.length === 0 && result.cursor) emptyPagesWithCursor += 1;
+    cursor = result.cursor;
+    if (!cursor) break;
+  }
+  return { sizes, ids, emptyPagesWithCursor };
+};
+
+const errorOf = async (run: () => Promise<unknown>): Promise<unknown> => {
+  try {
+    await run();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+};
+
+describe('append and get', () => {
+  it('appends a record once and answers exists for a second record with the same seq', async () => {
+    const first = record();
+    const second = record({ handoverId: 'h-other', toOwner: 'Other', hash: 'hash-other' });
+
+    const results = [await store.append(first), await store.append(second)];
+
+    expect(results).toEqual(['appended', 'exists']);
+    expect(await store.get('20', 1)).toEqual(first);
+  });
+
+  it('reads back exactly the appended record, nulls and nested metadata included', async () => {
+    const observed = record({
+      seq: 1,
+      fromOwner: null,
+      reason: null,
+      metadata: null,
+      source: 'observed',
+      requestedBy: 'parley',
+      parley: null,
+    });
+    const nested = record({
+      seq: 2,
+      handoverId: 'h-2',
+      metadata: { ticket: { id: 7, tags: ['vip', null], note: null, empty: {} }, flag: false },
+      parley: { status: 503, code: null, durationMs: 0 },
+      status: 'failed',
+    });
+    await appendAll([observed, nested]);
+
+    const read = [await store.get('20', 1), await store.get('20', 2)];
+
+    expect(read).toEqual([observed, nested]);
+    expect(read[0]?.fromOwner).toBeNull();
+    expect(read[0]?.metadata).toBeNull();
+    expect(Object.keys(read[1] ?? {}).sort()).toEqual(Object.keys(nested).sort());
+  });
+
+  it('answers null for a seq that was never written', async () => {
+    await store.append(record());
+
+    expect(await store.get('20', 2)).toBeNull();
+    expect(await store.get('21', 1)).toBeNull();
+  });
+});
+
+describe('listUser', () => {
+  it('lists a user newest first in pages of 10, 10 and 5 without duplicates or gaps', async () => {
+    await appendAll([...userRecords('20', 25), ...userRecords('21', 3)]);
+
+    const result = await allPages((cursor) => store.listUser('20', { limit: 10, cursor }));
+
+    expect(result.sizes).toEqual([10, 10, 5]);
+    expect(result.ids).toEqual(Array.from({ length: 25 }, (_, i) => `20-h${25 - i}`));
+  });
+
+  it('lists oldest first when asked, and gives no cursor after the last full page', async () => {
+    await appendAll(userRecords('20', 20));
+
+    const result = await allPages((cursor) =>
+      store.listUser('20', { limit: 10, cursor, order: 'asc' }),
+    );
+
+    expect(result.sizes).toEqual([10, 10]);
+    expect(result.ids).toEqual(Array.from({ length: 20 }, (_, i) => `20-h${i + 1}`));
+  });
+
+  it('reads one item beyond the page, however long the history is', async () => {
+    await appendAll(userRecords('20', 40));
+
+    const page = await store.listUser('20', { limit: 5 });
+
+    expect(page.items.map((r) => r.seq)).toEqual([40, 39, 38, 37, 36]);
+    expect(page.itemsRead).toEqual(6);
+  });
+
+  it('answers an empty page without a cursor for a user without records', async () => {
+    expect(await store.listUser('nobody', { limit: 10 })).toEqual({ items: [], itemsRead: 0 });
+  });
+
+  it('rejects a cursor made for the other order', async () => {
+    await appendAll(userRecords('20', 3));
+    const first = await store.listUser('20', { limit: 1 });
+
+    const err = await errorOf(() =>
+      store.listUser('20', { limit: 1, cursor: first.cursor, order: 'asc' }),
+    );
+
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).code).toEqual('invalid_cursor');
+  });
+});
+
+describe('latestAtOrBefore', () => {
+  it('finds the owner record in force before, at and after the records', async () => {
+    const [r1, r2, r3] = userRecords('20', 3, '2026-03-02T10:00:00.000Z');
+    await appendAll([r1, r2, r3, ...userRecords('21', 2, '2026-03-01T00:00:00.000Z')]);
+
+    const answers = [
+      await store.latestAtOrBefore('20', '2026-03-02T09:59:59.999Z'),
+      await store.latestAtOrBefore('20', '2026-03-02T10:00:00.000Z'),
+      await store.latestAtOrBefore('20', '2026-03-02T10:01:30Z'),
+      await store.latestAtOrBefore('20', '2026-03-02T10:02:00.000Z'),
+      await store.latestAtOrBefore('20', '2027-01-01T00:00:00.000Z'),
+    ];
+
+    expect(answers.map((r) => r?.handoverId ?? null)).toEqual([
+      null,
+      '20-h1',
+      '20-h2',
+      '20-h3',
+      '20-h3',
+    ]);
+    expect(answers[1]).toEqual(r1);
+  });
+});
+
+describe('listRange', () => {
+  // Four users, records on 1-4 March (three per day, at 08:00, 12:00 and 23:59:59.999), plus one
+  // record on 28 February and one on 5 March outside the range asked below.
+  const dayRecords = (): HandoverRecord[] => {
+    const out: HandoverRecord[] = [];
+    const times = ['08:00:00.000', '12:00:00.000', '23:59:59.999'];
+    const seqs = new Map<string, number>();
+    const add = (userId: string, createdAt: string, extra: Partial<HandoverRecord> = {}) => {
+      const seq = (seqs.get(userId) ?? 0) + 1;
+      seqs.set(userId, seq);
+      out.push(record({ userId, seq, handoverId: `${createdAt}-${userId}`, createdAt, ...extra }));
+    };
+    add('u0', '2026-02-28T12:00:00.000Z');
+    for (let day = 1; day <= 4; day += 1) {
+      times.forEach((time, i) => {
+        const userId = `u${(day + i) % 4}`;
+        add(userId, `2026-03-0${day}T${time}Z`, {
+          toOwner: i === 1 ? 'Agent' : 'Bot',
+          reason: i === 2 ? 'user_requested_human' : 'question_too_complex',
+          status: day === 3 && i === 0 ? 'failed' : 'completed',
+          source: i === 0 ? 'rule' : 'api',
+        });
+      });
+    }
+    add('u1', '2026-03-05T00:00:00.000Z');
+    return out;
+  };
+
+  const inRange = (records: HandoverRecord[], from: string, to: string) =>
+    records.filter((r) => r.createdAt >= from && r.createdAt <= to);
+
+  const from = '2026-03-01T08:00:00.000Z';
+  const to = '2026-03-04T23:59:59.999Z';
+
+  const collect = (limit: number, filters?: HistoryFilters, bounds = { from, to }) =>
+    allPages((cursor) => store.listRange({ ...bounds, limit, cursor, filters }));
+
+  it('walks several days oldest first in full pages, bounds included', async () => {
+    const records = dayRecords();
+    await appendAll(records);
+
+    const result = await collect(5);
+
+    expect(result.ids).toEqual(inRange(records, from, to).map((r) => r.handoverId));
+    expect(result.ids).toHaveLength(12);
+    expect(result.sizes).toEqual([5, 5, 2]);
+    expect(result.emptyPagesWithCursor).toEqual(0);
+  });
+
+  it('starts and ends inside a day', async () => {
+    const records = dayRecords();
+    await appendAll(records);
+    const bounds = { from: '2026-03-01T12:00:00.000Z', to: '2026-03-03T12:00:00.000Z' };
+
+    const result = await collect(2, undefined, bounds);
+
+    expect(result.ids).toEqual(inRange(records, bounds.from, bounds.to).map((r) => r.handoverId));
+    expect(result.ids).toHaveLength(7);
+  });
+
+  it('applies reason, status and source filters across days and pages', async () => {
+    const records = dayRecords();
+    await appendAll(records);
+    const window = inRange(records, from, to);
+
+    const byReason = await collect(2, { reason: 'user_requested_human' });
+    const byStatus = await collect(2, { status: 'failed' });
+    const bySource = await collect(3, { source: 'rule', reason: 'question_too_complex' });
+
+    expect(byReason.ids).toEqual(
+      window.filter((r) => r.reason === 'user_requested_human').map((r) => r.handoverId),
+    );
+    expect(byReason.ids).toHaveLength(4);
+    expect(byStatus.ids).toEqual(['2026-03-03T08:00:00.000Z-u3']);
+    expect(bySource.ids).toEqual(
+      window
+        .filter((r) => r.source === 'rule' && r.reason === 'question_too_complex')
+        .map((r) => r.handoverId),
+    );
+    expect(bySource.ids).toHaveLength(4);
+  });
+
+  it('ends a sparse filtered page at its read budget with a cursor that resumes the walk', async () => {
+    const records = dayRecords();
+    await appendAll(records);
+    const tight = createHistoryStore({
+      client: dynamo.client,
+      tableName: currentTable,
+      maxItemsReadPerPage: 4,
+    });
+
+    const result = await allPages((cursor) =>
+      tight.listRange({ from, to, limit: 10, cursor, filters: { status: 'failed' } }),
+    );
+
+    expect(result.ids).toEqual(['2026-03-03T08:00:00.000Z-u3']);
+    expect(result.sizes.length).toBeGreaterThan(1);
+    expect(result.emptyPagesWithCursor).toBeGreaterThan(0);
+  });
+
+  it('lists the handovers to one service through the destination index', async () => {
+    const records = dayRecords();
+    await appendAll(records);
+    const window = inRange(records, from, to);
+
+    const toAgent = await collect(3, { toOwner: 'Agent' });
+    const toBotWithReason = await collect(1, { toOwner: 'Bot', reason: 'user_requested_human' });
+
+    expect(toAgent.ids).toEqual(
+      window.filter((r) => r.toOwner === 'Agent').map((r) => r.handoverId),
+    );
+    expect(toAgent.sizes).toEqual([3, 1]);
+    expect(toBotWithReason.ids).toEqual(
+      window
+        .filter((r) => r.toOwner === 'Bot' && r.reason === 'user_requested_human')
+        .map((r) => r.handoverId),
+    );
+    expect(toBotWithReason.ids).toHaveLength(4);
+  });
+
+  it('answers an empty page without a cursor for a range without records', async () => {
+    await appendAll(dayRecords());
+
+    const page = await store.listRange({
+      from: '2026-04-01T00:00:00.000Z',
+      to: '2026-04-03T00:00:00.000Z',
+      limit: 10,
+    });
+
+    expect(page).toEqual({ items: [], itemsRead: 0 });
+  });
+
+  it('reads one item beyond a first page that one day fills', async () => {
+    await appendAll(userRecords('20', 30, '2026-03-02T00:00:00.000Z'));
+
+    const page = await store.listRange({ from, to, limit: 10 });
+
+    expect(page.items.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(page.itemsRead).toEqual(11);
+  });
+});
+
+describe('cursors and limits', () => {
+  const tampered = (cursor: string, change: (state: Record<string, unknown>) => void) => {
+    const state = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    change(state);
+    return Buffer.from(JSON.stringify(state)).toString('base64url');
+  };
+
+  it('rejects malformed cursors as invalid_cursor', async () => {
+    await appendAll(userRecords('20', 5, '2026-03-01T00:00:00.000Z'));
+    const userCursor = (await store.listUser('20', { limit: 2 })).cursor!;
+    const range = { from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z', limit: 2 };
+    const rangeCursor = (await store.listRange(range)).cursor!;
+
+    const attempts = [
+      () => store.listUser('20', { limit: 2, cursor: 'not a cursor!' }),
+      () => store.listUser('20', { limit: 2, cursor: Buffer.from('[1,2]').toString('base64url') }),
+      () => store.listUser('20', { limit: 2, cursor: 'bm90IGpzb24' }),
+      () => store.listUser('20', { limit: 2, cursor: rangeCursor }),
+      () => store.listUser('20', { limit: 2, cursor: tampered(userCursor, (s) => (s.sk = 'x')) }),
+      () => store.listRange({ ...range, cursor: userCursor }),
+      () =>
+        store.listRange({ ...range, cursor: tampered(rangeCursor, (s) => (s.day = '2027-01-01')) }),
+      () => store.listRange({ ...range, cursor: rangeCursor, filters: { toOwner: 'Agent' } }),
+    ];
+    const codes: unknown[] = [];
+    for (const attempt of attempts) {
+      const err = await errorOf(attempt);
+      codes.push(err instanceof ValidationError ? err.code : err);
+    }
+
+    expect(codes).toEqual(attempts.map(() => 'invalid_cursor'));
+  });
+
+  it('rejects a limit above 1000 or below 1', async () => {
+    const errors = [
+      await errorOf(() => store.listUser('20', { limit: 1001 })),
+      await errorOf(() => store.listUser('20', { limit: 0 })),
+      await errorOf(() =>
+        store.listRange({ from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z', limit: 2.5 }),
+      ),
+    ];
+
+    expect(errors.map((e) => (e instanceof ValidationError ? e.code : e))).toEqual([
+      'invalid_limit',
+      'invalid_limit',
+      'invalid_limit',
+    ]);
+  });
+});

@@ -1,0 +1,746 @@
+// The Parley simulator over real HTTP: Service API answers, auth, owner rules, callbacks to the
+// owner with retries, fault injection, the control API, shutdown, and the CLI's flag parsing.
+import { createHmac } from 'node:crypto';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  AGENT_SERVICE_ID,
+  BOT_SERVICE_ID,
+  FaultEngine,
+  type ParleySimulator,
+  type SimulatorOptions,
+  seedFixture,
+  startParleySimulator,
+} from '../../local/parley-sim';
+import { parseCliArgs, UsageError } from '../../local/parley-sim/main';
+
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', name), 'utf8'));
+
+const seed = seedFixture();
+const secretOf = (id: string) => seed.services.find((s) => s.identification === id)!.sharedSecret;
+const ACCOUNT = seed.accountIdentification;
+
+/** PARLEY.md's formula, computed here independently of the simulator's own check. */
+function authorization(
+  serviceId: string,
+  options: { secret?: string; account?: string; validUntil?: number } = {},
+): string {
+  const validUntil = options.validUntil ?? Math.floor(Date.now() / 1000) + 300;
+  const account = options.account ?? ACCOUNT;
+  const hash = createHmac('sha512', options.secret ?? secretOf(serviceId))
+    .update(`${serviceId}${account}${validUntil}`)
+    .digest('hex');
+  return Buffer.from(`${serviceId}|${account}|${validUntil}|${hash}`, 'utf8').toString('base64');
+}
+
+const started: ParleySimulator[] = [];
+const receivers: http.Server[] = [];
+
+async function start(options: SimulatorOptions = {}): Promise<ParleySimulator> {
+  const sim = await startParleySimulator({ port: 0, callbackRetryDelayMs: 5, ...options });
+  started.push(sim);
+  return sim;
+}
+
+afterAll(async () => {
+  await Promise.all(started.map((s) => s.close()));
+  for (const r of receivers) r.closeAllConnections();
+  await Promise.all(receivers.map((r) => new Promise((resolve) => r.close(resolve))));
+});
+
+interface Call {
+  status: number;
+  body: unknown;
+  headers: Headers;
+}
+
+async function call(
+  sim: ParleySimulator,
+  method: string,
+  relPath: string,
+  options: { as?: string | null; body?: unknown; rawBody?: string; auth?: string } = {},
+): Promise<Call> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const as = options.as === undefined ? BOT_SERVICE_ID : options.as;
+  if (options.auth !== undefined) headers.authorization = options.auth;
+  else if (as !== null) headers.authorization = authorization(as);
+  const body =
+    options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const res = await fetch(`${sim.baseUrl}/${relPath}`, { method, headers, body });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+async function control(sim: ParleySimulator, method: string, relPath: string, body?: unknown) {
+  const res = await fetch(`${sim.url}/_sim/${relPath}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as unknown };
+}
+
+const errorEnvelope = (message: string) => ({
+  notifications: [{ type: 'error', message }],
+  status: 'ERROR',
+  metadata: { method: expect.any(String), duration: expect.any(Number) },
+});
+
+/** A callback receiver that answers the scripted statuses in turn (then 200). */
+async function receiver(statuses: number[] = []) {
+  const received: { headers: http.IncomingHttpHeaders; body: unknown }[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString()) });
+      res.writeHead(statuses.shift() ?? 200).end();
+    });
+  });
+  receivers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/webhook`, received };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+describe('Parley simulator: Service API', () => {
+  it('answers GET services exactly as the seed exchange does', async () => {
+    const sim = await start();
+    const expected = fixture('seed-get-services.response.json') as Record<string, unknown>;
+
+    const res = await call(sim, 'GET', 'services');
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-parley-api-version')).toBe('20500');
+    expect(res.body).toEqual({
+      ...expected,
+      metadata: { method: 'get', duration: expect.any(Number) },
+    });
+  });
+
+  it('answers the seed PUT owner in the shape of Parley’s response and moves the user', async () => {
+    const sim = await start();
+    const request = fixture('seed-put-owner.request.json') as {
+      path: string;
+      caller: string;
+      body: unknown;
+    };
+    const expected = fixture('seed-put-owner.response.json') as {
+      metadata: Record<string, unknown>;
+    };
+
+    const res = await call(sim, 'PUT', request.path, { as: request.caller, body: request.body });
+
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      ...expected,
+      metadata: { ...expected.metadata, duration: expect.any(Number) },
+    });
+    expect(sim.ownerOf('20')).toBe(AGENT_SERVICE_ID);
+  });
+
+  it('gives a new user to the default service', async () => {
+    const sim = await start();
+
+    const res = await call(sim, 'GET', 'users/4711/owner', { as: AGENT_SERVICE_ID });
+
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      data: { owner: BOT_SERVICE_ID },
+      notifications: [],
+      status: 'SUCCESS',
+      metadata: { method: 'get', duration: expect.any(Number) },
+    });
+  });
+
+  it('answers another v2.x version as the live one', async () => {
+    const sim = await start();
+
+    const res = await fetch(`${sim.url}/serviceApi/v2.1/users/20/owner`, {
+      headers: { authorization: authorization(BOT_SERVICE_ID) },
+    });
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-parley-api-version')).toBe('20500');
+    expect(((await res.json()) as { data: unknown }).data).toEqual({ owner: BOT_SERVICE_ID });
+  });
+
+  const past = Math.floor(Date.now() / 1000) - 10;
+  it.each([
+    ['a wrong secret', authorization(BOT_SERVICE_ID, { secret: 'not-the-secret' })],
+    ['an expired validUntil', authorization(BOT_SERVICE_ID, { validUntil: past })],
+    ['an unknown service', authorization('unknownService000001', { secret: 'x' })],
+    ['a wrong account', authorization(BOT_SERVICE_ID, { account: 'anotherAccount' })],
+    ['a Bearer prefix', `Bearer ${authorization(BOT_SERVICE_ID)}`],
+    ['garbage', 'not base64 at all!'],
+    ['base64 of garbage', Buffer.from('a|b|c').toString('base64')],
+  ])('refuses %s with 401 api_key_not_valid', async (_label, auth) => {
+    const sim = await start();
+
+    const res = await call(sim, 'GET', 'services', { auth });
+
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(errorEnvelope('api_key_not_valid'));
+  });
+
+  it('refuses a call without an Authorization header', async () => {
+    const sim = await start();
+
+    const res = await call(sim, 'GET', 'users/20/owner', { as: null });
+
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual(errorEnvelope('api_key_not_valid'));
+  });
+
+  it('judges expiry by the injected clock', async () => {
+    const validUntil = 1_900_000_000;
+    const sim = await start({ now: () => (validUntil + 1) * 1000 });
+
+    const res = await call(sim, 'GET', 'services', {
+      auth: authorization(BOT_SERVICE_ID, { validUntil }),
+    });
+
+    expect(res.status).toBe(401);
+  });
+
+  it('refuses a PUT owner from a service that does not own the user', async () => {
+    const sim = await start();
+
+    const res = await call(sim, 'PUT', 'users/20/owner', {
+      as: AGENT_SERVICE_ID,
+      body: { newOwner: AGENT_SERVICE_ID },
+    });
+
+    expect(res.status).toBe(403);
+    expect(res.body).toEqual(errorEnvelope('service_is_not_owner'));
+    expect(sim.ownerOf('20')).toBe(BOT_SERVICE_ID);
+  });
+
+  it('refuses a PUT owner to an unknown service', async () => {
+    const sim = await start();
+
+    const res = await call(sim, 'PUT', 'users/20/owner', { body: { newOwner: 'nobody' } });
+
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(errorEnvelope('unknown_service'));
+    expect(sim.ownerOf('20')).toBe(BOT_SERVICE_ID);
+  });
+
+  it.each([
+    ['a body without newOwner', JSON.stringify({ metadata: {} }), 'invalid_request_body'],
+    [
+      'metadata that is not an object',
+      JSON.stringify({ newOwner: AGENT_SERVICE_ID, metadata: [1] }),
+      'invalid_request_body',
+    ],
+    ['a body that is not JSON', '{"newOwner":', 'invalid_json'],
+  ])('refuses a PUT owner with %s', async (_label, rawBody, code) => {
+    const sim = await start();
+
+    const res = await call(sim, 'PUT', 'users/20/owner', { rawBody });
+
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(errorEnvelope(code));
+  });
+
+  it('accepts messages only from the owner and records them', async () => {
+    const sim = await start();
+
+    const refused = await call(sim, 'POST', 'users/20/messages', {
+      as: AGENT_SERVICE_ID,
+      body: { message: 'from the agent' },
+    });
+    const accepted = await call(sim, 'POST', 'users/20/messages', {
+      body: { message: 'hello from the bot' },
+    });
+
+    expect(refused.status).toBe(403);
+    expect(refused.body).toEqual(errorEnvelope('service_is_not_owner'));
+    expect(accepted.status).toBe(200);
+    expect(sim.messagesTo('20')).toEqual([
+      { from: BOT_SERVICE_ID, text: 'hello from the bot', at: expect.any(String) },
+    ]);
+  });
+
+  it('answers agent unset with a success envelope and logs it', async () => {
+    const sim = await start();
+
+    const res = await call(sim, 'PUT', 'users/20/agent/unset', { as: AGENT_SERVICE_ID });
+
+    expect(res.status).toBe(200);
+    expect((res.body as { status: string }).status).toBe('SUCCESS');
+    expect(sim.log()).toEqual([
+      expect.objectContaining({
+        kind: 'request',
+        method: 'PUT',
+        path: 'users/20/agent/unset',
+        caller: AGENT_SERVICE_ID,
+        status: 200,
+      }),
+    ]);
+  });
+
+  it('answers an unknown route with a 404 envelope', async () => {
+    const sim = await start();
+
+    const res = await call(sim, 'GET', 'users/20/unknown');
+
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual(errorEnvelope('route_not_found'));
+  });
+
+  it('logs each call with its caller and code, without the message text', async () => {
+    const sim = await start();
+
+    await call(sim, 'POST', 'users/20/messages', { body: { message: 'private words' } });
+    await call(sim, 'GET', 'services', { as: AGENT_SERVICE_ID, auth: 'garbage' });
+
+    const log = sim.log();
+    expect(log).toEqual([
+      {
+        kind: 'request',
+        at: expect.any(String),
+        method: 'POST',
+        path: 'users/20/messages',
+        caller: BOT_SERVICE_ID,
+        body: { message: '[message text, 13 chars]' },
+        status: 200,
+        code: 'message_sent_successfully',
+      },
+      {
+        kind: 'request',
+        at: expect.any(String),
+        method: 'GET',
+        path: 'services',
+        caller: null,
+        body: null,
+        status: 401,
+        code: 'api_key_not_valid',
+      },
+    ]);
+    expect(JSON.stringify(log)).not.toContain('private words');
+  });
+});
+
+describe('Parley simulator: callbacks', () => {
+  it('delivers a user message to the owner with its callback headers', async () => {
+    const hook = await receiver();
+    const sim = await start({ now: () => 1_700_000_000_000 });
+    sim.setCallback(BOT_SERVICE_ID, hook.url, { authorization: 'Bearer callback-token' });
+
+    const result = await sim.sendUserMessage('20', 'hi!');
+
+    expect(result).toEqual({ delivered: true, attempts: 1, serviceId: BOT_SERVICE_ID });
+    expect(hook.received).toHaveLength(1);
+    expect(hook.received[0]!.headers.authorization).toBe('Bearer callback-token');
+    expect(hook.received[0]!.headers['content-type']).toBe('application/json');
+    expect(hook.received[0]!.body).toEqual({
+      type: 'message',
+      body: {
+        id: 1,
+        message: 'hi!',
+        time: 1_700_000_000,
+        typeId: 1,
+        user: { id: '20', uniqueIdentifier: null, additionalInformation: null },
+      },
+    });
+  });
+
+  it('numbers messages with increasing ids', async () => {
+    const hook = await receiver();
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, hook.url);
+
+    await sim.sendUserMessage('20', 'one');
+    await sim.sendUserMessage('21', 'two');
+
+    expect(hook.received.map((r) => (r.body as { body: { id: number } }).body.id)).toEqual([1, 2]);
+  });
+
+  it('sends to the current owner after a handover', async () => {
+    const bot = await receiver();
+    const agent = await receiver();
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, bot.url);
+    sim.setCallback(AGENT_SERVICE_ID, agent.url);
+    await call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
+
+    const result = await sim.sendUserMessage('20', 'still there?');
+
+    expect(result.serviceId).toBe(AGENT_SERVICE_ID);
+    expect(bot.received).toHaveLength(0);
+    expect(agent.received).toHaveLength(1);
+  });
+
+  it('retries until it gets exactly 200, three attempts at most', async () => {
+    const hook = await receiver([503, 201]);
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, hook.url);
+
+    const result = await sim.sendUserMessage('20', 'again');
+
+    expect(result).toEqual({ delivered: true, attempts: 3, serviceId: BOT_SERVICE_ID });
+    expect(hook.received).toHaveLength(3);
+    expect(
+      sim
+        .log()
+        .filter((e) => e.kind === 'callback')
+        .map((e) => (e.kind === 'callback' ? [e.attempt, e.status] : null)),
+    ).toEqual([
+      [1, 503],
+      [2, 201],
+      [3, 200],
+    ]);
+  });
+
+  it('gives up after three failed attempts', async () => {
+    const hook = await receiver([500, 500, 500, 500]);
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, hook.url);
+
+    const result = await sim.sendUserMessage('20', 'lost');
+
+    expect(result).toEqual({ delivered: false, attempts: 3, serviceId: BOT_SERVICE_ID });
+    expect(hook.received).toHaveLength(3);
+  });
+
+  it('counts a refused connection as a failed attempt', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const s = http.createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, `http://127.0.0.1:${closedPort}/webhook`);
+
+    const result = await sim.sendUserMessage('20', 'nobody home');
+
+    expect(result).toEqual({ delivered: false, attempts: 3, serviceId: BOT_SERVICE_ID });
+    expect(sim.log().map((e) => (e.kind === 'callback' ? e.status : 'request'))).toEqual([
+      null,
+      null,
+      null,
+    ]);
+  });
+
+  it('reports no attempt when the owner has no callback URL', async () => {
+    const sim = await start();
+
+    const result = await sim.sendUserMessage('20', 'into the void');
+
+    expect(result).toEqual({ delivered: false, attempts: 0, serviceId: BOT_SERVICE_ID });
+  });
+
+  it('keeps message text out of the callback log', async () => {
+    const hook = await receiver();
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, hook.url, { authorization: 'Bearer callback-token' });
+
+    await sim.sendUserMessage('20', 'a secret plan');
+
+    const text = JSON.stringify(sim.log());
+    expect(text).not.toContain('a secret plan');
+    expect(text).not.toContain('callback-token');
+  });
+});
+
+describe('Parley simulator: faults', () => {
+  it('answers an injected error status without applying the call', async () => {
+    const sim = await start({ faults: [{ route: 'putOwner', errorRate: 1, errorStatus: 503 }] });
+
+    const res = await call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
+
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual(errorEnvelope('service_unavailable'));
+    expect(sim.ownerOf('20')).toBe(BOT_SERVICE_ID);
+    expect(sim.log()[0]).toEqual(expect.objectContaining({ status: 503, fault: 'error' }));
+  });
+
+  it('answers 429 with Retry-After', async () => {
+    const sim = await start({ faults: [{ route: 'services', rate429: 1, retryAfterSeconds: 7 }] });
+
+    const res = await call(sim, 'GET', 'services');
+
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(res.body).toEqual(errorEnvelope('too_many_requests'));
+  });
+
+  it('drops the connection without an answer', async () => {
+    const sim = await start({ faults: [{ route: 'getOwner', dropRate: 1 }] });
+
+    const outcome = call(sim, 'GET', 'users/20/owner');
+
+    await expect(outcome).rejects.toThrow();
+    expect(sim.log()[0]).toEqual(expect.objectContaining({ status: 0, fault: 'drop' }));
+  });
+
+  it('holds a timed-out call open until the client gives up', async () => {
+    const sim = await start({ faults: [{ route: 'getOwner', timeoutRate: 1 }] });
+
+    const outcome = fetch(`${sim.baseUrl}/users/20/owner`, {
+      headers: { authorization: authorization(BOT_SERVICE_ID) },
+      signal: AbortSignal.timeout(200),
+    });
+
+    await expect(outcome).rejects.toThrow();
+    expect(sim.log()[0]).toEqual(expect.objectContaining({ status: 0, fault: 'timeout' }));
+  });
+
+  it('applies a PUT owner and then answers 500 (apply, then fail)', async () => {
+    const sim = await start({ faults: [{ route: 'putOwner', applyThenFailRate: 1 }] });
+
+    const res = await call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
+
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual(errorEnvelope('internal_server_error'));
+    expect(sim.ownerOf('20')).toBe(AGENT_SERVICE_ID);
+  });
+
+  it('records a message and then cuts the connection (apply, then drop)', async () => {
+    const sim = await start({
+      faults: [{ route: 'messages', applyThenFailRate: 1, applyThenFailMode: 'drop' }],
+    });
+
+    const outcome = call(sim, 'POST', 'users/20/messages', { body: { message: 'sent?' } });
+
+    await expect(outcome).rejects.toThrow();
+    expect(sim.messagesTo('20').map((m) => m.text)).toEqual(['sent?']);
+    expect(sim.log()[0]).toEqual(expect.objectContaining({ status: 0, fault: 'applyThenFail' }));
+  });
+
+  it('does not turn a refused call into apply-then-fail', async () => {
+    const sim = await start({ faults: [{ route: 'putOwner', applyThenFailRate: 1 }] });
+
+    const res = await call(sim, 'PUT', 'users/20/owner', {
+      as: AGENT_SERVICE_ID,
+      body: { newOwner: AGENT_SERVICE_ID },
+    });
+
+    expect(res.status).toBe(403);
+  });
+
+  it('repeats the same fault sequence for the same random seed', async () => {
+    const faults = [{ route: '*' as const, errorRate: 0.5 }];
+    const statuses = async (randomSeed: number) => {
+      const sim = await start({ faults, randomSeed });
+      const seen: number[] = [];
+      for (let i = 0; i < 16; i++) seen.push((await call(sim, 'GET', 'services')).status);
+      return seen;
+    };
+
+    const first = await statuses(42);
+    const second = await statuses(42);
+    const other = await statuses(7);
+
+    expect(second).toEqual(first);
+    expect(first).toContain(500);
+    expect(first).toContain(200);
+    expect(other).not.toEqual(first);
+  });
+
+  it('applies a rule with times to the next N matching calls only', async () => {
+    const sim = await start({ faults: [{ route: 'services', errorRate: 1, times: 2 }] });
+
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) seen.push((await call(sim, 'GET', 'services')).status);
+
+    expect(seen).toEqual([500, 500, 200]);
+  });
+
+  it('limits a rule to its route', async () => {
+    const sim = await start({ faults: [{ route: 'putOwner', errorRate: 1 }] });
+
+    const res = await call(sim, 'GET', 'services');
+
+    expect(res.status).toBe(200);
+  });
+
+  it('draws a latency range inside its bounds, the same for the same seed', () => {
+    const draw = (seed: number) => {
+      const engine = new FaultEngine([{ route: '*', latencyMs: [20, 80] }], seed);
+      return Array.from({ length: 50 }, () => engine.decide('getOwner').latencyMs);
+    };
+
+    const first = draw(3);
+
+    expect(first.every((ms) => ms >= 20 && ms <= 80)).toBe(true);
+    expect(new Set(first).size).toBeGreaterThan(1);
+    expect(draw(3)).toEqual(first);
+  });
+
+  it('adds fixed latency from every matching rule', () => {
+    const engine = new FaultEngine(
+      [
+        { route: '*', latencyMs: 30 },
+        { route: 'putOwner', latencyMs: 20 },
+      ],
+      1,
+    );
+
+    expect(engine.decide('putOwner').latencyMs).toBe(50);
+    expect(engine.decide('services').latencyMs).toBe(30);
+  });
+
+  it('replaces its rules with setFaults', async () => {
+    const sim = await start({ faults: [{ route: 'services', errorRate: 1 }] });
+
+    sim.setFaults([]);
+    const res = await call(sim, 'GET', 'services');
+
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('Parley simulator: control API', () => {
+  it('sets faults with PUT /_sim/faults and refuses invalid rules', async () => {
+    const sim = await start();
+
+    const set = await control(sim, 'PUT', 'faults', [{ route: 'services', errorRate: 1 }]);
+    const bad = await control(sim, 'PUT', 'faults', [{ route: 'everything', errorRate: 2 }]);
+    const res = await call(sim, 'GET', 'services');
+
+    expect(set.status).toBe(200);
+    expect(bad.status).toBe(400);
+    expect(res.status).toBe(500);
+  });
+
+  it('changes and reads an owner out of band', async () => {
+    const sim = await start();
+
+    const put = await control(sim, 'PUT', 'users/20/owner', { owner: AGENT_SERVICE_ID });
+    const got = await control(sim, 'GET', 'users/20/owner');
+    const unknown = await control(sim, 'PUT', 'users/20/owner', { owner: 'nobody' });
+
+    expect(put).toEqual({ status: 200, body: { userId: '20', owner: AGENT_SERVICE_ID } });
+    expect(got).toEqual({ status: 200, body: { userId: '20', owner: AGENT_SERVICE_ID } });
+    expect(unknown.status).toBe(400);
+    expect(sim.ownerOf('20')).toBe(AGENT_SERVICE_ID);
+  });
+
+  it('lists the messages services sent a user', async () => {
+    const sim = await start();
+    await call(sim, 'POST', 'users/20/messages', { body: { message: 'welcome' } });
+
+    const res = await control(sim, 'GET', 'users/20/messages');
+
+    expect(res).toEqual({
+      status: 200,
+      body: [{ from: BOT_SERVICE_ID, text: 'welcome', at: expect.any(String) }],
+    });
+  });
+
+  it('reads and clears the log', async () => {
+    const sim = await start();
+    await call(sim, 'GET', 'services');
+
+    const before = await control(sim, 'GET', 'log');
+    const cleared = await control(sim, 'DELETE', 'log');
+    const after = await control(sim, 'GET', 'log');
+
+    expect((before.body as unknown[]).length).toBe(1);
+    expect(cleared.status).toBe(200);
+    expect(after.body).toEqual([]);
+  });
+
+  it('registers a callback and plays a user message and an event', async () => {
+    const hook = await receiver();
+    const sim = await start();
+    const registered = await control(sim, 'PUT', `services/${BOT_SERVICE_ID}/callback`, {
+      url: hook.url,
+      headers: { authorization: 'Bearer t1' },
+    });
+
+    const message = await control(sim, 'POST', 'users/20/messages', { text: 'hello' });
+    const event = await control(sim, 'POST', 'users/20/events', { name: 'startTyping' });
+
+    expect(registered.status).toBe(200);
+    expect(message).toEqual({
+      status: 200,
+      body: { delivered: true, attempts: 1, serviceId: BOT_SERVICE_ID },
+    });
+    expect(event.body).toEqual({ delivered: true, attempts: 1, serviceId: BOT_SERVICE_ID });
+    expect(hook.received.map((r) => r.headers.authorization)).toEqual(['Bearer t1', 'Bearer t1']);
+    expect(hook.received[1]!.body).toEqual({
+      type: 'event',
+      body: {
+        name: 'startTyping',
+        body: {},
+        user: { id: '20', uniqueIdentifier: null, additionalInformation: null },
+      },
+    });
+  });
+
+  it('refuses a callback for an unknown service and a bad message request', async () => {
+    const sim = await start();
+
+    const unknown = await control(sim, 'PUT', 'services/nobody/callback', { url: 'http://x/' });
+    const noText = await control(sim, 'POST', 'users/20/messages', { words: 'hi' });
+
+    expect(unknown.status).toBe(404);
+    expect(noText.status).toBe(400);
+  });
+});
+
+describe('Parley simulator: lifecycle and CLI', () => {
+  it('closes while a timed-out call is still held open', async () => {
+    const sim = await startParleySimulator({
+      port: 0,
+      faults: [{ route: 'getOwner', timeoutRate: 1 }],
+    });
+    const outcome = fetch(`${sim.baseUrl}/users/20/owner`, {
+      headers: { authorization: authorization(BOT_SERVICE_ID) },
+    });
+    const settled = outcome.then(
+      () => 'answered',
+      () => 'cut',
+    );
+    await until(() => sim.log().length === 1);
+
+    await sim.close();
+
+    expect(await settled).toBe('cut');
+  });
+
+  it('parses the CLI flags into options', () => {
+    const options = parseCliArgs(['--port', '0', '--latency', '50', '--random-seed', '9']);
+
+    expect(options).toEqual({
+      help: false,
+      port: 0,
+      host: '127.0.0.1',
+      seed: seedFixture(),
+      faults: [{ route: '*', latencyMs: 50 }],
+      randomSeed: 9,
+    });
+  });
+
+  it('reads a seed file', () => {
+    const file = path.join(tmpdir(), `parley-sim-seed-${process.pid}.json`);
+    const custom = seedFixture({ accountIdentification: 'otherAccount' });
+    writeFileSync(file, JSON.stringify(custom));
+
+    const options = parseCliArgs(['--seed', file]);
+    unlinkSync(file);
+
+    expect(options.seed.accountIdentification).toBe('otherAccount');
+  });
+
+  it.each([
+    [['--bogus']],
+    [['--port', 'abc']],
+    [['--latency', '80-20']],
+    [['--seed', path.join(tmpdir(), 'no-such-seed-file.json')]],
+  ])('refuses %j with a usage error', (argv) => {
+    expect(() => parseCliArgs(argv)).toThrow(UsageError);
+  });
+});
