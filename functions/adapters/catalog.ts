@@ -1,0 +1,114 @@
+// The Services of this deployment (the `ServiceCatalog` port): the stage configuration (name,
+// role, rules, downstream) merged with Parley's `GET services` (which one is the default, and any
+// Service Parley knows that the configuration does not: listed as an `agent` without downstream).
+// Parley's list is asked for as the first configured Service and cached for the TTL; when a
+// refresh fails, the previous list keeps serving.
+import { UnknownServiceError } from '../domain/errors';
+import type { Clock, ParleyClients, ParleyService, ServiceCatalog } from '../domain/ports';
+import type { ServiceInfo } from '../domain/types';
+import type { StageConfig } from '../schemas/config';
+
+export interface ServiceCatalogOptions {
+  config: StageConfig;
+  parley: ParleyClients;
+  clock: Clock;
+  /** @default config.servicesCacheSeconds * 1000 */
+  ttlMs?: number;
+}
+
+const copy = (s: ServiceInfo): ServiceInfo => ({
+  ...s,
+  rules: s.rules.map((r) => ({ ...r })),
+});
+
+/** Configured services first (configuration order), then Parley's others (Parley's order). */
+export function mergeServices(config: StageConfig, parleyServices: ParleyService[]): ServiceInfo[] {
+  const fromParley = new Map(parleyServices.map((s) => [s.identification, s]));
+  const configured = config.services.map(
+    (s): ServiceInfo => ({
+      identification: s.identification,
+      name: s.name,
+      role: s.role,
+      default: fromParley.get(s.identification)?.default ?? false,
+      ...(s.downstreamUrl ? { downstreamUrl: s.downstreamUrl } : {}),
+      rules: s.rules.map((r) => ({ ...r })),
+    }),
+  );
+  const ids = new Set(configured.map((s) => s.identification));
+  const others = parleyServices
+    .filter((s) => !ids.has(s.identification))
+    .map(
+      (s): ServiceInfo => ({
+        identification: s.identification,
+        name: s.name,
+        role: 'agent',
+        default: s.default,
+        rules: [],
+      }),
+    );
+  return [...configured, ...others];
+}
+
+export function createServiceCatalog(options: ServiceCatalogOptions): ServiceCatalog {
+  const { config, parley, clock } = options;
+  const ttlMs = options.ttlMs ?? config.servicesCacheSeconds * 1000;
+  const asService = config.services[0]!.identification;
+  let cached: { services: ServiceInfo[]; fetchedAt: number } | null = null;
+  let inFlight: Promise<ServiceInfo[]> | null = null;
+
+  const load = (): Promise<ServiceInfo[]> => {
+    if (cached && clock.now() - cached.fetchedAt < ttlMs) return Promise.resolve(cached.services);
+    if (!inFlight) {
+      inFlight = parley(asService)
+        .listServices()
+        .then(
+          (call) => {
+            const services = mergeServices(config, call.data);
+            cached = { services, fetchedAt: clock.now() };
+            return services;
+          },
+          (err: unknown) => {
+            // Parley unavailable: a list we had is still the best answer; without one, fail.
+            if (cached) return cached.services;
+            throw err;
+          },
+        )
+        .finally(() => {
+          inFlight = null;
+        });
+    }
+    return inFlight;
+  };
+
+  const configured = new Map(
+    config.services.map((s) => [
+      s.identification,
+      mergeServices({ ...config, services: [s] }, [])[0]!,
+    ]),
+  );
+
+  return {
+    async list() {
+      return (await load()).map(copy);
+    },
+
+    async resolve(ref) {
+      const services = await load();
+      const wanted = ref.toLowerCase();
+      const found =
+        services.find((s) => s.identification === ref) ??
+        (wanted === 'default' ? services.find((s) => s.default) : undefined) ??
+        services.find((s) => s.name.toLowerCase() === wanted);
+      if (!found) throw new UnknownServiceError(ref);
+      return copy(found);
+    },
+
+    get(identification) {
+      // The configuration without I/O; `default` as Parley last said (false before any list).
+      const base = configured.get(identification);
+      if (!base) return undefined;
+      const known = cached?.services.find((s) => s.identification === identification);
+      return copy({ ...base, default: known?.default ?? false });
+    },
+  };
+}

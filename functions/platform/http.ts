@@ -1,0 +1,181 @@
+// HTTP for API Gateway v2 (payload 2.0): responses, request helpers, and the ONE error mapper that
+// turns an AppError into DESIGN.md's `{ error: { code, message, ...details } }` shape. Anything
+// else becomes a generic 500; its name and stack frames are logged, never the request and never
+// the error message (which may quote input), and no stack trace ever reaches a response.
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { z } from 'zod';
+import { AppError, PayloadTooLargeError, ValidationError } from '../domain/errors';
+import type { Log } from '../domain/ports';
+import { MAX_BODY_BYTES } from './routes';
+
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+type Headers = Record<string, string>;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const CSV_TYPE = 'text/csv; charset=utf-8';
+
+export function json(status: number, body: unknown, headers: Headers = {}): HttpResult {
+  return {
+    statusCode: status,
+    headers: { 'Content-Type': JSON_TYPE, ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+export function csv(status: number, text: string, headers: Headers = {}): HttpResult {
+  return { statusCode: status, headers: { 'Content-Type': CSV_TYPE, ...headers }, body: text };
+}
+
+/** Stack frames without the first line, which repeats the (possibly input-quoting) message. */
+const stackFrames = (err: Error): string | undefined =>
+  err.stack
+    ?.split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
+
+/** The one error mapper: AppError -> its status and body; anything else -> a generic 500. */
+export function toHttpResponse(err: unknown, log?: Log): HttpResult {
+  if (err instanceof AppError) {
+    const body: Record<string, unknown> = { code: err.code, message: err.message };
+    for (const [key, value] of Object.entries(err.details)) {
+      if (key !== 'code' && key !== 'message') body[key] = value;
+    }
+    const headers: Headers = {};
+    if (err.retryAfterSeconds !== undefined) {
+      headers['Retry-After'] = String(Math.max(0, Math.ceil(err.retryAfterSeconds)));
+    }
+    if (err.httpStatus >= 500) {
+      log?.warn('request failed', { errorName: err.name, code: err.code, status: err.httpStatus });
+    }
+    return json(err.httpStatus, { error: body }, headers);
+  }
+  const name = err instanceof Error ? err.name : typeof err;
+  const frames = err instanceof Error ? stackFrames(err) : undefined;
+  log?.error('unexpected error', { errorName: name, ...(frames ? { stack: frames } : {}) });
+  return json(500, { error: { code: 'internal_error', message: 'Internal error.' } });
+}
+
+// ---------------------------------------------------------------- request helpers
+
+const tooLarge = (): PayloadTooLargeError =>
+  new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES / 1024} KB.`);
+
+/** The raw body as text (base64 decoded when API Gateway encoded it); 413 above MAX_BODY_BYTES. */
+export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>): string {
+  const raw = event.body ?? '';
+  if (!event.isBase64Encoded) {
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: skip the byte count for clearly small bodies.
+    if (raw.length * 3 > MAX_BODY_BYTES && Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES) {
+      throw tooLarge();
+    }
+    return raw;
+  }
+  // Refuse clearly oversized input before decoding it (4 base64 characters carry 3 bytes).
+  if (Math.floor(raw.length / 4) * 3 > MAX_BODY_BYTES + 3) throw tooLarge();
+  const bytes = Buffer.from(raw, 'base64');
+  if (bytes.length > MAX_BODY_BYTES) throw tooLarge();
+  return bytes.toString('utf8');
+}
+
+/** Keys that must never become properties of parsed input (prototype pollution). */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** JSON.parse that drops `__proto__`, `constructor` and `prototype` keys at any depth. */
+export function parseJsonSafely(text: string): unknown {
+  return JSON.parse(text, (key, value) => (FORBIDDEN_KEYS.has(key) ? undefined : value));
+}
+
+const describePath = (path: readonly PropertyKey[]): string => {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else {
+      // Keys can come from the caller (records): keep them short and printable.
+      const key = String(part)
+        .replace(/[^\x20-\x7e]/g, '?')
+        .slice(0, 40);
+      out += out ? `.${key}` : key;
+    }
+  }
+  return out.slice(0, 120);
+};
+
+const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
+
+/** One short sentence naming the first failing field; zod 4 messages never quote the input. */
+export function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    const key = describePath([...issue.path, issue.keys[0] ?? '?']);
+    return `Field "${key}" is not allowed.`;
+  }
+  const field = describePath(issue.path);
+  // zod does not keep the input in an issue: a missing field reads "received undefined".
+  const missing = issue.code === 'invalid_type' && /received undefined$/.test(issue.message);
+  const detail = lowerFirst(issue.message).replace(/\.$/, '').slice(0, 160);
+  if (!field) return `The request body is invalid: ${detail}.`;
+  return missing ? `Field "${field}" is required.` : `Field "${field}" is invalid: ${detail}.`;
+}
+
+/** The body parsed as JSON and checked with `schema`; 400 `invalid_json` or `invalid_request`. */
+export function parseJsonBody<T>(
+  schema: z.ZodType<T>,
+  event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>,
+): T {
+  const text = readBody(event);
+  if (text.trim() === '') {
+    throw new ValidationError('The request body must be a JSON document.', 'invalid_json');
+  }
+  let value: unknown;
+  try {
+    value = parseJsonSafely(text);
+  } catch {
+    // The parser's message quotes the input: never pass it on.
+    throw new ValidationError('The request body is not valid JSON.', 'invalid_json');
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    throw new ValidationError(
+      first ? describeIssue(first) : 'The request body is invalid.',
+      'invalid_request',
+    );
+  }
+  return result.data;
+}
+
+type EventParts = Partial<
+  Pick<APIGatewayProxyEventV2, 'headers' | 'queryStringParameters' | 'pathParameters'>
+>;
+
+const own = (map: Record<string, string | undefined> | undefined, key: string) =>
+  map && Object.hasOwn(map, key) ? map[key] : undefined;
+
+/** A request header, by case-insensitive name. */
+export function header(event: EventParts, name: string): string | undefined {
+  const headers = event.headers;
+  if (!headers) return undefined;
+  const exact = own(headers, name) ?? own(headers, name.toLowerCase());
+  if (exact !== undefined) return exact;
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}
+
+/** The token of an `Authorization: Bearer <token>` header, else undefined. */
+export function bearerToken(event: EventParts): string | undefined {
+  const value = header(event, 'authorization');
+  const match = value ? /^\s*Bearer +([^\s]+)\s*$/i.exec(value) : null;
+  return match ? match[1] : undefined;
+}
+
+/** A query string parameter (API Gateway joins repeated ones with commas). */
+export function queryParam(event: EventParts, name: string): string | undefined {
+  return own(event.queryStringParameters, name);
+}
+
+/** A path parameter of the route, e.g. `userId`. */
+export function pathParam(event: EventParts, name: string): string | undefined {
+  return own(event.pathParameters, name);
+}

@@ -1,0 +1,325 @@
+// The HTTP helpers and the one error mapper: response shapes, body limits, JSON and schema errors,
+// prototype-pollution keys, and header/parameter lookup.
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { z } from 'zod';
+import {
+  HandoverInProgressError,
+  NotOwnerError,
+  ParleyApiError,
+  PayloadTooLargeError,
+  QueueUnavailableError,
+  ValidationError,
+} from '../../functions/domain/errors';
+import type { Log, LogAttributes } from '../../functions/domain/ports';
+import {
+  bearerToken,
+  csv,
+  header,
+  json,
+  parseJsonBody,
+  pathParam,
+  queryParam,
+  readBody,
+  toHttpResponse,
+} from '../../functions/platform/http';
+import { MAX_BODY_BYTES } from '../../functions/platform/routes';
+
+const event = (over: Partial<APIGatewayProxyEventV2> = {}): APIGatewayProxyEventV2 => ({
+  version: '2.0',
+  routeKey: 'POST /handovers',
+  rawPath: '/handovers',
+  rawQueryString: '',
+  headers: {},
+  isBase64Encoded: false,
+  requestContext: {} as APIGatewayProxyEventV2['requestContext'],
+  ...over,
+});
+
+const recordingLog = () => {
+  const lines: { level: string; message: string; attributes?: LogAttributes }[] = [];
+  const at =
+    (level: string) =>
+    (message: string, attributes?: LogAttributes): void => {
+      lines.push({ level, message, attributes });
+    };
+  const log: Log = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { log, lines };
+};
+
+const bodyOf = (result: { body?: string }): unknown => JSON.parse(result.body ?? '');
+
+const handoverSchema = z.object({
+  userId: z.string().min(1),
+  newOwner: z.string().min(1),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+describe('json and csv', () => {
+  it('serializes a JSON body with its content type and extra headers', () => {
+    expect(json(200, { changed: false }, { 'X-Extra': '1' })).toEqual({
+      statusCode: 200,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'X-Extra': '1' },
+      body: '{"changed":false}',
+    });
+  });
+
+  it('answers CSV text with a CSV content type', () => {
+    expect(csv(200, 'a,b\n1,2\n', { 'X-Next-Cursor': 'c1' })).toEqual({
+      statusCode: 200,
+      headers: { 'Content-Type': 'text/csv; charset=utf-8', 'X-Next-Cursor': 'c1' },
+      body: 'a,b\n1,2\n',
+    });
+  });
+});
+
+describe('toHttpResponse', () => {
+  it('maps an AppError to its status, code, message and details', () => {
+    const result = toHttpResponse(new NotOwnerError('svc-a', 'svc-b'));
+    expect(result.statusCode).toBe(403);
+    expect(bodyOf(result)).toEqual({
+      error: {
+        code: 'not_owner',
+        message: 'The calling service does not own this user.',
+        currentOwner: 'svc-b',
+      },
+    });
+  });
+
+  it('sends Retry-After when the error carries retryAfterSeconds', () => {
+    const result = toHttpResponse(new HandoverInProgressError(2.2));
+    expect(result.statusCode).toBe(409);
+    expect(result.headers).toEqual({
+      'Content-Type': 'application/json; charset=utf-8',
+      'Retry-After': '3',
+    });
+    expect(bodyOf(result)).toEqual({
+      error: {
+        code: 'handover_in_progress',
+        message: 'A handover of this user is in progress; retry shortly.',
+      },
+    });
+  });
+
+  it('maps a rejected Parley error to 502 with the Parley status and code', () => {
+    const err = new ParleyApiError(403, 'service_is_not_owner', 'PUT', 'users/20/owner', null, 4);
+    const result = toHttpResponse(err);
+    expect(result.statusCode).toBe(502);
+    expect(bodyOf(result)).toEqual({
+      error: {
+        code: 'parley_error',
+        message: 'Parley answered PUT users/20/owner with HTTP 403 (service_is_not_owner).',
+        parley: { status: 403, code: 'service_is_not_owner' },
+      },
+    });
+  });
+
+  it('maps a failed enqueue to 503 with Retry-After and logs it as a warning', () => {
+    const { log, lines } = recordingLog();
+    const result = toHttpResponse(new QueueUnavailableError(), log);
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.['Retry-After']).toBe('5');
+    expect(lines).toEqual([
+      {
+        level: 'warn',
+        message: 'request failed',
+        attributes: { errorName: 'QueueUnavailableError', code: 'enqueue_failed', status: 503 },
+      },
+    ]);
+  });
+
+  it('answers anything else with a generic 500 and no stack or message in the body', () => {
+    const result = toHttpResponse(new TypeError('secret-value-xyz is not a function'));
+    expect(result.statusCode).toBe(500);
+    expect(bodyOf(result)).toEqual({
+      error: { code: 'internal_error', message: 'Internal error.' },
+    });
+    expect(result.body).not.toContain('secret-value-xyz');
+    expect(result.body).not.toContain(' at ');
+  });
+
+  it('logs an unexpected error by name and stack frames, without its message', () => {
+    const { log, lines } = recordingLog();
+    toHttpResponse(new TypeError('Bearer tok-123456789abcdef leaked'), log);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.level).toBe('error');
+    expect(lines[0]!.attributes?.errorName).toBe('TypeError');
+    expect(String(lines[0]!.attributes?.stack)).toMatch(/^\s+at /);
+    expect(JSON.stringify(lines)).not.toContain('tok-123456789abcdef');
+  });
+
+  it('answers a thrown non-Error value with the generic 500', () => {
+    const { log, lines } = recordingLog();
+    const result = toHttpResponse('a string', log);
+    expect(result.statusCode).toBe(500);
+    expect(lines).toEqual([
+      { level: 'error', message: 'unexpected error', attributes: { errorName: 'string' } },
+    ]);
+  });
+});
+
+describe('readBody', () => {
+  it('returns a plain body as it is', () => {
+    expect(readBody(event({ body: '{"a":1}' }))).toBe('{"a":1}');
+  });
+
+  it('decodes a base64-encoded body', () => {
+    const body = Buffer.from('{"text":"héllo"}', 'utf8').toString('base64');
+    expect(readBody(event({ body, isBase64Encoded: true }))).toBe('{"text":"héllo"}');
+  });
+
+  it('returns an empty string when there is no body', () => {
+    expect(readBody(event())).toBe('');
+  });
+
+  it('accepts a body of exactly the limit', () => {
+    expect(readBody(event({ body: 'a'.repeat(MAX_BODY_BYTES) })).length).toBe(MAX_BODY_BYTES);
+  });
+
+  it('refuses a body one byte over the limit with 413', () => {
+    expect(() => readBody(event({ body: 'a'.repeat(MAX_BODY_BYTES + 1) }))).toThrow(
+      PayloadTooLargeError,
+    );
+  });
+
+  it('counts bytes, not characters, for multi-byte text', () => {
+    const body = 'é'.repeat(MAX_BODY_BYTES / 2 + 1); // 2 bytes each
+    expect(() => readBody(event({ body }))).toThrow(PayloadTooLargeError);
+  });
+
+  it('refuses an oversized base64 body', () => {
+    const body = Buffer.alloc(MAX_BODY_BYTES + 1, 97).toString('base64');
+    const err = (() => {
+      try {
+        readBody(event({ body, isBase64Encoded: true }));
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect(toHttpResponse(err).statusCode).toBe(413);
+  });
+});
+
+describe('parseJsonBody', () => {
+  const failure = (body: string | undefined): ValidationError => {
+    try {
+      parseJsonBody(handoverSchema, event({ body }));
+    } catch (err) {
+      if (err instanceof ValidationError) return err;
+      throw err;
+    }
+    throw new Error('expected a ValidationError');
+  };
+
+  it('returns the parsed and checked body', () => {
+    const body = '{"userId":"20","newOwner":"Agent Service","metadata":{"reason":"x"}}';
+    expect(parseJsonBody(handoverSchema, event({ body }))).toEqual({
+      userId: '20',
+      newOwner: 'Agent Service',
+      metadata: { reason: 'x' },
+    });
+  });
+
+  it('refuses an empty body as invalid_json', () => {
+    const err = failure('  ');
+    expect([err.code, err.message]).toEqual([
+      'invalid_json',
+      'The request body must be a JSON document.',
+    ]);
+  });
+
+  it('refuses malformed JSON as invalid_json without quoting the input', () => {
+    const err = failure('{"userId": tok-secret-abc');
+    expect([err.code, err.message]).toEqual([
+      'invalid_json',
+      'The request body is not valid JSON.',
+    ]);
+  });
+
+  it('names a missing field', () => {
+    const err = failure('{"userId":"20"}');
+    expect([err.code, err.message]).toEqual(['invalid_request', 'Field "newOwner" is required.']);
+  });
+
+  it('names a field of the wrong type without echoing its value', () => {
+    const err = failure('{"userId":"20","newOwner":{"v":"sensitive-value-1"}}');
+    expect(err.code).toBe('invalid_request');
+    expect(err.message).toBe(
+      'Field "newOwner" is invalid: invalid input: expected string, received object.',
+    );
+    expect(err.message).not.toContain('sensitive-value-1');
+  });
+
+  it('describes a body that is not an object', () => {
+    expect(failure('[1,2]').message).toBe(
+      'The request body is invalid: invalid input: expected object, received array.',
+    );
+  });
+
+  it('names an unexpected field of a strict schema', () => {
+    const strict = z.object({ text: z.string() }).strict();
+    expect(() => parseJsonBody(strict, event({ body: '{"text":"hi","extra":1}' }))).toThrow(
+      'Field "extra" is not allowed.',
+    );
+  });
+
+  it('drops __proto__, constructor and prototype keys so they cannot pollute objects', () => {
+    const loose = z.looseObject({ userId: z.string(), metadata: z.looseObject({}).optional() });
+    const body =
+      '{"userId":"20","__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},' +
+      '"metadata":{"__proto__":{"admin":true},"prototype":{"x":1},"reason":"ok"}}';
+    const parsed = parseJsonBody(loose, event({ body })) as Record<string, unknown>;
+    expect(parsed).toEqual({ userId: '20', metadata: { reason: 'ok' } });
+    expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
+    expect(Object.getPrototypeOf(parsed.metadata)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+  });
+
+  it('refuses a body over the limit with 413 before parsing', () => {
+    const body = JSON.stringify({ userId: 'x'.repeat(MAX_BODY_BYTES), newOwner: 'a' });
+    expect(() => parseJsonBody(handoverSchema, event({ body }))).toThrow(PayloadTooLargeError);
+  });
+});
+
+describe('request helpers', () => {
+  it('finds a header whatever the case of its name', () => {
+    const e = event({ headers: { 'Idempotency-Key': 'k1', authorization: 'Bearer t' } });
+    expect([header(e, 'idempotency-key'), header(e, 'Authorization')]).toEqual(['k1', 'Bearer t']);
+  });
+
+  it('does not mistake inherited properties for headers or parameters', () => {
+    const e = event({ headers: {}, queryStringParameters: {}, pathParameters: {} });
+    expect([
+      header(e, 'constructor'),
+      queryParam(e, 'toString'),
+      pathParam(e, 'hasOwnProperty'),
+    ]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('reads a bearer token and rejects other schemes and malformed values', () => {
+    const token = (value: string | undefined) =>
+      bearerToken(event({ headers: value === undefined ? {} : { authorization: value } }));
+    expect([
+      token('Bearer abc123'),
+      token('bearer abc123'),
+      token('Basic abc123'),
+      token('Bearer'),
+      token('Bearer a b'),
+      token('abc123'),
+      token(undefined),
+    ]).toEqual(['abc123', 'abc123', undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  it('reads query and path parameters', () => {
+    const e = event({
+      queryStringParameters: { from: '2026-03-01T00:00:00Z', limit: '10' },
+      pathParameters: { userId: '20' },
+    });
+    expect([queryParam(e, 'limit'), queryParam(e, 'to'), pathParam(e, 'userId')]).toEqual([
+      '10',
+      undefined,
+      '20',
+    ]);
+  });
+});

@@ -1,0 +1,83 @@
+// Metrics in embedded metric format: one EMF line per dimension set at flush, the namespace and
+// units as the port names them, and nothing written when nothing was recorded.
+import { createMetrics } from '../../functions/platform/metrics';
+
+/** Runs `fn` with metrics output enabled and returns the EMF documents written to stdout. */
+const emitted = (fn: () => void): Record<string, unknown>[] => {
+  const before = process.env.POWERTOOLS_METRICS_DISABLED;
+  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+  const lines: string[] = [];
+  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    fn();
+  } finally {
+    spy.mockRestore();
+    process.env.POWERTOOLS_METRICS_DISABLED = before;
+  }
+  return lines.map((l) => JSON.parse(l));
+};
+
+/** What CloudWatch reads from a document: namespace, dimensions, metric units and values. */
+const summary = (doc: Record<string, unknown>) => {
+  const aws = doc._aws as {
+    CloudWatchMetrics: {
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: { Name: string; Unit: string }[];
+    }[];
+  };
+  const directive = aws.CloudWatchMetrics[0]!;
+  return {
+    namespace: directive.Namespace,
+    dimensions: Object.fromEntries(directive.Dimensions[0]!.map((d) => [d, doc[d]])),
+    metrics: Object.fromEntries(directive.Metrics.map((m) => [m.Name, [m.Unit, doc[m.Name]]])),
+  };
+};
+
+describe('createMetrics', () => {
+  it('writes one EMF document per dimension set when flushed', () => {
+    const docs = emitted(() => {
+      const metrics = createMetrics({ serviceName: 'handover' });
+      metrics.count('Handovers', 1, { source: 'api', status: 'completed' });
+      metrics.count('Handovers', 1, { status: 'completed', source: 'api' });
+      metrics.milliseconds('ParleyLatency', 42);
+      metrics.gauge('OldestPendingAgeSeconds', 7, 'Seconds');
+      metrics.flush();
+    });
+    expect(docs.map(summary)).toEqual([
+      {
+        namespace: 'ParleyHandover',
+        dimensions: { service: 'handover' },
+        metrics: {
+          ParleyLatency: ['Milliseconds', 42],
+          OldestPendingAgeSeconds: ['Seconds', 7],
+        },
+      },
+      {
+        namespace: 'ParleyHandover',
+        dimensions: { service: 'handover', source: 'api', status: 'completed' },
+        metrics: { Handovers: ['Count', [1, 1]] },
+      },
+    ]);
+  });
+
+  it('writes nothing on a flush with nothing recorded, and nothing twice', () => {
+    const docs = emitted(() => {
+      const metrics = createMetrics({ namespace: 'Test' });
+      metrics.flush();
+      metrics.count('Duplicates');
+      metrics.flush();
+      metrics.flush();
+    });
+    expect(docs.map(summary)).toEqual([
+      {
+        namespace: 'Test',
+        dimensions: { service: 'parley-handover' },
+        metrics: { Duplicates: ['Count', 1] },
+      },
+    ]);
+  });
+});
