@@ -1,0 +1,41 @@
+// POST /webhooks/parley/{serviceId}: Parley's callback. Authenticate, check size and JSON, enqueue
+// the raw body (FIFO group = user, dedup id = delivery id), answer exactly 200. No Parley call and
+// no table write here: the processor does the work. A failed enqueue answers 503 so Parley retries.
+import { deliveryIdFor, groupIdFor, parseCallback } from '../domain/callback';
+import { QueueUnavailableError, ValidationError } from '../domain/errors';
+import type { QueuedCallback } from '../domain/ports';
+import type { DepsSource } from '../platform/deps';
+import { httpHandler } from '../platform/handler';
+import { json, readBody } from '../platform/http';
+import { depsFromEnvironment } from '../platform/runtime';
+
+export const makeHandler = (deps: DepsSource) =>
+  httpHandler(deps, async (event, d) => {
+    const serviceId = event.pathParameters?.serviceId ?? '';
+    await d.auth.callback(serviceId, event.headers?.authorization);
+    const raw = readBody(event);
+    const parsed = parseCallback(raw);
+    if (!parsed.ok && parsed.reason === 'not_json') {
+      throw new ValidationError('The callback body is not JSON.', 'invalid_json');
+    }
+    const message: QueuedCallback = {
+      serviceId,
+      deliveryId: deliveryIdFor(serviceId, raw, parsed),
+      receivedAt: new Date(d.clock.now()).toISOString(),
+      body: raw,
+    };
+    try {
+      await d.queue.send({
+        groupId: groupIdFor(parsed),
+        dedupId: message.deliveryId,
+        body: JSON.stringify(message),
+      });
+    } catch (err) {
+      d.log.error('enqueue failed', { deliveryId: message.deliveryId, error: (err as Error).name });
+      throw new QueueUnavailableError();
+    }
+    d.metrics.count('CallbackAccepted');
+    return json(200, { accepted: true });
+  });
+
+export const handler = makeHandler(depsFromEnvironment());

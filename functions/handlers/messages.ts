@@ -1,0 +1,22 @@
+// POST /users/{userId}/messages: the owning Service sends text to its user through Parley.
+import { refreshOwner } from '../domain/handover';
+import { sendUserMessage } from '../domain/messages';
+import { messageRequestSchema } from '../schemas/api';
+import type { DepsSource } from '../platform/deps';
+import { authenticate, httpHandler, requireService, userIdParam } from '../platform/handler';
+import { json, parseJsonBody } from '../platform/http';
+import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+
+export const makeHandler = (deps: DepsSource) =>
+  httpHandler(deps, async (event, d) => {
+    const serviceId = requireService(await authenticate(event, d));
+    const userId = userIdParam(event);
+    const { text } = parseJsonBody(messageRequestSchema, event);
+    const result = await sendUserMessage(
+      { userId, text, serviceId },
+      { ...d, refreshOwner: (u, as) => refreshOwner(u, as, handoverDeps(d)) },
+    );
+    return json(200, result);
+  });
+
+export const handler = makeHandler(depsFromEnvironment());

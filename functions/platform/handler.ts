@@ -1,0 +1,66 @@
+// The one wrapper every HTTP handler goes through: resolve the deps, run, map any error through the
+// one mapper, log the request line (route, status, duration; never a body), flush metrics.
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ForbiddenError, ValidationError } from '../domain/errors';
+import { userIdSchema } from '../schemas/api';
+import type { AppDeps, Caller, DepsSource } from './deps';
+import { toHttpResponse } from './http';
+
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+
+export const httpHandler =
+  (
+    source: DepsSource,
+    run: (event: APIGatewayProxyEventV2, deps: AppDeps) => Promise<HttpResult>,
+  ): HttpHandler =>
+  async (event) => {
+    const started = Date.now();
+    let deps: AppDeps | undefined;
+    let result: HttpResult;
+    try {
+      deps = await source();
+      result = await run(event, deps);
+    } catch (err) {
+      result = toHttpResponse(err, deps?.log);
+    }
+    deps?.log.info('request', {
+      route: event.routeKey,
+      status: result.statusCode,
+      durationMs: Date.now() - started,
+      requestId: event.requestContext?.requestId,
+    });
+    flushMetrics(deps);
+    return result;
+  };
+
+export const flushMetrics = (deps: AppDeps | undefined): void => {
+  const sink = deps?.metrics as { flush?: () => void } | undefined;
+  sink?.flush?.();
+};
+
+/** The authenticated caller of an API route (401 when the token is missing or unknown). */
+export const authenticate = (event: APIGatewayProxyEventV2, deps: AppDeps): Promise<Caller> =>
+  deps.auth.caller(event.headers?.authorization ?? event.headers?.Authorization);
+
+export const requireService = (caller: Caller): string => {
+  if (caller.kind !== 'service') {
+    throw new ForbiddenError('This route is for Services, not auditors.', 'service_required');
+  }
+  return caller.serviceId;
+};
+
+export const requireAuditor = (caller: Caller): string => {
+  if (caller.kind !== 'auditor') {
+    throw new ForbiddenError('This route is for auditors.', 'auditor_required');
+  }
+  return caller.name;
+};
+
+/** The `{userId}` path parameter, validated. */
+export const userIdParam = (event: APIGatewayProxyEventV2): string => {
+  const parsed = userIdSchema.safeParse(event.pathParameters?.userId ?? '');
+  if (!parsed.success)
+    throw new ValidationError('The userId in the path is not valid.', 'invalid_user_id');
+  return parsed.data;
+};

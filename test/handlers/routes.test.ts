@@ -1,0 +1,548 @@
+// Every HTTP route through its real handler: events built by the factory, the production
+// composition root, dynalite and the Parley simulator over HTTP.
+import { makeHandler as audit } from '../../functions/handlers/audit';
+import { makeHandler as handover } from '../../functions/handlers/handover';
+import { makeHandler as health } from '../../functions/handlers/health';
+import { makeHandler as inbound } from '../../functions/handlers/inbound';
+import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as owner } from '../../functions/handlers/owner';
+import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
+import { makeHandler as services } from '../../functions/handlers/services';
+import type { HttpResult } from '../../functions/platform/handler';
+import { type HttpRoute, httpRoutes } from '../../functions/platform/routes';
+import { type ApiEventInput, apiEvent } from '../support/events';
+import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
+
+let h: Harness;
+let call: (input: ApiEventInput) => Promise<HttpResult & { json: any }>;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const handlers = {
+    audit: audit(h.source),
+    handover: handover(h.source),
+    health: health(h.source),
+    inbound: inbound(h.source),
+    messages: messages(h.source),
+    owner: owner(h.source),
+    reconcile: reconcile(h.source),
+    services: services(h.source),
+  } as Record<string, (e: ReturnType<typeof apiEvent>) => Promise<unknown>>;
+  call = async (input) => {
+    const event = apiEvent(input);
+    const route = httpRoutes.find((r) => `${r.method} ${r.path}` === event.routeKey)!;
+    const result = (await handlers[route.fn]!(event)) as HttpResult;
+    const text = typeof result.body === 'string' ? result.body : '';
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { ...result, json };
+  };
+});
+
+afterAll(async () => {
+  await h.close();
+});
+
+const samplePath = (route: HttpRoute) =>
+  route.path.replace('{serviceId}', BOT).replace('{userId}', '20');
+
+describe('authentication', () => {
+  const protectedRoutes = httpRoutes.filter((r) => r.fn !== 'health');
+
+  it.each(protectedRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    'answers 401 on %s without a token',
+    async (_name, route) => {
+      const res = await call({ method: route.method, path: samplePath(route), body: {} });
+      expect(res.statusCode).toBe(401);
+      expect(res.json).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+    },
+  );
+
+  it.each(protectedRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    'answers 401 on %s with a wrong token',
+    async (_name, route) => {
+      const res = await call({
+        method: route.method,
+        path: samplePath(route),
+        token: 'not-a-real-token-0123456789',
+        body: {},
+      });
+      expect(res.statusCode).toBe(401);
+    },
+  );
+
+  it('refuses an auditor token for a handover with 403', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.auditor,
+      body: { userId: '20', newOwner: AGENT },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json.error.code).toBe('service_required');
+  });
+
+  it('refuses a service token on the audit routes with 403', async () => {
+    const res = await call({ method: 'GET', path: '/users/20/handovers', token: h.tokens.bot.api });
+    expect(res.statusCode).toBe(403);
+  });
+
+  it('refuses a callback token used as an API token', async () => {
+    const res = await call({ method: 'GET', path: '/services', token: h.tokens.bot.callback });
+    expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('GET /health', () => {
+  it('answers 200 without credentials', async () => {
+    const res = await call({ method: 'GET', path: '/health' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json).toEqual({ status: 'ok', stage: 'test', services: 2 });
+  });
+});
+
+describe('GET /services', () => {
+  it("lists Parley's services with default as a boolean", async () => {
+    const res = await call({ method: 'GET', path: '/services', token: h.tokens.agent.api });
+    expect(res.statusCode).toBe(200);
+    expect(res.json).toEqual({
+      services: [
+        { identification: BOT, name: 'Bot Service', default: true, role: 'bot' },
+        { identification: AGENT, name: 'Agent Service', default: false, role: 'agent' },
+      ],
+    });
+  });
+});
+
+describe('POST /handovers and GET /users/{userId}/owner', () => {
+  it('answers the owner of a new user from Parley: the default service', async () => {
+    const res = await call({ method: 'GET', path: '/users/101/owner', token: h.tokens.auditor });
+    expect(res.statusCode).toBe(200);
+    expect(res.json.owner).toEqual({ identification: BOT, name: 'Bot Service', default: true });
+  });
+
+  it('moves a user to another service by name and records it', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: {
+        userId: '102',
+        newOwner: 'agent service',
+        metadata: { reason: 'question_too_complex' },
+      },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json.changed).toBe(true);
+    expect(res.json.owner).toEqual({
+      identification: AGENT,
+      name: 'Agent Service',
+      default: false,
+    });
+    expect(res.json.handover).toMatchObject({
+      userId: '102',
+      seq: 1,
+      fromOwner: BOT,
+      toOwner: AGENT,
+      reason: 'question_too_complex',
+      source: 'api',
+      status: 'completed',
+      requestedBy: BOT,
+    });
+    expect(h.sim.ownerOf('102')).toBe(AGENT);
+    const ownerNow = await call({
+      method: 'GET',
+      path: '/users/102/owner',
+      token: h.tokens.bot.api,
+    });
+    expect(ownerNow.json.owner.identification).toBe(AGENT);
+  });
+
+  it('answers changed: false when the new owner already owns the user', async () => {
+    const before = h.sim.log().length;
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: '103', newOwner: BOT },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json).toEqual({
+      changed: false,
+      owner: { identification: BOT, name: 'Bot Service', default: true },
+    });
+    const puts = h.sim
+      .log()
+      .slice(before)
+      .filter((e) => e.kind === 'request' && e.method === 'PUT');
+    expect(puts).toEqual([]);
+  });
+
+  it('answers 400 unknown_service for a service nobody knows', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: '104', newOwner: 'Nobody Service' },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json.error.code).toBe('unknown_service');
+  });
+
+  it('answers 403 not_owner with the current owner to a service that does not own the user', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.agent.api,
+      body: { userId: '105', newOwner: AGENT },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json.error).toEqual({
+      code: 'not_owner',
+      message: expect.any(String),
+      currentOwner: BOT,
+    });
+  });
+
+  it('answers 409 owner_changed for a stale expectedOwner', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: '106', newOwner: AGENT, expectedOwner: AGENT },
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.json.error.code).toBe('owner_changed');
+  });
+
+  it('answers 400 invalid_json for a malformed body', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      rawBody: '{"userId": "20",',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json.error.code).toBe('invalid_json');
+  });
+
+  it('answers 400 for a body missing newOwner', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: '20' },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json.error.code).toBe('invalid_request');
+  });
+
+  it('answers 413 for a body over 256 KB', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: '20', newOwner: AGENT, metadata: { pad: 'x'.repeat(300 * 1024) } },
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json.error.code).toBe('payload_too_large');
+  });
+
+  it('answers 422 when an Idempotency-Key is reused with another body', async () => {
+    const headers = { 'Idempotency-Key': 'key-107' };
+    const first = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      headers,
+      body: { userId: '107', newOwner: AGENT },
+    });
+    const again = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      headers,
+      body: { userId: '107', newOwner: AGENT },
+    });
+    const other = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      headers,
+      body: { userId: '107', newOwner: AGENT, metadata: { reason: 'x' } },
+    });
+    expect(first.statusCode).toBe(200);
+    expect(again.json).toEqual(first.json);
+    expect(other.statusCode).toBe(422);
+    expect(other.json.error.code).toBe('idempotency_key_reused');
+  });
+
+  it('answers from history with ?at=, and known: false before the first record', async () => {
+    const before = await call({
+      method: 'GET',
+      path: '/users/102/owner?at=2000-01-01T00:00:00Z',
+      token: h.tokens.auditor,
+    });
+    expect(before.statusCode).toBe(200);
+    expect(before.json).toMatchObject({ owner: null, known: false });
+    const now = await call({
+      method: 'GET',
+      path: `/users/102/owner?at=${new Date(Date.now() + 1000).toISOString()}`,
+      token: h.tokens.auditor,
+    });
+    expect(now.json).toMatchObject({ known: true, owner: { identification: AGENT } });
+  });
+
+  it('answers 400 for an ?at= that is not an instant', async () => {
+    const res = await call({
+      method: 'GET',
+      path: '/users/102/owner?at=yesterday',
+      token: h.tokens.auditor,
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json.error.code).toBe('invalid_instant');
+  });
+});
+
+describe('Parley errors', () => {
+  afterEach(() => h.sim.setFaults([]));
+
+  it('maps a definite Parley refusal to 502 parley_error with a failed record', async () => {
+    h.sim.setFaults([{ route: 'putOwner', errorRate: 1, errorStatus: 400 }]);
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: '201', newOwner: AGENT },
+    });
+    expect(res.statusCode).toBe(502);
+    expect(res.json.error).toMatchObject({ code: 'parley_error', parley: { status: 400 } });
+    h.sim.setFaults([]);
+    const history = await call({
+      method: 'GET',
+      path: '/users/201/handovers',
+      token: h.tokens.auditor,
+    });
+    expect(history.json.handovers).toEqual([
+      expect.objectContaining({ status: 'failed', toOwner: AGENT, fromOwner: BOT }),
+    ]);
+  });
+
+  it('maps Parley being unavailable to 503 with Retry-After', async () => {
+    h.sim.setFaults([{ route: 'getOwner', errorRate: 1, errorStatus: 503 }]);
+    const res = await call({ method: 'GET', path: '/users/202/owner', token: h.tokens.bot.api });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers?.['Retry-After']).toBeDefined();
+  });
+
+  it('maps a Parley timeout to 504 parley_timeout', async () => {
+    h.sim.setFaults([{ route: 'getOwner', timeoutRate: 1 }]);
+    const res = await call({ method: 'GET', path: '/users/203/owner', token: h.tokens.bot.api });
+    expect(res.statusCode).toBe(504);
+    expect(res.json.error.code).toBe('parley_timeout');
+  });
+});
+
+describe('POST /users/{userId}/messages', () => {
+  it('sends the owning service text to its user', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/users/301/messages',
+      token: h.tokens.bot.api,
+      body: { text: 'Hello from the bot' },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(h.sim.messagesTo('301')).toEqual([
+      expect.objectContaining({ from: BOT, text: 'Hello from the bot' }),
+    ]);
+  });
+
+  it('answers 403 not_owner to a service that does not own the user', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/users/302/messages',
+      token: h.tokens.agent.api,
+      body: { text: 'Hi' },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json.error).toMatchObject({ code: 'not_owner', currentOwner: BOT });
+  });
+
+  it('answers 400 for an empty text', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/users/302/messages',
+      token: h.tokens.bot.api,
+      body: { text: '' },
+    });
+    expect(res.statusCode).toBe(400);
+  });
+});
+
+describe('audit routes', () => {
+  it("lists a user's handovers newest first", async () => {
+    await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.agent.api,
+      body: { userId: '102', newOwner: 'default' },
+    });
+    const res = await call({
+      method: 'GET',
+      path: '/users/102/handovers',
+      token: h.tokens.auditor,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(
+      res.json.handovers.map((r: { seq: number; toOwner: string }) => [r.seq, r.toOwner]),
+    ).toEqual([
+      [2, BOT],
+      [1, AGENT],
+    ]);
+  });
+
+  it('answers a range as CSV with the next cursor in X-Next-Cursor', async () => {
+    const from = new Date(Date.now() - 3600_000).toISOString();
+    const to = new Date(Date.now() + 3600_000).toISOString();
+    const res = await call({
+      method: 'GET',
+      path: `/handovers?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&limit=1`,
+      token: h.tokens.auditor,
+      headers: { Accept: 'text/csv' },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers?.['Content-Type'] ?? res.headers?.['content-type']).toMatch(/text\/csv/);
+    const lines = String(res.body).trim().split('\r\n');
+    expect(lines[0]).toMatch(/^handoverId,userId,seq,createdAt/);
+    expect(lines).toHaveLength(2);
+    expect(res.headers?.['X-Next-Cursor']).toEqual(expect.any(String));
+  });
+
+  it('filters a range by destination service', async () => {
+    const from = new Date(Date.now() - 3600_000).toISOString();
+    const to = new Date(Date.now() + 3600_000).toISOString();
+    const res = await call({
+      method: 'GET',
+      path: `/handovers?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&service=Agent%20Service&status=completed`,
+      token: h.tokens.auditor,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json.handovers.length).toBeGreaterThan(0);
+    for (const r of res.json.handovers)
+      expect(r).toMatchObject({ toOwner: AGENT, status: 'completed' });
+  });
+
+  it('answers 400 for a range without from and to', async () => {
+    const res = await call({ method: 'GET', path: '/handovers', token: h.tokens.auditor });
+    expect(res.statusCode).toBe(400);
+  });
+});
+
+describe('POST /reconcile', () => {
+  it('answers what it examined and recovered', async () => {
+    const res = await call({ method: 'POST', path: '/reconcile', token: h.tokens.auditor });
+    expect(res.statusCode).toBe(200);
+    expect(res.json).toMatchObject({ examined: 0, recovered: 0, failed: [] });
+  });
+
+  it('is for auditors only', async () => {
+    const res = await call({
+      method: 'POST',
+      path: '/reconcile',
+      token: h.tokens.bot.api,
+      body: {},
+    });
+    expect(res.statusCode).toBe(403);
+  });
+});
+
+describe('POST /webhooks/parley/{serviceId}', () => {
+  const callback = (userId: string, id: number, text: string) => ({
+    type: 'message',
+    body: { id, message: text, time: 1536739259, typeId: 1, user: { id: userId } },
+  });
+
+  it('accepts an authentic callback with exactly 200 and queues it by user', async () => {
+    h.queued.length = 0;
+    const res = await call({
+      method: 'POST',
+      path: `/webhooks/parley/${BOT}`,
+      headers: { Authorization: h.tokens.bot.callback },
+      body: callback('20', 1, 'hi'),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(h.queued).toHaveLength(1);
+    expect(h.queued[0]).toMatchObject({ groupId: 'user-20', dedupId: `${BOT}#message#1` });
+  });
+
+  it('answers 401 to another service token and to an unknown service', async () => {
+    const wrong = await call({
+      method: 'POST',
+      path: `/webhooks/parley/${BOT}`,
+      headers: { Authorization: `Bearer ${h.tokens.agent.callback}` },
+      body: callback('20', 2, 'hi'),
+    });
+    const unknown = await call({
+      method: 'POST',
+      path: '/webhooks/parley/unknown-service',
+      headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+      body: callback('20', 3, 'hi'),
+    });
+    expect(wrong.statusCode).toBe(401);
+    expect(unknown.statusCode).toBe(401);
+  });
+
+  it('answers 400 to a body that is not JSON, and 413 to one over 256 KB', async () => {
+    const notJson = await call({
+      method: 'POST',
+      path: `/webhooks/parley/${BOT}`,
+      headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+      rawBody: 'hello',
+    });
+    const huge = await call({
+      method: 'POST',
+      path: `/webhooks/parley/${BOT}`,
+      headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+      body: callback('20', 4, 'x'.repeat(270 * 1024)),
+    });
+    expect(notJson.statusCode).toBe(400);
+    expect(huge.statusCode).toBe(413);
+  });
+
+  it('accepts authentic JSON it cannot understand (the processor quarantines it)', async () => {
+    h.queued.length = 0;
+    const res = await call({
+      method: 'POST',
+      path: `/webhooks/parley/${BOT}`,
+      headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+      body: [1, 2, 3],
+    });
+    expect(res.statusCode).toBe(200);
+    expect(h.queued).toHaveLength(1);
+  });
+
+  it('answers 503 with Retry-After when the enqueue fails', async () => {
+    const failing = inbound(async () => ({
+      ...h.deps,
+      queue: {
+        send: async () => {
+          throw new Error('queue down');
+        },
+      },
+    }));
+    const res = await failing(
+      apiEvent({
+        method: 'POST',
+        path: `/webhooks/parley/${BOT}`,
+        headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+        body: callback('20', 5, 'hi'),
+      }),
+    );
+    expect(res.statusCode).toBe(503);
+    expect(res.headers?.['Retry-After']).toBe('5');
+  });
+});

@@ -1,0 +1,103 @@
+// Builds API Gateway v2 (payload 2.0) and SQS events for handler tests, as AWS would deliver them.
+import type { APIGatewayProxyEventV2, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type HttpRoute, httpRoutes } from '../../functions/platform/routes';
+
+let counter = 0;
+
+const matchRoute = (method: string, path: string) => {
+  for (const route of httpRoutes) {
+    if (route.method !== method) continue;
+    const names: string[] = [];
+    const pattern = new RegExp(
+      `^${route.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+        names.push(name);
+        return '([^/]+)';
+      })}$`,
+    );
+    const m = pattern.exec(path);
+    if (m) {
+      const params = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
+      return { route, params };
+    }
+  }
+  return undefined;
+};
+
+export interface ApiEventInput {
+  method: HttpRoute['method'];
+  /** Path with its query string, e.g. `/users/20/owner?at=2026-01-01T00:00:00Z`. */
+  path: string;
+  headers?: Record<string, string>;
+  token?: string;
+  body?: unknown;
+  /** Send this exact text as the body. */
+  rawBody?: string;
+}
+
+export const apiEvent = (input: ApiEventInput): APIGatewayProxyEventV2 => {
+  const [rawPath, rawQueryString = ''] = input.path.split('?') as [string, string?];
+  const found = matchRoute(input.method, rawPath);
+  if (!found) throw new Error(`no route for ${input.method} ${rawPath}`);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(input.headers ?? {})) headers[k.toLowerCase()] = v;
+  if (input.token !== undefined) headers.authorization = `Bearer ${input.token}`;
+  const body = input.rawBody ?? (input.body === undefined ? undefined : JSON.stringify(input.body));
+  if (body !== undefined) headers['content-type'] ??= 'application/json';
+  const query = new URLSearchParams(rawQueryString);
+  const queryStringParameters = rawQueryString ? Object.fromEntries(query.entries()) : undefined;
+  counter++;
+  return {
+    version: '2.0',
+    routeKey: `${found.route.method} ${found.route.path}`,
+    rawPath,
+    rawQueryString,
+    headers,
+    queryStringParameters,
+    pathParameters: Object.keys(found.params).length ? found.params : undefined,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'local',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: input.method,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'test',
+      },
+      requestId: `req-${counter}`,
+      routeKey: `${found.route.method} ${found.route.path}`,
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+    },
+  };
+};
+
+export const sqsRecord = (body: string, groupId: string, receiveCount = 1): SQSRecord => {
+  counter++;
+  return {
+    messageId: `msg-${counter}`,
+    receiptHandle: `rh-${counter}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: String(Date.now()),
+      SenderId: 'local',
+      ApproximateFirstReceiveTimestamp: String(Date.now()),
+      MessageGroupId: groupId,
+      MessageDeduplicationId: `dedup-${counter}`,
+      SequenceNumber: String(counter),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:callbacks.fifo',
+    awsRegion: 'eu-west-1',
+  };
+};
+
+export const sqsEvent = (records: SQSRecord[]): SQSEvent => ({ Records: records });

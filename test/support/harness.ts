@@ -1,0 +1,128 @@
+// A real stack for handler tests: dynalite over HTTP, the Parley simulator over HTTP, the static
+// secrets provider, and the production composition root (buildDeps). Only the queue is captured in
+// memory, so a test can hand the queued callbacks to the processor handler itself.
+import { randomBytes } from 'node:crypto';
+import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
+import type { LogAttributes, Log } from '../../functions/domain/ports';
+import { noMetrics } from '../../functions/domain/ports';
+import type { AppDeps } from '../../functions/platform/deps';
+import { buildDeps } from '../../functions/platform/runtime';
+import { type ServiceConfig, stageConfigSchema } from '../../functions/schemas/config';
+import { type FaultRule, type ParleySimulator, startParleySimulator } from '../../local/parley-sim';
+import { startDynalite } from './dynalite';
+import { sqsEvent, sqsRecord } from './events';
+
+export const BOT = 'as272d6g2ds766fcdfgh';
+export const AGENT = 'Jlk9e7cSf9g3FFsaqe39';
+
+const token = () => randomBytes(24).toString('base64url');
+
+export interface CapturedLog {
+  level: string;
+  message: string;
+  attributes?: LogAttributes;
+}
+
+export interface Harness {
+  deps: AppDeps;
+  source: () => Promise<AppDeps>;
+  sim: ParleySimulator;
+  tokens: {
+    bot: { callback: string; api: string; signing: string };
+    agent: { callback: string; api: string; signing: string };
+    auditor: string;
+  };
+  queued: { groupId: string; dedupId: string; body: string }[];
+  logs: CapturedLog[];
+  /** The queued messages as one SQS event (and clears the capture). */
+  drainQueue(): ReturnType<typeof sqsEvent>;
+  close(): Promise<void>;
+}
+
+export const startHarness = async (
+  options: {
+    faults?: FaultRule[];
+    services?: Partial<Record<string, Partial<ServiceConfig>>>;
+    staleAfterSeconds?: number;
+  } = {},
+): Promise<Harness> => {
+  const dynalite = await startDynalite();
+  const tables = await dynalite.createTables();
+  const sim = await startParleySimulator({ port: 0, faults: options.faults, randomSeed: 7 });
+  const tokens = {
+    bot: { callback: token(), api: token(), signing: token() },
+    agent: { callback: token(), api: token(), signing: token() },
+    auditor: token(),
+  };
+  const account = sim.seed.accountIdentification;
+  const secretOf = (id: string) =>
+    sim.seed.services.find((s) => s.identification === id)!.sharedSecret;
+  const secrets = createStaticSecretsProvider({
+    services: {
+      [BOT]: {
+        accountIdentification: account,
+        sharedServiceAccountSecret: secretOf(BOT),
+        callbackTokens: [tokens.bot.callback],
+        apiTokens: [tokens.bot.api],
+        signingSecret: tokens.bot.signing,
+      },
+      [AGENT]: {
+        accountIdentification: account,
+        sharedServiceAccountSecret: secretOf(AGENT),
+        callbackTokens: [tokens.agent.callback],
+        apiTokens: [tokens.agent.api],
+        signingSecret: tokens.agent.signing,
+      },
+    },
+    auditors: [{ name: 'auditor', token: tokens.auditor }],
+  });
+  const config = stageConfigSchema.parse({
+    stage: 'test',
+    accountIdentification: account,
+    parley: { baseUrl: sim.baseUrl, timeoutMs: 1000, budgetMs: 3000 },
+    staleAfterSeconds: options.staleAfterSeconds ?? 60,
+    downstreamTimeoutMs: 2000,
+    services: [
+      { identification: BOT, name: 'Bot Service', role: 'bot', ...options.services?.[BOT] },
+      { identification: AGENT, name: 'Agent Service', role: 'agent', ...options.services?.[AGENT] },
+    ],
+  });
+  const logs: CapturedLog[] = [];
+  const capture =
+    (level: string) =>
+    (message: string, attributes?: LogAttributes): void => {
+      logs.push({ level, message, attributes });
+    };
+  const log: Log = {
+    debug: capture('debug'),
+    info: capture('info'),
+    warn: capture('warn'),
+    error: capture('error'),
+  };
+  const queued: Harness['queued'] = [];
+  const deps = buildDeps({
+    config,
+    secrets,
+    dynamo: { client: dynalite.client, historyTable: tables.history, stateTable: tables.state },
+    queue: {
+      send: async (m) => {
+        queued.push(m);
+      },
+    },
+    log,
+    metrics: noMetrics,
+  });
+  return {
+    deps,
+    source: async () => deps,
+    sim,
+    tokens,
+    queued,
+    logs,
+    drainQueue: () => sqsEvent(queued.splice(0).map((m) => sqsRecord(m.body, m.groupId))),
+    close: async () => {
+      await sim.close();
+      await dynalite.close();
+    },
+  };
+};
