@@ -14,7 +14,11 @@ export const makeHandler = (deps: DepsSource) =>
     const { text } = parseJsonBody(messageRequestSchema, event);
     const result = await sendUserMessage(
       { userId, text, serviceId },
-      { ...d, refreshOwner: (u, as) => refreshOwner(u, as, handoverDeps(d)) },
+      {
+        ...d,
+        staleAfterMs: d.config.staleAfterSeconds * 1000,
+        refreshOwner: (u, as) => refreshOwner(u, as, handoverDeps(d)),
+      },
     );
     return json(200, result);
   });

@@ -1,0 +1,103 @@
+// Reading a Parley callback and naming its delivery: the parse, the delivery id (the dedupe key of
+// the queue and of the delivery item) and the FIFO group. Shared by the inbound webhook (which
+// names the message) and the processor (which acts on it), so the two always agree.
+import { createHash } from 'node:crypto';
+
+export type ParsedCallback =
+  | {
+      ok: true;
+      type: string;
+      /** body.user.id of a message, event or action, as a string. */
+      userId: string | null;
+      /** body.id (a string or a number), as a string. */
+      bodyId: string | null;
+      /** body.message of a `message` callback. */
+      text: string | null;
+      /** The whole callback as parsed: unknown types and fields are kept. */
+      value: unknown;
+    }
+  | { ok: false; reason: string };
+
+/** Callback types whose body names the user (PARLEY.md "Callbacks"). */
+const USER_TYPES = new Set(['message', 'event', 'action']);
+
+/** Delivery ids and group ids also name SQS FIFO messages: at most 128 printable ASCII chars. */
+const MAX_QUEUE_ID = 128;
+const QUEUE_ID_CHARS = /^[\x21-\x7e]+$/;
+
+type JsonObject = Record<string, unknown>;
+
+const isObject = (v: unknown): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An own property only: a `__proto__` or `constructor` key in the JSON is plain data here. */
+const own = (obj: JsonObject, key: string): unknown =>
+  Object.hasOwn(obj, key) ? obj[key] : undefined;
+
+const idString = (v: unknown): string | null => {
+  if (typeof v === 'string') return v.length > 0 ? v : null;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  return null;
+};
+
+const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Parses a callback body as Parley sent it. Not a JSON object, no string `type`, or a `message`
+ * without a user id: `ok: false` (the processor quarantines it). Anything else is accepted.
+ */
+export function parseCallback(raw: string): ParsedCallback {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'not_json' };
+  }
+  if (!isObject(value)) return { ok: false, reason: 'not_an_object' };
+  const type = own(value, 'type');
+  if (typeof type !== 'string' || type.length === 0) return { ok: false, reason: 'no_type' };
+
+  const body = own(value, 'body');
+  const fields = isObject(body) ? body : {};
+  const user = own(fields, 'user');
+  const userId = USER_TYPES.has(type) && isObject(user) ? idString(own(user, 'id')) : null;
+  if (type === 'message' && userId === null) return { ok: false, reason: 'message_without_user' };
+
+  const message = own(fields, 'message');
+  return {
+    ok: true,
+    type,
+    userId,
+    bodyId: idString(own(fields, 'id')),
+    text: type === 'message' && typeof message === 'string' ? message : null,
+    value,
+  };
+}
+
+/**
+ * `{serviceId}#{type}#{body.id}` when the callback has an id, else `{serviceId}#{sha256(raw)}`, so
+ * identical id-less deliveries collapse. A type or id that would make the id ambiguous (a `#`) or
+ * unusable as an SQS deduplication id (too long, not printable ASCII) is hashed instead:
+ * `{serviceId}#id-{sha256(type, id)}`.
+ */
+export function deliveryIdFor(serviceId: string, raw: string, parsed: ParsedCallback): string {
+  if (!parsed.ok || parsed.bodyId === null) return `${serviceId}#${sha256Hex(raw)}`;
+  const readable = `${serviceId}#${parsed.type}#${parsed.bodyId}`;
+  const plain =
+    !parsed.type.includes('#') &&
+    !parsed.bodyId.includes('#') &&
+    readable.length <= MAX_QUEUE_ID &&
+    QUEUE_ID_CHARS.test(readable);
+  return plain
+    ? readable
+    : `${serviceId}#id-${sha256Hex(JSON.stringify([parsed.type, parsed.bodyId]))}`;
+}
+
+/** The FIFO group keeping one user's callbacks in order: `user-{userId}`, or `unrouted`. */
+export function groupIdFor(parsed: ParsedCallback): string {
+  if (!parsed.ok || parsed.userId === null) return 'unrouted';
+  const group = `user-${parsed.userId}`;
+  return group.length <= MAX_QUEUE_ID && QUEUE_ID_CHARS.test(group)
+    ? group
+    : `user-h-${sha256Hex(parsed.userId)}`;
+}
