@@ -8,10 +8,13 @@ import {
   ParleyTimeoutError,
   UnknownServiceError,
 } from '../../functions/domain/errors';
+import type { HandoverDeps } from '../../functions/domain/handover';
 import type {
   Clock,
   HistoryStore,
   IdGenerator,
+  Log,
+  MetricsSink,
   ParleyCall,
   ParleyClient,
   ParleyService,
@@ -389,3 +392,77 @@ export const staticCatalog = (services: ServiceInfo[] = seedServices()): Service
     return clone(found);
   },
 });
+
+// ---------------------------------------------------------------- handover world (added)
+
+export interface RecordedLine {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  attributes?: Record<string, unknown>;
+}
+
+/** A Log that keeps its lines, to assert on what was (and was not) logged. */
+export const recordingLog = (): Log & { lines: RecordedLine[] } => {
+  const lines: RecordedLine[] = [];
+  const at =
+    (level: RecordedLine['level']) => (message: string, attributes?: Record<string, unknown>) => {
+      lines.push({ level, message, ...(attributes ? { attributes: clone(attributes) } : {}) });
+    };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+};
+
+export interface RecordedMetric {
+  kind: 'count' | 'milliseconds' | 'gauge';
+  name: string;
+  value: number;
+  dimensions?: Record<string, string>;
+}
+
+/** A MetricsSink that keeps what it was given. */
+export const recordingMetrics = (): MetricsSink & {
+  points: RecordedMetric[];
+  total(name: string, dimensions?: Record<string, string>): number;
+} => {
+  const points: RecordedMetric[] = [];
+  const put = (kind: RecordedMetric['kind'], name: string, value: number, dims?: object) => {
+    points.push({ kind, name, value, ...(dims ? { dimensions: { ...dims } } : {}) });
+  };
+  return {
+    points,
+    count: (name, value = 1, dimensions) => put('count', name, value, dimensions),
+    milliseconds: (name, value, dimensions) => put('milliseconds', name, value, dimensions),
+    gauge: (name, value, _unit, dimensions) => put('gauge', name, value, dimensions),
+    total: (name, dimensions) =>
+      points
+        .filter(
+          (p) =>
+            p.name === name &&
+            Object.entries(dimensions ?? {}).every(([k, v]) => p.dimensions?.[k] === v),
+        )
+        .reduce((sum, p) => sum + p.value, 0),
+  };
+};
+
+/** Everything a domain handover test needs, wired to the fakes above (staleAfter 60 s). */
+export const handoverWorld = (services: ServiceInfo[] = seedServices()) => {
+  const parley = new FakeParley(
+    services.map((s) => ({ identification: s.identification, name: s.name, default: s.default })),
+  );
+  const history = new FakeHistoryStore();
+  const state = new FakeStateStore();
+  const clock = manualClock();
+  const log = recordingLog();
+  const metrics = recordingMetrics();
+  const deps: HandoverDeps = {
+    parley: parley.clients,
+    history,
+    state,
+    catalog: staticCatalog(services),
+    clock,
+    ids: sequentialIds(),
+    log,
+    metrics,
+    staleAfterMs: 60_000,
+  };
+  return { parley, history, state, clock, log, metrics, deps };
+};

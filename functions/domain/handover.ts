@@ -1,0 +1,320 @@
+// The handover protocol (DESIGN.md, "The handover sequence"): one Service moves a user to another
+// through Parley, with exactly one history record per ownership change made through this service.
+// This module holds the use case and re-exports the owner, recovery and reconcile use cases, so
+// handlers import everything from here.
+import { canonicalJson, CanonicalJsonError } from './canonical';
+import { metadataDigest, sha256Hex } from './chain';
+import {
+  ForbiddenError,
+  HandoverInProgressError,
+  IdempotencyKeyReusedError,
+  NotOwnerError,
+  OwnerChangedError,
+  ValidationError,
+} from './errors';
+import { isoAt, nextCreatedAt, syncOwner, toOwnerView } from './owner';
+import type {
+  Clock,
+  HistoryStore,
+  IdGenerator,
+  Log,
+  MetricsSink,
+  ParleyClients,
+  ServiceCatalog,
+  StateStore,
+} from './ports';
+import { completePending, recoverPending } from './recovery';
+import type { DraftRecord, HandoverRecord, IdempotencyItem, OwnerItem } from './types';
+
+export { currentOwner, ownerAt, refreshOwner, toOwnerView } from './owner';
+export { reconcile } from './reconcile';
+export { recoverPending } from './recovery';
+
+export interface HandoverDeps {
+  parley: ParleyClients;
+  history: HistoryStore;
+  state: StateStore;
+  catalog: ServiceCatalog;
+  clock: Clock;
+  ids: IdGenerator;
+  log: Log;
+  metrics: MetricsSink;
+  /** A pending marker older than this is recovered; younger ones answer 409. */
+  staleAfterMs: number;
+  /** @default 86400 */
+  idempotencyTtlSeconds?: number;
+}
+
+export interface HandoverInput {
+  userId: string;
+  /** Identification, service name (case-insensitive) or 'default'. */
+  newOwner: string;
+  metadata?: Record<string, unknown>;
+  /** Same forms as newOwner: refuse (409) unless this service owns the user now. */
+  expectedOwner?: string;
+  /** The calling Service's identification. */
+  requestedBy: string;
+  source: 'api' | 'rule' | 'downstream';
+  idempotencyKey?: string;
+}
+
+export interface OwnerView {
+  identification: string;
+  name: string;
+  default: boolean;
+}
+
+export interface HandoverResult {
+  changed: boolean;
+  owner: OwnerView;
+  handover?: HandoverRecord;
+}
+
+export const METADATA_MAX_BYTES = 4096;
+export const REASON_MAX_CHARS = 100;
+const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400;
+/** How far back (records, newest first) an Idempotency-Key replay looks for its handover. */
+const IDEMPOTENCY_LOOKBACK = 100;
+const OWNER_ATTEMPTS = 3;
+
+/**
+ * Checks the metadata: a JSON object of at most 4 KB in canonical form (null/absent allowed);
+ * a string `reason` (at most 100 characters) becomes the record's reason.
+ */
+export function checkMetadata(metadata: unknown): {
+  metadata: Record<string, unknown> | null;
+  reason: string | null;
+  digest: string;
+} {
+  if (metadata === undefined || metadata === null) {
+    return { metadata: null, reason: null, digest: metadataDigest(null) };
+  }
+  if (typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw new ValidationError('metadata must be a JSON object.', 'invalid_metadata');
+  }
+  const record = metadata as Record<string, unknown>;
+  let canonical: string;
+  try {
+    canonical = canonicalJson(record);
+  } catch (err) {
+    if (err instanceof CanonicalJsonError) {
+      throw new ValidationError('metadata must be plain JSON.', 'invalid_metadata');
+    }
+    throw err;
+  }
+  if (Buffer.byteLength(canonical, 'utf8') > METADATA_MAX_BYTES) {
+    throw new ValidationError(
+      `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON.`,
+      'metadata_too_large',
+    );
+  }
+  const reason = typeof record.reason === 'string' && record.reason !== '' ? record.reason : null;
+  if (reason !== null && reason.length > REASON_MAX_CHARS) {
+    throw new ValidationError(
+      `metadata.reason must be at most ${REASON_MAX_CHARS} characters.`,
+      'reason_too_long',
+    );
+  }
+  return { metadata: record, reason, digest: metadataDigest(record) };
+}
+
+/**
+ * Performs a handover.
+ * Input: the request (user, new owner and optional expected owner as identification, name or
+ * 'default', metadata, caller, source, Idempotency-Key). Output: `{ changed, owner, handover? }`.
+ * Steps (DESIGN.md): check the caller and resolve the services -> Idempotency-Key: replay an
+ * earlier answer or claim the key -> owner item: recover a stale marker, refresh from Parley when
+ * missing or not the caller (drift becomes an `observed` record) -> rules (expected owner 409,
+ * already owner: unchanged, not owner 403) -> CAS a pending marker holding the full draft ->
+ * complete it (PUT owner, settle unknown outcomes, one record, final CAS, agent/unset for a bot).
+ * A failed handover throws its error after it is recorded.
+ */
+export async function performHandover(
+  input: HandoverInput,
+  deps: HandoverDeps,
+): Promise<HandoverResult> {
+  const { userId, requestedBy } = input;
+  if (typeof userId !== 'string' || userId === '' || userId.length > 200) {
+    throw new ValidationError('userId must be a non-empty string.', 'invalid_user_id');
+  }
+  if (!deps.catalog.get(requestedBy)) {
+    throw new ForbiddenError('The calling service is not configured in this deployment.');
+  }
+  const target = await deps.catalog.resolve(input.newOwner);
+  const expected =
+    input.expectedOwner === undefined ? undefined : await deps.catalog.resolve(input.expectedOwner);
+  const meta = checkMetadata(input.metadata);
+
+  let handoverId: string | undefined;
+  if (input.idempotencyKey !== undefined) {
+    const claim = await claimIdempotencyKey(input, deps);
+    if ('answer' in claim) return claim.answer;
+    handoverId = claim.handoverId;
+  }
+
+  const item = await ownerItemFor(userId, requestedBy, deps);
+
+  if (expected && expected.identification !== item.owner) {
+    throw new OwnerChangedError(item.owner, 'The user is not owned by the expected owner.');
+  }
+  if (target.identification === item.owner) {
+    return { changed: false, owner: await toOwnerView(item.owner, deps.catalog) };
+  }
+  if (item.owner !== requestedBy) throw new NotOwnerError(requestedBy, item.owner);
+
+  const nowMs = deps.clock.now();
+  const draft: DraftRecord = {
+    handoverId: handoverId ?? deps.ids.next(),
+    userId,
+    seq: item.lastSeq + 1,
+    fromOwner: item.owner,
+    toOwner: target.identification,
+    reason: meta.reason,
+    metadata: meta.metadata,
+    metadataDigest: meta.digest,
+    requestedBy: input.source === 'rule' ? `rule:${requestedBy}` : requestedBy,
+    source: input.source,
+    createdAt: nextCreatedAt(item.lastCreatedAt, nowMs),
+    prevHash: item.lastHash,
+  };
+  const marked: OwnerItem = {
+    ...item,
+    version: item.version + 1,
+    pending: {
+      draft,
+      markedAt: isoAt(nowMs),
+      actingService: item.owner,
+      ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
+    },
+  };
+  if (!(await deps.state.compareAndSetOwner(marked, item.version))) {
+    const now = await deps.state.getOwner(userId);
+    throw new OwnerChangedError(now?.owner ?? null);
+  }
+  deps.log.info('handover started', {
+    handoverId: draft.handoverId,
+    userId,
+    seq: draft.seq,
+    source: draft.source,
+  });
+
+  const { record, error } = await completePending(marked, deps, 'put');
+  if (error) throw error;
+  return {
+    changed: true,
+    owner: await toOwnerView(record.toOwner, deps.catalog),
+    handover: record,
+  };
+}
+
+/**
+ * The owner item to decide on, with no handover in flight: a stale marker is recovered first, a
+ * fresh one answers 409; a missing item or one naming another owner than the caller is refreshed
+ * from Parley (as the caller).
+ */
+async function ownerItemFor(
+  userId: string,
+  caller: string,
+  deps: HandoverDeps,
+): Promise<OwnerItem> {
+  let item = await deps.state.getOwner(userId);
+  let refreshed = false;
+  for (let attempt = 0; attempt < OWNER_ATTEMPTS; attempt++) {
+    if (item?.pending) {
+      const remainingMs = Date.parse(item.pending.markedAt) + deps.staleAfterMs - deps.clock.now();
+      if (remainingMs > 0) throw new HandoverInProgressError(remainingMs / 1000);
+      if ((await recoverPending(userId, deps)) === 'busy') {
+        throw new HandoverInProgressError(deps.staleAfterMs / 1000);
+      }
+      item = await deps.state.getOwner(userId);
+      continue;
+    }
+    if (item && (item.owner === caller || refreshed)) return item;
+    item = (await syncOwner(userId, caller, deps, item)).item;
+    refreshed = true;
+    if (!item.pending) return item;
+  }
+  throw new HandoverInProgressError(deps.staleAfterMs / 1000);
+}
+
+type Claim = { handoverId: string } | { answer: HandoverResult };
+
+/**
+ * Idempotency-Key: the same key and body give the same answer; another body is refused (422).
+ * A new key is stored (with a fresh handoverId) before the marker is written.
+ */
+async function claimIdempotencyKey(input: HandoverInput, deps: HandoverDeps): Promise<Claim> {
+  const key = input.idempotencyKey!;
+  const bodyHash = sha256Hex(
+    canonicalJson({
+      userId: input.userId,
+      newOwner: input.newOwner,
+      metadata: input.metadata ?? null,
+      expectedOwner: input.expectedOwner,
+    }),
+  );
+  const nowMs = deps.clock.now();
+  let existing = await deps.state.getIdempotency(input.requestedBy, key, nowMs);
+  if (!existing) {
+    const item: IdempotencyItem = {
+      callerServiceId: input.requestedBy,
+      key,
+      handoverId: deps.ids.next(),
+      userId: input.userId,
+      bodyHash,
+      expiresAt:
+        Math.floor(nowMs / 1000) + (deps.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+    };
+    if (await deps.state.putIdempotency(item, nowMs)) return { handoverId: item.handoverId };
+    // Lost the race to a concurrent request with the same key: follow the rules with its item.
+    existing = await deps.state.getIdempotency(input.requestedBy, key, nowMs);
+    if (!existing) throw new HandoverInProgressError(1);
+  }
+  if (existing.bodyHash !== bodyHash) throw new IdempotencyKeyReusedError();
+  return replay(existing, deps);
+}
+
+/** Where an earlier request with this key got to: in flight, recorded, or not started. */
+async function replay(existing: IdempotencyItem, deps: HandoverDeps): Promise<Claim> {
+  const { userId, handoverId } = existing;
+  const item = await deps.state.getOwner(userId);
+  const pending = item?.pending;
+  if (pending && pending.draft.handoverId === handoverId) {
+    const remainingMs = Date.parse(pending.markedAt) + deps.staleAfterMs - deps.clock.now();
+    if (remainingMs > 0) throw new HandoverInProgressError(remainingMs / 1000);
+    if ((await recoverPending(userId, deps)) === 'busy') {
+      throw new HandoverInProgressError(deps.staleAfterMs / 1000);
+    }
+    const record = await deps.history.get(userId, pending.draft.seq);
+    if (record) return { answer: await answerFrom(record, deps) };
+  }
+  const record = await findRecord(userId, handoverId, item, deps.history);
+  if (record) return { answer: await answerFrom(record, deps) };
+  // Not in flight and not recorded: the earlier request stopped before its marker (or found the
+  // user already owned). Proceed as new under the same handoverId.
+  return { handoverId };
+}
+
+async function findRecord(
+  userId: string,
+  handoverId: string,
+  item: OwnerItem | null,
+  history: HistoryStore,
+): Promise<HandoverRecord | null> {
+  if (item && item.lastHandoverId === handoverId) {
+    const last = await history.get(userId, item.lastSeq);
+    if (last?.handoverId === handoverId) return last;
+  }
+  const page = await history.listUser(userId, { limit: IDEMPOTENCY_LOOKBACK, order: 'desc' });
+  return page.items.find((r) => r.handoverId === handoverId) ?? null;
+}
+
+async function answerFrom(record: HandoverRecord, deps: HandoverDeps): Promise<HandoverResult> {
+  const completed = record.status === 'completed';
+  const owner = completed ? record.toOwner : (record.fromOwner ?? record.toOwner);
+  return {
+    changed: completed,
+    owner: await toOwnerView(owner, deps.catalog),
+    handover: record,
+  };
+}

@@ -1,0 +1,258 @@
+// The owner item as a cache of Parley's truth: the view of an owner, keeping the cache in step with
+// Parley (a change made elsewhere becomes an `observed` record), the owner now and at an instant,
+// and the record helpers the handover and its recovery share.
+import { finalizeRecord, GENESIS_HASH, metadataDigest } from './chain';
+import { OwnerChangedError, ValidationError } from './errors';
+import type { HandoverDeps, OwnerView } from './handover';
+import type { HistoryStore, ServiceCatalog } from './ports';
+import type { DraftRecord, HandoverRecord, OwnerItem } from './types';
+
+export const isoAt = (ms: number): string => new Date(ms).toISOString();
+
+/** createdAt of the next record: now, but always at least 1 ms after the previous one. */
+export const nextCreatedAt = (lastCreatedAt: string | null, nowMs: number): string =>
+  isoAt(lastCreatedAt === null ? nowMs : Math.max(nowMs, Date.parse(lastCreatedAt) + 1));
+
+export async function toOwnerView(
+  identification: string,
+  catalog: ServiceCatalog,
+): Promise<OwnerView> {
+  const known =
+    catalog.get(identification) ??
+    (await catalog.list()).find((s) => s.identification === identification);
+  // A Service Parley knows but this deployment does not: name it by its identification.
+  return known
+    ? { identification, name: known.name, default: known.default }
+    : { identification, name: identification, default: false };
+}
+
+/** The owner item after `records` (ascending) were written; clears the pending marker. */
+export function advanceItem(item: OwnerItem, records: HandoverRecord[], nowMs: number): OwnerItem {
+  const next: OwnerItem = {
+    ...item,
+    version: item.version + 1,
+    pending: null,
+    refreshedAt: isoAt(nowMs),
+  };
+  for (const record of records) {
+    next.lastSeq = record.seq;
+    next.lastHash = record.hash;
+    next.lastCreatedAt = record.createdAt;
+    next.lastHandoverId = record.handoverId;
+    if (record.status === 'completed') {
+      next.owner = record.toOwner;
+      next.since = record.createdAt;
+    }
+  }
+  return next;
+}
+
+/** The record that notes a change of owner made outside this service. */
+export function observedRecord(
+  after: { userId: string; seq: number; hash: string; createdAt: string | null },
+  fromOwner: string,
+  toOwner: string,
+  handoverId: string,
+  nowMs: number,
+): HandoverRecord {
+  const draft: DraftRecord = {
+    handoverId,
+    userId: after.userId,
+    seq: after.seq + 1,
+    fromOwner,
+    toOwner,
+    reason: null,
+    metadata: null,
+    metadataDigest: metadataDigest(null),
+    requestedBy: 'parley',
+    source: 'observed',
+    createdAt: nextCreatedAt(after.createdAt, nowMs),
+    prevHash: after.hash,
+  };
+  return finalizeRecord(draft, 'completed', null);
+}
+
+/**
+ * Appends a record; when its seq is already written (a recoverer, a zombie or a concurrent
+ * observer got there first) the stored record is the truth and is returned instead.
+ */
+export async function appendOnce(
+  record: HandoverRecord,
+  deps: Pick<HandoverDeps, 'history' | 'log' | 'metrics'>,
+): Promise<HandoverRecord> {
+  const outcome = await deps.history.append(record);
+  if (outcome === 'appended') {
+    deps.metrics.count('Handover', 1, { source: record.source, status: record.status });
+    if (record.status === 'failed')
+      deps.metrics.count('HandoverFailed', 1, { source: record.source });
+    if (record.source === 'observed') deps.metrics.count('ObservedDrift', 1);
+    deps.log.info('handover recorded', {
+      handoverId: record.handoverId,
+      userId: record.userId,
+      seq: record.seq,
+      source: record.source,
+      status: record.status,
+    });
+    return record;
+  }
+  const stored = await deps.history.get(record.userId, record.seq);
+  if (!stored) throw new Error('The history reported an existing record it cannot return.');
+  if (stored.handoverId !== record.handoverId) {
+    deps.log.warn('history seq already taken by another record', {
+      handoverId: record.handoverId,
+      storedHandoverId: stored.handoverId,
+      userId: record.userId,
+      seq: record.seq,
+    });
+  }
+  return stored;
+}
+
+const SYNC_ATTEMPTS = 4;
+
+/**
+ * Brings the owner item in step with Parley's owner, read as `asService`.
+ * Input: the user, the service whose credentials read, the item if already read.
+ * Output: the item as stored afterwards and Parley's owner.
+ * Steps: GET owner; no item -> create a baseline (no record: a baseline is not a change); item
+ * disagrees and no handover is in flight -> append an `observed` record and CAS the item to it
+ * (retried on a lost CAS). A pending marker is left alone: its handover may be what Parley shows.
+ */
+export async function syncOwner(
+  userId: string,
+  asService: string,
+  deps: HandoverDeps,
+  known?: OwnerItem | null,
+): Promise<{ item: OwnerItem; parleyOwner: string }> {
+  const parleyOwner = (await deps.parley(asService).getOwner(userId)).data.owner;
+  let item = known === undefined ? await deps.state.getOwner(userId) : known;
+  for (let attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
+    const nowMs = deps.clock.now();
+    if (!item) {
+      const baseline: OwnerItem = {
+        userId,
+        owner: parleyOwner,
+        version: 1,
+        since: null,
+        lastSeq: 0,
+        lastHash: GENESIS_HASH,
+        lastCreatedAt: null,
+        lastHandoverId: null,
+        pending: null,
+        refreshedAt: isoAt(nowMs),
+      };
+      if (await deps.state.createOwner(baseline)) return { item: baseline, parleyOwner };
+      item = await deps.state.getOwner(userId);
+      continue;
+    }
+    if (item.pending || item.owner === parleyOwner) return { item, parleyOwner };
+
+    const observed = await appendOnce(
+      observedRecord(
+        { userId, seq: item.lastSeq, hash: item.lastHash, createdAt: item.lastCreatedAt },
+        item.owner,
+        parleyOwner,
+        deps.ids.next(),
+        nowMs,
+      ),
+      deps,
+    );
+    const next = advanceItem(item, [observed], nowMs);
+    item = (await deps.state.compareAndSetOwner(next, item.version))
+      ? next
+      : await deps.state.getOwner(userId);
+  }
+  throw new OwnerChangedError(parleyOwner, 'The owner kept changing while it was being read.');
+}
+
+/**
+ * Reads the owner from Parley as `asService` and brings the cache in step.
+ * Input: user, service. Output: the owner item as stored afterwards.
+ */
+export async function refreshOwner(
+  userId: string,
+  asService: string,
+  deps: HandoverDeps,
+): Promise<OwnerItem> {
+  return (await syncOwner(userId, asService, deps)).item;
+}
+
+/**
+ * The owner now. Input: user, the service whose credentials read. Output: Parley's owner as a view,
+ * since when (when the cache agrees) and the last handover id. Steps: syncOwner, then answer.
+ */
+export async function currentOwner(
+  userId: string,
+  asService: string,
+  deps: HandoverDeps,
+): Promise<{
+  userId: string;
+  owner: OwnerView;
+  since: string | null;
+  lastHandoverId: string | null;
+}> {
+  const { item, parleyOwner } = await syncOwner(userId, asService, deps);
+  return {
+    userId,
+    owner: await toOwnerView(parleyOwner, deps.catalog),
+    since: item.owner === parleyOwner ? item.since : null,
+    lastHandoverId: item.lastHandoverId,
+  };
+}
+
+/**
+ * The owner at an instant, from the history only.
+ * Input: user, ISO instant. Output: the owner then, or `{ owner: null, known: false }` before the
+ * first record. Steps: the newest record at or before the instant; a `failed` record changed
+ * nothing, so walk back to the one before it (or, with none before, its fromOwner, since unknown).
+ */
+export async function ownerAt(
+  userId: string,
+  instant: string,
+  deps: Pick<HandoverDeps, 'history' | 'catalog'>,
+): Promise<{
+  userId: string;
+  at: string;
+  owner: OwnerView | null;
+  known: boolean;
+  since?: string;
+  handoverId?: string;
+}> {
+  const ms = Date.parse(instant);
+  if (Number.isNaN(ms)) {
+    throw new ValidationError('The instant is not an ISO-8601 date and time.', 'invalid_instant');
+  }
+  // Records carry ISO strings with milliseconds: compare in that exact form.
+  const at = isoAt(ms);
+  const record = await latestEffective(userId, at, deps.history);
+  if (!record) return { userId, at, owner: null, known: false };
+  if (record.status === 'failed') {
+    // Only a failed first record: its fromOwner owned the user then, since an unknown time.
+    return record.fromOwner === null
+      ? { userId, at, owner: null, known: false }
+      : { userId, at, owner: await toOwnerView(record.fromOwner, deps.catalog), known: true };
+  }
+  return {
+    userId,
+    at,
+    owner: await toOwnerView(record.toOwner, deps.catalog),
+    known: true,
+    since: record.createdAt,
+    handoverId: record.handoverId,
+  };
+}
+
+/** The newest completed record at or before `at`; else the oldest failed one met on the way back. */
+async function latestEffective(
+  userId: string,
+  at: string,
+  history: HistoryStore,
+): Promise<HandoverRecord | null> {
+  let record = await history.latestAtOrBefore(userId, at);
+  let lastFailed: HandoverRecord | null = null;
+  while (record && record.status === 'failed') {
+    lastFailed = record;
+    record = record.seq > 1 ? await history.get(userId, record.seq - 1) : null;
+  }
+  return record ?? lastFailed;
+}

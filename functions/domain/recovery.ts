@@ -1,0 +1,256 @@
+// Finishing a handover from its pending marker (steps 3-5 of DESIGN.md's sequence), shared by the
+// request that wrote the marker and by recovery of a stale one, so that both write the same record
+// key and a handover never gets a second record.
+import { finalizeRecord } from './chain';
+import {
+  NotOwnerError,
+  OwnerChangedError,
+  ParleyApiError,
+  ParleyError,
+  parleyErrorCode,
+} from './errors';
+import type { HandoverDeps } from './handover';
+import { advanceItem, appendOnce, isoAt, observedRecord } from './owner';
+import type { HandoverRecord, OwnerItem, ParleyOutcomeInfo, PendingHandover } from './types';
+
+/** PUT owner attempts per completion: the first and at most two more after an unknown outcome. */
+const MAX_PUTS = 3;
+
+/** The `parley` code of a record whose outcome only a `GET owner` established (no PUT answer). */
+export const SETTLED_BY_GET = 'settled_by_get_owner';
+
+type Settled =
+  | { status: 'completed'; parley: ParleyOutcomeInfo }
+  | {
+      status: 'failed';
+      parley: ParleyOutcomeInfo;
+      /** What to throw to the requester once recorded. */
+      error: Error;
+      /** Parley shows this other owner: an `observed` record follows the failed one. */
+      otherOwner?: string;
+    };
+
+const infoOf = (err: ParleyError): ParleyOutcomeInfo => ({
+  status: err instanceof ParleyApiError ? err.status : null,
+  code: parleyErrorCode(err),
+  durationMs: err.durationMs,
+});
+
+/**
+ * Makes Parley's owner the draft's target, or learns that it cannot be.
+ * `startWith: 'put'` for a fresh handover; `'get'` for recovery, which first asks Parley whether
+ * the earlier attempt applied. An unknown outcome is never retried blind: GET owner settles it.
+ * Throws (leaving the marker) when the settling GET fails or on anything that is not Parley's.
+ */
+async function settle(
+  pending: PendingHandover,
+  deps: HandoverDeps,
+  startWith: 'put' | 'get',
+): Promise<Settled> {
+  const { draft, actingService } = pending;
+  const client = deps.parley(actingService);
+  let mode = startWith;
+  let puts = 0;
+  let lastUnknown: ParleyError | null = null;
+  for (;;) {
+    if (mode === 'get') {
+      const read = await client.getOwner(draft.userId);
+      const owner = read.data.owner;
+      const info = lastUnknown
+        ? infoOf(lastUnknown)
+        : { status: null, code: SETTLED_BY_GET, durationMs: read.durationMs };
+      if (owner === draft.toOwner) return { status: 'completed', parley: info };
+      if (owner !== actingService) {
+        return {
+          status: 'failed',
+          parley: info,
+          error: new OwnerChangedError(owner, 'Another service took the user over meanwhile.'),
+          otherOwner: owner,
+        };
+      }
+      if (puts >= MAX_PUTS) {
+        // Parley still shows the acting service after every attempt: nothing was applied.
+        return { status: 'failed', parley: info, error: lastUnknown ?? new Error('no attempt') };
+      }
+      mode = 'put';
+      continue;
+    }
+    puts++;
+    try {
+      const done = await client.setOwner(draft.userId, draft.toOwner, draft.metadata ?? {});
+      return {
+        status: 'completed',
+        parley: { status: done.status, code: null, durationMs: done.durationMs },
+      };
+    } catch (err) {
+      if (!(err instanceof ParleyError)) throw err;
+      deps.log.warn('parley PUT owner failed', {
+        handoverId: draft.handoverId,
+        outcome: err.outcome,
+        code: parleyErrorCode(err),
+        attempt: puts,
+      });
+      if (err.outcome === 'rejected') {
+        const seen =
+          err instanceof ParleyApiError && err.status === 403 ? await whoOwns(pending, deps) : {};
+        return {
+          status: 'failed',
+          parley: infoOf(err),
+          // Refused because another service owns the user (the cache was stale): answer as 403.
+          error: seen.otherOwner ? new NotOwnerError(actingService, seen.otherOwner) : err,
+          ...seen,
+        };
+      }
+      lastUnknown = err;
+      mode = 'get';
+    }
+  }
+}
+
+/**
+ * After a 403 refusal (e.g. "not the owner": the cache was stale), a best-effort look at who owns
+ * the user, so the drift is recorded (an `observed` record after the failed one) and the cache
+ * heals. A failing look changes nothing.
+ */
+async function whoOwns(
+  pending: PendingHandover,
+  deps: HandoverDeps,
+): Promise<{ otherOwner?: string }> {
+  try {
+    const owner = (await deps.parley(pending.actingService).getOwner(pending.draft.userId)).data
+      .owner;
+    return owner !== pending.actingService ? { otherOwner: owner } : {};
+  } catch {
+    return {};
+  }
+}
+
+export interface Completion {
+  record: HandoverRecord;
+  /** Set when the handover failed: what the requester gets (thrown after recording). */
+  error?: Error;
+  /** The owner item after the final CAS, or null when a recoverer had taken over meanwhile. */
+  item: OwnerItem | null;
+}
+
+/**
+ * Completes the handover in `marked` (an owner item holding a pending marker, as stored).
+ * Input: the marked item; `startWith` as for settle; `stored` when the record is already written.
+ * Output: the record (exactly one per handover), the error for a failed one, the final item.
+ * Steps: settle with Parley (unless stored) -> append the record (an existing one wins) -> an
+ * `observed` record when another service owns the user -> CAS the item to its new state ->
+ * `agent/unset` when a bot takes over.
+ */
+export async function completePending(
+  marked: OwnerItem,
+  deps: HandoverDeps,
+  startWith: 'put' | 'get',
+  stored?: HandoverRecord,
+): Promise<Completion> {
+  const pending = marked.pending;
+  if (!pending) throw new Error('completePending needs an item with a pending marker.');
+  const { draft } = pending;
+
+  let record: HandoverRecord;
+  let error: Error | undefined;
+  let otherOwner: string | undefined;
+  // Whether another writer may already have written records after this one.
+  let maybeFollowed = true;
+  if (stored) {
+    record = stored;
+  } else {
+    const settled = await settle(pending, deps, startWith);
+    const built = finalizeRecord(draft, settled.status, settled.parley);
+    record = await appendOnce(built, deps);
+    maybeFollowed = record !== built || settled.status === 'failed';
+    if (settled.status === 'failed') {
+      error = settled.error;
+      otherOwner = settled.otherOwner;
+    }
+  }
+  if (record.status === 'completed') error = undefined;
+  else error ??= new OwnerChangedError(marked.owner, 'The handover did not take place.');
+
+  const records = [record];
+  const nowMs = deps.clock.now();
+  const next = maybeFollowed ? await deps.history.get(draft.userId, record.seq + 1) : null;
+  if (next) {
+    records.push(next); // written before a crash, by us or a recoverer
+  } else if (record.status === 'failed' && otherOwner) {
+    records.push(
+      await appendOnce(
+        observedRecord(
+          record,
+          record.fromOwner ?? marked.owner,
+          otherOwner,
+          deps.ids.next(),
+          nowMs,
+        ),
+        deps,
+      ),
+    );
+  }
+
+  const finalItem = advanceItem(marked, records, nowMs);
+  const won = await deps.state.compareAndSetOwner(finalItem, marked.version);
+  if (!won) {
+    deps.log.info('handover finished by another writer', { handoverId: record.handoverId });
+  }
+  if (record.status === 'completed') await unsetAgentForBot(record, deps);
+  return { record, error, item: won ? finalItem : null };
+}
+
+/** A user handed to a bot should no longer see a human agent; failure never fails the handover. */
+async function unsetAgentForBot(record: HandoverRecord, deps: HandoverDeps): Promise<void> {
+  if (deps.catalog.get(record.toOwner)?.role !== 'bot') return;
+  try {
+    await deps.parley(record.toOwner).unsetAgent(record.userId);
+  } catch (err) {
+    deps.metrics.count('AgentUnsetFailed', 1);
+    deps.log.warn('agent unset failed', {
+      handoverId: record.handoverId,
+      code: err instanceof ParleyError ? parleyErrorCode(err) : 'internal_error',
+    });
+  }
+}
+
+/**
+ * Recovers a user's pending handover from its stored draft.
+ * Input: the user; `force` also takes a fresh marker. Output: 'none' (no marker), 'busy' (fresh,
+ * or another recoverer claimed it first) or 'recovered'.
+ * Steps: claim by CAS (same draft, markedAt = now, version + 1: a late zombie's final CAS then
+ * fails and two recoverers serialize) -> the record already written: finish the item from it;
+ * else GET owner first and complete from the draft. Throws a Parley error when Parley cannot say
+ * (the marker stays and is retried later).
+ */
+export async function recoverPending(
+  userId: string,
+  deps: HandoverDeps,
+  options: { force?: boolean } = {},
+): Promise<'none' | 'busy' | 'recovered'> {
+  const item = await deps.state.getOwner(userId);
+  if (!item?.pending) return 'none';
+  const nowMs = deps.clock.now();
+  const fresh = Date.parse(item.pending.markedAt) + deps.staleAfterMs > nowMs;
+  if (fresh && !options.force) return 'busy';
+
+  const claimed: OwnerItem = {
+    ...item,
+    version: item.version + 1,
+    pending: { ...item.pending, markedAt: isoAt(nowMs) },
+  };
+  if (!(await deps.state.compareAndSetOwner(claimed, item.version))) {
+    const now = await deps.state.getOwner(userId);
+    return now?.pending ? 'busy' : 'none';
+  }
+  const { draft } = item.pending;
+  deps.log.info('recovering pending handover', {
+    handoverId: draft.handoverId,
+    userId,
+    markedAt: item.pending.markedAt,
+  });
+  const stored = await deps.history.get(userId, draft.seq);
+  await completePending(claimed, deps, 'get', stored ?? undefined);
+  deps.metrics.count('HandoverRecovered', 1);
+  return 'recovered';
+}

@@ -1,0 +1,612 @@
+import { verifyChain } from '../../functions/domain/chain';
+import {
+  ForbiddenError,
+  HandoverInProgressError,
+  IdempotencyKeyReusedError,
+  NotOwnerError,
+  OwnerChangedError,
+  ParleyApiError,
+  UnknownServiceError,
+  ValidationError,
+} from '../../functions/domain/errors';
+import { type HandoverInput, performHandover } from '../../functions/domain/handover';
+import type { OwnerItem } from '../../functions/domain/types';
+import { AGENT, BOT, handoverWorld } from '../support/fakes';
+
+const T0 = '2026-03-10T14:00:00.000Z';
+
+const seedRequest = (over: Partial<HandoverInput> = {}): HandoverInput => ({
+  userId: '20',
+  newOwner: AGENT,
+  metadata: { reason: 'question_too_complex' },
+  requestedBy: BOT,
+  source: 'api',
+  ...over,
+});
+
+const botView = { identification: BOT, name: 'Bot Service', default: true };
+const agentView = { identification: AGENT, name: 'Agent Service', default: false };
+
+/** Errors thrown by an awaited call, for explicit assertions on their fields. */
+const caught = async (run: () => Promise<unknown>): Promise<unknown> => {
+  try {
+    await run();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to throw');
+};
+
+describe('performHandover', () => {
+  it('hands the seed user from the Bot to the Agent, calling Parley as the Bot', async () => {
+    const w = handoverWorld();
+
+    const result = await performHandover(seedRequest(), w.deps);
+
+    expect(w.parley.callsOf('setOwner')).toEqual([
+      {
+        as: BOT,
+        method: 'setOwner',
+        userId: '20',
+        newOwner: AGENT,
+        metadata: { reason: 'question_too_complex' },
+      },
+    ]);
+    const records = w.history.userRecords('20');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toEqual({
+      handoverId: 'h0001',
+      userId: '20',
+      seq: 1,
+      fromOwner: BOT,
+      toOwner: AGENT,
+      reason: 'question_too_complex',
+      metadata: { reason: 'question_too_complex' },
+      metadataDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
+      requestedBy: BOT,
+      source: 'api',
+      status: 'completed',
+      parley: { status: 200, code: null, durationMs: 5 },
+      createdAt: T0,
+      prevHash: '0'.repeat(64),
+      hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    expect(result).toEqual({ changed: true, owner: agentView, handover: records[0] });
+    expect(w.state.owners.get('20')).toEqual<OwnerItem>({
+      userId: '20',
+      owner: AGENT,
+      version: 3,
+      since: T0,
+      lastSeq: 1,
+      lastHash: records[0]!.hash,
+      lastCreatedAt: T0,
+      lastHandoverId: 'h0001',
+      pending: null,
+      refreshedAt: T0,
+    });
+    expect(w.metrics.total('Handover', { source: 'api', status: 'completed' })).toBe(1);
+  });
+
+  it('hands back to "default" with a second record and unsets the agent as the Bot', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps);
+    w.clock.advance(1000);
+
+    const result = await performHandover(
+      seedRequest({ newOwner: 'default', requestedBy: AGENT, metadata: undefined }),
+      w.deps,
+    );
+
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.seq, r.fromOwner, r.toOwner, r.status])).toEqual([
+      [1, BOT, AGENT, 'completed'],
+      [2, AGENT, BOT, 'completed'],
+    ]);
+    expect(records[1]!.prevHash).toBe(records[0]!.hash);
+    expect(records[1]!.reason).toBeNull();
+    expect(w.parley.callsOf('setOwner').map((c) => c.as)).toEqual([BOT, AGENT]);
+    expect(w.parley.callsOf('unsetAgent')).toEqual([
+      { as: BOT, method: 'unsetAgent', userId: '20' },
+    ]);
+    expect(result).toEqual({ changed: true, owner: botView, handover: records[1] });
+    expect(verifyChain('20', records)).toEqual({ ok: true, count: 2, lastHash: records[1]!.hash });
+  });
+
+  it('resolves the new owner by service name, case-insensitively', async () => {
+    const w = handoverWorld();
+
+    const result = await performHandover(seedRequest({ newOwner: 'aGeNt sErViCe' }), w.deps);
+
+    expect(result.owner).toEqual(agentView);
+    expect(w.parley.owners.get('20')).toBe(AGENT);
+  });
+
+  it('gives a record createdAt 1 ms after the previous one when the clock has not moved', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps);
+
+    await performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps);
+
+    expect(w.history.userRecords('20').map((r) => r.createdAt)).toEqual([
+      T0,
+      '2026-03-10T14:00:00.001Z',
+    ]);
+  });
+
+  it('refuses an unknown new owner with unknown_service and calls nobody', async () => {
+    const w = handoverWorld();
+
+    const err = await caught(() => performHandover(seedRequest({ newOwner: 'Nobody' }), w.deps));
+
+    expect(err).toBeInstanceOf(UnknownServiceError);
+    expect((err as UnknownServiceError).httpStatus).toBe(400);
+    expect(w.parley.calls).toEqual([]);
+  });
+
+  it('refuses a caller that is not a configured service', async () => {
+    const w = handoverWorld();
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ requestedBy: 'stranger' }), w.deps),
+    );
+
+    expect(err).toBeInstanceOf(ForbiddenError);
+    expect(w.parley.calls).toEqual([]);
+  });
+
+  it('answers changed false with no Parley call and no record when the new owner already owns', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps);
+    const callsBefore = w.parley.calls.length;
+
+    const result = await performHandover(seedRequest({ requestedBy: AGENT }), w.deps);
+
+    expect(result).toEqual({ changed: false, owner: agentView });
+    expect(w.parley.calls.length).toBe(callsBefore);
+    expect(w.history.userRecords('20')).toHaveLength(1);
+  });
+
+  it('rejects a handover from a service that does not own the user, naming the owner', async () => {
+    const w = handoverWorld();
+
+    // The Agent tries to take the Bot's user for itself.
+    const err = await caught(() => performHandover(seedRequest({ requestedBy: AGENT }), w.deps));
+
+    // The Agent is checked against Parley (a refresh as the Agent) before it is refused.
+    expect(err).toBeInstanceOf(NotOwnerError);
+    expect((err as NotOwnerError).httpStatus).toBe(403);
+    expect((err as NotOwnerError).details).toEqual({ currentOwner: BOT });
+    expect(w.parley.calls.map((c) => [c.as, c.method])).toEqual([[AGENT, 'getOwner']]);
+    expect(w.history.userRecords('20')).toEqual([]);
+  });
+
+  it('rejects a stale expectedOwner with owner_changed', async () => {
+    const w = handoverWorld();
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ expectedOwner: 'Agent Service' }), w.deps),
+    );
+
+    expect(err).toBeInstanceOf(OwnerChangedError);
+    expect((err as OwnerChangedError).details).toEqual({ currentOwner: BOT });
+    expect(w.parley.callsOf('setOwner')).toEqual([]);
+  });
+
+  it('proceeds when expectedOwner names the owner', async () => {
+    const w = handoverWorld();
+
+    const result = await performHandover(seedRequest({ expectedOwner: 'default' }), w.deps);
+
+    expect(result.changed).toBe(true);
+  });
+
+  it('answers 409 owner_changed to the loser of a race for the pending marker', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps); // Agent owns, cache warm
+    w.clock.advance(1000);
+    // Between our read and our marker CAS, another writer moves the item on.
+    w.state.beforeNextCas = () => {
+      const item = w.state.owners.get('20')!;
+      w.state.owners.set('20', { ...item, version: item.version + 1, owner: BOT });
+    };
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps),
+    );
+
+    expect(err).toBeInstanceOf(OwnerChangedError);
+    expect((err as OwnerChangedError).httpStatus).toBe(409);
+    expect((err as OwnerChangedError).details).toEqual({ currentOwner: BOT });
+    expect(w.parley.callsOf('setOwner')).toHaveLength(1);
+    expect(w.history.userRecords('20')).toHaveLength(1);
+  });
+
+  it('answers 409 handover_in_progress with the remaining seconds while a marker is fresh', async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow('crash after the marker');
+    w.clock.advance(20_000);
+
+    const err = await caught(() => performHandover(seedRequest(), w.deps));
+
+    expect(err).toBeInstanceOf(HandoverInProgressError);
+    expect((err as HandoverInProgressError).retryAfterSeconds).toBe(40);
+    expect(w.history.userRecords('20')).toEqual([]);
+  });
+
+  it('recovers a stale marker before deciding on the next request', async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow();
+    w.clock.advance(61_000);
+
+    // The Agent asks to hand back: the stale Bot -> Agent handover is finished first.
+    const result = await performHandover(
+      seedRequest({ newOwner: BOT, requestedBy: AGENT, metadata: undefined }),
+      w.deps,
+    );
+
+    expect(
+      w.history.userRecords('20').map((r) => [r.seq, r.fromOwner, r.toOwner, r.status]),
+    ).toEqual([
+      [1, BOT, AGENT, 'completed'],
+      [2, AGENT, BOT, 'completed'],
+    ]);
+    expect(result.changed).toBe(true);
+    expect(w.parley.ownerOf('20')).toBe(BOT);
+  });
+
+  it('records a change made outside the service as observed before the handover', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps); // cache: Agent owns
+    w.parley.owners.set('20', BOT); // someone gives the user back to the Bot in Parley directly
+    w.clock.advance(5000);
+
+    const result = await performHandover(seedRequest(), w.deps);
+
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.seq, r.source, r.requestedBy, r.fromOwner, r.toOwner])).toEqual([
+      [1, 'api', BOT, BOT, AGENT],
+      [2, 'observed', 'parley', AGENT, BOT],
+      [3, 'api', BOT, BOT, AGENT],
+    ]);
+    expect(records[1]).toMatchObject({
+      status: 'completed',
+      parley: null,
+      reason: null,
+      metadata: null,
+    });
+    expect(result.handover).toEqual(records[2]);
+    expect(verifyChain('20', records).ok).toBe(true);
+    expect(w.metrics.total('ObservedDrift')).toBe(1);
+  });
+
+  it('creates the owner item as a baseline without a record for an unseen user', async () => {
+    const w = handoverWorld();
+
+    await performHandover(seedRequest({ newOwner: BOT }), w.deps);
+
+    expect(w.history.userRecords('20')).toEqual([]);
+    expect(w.state.owners.get('20')).toEqual<OwnerItem>({
+      userId: '20',
+      owner: BOT,
+      version: 1,
+      since: null,
+      lastSeq: 0,
+      lastHash: '0'.repeat(64),
+      lastCreatedAt: null,
+      lastHandoverId: null,
+      pending: null,
+      refreshedAt: T0,
+    });
+  });
+
+  it('records a failed handover and throws the Parley error when Parley refuses', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'reject_403');
+
+    const err = await caught(() => performHandover(seedRequest(), w.deps));
+
+    expect(err).toBeInstanceOf(ParleyApiError);
+    expect((err as ParleyApiError).httpStatus).toBe(502);
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.status, r.parley])).toEqual([
+      ['failed', { status: 403, code: 'forbidden', durationMs: 5 }],
+    ]);
+    expect(w.state.owners.get('20')).toMatchObject({
+      owner: BOT,
+      lastSeq: 1,
+      lastHandoverId: 'h0001',
+      pending: null,
+    });
+    expect(w.metrics.total('HandoverFailed')).toBe(1);
+  });
+
+  it('answers 403 not_owner and records the drift when Parley refuses a caller the cache trusted', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps); // cache: Agent owns
+    w.parley.owners.set('20', BOT); // moved back in Parley directly; the cache does not know
+    w.clock.advance(1000);
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps),
+    );
+
+    expect(err).toBeInstanceOf(NotOwnerError);
+    expect((err as NotOwnerError).details).toEqual({ currentOwner: BOT });
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.seq, r.source, r.status, r.fromOwner, r.toOwner])).toEqual([
+      [1, 'api', 'completed', BOT, AGENT],
+      [2, 'api', 'failed', AGENT, BOT],
+      [3, 'observed', 'completed', AGENT, BOT],
+    ]);
+    expect(records[1]!.parley).toEqual({
+      status: 403,
+      code: 'service_is_not_owner',
+      durationMs: 5,
+    });
+    expect(w.state.owners.get('20')).toMatchObject({ owner: BOT, lastSeq: 3, pending: null });
+    expect(verifyChain('20', records).ok).toBe(true);
+  });
+
+  it.each(['apply_then_500', 'apply_then_timeout'] as const)(
+    'settles %s with GET owner as completed after one PUT',
+    async (fault) => {
+      const w = handoverWorld();
+      w.parley.failNext('setOwner', fault);
+
+      const result = await performHandover(seedRequest(), w.deps);
+
+      expect(w.parley.callsOf('setOwner')).toHaveLength(1);
+      expect(w.parley.calls.map((c) => c.method)).toEqual(['getOwner', 'setOwner', 'getOwner']);
+      const records = w.history.userRecords('20');
+      expect(records.map((r) => [r.status, r.parley])).toEqual([
+        [
+          'completed',
+          fault === 'apply_then_500'
+            ? { status: 500, code: 'http_500', durationMs: 5 }
+            : { status: null, code: 'timeout', durationMs: 3000 },
+        ],
+      ]);
+      expect(result).toEqual({ changed: true, owner: agentView, handover: records[0] });
+    },
+  );
+
+  it('retries the PUT when GET owner shows it was not applied, then completes', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'timeout');
+
+    const result = await performHandover(seedRequest(), w.deps);
+
+    expect(w.parley.calls.map((c) => c.method)).toEqual([
+      'getOwner',
+      'setOwner',
+      'getOwner',
+      'setOwner',
+    ]);
+    expect(result.changed).toBe(true);
+    expect(w.history.userRecords('20').map((r) => [r.status, r.parley])).toEqual([
+      ['completed', { status: 200, code: null, durationMs: 5 }],
+    ]);
+  });
+
+  it('gives up after three unapplied PUTs with a failed record and the last error', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'timeout');
+    w.parley.failNext('setOwner', 'reject_500');
+    w.parley.failNext('setOwner', 'timeout');
+
+    const err = await caught(() => performHandover(seedRequest(), w.deps));
+
+    expect((err as { code: string }).code).toBe('parley_timeout');
+    expect(w.parley.callsOf('setOwner')).toHaveLength(3);
+    expect(w.history.userRecords('20').map((r) => [r.status, r.parley?.code])).toEqual([
+      ['failed', 'timeout'],
+    ]);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: BOT, pending: null });
+  });
+
+  it('records failed then observed when Parley shows a third owner after an unknown outcome', async () => {
+    const third = {
+      identification: 'Thrd0000000000000003',
+      name: 'Third Service',
+      role: 'agent' as const,
+      default: false,
+      rules: [],
+    };
+    const w = handoverWorld([
+      { identification: BOT, name: 'Bot Service', role: 'bot', default: true, rules: [] },
+      { identification: AGENT, name: 'Agent Service', role: 'agent', default: false, rules: [] },
+      third,
+    ]);
+    // The PUT answers 500 without applying, and meanwhile the user moved to a third service.
+    const realClients = w.deps.parley;
+    w.deps.parley = (id) => ({
+      ...realClients(id),
+      setOwner: async () => {
+        w.parley.owners.set('20', third.identification);
+        throw new ParleyApiError(500, null, 'PUT', 'users/20/owner', '20500', 5);
+      },
+    });
+
+    const err = await caught(() => performHandover(seedRequest(), w.deps));
+
+    expect(err).toBeInstanceOf(OwnerChangedError);
+    expect((err as OwnerChangedError).details).toEqual({ currentOwner: third.identification });
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.seq, r.source, r.status, r.fromOwner, r.toOwner])).toEqual([
+      [1, 'api', 'failed', BOT, AGENT],
+      [2, 'observed', 'completed', BOT, third.identification],
+    ]);
+    expect(verifyChain('20', records).ok).toBe(true);
+    expect(w.state.owners.get('20')).toMatchObject({
+      owner: third.identification,
+      lastSeq: 2,
+      pending: null,
+    });
+  });
+
+  it('refuses metadata over 4 KB with metadata_too_large', async () => {
+    const w = handoverWorld();
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ metadata: { note: 'x'.repeat(4096) } }), w.deps),
+    );
+
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).code).toBe('metadata_too_large');
+    expect(w.parley.calls).toEqual([]);
+  });
+
+  it('accepts metadata of exactly 4 KB', async () => {
+    const w = handoverWorld();
+    // {"note":"..."} is 11 bytes around the text.
+    const metadata = { note: 'x'.repeat(4096 - 11) };
+
+    const result = await performHandover(seedRequest({ metadata }), w.deps);
+
+    expect(result.handover?.metadata).toEqual(metadata);
+  });
+
+  it('refuses a reason longer than 100 characters', async () => {
+    const w = handoverWorld();
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ metadata: { reason: 'r'.repeat(101) } }), w.deps),
+    );
+
+    expect((err as ValidationError).code).toBe('reason_too_long');
+  });
+
+  it('records a rule-triggered handover as requested by rule:{service}', async () => {
+    const w = handoverWorld();
+
+    const result = await performHandover(seedRequest({ source: 'rule' }), w.deps);
+
+    expect(result.handover).toMatchObject({ source: 'rule', requestedBy: `rule:${BOT}` });
+  });
+
+  it('never logs metadata text', async () => {
+    const w = handoverWorld();
+
+    await performHandover(seedRequest({ metadata: { reason: 'secret-ish words' } }), w.deps);
+
+    expect(JSON.stringify(w.log.lines)).not.toContain('secret-ish words');
+    expect(w.log.lines.some((l) => l.attributes?.handoverId === 'h0001')).toBe(true);
+  });
+
+  it('still succeeds when agent/unset fails, counting the failure', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps);
+    w.parley.failNext('unsetAgent', 'reject_500');
+
+    const result = await performHandover(
+      seedRequest({ newOwner: BOT, requestedBy: AGENT }),
+      w.deps,
+    );
+
+    expect(result.changed).toBe(true);
+    expect(w.metrics.total('AgentUnsetFailed')).toBe(1);
+  });
+});
+
+describe('performHandover with an Idempotency-Key', () => {
+  it('answers a repeat with the same body the same way, without a second Parley call', async () => {
+    const w = handoverWorld();
+    const first = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+    const callsAfterFirst = w.parley.calls.length;
+    w.clock.advance(10_000);
+
+    const again = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    expect(again).toEqual(first);
+    expect(w.parley.calls.length).toBe(callsAfterFirst);
+    expect(w.history.userRecords('20')).toHaveLength(1);
+  });
+
+  it('answers a repeat even after later handovers of the same user', async () => {
+    const w = handoverWorld();
+    const first = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+    await performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps);
+
+    const again = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    expect(again).toEqual(first);
+    expect(w.history.userRecords('20')).toHaveLength(2);
+  });
+
+  it('refuses the same key with another body with 422', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    const err = await caught(() =>
+      performHandover(seedRequest({ idempotencyKey: 'k1', metadata: { reason: 'other' } }), w.deps),
+    );
+
+    expect(err).toBeInstanceOf(IdempotencyKeyReusedError);
+    expect((err as IdempotencyKeyReusedError).httpStatus).toBe(422);
+  });
+
+  it('keeps keys apart per calling service', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    const result = await performHandover(
+      seedRequest({ idempotencyKey: 'k1', newOwner: BOT, requestedBy: AGENT, metadata: undefined }),
+      w.deps,
+    );
+
+    expect(result.changed).toBe(true);
+    expect(w.history.userRecords('20')).toHaveLength(2);
+  });
+
+  it('answers 409 to a repeat while the first is pending, and resumes it once stale', async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
+    w.clock.advance(1000);
+
+    const busy = await caught(() => performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps));
+    w.clock.advance(60_000);
+    const resumed = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    expect(busy).toBeInstanceOf(HandoverInProgressError);
+    expect((busy as HandoverInProgressError).retryAfterSeconds).toBe(59);
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.handoverId, r.status])).toEqual([['h0001', 'completed']]);
+    expect(resumed).toEqual({ changed: true, owner: agentView, handover: records[0] });
+  });
+
+  it('reuses the stored handoverId when the first request stopped before its marker', async () => {
+    const w = handoverWorld();
+    // The first request stores its key, then fails reading Parley (before any marker).
+    w.parley.failNext('getOwner', 'refused');
+    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
+
+    const result = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    expect(result.handover?.handoverId).toBe('h0001');
+    expect(w.history.userRecords('20')).toHaveLength(1);
+  });
+
+  it('answers a repeat of a failed handover with the failed record and no new Parley call', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'reject_403');
+    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow(
+      ParleyApiError,
+    );
+    const calls = w.parley.calls.length;
+
+    const again = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    const records = w.history.userRecords('20');
+    expect(again).toEqual({ changed: false, owner: botView, handover: records[0] });
+    expect(w.parley.calls.length).toBe(calls);
+  });
+});

@@ -1,0 +1,307 @@
+import { ValidationError } from '../../functions/domain/errors';
+import {
+  currentOwner,
+  type HandoverInput,
+  ownerAt,
+  performHandover,
+  refreshOwner,
+  toOwnerView,
+} from '../../functions/domain/handover';
+import { observedRecord } from '../../functions/domain/owner';
+import { AGENT, BOT, handoverWorld, staticCatalog } from '../support/fakes';
+
+const toAgent: HandoverInput = {
+  userId: '20',
+  newOwner: AGENT,
+  metadata: { reason: 'question_too_complex' },
+  requestedBy: BOT,
+  source: 'api',
+};
+const toBot: HandoverInput = { userId: '20', newOwner: BOT, requestedBy: AGENT, source: 'api' };
+
+const botView = { identification: BOT, name: 'Bot Service', default: true };
+const agentView = { identification: AGENT, name: 'Agent Service', default: false };
+
+describe('toOwnerView', () => {
+  it('names a configured service', async () => {
+    expect(await toOwnerView(AGENT, staticCatalog())).toEqual(agentView);
+  });
+
+  it('names a service it does not know by its identification', async () => {
+    expect(await toOwnerView('unknown000', staticCatalog())).toEqual({
+      identification: 'unknown000',
+      name: 'unknown000',
+      default: false,
+    });
+  });
+});
+
+describe('refreshOwner', () => {
+  it('creates a baseline owner item from Parley without a record', async () => {
+    const w = handoverWorld();
+
+    const item = await refreshOwner('20', AGENT, w.deps);
+
+    expect(item).toMatchObject({ owner: BOT, version: 1, lastSeq: 0, since: null });
+    expect(w.parley.calls.map((c) => [c.as, c.method])).toEqual([[AGENT, 'getOwner']]);
+    expect(w.history.userRecords('20')).toEqual([]);
+  });
+
+  it('records a change made in Parley directly as observed and advances the item', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    w.parley.owners.set('20', AGENT);
+    w.clock.advance(3000);
+
+    const item = await refreshOwner('20', BOT, w.deps);
+
+    const records = w.history.userRecords('20');
+    expect(records).toEqual([
+      {
+        handoverId: 'h0001',
+        userId: '20',
+        seq: 1,
+        fromOwner: BOT,
+        toOwner: AGENT,
+        reason: null,
+        metadata: null,
+        metadataDigest: '74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b',
+        requestedBy: 'parley',
+        source: 'observed',
+        status: 'completed',
+        parley: null,
+        createdAt: '2026-03-10T14:00:03.000Z',
+        prevHash: '0'.repeat(64),
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
+    ]);
+    expect(item).toMatchObject({
+      owner: AGENT,
+      version: 2,
+      since: '2026-03-10T14:00:03.000Z',
+      lastSeq: 1,
+      lastHash: records[0]!.hash,
+      lastHandoverId: 'h0001',
+    });
+  });
+
+  it('does not record drift while a handover is in flight', async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(performHandover(toAgent, w.deps)).rejects.toThrow();
+    w.parley.owners.set('20', AGENT); // Parley may already show the pending handover's target
+
+    const item = await refreshOwner('20', BOT, w.deps);
+
+    expect(item.pending?.draft.toOwner).toBe(AGENT);
+    expect(w.history.userRecords('20')).toEqual([]);
+  });
+
+  it('adopts the observed record a concurrent refresher appended but has not cached yet', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    w.parley.owners.set('20', AGENT);
+    const theirs = observedRecord(
+      { userId: '20', seq: 0, hash: '0'.repeat(64), createdAt: null },
+      BOT,
+      AGENT,
+      'other-refresher',
+      w.clock.now(),
+    );
+    await w.history.append(theirs);
+
+    const item = await refreshOwner('20', BOT, w.deps);
+
+    expect(w.history.userRecords('20')).toEqual([theirs]);
+    expect(item).toMatchObject({
+      owner: AGENT,
+      lastSeq: 1,
+      lastHash: theirs.hash,
+      lastHandoverId: 'other-refresher',
+    });
+  });
+
+  it('re-reads after losing its CAS to a concurrent refresher, with no second record', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    w.parley.owners.set('20', AGENT);
+    // A concurrent refresher records the same drift and advances the item just before our CAS.
+    w.state.beforeNextCas = () => {
+      const item = w.state.owners.get('20')!;
+      const theirs = w.history.userRecords('20')[0]!;
+      w.state.owners.set('20', {
+        ...item,
+        owner: AGENT,
+        version: item.version + 1,
+        lastSeq: 1,
+        lastHash: theirs.hash,
+        lastCreatedAt: theirs.createdAt,
+        lastHandoverId: theirs.handoverId,
+      });
+    };
+
+    const item = await refreshOwner('20', BOT, w.deps);
+
+    expect(w.history.userRecords('20')).toHaveLength(1);
+    expect(item).toMatchObject({ owner: AGENT, lastSeq: 1, version: 2 });
+  });
+});
+
+describe('currentOwner', () => {
+  it('answers Parley’s owner with since and the last handover id', async () => {
+    const w = handoverWorld();
+    await performHandover(toAgent, w.deps);
+    w.clock.advance(60_000);
+
+    const answer = await currentOwner('20', BOT, w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      owner: agentView,
+      since: '2026-03-10T14:00:00.000Z',
+      lastHandoverId: 'h0001',
+    });
+  });
+
+  it('answers for a user never seen, with no since', async () => {
+    const w = handoverWorld();
+
+    const answer = await currentOwner('77', AGENT, w.deps);
+
+    expect(answer).toEqual({ userId: '77', owner: botView, since: null, lastHandoverId: null });
+  });
+
+  it('records drift it finds and answers the new owner', async () => {
+    const w = handoverWorld();
+    await performHandover(toAgent, w.deps);
+    w.parley.owners.set('20', BOT);
+    w.clock.advance(1000);
+
+    const answer = await currentOwner('20', AGENT, w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      owner: botView,
+      since: '2026-03-10T14:00:01.000Z',
+      lastHandoverId: 'h0002',
+    });
+    expect(w.history.userRecords('20').map((r) => r.source)).toEqual(['api', 'observed']);
+  });
+
+  it('answers Parley’s owner without since while a handover is in flight', async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(performHandover(toAgent, w.deps)).rejects.toThrow();
+    w.parley.owners.set('20', AGENT);
+
+    const answer = await currentOwner('20', BOT, w.deps);
+
+    expect(answer).toEqual({ userId: '20', owner: agentView, since: null, lastHandoverId: null });
+  });
+});
+
+describe('ownerAt', () => {
+  // 14:00 Bot -> Agent completed (h0001); 14:10 Agent -> Bot failed (h0002); 14:20 Agent -> Bot (h0003).
+  const history = async () => {
+    const w = handoverWorld();
+    await performHandover(toAgent, w.deps);
+    w.clock.advance(10 * 60_000);
+    w.parley.failNext('setOwner', 'reject_403');
+    await expect(performHandover(toBot, w.deps)).rejects.toThrow();
+    w.clock.advance(10 * 60_000);
+    await performHandover(toBot, w.deps);
+    return w;
+  };
+
+  it('answers unknown before the first record', async () => {
+    const w = await history();
+
+    const answer = await ownerAt('20', '2026-03-10T13:59:59.999Z', w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      at: '2026-03-10T13:59:59.999Z',
+      owner: null,
+      known: false,
+    });
+  });
+
+  it('answers the new owner at the very instant of a record', async () => {
+    const w = await history();
+
+    const answer = await ownerAt('20', '2026-03-10T14:00:00.000Z', w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      at: '2026-03-10T14:00:00.000Z',
+      owner: agentView,
+      known: true,
+      since: '2026-03-10T14:00:00.000Z',
+      handoverId: 'h0001',
+    });
+  });
+
+  it('answers the owner between records', async () => {
+    const w = await history();
+
+    const answer = await ownerAt('20', '2026-03-10T14:05:00.000Z', w.deps);
+
+    expect(answer.owner).toEqual(agentView);
+    expect(answer.handoverId).toBe('h0001');
+  });
+
+  it('ignores a failed record: the owner stays the one before it', async () => {
+    const w = await history();
+
+    const answer = await ownerAt('20', '2026-03-10T14:15:00.000Z', w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      at: '2026-03-10T14:15:00.000Z',
+      owner: agentView,
+      known: true,
+      since: '2026-03-10T14:00:00.000Z',
+      handoverId: 'h0001',
+    });
+  });
+
+  it('answers the latest owner after the last record, for an instant in another time zone', async () => {
+    const w = await history();
+
+    const answer = await ownerAt('20', '2026-03-10T16:20:00+01:00', w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      at: '2026-03-10T15:20:00.000Z',
+      owner: botView,
+      known: true,
+      since: '2026-03-10T14:20:00.000Z',
+      handoverId: 'h0003',
+    });
+  });
+
+  it('answers the from-owner, since unknown, after a failed first record', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'reject_403');
+    await expect(performHandover(toAgent, w.deps)).rejects.toThrow();
+
+    const answer = await ownerAt('20', '2026-03-10T14:30:00.000Z', w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      at: '2026-03-10T14:30:00.000Z',
+      owner: botView,
+      known: true,
+    });
+  });
+
+  it('refuses an instant that is not a date', async () => {
+    const w = handoverWorld();
+
+    await expect(ownerAt('20', 'last tuesday', w.deps)).rejects.toThrow(ValidationError);
+  });
+});
