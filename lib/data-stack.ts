@@ -1,0 +1,45 @@
+// The stateful stack: the history and state tables (built from the shared definitions) and the
+// Secrets Manager secrets. Everything here is retained when the stack is deleted.
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { historyTable, stateTable } from '../functions/platform/tables';
+import type { StageConfig } from '../functions/schemas/config';
+import { HandoverSecrets } from './constructs/secrets';
+import { DefinedTable } from './constructs/tables';
+
+export interface DataStackProps extends StackProps {
+  /** The stage configuration (stage name and Services). */
+  config: StageConfig;
+}
+
+/** Output id of a Service-specific value: `Prefix` + the name's letters and digits. */
+export const outputIdFor = (prefix: string, serviceName: string): string =>
+  `${prefix}${serviceName.replace(/[^A-Za-z0-9]/g, '')}`;
+
+export class DataStack extends Stack {
+  public readonly history: DefinedTable;
+  public readonly state: DefinedTable;
+  public readonly secrets: HandoverSecrets;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.history = new DefinedTable(this, 'History', { definition: historyTable });
+    this.state = new DefinedTable(this, 'State', { definition: stateTable });
+    this.secrets = new HandoverSecrets(this, 'Secrets', {
+      stage: config.stage,
+      services: config.services,
+    });
+
+    new CfnOutput(this, 'HistoryTableName', { value: this.history.table.tableName });
+    new CfnOutput(this, 'StateTableName', { value: this.state.table.tableName });
+    new CfnOutput(this, 'AuditorsSecretArn', { value: this.secrets.auditors.secretArn });
+    for (const service of config.services) {
+      new CfnOutput(this, outputIdFor('SecretArn', service.name), {
+        description: `Secret of the Service "${service.name}" (${service.identification})`,
+        value: this.secrets.services.get(service.identification)!.secretArn,
+      });
+    }
+  }
+}

@@ -1,0 +1,281 @@
+// The secrets CLI's pure logic (merge, rotate, auditors) and its commands against an in-memory
+// store: tokens are fresh, printed once, old tokens stay valid until retired.
+import {
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { run, type SecretStore, secretsManagerStore } from '../../bin/secrets';
+import { serviceSecretSchema } from '../../functions/schemas/config';
+import {
+  addAuditor,
+  mergeServiceSecret,
+  newToken,
+  parseSecretJson,
+  rotateServiceToken,
+  SecretInputError,
+  tokensOf,
+} from '../../lib/secret-values';
+
+const counter = () => {
+  let n = 0;
+  return () => `token-${String(++n).padStart(12, '0')}`;
+};
+
+describe('tokens', () => {
+  it('are 32 random bytes in base64url', () => {
+    const a = newToken();
+    expect(a).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(a, 'base64url')).toHaveLength(32);
+    expect(newToken()).not.toBe(a);
+  });
+});
+
+describe('parseSecretJson', () => {
+  it('drops the placeholder key and treats a non-object as empty', () => {
+    expect(parseSecretJson('{"auditors":[],"placeholder":"xyz"}')).toEqual({ auditors: [] });
+    expect(parseSecretJson('random-password')).toEqual({});
+    expect(parseSecretJson('[1]')).toEqual({});
+    expect(parseSecretJson(undefined)).toEqual({});
+  });
+});
+
+describe('mergeServiceSecret', () => {
+  it('merges Parley values and fresh tokens into the placeholder, keeping the signing secret', () => {
+    const signing = 's'.repeat(48);
+    const { next, issued } = mergeServiceSecret(
+      { callbackTokens: [], apiTokens: [], signingSecret: signing },
+      {
+        accountIdentification: 'acc-1',
+        sharedServiceAccountSecret: ' shared \n',
+        generateTokens: true,
+        token: counter(),
+      },
+    );
+    expect(next).toEqual({
+      accountIdentification: 'acc-1',
+      sharedServiceAccountSecret: 'shared',
+      callbackTokens: ['token-000000000001'],
+      apiTokens: ['token-000000000002'],
+      signingSecret: signing,
+    });
+    expect(issued).toEqual({ callback: 'token-000000000001', api: 'token-000000000002' });
+    expect(serviceSecretSchema.safeParse(next).success).toBe(true);
+  });
+
+  it('keeps existing tokens (single-string form folded into the list) without --generate-tokens', () => {
+    const { next, issued } = mergeServiceSecret(
+      { callbackToken: 'old-callback-token-1', apiTokens: ['old-api-token-0001'] },
+      { sharedServiceAccountSecret: 'new-shared', generateTokens: false, token: counter() },
+    );
+    expect(next.callbackTokens).toEqual(['old-callback-token-1']);
+    expect(next.callbackToken).toBeUndefined();
+    expect(next.apiTokens).toEqual(['old-api-token-0001']);
+    expect(next.signingSecret).toBe('token-000000000001');
+    expect(issued).toEqual({});
+  });
+
+  it('refuses an empty shared secret', () => {
+    expect(() =>
+      mergeServiceSecret({}, { sharedServiceAccountSecret: '  ', generateTokens: false }),
+    ).toThrow(SecretInputError);
+  });
+});
+
+describe('rotateServiceToken', () => {
+  it('adds a new token next to the current one, then retires the oldest', () => {
+    const token = counter();
+    const start = { callbackTokens: ['first-callback-token'], apiTokens: ['api-token-000000'] };
+    const rotated = rotateServiceToken(start, { kind: 'callback', retire: false, token });
+    expect(tokensOf(rotated.next, 'callback')).toEqual([
+      'first-callback-token',
+      'token-000000000001',
+    ]);
+    expect(rotated.issued).toEqual({ callback: 'token-000000000001' });
+    expect(rotated.next.apiTokens).toEqual(['api-token-000000']);
+
+    const retired = rotateServiceToken(rotated.next, { kind: 'callback', retire: true });
+    expect(tokensOf(retired.next, 'callback')).toEqual(['token-000000000001']);
+    expect(retired.issued).toEqual({});
+  });
+
+  it('never retires the last token', () => {
+    expect(() =>
+      rotateServiceToken({ apiTokens: ['only-api-token-0001'] }, { kind: 'api', retire: true }),
+    ).toThrow(/only one/);
+  });
+});
+
+describe('addAuditor', () => {
+  it('adds a named auditor with a fresh token and refuses a duplicate name', () => {
+    const { next, token } = addAuditor({ auditors: [] }, 'Compliance', counter());
+    expect(next).toEqual({ auditors: [{ name: 'Compliance', token: 'token-000000000001' }] });
+    expect(token).toBe('token-000000000001');
+    expect(() => addAuditor(next, 'Compliance')).toThrow(/exists already/);
+  });
+});
+
+describe('bin/secrets.ts commands', () => {
+  const memoryStore = (initial: Record<string, string>) => {
+    const values = { ...initial };
+    const found: Record<string, string>[] = [];
+    const store: SecretStore = {
+      async find(tags) {
+        found.push(tags);
+        return tags['parley-handover:kind'] === 'auditors'
+          ? 'arn:auditors'
+          : `arn:${tags['parley-handover:service']}`;
+      },
+      async read(id) {
+        return values[id];
+      },
+      async write(id, value) {
+        values[id] = value;
+      },
+    };
+    return { store, values, found };
+  };
+  let out: string[];
+  let err: string[];
+  beforeEach(() => {
+    out = [];
+    err = [];
+    jest.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    jest.spyOn(console, 'error').mockImplementation((m: string) => void err.push(m));
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('set-service writes the merged secret and prints the tokens once, on stdout', async () => {
+    const bot = 'as272d6g2ds766fcdfgh';
+    const mem = memoryStore({
+      [`arn:${bot}`]:
+        '{"callbackTokens":[],"apiTokens":[],"signingSecret":"abcdefghijklmnopqrstuvwxyz"}',
+    });
+    const code = await run(
+      [
+        'set-service',
+        '--stage',
+        'dev',
+        '--service',
+        bot,
+        '--shared-secret-stdin',
+        '--generate-tokens',
+      ],
+      () => mem.store,
+      async () => 'parley-shared-secret',
+    );
+    expect(code).toBe(0);
+    expect(mem.found).toEqual([
+      {
+        'parley-handover:stage': 'dev',
+        'parley-handover:kind': 'service',
+        'parley-handover:service': bot,
+      },
+    ]);
+    const written = JSON.parse(mem.values[`arn:${bot}`]!);
+    expect(written.sharedServiceAccountSecret).toBe('parley-shared-secret');
+    expect(written.accountIdentification).toBe('REPLACE-WITH-PARLEY-ACCOUNT-IDENTIFICATION');
+    expect(out).toEqual([
+      `Bot Service callback header for Parley: Authorization: Bearer ${written.callbackTokens[0]}`,
+      `Bot Service API token: ${written.apiTokens[0]}`,
+    ]);
+    expect(err.join('\n')).not.toContain('parley-shared-secret');
+    expect(err.join('\n')).not.toContain(written.apiTokens[0]);
+  });
+
+  it('refuses a Service that is not in the stage configuration and another account', async () => {
+    const mem = memoryStore({});
+    await expect(
+      run(['rotate', '--stage', 'dev', '--service', 'nope', '--kind', 'api'], () => mem.store),
+    ).rejects.toThrow(/not in config\/dev.json/);
+    await expect(
+      run(
+        [
+          'set-service',
+          '--stage',
+          'dev',
+          '--service',
+          'as272d6g2ds766fcdfgh',
+          '--account',
+          'other',
+        ],
+        () => mem.store,
+      ),
+    ).rejects.toThrow(/one stage serves one Parley account/);
+  });
+
+  it('add-auditor writes to the auditors secret and prints the token once', async () => {
+    const mem = memoryStore({ 'arn:auditors': '{"auditors":[],"placeholder":"generated"}' });
+    expect(
+      await run(['add-auditor', '--stage', 'dev', '--name', 'Compliance'], () => mem.store),
+    ).toBe(0);
+    const written = JSON.parse(mem.values['arn:auditors']!);
+    expect(written).toEqual({ auditors: [{ name: 'Compliance', token: expect.any(String) }] });
+    expect(out).toEqual([`Auditor token of Compliance: ${written.auditors[0].token}`]);
+  });
+
+  it('answers --help on each command without touching a secret', async () => {
+    const store = () => {
+      throw new Error('no store for --help');
+    };
+    for (const command of ['set-service', 'add-auditor', 'rotate']) {
+      expect(await run([command, '--help'], store)).toBe(0);
+    }
+    expect(await run(['--help'], store)).toBe(0);
+    expect(err.join('\n')).toContain('--generate-tokens');
+    expect(out).toEqual([]);
+  });
+});
+
+describe('the Secrets Manager store', () => {
+  const sm = mockClient(SecretsManagerClient);
+  afterEach(() => sm.reset());
+  const tag = (Key: string, Value: string) => ({ Key, Value });
+
+  it('finds the one secret whose tags all match, across pages, then reads and writes it', async () => {
+    sm.on(ListSecretsCommand)
+      .resolvesOnce({
+        SecretList: [
+          {
+            ARN: 'arn:agent',
+            Tags: [tag('parley-handover:stage', 'dev'), tag('parley-handover:service', 'agent-id')],
+          },
+        ],
+        NextToken: 'page-2',
+      })
+      .resolvesOnce({
+        SecretList: [
+          {
+            ARN: 'arn:bot',
+            Tags: [tag('parley-handover:stage', 'dev'), tag('parley-handover:service', 'bot-id')],
+          },
+        ],
+      });
+    sm.on(GetSecretValueCommand).resolves({ SecretString: '{"a":1}' });
+    sm.on(PutSecretValueCommand).resolves({});
+    const store = secretsManagerStore(new SecretsManagerClient({ region: 'eu-west-1' }));
+    expect(
+      await store.find({ 'parley-handover:stage': 'dev', 'parley-handover:service': 'bot-id' }),
+    ).toBe('arn:bot');
+    expect(sm.commandCalls(ListSecretsCommand)[0]!.args[0].input.Filters).toEqual([
+      { Key: 'tag-key', Values: ['parley-handover:stage'] },
+      { Key: 'tag-value', Values: ['dev'] },
+    ]);
+    expect(await store.read('arn:bot')).toBe('{"a":1}');
+    await store.write('arn:bot', '{"a":2}');
+    expect(sm.commandCalls(PutSecretValueCommand)[0]!.args[0].input).toEqual({
+      SecretId: 'arn:bot',
+      SecretString: '{"a":2}',
+    });
+  });
+
+  it('says in one sentence when no secret carries the tags', async () => {
+    sm.on(ListSecretsCommand).resolves({ SecretList: [] });
+    const store = secretsManagerStore(new SecretsManagerClient({ region: 'eu-west-1' }));
+    await expect(store.find({ 'parley-handover:stage': 'prod' })).rejects.toThrow(
+      /^No secret tagged prod was found: deploy the data stack first or pass --secret-id\.$/,
+    );
+  });
+});
