@@ -1,0 +1,257 @@
+// The local services file: configuration and secrets of every Service in one JSON document, the
+// local stand-in for the stage configuration plus Secrets Manager. Parsed with zod into the same
+// StageConfig and ServiceSecret shapes the functions use in AWS; generated with fresh random tokens
+// on a first run (for the simulator's services).
+//
+//   { "services": [ { "serviceIdentification", "accountIdentification",
+//       "sharedServiceAccountSecret", "name", "role"?, "callbackToken" | "callbackTokens",
+//       "apiToken" | "apiTokens", "downstreamUrl"?, "signingSecret"?, "rules"? } ],
+//     "auditors": [ { "name", "token" } ] }
+//
+// `role` defaults to "bot". When the simulator plays Parley, the first service is the account's
+// default Service.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import {
+  type AuditorsSecret,
+  auditorsSecretSchema,
+  ruleSchema,
+  type ServiceSecret,
+  serviceSecretSchema,
+  type StageConfig,
+  stageConfigSchema,
+} from '../functions/schemas/config';
+import { LocalSetupError } from './dynamo';
+
+const token = z.string().min(16, 'tokens must be at least 16 characters').max(512);
+
+export const servicesFileSchema = z
+  .object({
+    services: z
+      .array(
+        z
+          .object({
+            serviceIdentification: z.string().min(1).max(100),
+            accountIdentification: z.string().min(1).max(200),
+            sharedServiceAccountSecret: z.string().min(1),
+            name: z.string().min(1).max(200),
+            role: z.enum(['bot', 'agent']).optional(),
+            callbackToken: token.optional(),
+            callbackTokens: z.array(token).min(1).optional(),
+            apiToken: token.optional(),
+            apiTokens: z.array(token).min(1).optional(),
+            downstreamUrl: z.url({ protocol: /^https?$/ }).optional(),
+            signingSecret: z.string().min(16).optional(),
+            rules: z.array(ruleSchema).optional(),
+          })
+          .strict()
+          .refine((s) => s.callbackToken || s.callbackTokens, {
+            message: 'needs "callbackToken" or "callbackTokens"',
+          })
+          .refine((s) => s.apiToken || s.apiTokens, {
+            message: 'needs "apiToken" or "apiTokens"',
+          }),
+      )
+      .min(1, 'lists no service'),
+    auditors: z.array(z.object({ name: z.string().min(1).max(100), token }).strict()).default([]),
+  })
+  .strict();
+
+export type ServicesFile = z.input<typeof servicesFileSchema>;
+export type ServiceEntry = z.output<typeof servicesFileSchema>['services'][number];
+
+export interface LocalSettings {
+  file: z.output<typeof servicesFileSchema>;
+  /** The account every service names. */
+  accountIdentification: string;
+  /** The per-Service secret values, as Secrets Manager would hold them. */
+  secrets: Record<string, ServiceSecret>;
+  auditors: AuditorsSecret['auditors'];
+}
+
+const describe = (issue: z.core.$ZodIssue): string => {
+  const path = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+  if (issue.code === 'unrecognized_keys') {
+    return `${path ? `${path}: ` : ''}unknown field "${issue.keys[0]}"`;
+  }
+  return `${path || '(top level)'}: ${issue.message}`;
+};
+
+/** Validates a services document; every problem is one sentence naming the field, never a value. */
+export const parseServicesFile = (input: unknown, source = 'The services file'): LocalSettings => {
+  const parsed = servicesFileSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new LocalSetupError(`${source} is invalid at ${describe(parsed.error.issues[0]!)}.`);
+  }
+  const file = parsed.data;
+  const accounts = [...new Set(file.services.map((s) => s.accountIdentification))];
+  if (accounts.length > 1) {
+    throw new LocalSetupError(
+      `${source} names ${accounts.length} Parley accounts (${accounts.join(', ')}); one stack serves exactly one account.`,
+    );
+  }
+  const ids = file.services.map((s) => s.serviceIdentification);
+  if (new Set(ids).size !== ids.length) {
+    throw new LocalSetupError(`${source} lists a service identification twice.`);
+  }
+  const secrets: Record<string, ServiceSecret> = {};
+  for (const s of file.services) {
+    secrets[s.serviceIdentification] = serviceSecretSchema.parse({
+      accountIdentification: s.accountIdentification,
+      sharedServiceAccountSecret: s.sharedServiceAccountSecret,
+      callbackTokens: s.callbackTokens,
+      callbackToken: s.callbackToken,
+      apiTokens: s.apiTokens,
+      apiToken: s.apiToken,
+      signingSecret: s.signingSecret,
+    });
+  }
+  const auditors = auditorsSecretSchema.parse({ auditors: file.auditors }).auditors;
+  return { file, accountIdentification: accounts[0]!, secrets, auditors };
+};
+
+/** Reads and validates a services file. */
+export const readServicesFile = (path: string): LocalSettings => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LocalSetupError(
+      code === 'ENOENT'
+        ? `The services file ${path} does not exist.`
+        : `The services file ${path} cannot be read (${code ?? 'error'}).`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new LocalSetupError(`The services file ${path} is not valid JSON.`);
+  }
+  return parseServicesFile(json, `The services file ${path}`);
+};
+
+export interface StageOptions {
+  parleyBaseUrl: string;
+  /** Overrides by service identification or name (case-insensitive), e.g. the demo bot. */
+  downstreamUrls?: Record<string, string>;
+  stage?: string;
+  /** Extra StageConfig fields (timeouts) for tests. */
+  overrides?: Partial<Omit<StageConfig, 'services' | 'accountIdentification' | 'parley'>> & {
+    parley?: Partial<StageConfig['parley']>;
+  };
+}
+
+/** The stage configuration of a services file (what `cdk.json` context holds in AWS). */
+export const toStageConfig = (settings: LocalSettings, options: StageOptions): StageConfig => {
+  const downstream = (s: ServiceEntry) => {
+    for (const [key, url] of Object.entries(options.downstreamUrls ?? {})) {
+      if (key === s.serviceIdentification || key.toLowerCase() === s.name.toLowerCase()) return url;
+    }
+    return s.downstreamUrl;
+  };
+  const { parley, ...rest } = options.overrides ?? {};
+  const result = stageConfigSchema.safeParse({
+    stage: options.stage ?? 'local',
+    accountIdentification: settings.accountIdentification,
+    parley: { baseUrl: options.parleyBaseUrl, ...parley },
+    services: settings.file.services.map((s) => ({
+      identification: s.serviceIdentification,
+      name: s.name,
+      role: s.role ?? 'bot',
+      ...(downstream(s) ? { downstreamUrl: downstream(s) } : {}),
+      rules: s.rules ?? [],
+    })),
+    ...rest,
+  });
+  if (!result.success) {
+    throw new LocalSetupError(
+      `The services file gives an invalid configuration at ${describe(result.error.issues[0]!)}.`,
+    );
+  }
+  return result.data;
+};
+
+const randomToken = () => randomBytes(24).toString('base64url');
+
+export interface GeneratedService {
+  identification: string;
+  name: string;
+  role: 'bot' | 'agent';
+}
+
+/** A services document with fresh random secrets and tokens for the given services. */
+export const generateServicesFile = (
+  accountIdentification: string,
+  services: GeneratedService[],
+): ServicesFile => ({
+  services: services.map((s) => ({
+    serviceIdentification: s.identification,
+    accountIdentification,
+    sharedServiceAccountSecret: randomToken(),
+    name: s.name,
+    role: s.role,
+    callbackTokens: [randomToken()],
+    apiTokens: [randomToken()],
+    signingSecret: randomToken(),
+  })),
+  auditors: [{ name: 'local-auditor', token: randomToken() }],
+});
+
+/**
+ * Reads the file at `path`, or, when it does not exist and `generate` is given, writes a new one
+ * (owner-only permissions) and reads that.
+ */
+export const loadOrCreateServicesFile = (
+  path: string,
+  generate?: () => ServicesFile,
+): { settings: LocalSettings; created: boolean } => {
+  if (!existsSync(path) && generate) {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `${JSON.stringify(generate(), null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        throw new LocalSetupError(
+          `The services file ${path} cannot be written (${code ?? 'error'}).`,
+        );
+      }
+    }
+    return { settings: readServicesFile(path), created: true };
+  }
+  return { settings: readServicesFile(path), created: false };
+};
+
+/** The first token of each kind per service, for the banner, the demo and the CLI. */
+export interface LocalTokens {
+  services: Record<
+    string,
+    { name: string; callbackToken: string; apiToken: string; signingSecret?: string }
+  >;
+  auditor: { name: string; token: string } | null;
+}
+
+export const tokensOf = (settings: LocalSettings): LocalTokens => ({
+  services: Object.fromEntries(
+    settings.file.services.map((s) => {
+      const secret = settings.secrets[s.serviceIdentification]!;
+      return [
+        s.serviceIdentification,
+        {
+          name: s.name,
+          callbackToken: secret.callbackTokens[0]!,
+          apiToken: secret.apiTokens[0]!,
+          ...(secret.signingSecret ? { signingSecret: secret.signingSecret } : {}),
+        },
+      ];
+    }),
+  ),
+  auditor: settings.auditors[0] ?? null,
+});

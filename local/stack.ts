@@ -1,0 +1,341 @@
+// The whole system on one machine, in one process: dynalite (tables from the shared definitions),
+// the Parley simulator (unless a real Parley URL is given), the local queue feeding the processor
+// handler, the local gateway serving the shared route table through the same handlers as AWS, and
+// the reconcile schedule. Used by `npm start`, the demo, the CLI's tests, the e2e tests and the
+// benchmarks.
+import { join } from 'node:path';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { createStaticSecretsProvider } from '../functions/adapters/secrets';
+import { type Clock, type Log, type MetricsSink, noMetrics } from '../functions/domain/ports';
+import type { AppDeps, DepsSource } from '../functions/platform/deps';
+import { type FunctionName, functionSpecs } from '../functions/platform/routes';
+import { buildDeps } from '../functions/platform/runtime';
+import { historyTable, stateTable } from '../functions/platform/tables';
+import type { StageConfig } from '../functions/schemas/config';
+import { type LocalDynamo, LocalSetupError, startLocalDynamo } from './dynamo';
+import { type ExtraRoute, type HttpFunction, type LocalGateway, startGateway } from './gateway';
+import {
+  AGENT_SERVICE_ID,
+  BOT_SERVICE_ID,
+  type FaultRule,
+  type ParleySimulator,
+  SIM_ACCOUNT_ID,
+  seedFixture,
+  startParleySimulator,
+} from './parley-sim';
+import { createLocalQueue, type LocalQueue, type LocalQueueOptions, queueTable } from './queue';
+import {
+  generateServicesFile,
+  type LocalSettings,
+  type LocalTokens,
+  parseServicesFile,
+  type StageOptions,
+  type ServicesFile,
+  toStageConfig,
+  tokensOf,
+} from './services-file';
+
+/**
+ * The local queue's visibility timeout: shorter than AWS's 90 s, but longer than the 60 s lease
+ * the processor keeps on a delivery after a failed attempt; a retry inside the lease would only
+ * find it busy and use up a receive.
+ */
+export const LOCAL_VISIBILITY_TIMEOUT_MS = 65_000;
+
+export const TABLES = {
+  history: 'parley-handover-history',
+  state: 'parley-handover-state',
+  queue: 'parley-handover-queue',
+} as const;
+
+export interface LocalStackOptions {
+  /** The Services, their secrets and the auditors. Default: fresh ones for the simulator. */
+  settings?: LocalSettings;
+  /** Gateway port. @default 0 (a free port) */
+  port?: number;
+  /** Gateway address. @default '127.0.0.1' */
+  host?: string;
+  /** Where dynalite keeps its data (LevelDB); omit for a throwaway in-memory run. */
+  dataDir?: string;
+  /** A real Parley's Service API base URL (may carry a path): then no simulator starts. */
+  parleyApiUrl?: string;
+  simulator?: {
+    port?: number;
+    faults?: FaultRule[];
+    randomSeed?: number;
+    callbackRetryDelayMs?: number;
+  };
+  /** Downstream URLs by service identification or name, over those of the settings. */
+  downstreamUrls?: Record<string, string>;
+  /** Routes outside the service's table (the benchmarks' floors), served by the same gateway. */
+  extraRoutes?: readonly ExtraRoute[];
+  /** Extra stage configuration (timeouts). */
+  config?: StageOptions['overrides'];
+  queue?: Pick<
+    LocalQueueOptions,
+    'visibilityTimeoutMs' | 'maxReceiveCount' | 'pollIntervalMs' | 'concurrency' | 'batchSize'
+  > & {
+    /** False: callbacks are accepted and kept, but nothing is delivered (tests). @default true */
+    deliver?: boolean;
+  };
+  /** The reconcile schedule. 0 turns it off. @default 300000 (5 minutes, like AWS) */
+  reconcileIntervalMs?: number;
+  log?: Log;
+  /** Metrics in embedded metric format are for CloudWatch; locally they are off by default. */
+  metrics?: MetricsSink;
+  fetch?: typeof fetch;
+  clock?: Clock;
+}
+
+export interface LocalStack {
+  /** The gateway, e.g. `http://127.0.0.1:3000`. */
+  url: string;
+  port: number;
+  /** The simulator, or null when a real Parley is used. */
+  parley: ParleySimulator | null;
+  parleyBaseUrl: string;
+  tokens: LocalTokens;
+  settings: LocalSettings;
+  config: StageConfig;
+  dataDir: string | null;
+  queue: LocalQueue;
+  dynamo: LocalDynamo;
+  deps: AppDeps;
+  /** Runs the reconcile function as the schedule would. */
+  reconcileNow(): Promise<unknown>;
+  /** Stops the queue (waiting for batches in flight), the gateway, the simulator and dynalite. */
+  close(): Promise<void>;
+}
+
+/** The simulator's seed services, with the roles the services file gives them. */
+export const simulatorServices = () =>
+  seedFixture().services.map((s) => ({
+    identification: s.identification,
+    name: s.name,
+    role: s.identification === AGENT_SERVICE_ID ? ('agent' as const) : ('bot' as const),
+  }));
+
+/** A services file with fresh tokens for the simulator's account and services. */
+export const generateSimulatorServicesFile = (): ServicesFile =>
+  generateServicesFile(SIM_ACCOUNT_ID, simulatorServices());
+
+export { AGENT_SERVICE_ID, BOT_SERVICE_ID };
+
+type Module = { makeHandler?: (deps: DepsSource) => unknown };
+
+/** Each function's `makeHandler`, found through the shared function table. */
+const loadHandlers = (source: DepsSource) => {
+  const dir = join(__dirname, '..', 'functions', 'handlers');
+  const made = {} as Record<FunctionName, unknown>;
+  for (const [name, spec] of Object.entries(functionSpecs) as [FunctionName, { entry: string }][]) {
+    const mod = require(join(dir, spec.entry)) as Module;
+    if (typeof mod.makeHandler !== 'function') {
+      throw new Error(`functions/handlers/${spec.entry} exports no makeHandler.`);
+    }
+    made[name] = mod.makeHandler(source);
+  }
+  return made;
+};
+
+/** The owners the local store last knew, so that a restarted simulator agrees with the history. */
+const knownOwners = async (dynamo: LocalDynamo, serviceIds: Set<string>) => {
+  const owners: Record<string, string> = {};
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out = await dynamo.client.send(
+      new ScanCommand({
+        TableName: TABLES.state,
+        FilterExpression: 'begins_with(pk, :user)',
+        ExpressionAttributeValues: { ':user': 'USER#' },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      const { userId, owner } = item as { userId?: unknown; owner?: unknown };
+      if (typeof userId === 'string' && typeof owner === 'string' && serviceIds.has(owner)) {
+        owners[userId] = owner;
+      }
+    }
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return owners;
+};
+
+const scheduledEvent = (now: number) => ({
+  version: '0',
+  id: `local-${now}`,
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '000000000000',
+  time: new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  region: 'local',
+  resources: ['arn:aws:events:local:000000000000:rule/parley-handover-reconcile'],
+  detail: {},
+});
+
+export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
+  const settings = options.settings ?? parseServicesFile(generateSimulatorServicesFile());
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const undo = async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  };
+  try {
+    const dynamo = await startLocalDynamo(
+      options.dataDir ? { path: join(options.dataDir, 'dynamo') } : {},
+    );
+    cleanup.push(() => dynamo.close());
+    await dynamo.ensureTable(historyTable, TABLES.history);
+    await dynamo.ensureTable(stateTable, TABLES.state);
+    await dynamo.ensureTable(queueTable, TABLES.queue);
+
+    let parley: ParleySimulator | null = null;
+    let parleyBaseUrl: string;
+    if (options.parleyApiUrl) {
+      parleyBaseUrl = options.parleyApiUrl;
+    } else {
+      const ids = settings.file.services.map((s) => s.serviceIdentification);
+      parley = await startParleySimulator({
+        port: options.simulator?.port ?? 0,
+        faults: options.simulator?.faults,
+        randomSeed: options.simulator?.randomSeed,
+        callbackRetryDelayMs: options.simulator?.callbackRetryDelayMs,
+        seed: {
+          accountIdentification: settings.accountIdentification,
+          services: settings.file.services.map((s, i) => ({
+            identification: s.serviceIdentification,
+            name: s.name,
+            sharedSecret: s.sharedServiceAccountSecret,
+            default: i === 0,
+          })),
+          owners: await knownOwners(dynamo, new Set(ids)),
+        },
+      });
+      const sim = parley;
+      cleanup.push(() => sim.close());
+      parleyBaseUrl = sim.baseUrl;
+    }
+
+    const config = toStageConfig(settings, {
+      parleyBaseUrl,
+      downstreamUrls: options.downstreamUrls,
+      overrides: options.config,
+    });
+    const secrets = createStaticSecretsProvider({
+      services: settings.secrets,
+      auditors: settings.auditors,
+      expectedAccount: settings.accountIdentification,
+    });
+    const queue = createLocalQueue({
+      client: dynamo.client,
+      tableName: TABLES.queue,
+      clock: options.clock,
+      log: options.log,
+      visibilityTimeoutMs: LOCAL_VISIBILITY_TIMEOUT_MS,
+      ...options.queue,
+    });
+    const deps = buildDeps({
+      config,
+      secrets,
+      dynamo: { client: dynamo.client, historyTable: TABLES.history, stateTable: TABLES.state },
+      queue,
+      fetch: options.fetch,
+      clock: options.clock,
+      log: options.log,
+      metrics: options.metrics ?? noMetrics,
+    });
+    const source: DepsSource = async () => deps;
+    const fns = loadHandlers(source);
+    const processor = fns.processor as (event: SQSEvent) => Promise<SQSBatchResponse>;
+    const reconcileFn = fns.reconcile as (event: unknown) => Promise<unknown>;
+    const http: Partial<Record<FunctionName, HttpFunction>> = {};
+    for (const [name, fn] of Object.entries(fns) as [FunctionName, unknown][]) {
+      if (name !== 'processor') {
+        http[name] = fn as (event: APIGatewayProxyEventV2) => Promise<never>;
+      }
+    }
+
+    let gateway: LocalGateway;
+    try {
+      gateway = await startGateway({
+        handlers: http,
+        extraRoutes: options.extraRoutes,
+        port: options.port ?? 0,
+        host: options.host ?? '127.0.0.1',
+        log: options.log,
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') {
+        throw new LocalSetupError(
+          `Port ${options.port} is in use: stop the other program or set PORT.`,
+        );
+      }
+      if (code === 'EACCES') {
+        throw new LocalSetupError(`Port ${options.port} may not be opened by this user: set PORT.`);
+      }
+      throw err;
+    }
+    cleanup.push(() => gateway.close());
+    // Parley reaches the gateway on the loopback address even when it listens on all of them.
+    const callbackBase = `http://127.0.0.1:${gateway.port}`;
+
+    const tokens = tokensOf(settings);
+    if (parley) {
+      for (const [id, t] of Object.entries(tokens.services)) {
+        parley.setCallback(id, `${callbackBase}/webhooks/parley/${encodeURIComponent(id)}`, {
+          Authorization: `Bearer ${t.callbackToken}`,
+        });
+      }
+    }
+
+    if (options.queue?.deliver !== false) queue.start(processor);
+    cleanup.push(() => queue.stop());
+
+    const clock = options.clock ?? { now: () => Date.now() };
+    const reconcileNow = () => reconcileFn(scheduledEvent(clock.now()));
+    const interval = options.reconcileIntervalMs ?? 300_000;
+    let timer: NodeJS.Timeout | null = null;
+    if (interval > 0) {
+      timer = setInterval(() => {
+        reconcileNow().catch((err) =>
+          deps.log.warn('scheduled reconcile failed', {
+            error: err instanceof Error ? err.name : typeof err,
+          }),
+        );
+      }, interval);
+      timer.unref();
+    }
+
+    let closing: Promise<void> | null = null;
+    return {
+      url: gateway.url,
+      port: gateway.port,
+      parley,
+      parleyBaseUrl,
+      tokens,
+      settings,
+      config,
+      dataDir: options.dataDir ?? null,
+      queue,
+      dynamo,
+      deps,
+      reconcileNow,
+      close: () => {
+        closing ??= (async () => {
+          if (timer) clearInterval(timer);
+          // Batches in flight may still talk to the gateway (a desk replying) and to Parley:
+          // the queue stops first, then what it needed.
+          await queue.stop().catch(() => undefined);
+          await gateway.close();
+          if (parley) await parley.close();
+          await dynamo.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+};

@@ -1,0 +1,208 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { CliIo } from '../../local/cli';
+import { removeRunInfo, writeRunInfo } from '../../local/paths';
+import { parseServicesFile } from '../../local/services-file';
+import {
+  AGENT_SERVICE_ID as AGENT,
+  generateSimulatorServicesFile,
+  type LocalStack,
+  startLocalStack,
+  TABLES,
+} from '../../local/stack';
+import { tempDir } from './support';
+
+// `local/cli` would resolve to the bin's JavaScript shim (jest tries .js first): name the source.
+const { runCli } = require('../../local/cli.ts') as typeof import('../../local/cli');
+
+describe('parley-handover CLI', () => {
+  const dir = tempDir('cli-');
+  const env: NodeJS.ProcessEnv = { PARLEY_LOCAL_DIR: dir.dir };
+  let stack: LocalStack;
+
+  const cli = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { env, stdout: (t) => out.push(t), stderr: (t) => err.push(t) };
+    const code = await runCli(argv, io);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  };
+
+  beforeAll(async () => {
+    const file = generateSimulatorServicesFile();
+    writeFileSync(join(dir.dir, 'services.json'), JSON.stringify(file));
+    stack = await startLocalStack({
+      settings: parseServicesFile(file),
+      reconcileIntervalMs: 0,
+      queue: { deliver: false },
+    });
+    // What `npm start` leaves for the CLI: the running stack's address.
+    writeRunInfo(
+      {
+        pid: process.pid,
+        url: stack.url,
+        simulatorUrl: stack.parley!.url,
+        servicesFile: join(dir.dir, 'services.json'),
+        demo: false,
+      },
+      env,
+    );
+  });
+  afterAll(async () => {
+    removeRunInfo(env);
+    await stack.close();
+    dir.remove();
+  });
+
+  it('prints help with exit code 0, and usage mistakes with exit code 2', async () => {
+    const help = await cli('--help');
+    const commandHelp = await cli('audit', 'range', '--help');
+
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: parley-handover/);
+    expect(commandHelp.code).toBe(0);
+    expect(commandHelp.stdout).toContain('audit range --from ISO --to ISO');
+    for (const argv of [
+      [],
+      ['frobnicate'],
+      ['owner'],
+      ['owner', '20', '--colour'],
+      ['owner', '20', '--at', 'last tuesday'],
+      ['services', '--format', 'xml'],
+      ['audit', 'range', '--from', '2026-01-01'],
+      ['audit', 'sideways'],
+    ]) {
+      expect({ argv, code: (await cli(...argv)).code }).toEqual({ argv, code: 2 });
+    }
+    expect((await cli('frobnicate')).stderr).toBe('Unknown command "frobnicate". Try --help.\n');
+  });
+
+  it('lists the services of the local stack with the local auditor token by default', async () => {
+    const table = await cli('services');
+    const json = await cli('services', '--format', 'json');
+
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^identification\s+name\s+role\s+default$/);
+    expect(table.stdout).toMatch(/Agent Service\s+agent\s+false/);
+    expect(JSON.parse(json.stdout).services).toHaveLength(2);
+  });
+
+  it('hands a user over as its current owner, then answers owner, audit and verify', async () => {
+    const before = new Date().toISOString();
+    const moved = await cli('handover', '60', 'Agent Service', '--reason', 'vip');
+    const owner = await cli('owner', '60');
+    const earlier = await cli('owner', '60', '--at', before, '--format', 'json');
+    const audit = await cli('audit', 'user', '60', '--format', 'json');
+    const verify = await cli('verify', '60');
+
+    expect(moved).toMatchObject({ code: 0 });
+    expect(moved.stdout).toMatch(
+      /^user 60 now belongs to Agent Service \(handover [\w-]+, seq 1\)\n$/,
+    );
+    expect(owner.stdout).toBe(
+      `user 60: Agent Service (${AGENT}), since ${JSON.parse(audit.stdout).handovers[0].createdAt}\n`,
+    );
+    expect(JSON.parse(earlier.stdout)).toMatchObject({ owner: null, known: false });
+    expect(JSON.parse(audit.stdout).handovers).toMatchObject([
+      { seq: 1, toOwner: AGENT, reason: 'vip', status: 'completed' },
+    ]);
+    expect(verify).toMatchObject({ code: 0 });
+    expect(verify.stdout).toMatch(/^user 60: 1 record\(s\), hash chain intact/);
+  });
+
+  it('pages through an audit range as CSV with a progress line on stderr', async () => {
+    const from = new Date(Date.now() - 1000).toISOString();
+    for (const user of ['61', '62', '63']) {
+      expect((await cli('handover', user, 'Agent Service', '--reason', 'bulk')).code).toBe(0);
+    }
+    const to = new Date(Date.now() + 1000).toISOString();
+
+    const csv = await cli(
+      'audit',
+      'range',
+      '--from',
+      from,
+      '--to',
+      to,
+      '--reason',
+      'bulk',
+      '--format',
+      'csv',
+      '--page-size',
+      '1',
+    );
+
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines).toHaveLength(4); // one header row, three records
+    expect(lines.slice(1).map((l) => l.includes('bulk'))).toEqual([true, true, true]);
+    expect(csv.stderr).toMatch(/audit range: 3 record\(s\), 3 page\(s\)/);
+    expect(csv.stdout).not.toMatch(/audit range/);
+  });
+
+  it('exits 1 when the hash chain of a user was edited behind the service', async () => {
+    expect((await cli('handover', '64', 'Agent Service', '--reason', 'original')).code).toBe(0);
+    await stack.dynamo.client.send(
+      new UpdateCommand({
+        TableName: TABLES.history,
+        Key: { pk: 'USER#64', sk: `SEQ#${'1'.padStart(10, '0')}` },
+        UpdateExpression: 'SET #reason = :edited',
+        ExpressionAttributeNames: { '#reason': 'reason' },
+        ExpressionAttributeValues: { ':edited': 'edited' },
+      }),
+    );
+
+    const verify = await cli('verify', '64');
+
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toBe(
+      'user 64: hash chain BROKEN at seq 1 (hash_mismatch); 0 record(s) before it are sound\n',
+    );
+  });
+
+  it('exits 1 with the API error for a refused call, a bad token and an unreachable service', async () => {
+    const notOwner = await cli('handover', '65', 'Agent Service', '--as', 'Agent Service');
+    const badToken = await cli('services', '--token', 'x'.repeat(32));
+    const nowhere = await cli('services', '--url', 'http://127.0.0.1:9');
+
+    expect(notOwner.code).toBe(1);
+    expect(notOwner.stderr).toMatch(/^The service answered 403 not_owner: /);
+    expect(badToken.code).toBe(1);
+    expect(badToken.stderr).toMatch(/^The service answered 401 unauthorized: /);
+    expect(badToken.stderr).not.toContain('x'.repeat(32));
+    expect(nowhere).toMatchObject({
+      code: 1,
+      stderr: 'The service at http://127.0.0.1:9 cannot be reached.\n',
+    });
+  });
+
+  it('runs reconcile and reports what it examined', async () => {
+    const out = await cli('reconcile', '--format', 'json');
+
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ examined: 0, recovered: 0, failed: [] });
+  });
+
+  it('works as the package bin through the tsx shim', async () => {
+    const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          join(__dirname, '..', '..', 'local', 'cli.js'),
+          'owner',
+          '60',
+          '--url',
+          stack.url,
+          '--token',
+          stack.tokens.auditor!.token,
+        ],
+        { env: { ...process.env, PARLEY_LOCAL_DIR: dir.dir } },
+        (error, stdout) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout }),
+      );
+    });
+
+    expect(result).toEqual({ code: 0, stdout: expect.stringMatching(/^user 60: Agent Service/) });
+  });
+});

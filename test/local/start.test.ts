@@ -1,0 +1,261 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { startParleySimulator } from '../../local/parley-sim';
+import { type Started, type StartIo, startFromEnvironment } from '../../local/start';
+import { http as request, tempDir } from './support';
+
+const ROOT = join(__dirname, '..', '..');
+
+const io = (env: NodeJS.ProcessEnv) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const value: StartIo = { env, out: (l) => out.push(l), err: (l) => err.push(l) };
+  return { io: value, out, err };
+};
+
+const started = (value: Started | number): Started => {
+  if (typeof value === 'number') throw new Error(`expected a running stack, got exit ${value}`);
+  return value;
+};
+
+describe('npm start', () => {
+  it('generates the services file, prints one banner with tokens and curls, and keeps data across runs', async () => {
+    const dir = tempDir('start-');
+    const env = { PARLEY_LOCAL_DIR: dir.dir, PORT: '0' };
+    try {
+      const first = io(env);
+      const run = started(await startFromEnvironment([], first.io));
+      const services = JSON.parse(readFileSync(join(dir.dir, 'services.json'), 'utf8'));
+      const auditor: string = services.auditors[0].token;
+      const banner = first.out.join('\n');
+
+      expect(banner).toContain('parley-handover is running locally');
+      expect(banner).toContain(
+        `${join(dir.dir, 'services.json')} (generated now, with fresh tokens)`,
+      );
+      expect(banner).toContain(auditor);
+      expect(banner.match(/^ {4}curl /gm)).toHaveLength(3);
+      expect(JSON.parse(readFileSync(join(dir.dir, 'run.json'), 'utf8'))).toMatchObject({
+        url: run.stack.url,
+        demo: false,
+      });
+      expect((await request(`${run.stack.url}/health`)).status).toBe(200);
+      const moved = await request(`${run.stack.url}/handovers`, {
+        token: services.services[0].apiTokens[0],
+        body: { userId: '20', newOwner: 'Agent Service' },
+      });
+      expect(moved.status).toBe(200);
+      const twice = await startFromEnvironment([], io(env).io).catch((err: Error) => err.message);
+      expect(twice).toBe(
+        `The data directory ${join(dir.dir, 'dynamo')} is in use by another run (process ${process.pid}): stop it, or use --memory.`,
+      );
+      await run.close();
+      expect(existsSync(join(dir.dir, 'run.json'))).toBe(false);
+
+      const second = io(env);
+      const again = started(await startFromEnvironment([], second.io));
+      try {
+        expect(second.out.join('\n')).toContain('(read)');
+        const history = await request(`${again.stack.url}/users/20/handovers`, { token: auditor });
+        expect(history.body.handovers).toHaveLength(1);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('talks to the Parley at PARLEY_API_URL with the credentials of the services file, starting no simulator', async () => {
+    const dir = tempDir('start-real-');
+    // A "real" Parley on a path of its own, playing an account of two services.
+    const parley = await startParleySimulator({ basePath: '/api/serviceApi/v2.5' });
+    const file = join(dir.dir, 'mine.json');
+    const services = parley.seed.services.map((s, i) => ({
+      serviceIdentification: s.identification,
+      accountIdentification: parley.seed.accountIdentification,
+      sharedServiceAccountSecret: s.sharedSecret,
+      name: s.name,
+      role: i === 0 ? 'bot' : 'agent',
+      callbackToken: `callback-token-${i}-0000000`,
+      apiToken: `api-token-${i}-000000000000`,
+    }));
+    writeFileSync(
+      file,
+      JSON.stringify({ services, auditors: [{ name: 'ops', token: 'auditor-token-0000000' }] }),
+    );
+    const out = io({
+      PARLEY_LOCAL_DIR: dir.dir,
+      PORT: '0',
+      PARLEY_SERVICES_FILE: file,
+      PARLEY_API_URL: parley.baseUrl,
+    });
+    const run = started(await startFromEnvironment(['--memory'], out.io));
+    try {
+      const owner = await request(`${run.stack.url}/users/20/owner`, {
+        token: 'auditor-token-0000000',
+      });
+
+      expect(run.stack.parley).toBeNull();
+      expect(out.out.join('\n')).toContain(`Parley        a real Parley at ${parley.baseUrl}`);
+      expect(owner.status).toBe(200);
+      expect(owner.body.owner.identification).toBe(parley.seed.services[0]!.identification);
+      expect(
+        parley.log().map((e) => (e.kind === 'request' ? `${e.method} ${e.path}` : e.kind)),
+      ).toContain('GET users/20/owner');
+    } finally {
+      await run.close();
+      await parley.close();
+      dir.remove();
+    }
+  });
+
+  it('writes nothing in a --memory run', async () => {
+    const dir = tempDir('start-memory-');
+    try {
+      const run = started(
+        await startFromEnvironment(['--memory'], io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0' }).io),
+      );
+      await run.close();
+
+      expect(existsSync(join(dir.dir, 'services.json'))).toBe(false);
+      expect(existsSync(join(dir.dir, 'dynamo'))).toBe(false);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('answers --help with 0 and an unknown option with 2', async () => {
+    const help = io({});
+    expect(await startFromEnvironment(['--help'], help.io)).toBe(0);
+    expect(help.out[0]).toMatch(/^Usage: npm start/);
+    const wrong = io({});
+    expect(await startFromEnvironment(['--fast'], wrong.io)).toBe(2);
+    expect(wrong.err[0]).toMatch(/'--fast'.*Try --help\.$/);
+  });
+
+  it('refuses configuration mistakes with one sentence each', async () => {
+    const dir = tempDir('start-bad-');
+    const twoAccounts = join(dir.dir, 'two.json');
+    const service = (id: string, account: string) => ({
+      serviceIdentification: id,
+      accountIdentification: account,
+      sharedServiceAccountSecret: 'secret',
+      name: id,
+      callbackToken: 'c'.repeat(20),
+      apiToken: `a-${id}`.padEnd(20, 'x'),
+    });
+    writeFileSync(
+      twoAccounts,
+      JSON.stringify({ services: [service('one', 'acc-1'), service('two', 'acc-2')] }),
+    );
+    const blocker = http.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busyPort = (blocker.address() as AddressInfo).port;
+    const attempt = (env: NodeJS.ProcessEnv) =>
+      startFromEnvironment(
+        ['--memory'],
+        io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', ...env }).io,
+      ).then(
+        () => 'started',
+        (err: Error) => err.message,
+      );
+    try {
+      expect(await attempt({ PARLEY_SERVICES_FILE: twoAccounts })).toBe(
+        `The services file ${twoAccounts} names 2 Parley accounts (acc-1, acc-2); one stack serves exactly one account.`,
+      );
+      expect(await attempt({ PARLEY_SERVICES_FILE: join(dir.dir, 'missing.json') })).toBe(
+        `The services file ${join(dir.dir, 'missing.json')} does not exist.`,
+      );
+      expect(await attempt({ PARLEY_API_URL: 'https://parley.example/serviceApi/v2.5' })).toMatch(
+        /^PARLEY_API_URL is set but the services file .* does not exist: set PARLEY_SERVICES_FILE/,
+      );
+      expect(await attempt({ PORT: 'eighty' })).toBe('PORT must be a port number from 0 to 65535.');
+      expect(await attempt({ PORT: String(busyPort) })).toBe(
+        `Port ${busyPort} is in use: stop the other program or set PORT.`,
+      );
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+      dir.remove();
+    }
+  });
+
+  describe('as a process', () => {
+    const children: ChildProcess[] = [];
+    afterAll(() => {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    });
+
+    const launch = (env: NodeJS.ProcessEnv, args: string[] = []) => {
+      const child = spawn(
+        process.execPath,
+        [require.resolve('tsx/cli'), 'local/start.ts', ...args],
+        {
+          cwd: ROOT,
+          env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      children.push(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        stdout += c.toString();
+      });
+      child.stderr!.on('data', (c: Buffer) => {
+        stderr += c.toString();
+      });
+      const exited = new Promise<number | null>((resolve) =>
+        child.on('exit', (code) => resolve(code)),
+      );
+      return { child, exited, output: () => ({ stdout, stderr }) };
+    };
+
+    it('stops cleanly with exit code 0 on Ctrl-C', async () => {
+      const dir = tempDir('start-proc-');
+      try {
+        const run = launch({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0' }, ['--memory']);
+        const url = await new Promise<string>((resolve, reject) => {
+          const timer = setInterval(() => {
+            const m = /API {11}(http:\/\/localhost:\d+)/.exec(run.output().stdout);
+            if (m) {
+              clearInterval(timer);
+              resolve(m[1]!);
+            } else if (run.child.exitCode !== null) {
+              clearInterval(timer);
+              reject(new Error(run.output().stderr));
+            }
+          }, 25);
+        });
+        expect((await request(`${url}/health`)).status).toBe(200);
+
+        run.child.kill('SIGINT');
+
+        expect(await run.exited).toBe(0);
+        expect(run.output().stderr).toContain('Stopped.');
+      } finally {
+        dir.remove();
+      }
+    });
+
+    it('ends a configuration error with one line on stderr and exit code 1', async () => {
+      const dir = tempDir('start-proc-bad-');
+      try {
+        const run = launch({
+          PARLEY_LOCAL_DIR: dir.dir,
+          PARLEY_SERVICES_FILE: join(dir.dir, 'nope.json'),
+        });
+
+        expect(await run.exited).toBe(1);
+        expect(run.output().stderr.trim().split('\n')).toEqual([
+          `The services file ${join(dir.dir, 'nope.json')} does not exist.`,
+        ]);
+      } finally {
+        dir.remove();
+      }
+    });
+  });
+});
