@@ -63,7 +63,8 @@ file); without either, locally, the token of the current owner is used.`,
 request, default 1000); a progress line goes to stderr. --service is the destination service.`,
   verify: `Usage: parley-handover verify <userId> [--format table|json]
 
-Reads the user's whole history and checks its hash chain (seq gaps, edited records).
+Reads the user's whole history and checks its hash chain (seq gaps, edited or reordered
+records), and that the last handover the owner item names is there (deleted newest records).
 Exit code 1 when the chain is broken.`,
   reconcile: `Usage: parley-handover reconcile [--user ID] [--format table|json]
 
@@ -445,11 +446,33 @@ const run = async (argv: string[], io: CliIo): Promise<number> => {
         `/users/${encodeURIComponent(userId)}/handovers`,
         new URLSearchParams({ limit: '1000' }),
       );
-      const report = verifyChain(
+      let report = verifyChain(
         userId,
         records.sort((a, b) => a.seq - b.seq),
       );
-      if (format === 'json') printJson(io, { userId, ...report });
+      // The chain alone cannot show that its newest records were deleted: the owner item names the
+      // last handover it advanced to, and that record must be there.
+      let headChecked = false;
+      try {
+        const owner = await api.call<{ lastHandoverId?: string | null }>(
+          'GET',
+          `/users/${encodeURIComponent(userId)}/owner`,
+        );
+        headChecked = true;
+        const head = owner.lastHandoverId;
+        if (report.ok && head && !records.some((r) => r.handoverId === head)) {
+          report = {
+            ok: false,
+            count: report.count,
+            firstBroken: { seq: report.count + 1, handoverId: head, problem: 'seq_gap' },
+          };
+        }
+      } catch (err) {
+        io.stderr(
+          `warning: the owner item could not be read (${(err as Error).message}); deleted newest records would not show\n`,
+        );
+      }
+      if (format === 'json') printJson(io, { userId, headChecked, ...report });
       else if (report.ok)
         io.stdout(
           `user ${userId}: ${report.count} record(s), hash chain intact${report.count ? ` (last hash ${report.lastHash})` : ''}\n`,

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CliIo } from '../../local/cli';
 import { removeRunInfo, writeRunInfo } from '../../local/paths';
 import { parseServicesFile } from '../../local/services-file';
@@ -159,6 +159,26 @@ describe('parley-handover CLI', () => {
     expect(verify.code).toBe(1);
     expect(verify.stdout).toBe(
       'user 64: hash chain BROKEN at seq 1 (hash_mismatch); 0 record(s) before it are sound\n',
+    );
+  });
+
+  it('exits 1 when the newest record of a user was deleted behind the service', async () => {
+    expect((await cli('handover', '65', 'Agent Service', '--reason', 'first')).code).toBe(0);
+    expect(
+      (await cli('handover', '65', 'default', '--reason', 'second', '--as', 'Agent Service')).code,
+    ).toBe(0);
+    await stack.dynamo.client.send(
+      new DeleteCommand({
+        TableName: TABLES.history,
+        Key: { pk: 'USER#65', sk: `SEQ#${'2'.padStart(10, '0')}` },
+      }),
+    );
+
+    const verify = await cli('verify', '65');
+
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toBe(
+      'user 65: hash chain BROKEN at seq 2 (seq_gap); 1 record(s) before it are sound\n',
     );
   });
 
