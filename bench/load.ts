@@ -1,0 +1,218 @@
+// The load generator: a separate process (forked by the bench with an IPC channel) that drives the
+// local gateway over HTTP at a fixed concurrency. It receives a plan, runs a warm-up, then the
+// measured rounds, with the arms (subjects and their floors) interleaved: every worker sends one
+// request of each arm per round, starting at a rotating arm so no arm always goes first. It sends
+// back each arm's latencies and statuses, then exits on its own.
+import http from 'node:http';
+
+export type ArmKind = 'webhook' | 'floorPut' | 'handover' | 'floorHandover' | 'get';
+
+export interface ArmSpec {
+  name: string;
+  kind: ArmKind;
+  /** webhook: the service id and its callback token. */
+  serviceId?: string;
+  token?: string;
+  /** handover / floorHandover: the services the users move between, and their api tokens. */
+  ring?: { first: string; a: string; b: string; tokens: Record<string, string> };
+  /** get: the path (with `{worker}` replaced by the worker's index) and the Authorization value. */
+  path?: string;
+  authorization?: string;
+}
+
+export interface LoadPlan {
+  url: string;
+  concurrency: number;
+  warmupRounds: number;
+  /** Measured samples per arm (rounded up to whole rounds per worker). */
+  samples: number;
+  arms: ArmSpec[];
+  /** Prefix of the user ids, unique per run. */
+  runId: string;
+}
+
+export interface ArmResult {
+  name: string;
+  latenciesMs: number[];
+  statuses: Record<string, number>;
+  errors: number;
+}
+
+export interface LoadResult {
+  concurrency: number;
+  arms: ArmResult[];
+  wallMs: number;
+  requestsPerSecond: number;
+}
+
+interface Request {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** One worker's request factory per arm (handover arms keep the owner of the worker's user). */
+const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
+  let n = 0;
+  let owner = spec.ring?.first ?? '';
+  const user = `${runId}-${spec.kind}-w${worker}`;
+  const next = (): Request => {
+    n += 1;
+    switch (spec.kind) {
+      case 'webhook': {
+        const id = `${runId}-w${worker}-${n}`;
+        return {
+          method: 'POST',
+          path: `/webhooks/parley/${spec.serviceId}`,
+          headers: { authorization: `Bearer ${spec.token}`, 'content-type': 'application/json' },
+          // The shape of Parley's message callback (as the simulator sends it).
+          body: JSON.stringify({
+            type: 'message',
+            body: {
+              id,
+              message: 'hello there',
+              time: Math.floor(Date.now() / 1000),
+              typeId: 1,
+              user: {
+                id: `${runId}-u${worker}`,
+                uniqueIdentifier: null,
+                additionalInformation: null,
+              },
+            },
+          }),
+        };
+      }
+      case 'floorPut':
+        return {
+          method: 'POST',
+          path: '/bench/floor/put',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        };
+      case 'handover':
+      case 'floorHandover': {
+        const ring = spec.ring!;
+        const to = owner === ring.a ? ring.b : ring.a;
+        const body = { userId: user, newOwner: to };
+        return spec.kind === 'handover'
+          ? {
+              method: 'POST',
+              path: '/handovers',
+              headers: {
+                authorization: `Bearer ${ring.tokens[owner]}`,
+                'content-type': 'application/json',
+              },
+              body: JSON.stringify(body),
+            }
+          : {
+              method: 'POST',
+              path: '/bench/floor/handover',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ ...body, as: owner }),
+            };
+      }
+      case 'get':
+        return {
+          method: 'GET',
+          path: spec.path!.replace('{worker}', String(worker)),
+          headers: spec.authorization ? { authorization: spec.authorization } : {},
+        };
+    }
+  };
+  const done = (status: number) => {
+    if ((spec.kind === 'handover' || spec.kind === 'floorHandover') && status === 200) {
+      const ring = spec.ring!;
+      owner = owner === ring.a ? ring.b : ring.a;
+    }
+  };
+  return { next, done };
+};
+
+const send = (agent: http.Agent, base: URL, req: Request): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const r = http.request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method: req.method,
+        path: req.path,
+        headers: req.body
+          ? { ...req.headers, 'content-length': Buffer.byteLength(req.body) }
+          : req.headers,
+      },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    r.on('error', reject);
+    r.end(req.body);
+  });
+
+export const runLoad = async (plan: LoadPlan): Promise<LoadResult> => {
+  const base = new URL(plan.url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: plan.concurrency });
+  const results: ArmResult[] = plan.arms.map((a) => ({
+    name: a.name,
+    latenciesMs: [],
+    statuses: {},
+    errors: 0,
+  }));
+  const rounds = Math.ceil(plan.samples / plan.concurrency);
+  const worker = async (
+    w: number,
+    measure: boolean,
+    count: number,
+    arms: ReturnType<typeof makeArm>[],
+  ) => {
+    for (let round = 0; round < count; round += 1) {
+      for (let i = 0; i < arms.length; i += 1) {
+        const index = (round + w + i) % arms.length;
+        const arm = arms[index]!;
+        const req = arm.next();
+        const started = performance.now();
+        let status = 0;
+        try {
+          status = await send(agent, base, req);
+        } catch {
+          status = 0;
+        }
+        const elapsed = performance.now() - started;
+        arm.done(status);
+        if (!measure) continue;
+        const result = results[index]!;
+        result.latenciesMs.push(elapsed);
+        result.statuses[String(status)] = (result.statuses[String(status)] ?? 0) + 1;
+        if (status < 200 || status >= 300) result.errors += 1;
+      }
+    }
+  };
+  const workers = Array.from({ length: plan.concurrency }, (_, w) =>
+    plan.arms.map((spec) => makeArm(spec, w, plan.runId)),
+  );
+  await Promise.all(workers.map((arms, w) => worker(w, false, plan.warmupRounds, arms)));
+  const started = performance.now();
+  await Promise.all(workers.map((arms, w) => worker(w, true, rounds, arms)));
+  const wallMs = performance.now() - started;
+  agent.destroy();
+  const total = results.reduce((sum, r) => sum + r.latenciesMs.length, 0);
+  return {
+    concurrency: plan.concurrency,
+    arms: results,
+    wallMs,
+    requestsPerSecond: total / (wallMs / 1000),
+  };
+};
+
+// As a child process: one plan in, one result out, then exit.
+if (require.main === module && process.send) {
+  process.once('message', (plan: LoadPlan) => {
+    runLoad(plan).then(
+      (result) => process.send!({ ok: true, result }, () => process.exit(0)),
+      (err: unknown) => process.send!({ ok: false, error: String(err) }, () => process.exit(1)),
+    );
+  });
+}
