@@ -5,7 +5,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: reliability ? ['**/test/reliability/**/*.test.ts'] : ['**/test/**/*.test.ts'],
-  testPathIgnorePatterns: reliability ? ['/node_modules/'] : ['/node_modules/', '/test/reliability/'],
+  testPathIgnorePatterns: reliability
+    ? ['/node_modules/']
+    : ['/node_modules/', '/test/reliability/'],
   transform: { '^.+\\.(t|j)s$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   setupFiles: ['<rootDir>/test/support/env.js'],
   testTimeout: 30000,

@@ -30,6 +30,9 @@ export const parleyEndpoints: Readonly<Record<ParleyRoute, ParleyEndpoint>> = {
   },
 };
 
+/** With the `u` flag a surrogate range matches only surrogates that are not part of a pair. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
 /** The relative path of a route for a user, e.g. `users/20/owner`. */
 export function parleyPath(route: ParleyRoute, params: { userId?: string } = {}): string {
   const { template } = parleyEndpoints[route];
@@ -41,6 +44,10 @@ export function parleyPath(route: ParleyRoute, params: { userId?: string } = {})
       'A user id is required and must not be "." or "..".',
       'invalid_user_id',
     );
+  }
+  // A lone surrogate cannot be URL-encoded (encodeURIComponent throws a URIError).
+  if (LONE_SURROGATE.test(userId)) {
+    throw new ValidationError('A user id must be well-formed text.', 'invalid_user_id');
   }
   return template.replace('{userId}', encodeURIComponent(userId));
 }

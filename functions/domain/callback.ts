@@ -344,9 +344,12 @@ class CallbackRun {
   }
 
   private async effectiveOwner(userId: string): Promise<string> {
-    const item =
-      (await this.deps.state.getOwner(userId)) ??
-      (await this.deps.refreshOwner(userId, this.serviceId));
+    let item = await this.deps.state.getOwner(userId);
+    // Parley sends a user's callbacks to the owner: a cache naming another owner may be stale (a
+    // change made at Parley outside this service). Ask Parley before holding the real owner back.
+    if (!item || (!item.pending && item.owner !== this.serviceId)) {
+      item = await this.deps.refreshOwner(userId, this.serviceId);
+    }
     return item.pending ? item.pending.draft.toOwner : item.owner;
   }
 

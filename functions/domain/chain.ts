@@ -41,7 +41,19 @@ export type ChainProblem =
   | 'prev_hash_mismatch'
   | 'seq_gap'
   | 'metadata_digest_mismatch'
-  | 'wrong_user';
+  | 'wrong_user'
+  /** The record at the expected head's seq does not carry the expected head's hash. */
+  | 'head_mismatch';
+
+/**
+ * What the owner item says the newest record is (`lastSeq`/`lastHash`). The chain alone cannot
+ * show that its newest records were deleted; against this head it can. Records after the head
+ * are allowed: a handover may have written its record before its owner item caught up.
+ */
+export interface ExpectedHead {
+  lastSeq: number;
+  lastHash: string;
+}
 
 /** `count`: records checked and found sound (all of them when ok, those before the break if not). */
 export type ChainReport =
@@ -58,9 +70,15 @@ class ChainWalker {
   private count = 0;
   private expectedSeq = 1;
   private prevHash = GENESIS_HASH;
+  /** The hash of the record at the expected head's seq, once walked past. */
+  private headHash: string | null = null;
+  private headHandoverId: string | null = null;
   private broken: Extract<ChainReport, { ok: false }>['firstBroken'] | null = null;
 
-  constructor(private readonly userId: string) {}
+  constructor(
+    private readonly userId: string,
+    private readonly head?: ExpectedHead,
+  ) {}
 
   /** False once a break was found (further records are not looked at). */
   add(record: HandoverRecord): boolean {
@@ -76,6 +94,10 @@ class ChainWalker {
     this.count++;
     this.expectedSeq++;
     this.prevHash = record.hash;
+    if (this.head && record.seq === this.head.lastSeq) {
+      this.headHash = record.hash;
+      this.headHandoverId = record.handoverId;
+    }
     return true;
   }
 
@@ -92,14 +114,32 @@ class ChainWalker {
   }
 
   report(): ChainReport {
+    const head = this.head;
+    if (!this.broken && head && head.lastSeq > 0) {
+      if (this.count < head.lastSeq) {
+        // The newest records (up to the head) are gone: name the first missing one.
+        this.broken = { seq: this.expectedSeq, handoverId: null, problem: 'seq_gap' };
+      } else if (this.headHash !== head.lastHash) {
+        this.broken = {
+          seq: head.lastSeq,
+          handoverId: this.headHandoverId,
+          problem: 'head_mismatch',
+        };
+      }
+    }
     return this.broken
       ? { ok: false, count: this.count, firstBroken: this.broken }
       : { ok: true, count: this.count, lastHash: this.prevHash };
   }
 }
 
-export function verifyChain(userId: string, recordsAscending: HandoverRecord[]): ChainReport {
-  const walker = new ChainWalker(userId);
+/** `head`: the owner item's lastSeq/lastHash, so that deleted newest records are reported too. */
+export function verifyChain(
+  userId: string,
+  recordsAscending: HandoverRecord[],
+  head?: ExpectedHead,
+): ChainReport {
+  const walker = new ChainWalker(userId, head);
   for (const record of recordsAscending) {
     if (!walker.add(record)) break;
   }
@@ -108,9 +148,17 @@ export function verifyChain(userId: string, recordsAscending: HandoverRecord[]):
 
 const VERIFY_PAGE_SIZE = 500;
 
-/** Verifies a user's whole history, page by page in ascending order, holding one page at a time. */
-export async function verifyUserChain(userId: string, history: HistoryStore): Promise<ChainReport> {
-  const walker = new ChainWalker(userId);
+/**
+ * Verifies a user's whole history, page by page in ascending order, holding one page at a time.
+ * `head`: the owner item's lastSeq/lastHash (see ExpectedHead); without it a deleted newest
+ * record cannot be seen.
+ */
+export async function verifyUserChain(
+  userId: string,
+  history: HistoryStore,
+  head?: ExpectedHead,
+): Promise<ChainReport> {
+  const walker = new ChainWalker(userId, head);
   let cursor: string | undefined;
   do {
     const page = await history.listUser(userId, { limit: VERIFY_PAGE_SIZE, cursor, order: 'asc' });

@@ -34,8 +34,27 @@ const isObject = (v: unknown): v is JsonObject =>
 const own = (obj: JsonObject, key: string): unknown =>
   Object.hasOwn(obj, key) ? obj[key] : undefined;
 
+/** With the `u` flag a surrogate range matches only surrogates that are not part of a pair. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
+/** Deeper JSON than any Parley callback; re-serializing it for a forward could overflow the stack. */
+export const MAX_CALLBACK_DEPTH = 64;
+
+/** Whether `value` nests objects/arrays deeper than `max` (iterative: no recursion on input). */
+const deeperThan = (value: unknown, max: number): boolean => {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+};
+
 const idString = (v: unknown): string | null => {
-  if (typeof v === 'string') return v.length > 0 ? v : null;
+  // An id with a lone surrogate cannot name a user at Parley (it cannot be URL-encoded).
+  if (typeof v === 'string') return v.length > 0 && !LONE_SURROGATE.test(v) ? v : null;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
   return null;
 };
@@ -43,8 +62,9 @@ const idString = (v: unknown): string | null => {
 const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /**
- * Parses a callback body as Parley sent it. Not a JSON object, no string `type`, or a `message`
- * without a user id: `ok: false` (the processor quarantines it). Anything else is accepted.
+ * Parses a callback body as Parley sent it. Not a JSON object, nested deeper than
+ * MAX_CALLBACK_DEPTH, no string `type`, or a `message` without a usable user id: `ok: false` (the
+ * processor quarantines it). Anything else is accepted.
  */
 export function parseCallback(raw: string): ParsedCallback {
   let value: unknown;
@@ -54,6 +74,7 @@ export function parseCallback(raw: string): ParsedCallback {
     return { ok: false, reason: 'not_json' };
   }
   if (!isObject(value)) return { ok: false, reason: 'not_an_object' };
+  if (deeperThan(value, MAX_CALLBACK_DEPTH)) return { ok: false, reason: 'too_deep' };
   const type = own(value, 'type');
   if (typeof type !== 'string' || type.length === 0) return { ok: false, reason: 'no_type' };
 

@@ -3,6 +3,7 @@
 // key and a handover never gets a second record.
 import { finalizeRecord } from './chain';
 import {
+  HandoverInProgressError,
   NotOwnerError,
   OwnerChangedError,
   ParleyApiError,
@@ -12,6 +13,28 @@ import {
 import type { HandoverDeps } from './handover';
 import { advanceItem, appendOnce, isoAt, observedRecord } from './owner';
 import type { HandoverRecord, OwnerItem, ParleyOutcomeInfo, PendingHandover } from './types';
+
+/**
+ * Before a PUT owner made from a marker that is no longer fresh: a recoverer may have claimed it
+ * (and the user may have been handed on since), so a late writer must not act on Parley again.
+ * Only checked once the marker is this old, so the happy path pays no extra read.
+ */
+async function ensureStillOurs(marked: OwnerItem, deps: HandoverDeps): Promise<void> {
+  const pending = marked.pending!;
+  if (deps.clock.now() - Date.parse(pending.markedAt) < deps.staleAfterMs / 2) return;
+  const now = await deps.state.getOwner(pending.draft.userId);
+  if (
+    now?.version === marked.version &&
+    now.pending?.draft.handoverId === pending.draft.handoverId
+  ) {
+    return;
+  }
+  deps.log.warn('pending handover taken over by a recoverer; not acting on it again', {
+    handoverId: pending.draft.handoverId,
+    userId: pending.draft.userId,
+  });
+  throw new HandoverInProgressError(0);
+}
 
 /** PUT owner attempts per completion: the first and at most two more after an unknown outcome. */
 const MAX_PUTS = 3;
@@ -43,10 +66,11 @@ const infoOf = (err: ParleyError): ParleyOutcomeInfo => ({
  * Throws (leaving the marker) when the settling GET fails or on anything that is not Parley's.
  */
 async function settle(
-  pending: PendingHandover,
+  marked: OwnerItem,
   deps: HandoverDeps,
   startWith: 'put' | 'get',
 ): Promise<Settled> {
+  const pending = marked.pending!;
   const { draft, actingService } = pending;
   const client = deps.parley(actingService);
   let mode = startWith;
@@ -75,6 +99,7 @@ async function settle(
       mode = 'put';
       continue;
     }
+    await ensureStillOurs(marked, deps);
     puts++;
     try {
       const done = await client.setOwner(draft.userId, draft.toOwner, draft.metadata ?? {});
@@ -93,6 +118,11 @@ async function settle(
       if (err.outcome === 'rejected') {
         const seen =
           err instanceof ParleyApiError && err.status === 403 ? await whoOwns(pending, deps) : {};
+        if (lastUnknown && seen.otherOwner === draft.toOwner) {
+          // Refused because the target owns the user already: an earlier attempt of ours whose
+          // outcome was unknown did land (late). That is this handover, completed.
+          return { status: 'completed', parley: infoOf(lastUnknown) };
+        }
         return {
           status: 'failed',
           parley: infoOf(err),
@@ -159,7 +189,7 @@ export async function completePending(
   if (stored) {
     record = stored;
   } else {
-    const settled = await settle(pending, deps, startWith);
+    const settled = await settle(marked, deps, startWith);
     const built = finalizeRecord(draft, settled.status, settled.parley);
     record = await appendOnce(built, deps);
     maybeFollowed = record !== built || settled.status === 'failed';

@@ -803,6 +803,9 @@ describe('the path table', () => {
     expect(parleyPath('getOwner', { userId: 'a b/c?d' })).toEqual('users/a%20b%2Fc%3Fd/owner');
     expect(() => parleyPath('putOwner', { userId: '..' })).toThrow(ValidationError);
     expect(() => parleyPath('messages', {})).toThrow(ValidationError);
+    // A lone surrogate cannot be URL-encoded: refused as input, not a URIError (a 500).
+    expect(() => parleyPath('getOwner', { userId: 'a\ud800' })).toThrow(ValidationError);
+    expect(parleyPath('getOwner', { userId: '💬' })).toEqual('users/%F0%9F%92%AC/owner');
   });
 
   it('joins a base URL that carries a path', () => {

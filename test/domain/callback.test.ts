@@ -257,6 +257,22 @@ const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
 // ---------------------------------------------------------------- parse, ids, groups
 
 describe('parseCallback', () => {
+  it('refuses a callback nested deeper than any Parley callback (the processor quarantines it)', () => {
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const raw = (n: number) =>
+      `{"type":"message","body":{"message":"hi","user":{"id":"20"},"x":${deep(n)}}}`;
+
+    expect(parseCallback(raw(60)).ok).toBe(true);
+    expect(parseCallback(raw(5000))).toEqual({ ok: false, reason: 'too_deep' });
+  });
+
+  it('does not take a user id with a lone surrogate (it cannot name a user at Parley)', () => {
+    expect(parseCallback(messageBody('hi', 1, 'a\ud800'))).toEqual({
+      ok: false,
+      reason: 'message_without_user',
+    });
+  });
+
   it('reads a message: user id, text and body id', () => {
     const parsed = parseCallback(messageBody('hi!'));
 
@@ -519,6 +535,7 @@ describe('processCallback: owner check', () => {
   it('puts the callback of a service that does not own the user on standby', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(AGENT));
+    t.parley.owners.set(USER, AGENT);
     const raw = messageBody('I want a human');
 
     const outcome = await processCallback(queued(raw), t.deps);
@@ -528,6 +545,18 @@ describe('processCallback: owner check', () => {
     expect(t.downstream.posts).toEqual([]);
     expect(t.handoverCalls).toEqual([]);
     expect(t.counted('CallbackStandby').length).toEqual(1);
+  });
+
+  it('asks Parley before a standby: a cache naming another owner may be stale', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(AGENT));
+    t.parley.owners.set(USER, BOT); // moved back at Parley, outside this service
+
+    const outcome = await processCallback(queued(messageBody()), t.deps);
+
+    expect(outcome.disposition).toEqual('forwarded');
+    expect(t.refreshCalls).toEqual([[USER, BOT]]);
+    expect(t.downstream.urls()).toEqual([BOT_URL]);
   });
 
   it('puts the owner on standby while its handover to another service is in flight', async () => {
@@ -815,6 +844,7 @@ describe('processCallback: delivery items', () => {
   it('puts a retried delivery on standby when no handover of its own moved the user', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(AGENT));
+    t.parley.owners.set(USER, AGENT);
     const raw = messageBody();
     const id = idOf(raw);
     const now = t.clock.now();

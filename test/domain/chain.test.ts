@@ -252,3 +252,76 @@ describe('verifyUserChain', () => {
     });
   });
 });
+
+describe('verifyUserChain with the expected head', () => {
+  const stored = async (records: HandoverRecord[]) => {
+    const history = new FakeHistoryStore();
+    for (const r of records) await history.append(r);
+    return history;
+  };
+
+  it('accepts a history that ends at the owner item’s lastSeq and lastHash', async () => {
+    const records = chainOf(3);
+    const head = { lastSeq: 3, lastHash: records[2]!.hash };
+
+    const report = await verifyUserChain('20', await stored(records), head);
+
+    expect(report).toEqual({ ok: true, count: 3, lastHash: records[2]!.hash });
+  });
+
+  it('reports a deleted newest record as the first missing seq', async () => {
+    const records = chainOf(3);
+    const head = { lastSeq: 3, lastHash: records[2]!.hash };
+
+    const report = await verifyUserChain('20', await stored(records.slice(0, 2)), head);
+
+    expect(report).toEqual({
+      ok: false,
+      count: 2,
+      firstBroken: { seq: 3, handoverId: null, problem: 'seq_gap' },
+    });
+  });
+
+  it('reports a whole deleted history against a non-empty head', async () => {
+    const records = chainOf(2);
+
+    const report = await verifyUserChain('20', await stored([]), {
+      lastSeq: 2,
+      lastHash: records[1]!.hash,
+    });
+
+    expect(report).toEqual({
+      ok: false,
+      count: 0,
+      firstBroken: { seq: 1, handoverId: null, problem: 'seq_gap' },
+    });
+  });
+
+  it('reports a head whose hash is not the stored record’s', async () => {
+    const records = chainOf(2);
+
+    const report = verifyChain('20', records, { lastSeq: 2, lastHash: records[0]!.hash });
+
+    expect(report).toEqual({
+      ok: false,
+      count: 2,
+      firstBroken: { seq: 2, handoverId: 'h0002', problem: 'head_mismatch' },
+    });
+  });
+
+  it('allows records written after the head (the owner item not yet caught up)', async () => {
+    const records = chainOf(3);
+
+    const report = verifyChain('20', records, { lastSeq: 2, lastHash: records[1]!.hash });
+
+    expect(report).toEqual({ ok: true, count: 3, lastHash: records[2]!.hash });
+  });
+
+  it('accepts an empty history against the genesis head', () => {
+    expect(verifyChain('20', [], { lastSeq: 0, lastHash: GENESIS_HASH })).toEqual({
+      ok: true,
+      count: 0,
+      lastHash: GENESIS_HASH,
+    });
+  });
+});

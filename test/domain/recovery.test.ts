@@ -1,5 +1,5 @@
 import { verifyChain } from '../../functions/domain/chain';
-import { ParleyTimeoutError } from '../../functions/domain/errors';
+import { HandoverInProgressError, ParleyTimeoutError } from '../../functions/domain/errors';
 import {
   type HandoverInput,
   performHandover,
@@ -239,5 +239,76 @@ describe('recoverPending', () => {
 
     expect(w.parley.callsOf('unsetAgent').map((c) => c.as)).toEqual([BOT]);
     expectConsistent(w, BOT);
+  });
+});
+
+describe('a late original invocation', () => {
+  it('does not PUT again once a recoverer took its marker and the user was handed on', async () => {
+    const w = handoverWorld();
+    const compareAndSet = w.state.compareAndSetOwner.bind(w.state);
+    let slept = false;
+    const sleepy = {
+      ...w.deps,
+      state: Object.assign(Object.create(w.state), {
+        compareAndSetOwner: async (item: Parameters<typeof compareAndSet>[0], version: number) => {
+          const won = await compareAndSet(item, version);
+          if (won && item.pending && !slept) {
+            slept = true;
+            // The invocation stalls after its marker; meanwhile recovery finishes the handover
+            // and the agent hands the user back.
+            w.clock.advance(61_000);
+            expect(await recoverPending('20', w.deps)).toBe('recovered');
+            await performHandover(
+              { userId: '20', newOwner: BOT, requestedBy: AGENT, source: 'api' },
+              w.deps,
+            );
+          }
+          return won;
+        },
+      }),
+    };
+
+    await expect(performHandover(seedRequest, sleepy)).rejects.toThrow(HandoverInProgressError);
+
+    expect(w.parley.calls.filter((c) => c.method === 'setOwner')).toHaveLength(2);
+    expect(w.history.userRecords('20').map((r) => [r.toOwner, r.status])).toEqual([
+      [AGENT, 'completed'],
+      [BOT, 'completed'],
+    ]);
+    expectConsistent(w, BOT);
+  });
+});
+
+describe('an unknown outcome that lands late', () => {
+  it('completes the handover when the retried PUT is refused because the target owns the user', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'timeout');
+    let landed = false;
+    const deps = {
+      ...w.deps,
+      parley: (id: string) => {
+        const client = w.parley.clients(id);
+        return {
+          ...client,
+          getOwner: async (userId: string) => {
+            const read = await client.getOwner(userId);
+            if (!landed && w.parley.callsOf('setOwner').length === 1) {
+              // Parley still showed the Bot, then the first (timed out) PUT is applied late.
+              landed = true;
+              w.parley.owners.set('20', AGENT);
+            }
+            return read;
+          },
+        };
+      },
+    };
+
+    const result = await performHandover(seedRequest, deps);
+
+    expect(result).toMatchObject({ changed: true, owner: { identification: AGENT } });
+    expect(w.history.userRecords('20').map((r) => [r.source, r.status, r.parley?.code])).toEqual([
+      ['api', 'completed', 'timeout'],
+    ]);
+    expectConsistent(w, AGENT);
   });
 });

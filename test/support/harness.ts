@@ -3,13 +3,13 @@
 // memory, so a test can hand the queued callbacks to the processor handler itself.
 import { randomBytes } from 'node:crypto';
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
-import type { LogAttributes, Log } from '../../functions/domain/ports';
+import type { Clock, LogAttributes, Log } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
 import type { AppDeps } from '../../functions/platform/deps';
 import { buildDeps } from '../../functions/platform/runtime';
 import { type ServiceConfig, stageConfigSchema } from '../../functions/schemas/config';
 import { type FaultRule, type ParleySimulator, startParleySimulator } from '../../local/parley-sim';
-import { startDynalite } from './dynalite';
+import { type LocalDynamo, startDynalite } from './dynalite';
 import { sqsEvent, sqsRecord } from './events';
 
 export const BOT = 'as272d6g2ds766fcdfgh';
@@ -32,6 +32,8 @@ export interface Harness {
     agent: { callback: string; api: string; signing: string };
     auditor: string;
   };
+  /** The document client and the table names, to reach the stored items directly. */
+  dynamo: { client: LocalDynamo['client']; tables: { history: string; state: string } };
   queued: { groupId: string; dedupId: string; body: string }[];
   logs: CapturedLog[];
   /** The queued messages as one SQS event (and clears the capture). */
@@ -44,11 +46,25 @@ export const startHarness = async (
     faults?: FaultRule[];
     services?: Partial<Record<string, Partial<ServiceConfig>>>;
     staleAfterSeconds?: number;
+    /** Seeds the simulator's fault generator. @default 7 */
+    randomSeed?: number;
+    /** The functions' clock (e.g. one that can be moved past staleAfter). @default system time */
+    clock?: Clock;
+    /** Parley client timeouts. @default { timeoutMs: 1000, budgetMs: 3000 } */
+    parley?: { timeoutMs?: number; budgetMs?: number };
+    /** Also receives every log call (e.g. the production logger, to see what it prints). */
+    log?: Log;
+    /** Used for Parley and the downstreams. @default globalThis.fetch */
+    fetch?: typeof fetch;
   } = {},
 ): Promise<Harness> => {
   const dynalite = await startDynalite();
   const tables = await dynalite.createTables();
-  const sim = await startParleySimulator({ port: 0, faults: options.faults, randomSeed: 7 });
+  const sim = await startParleySimulator({
+    port: 0,
+    faults: options.faults,
+    randomSeed: options.randomSeed ?? 7,
+  });
   const tokens = {
     bot: { callback: token(), api: token(), signing: token() },
     agent: { callback: token(), api: token(), signing: token() },
@@ -79,7 +95,11 @@ export const startHarness = async (
   const config = stageConfigSchema.parse({
     stage: 'test',
     accountIdentification: account,
-    parley: { baseUrl: sim.baseUrl, timeoutMs: 1000, budgetMs: 3000 },
+    parley: {
+      baseUrl: sim.baseUrl,
+      timeoutMs: options.parley?.timeoutMs ?? 1000,
+      budgetMs: options.parley?.budgetMs ?? 3000,
+    },
     staleAfterSeconds: options.staleAfterSeconds ?? 60,
     downstreamTimeoutMs: 2000,
     services: [
@@ -92,6 +112,7 @@ export const startHarness = async (
     (level: string) =>
     (message: string, attributes?: LogAttributes): void => {
       logs.push({ level, message, attributes });
+      options.log?.[level as keyof Log](message, attributes);
     };
   const log: Log = {
     debug: capture('debug'),
@@ -111,12 +132,15 @@ export const startHarness = async (
     },
     log,
     metrics: noMetrics,
+    clock: options.clock,
+    fetch: options.fetch,
   });
   return {
     deps,
     source: async () => deps,
     sim,
     tokens,
+    dynamo: { client: dynalite.client, tables },
     queued,
     logs,
     drainQueue: () => sqsEvent(queued.splice(0).map((m) => sqsRecord(m.body, m.groupId))),

@@ -1,0 +1,404 @@
+// Shared helpers of the reliability and security suites: a clock that can be moved, one call
+// helper over every real handler, invariants that compare our store with the Parley simulator,
+// crash and pause injection at the adapter boundary, and a capture of everything a run prints.
+import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { verifyUserChain } from '../../functions/domain/chain';
+import type { HandoverDeps } from '../../functions/domain/handover';
+import type {
+  Clock,
+  HistoryStore,
+  ParleyClient,
+  ParleyClients,
+  StateStore,
+} from '../../functions/domain/ports';
+import type { HandoverRecord } from '../../functions/domain/types';
+import { makeHandler as audit } from '../../functions/handlers/audit';
+import { makeHandler as handover } from '../../functions/handlers/handover';
+import { makeHandler as health } from '../../functions/handlers/health';
+import { makeHandler as inbound } from '../../functions/handlers/inbound';
+import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as owner } from '../../functions/handlers/owner';
+import { makeHandler as processor } from '../../functions/handlers/processor';
+import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
+import { makeHandler as services } from '../../functions/handlers/services';
+import type { AppDeps, DepsSource } from '../../functions/platform/deps';
+import type { HttpResult } from '../../functions/platform/handler';
+import { type FunctionName, httpRoutes } from '../../functions/platform/routes';
+import type { ParleySimulator } from '../../local/parley-sim';
+import { type ApiEventInput, apiEvent } from './events';
+
+// ---------------------------------------------------------------- clock
+
+/** The system time plus an offset that a test moves forward (never a sleep). */
+export interface MovableClock extends Clock {
+  advance(ms: number): void;
+}
+
+export const movableClock = (): MovableClock => {
+  let offsetMs = 0;
+  return {
+    now: () => Date.now() + offsetMs,
+    advance: (ms) => {
+      offsetMs += ms;
+    },
+  };
+};
+
+// ---------------------------------------------------------------- handlers
+
+export type Response = HttpResult & { json: any };
+
+export interface Invoker {
+  /** An API Gateway event built by the factory, through the route's real handler. */
+  call(input: ApiEventInput): Promise<Response>;
+  /** A ready event through the handler of its route key. */
+  send(event: APIGatewayProxyEventV2): Promise<Response>;
+  processor(event: SQSEvent): Promise<SQSBatchResponse>;
+  /** The reconcile function as the schedule calls it. */
+  scheduledReconcile(): Promise<unknown>;
+}
+
+const parseBody = (result: HttpResult): Response => {
+  const text = typeof result.body === 'string' ? result.body : '';
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { ...result, json };
+};
+
+export const invoker = (source: DepsSource): Invoker => {
+  const http: Partial<Record<FunctionName, (e: APIGatewayProxyEventV2) => Promise<unknown>>> = {
+    audit: audit(source),
+    handover: handover(source),
+    health: health(source),
+    inbound: inbound(source),
+    messages: messages(source),
+    owner: owner(source),
+    reconcile: reconcile(source) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
+    services: services(source),
+  };
+  const consume = processor(source);
+  const scheduled = reconcile(source);
+  const send = async (event: APIGatewayProxyEventV2) => {
+    const route = httpRoutes.find((r) => `${r.method} ${r.path}` === event.routeKey);
+    if (!route) throw new Error(`no handler for ${event.routeKey}`);
+    return parseBody((await http[route.fn]!(event)) as HttpResult);
+  };
+  return {
+    call: (input) => send(apiEvent(input)),
+    send,
+    processor: consume,
+    scheduledReconcile: () =>
+      scheduled({ source: 'aws.events', 'detail-type': 'Scheduled Event' } as never),
+  };
+};
+
+/** DESIGN.md's error shape: `{ error: { code: snake_case, message: sentence, ...details } }`. */
+export const errorShapeProblem = (res: Response): string | null => {
+  const error = res.json?.error;
+  if (typeof error !== 'object' || error === null) return 'no error object';
+  if (typeof error.code !== 'string' || !/^[a-z][a-z0-9_]*$/.test(error.code)) return 'bad code';
+  if (typeof error.message !== 'string' || error.message.length === 0) return 'no message';
+  if (/\n\s+at /.test(String(res.body))) return 'stack trace in body';
+  return null;
+};
+
+// ---------------------------------------------------------------- invariants
+
+/** A user's whole history, oldest first. */
+export const historyOf = async (
+  history: HistoryStore,
+  userId: string,
+): Promise<HandoverRecord[]> => {
+  const out: HandoverRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await history.listUser(userId, { limit: 1000, cursor, order: 'asc' });
+    out.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  return out;
+};
+
+/** The new owners of the PUT owner calls Parley applied for a user, in order. */
+export const appliedChanges = (sim: ParleySimulator, userId: string): string[] =>
+  sim
+    .log()
+    .filter(
+      (e) =>
+        e.kind === 'request' &&
+        e.method === 'PUT' &&
+        e.path === `users/${userId}/owner` &&
+        (e.status === 200 || e.fault === 'applyThenFail'),
+    )
+    .map((e) => (e.kind === 'request' ? (e.body as { newOwner: string }).newOwner : ''));
+
+export interface UserAudit {
+  userId: string;
+  records: HandoverRecord[];
+  /** Changes Parley applied through this service with no `completed` record. */
+  lost: number;
+  /** `completed` records (not `observed`) beyond the changes Parley applied. */
+  doubled: number;
+  problems: string[];
+}
+
+/**
+ * Compares one user's owner item, history and Parley's owner: no pending marker, our owner is
+ * Parley's, the chain verifies against the owner item's head, the records form one unbroken line
+ * of owners, and every change Parley applied through this service has exactly one `completed`
+ * record (in the same order).
+ */
+export const auditUser = async (
+  deps: Pick<AppDeps, 'state' | 'history'>,
+  sim: ParleySimulator,
+  userId: string,
+  defaultOwner: string,
+): Promise<UserAudit> => {
+  const problems: string[] = [];
+  const item = await deps.state.getOwner(userId);
+  const records = await historyOf(deps.history, userId);
+  const parleyOwner = sim.ownerOf(userId);
+  if (!item) {
+    if (records.length > 0) problems.push('records without an owner item');
+  } else {
+    if (item.pending) problems.push(`pending marker left (seq ${item.pending.draft.seq})`);
+    if (item.owner !== parleyOwner) problems.push(`owner ${item.owner} != Parley ${parleyOwner}`);
+    if (item.lastSeq !== records.length) {
+      problems.push(`lastSeq ${item.lastSeq} != ${records.length} records`);
+    }
+    const chain = await verifyUserChain(userId, deps.history, item);
+    if (!chain.ok) problems.push(`chain broken: ${JSON.stringify(chain.firstBroken)}`);
+  }
+  let current = defaultOwner;
+  for (const r of records) {
+    if (r.fromOwner !== current) problems.push(`seq ${r.seq} from ${r.fromOwner} != ${current}`);
+    if (r.status === 'completed') current = r.toOwner;
+  }
+  const applied = appliedChanges(sim, userId);
+  const made = records.filter((r) => r.status === 'completed' && r.source !== 'observed');
+  const ours = made.map((r) => r.toOwner);
+  let matched = 0;
+  while (matched < applied.length && matched < ours.length && applied[matched] === ours[matched]) {
+    matched++;
+  }
+  if (matched !== applied.length || matched !== ours.length) {
+    problems.push(`applied ${JSON.stringify(applied)} != recorded ${JSON.stringify(ours)}`);
+  }
+  return {
+    userId,
+    records,
+    lost: Math.max(0, applied.length - matched),
+    doubled: Math.max(0, ours.length - matched),
+    problems,
+  };
+};
+
+// ---------------------------------------------------------------- crash and pause injection
+
+/** What a crashed process leaves: nothing after the injected point runs. */
+export class InjectedCrash extends Error {
+  constructor(readonly point: string) {
+    super(`injected crash ${point}`);
+    this.name = 'InjectedCrash';
+  }
+}
+
+export type CrashPoint = 'after-marker' | 'after-parley' | 'after-record';
+
+/** A one-shot trigger: `crash` throws at the point; `pause` waits there until `release()`. */
+export interface Trigger {
+  mode: 'crash' | 'pause';
+  /** Resolves when the point was reached. */
+  reached: Promise<void>;
+  release(): void;
+  fired(): boolean;
+}
+
+export const trigger = (
+  mode: 'crash' | 'pause',
+): Trigger & { hit(point: string): Promise<void> } => {
+  let fired = false;
+  let onReached!: () => void;
+  let onRelease!: () => void;
+  const reached = new Promise<void>((r) => {
+    onReached = r;
+  });
+  const released = new Promise<void>((r) => {
+    onRelease = r;
+  });
+  return {
+    mode,
+    reached,
+    release: () => onRelease(),
+    fired: () => fired,
+    hit: async (point) => {
+      if (fired) return;
+      fired = true;
+      onReached();
+      if (mode === 'crash') throw new InjectedCrash(point);
+      await released;
+    },
+  };
+};
+
+/**
+ * The deps of one invocation with a one-shot crash or pause at `point`: after the CAS that writes
+ * the pending marker, after Parley answered the PUT owner (applied), or after the history record.
+ */
+export const injectAt = <D extends Pick<HandoverDeps, 'state' | 'history' | 'parley'>>(
+  deps: D,
+  point: CrashPoint,
+  t: ReturnType<typeof trigger>,
+): D => {
+  const state: StateStore = Object.create(deps.state);
+  const history: HistoryStore = Object.create(deps.history);
+  let parley: ParleyClients = deps.parley;
+  if (point === 'after-marker') {
+    state.compareAndSetOwner = async (item, expected) => {
+      const won = await deps.state.compareAndSetOwner(item, expected);
+      if (won && item.pending) await t.hit(point);
+      return won;
+    };
+  } else if (point === 'after-record') {
+    history.append = async (record) => {
+      const outcome = await deps.history.append(record);
+      if (record.source !== 'observed') await t.hit(point);
+      return outcome;
+    };
+  } else {
+    parley = (serviceId) => {
+      const client = deps.parley(serviceId);
+      const wrapped: ParleyClient = Object.create(client);
+      wrapped.setOwner = async (...args) => {
+        const done = await client.setOwner(...args);
+        await t.hit(point);
+        return done;
+      };
+      return wrapped;
+    };
+  }
+  return { ...deps, state, history, parley };
+};
+
+// ---------------------------------------------------------------- output capture
+
+export interface OutputCapture {
+  /** Everything printed since the capture started: stdout, stderr and console. */
+  text(): string;
+  restore(): void;
+}
+
+/** Captures process.stdout/stderr writes and console calls (still passing stdout/stderr on). */
+export const captureOutput = (): OutputCapture => {
+  const chunks: string[] = [];
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const hook =
+    (write: typeof out) =>
+    (chunk: unknown, ...rest: unknown[]): boolean => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    };
+  process.stdout.write = hook(out) as typeof process.stdout.write;
+  process.stderr.write = hook(err) as typeof process.stderr.write;
+  const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+  const originals = methods.map((m) => console[m]);
+  for (const m of methods) {
+    const original = console[m];
+    console[m] = (...args: unknown[]) => {
+      chunks.push(args.map((a) => (typeof a === 'string' ? a : safeJson(a))).join(' '));
+      original.apply(console, args);
+    };
+  }
+  return {
+    text: () => chunks.join('\n'),
+    restore: () => {
+      process.stdout.write = out;
+      process.stderr.write = err;
+      methods.forEach((m, i) => {
+        console[m] = originals[i]!;
+      });
+    },
+  };
+};
+
+const safeJson = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+};
+
+// ---------------------------------------------------------------- figures
+
+/** One line per suite with the figures the README quotes. */
+export const reportFigures = (suite: string, figures: Record<string, number | string>): void => {
+  const line = Object.entries(figures)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  process.stdout.write(`[figures] ${suite}: ${line}\n`);
+};
+
+// ---------------------------------------------------------------- a downstream program
+
+export interface Forward {
+  deliveryId: string;
+  body: any;
+}
+
+export interface DownstreamProgram {
+  url: string;
+  received: Forward[];
+  close(): Promise<void>;
+}
+
+/**
+ * A bot engine or agent desk on a free port. `answer` gets each forward and returns the status
+ * and JSON answer, or 'hang' to hold the request open (a downstream that times out).
+ */
+export const startDownstream = async (
+  answer: (forward: Forward, attempt: number) => { status: number; body?: unknown } | 'hang',
+): Promise<DownstreamProgram> => {
+  const { createServer } = await import('node:http');
+  const received: Forward[] = [];
+  const attempts = new Map<string, number>();
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => {
+      raw += c;
+    });
+    req.on('end', () => {
+      const deliveryId = String(req.headers['x-handover-delivery'] ?? '');
+      let body: unknown;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = raw;
+      }
+      const forward = { deliveryId, body };
+      received.push(forward);
+      const attempt = (attempts.get(deliveryId) ?? 0) + 1;
+      attempts.set(deliveryId, attempt);
+      const out = answer(forward, attempt);
+      if (out === 'hang') return;
+      res.writeHead(out.status, { 'content-type': 'application/json' });
+      res.end(out.body === undefined ? '' : JSON.stringify(out.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/program`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+};
