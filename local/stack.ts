@@ -37,9 +37,10 @@ import {
 } from './services-file';
 
 /**
- * The local queue's visibility timeout: shorter than AWS's 90 s, but longer than the 60 s lease
- * the processor keeps on a delivery after a failed attempt; a retry inside the lease would only
- * find it busy and use up a receive.
+ * The local queue's visibility timeout: shorter than AWS's 90 s, but longer than the 60 s lease a
+ * delivery keeps when its attempt dies without releasing it (a crash, a Ctrl-C mid-attempt); a
+ * retry inside that lease would only find it busy and use up a receive. (An attempt that fails
+ * normally releases its lease.)
  */
 export const LOCAL_VISIBILITY_TIMEOUT_MS = 65_000;
 

@@ -208,7 +208,16 @@ export async function processCallback(
     return { deliveryId, disposition: 'quarantined', duplicate: false };
   }
 
-  return new CallbackRun(parsed, service, item, taken.previous, deps).run();
+  try {
+    return await new CallbackRun(parsed, service, item, taken.previous, deps).run();
+  } catch (err) {
+    // This attempt is over: let the queue's next delivery claim it at once instead of waiting out
+    // the lease. What the attempt did (replyState, handoverId) stays on the item.
+    await deps.state.updateDelivery(deliveryId, { leaseUntil: 0 }).catch(() => {
+      deps.log.warn('could not release the delivery lease', ctx);
+    });
+    throw err;
+  }
 }
 
 type Taken =

@@ -713,18 +713,30 @@ describe('processCallback: delivery items', () => {
   it('refuses a delivery whose lease another attempt holds', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(BOT));
-    t.downstream.answer(BOT_URL, { status: 500, body: '' });
     const raw = messageBody();
-    await rejection(processCallback(queued(raw), t.deps));
-    t.clock.advance(59_000);
+    const id = idOf(raw);
+    const now = t.clock.now();
+    t.state.deliveries.set(id, {
+      deliveryId: id,
+      serviceId: BOT,
+      userId: USER,
+      type: 'message',
+      receivedAt: '2026-03-10T13:59:00.000Z',
+      state: 'in_progress',
+      disposition: null,
+      replyState: 'none',
+      handoverId: null,
+      leaseUntil: now + 59_000,
+      expiresAt: Math.floor(now / 1000) + 86_400,
+    });
 
     const err = await rejection(processCallback(queued(raw), t.deps));
 
     expect(err).toBeInstanceOf(DeliveryBusyError);
-    expect(t.downstream.posts.length).toEqual(1);
+    expect(t.downstream.posts.length).toEqual(0);
   });
 
-  it('keeps the delivery in progress after a downstream failure and claims it again after the lease', async () => {
+  it('keeps the delivery in progress after a downstream failure and lets the next delivery claim it at once', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(BOT));
     t.downstream.answer(BOT_URL, { status: 500, body: 'oops' });
@@ -733,11 +745,13 @@ describe('processCallback: delivery items', () => {
 
     const err = await rejection(processCallback(queued(raw), t.deps));
     const afterFailure = t.delivery(id)?.state;
-    t.clock.advance(60_001);
+    const leaseAfterFailure = t.delivery(id)?.leaseUntil;
+    t.clock.advance(1);
     const outcome = await processCallback(queued(raw), t.deps);
 
     expect(err).toBeInstanceOf(DownstreamError);
     expect(afterFailure).toEqual('in_progress');
+    expect(leaseAfterFailure).toEqual(0);
     expect(outcome.disposition).toEqual('forwarded');
     expect(t.downstream.posts.map((p) => p.headers['X-Handover-Delivery'])).toEqual([id, id]);
   });
