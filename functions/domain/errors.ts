@@ -134,7 +134,6 @@ export abstract class ParleyError extends AppError {
 
 /** Parley answered with an error (HTTP status and, when present, its error notification). */
 export class ParleyApiError extends ParleyError {
-  readonly code = 'parley_error';
   readonly outcome: ParleyOutcome;
   override readonly details: { parley: { status: number; code: string | null } };
   declare readonly retryAfterSeconds?: number;
@@ -160,8 +159,12 @@ export class ParleyApiError extends ParleyError {
     this.details = { parley: { status, code: parleyCode } };
     if (this.outcome === 'unknown') this.retryAfterSeconds = 5;
   }
+  /** A definite refusal is 502 `parley_error`; a 5xx or 429 after the retry budget is 503. */
   get httpStatus(): number {
     return this.outcome === 'unknown' ? 503 : 502;
+  }
+  get code(): string {
+    return this.outcome === 'unknown' ? 'parley_unavailable' : 'parley_error';
   }
 }
 

@@ -336,6 +336,7 @@ describe('Parley errors', () => {
     h.sim.setFaults([{ route: 'getOwner', errorRate: 1, errorStatus: 503 }]);
     const res = await call({ method: 'GET', path: '/users/202/owner', token: h.tokens.bot.api });
     expect(res.statusCode).toBe(503);
+    expect(res.json.error).toMatchObject({ code: 'parley_unavailable', parley: { status: 503 } });
     expect(res.headers?.['Retry-After']).toBeDefined();
   });
 

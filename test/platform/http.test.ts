@@ -113,6 +113,20 @@ describe('toHttpResponse', () => {
     });
   });
 
+  it('maps a Parley 5xx after the retry budget to 503 parley_unavailable with Retry-After', () => {
+    const err = new ParleyApiError(500, null, 'GET', 'users/20/owner', '20500', 40);
+    const result = toHttpResponse(err);
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.['Retry-After']).toBe('5');
+    expect(bodyOf(result)).toEqual({
+      error: {
+        code: 'parley_unavailable',
+        message: 'Parley answered GET users/20/owner with HTTP 500.',
+        parley: { status: 500, code: null },
+      },
+    });
+  });
+
   it('maps a failed enqueue to 503 with Retry-After and logs it as a warning', () => {
     const { log, lines } = recordingLog();
     const result = toHttpResponse(new QueueUnavailableError(), log);
