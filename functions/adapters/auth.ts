@@ -1,8 +1,10 @@
 // Bearer-token authentication for the webhook and the API routes (the `Authenticator` port).
-// Every token of every Service secret (callbackTokens, apiTokens, each rotation entry) and of the
-// auditors' secret is indexed by sha256(token); a presented token is hashed, looked up, and the
-// digests confirmed with crypto.timingSafeEqual. The index is rebuilt when the secrets provider
-// hands out new values (its cache refreshed); the provider is asked again at most once per ttlMs.
+// API callers: every token of every Service secret (callbackTokens, apiTokens, each rotation
+// entry) and of the auditors' secret is indexed by sha256(token); a presented token is hashed,
+// looked up, and the digests confirmed with crypto.timingSafeEqual. The index is rebuilt when the
+// secrets provider hands out new values (its cache refreshed); the provider is asked again at most
+// once per ttlMs. The webhook names its Service in the path: a callback reads that one Service's
+// secret (its callback token digests kept per Service, refreshed the same way), never the others.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError } from '../domain/errors';
 import type { Clock } from '../domain/ports';
@@ -37,6 +39,17 @@ interface Index {
   failures: Map<string, unknown>;
 }
 
+/** One Service's callback token digests, for the webhook (which names its Service). */
+interface CallbackEntry {
+  builtAt?: number;
+  /** The provider's value the digests were made from; a new object means a refreshed secret. */
+  source?: ServiceSecret;
+  digests: Buffer[];
+  /** Why the secret could not be loaded at builtAt. */
+  failure?: { reason: unknown };
+  loading?: Promise<CallbackEntry>;
+}
+
 const AUDITORS = '\u0000auditors';
 const MAX_TOKEN_LENGTH = 512;
 const FAILURE_RETRY_MS = 5_000;
@@ -64,6 +77,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const ttlMs = options.ttlMs ?? 30_000;
   let index: Index | null = null;
   let building: Promise<Index> | null = null;
+  const callbackDigests = new Map<string, CallbackEntry>();
 
   const build = async (previous: Index | null): Promise<Index> => {
     const loaded = await Promise.allSettled<ServiceSecret | AuditorsSecret['auditors']>([
@@ -138,17 +152,49 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   };
 
+  /** One Service's callback digests: from its secret alone, re-read like the index is. */
+  const callbackEntry = async (serviceId: string): Promise<CallbackEntry> => {
+    const entry = callbackDigests.get(serviceId) ?? { digests: [] };
+    const maxAge = entry.failure ? Math.min(ttlMs, FAILURE_RETRY_MS) : ttlMs;
+    if (entry.builtAt !== undefined && clock.now() - entry.builtAt < maxAge) return entry;
+    if (!entry.loading) {
+      const loading = secrets.service(serviceId).then(
+        (secret): CallbackEntry => ({
+          builtAt: clock.now(),
+          source: secret,
+          digests:
+            secret === entry.source ? entry.digests : secret.callbackTokens.map((t) => sha256(t)),
+        }),
+        (reason: unknown): CallbackEntry => ({
+          builtAt: clock.now(),
+          digests: [],
+          failure: { reason },
+        }),
+      );
+      entry.loading = loading.then((built) => {
+        callbackDigests.set(serviceId, built);
+        return built;
+      });
+      callbackDigests.set(serviceId, entry);
+    }
+    return entry.loading;
+  };
+
   return {
     async callback(serviceId, authorization) {
       if (!known.has(serviceId)) throw new UnauthorizedError();
       const token = extractToken(authorization, true);
       if (token === undefined) throw new UnauthorizedError();
-      const idx = await current();
-      const ok = grantsOf(idx, token).some(
-        (g) => g.kind === 'callback' && g.serviceId === serviceId,
-      );
+      const entry = await callbackEntry(serviceId);
+      const digest = sha256(token);
+      // Compare with every token of the rotation list, in constant time each.
+      let ok = false;
+      for (const expected of entry.digests) {
+        if (expected.length === digest.length && timingSafeEqual(expected, digest)) ok = true;
+      }
       if (ok) return;
-      rethrowFailure(idx, [serviceId]);
+      // A secret that failed to load could have held the token: fail loudly rather than 401.
+      if (entry.failure) throw entry.failure.reason;
       throw new UnauthorizedError();
     },
 

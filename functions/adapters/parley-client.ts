@@ -4,7 +4,7 @@
 // left, reads on 429/5xx/timeouts/resets, and one retry with fresh credentials after a 401
 // `api_key_not_valid`. It never logs or puts into an error the Authorization value, the secret or a
 // message text.
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   ParleyApiError,
   type ParleyError,
@@ -110,7 +110,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     route: ParleyRoute,
     userId: string | undefined,
     body: unknown,
-    dataSchema: z.ZodType<T>,
+    dataSchema: z.ZodMiniType<T>,
   ): Promise<ParleyCall<T>> {
     const endpoint = parleyEndpoints[route];
     const path = parleyPath(route, { userId });
@@ -169,7 +169,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     },
     authorizationValue: string,
     attemptTimeoutMs: number,
-    dataSchema: z.ZodType<T>,
+    dataSchema: z.ZodMiniType<T>,
     attempt: number,
   ): Promise<Attempt<T>> {
     const { method, path } = request;

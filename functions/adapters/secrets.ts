@@ -4,7 +4,7 @@
 // provider serves the local runtime's services file. Errors name the secret and the failing field,
 // never a value.
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import type { Clock } from '../domain/ports';
 import type { SecretsProvider } from '../platform/deps';
 import {
@@ -50,7 +50,8 @@ const accountMismatch = (label: string, secret: string): SecretError =>
   );
 
 export interface SecretsManagerProviderOptions {
-  client: SecretsManagerClient;
+  /** The client, or a function that makes it on the first fetch (nothing is built before). */
+  client: SecretsManagerClient | (() => SecretsManagerClient);
   /** Service identification -> secret ARN (or name). */
   serviceSecretArns: Record<string, string>;
   auditorsSecretArn: string;
@@ -70,7 +71,9 @@ interface CacheEntry<T> {
 export function createSecretsManagerProvider(
   options: SecretsManagerProviderOptions,
 ): SecretsProvider {
-  const { client, auditorsSecretArn, expectedAccount } = options;
+  const { auditorsSecretArn, expectedAccount } = options;
+  let client = typeof options.client === 'function' ? undefined : options.client;
+  const makeClient = options.client;
   const arns = new Map(Object.entries(options.serviceSecretArns));
   const ttlMs = options.ttlMs ?? 300_000;
   const clock = options.clock ?? systemClock;
@@ -79,6 +82,7 @@ export function createSecretsManagerProvider(
   const fetchJson = async (arn: string, label: string): Promise<unknown> => {
     let text: string | undefined;
     try {
+      client ??= (makeClient as () => SecretsManagerClient)();
       const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
       text = out.SecretString;
     } catch (err) {
@@ -102,7 +106,7 @@ export function createSecretsManagerProvider(
     }
   };
 
-  const parse = <S extends z.ZodType>(schema: S, raw: unknown, label: string, arn: string) => {
+  const parse = <S extends z.ZodMiniType>(schema: S, raw: unknown, label: string, arn: string) => {
     const result = schema.safeParse(raw);
     if (!result.success) {
       throw new SecretError(

@@ -8,7 +8,8 @@ import { QueueUnavailableError } from '../domain/errors';
 import type { CallbackQueue } from '../domain/ports';
 
 export interface SqsQueueOptions {
-  client: SQSClient;
+  /** The client, or a function that makes it on the first send (nothing is built before). */
+  client: SQSClient | (() => SQSClient);
   queueUrl: string;
 }
 
@@ -20,10 +21,13 @@ export function sqsSafeId(id: string): string {
 }
 
 export function createSqsQueue(options: SqsQueueOptions): CallbackQueue {
-  const { client, queueUrl } = options;
+  const { queueUrl } = options;
+  let client = typeof options.client === 'function' ? undefined : options.client;
+  const make = options.client;
   return {
     async send(message) {
       try {
+        client ??= (make as () => SQSClient)();
         await client.send(
           new SendMessageCommand({
             QueueUrl: queueUrl,

@@ -2,7 +2,7 @@
 // is deduplicated through its delivery item, checked against the user's owner, matched against
 // the receiving Service's rules, forwarded (signed) to that Service's downstream, and the
 // downstream's answer (a reply, a handover) is carried out at most once.
-import { z } from 'zod';
+import { type DownstreamAnswer, downstreamAnswerSchema } from '../schemas/downstream';
 import { type ParsedCallback, deliveryIdFor, parseCallback } from './delivery';
 import {
   HandoverInProgressError,
@@ -107,18 +107,6 @@ export interface CallbackOutcome {
 
 const DEFAULT_LEASE_MS = 60_000;
 const DEFAULT_DELIVERY_TTL_SECONDS = 30 * 24 * 3600;
-
-/** A downstream's answer: both parts optional; anything else in it is ignored. */
-const downstreamAnswerSchema = z.object({
-  reply: z.string().nullish(),
-  handover: z
-    .object({
-      newOwner: z.string().min(1),
-      metadata: z.record(z.string(), z.unknown()).nullish(),
-    })
-    .nullish(),
-});
-type DownstreamAnswer = z.infer<typeof downstreamAnswerSchema>;
 
 type Parsed = Extract<ParsedCallback, { ok: true }>;
 

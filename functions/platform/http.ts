@@ -3,7 +3,8 @@
 // else becomes a generic 500; its name and stack frames are logged, never the request and never
 // the error message (which may quote input), and no stack trace ever reaches a response.
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
+import { safeParse } from 'zod/mini';
 import { AppError, PayloadTooLargeError, ValidationError } from '../domain/errors';
 import type { Log } from '../domain/ports';
 import { MAX_BODY_BYTES } from './routes';
@@ -118,7 +119,7 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** The body parsed as JSON and checked with `schema`; 400 `invalid_json` or `invalid_request`. */
 export function parseJsonBody<T>(
-  schema: z.ZodType<T>,
+  schema: z.core.$ZodType<T>,
   event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>,
 ): T {
   const text = readBody(event);
@@ -132,7 +133,7 @@ export function parseJsonBody<T>(
     // The parser's message quotes the input: never pass it on.
     throw new ValidationError('The request body is not valid JSON.', 'invalid_json');
   }
-  const result = schema.safeParse(value);
+  const result = safeParse(schema, value);
   if (!result.success) {
     const first = result.error.issues[0];
     throw new ValidationError(

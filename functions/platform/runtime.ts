@@ -16,16 +16,26 @@ import { createSqsQueue } from '../adapters/sqs-queue';
 import { createStateStore } from '../adapters/state-store';
 import type { HandoverDeps } from '../domain/handover';
 import type { CallbackQueue, Clock, Log, MetricsSink, ParleyClient } from '../domain/ports';
-import { ENV, type StageConfig, stageConfigSchema } from '../schemas/config';
+import type * as z from 'zod/mini';
+import {
+  ENV,
+  type StageConfig,
+  serviceSecretArnsSchema,
+  stageConfigSchema,
+} from '../schemas/config';
 import type { AppDeps, DepsSource, SecretsProvider } from './deps';
 import { createLogger } from './logger';
 import { createMetrics } from './metrics';
-import { z } from 'zod';
 
 export interface RuntimeOptions {
   config: StageConfig;
   secrets: SecretsProvider;
-  dynamo: { client: DynamoDBDocumentClient; historyTable: string; stateTable: string };
+  dynamo: {
+    /** The client, or a function that makes it when a table is first needed. */
+    client: DynamoDBDocumentClient | (() => DynamoDBDocumentClient);
+    historyTable: string;
+    stateTable: string;
+  };
   queue: CallbackQueue;
   /** Used for Parley and the downstreams (tests and benchmarks count calls through it). */
   fetch?: typeof fetch;
@@ -36,16 +46,69 @@ export interface RuntimeOptions {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** `make()` on the first call, its value after. */
+const once = <T>(make: () => T): (() => T) => {
+  let made: { value: T } | undefined;
+  return () => {
+    made ??= { value: make() };
+    return made.value;
+  };
+};
+
+/**
+ * Properties built on first read (each function uses a few of the adapters: health none, the
+ * webhook the authenticator and the queue). A property can still be assigned (tests replace one).
+ */
+const defineLazy = <T extends object, K extends keyof T>(
+  target: T,
+  builders: { [P in K]: () => T[P] },
+): void => {
+  for (const key of Object.keys(builders) as K[]) {
+    const settle = (value: T[K]): T[K] => {
+      Object.defineProperty(target, key, {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+      return value;
+    };
+    Object.defineProperty(target, key, {
+      configurable: true,
+      enumerable: true,
+      get: () => settle(builders[key]()),
+      set: settle,
+    });
+  }
+};
+
+/** Powertools metrics, made at the first metric (a request that records none skips them). */
+const lazyMetrics = (): MetricsSink & { flush(): void } => {
+  let sink: ReturnType<typeof createMetrics> | undefined;
+  const metrics = () => {
+    sink ??= createMetrics();
+    return sink;
+  };
+  return {
+    count: (...args) => metrics().count(...args),
+    milliseconds: (...args) => metrics().milliseconds(...args),
+    gauge: (...args) => metrics().gauge(...args),
+    flush: () => sink?.flush(),
+  };
+};
+
 export const buildDeps = (options: RuntimeOptions): AppDeps => {
   const { config, secrets } = options;
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger();
-  const metrics = options.metrics ?? createMetrics();
+  const metrics = options.metrics ?? lazyMetrics();
+  const { client, historyTable, stateTable } = options.dynamo;
+  const dynamo = typeof client === 'function' ? once(client) : () => client;
   const clients = new Map<string, ParleyClient>();
   const parley = (serviceId: string): ParleyClient => {
-    let client = clients.get(serviceId);
-    if (!client) {
-      client = createParleyClient({
+    let parleyClient = clients.get(serviceId);
+    if (!parleyClient) {
+      parleyClient = createParleyClient({
         baseUrl: config.parley.baseUrl,
         credentials: parleyCredentialsSource(secrets, serviceId),
         fetch: options.fetch,
@@ -54,35 +117,33 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
         clock,
         log,
       });
-      clients.set(serviceId, client);
+      clients.set(serviceId, parleyClient);
     }
-    return client;
+    return parleyClient;
   };
-  return {
+  const deps = {
     config,
     clock,
     ids: { next: () => randomUUID() },
     log,
     metrics,
-    history: createHistoryStore({
-      client: options.dynamo.client,
-      tableName: options.dynamo.historyTable,
-    }),
-    state: createStateStore({
-      client: options.dynamo.client,
-      tableName: options.dynamo.stateTable,
-    }),
     queue: options.queue,
     parley,
-    catalog: createServiceCatalog({ config, parley, clock }),
-    downstream: createDownstream({ fetch: options.fetch }),
     secrets,
-    auth: createAuthenticator({
-      secrets,
-      serviceIds: config.services.map((s) => s.identification),
-      clock,
-    }),
-  };
+  } as AppDeps;
+  defineLazy<AppDeps, 'history' | 'state' | 'catalog' | 'downstream' | 'auth'>(deps, {
+    history: () => createHistoryStore({ client: dynamo(), tableName: historyTable }),
+    state: () => createStateStore({ client: dynamo(), tableName: stateTable }),
+    catalog: () => createServiceCatalog({ config, parley, clock }),
+    downstream: () => createDownstream({ fetch: options.fetch }),
+    auth: () =>
+      createAuthenticator({
+        secrets,
+        serviceIds: config.services.map((s) => s.identification),
+        clock,
+      }),
+  });
+  return deps;
 };
 
 /** The handover use case's view of the deps. */
@@ -107,7 +168,7 @@ const required = (name: string): string => {
   return value;
 };
 
-const parseJsonEnv = <T>(name: string, schema: z.ZodType<T>): T => {
+const parseJsonEnv = <T>(name: string, schema: z.ZodMiniType<T>): T => {
   let raw: unknown;
   try {
     raw = JSON.parse(required(name));
@@ -131,9 +192,11 @@ export const depsFromEnvironment = (): DepsSource => {
   return async () => {
     if (built) return built;
     const config = parseJsonEnv(ENV.config, stageConfigSchema);
-    const secretArns = parseJsonEnv(ENV.serviceSecretArns, z.record(z.string(), z.string()));
+    const secretArns = parseJsonEnv(ENV.serviceSecretArns, serviceSecretArnsSchema);
+    // The SDK clients are made at their first call: a function that never reads a secret,
+    // never enqueues or never touches a table does not pay for their construction.
     const secrets = createSecretsManagerProvider({
-      client: new SecretsManagerClient({}),
+      client: () => new SecretsManagerClient({}),
       serviceSecretArns: secretArns,
       auditorsSecretArn: process.env[ENV.auditorsSecretArn] ?? '',
       ttlMs: config.secretsTtlSeconds * 1000,
@@ -141,7 +204,7 @@ export const depsFromEnvironment = (): DepsSource => {
     });
     const queueUrl = process.env[ENV.queueUrl];
     const queue: CallbackQueue = queueUrl
-      ? createSqsQueue({ client: new SQSClient({}), queueUrl })
+      ? createSqsQueue({ client: () => new SQSClient({}), queueUrl })
       : {
           send: async () => {
             throw new EnvironmentError(`Environment variable ${ENV.queueUrl} is not set.`);
@@ -151,7 +214,7 @@ export const depsFromEnvironment = (): DepsSource => {
       config,
       secrets,
       dynamo: {
-        client: createDocumentClient(),
+        client: () => createDocumentClient(),
         historyTable: process.env[ENV.historyTable] ?? '',
         stateTable: process.env[ENV.stateTable] ?? '',
       },

@@ -1,5 +1,6 @@
 // Stage configuration (non-secret) and secret shapes, parsed with zod at the boundaries.
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod-config';
 
 const isRegex = (source: string): boolean => {
   try {
@@ -10,88 +11,105 @@ const isRegex = (source: string): boolean => {
   }
 };
 
+const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
+const httpUrl = () => z.url({ protocol: /^https?$/ });
+const integer = (...checks: z.core.$ZodCheck<number>[]) => z.number().check(z.int(), ...checks);
+
 export const ruleSchema = z.object({
-  match: z.string().min(1).max(500).refine(isRegex, 'must be a valid regular expression'),
-  newOwner: z.string().min(1).max(200),
-  reason: z.string().min(1).max(100),
+  match: text(1, 500).check(z.refine(isRegex, 'must be a valid regular expression')),
+  newOwner: text(1, 200),
+  reason: text(1, 100),
 });
 
 export const serviceConfigSchema = z.object({
-  identification: z.string().min(1).max(100),
-  name: z.string().min(1).max(200),
+  identification: text(1, 100),
+  name: text(1, 200),
   role: z.enum(['bot', 'agent']),
-  downstreamUrl: z.url({ protocol: /^https?$/ }).optional(),
-  rules: z.array(ruleSchema).max(50).default([]),
+  downstreamUrl: z.optional(httpUrl()),
+  rules: z._default(z.array(ruleSchema).check(z.maxLength(50)), []),
 });
 
 export const stageConfigSchema = z
   .object({
-    stage: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes'),
+    stage: z
+      .string()
+      .check(z.regex(/^[a-z][a-z0-9-]{0,30}$/, 'lowercase letters, digits and dashes')),
     /** The one Parley account this stage serves; every Service secret must name it. */
-    accountIdentification: z.string().min(1).max(200),
+    accountIdentification: text(1, 200),
     parley: z.object({
-      baseUrl: z.url({ protocol: /^https?$/ }),
+      baseUrl: httpUrl(),
       /** One attempt's timeout. */
-      timeoutMs: z.number().int().positive().max(30_000).default(3_000),
+      timeoutMs: z._default(integer(z.positive(), z.maximum(30_000)), 3_000),
       /** All attempts of one logical call, retries included. */
-      budgetMs: z.number().int().positive().max(30_000).default(8_000),
+      budgetMs: z._default(integer(z.positive(), z.maximum(30_000)), 8_000),
     }),
-    services: z.array(serviceConfigSchema).min(1).max(20),
-    staleAfterSeconds: z.number().int().min(10).max(3_600).default(60),
-    downstreamTimeoutMs: z.number().int().positive().max(20_000).default(10_000),
-    secretsTtlSeconds: z.number().int().min(0).max(3_600).default(300),
-    servicesCacheSeconds: z.number().int().min(0).max(3_600).default(60),
+    services: z.array(serviceConfigSchema).check(z.minLength(1), z.maxLength(20)),
+    staleAfterSeconds: z._default(integer(z.minimum(10), z.maximum(3_600)), 60),
+    downstreamTimeoutMs: z._default(integer(z.positive(), z.maximum(20_000)), 10_000),
+    secretsTtlSeconds: z._default(integer(z.minimum(0), z.maximum(3_600)), 300),
+    servicesCacheSeconds: z._default(integer(z.minimum(0), z.maximum(3_600)), 60),
   })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    for (const s of config.services) {
-      for (const key of [s.identification, s.name.toLowerCase()]) {
-        if (seen.has(key) || key === 'default') {
-          ctx.addIssue({ code: 'custom', message: `service "${key}" is named twice or reserved` });
+  .check(
+    z.superRefine((config, ctx) => {
+      const seen = new Set<string>();
+      for (const s of config.services) {
+        for (const key of [s.identification, s.name.toLowerCase()]) {
+          if (seen.has(key) || key === 'default') {
+            ctx.addIssue({
+              code: 'custom',
+              message: `service "${key}" is named twice or reserved`,
+            });
+          }
+          seen.add(key);
         }
-        seen.add(key);
       }
-    }
-    const budget = config.parley.budgetMs;
-    if (budget >= config.staleAfterSeconds * 1000) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'parley.budgetMs must stay below staleAfterSeconds',
-      });
-    }
-  });
+      const budget = config.parley.budgetMs;
+      if (budget >= config.staleAfterSeconds * 1000) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'parley.budgetMs must stay below staleAfterSeconds',
+        });
+      }
+    }),
+  );
 
 export type StageConfig = z.infer<typeof stageConfigSchema>;
 export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
 
-const tokenSchema = z.string().min(16, 'tokens must be at least 16 characters').max(512);
+const tokenSchema = z
+  .string()
+  .check(z.minLength(16, 'tokens must be at least 16 characters'), z.maxLength(512));
 
 /** One Secrets Manager secret per Service: secret values only. */
-export const serviceSecretSchema = z
-  .object({
-    accountIdentification: z.string().min(1),
-    sharedServiceAccountSecret: z.string().min(1),
-    callbackTokens: z.array(tokenSchema).optional(),
-    callbackToken: tokenSchema.optional(),
-    apiTokens: z.array(tokenSchema).optional(),
-    apiToken: tokenSchema.optional(),
-    signingSecret: z.string().min(16).optional(),
-  })
-  .transform((s) => ({
+export const serviceSecretSchema = z.pipe(
+  z.object({
+    accountIdentification: z.string().check(z.minLength(1)),
+    sharedServiceAccountSecret: z.string().check(z.minLength(1)),
+    callbackTokens: z.optional(z.array(tokenSchema)),
+    callbackToken: z.optional(tokenSchema),
+    apiTokens: z.optional(z.array(tokenSchema)),
+    apiToken: z.optional(tokenSchema),
+    signingSecret: z.optional(z.string().check(z.minLength(16))),
+  }),
+  z.transform((s) => ({
     accountIdentification: s.accountIdentification,
     sharedServiceAccountSecret: s.sharedServiceAccountSecret,
     callbackTokens: [...(s.callbackTokens ?? []), ...(s.callbackToken ? [s.callbackToken] : [])],
     apiTokens: [...(s.apiTokens ?? []), ...(s.apiToken ? [s.apiToken] : [])],
     signingSecret: s.signingSecret,
-  }));
+  })),
+);
 
 export type ServiceSecret = z.output<typeof serviceSecretSchema>;
 
 export const auditorsSecretSchema = z.object({
-  auditors: z.array(z.object({ name: z.string().min(1).max(100), token: tokenSchema })).default([]),
+  auditors: z._default(z.array(z.object({ name: text(1, 100), token: tokenSchema })), []),
 });
 
 export type AuditorsSecret = z.output<typeof auditorsSecretSchema>;
+
+/** The SERVICE_SECRET_ARNS environment variable: Service identification -> secret ARN. */
+export const serviceSecretArnsSchema = z.record(z.string(), z.string());
 
 /** Environment variables the functions read (parsed once, in functions/platform/env.ts). */
 export const ENV = {

@@ -183,6 +183,19 @@ describe('secret refresh', () => {
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
   });
 
+  it("reads only the named Service's secret for a callback", async () => {
+    const { auth, clock } = setup();
+    await auth.callback(BOT, `Bearer ${T.botCallback}`);
+    expect(await rejection(auth.callback(BOT, `Bearer ${T.agentCallback}`))).toBeInstanceOf(
+      UnauthorizedError,
+    );
+    clock.advance(10_000);
+    await auth.callback(BOT, T.botCallback);
+    expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([
+      BOT_ARN,
+    ]);
+  });
+
   it('accepts a rotated token once the secrets cache has refreshed, and drops the old one', async () => {
     const { auth, clock } = setup();
     await auth.callback(BOT, `Bearer ${T.botCallback}`);
