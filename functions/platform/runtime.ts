@@ -116,6 +116,17 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
         budgetMs: config.parley.budgetMs,
         clock,
         log,
+        onCall: ({ method, path, status, durationMs }) => {
+          // One dimension per Parley call kind (the user id is not a dimension).
+          const call = `${method} ${path.replace(/^users\/[^/]+/, 'users/{userId}')}`;
+          metrics.milliseconds('ParleyLatency', durationMs, { call });
+          if (status === null || status >= 400) {
+            metrics.count('ParleyError', 1, {
+              call,
+              status: status === null ? 'none' : String(status),
+            });
+          }
+        },
       });
       clients.set(serviceId, parleyClient);
     }

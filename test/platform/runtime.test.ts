@@ -40,3 +40,63 @@ describe('buildDeps', () => {
     expect(deps.downstream).toBe(downstream);
   });
 });
+
+describe('Parley call metrics', () => {
+  it('records the latency of every Parley call and counts its errors, by call kind', async () => {
+    const { startParleySimulator } = await import('../../local/parley-sim');
+    const sim = await startParleySimulator({ port: 0 });
+    try {
+      const bot = sim.seed.services.find((s) => s.default)!;
+      const recorded: { kind: string; name: string; dims?: Record<string, string> }[] = [];
+      const deps = buildDeps({
+        config: stageConfigSchema.parse({
+          stage: 'test',
+          accountIdentification: sim.seed.accountIdentification,
+          parley: { baseUrl: sim.baseUrl, timeoutMs: 1000, budgetMs: 2000 },
+          services: [{ identification: bot.identification, name: bot.name, role: 'bot' }],
+        }),
+        secrets: createStaticSecretsProvider({
+          services: {
+            [bot.identification]: {
+              accountIdentification: sim.seed.accountIdentification,
+              sharedServiceAccountSecret: bot.sharedSecret,
+              callbackTokens: [],
+              apiTokens: [],
+              signingSecret: undefined,
+            },
+          },
+          auditors: [],
+        }),
+        dynamo: {
+          client: () => ({}) as DynamoDBDocumentClient,
+          historyTable: 'h',
+          stateTable: 's',
+        },
+        queue: { send: async () => undefined },
+        metrics: {
+          count: (name, _v, dims) => recorded.push({ kind: 'count', name, dims }),
+          milliseconds: (name, _v, dims) => recorded.push({ kind: 'ms', name, dims }),
+          gauge: () => undefined,
+        },
+      });
+      await deps.parley(bot.identification).getOwner('20');
+      sim.setFaults([{ route: 'putOwner', errorRate: 1, errorStatus: 400 }]);
+      await deps
+        .parley(bot.identification)
+        .setOwner('20', bot.identification, {})
+        .catch(() => undefined);
+
+      expect(recorded).toEqual([
+        { kind: 'ms', name: 'ParleyLatency', dims: { call: 'GET users/{userId}/owner' } },
+        { kind: 'ms', name: 'ParleyLatency', dims: { call: 'PUT users/{userId}/owner' } },
+        {
+          kind: 'count',
+          name: 'ParleyError',
+          dims: { call: 'PUT users/{userId}/owner', status: '400' },
+        },
+      ]);
+    } finally {
+      await sim.close();
+    }
+  });
+});
