@@ -16,7 +16,7 @@ import type { Bundle, BundleName } from './bundles';
 import { callbackBody } from './counts';
 import type { FloorCall } from './floors/floor-function';
 import { median } from './stats';
-import { BENCH_ACCOUNT, BENCH_SERVICES, benchSettings, secretArn } from './system';
+import { BENCH_SERVICES, benchSettings, benchSimSeed, secretArn } from './system';
 
 const [BOT, DESK_A] = BENCH_SERVICES.map((s) => s.identification) as [string, string];
 
@@ -175,15 +175,7 @@ export const measureColdStarts = async (
     const settings = benchSettings();
     const sim = await startParleySimulator({
       port: 0,
-      seed: {
-        accountIdentification: BENCH_ACCOUNT,
-        services: settings.file.services.map((s, i) => ({
-          identification: s.serviceIdentification,
-          name: s.name,
-          sharedSecret: s.sharedServiceAccountSecret,
-          default: i === 0,
-        })),
-      },
+      seed: benchSimSeed(settings),
     });
     closers.push(() => sim.close());
     const basePath = new URL(sim.baseUrl).pathname.replace(/\/+$/, '');

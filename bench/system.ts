@@ -78,6 +78,17 @@ export const benchSettings = (): LocalSettings =>
     auditors: [{ name: 'bench-auditor', token: token() }],
   });
 
+/** The simulator's seed for the bench's services (the first one is the account's default). */
+export const benchSimSeed = (settings: LocalSettings) => ({
+  accountIdentification: BENCH_ACCOUNT,
+  services: settings.file.services.map((s, i) => ({
+    identification: s.serviceIdentification,
+    name: s.name,
+    sharedSecret: s.sharedServiceAccountSecret,
+    default: i === 0,
+  })),
+});
+
 export const secretArn = (name: string) =>
   `arn:aws:secretsmanager:us-east-1:000000000000:secret:bench-${name}-AbCdEf`;
 
@@ -116,15 +127,7 @@ export const startBenchSystem = async (options: {
       port: 0,
       faults:
         options.parleyLatencyMs > 0 ? [{ route: '*', latencyMs: options.parleyLatencyMs }] : [],
-      seed: {
-        accountIdentification: BENCH_ACCOUNT,
-        services: settings.file.services.map((s, i) => ({
-          identification: s.serviceIdentification,
-          name: s.name,
-          sharedSecret: s.sharedServiceAccountSecret,
-          default: i === 0,
-        })),
-      },
+      seed: benchSimSeed(settings),
     });
     closers.push(() => sim.close());
     const config = toStageConfig(settings, { parleyBaseUrl: sim.baseUrl, stage: 'bench' });
