@@ -2,6 +2,8 @@
 // A POST with the caller's (signed) headers, a timeout through AbortController that covers the
 // body as well, no redirects followed (a signed body goes to the configured host only), and a
 // size cap on the answer. Failures name the host only: a URL's path or query may carry a key.
+// The domain turns a DownstreamTransportError into its DownstreamError (what the queue retries).
+import { hostOf } from '../domain/signature';
 import type { Downstream, DownstreamResponse } from '../domain/ports';
 
 export interface DownstreamOptions {
@@ -11,8 +13,11 @@ export interface DownstreamOptions {
   maxResponseBytes?: number;
 }
 
-/** A forward that did not produce an answer. The message names the host, nothing more. */
-export class DownstreamError extends Error {
+/**
+ * A forward that did not produce a usable answer (no answer in time, no connection, an answer too
+ * large). The message names the host, nothing more. `timedOut` tells the domain a timeout apart.
+ */
+export class DownstreamTransportError extends Error {
   constructor(
     message: string,
     readonly host: string,
@@ -21,17 +26,9 @@ export class DownstreamError extends Error {
     readonly errorCode?: string,
   ) {
     super(message);
-    this.name = 'DownstreamError';
+    this.name = 'DownstreamTransportError';
   }
 }
-
-const hostOf = (url: string): string => {
-  try {
-    return new URL(url).host || 'unknown host';
-  } catch {
-    return 'invalid URL';
-  }
-};
 
 /** The `code` of an error or of its cause (undici wraps socket errors as `cause`). */
 const codeOf = (err: unknown): string | undefined => {
@@ -54,7 +51,7 @@ async function readCapped(response: Response, maxBytes: number, host: string): P
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new DownstreamError(
+      throw new DownstreamTransportError(
         `Downstream ${host} answered with more than ${maxBytes} bytes.`,
         host,
         false,
@@ -91,16 +88,16 @@ export function createDownstream(options: DownstreamOptions = {}): Downstream {
         const text = await readCapped(response, maxBytes, host);
         return { status: response.status, body: text };
       } catch (err) {
-        if (err instanceof DownstreamError) throw err;
+        if (err instanceof DownstreamTransportError) throw err;
         if (controller.signal.aborted) {
-          throw new DownstreamError(
+          throw new DownstreamTransportError(
             `Downstream ${host} did not answer within ${timeoutMs} ms.`,
             host,
             true,
           );
         }
         const code = codeOf(err);
-        throw new DownstreamError(
+        throw new DownstreamTransportError(
           `Downstream ${host} could not be reached${code ? ` (${code})` : ''}.`,
           host,
           false,

@@ -1,8 +1,8 @@
 // The one thin fetch client for Parley's Service API, acting as one Service. It signs each request
 // (parley-auth), parses the envelope with zod, classifies every failure into the Parley errors of
 // the domain (rejected vs unknown outcome), and retries only what is safe: a request that never
-// left, reads on 429/5xx/timeouts/resets, and one retry with fresh credentials after a 401
-// `api_key_not_valid`. It never logs or puts into an error the Authorization value, the secret or a
+// left, any call answered 429 (Parley did not apply it), reads on 5xx/timeouts/resets, and one
+// retry with fresh credentials after a 401 `api_key_not_valid`. It never logs or puts into an error the Authorization value, the secret or a
 // message text.
 import type * as z from 'zod/mini';
 import {
@@ -348,8 +348,14 @@ function isKeyNotValid(error: ParleyError): boolean {
   );
 }
 
+/**
+ * A request that never left and a 429 (Parley refused it unapplied) are retried for any method,
+ * within the same attempts, backoff, Retry-After and budget as a read. Any other failure of a
+ * write may have been applied: never retried blind (the domain settles it with a read).
+ */
 function isRetryable(error: ParleyError, read: boolean): boolean {
   if (error instanceof ParleyNetworkError && !error.sent) return true;
+  if (error instanceof ParleyApiError && error.status === 429) return true;
   if (!read) return false;
   if (error instanceof ParleyTimeoutError || error instanceof ParleyNetworkError) return true;
   return (

@@ -2,6 +2,7 @@
 // marks the path as assumed, and whether the call only reads (and so may be retried after it may
 // have reached Parley). When Parley's live reference says otherwise, this is the one place to edit.
 import { ValidationError } from '../domain/errors';
+import { LONE_SURROGATE } from '../domain/user-id';
 
 export type ParleyRoute = 'services' | 'getOwner' | 'putOwner' | 'messages' | 'agentUnset';
 export type ParleyMethod = 'GET' | 'PUT' | 'POST';
@@ -29,9 +30,6 @@ export const parleyEndpoints: Readonly<Record<ParleyRoute, ParleyEndpoint>> = {
     read: false,
   },
 };
-
-/** With the `u` flag a surrogate range matches only surrogates that are not part of a pair. */
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
 /** The relative path of a route for a user, e.g. `users/20/owner`. */
 export function parleyPath(route: ParleyRoute, params: { userId?: string } = {}): string {

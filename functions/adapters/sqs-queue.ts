@@ -1,8 +1,8 @@
 // The callback queue (the `CallbackQueue` port) on an SQS FIFO queue. SQS accepts group and
-// deduplication ids of at most 128 characters from [!-~] (printable ASCII, no space): an id that
-// does not fit is replaced by its sha256 hex, so the same input always maps to the same id.
+// deduplication ids of 1 to 128 characters from [!-~]; the ids sent here come from groupIdFor and
+// deliveryIdFor (domain/delivery), which always return such ids (QUEUE_ID), so they go out as they
+// are: the delivery id SQS deduplicates on is the one the processor keys its delivery item on.
 // A failed send throws QueueUnavailableError (503: Parley retries the callback).
-import { createHash } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { QueueUnavailableError } from '../domain/errors';
 import type { CallbackQueue } from '../domain/ports';
@@ -11,13 +11,6 @@ export interface SqsQueueOptions {
   /** The client, or a function that makes it on the first send (nothing is built before). */
   client: SQSClient | (() => SQSClient);
   queueUrl: string;
-}
-
-const SQS_ID = /^[!-~]{1,128}$/;
-
-/** `id` itself when SQS accepts it as a group or deduplication id, else its sha256 hex. */
-export function sqsSafeId(id: string): string {
-  return SQS_ID.test(id) ? id : createHash('sha256').update(id, 'utf8').digest('hex');
 }
 
 export function createSqsQueue(options: SqsQueueOptions): CallbackQueue {
@@ -32,8 +25,8 @@ export function createSqsQueue(options: SqsQueueOptions): CallbackQueue {
           new SendMessageCommand({
             QueueUrl: queueUrl,
             MessageBody: message.body,
-            MessageGroupId: sqsSafeId(message.groupId),
-            MessageDeduplicationId: sqsSafeId(message.dedupId),
+            MessageGroupId: message.groupId,
+            MessageDeduplicationId: message.dedupId,
           }),
         );
       } catch (err) {

@@ -9,7 +9,9 @@ import {
   IdempotencyKeyReusedError,
   NotOwnerError,
   OwnerChangedError,
+  ParleyApiError,
   ParleyError,
+  parleyErrorCode,
   UnknownServiceError,
   ValidationError,
 } from './errors';
@@ -27,7 +29,7 @@ import type {
 } from './ports';
 import type { HandoverInput, HandoverResult } from './handover';
 import { matchRule } from './rules';
-import { signForward } from './signature';
+import { hostOf, signForward } from './signature';
 import type { DeliveryDisposition, DeliveryItem, OwnerItem, ServiceInfo } from './types';
 
 export { type ParsedCallback, deliveryIdFor, groupIdFor, parseCallback } from './delivery';
@@ -110,16 +112,12 @@ const DEFAULT_DELIVERY_TTL_SECONDS = 30 * 24 * 3600;
 
 type Parsed = Extract<ParsedCallback, { ok: true }>;
 
-const hostOf = (url: string): string => {
-  try {
-    return new URL(url).host || 'unknown-host';
-  } catch {
-    return 'invalid-url';
-  }
-};
-
+/** A Downstream's timeout: an abort, or an error saying `timedOut` (the fetch adapter's). */
 const isTimeout = (err: unknown): boolean =>
-  err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+  err instanceof Error &&
+  (err.name === 'TimeoutError' ||
+    err.name === 'AbortError' ||
+    (err as { timedOut?: unknown }).timedOut === true);
 
 // ---------------------------------------------------------------- the use case
 
@@ -233,6 +231,9 @@ async function takeDelivery(item: DeliveryItem, now: number, deps: CallbackDeps)
   return { kind: 'claimed', previous };
 }
 
+/** Who, within a callback, asks for a handover. */
+type CallbackHandoverSource = 'rule' | 'downstream';
+
 type HandoverAttempt =
   | { kind: 'done'; result: HandoverResult }
   | { kind: 'refused'; reason: 'not_owner' | 'owner_changed' | 'invalid' | 'parley_rejected' };
@@ -261,8 +262,13 @@ class CallbackRun {
     return { deliveryId: this.deliveryId, serviceId: this.serviceId, userId: this.userId };
   }
 
-  private get idempotencyKey(): string {
-    return `cb:${this.deliveryId}`;
+  /**
+   * The Idempotency-Key of this delivery's handover from one source. A rule and a downstream
+   * answer may each ask for a handover in the same delivery (a refused rule handover, then the
+   * answer's): their requests differ, so they need keys of their own.
+   */
+  private idempotencyKey(source: CallbackHandoverSource): string {
+    return `cb:${source === 'rule' ? 'rule' : 'ds'}:${this.deliveryId}`;
   }
 
   async run(): Promise<CallbackOutcome> {
@@ -352,19 +358,25 @@ class CallbackRun {
 
   /**
    * The handover an earlier attempt of this delivery made, if any: recorded on the delivery item,
-   * or (a crash before that write) found through its idempotency key. Only on a retry.
+   * or (a crash before that write) found through its idempotency keys. Only on a retry. The
+   * downstream's key is looked at first: a delivery asks for that handover only after its rule's
+   * handover (if any) left the user with this Service.
    */
   private async earlierHandover(userId: string): Promise<string | null> {
     if (!this.previous) return null;
     if (this.item.handoverId) return this.item.handoverId;
-    const idem = await this.deps.state.getIdempotency(
-      this.serviceId,
-      this.idempotencyKey,
-      this.deps.clock.now(),
-    );
-    if (!idem || idem.userId !== userId) return null;
-    this.handoverId = idem.handoverId;
-    return idem.handoverId;
+    for (const source of ['downstream', 'rule'] as const) {
+      const idem = await this.deps.state.getIdempotency(
+        this.serviceId,
+        this.idempotencyKey(source),
+        this.deps.clock.now(),
+      );
+      if (idem && idem.userId === userId) {
+        this.handoverId = idem.handoverId;
+        return idem.handoverId;
+      }
+    }
+    return null;
   }
 
   /** The owner after an earlier attempt's handover, when it is not the receiving Service. */
@@ -387,13 +399,13 @@ class CallbackRun {
   /** Calls the handover use case; definite refusals are logged and not retried, the rest throws. */
   private async handover(
     userId: string,
-    request: Pick<HandoverInput, 'newOwner' | 'metadata' | 'source'>,
+    request: Pick<HandoverInput, 'newOwner' | 'metadata'> & { source: CallbackHandoverSource },
   ): Promise<HandoverAttempt> {
     const input: HandoverInput = {
       userId,
       ...request,
       requestedBy: this.serviceId,
-      idempotencyKey: this.idempotencyKey,
+      idempotencyKey: this.idempotencyKey(request.source),
     };
     try {
       const result = await this.deps.handover(input);
@@ -413,7 +425,7 @@ class CallbackRun {
         ...this.ctx,
         source: request.source,
         reason,
-        code: (err as { code?: unknown }).code,
+        ...refusalDetails(err),
       });
       return { kind: 'refused', reason };
     }
@@ -443,7 +455,7 @@ class CallbackRun {
     } catch (err) {
       if (err instanceof ParleyError && err.outcome === 'rejected') {
         await this.setReplyState('failed');
-        this.deps.log.warn('reply refused by Parley', { ...this.ctx, code: err.code });
+        this.deps.log.warn('reply refused by Parley', { ...this.ctx, ...refusalDetails(err) });
         if (isNotOwnerRefusal(err)) await this.refreshQuietly(userId);
       } else {
         // It may have reached the user: stays `sending`, never sent again.
@@ -589,6 +601,18 @@ function parseAnswer(url: string, response: DownstreamResponse): DownstreamAnswe
   const answer = downstreamAnswerSchema.safeParse(json);
   if (!answer.success) throw bad();
   return answer.data;
+}
+
+/**
+ * What a log line says about a refusal: for Parley's answer its HTTP status and its own code
+ * (`parleyCode`, e.g. `user_not_owned`), else our error code (e.g. `not_owner`).
+ */
+function refusalDetails(err: unknown): Record<string, string | number | null> {
+  if (err instanceof ParleyApiError) return { status: err.status, parleyCode: err.parleyCode };
+  // A rejected call that got no answer (never sent): `network_error`, not a code of Parley's.
+  if (err instanceof ParleyError) return { error: parleyErrorCode(err) };
+  const code = (err as { code?: unknown } | null)?.code;
+  return { code: typeof code === 'string' ? code : null };
 }
 
 /** Which definite refusals of the handover use case are final for a callback (null: retry). */

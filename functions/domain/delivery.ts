@@ -1,7 +1,8 @@
 // Reading a Parley callback and naming its delivery: the parse, the delivery id (the dedupe key of
 // the queue and of the delivery item) and the FIFO group. Shared by the inbound webhook (which
 // names the message) and the processor (which acts on it), so the two always agree.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from './chain';
+import { isValidUserId, LONE_SURROGATE } from './user-id';
 
 export type ParsedCallback =
   | {
@@ -21,9 +22,12 @@ export type ParsedCallback =
 /** Callback types whose body names the user (PARLEY.md "Callbacks"). */
 const USER_TYPES = new Set(['message', 'event', 'action']);
 
-/** Delivery ids and group ids also name SQS FIFO messages: at most 128 printable ASCII chars. */
-const MAX_QUEUE_ID = 128;
-const QUEUE_ID_CHARS = /^[\x21-\x7e]+$/;
+/**
+ * Delivery ids and group ids also name SQS FIFO messages (deduplication and group ids): 1 to 128
+ * characters from [!-~]. deliveryIdFor and groupIdFor never return anything else, so the queue
+ * adapter passes them on unchanged.
+ */
+export const QUEUE_ID = /^[!-~]{1,128}$/;
 
 type JsonObject = Record<string, unknown>;
 
@@ -33,9 +37,6 @@ const isObject = (v: unknown): v is JsonObject =>
 /** An own property only: a `__proto__` or `constructor` key in the JSON is plain data here. */
 const own = (obj: JsonObject, key: string): unknown =>
   Object.hasOwn(obj, key) ? obj[key] : undefined;
-
-/** With the `u` flag a surrogate range matches only surrogates that are not part of a pair. */
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
 /** Deeper JSON than any Parley callback; re-serializing it for a forward could overflow the stack. */
 export const MAX_CALLBACK_DEPTH = 64;
@@ -59,12 +60,11 @@ const idString = (v: unknown): string | null => {
   return null;
 };
 
-const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
-
 /**
  * Parses a callback body as Parley sent it. Not a JSON object, nested deeper than
- * MAX_CALLBACK_DEPTH, no string `type`, or a `message` without a usable user id: `ok: false` (the
- * processor quarantines it). Anything else is accepted.
+ * MAX_CALLBACK_DEPTH, no string `type`, a `message` without a usable user id, or a user id (string
+ * or number) that breaks the rule of isValidUserId: `ok: false` (the processor quarantines it: no
+ * retry could make such an id usable). Anything else is accepted.
  */
 export function parseCallback(raw: string): ParsedCallback {
   let value: unknown;
@@ -81,7 +81,14 @@ export function parseCallback(raw: string): ParsedCallback {
   const body = own(value, 'body');
   const fields = isObject(body) ? body : {};
   const user = own(fields, 'user');
-  const userId = USER_TYPES.has(type) && isObject(user) ? idString(own(user, 'id')) : null;
+  const rawUserId = USER_TYPES.has(type) && isObject(user) ? own(user, 'id') : undefined;
+  const userId = idString(rawUserId);
+  if (
+    (typeof rawUserId === 'string' || typeof rawUserId === 'number') &&
+    (userId === null || !isValidUserId(userId))
+  ) {
+    return { ok: false, reason: 'invalid_user_id' };
+  }
   if (type === 'message' && userId === null) return { ok: false, reason: 'message_without_user' };
 
   const message = own(fields, 'message');
@@ -96,29 +103,37 @@ export function parseCallback(raw: string): ParsedCallback {
 }
 
 /**
+ * `{serviceId}#{suffix}`, or `h-{sha256(serviceId, suffix)}` when a long or non-ASCII service id
+ * would make that no QUEUE_ID (a readable id always has a `#`, a hashed one never: no overlap).
+ */
+const namedFor = (serviceId: string, suffix: string): string => {
+  const readable = `${serviceId}#${suffix}`;
+  return QUEUE_ID.test(readable) ? readable : `h-${sha256Hex(JSON.stringify([serviceId, suffix]))}`;
+};
+
+/**
  * `{serviceId}#{type}#{body.id}` when the callback has an id, else `{serviceId}#{sha256(raw)}`, so
  * identical id-less deliveries collapse. A type or id that would make the id ambiguous (a `#`) or
  * unusable as an SQS deduplication id (too long, not printable ASCII) is hashed instead:
- * `{serviceId}#id-{sha256(type, id)}`.
+ * `{serviceId}#id-{sha256(type, id)}`. Always a QUEUE_ID (see namedFor).
  */
 export function deliveryIdFor(serviceId: string, raw: string, parsed: ParsedCallback): string {
-  if (!parsed.ok || parsed.bodyId === null) return `${serviceId}#${sha256Hex(raw)}`;
-  const readable = `${serviceId}#${parsed.type}#${parsed.bodyId}`;
+  if (!parsed.ok || parsed.bodyId === null) return namedFor(serviceId, sha256Hex(raw));
+  const suffix = `${parsed.type}#${parsed.bodyId}`;
+  const readable = `${serviceId}#${suffix}`;
   const plain =
-    !parsed.type.includes('#') &&
-    !parsed.bodyId.includes('#') &&
-    readable.length <= MAX_QUEUE_ID &&
-    QUEUE_ID_CHARS.test(readable);
+    !parsed.type.includes('#') && !parsed.bodyId.includes('#') && QUEUE_ID.test(readable);
   return plain
     ? readable
-    : `${serviceId}#id-${sha256Hex(JSON.stringify([parsed.type, parsed.bodyId]))}`;
+    : namedFor(serviceId, `id-${sha256Hex(JSON.stringify([parsed.type, parsed.bodyId]))}`);
 }
 
-/** The FIFO group keeping one user's callbacks in order: `user-{userId}`, or `unrouted`. */
+/**
+ * The FIFO group keeping one user's callbacks in order: `user-{userId}`, or `unrouted`; a user id
+ * that would make no QUEUE_ID is hashed: `user-h-{sha256(userId)}`. Always a QUEUE_ID.
+ */
 export function groupIdFor(parsed: ParsedCallback): string {
   if (!parsed.ok || parsed.userId === null) return 'unrouted';
   const group = `user-${parsed.userId}`;
-  return group.length <= MAX_QUEUE_ID && QUEUE_ID_CHARS.test(group)
-    ? group
-    : `user-h-${sha256Hex(parsed.userId)}`;
+  return QUEUE_ID.test(group) ? group : `user-h-${sha256Hex(parsed.userId)}`;
 }

@@ -1,7 +1,17 @@
 // The downstream signature (DESIGN.md "Downstream signature"): every forward carries
 // `X-Handover-Signature: v1=hex(HMAC-SHA256(signingSecret, "{ts}.{raw body}"))`. Receivers check
-// it with verifyForwardSignature and reject timestamps outside the tolerance window.
+// it with verifyForwardSignature and reject timestamps outside the tolerance window. hostOf is the
+// one way a downstream URL appears in an error or a log.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** The host of a URL: all of it an error or a log may name (a path or a query may carry a key). */
+export const hostOf = (url: string): string => {
+  try {
+    return new URL(url).host || 'unknown-host';
+  } catch {
+    return 'invalid-url';
+  }
+};
 
 const VERSION = 'v1=';
 

@@ -1,17 +1,19 @@
 // Request shapes of the HTTP API (DESIGN.md "HTTP API"), parsed with zod at the handler boundary.
 import * as z from 'zod/mini';
+import { isValidUserId, MAX_USER_ID_LENGTH } from '../domain/user-id';
 import './zod-config';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 
-/** Parley user ids are numbers sent as strings; accept any short printable id without a slash. */
-export const userIdSchema = z.string().check(
-  z.minLength(1),
-  z.maxLength(128),
-  z.regex(printable, 'must be printable'),
-  z.refine((v) => !v.includes('/'), 'must not contain "/"'),
-);
+/** A user id by the one rule of domain/user-id (short, printable, one path segment). */
+export const userIdSchema = z
+  .string()
+  .check(
+    z.minLength(1),
+    z.maxLength(MAX_USER_ID_LENGTH),
+    z.refine(isValidUserId, 'must be printable, without "/", and not "." or ".."'),
+  );
 
 const serviceRef = z
   .string()

@@ -111,7 +111,7 @@ export type AuditorsSecret = z.output<typeof auditorsSecretSchema>;
 /** The SERVICE_SECRET_ARNS environment variable: Service identification -> secret ARN. */
 export const serviceSecretArnsSchema = z.record(z.string(), z.string());
 
-/** Environment variables the functions read (parsed once, in functions/platform/env.ts). */
+/** Environment variables the functions read (parsed once, in functions/platform/runtime.ts). */
 export const ENV = {
   config: 'HANDOVER_CONFIG',
   serviceSecretArns: 'SERVICE_SECRET_ARNS',

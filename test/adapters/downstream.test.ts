@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDownstream, DownstreamError } from '../../functions/adapters/downstream';
+import { createDownstream, DownstreamTransportError } from '../../functions/adapters/downstream';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -34,9 +34,10 @@ afterAll(async () => {
   await once(server, 'close');
 });
 
-const failure = async (promise: Promise<unknown>): Promise<DownstreamError> => {
+const failure = async (promise: Promise<unknown>): Promise<DownstreamTransportError> => {
   const err = await promise.catch((e: unknown) => e);
-  if (!(err instanceof DownstreamError)) throw new Error(`expected a DownstreamError: ${err}`);
+  if (!(err instanceof DownstreamTransportError))
+    throw new Error(`expected a DownstreamTransportError: ${err}`);
   return err;
 };
 

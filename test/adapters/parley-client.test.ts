@@ -514,6 +514,57 @@ describe('no blind retry of writes', () => {
   });
 });
 
+// ---------------------------------------------------------------- a 429 on a write was not applied
+
+describe('retries of writes answered 429', () => {
+  it('retries a PUT owner answered 429 after the Retry-After, and it is applied once', async () => {
+    const userId = freshUser();
+    sim.setFaults([{ route: 'putOwner', rate429: 1, retryAfterSeconds: 2, times: 1 }]);
+    const { client, sleeps } = makeClient(credentialsFor(BOT));
+
+    await client.setOwner(userId, AGENT, {});
+
+    expect(requests('PUT', `users/${userId}/owner`).map((e) => e.status)).toEqual([429, 200]);
+    expect(sleeps).toEqual([2000]);
+    expect(sim.ownerOf(userId)).toEqual(AGENT);
+  });
+
+  it('retries a message and an agent unset answered 429 with the backoff of a read', async () => {
+    const userId = freshUser();
+    sim.setFaults([
+      { route: 'messages', rate429: 1, retryAfterSeconds: 0, times: 2 },
+      { route: 'agentUnset', rate429: 1, retryAfterSeconds: 0, times: 1 },
+    ]);
+    const { client, sleeps } = makeClient(credentialsFor(BOT));
+
+    await client.sendMessage(userId, 'Hello');
+    await client.unsetAgent(userId);
+
+    expect(requests('POST', `users/${userId}/messages`).map((e) => e.status)).toEqual([
+      429, 429, 200,
+    ]);
+    expect(requests('PUT', `users/${userId}/agent/unset`).map((e) => e.status)).toEqual([429, 200]);
+    // random() = 0.5 over caps of 100 ms and 200 ms, then 100 ms (no Retry-After in these)
+    expect(sleeps).toEqual([50, 100, 50]);
+  });
+
+  it('stops retrying a PUT owner answered 429 within the budget, without sleeping past it', async () => {
+    const userId = freshUser();
+    sim.setFaults([{ route: 'putOwner', rate429: 1, retryAfterSeconds: 1 }]);
+    const { client, sleeps } = makeClient(credentialsFor(BOT), {
+      budgetMs: 2500,
+      retry: { maxAttempts: 10 },
+    });
+
+    const error = await failure(client.setOwner(userId, AGENT, {}));
+
+    expect(error).toMatchObject({ status: 429, method: 'PUT', retryAfterMs: 1000 });
+    expect(requests('PUT', `users/${userId}/owner`)).toHaveLength(3);
+    expect(sleeps).toEqual([1000, 1000]);
+    expect(sim.ownerOf(userId)).toEqual(BOT);
+  });
+});
+
 // ---------------------------------------------------------------- logging and secrecy
 
 describe('logging and secrecy', () => {

@@ -7,16 +7,22 @@ import {
   type HandoverResult,
   deliveryIdFor,
   groupIdFor,
+  matchRule,
   parseCallback,
   processCallback,
   verifyForwardSignature,
 } from '../../functions/domain/callback';
 import {
   HandoverInProgressError,
+  IdempotencyKeyReusedError,
   NotOwnerError,
+  ParleyApiError,
   ParleyTimeoutError,
   UnknownServiceError,
 } from '../../functions/domain/errors';
+import { MAX_RULE_TEXT } from '../../functions/domain/rules';
+import { isValidUserId, MAX_USER_ID_LENGTH } from '../../functions/domain/user-id';
+import { DownstreamTransportError } from '../../functions/adapters/downstream';
 import type {
   Downstream,
   DownstreamResponse,
@@ -245,6 +251,10 @@ const setup = (catalogServices = services()) => {
   };
 };
 
+/** The attributes of the first log line with `message`. */
+const loggedWith = (lines: unknown[], message: string): unknown =>
+  (lines as [string, unknown][]).find(([m]) => m === message)?.[1];
+
 const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
   try {
     await promise;
@@ -269,8 +279,41 @@ describe('parseCallback', () => {
   it('does not take a user id with a lone surrogate (it cannot name a user at Parley)', () => {
     expect(parseCallback(messageBody('hi', 1, 'a\ud800'))).toEqual({
       ok: false,
-      reason: 'message_without_user',
+      reason: 'invalid_user_id',
     });
+  });
+
+  it.each([
+    ['".."', '..'],
+    ['"."', '.'],
+    ['3,000 characters', '7'.repeat(3000)],
+    ['129 characters', '7'.repeat(129)],
+    ['a slash', '20/owner'],
+    ['a control character', '20\n'],
+    ['an empty string', ''],
+    ['a fraction', 1.5],
+  ])('refuses a user id that breaks the user id rule: %s', (_case, userId) => {
+    const message = parseCallback(messageBody('hi', 1, userId));
+    const event = parseCallback(
+      JSON.stringify({ type: 'event', body: { name: 'startTyping', user: { id: userId } } }),
+    );
+
+    expect([message, event]).toEqual([
+      { ok: false, reason: 'invalid_user_id' },
+      { ok: false, reason: 'invalid_user_id' },
+    ]);
+  });
+
+  it('takes a user id of 128 characters, spaces and emoji included', () => {
+    const longest = '7'.repeat(128);
+
+    expect([
+      parseCallback(messageBody('hi', 1, longest)),
+      parseCallback(messageBody('hi', 1, 'user 💬')),
+    ]).toEqual([
+      expect.objectContaining({ ok: true, userId: longest }),
+      expect.objectContaining({ ok: true, userId: 'user 💬' }),
+    ]);
   });
 
   it('reads a message: user id, text and body id', () => {
@@ -350,6 +393,27 @@ describe('parseCallback', () => {
   });
 });
 
+describe('isValidUserId', () => {
+  it.each([
+    ['20', true],
+    ['user 💬', true],
+    ['a.b', true],
+    ['...', true],
+    ['7'.repeat(MAX_USER_ID_LENGTH), true],
+    ['7'.repeat(MAX_USER_ID_LENGTH + 1), false],
+    ['', false],
+    ['.', false],
+    ['..', false],
+    ['a/b', false],
+    ['a\u0000b', false],
+    ['a\u007f', false],
+    ['a\ud800', false],
+    ['\udc00a', false],
+  ])('%j -> %s', (id, valid) => {
+    expect(isValidUserId(id)).toBe(valid);
+  });
+});
+
 describe('deliveryIdFor and groupIdFor', () => {
   it('names a callback with an id by service, type and id', () => {
     expect(idOf(messageBody())).toEqual(`${BOT}#message#10737`);
@@ -401,6 +465,8 @@ describe('processCallback: quarantine', () => {
       'a message without a user',
       '{"type":"message","body":{"id":5,"message":"where is my parcel"}}',
     ],
+    ['a message whose user id is ".."', messageBody(TEXT, 6, '..')],
+    ['a message whose user id has 3,000 characters', messageBody(TEXT, 7, '2'.repeat(3000))],
   ])('quarantines %s without throwing, forwarding or logging its text', async (_case, raw) => {
     const t = setup();
 
@@ -596,7 +662,7 @@ describe('processCallback: rules', () => {
         metadata: { reason: 'user_requested_human' },
         requestedBy: BOT,
         source: 'rule',
-        idempotencyKey: `cb:${id}`,
+        idempotencyKey: `cb:rule:${id}`,
       },
     ]);
     expect(outcome).toEqual({
@@ -677,8 +743,81 @@ describe('processCallback: rules', () => {
       duplicate: false,
       handoverId: 'h0001',
     });
-    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([`cb:${id}`, `cb:${id}`]);
+    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([
+      `cb:rule:${id}`,
+      `cb:rule:${id}`,
+    ]);
     expect(t.downstream.urls()).toEqual([DESK_URL, DESK_URL]);
+  });
+});
+
+describe('processCallback: a rule handover and a downstream handover in one delivery', () => {
+  it('gives each its own Idempotency-Key, so the second is not refused as a reused key', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    // The stand-in claims each key as performHandover does: another body under a key is a 422.
+    const claimed = new Map<string, string>();
+    const moveTo = async (input: HandoverInput): Promise<HandoverResult> => {
+      t.parley.owners.set(USER, input.newOwner);
+      t.state.owners.set(USER, ownerItem(input.newOwner));
+      return {
+        changed: true,
+        owner: { identification: input.newOwner, name: 'Agent Service', default: false },
+        handover: record(USER, BOT, input.newOwner),
+      };
+    };
+    t.setHandover(async (input) => {
+      const body = JSON.stringify([input.newOwner, input.metadata ?? null]);
+      const earlier = claimed.get(input.idempotencyKey!);
+      if (earlier !== undefined && earlier !== body) throw new IdempotencyKeyReusedError();
+      claimed.set(input.idempotencyKey!, body);
+      // The rule's handover is refused by Parley; the downstream's goes through.
+      if (input.source === 'rule') {
+        throw new ParleyApiError(400, 'invalid_request', 'PUT', 'users/20/owner', '20500', 5);
+      }
+      return moveTo(input);
+    });
+    t.downstream.json(BOT_URL, {
+      handover: { newOwner: AGENT, metadata: { reason: 'question_too_complex' } },
+    });
+    const raw = messageBody('a human please');
+    const id = idOf(raw);
+
+    const outcome = await processCallback(queued(raw), t.deps);
+
+    expect(t.handoverCalls.map((c) => [c.source, c.idempotencyKey])).toEqual([
+      ['rule', `cb:rule:${id}`],
+      ['downstream', `cb:ds:${id}`],
+    ]);
+    expect(outcome).toEqual({
+      deliveryId: id,
+      disposition: 'handed_over',
+      duplicate: false,
+      handoverId: 'h0001',
+    });
+    expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL]);
+  });
+});
+
+describe('matchRule', () => {
+  const rules = [{ match: '\\bhuman\\b', newOwner: AGENT, reason: 'user_requested_human' }];
+
+  it('looks at the first 4,096 characters of the text only', () => {
+    const within = `${'x'.repeat(4090)} human`;
+    const beyond = `${'x'.repeat(4096)} human`;
+
+    expect([matchRule(rules, within)?.reason, matchRule(rules, beyond)]).toEqual([
+      'user_requested_human',
+      undefined,
+    ]);
+  });
+
+  it('does not split a surrogate pair at the cut', () => {
+    const emoji = [{ match: '💬$', newOwner: AGENT, reason: 'emoji_at_end' }];
+    const text = `${'x'.repeat(4095)}💬`; // the pair straddles the cut: it is left out whole
+
+    expect([matchRule(emoji, text), MAX_RULE_TEXT]).toEqual([undefined, 4096]);
+    expect(matchRule([{ match: 'x$', newOwner: AGENT, reason: 'x' }], text)?.reason).toEqual('x');
   });
 });
 
@@ -810,50 +949,56 @@ describe('processCallback: delivery items', () => {
 
     expect(outcome.disposition).toEqual('handed_over');
     expect(t.parley.callsOf('sendMessage').length).toEqual(1);
-    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([`cb:${id}`, `cb:${id}`]);
+    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([`cb:ds:${id}`, `cb:ds:${id}`]);
     expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL, BOT_URL, DESK_URL]);
     expect(t.delivery(id)).toEqual(expect.objectContaining({ state: 'done', replyState: 'sent' }));
   });
-  it('resumes through the idempotency item when a crash came before the handover id was recorded', async () => {
-    const t = setup();
-    t.state.owners.set(USER, ownerItem(AGENT));
-    t.parley.owners.set(USER, AGENT);
-    const raw = messageBody();
-    const id = idOf(raw);
-    const now = t.clock.now();
-    t.state.deliveries.set(id, {
-      deliveryId: id,
-      serviceId: BOT,
-      userId: USER,
-      type: 'message',
-      receivedAt: '2026-03-10T13:58:00.000Z',
-      state: 'in_progress',
-      disposition: null,
-      replyState: 'sent',
-      handoverId: null,
-      leaseUntil: now - 1,
-      expiresAt: Math.floor(now / 1000) + 3600,
-    });
-    t.state.idempotency.set(`${BOT}#cb:${id}`, {
-      callerServiceId: BOT,
-      key: `cb:${id}`,
-      handoverId: 'h0042',
-      userId: USER,
-      bodyHash: 'b'.repeat(64),
-      expiresAt: Math.floor(now / 1000) + 3600,
-    });
+  it.each([
+    ['downstream', 'ds'],
+    ['rule', 'rule'],
+  ])(
+    "resumes through the %s handover's idempotency item when a crash came before the handover id was recorded",
+    async (_source, prefix) => {
+      const t = setup();
+      t.state.owners.set(USER, ownerItem(AGENT));
+      t.parley.owners.set(USER, AGENT);
+      const raw = messageBody();
+      const id = idOf(raw);
+      const now = t.clock.now();
+      t.state.deliveries.set(id, {
+        deliveryId: id,
+        serviceId: BOT,
+        userId: USER,
+        type: 'message',
+        receivedAt: '2026-03-10T13:58:00.000Z',
+        state: 'in_progress',
+        disposition: null,
+        replyState: 'sent',
+        handoverId: null,
+        leaseUntil: now - 1,
+        expiresAt: Math.floor(now / 1000) + 3600,
+      });
+      t.state.idempotency.set(`${BOT}#cb:${prefix}:${id}`, {
+        callerServiceId: BOT,
+        key: `cb:${prefix}:${id}`,
+        handoverId: 'h0042',
+        userId: USER,
+        bodyHash: 'b'.repeat(64),
+        expiresAt: Math.floor(now / 1000) + 3600,
+      });
 
-    const outcome = await processCallback(queued(raw), t.deps);
+      const outcome = await processCallback(queued(raw), t.deps);
 
-    expect(outcome).toEqual({
-      deliveryId: id,
-      disposition: 'handed_over',
-      duplicate: false,
-      handoverId: 'h0042',
-    });
-    expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL]);
-    expect(t.parley.calls).toEqual([]);
-  });
+      expect(outcome).toEqual({
+        deliveryId: id,
+        disposition: 'handed_over',
+        duplicate: false,
+        handoverId: 'h0042',
+      });
+      expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL]);
+      expect(t.parley.calls).toEqual([]);
+    },
+  );
 
   it('puts a retried delivery on standby when no handover of its own moved the user', async () => {
     const t = setup();
@@ -936,6 +1081,23 @@ describe('processCallback: downstream failures', () => {
     expect((err as DownstreamError).problem).toEqual('timeout');
   });
 
+  it("treats the fetch adapter's timeout as a timeout", async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    t.downstream.answer(
+      BOT_URL,
+      new DownstreamTransportError('Downstream bot.example did not answer.', 'bot.example', true),
+    );
+
+    const err = await rejection(processCallback(queued(messageBody()), t.deps));
+
+    expect(err).toBeInstanceOf(DownstreamError);
+    expect([(err as DownstreamError).problem, (err as Error).message]).toEqual([
+      'timeout',
+      'Downstream bot.example did not answer in time.',
+    ]);
+  });
+
   it('accepts an empty 2xx answer', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(BOT));
@@ -978,6 +1140,38 @@ describe('processCallback: the answer', () => {
     expect(t.refreshCalls).toEqual([[USER, BOT]]);
   });
 
+  it("logs Parley's status and code for a refused reply, not our error code", async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    t.parley.failNext('sendMessage', 'reject_403');
+    t.downstream.json(BOT_URL, { reply: 'hello' });
+
+    await processCallback(queued(messageBody()), t.deps);
+
+    const attributes = loggedWith(t.logLines, 'reply refused by Parley');
+    expect(attributes).toEqual(expect.objectContaining({ status: 403, parleyCode: 'forbidden' }));
+    expect(attributes).not.toHaveProperty('code');
+  });
+
+  it("logs Parley's status and code for a handover Parley refused", async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    t.downstream.json(BOT_URL, { handover: { newOwner: AGENT } });
+    t.setHandover(async () => {
+      throw new ParleyApiError(400, 'invalid_owner', 'PUT', 'users/20/owner', '20500', 5);
+    });
+
+    await processCallback(queued(messageBody()), t.deps);
+
+    expect(loggedWith(t.logLines, 'handover requested by callback was refused')).toEqual(
+      expect.objectContaining({
+        reason: 'parley_rejected',
+        status: 400,
+        parleyCode: 'invalid_owner',
+      }),
+    );
+  });
+
   it('leaves a reply with an unknown outcome in `sending` and does not throw', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(BOT));
@@ -1013,7 +1207,7 @@ describe('processCallback: the answer', () => {
         metadata: { reason: 'question_too_complex' },
         requestedBy: BOT,
         source: 'downstream',
-        idempotencyKey: `cb:${id}`,
+        idempotencyKey: `cb:ds:${id}`,
       },
     ]);
     expect(outcome).toEqual({

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { signForward, verifyForwardSignature } from '../../functions/domain/signature';
+import { hostOf, signForward, verifyForwardSignature } from '../../functions/domain/signature';
 
 const SECRET = 'downstream-signing-secret-1';
 const BODY = '{"deliveryId":"svc#message#1","text":"hi"}';
@@ -60,5 +60,16 @@ describe('verifyForwardSignature', () => {
 
   it('rejects a non-integer timestamp', () => {
     expect(verifyForwardSignature(SECRET, header, Number.NaN, BODY, TS)).toBe(false);
+  });
+});
+
+describe('hostOf', () => {
+  it('names the host and port of a URL, never its credentials, path or query', () => {
+    expect([
+      hostOf('https://user:pw@bot.example:8443/hooks/parley?key=k1#frag'),
+      hostOf('http://127.0.0.1:4010/x'),
+      hostOf('not a url /with?key=k1'),
+      hostOf('file:///etc/passwd'),
+    ]).toEqual(['bot.example:8443', '127.0.0.1:4010', 'invalid-url', 'unknown-host']);
   });
 });

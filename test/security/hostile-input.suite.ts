@@ -40,6 +40,9 @@ const anyText = (maxLength = 40) =>
     fc.constantFrom('', ' ', '\u0000', '\ud800', '💬', '../..', '%00', '=cmd|', '#', 'default'),
   );
 
+/** User ids that break the user id rule (domain/user-id): a callback naming one is quarantined. */
+const badUserId = fc.constantFrom('.', '..', 'u'.repeat(3000), 'a/b', 'a\u0000', 'a\ud800', '');
+
 /** A scalar where a string belongs (or the reverse). */
 const wrongScalar = fc.oneof(
   fc.integer(),
@@ -99,7 +102,9 @@ const webhookBody = fc.oneof(
               message: fc.oneof(anyText(200), wrongScalar),
               time: wrongScalar,
               user: fc.oneof(
-                fc.record({ id: fc.oneof(fc.constantFrom('1', '2', '3', 7), wrongScalar) }),
+                fc.record({
+                  id: fc.oneof(fc.constantFrom('1', '2', '3', 7), wrongScalar, badUserId),
+                }),
                 hostileValue,
               ),
               extra: hostileValue,
@@ -308,6 +313,35 @@ export const defineHostileInputSuite = (sizes: HostileSizes, label: string): voi
       );
     },
     LONG_MS,
+  );
+
+  it.each([
+    ['".."', '..'],
+    ['3,000 characters', '9'.repeat(3000)],
+  ])(
+    'quarantines a callback whose user id has %s at its first attempt (no retry, no DLQ)',
+    async (_case, userId) => {
+      const raw = JSON.stringify({
+        type: 'message',
+        body: { id: 99, message: 'hi', user: { id: userId } },
+      });
+      const res = await api.call({
+        method: 'POST',
+        path: `/webhooks/parley/${BOT}`,
+        headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+        rawBody: raw,
+      });
+      const copies = h.queued.splice(0);
+
+      const out = await api.processor(sqsEvent(copies.map((m) => sqsRecord(m.body, m.groupId))));
+
+      const item = await h.deps.state.getDelivery(
+        deliveryIdFor(BOT, raw, parseCallback(raw)),
+        clock.now(),
+      );
+      expect([res.statusCode, copies.length, out.batchItemFailures]).toEqual([200, 1, []]);
+      expect([item?.state, item?.disposition]).toEqual(['done', 'quarantined']);
+    },
   );
 
   it(
