@@ -304,8 +304,22 @@ const csvPages = async (
   progress?.end();
 };
 
+/** The command and its arguments; options such as --url and --token may come before the command. */
+const splitCommand = (argv: string[]): { first: string | undefined; rest: string[] } => {
+  const leading: string[] = [];
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--help' && argv[i] !== '-h') {
+    const arg = argv[i]!;
+    const takesValue =
+      (arg === '--url' || arg === '--token' || arg === '--format') && !arg.includes('=');
+    leading.push(...argv.slice(i, takesValue ? i + 2 : i + 1));
+    i += takesValue ? 2 : 1;
+  }
+  return { first: argv[i], rest: [...leading, ...argv.slice(i + 1)] };
+};
+
 const run = async (argv: string[], io: CliIo): Promise<number> => {
-  const [first, ...rest] = argv;
+  const { first, rest } = splitCommand(argv);
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     io.stdout(`${GLOBAL_HELP}\n`);
     return first === undefined ? 2 : 0;
@@ -473,6 +487,8 @@ const run = async (argv: string[], io: CliIo): Promise<number> => {
         );
       }
       if (format === 'json') printJson(io, { userId, headChecked, ...report });
+      else if (report.ok && report.count === 0)
+        io.stdout(`user ${userId}: no handover records (nothing to verify; check the user id)\n`);
       else if (report.ok)
         io.stdout(
           `user ${userId}: ${report.count} record(s), hash chain intact${report.count ? ` (last hash ${report.lastHash})` : ''}\n`,
@@ -541,9 +557,13 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
       return 2;
     }
     if (err instanceof ApiError) {
+      const hint =
+        err.code === 'unreachable' && !io.env.PARLEY_HANDOVER_URL && !argv.includes('--url')
+          ? ' Is the local stack running (npm start)? For a deployed stage pass --url.'
+          : '';
       io.stderr(
         err.status === 0
-          ? `${err.message}\n`
+          ? `${err.message}${hint}\n`
           : `The service answered ${err.status} ${err.code}: ${err.message}\n`,
       );
       return 1;

@@ -262,6 +262,7 @@ Uses the stack of a running "npm start -- --demo" when there is one; otherwise s
 throwaway stack (in memory, free ports) and stops it at the end.`;
 
 export const main = async (argv: string[]): Promise<number> => {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
     return 0;

@@ -96,6 +96,7 @@ export const runDlq = async (argv: string[], io: DlqIo): Promise<number> => {
 };
 
 if (require.main === module) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   runDlq(process.argv.slice(2), {
     env: process.env,
     out: (line) => console.log(line),

@@ -184,6 +184,7 @@ export interface GeneratedService {
   identification: string;
   name: string;
   role: 'bot' | 'agent';
+  rules?: { match: string; newOwner: string; reason: string }[];
 }
 
 /** A services document with fresh random secrets and tokens for the given services. */
@@ -200,6 +201,7 @@ export const generateServicesFile = (
     callbackTokens: [randomToken()],
     apiTokens: [randomToken()],
     signingSecret: randomToken(),
+    ...(s.rules ? { rules: s.rules } : {}),
   })),
   auditors: [{ name: 'local-auditor', token: randomToken() }],
 });

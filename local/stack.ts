@@ -26,6 +26,7 @@ import {
 } from './parley-sim';
 import { createLocalQueue, type LocalQueue, type LocalQueueOptions, queueTable } from './queue';
 import {
+  type GeneratedService,
   generateServicesFile,
   type LocalSettings,
   type LocalTokens,
@@ -109,13 +110,27 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-/** The simulator's seed services, with the roles the services file gives them. */
-export const simulatorServices = () =>
-  seedFixture().services.map((s) => ({
-    identification: s.identification,
-    name: s.name,
-    role: s.identification === AGENT_SERVICE_ID ? ('agent' as const) : ('bot' as const),
-  }));
+/**
+ * The simulator's seed services, with the roles the services file gives them, and one example rule
+ * for the bot: a user asking for a human is handed to the Agent Service.
+ */
+export const simulatorServices = (): GeneratedService[] =>
+  seedFixture().services.map((s) =>
+    s.identification === AGENT_SERVICE_ID
+      ? { identification: s.identification, name: s.name, role: 'agent' }
+      : {
+          identification: s.identification,
+          name: s.name,
+          role: 'bot',
+          rules: [
+            {
+              match: '\\b(human|medewerker)\\b',
+              newOwner: 'Agent Service',
+              reason: 'user_requested_human',
+            },
+          ],
+        },
+  );
 
 /** A services file with fresh tokens for the simulator's account and services. */
 export const generateSimulatorServicesFile = (): ServicesFile =>
@@ -196,22 +211,31 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       parleyBaseUrl = options.parleyApiUrl;
     } else {
       const ids = settings.file.services.map((s) => s.serviceIdentification);
-      parley = await startParleySimulator({
-        port: options.simulator?.port ?? 0,
-        faults: options.simulator?.faults,
-        randomSeed: options.simulator?.randomSeed,
-        callbackRetryDelayMs: options.simulator?.callbackRetryDelayMs,
-        seed: {
-          accountIdentification: settings.accountIdentification,
-          services: settings.file.services.map((s, i) => ({
-            identification: s.serviceIdentification,
-            name: s.name,
-            sharedSecret: s.sharedServiceAccountSecret,
-            default: i === 0,
-          })),
-          owners: await knownOwners(dynamo, new Set(ids)),
-        },
-      });
+      try {
+        parley = await startParleySimulator({
+          port: options.simulator?.port ?? 0,
+          faults: options.simulator?.faults,
+          randomSeed: options.simulator?.randomSeed,
+          callbackRetryDelayMs: options.simulator?.callbackRetryDelayMs,
+          seed: {
+            accountIdentification: settings.accountIdentification,
+            services: settings.file.services.map((s, i) => ({
+              identification: s.serviceIdentification,
+              name: s.name,
+              sharedSecret: s.sharedServiceAccountSecret,
+              default: i === 0,
+            })),
+            owners: await knownOwners(dynamo, new Set(ids)),
+          },
+        });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new LocalSetupError(
+            `Port ${options.simulator?.port} for the Parley simulator is in use: stop the other program or set PARLEY_SIM_PORT.`,
+          );
+        }
+        throw err;
+      }
       const sim = parley;
       cleanup.push(() => sim.close());
       parleyBaseUrl = sim.baseUrl;

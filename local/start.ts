@@ -52,6 +52,8 @@ export interface StartIo {
 
 export interface Started {
   stack: LocalStack;
+  /** A throwaway run (--memory): nothing survives it. */
+  memory: boolean;
   close(): Promise<void>;
 }
 
@@ -166,7 +168,8 @@ export const startFromEnvironment = async (
       allowPositionals: false,
     }).values;
   } catch (err) {
-    io.err(`${(err as Error).message} Try --help.`);
+    const message = (err as Error).message.replace(/\.?$/, '.');
+    io.err(`${message} Try --help.`);
     return 2;
   }
   if (args.help) {
@@ -241,6 +244,7 @@ export const startFromEnvironment = async (
   }
   return {
     stack,
+    memory,
     close: async () => {
       if (onDisk) removeRunInfo(env);
       await stack.close();
@@ -280,7 +284,11 @@ export const main = async (argv: string[]): Promise<void> => {
       process.exit(130);
     }
     stopping = true;
-    io.err(`\n${signal}: stopping (accepted callbacks stay queued for the next run)...`);
+    io.err(
+      running.memory
+        ? `\n${signal}: stopping (an in-memory run: its data goes with it)...`
+        : `\n${signal}: stopping (accepted callbacks stay queued for the next run)...`,
+    );
     running
       .close()
       .then(() => {

@@ -68,7 +68,7 @@ export async function startParleySimulator(
   const owners = new Map<string, string>(Object.entries(seed.owners ?? {}));
   const inbox = new Map<string, { from: string; text: string; at: string }[]>();
   let entries: SimLogEntry[] = [];
-  let messageSeq = 0;
+  let messageSeq = (options.firstMessageId ?? now()) - 1;
   let closed = false;
 
   const sockets = new Set<Socket>();

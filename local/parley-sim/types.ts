@@ -110,6 +110,12 @@ export interface SimulatorOptions {
   now?: () => number;
   /** Delay between callback attempts. Default 200. */
   callbackRetryDelayMs?: number;
+  /**
+   * The id of the first message callback; later ones count up. Default: the clock in ms, so that
+   * a restarted simulator never reuses an id (Parley's message ids are unique, and the service
+   * dedupes deliveries by them).
+   */
+  firstMessageId?: number;
 }
 
 export interface ParleySimulator {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { CliIo } from '../../local/cli';
@@ -181,6 +181,47 @@ describe('parley-handover CLI', () => {
       'user 65: hash chain BROKEN at seq 2 (seq_gap); 1 record(s) before it are sound\n',
     );
   });
+
+  it('takes --url and --token before the command as well as after it', async () => {
+    const auditor = parseServicesFile(
+      JSON.parse(readFileSync(join(dir.dir, 'services.json'), 'utf8')),
+    ).file.auditors[0]!.token;
+
+    const before = await cli(
+      '--url',
+      stack.url,
+      '--token',
+      auditor,
+      'services',
+      '--format',
+      'json',
+    );
+    const after = await cli('services', '--url', stack.url, '--token', auditor, '--format', 'json');
+
+    expect(before.code).toBe(0);
+    expect(JSON.parse(before.stdout)).toEqual(JSON.parse(after.stdout));
+  });
+
+  it('says there is nothing to verify for a user without records, and hints at npm start when the local stack is down', async () => {
+    const empty = await cli('verify', 'no-such-user');
+    const elsewhere = tempDir('cli-down-');
+    const down = await runCli(['services', '--token', 'x'.repeat(32)], {
+      env: { PARLEY_LOCAL_DIR: elsewhere.dir, PORT: '9' },
+      stdout: () => undefined,
+      stderr: (t) => {
+        downErr.push(t);
+      },
+    });
+
+    expect(empty).toMatchObject({
+      code: 0,
+      stdout: 'user no-such-user: no handover records (nothing to verify; check the user id)\n',
+    });
+    expect(down).toBe(1);
+    expect(downErr.join('')).toMatch(/Is the local stack running \(npm start\)\?/);
+    elsewhere.remove();
+  });
+  const downErr: string[] = [];
 
   it('exits 1 with the API error for a refused call, a bad token and an unreachable service', async () => {
     const notOwner = await cli('handover', '65', 'Agent Service', '--as', 'Agent Service');

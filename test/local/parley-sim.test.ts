@@ -344,7 +344,7 @@ describe('Parley simulator: callbacks', () => {
     expect(hook.received[0]!.body).toEqual({
       type: 'message',
       body: {
-        id: 1,
+        id: 1_700_000_000_000,
         message: 'hi!',
         time: 1_700_000_000,
         typeId: 1,
@@ -355,13 +355,28 @@ describe('Parley simulator: callbacks', () => {
 
   it('numbers messages with increasing ids', async () => {
     const hook = await receiver();
-    const sim = await start();
+    const sim = await start({ firstMessageId: 1 });
     sim.setCallback(BOT_SERVICE_ID, hook.url);
 
     await sim.sendUserMessage('20', 'one');
     await sim.sendUserMessage('21', 'two');
 
     expect(hook.received.map((r) => (r.body as { body: { id: number } }).body.id)).toEqual([1, 2]);
+  });
+
+  it('never reuses a message id after a restart (ids start from the clock)', async () => {
+    const hook = await receiver();
+    const first = await start({ now: () => 1_700_000_000_000 });
+    first.setCallback(BOT_SERVICE_ID, hook.url);
+    await first.sendUserMessage('20', 'one');
+    await first.sendUserMessage('20', 'two');
+    const second = await start({ now: () => 1_700_000_005_000 });
+    second.setCallback(BOT_SERVICE_ID, hook.url);
+    await second.sendUserMessage('20', 'three');
+
+    expect(hook.received.map((r) => (r.body as { body: { id: number } }).body.id)).toEqual([
+      1_700_000_000_000, 1_700_000_000_001, 1_700_000_005_000,
+    ]);
   });
 
   it('sends to the current owner after a handover', async () => {

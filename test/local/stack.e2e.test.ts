@@ -171,6 +171,26 @@ describe('local stack end to end', () => {
     expect(bot.received.filter((f) => f.userId === '31')).toHaveLength(1);
   });
 
+  it("hands a user asking for a human to the Agent Service by the generated file's example rule", async () => {
+    await simSays(stack, '31', 'Can I talk to a human please?');
+
+    const owner = await eventually('user 31 to be owned by the Agent Service', async () => {
+      const res = await http(`${stack.url}/users/31/owner`, { token: tokens.auditor!.token });
+      return res.body.owner?.identification === AGENT ? res.body : undefined;
+    });
+    const records = await history(stack, '31');
+
+    expect(owner.owner.identification).toBe(AGENT);
+    expect(records).toEqual([
+      expect.objectContaining({
+        source: 'rule',
+        reason: 'user_requested_human',
+        requestedBy: `rule:${BOT}`,
+        status: 'completed',
+      }),
+    ]);
+  });
+
   it('runs the reconcile function with a scheduled event, as the 5-minute schedule does', async () => {
     const result = await stack.reconcileNow();
 
