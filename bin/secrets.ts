@@ -89,6 +89,7 @@ Run "<command> --help" for its options.`,
   --account              Parley account identification (default: the stage configuration's)
   --shared-secret-stdin  read Parley's shared service-account secret from standard input
   --generate-tokens      replace the callback and API tokens with fresh ones, printed once
+                         (with the Service's signing secret, for its program)
   --secret-id            the secret's ARN (default: found by its tags)`,
   'add-auditor': `Usage: npx tsx bin/secrets.ts add-auditor --stage <stage> --name <name> [--secret-id <arn>]
 
@@ -136,11 +137,18 @@ const serviceOf = (stage: LoadedStage, identification: string) => {
   return service;
 };
 
-const printIssued = (label: string, issued: MergeResult['issued']): void => {
+const printIssued = (
+  label: string,
+  issued: MergeResult['issued'],
+  signingSecret?: string,
+): void => {
   if (issued.callback) {
     console.log(`${label} callback header for Parley: Authorization: Bearer ${issued.callback}`);
   }
   if (issued.api) console.log(`${label} API token: ${issued.api}`);
+  if (signingSecret) {
+    console.log(`${label} signing secret (verifies X-Handover-Signature): ${signingSecret}`);
+  }
 };
 
 /** Runs one command; returns the process exit code. */
@@ -151,13 +159,38 @@ export const run = async (
 ): Promise<number> => {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || !(command in HELP)) {
-    console.error(HELP.main);
-    return command && command !== '--help' && command !== '-h' ? 2 : 0;
+    const usage = command && command !== '--help' && command !== '-h';
+    (usage ? console.error : console.log)(
+      usage ? `Unknown command "${command}".\n\n${HELP.main}` : HELP.main,
+    );
+    return usage ? 2 : 0;
   }
-  const { values } = parseArgs({ args: rest, options: OPTIONS, strict: true });
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+  try {
+    ({ values } = parseArgs({ args: rest, options: OPTIONS, strict: true }));
+  } catch (err) {
+    console.error(`${(err as Error).message} See "${command} --help".`);
+    return 2;
+  }
   if (values.help) {
-    console.error(HELP[command]);
+    console.log(HELP[command]);
     return 0;
+  }
+  // Every usage mistake is reported before any AWS call.
+  const needed: ('stage' | 'name' | 'service')[] = [
+    'stage',
+    command === 'add-auditor' ? 'name' : 'service',
+  ];
+  const missing = needed.filter((flag) => !values[flag]).map((flag) => `--${flag}`);
+  if (missing.length) {
+    console.error(
+      `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required. See "${command} --help".`,
+    );
+    return 2;
+  }
+  if (command === 'rotate' && values.kind !== 'callback' && values.kind !== 'api') {
+    console.error(`--kind must be "callback" or "api". See "rotate --help".`);
+    return 2;
   }
   const stage = loadStage({ stage: required(values.stage, 'stage') });
   const stageName = stage.config.stage;
@@ -206,7 +239,14 @@ export const run = async (
   }
   const complete = serviceSecretSchema.safeParse(result.next as SecretJson);
   await secrets.write(id, JSON.stringify(result.next));
-  printIssued(service.name, result.issued);
+  // The program behind the Service needs its signing secret with its tokens: shown with them.
+  const signing =
+    command === 'set-service' &&
+    values['generate-tokens'] &&
+    typeof result.next.signingSecret === 'string'
+      ? result.next.signingSecret
+      : undefined;
+  printIssued(service.name, result.issued, signing);
   console.error(
     complete.success
       ? `Written to the secret of ${service.name}.`
@@ -218,6 +258,7 @@ export const run = async (
 };
 
 if (require.main === module) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   run(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
@@ -225,7 +266,10 @@ if (require.main === module) {
     (err: unknown) => {
       const known = err instanceof SecretInputError || err instanceof ConfigError;
       const message = err instanceof Error ? err.message : String(err);
-      console.error(known ? message : `secrets: ${message.split('\n')[0]}`);
+      const hint = /region is missing|credential/i.test(message)
+        ? ' Set AWS_REGION (and AWS_PROFILE or credentials) for the account the stage is deployed in.'
+        : '';
+      console.error(known ? message : `secrets: ${message.split('\n')[0]}${hint}`);
       process.exitCode = 1;
     },
   );

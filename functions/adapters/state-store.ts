@@ -178,6 +178,13 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
       },
     );
 
+  const replaceIdempotency: StateStore['replaceIdempotency'] = (item, previousHandoverId, nowMs) =>
+    conditionalPut(
+      { ...item, pk: idempotencyPk(item.callerServiceId, item.key) },
+      `handoverId = :previous OR ${ABSENT_OR_EXPIRED}`,
+      { ':previous': previousHandoverId, ':nowSeconds': nowMs / 1000 },
+    );
+
   const getDelivery: StateStore['getDelivery'] = async (deliveryId, nowMs) => {
     const item = await read(deliveryPk(deliveryId));
     return item && isLive(item, nowMs) ? withoutAttributes<DeliveryItem>(item, ['pk']) : null;
@@ -238,6 +245,7 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
     listStalePending,
     getIdempotency,
     putIdempotency,
+    replaceIdempotency,
     getDelivery,
     claimDelivery,
     updateDelivery,

@@ -12,7 +12,7 @@ import {
   OwnerChangedError,
   ValidationError,
 } from './errors';
-import { isoAt, nextCreatedAt, syncOwner, toOwnerView } from './owner';
+import { isoAt, nextCreatedAt, pendingRemainingMs, toOwnerView } from './owner';
 import type {
   Clock,
   HistoryStore,
@@ -23,10 +23,11 @@ import type {
   ServiceCatalog,
   StateStore,
 } from './ports';
-import { completePending, recoverPending } from './recovery';
+import { completePending, ownerItemAtRest, recoverPending } from './recovery';
 import type { DraftRecord, HandoverRecord, IdempotencyItem, OwnerItem } from './types';
+import { isValidUserId, MAX_USER_ID_LENGTH } from './user-id';
 
-export { currentOwner, ownerAt, refreshOwner, toOwnerView } from './owner';
+export { currentOwner, type OwnerReader, ownerAt, refreshOwner, toOwnerView } from './owner';
 export { reconcile } from './reconcile';
 export { recoverPending } from './recovery';
 
@@ -75,7 +76,10 @@ export const REASON_MAX_CHARS = 100;
 const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400;
 /** How far back (records, newest first) an Idempotency-Key replay looks for its handover. */
 const IDEMPOTENCY_LOOKBACK = 100;
-const OWNER_ATTEMPTS = 3;
+/** Reads of an Idempotency-Key's item before giving up on a key that keeps changing hands. */
+const CLAIM_ATTEMPTS = 3;
+/** DynamoDB numbers: magnitudes from 1e-130 to below 1e126 (and 0). */
+const DYNAMO_MIN_MAGNITUDE = 1e-130;
 
 /**
  * Checks the metadata: a JSON object of at most 4 KB in canonical form (null/absent allowed);
@@ -93,6 +97,7 @@ export function checkMetadata(metadata: unknown): {
     throw new ValidationError('metadata must be a JSON object.', 'invalid_metadata');
   }
   const record = metadata as Record<string, unknown>;
+  checkValues(record);
   let canonical: string;
   try {
     canonical = canonicalJson(record);
@@ -119,11 +124,49 @@ export function checkMetadata(metadata: unknown): {
 }
 
 /**
+ * Walks the metadata (iteratively: no recursion on input) before it is serialized: every number
+ * must be one DynamoDB stores as given (a safe integer or a fraction within safe-integer magnitude,
+ * and no magnitude below 1e-130). A value with more nodes than the size limit has bytes cannot fit
+ * it, so the walk stops there (which also bounds the depth the serializer meets).
+ */
+function checkValues(root: Record<string, unknown>): void {
+  const stack: unknown[] = [root];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (++nodes > METADATA_MAX_BYTES) {
+      throw new ValidationError(
+        `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON.`,
+        'metadata_too_large',
+      );
+    }
+    if (typeof value === 'number') {
+      const magnitude = Math.abs(value);
+      if (
+        Number.isFinite(value) &&
+        (magnitude > Number.MAX_SAFE_INTEGER ||
+          (magnitude !== 0 && magnitude < DYNAMO_MIN_MAGNITUDE))
+      ) {
+        throw new ValidationError(
+          'metadata numbers must be safe integers or fractions DynamoDB can store.',
+          'invalid_metadata',
+        );
+      }
+    } else if (Array.isArray(value)) {
+      for (const element of value) stack.push(element);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const element of Object.values(value)) stack.push(element);
+    }
+  }
+}
+
+/**
  * Performs a handover.
  * Input: the request (user, new owner and optional expected owner as identification, name or
  * 'default', metadata, caller, source, Idempotency-Key). Output: `{ changed, owner, handover? }`.
  * Steps (DESIGN.md): check the caller and resolve the services -> Idempotency-Key: replay an
- * earlier answer or claim the key -> owner item: recover a stale marker, refresh from Parley when
+ * earlier completed answer, or claim the key (a failed earlier attempt releases it) -> owner item
+ * (ownerItemAtRest): a fresh marker 409, recover a stale one, refresh from Parley when
  * missing or not the caller (drift becomes an `observed` record) -> rules (expected owner 409,
  * already owner: unchanged, not owner 403) -> CAS a pending marker holding the full draft ->
  * complete it (PUT owner, settle unknown outcomes, one record, final CAS, agent/unset for a bot).
@@ -134,8 +177,11 @@ export async function performHandover(
   deps: HandoverDeps,
 ): Promise<HandoverResult> {
   const { userId, requestedBy } = input;
-  if (typeof userId !== 'string' || userId === '' || userId.length > 200) {
-    throw new ValidationError('userId must be a non-empty string.', 'invalid_user_id');
+  if (typeof userId !== 'string' || !isValidUserId(userId)) {
+    throw new ValidationError(
+      `userId must be 1 to ${MAX_USER_ID_LENGTH} printable characters without '/'.`,
+      'invalid_user_id',
+    );
   }
   if (!deps.catalog.get(requestedBy)) {
     throw new ForbiddenError('The calling service is not configured in this deployment.');
@@ -152,7 +198,7 @@ export async function performHandover(
     handoverId = claim.handoverId;
   }
 
-  const item = await ownerItemFor(userId, requestedBy, deps);
+  const item = await ownerItemAtRest(userId, requestedBy, deps);
 
   if (expected && expected.identification !== item.owner) {
     throw new OwnerChangedError(item.owner, 'The user is not owned by the expected owner.');
@@ -207,41 +253,16 @@ export async function performHandover(
   };
 }
 
-/**
- * The owner item to decide on, with no handover in flight: a stale marker is recovered first, a
- * fresh one answers 409; a missing item or one naming another owner than the caller is refreshed
- * from Parley (as the caller).
- */
-async function ownerItemFor(
-  userId: string,
-  caller: string,
-  deps: HandoverDeps,
-): Promise<OwnerItem> {
-  let item = await deps.state.getOwner(userId);
-  let refreshed = false;
-  for (let attempt = 0; attempt < OWNER_ATTEMPTS; attempt++) {
-    if (item?.pending) {
-      const remainingMs = Date.parse(item.pending.markedAt) + deps.staleAfterMs - deps.clock.now();
-      if (remainingMs > 0) throw new HandoverInProgressError(remainingMs / 1000);
-      if ((await recoverPending(userId, deps)) === 'busy') {
-        throw new HandoverInProgressError(deps.staleAfterMs / 1000);
-      }
-      item = await deps.state.getOwner(userId);
-      continue;
-    }
-    if (item && (item.owner === caller || refreshed)) return item;
-    item = (await syncOwner(userId, caller, deps, item)).item;
-    refreshed = true;
-    if (!item.pending) return item;
-  }
-  throw new HandoverInProgressError(deps.staleAfterMs / 1000);
-}
-
 type Claim = { handoverId: string } | { answer: HandoverResult };
 
 /**
  * Idempotency-Key: the same key and body give the same answer; another body is refused (422).
- * A new key is stored (with a fresh handoverId) before the marker is written.
+ * Input: the request. Output: the handoverId to proceed under, or the earlier answer.
+ * Steps: no live item -> store one with a fresh handoverId (before any marker); an item with
+ * another body -> 422; else replay: in flight -> 409 (a stale one is recovered first), completed
+ * -> its answer, failed -> the key is released: its item is replaced with a fresh handoverId (a
+ * CAS on the failed one's id) and the request proceeds as a new handover. A lost race re-reads
+ * the item and follows these rules again.
  */
 async function claimIdempotencyKey(input: HandoverInput, deps: HandoverDeps): Promise<Claim> {
   const key = input.idempotencyKey!;
@@ -253,45 +274,68 @@ async function claimIdempotencyKey(input: HandoverInput, deps: HandoverDeps): Pr
       expectedOwner: input.expectedOwner,
     }),
   );
-  const nowMs = deps.clock.now();
-  let existing = await deps.state.getIdempotency(input.requestedBy, key, nowMs);
-  if (!existing) {
-    const item: IdempotencyItem = {
-      callerServiceId: input.requestedBy,
-      key,
-      handoverId: deps.ids.next(),
-      userId: input.userId,
-      bodyHash,
-      expiresAt:
-        Math.floor(nowMs / 1000) + (deps.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
-    };
-    if (await deps.state.putIdempotency(item, nowMs)) return { handoverId: item.handoverId };
-    // Lost the race to a concurrent request with the same key: follow the rules with its item.
-    existing = await deps.state.getIdempotency(input.requestedBy, key, nowMs);
-    if (!existing) throw new HandoverInProgressError(1);
+  const fresh = (nowMs: number): IdempotencyItem => ({
+    callerServiceId: input.requestedBy,
+    key,
+    handoverId: deps.ids.next(),
+    userId: input.userId,
+    bodyHash,
+    expiresAt:
+      Math.floor(nowMs / 1000) + (deps.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+  });
+  for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+    const nowMs = deps.clock.now();
+    const existing = await deps.state.getIdempotency(input.requestedBy, key, nowMs);
+    if (!existing) {
+      const item = fresh(nowMs);
+      if (await deps.state.putIdempotency(item, nowMs)) return { handoverId: item.handoverId };
+      continue; // a concurrent request with the same key stored its item first
+    }
+    if (existing.bodyHash !== bodyHash) throw new IdempotencyKeyReusedError();
+    const earlier = await replay(existing, deps);
+    if (earlier !== 'failed') return earlier;
+    // A failed handover changed nothing: the key is free for a new attempt.
+    const retry = fresh(nowMs);
+    if (await deps.state.replaceIdempotency(retry, existing.handoverId, nowMs)) {
+      deps.log.info('idempotency key released by a failed handover', {
+        handoverId: retry.handoverId,
+        failedHandoverId: existing.handoverId,
+      });
+      return { handoverId: retry.handoverId };
+    }
+    // Another retry with the same key replaced it first: follow the rules with its item.
   }
-  if (existing.bodyHash !== bodyHash) throw new IdempotencyKeyReusedError();
-  return replay(existing, deps);
+  throw new HandoverInProgressError(1);
 }
 
-/** Where an earlier request with this key got to: in flight, recorded, or not started. */
-async function replay(existing: IdempotencyItem, deps: HandoverDeps): Promise<Claim> {
+/**
+ * Where an earlier request with this key got to: in flight (409; a stale one is recovered first),
+ * completed (its answer), failed ('failed'), or not started (proceed under its handoverId).
+ */
+async function replay(existing: IdempotencyItem, deps: HandoverDeps): Promise<Claim | 'failed'> {
   const { userId, handoverId } = existing;
-  const item = await deps.state.getOwner(userId);
-  const pending = item?.pending;
-  if (pending && pending.draft.handoverId === handoverId) {
-    const remainingMs = Date.parse(pending.markedAt) + deps.staleAfterMs - deps.clock.now();
+  let item = await deps.state.getOwner(userId);
+  if (item?.pending?.draft.handoverId === handoverId) {
+    const remainingMs = pendingRemainingMs(item, deps.clock.now(), deps.staleAfterMs);
     if (remainingMs > 0) throw new HandoverInProgressError(remainingMs / 1000);
     if ((await recoverPending(userId, deps)) === 'busy') {
       throw new HandoverInProgressError(deps.staleAfterMs / 1000);
     }
-    const record = await deps.history.get(userId, pending.draft.seq);
-    if (record) return { answer: await answerFrom(record, deps) };
+    item = await deps.state.getOwner(userId);
   }
   const record = await findRecord(userId, handoverId, item, deps.history);
-  if (record) return { answer: await answerFrom(record, deps) };
+  if (record?.status === 'failed') return 'failed';
+  if (record) {
+    return {
+      answer: {
+        changed: true,
+        owner: await toOwnerView(record.toOwner, deps.catalog),
+        handover: record,
+      },
+    };
+  }
   // Not in flight and not recorded: the earlier request stopped before its marker (or found the
-  // user already owned). Proceed as new under the same handoverId.
+  // user already owned, or lost its seq to another record). Proceed as new under its handoverId.
   return { handoverId };
 }
 
@@ -307,14 +351,4 @@ async function findRecord(
   }
   const page = await history.listUser(userId, { limit: IDEMPOTENCY_LOOKBACK, order: 'desc' });
   return page.items.find((r) => r.handoverId === handoverId) ?? null;
-}
-
-async function answerFrom(record: HandoverRecord, deps: HandoverDeps): Promise<HandoverResult> {
-  const completed = record.status === 'completed';
-  const owner = completed ? record.toOwner : (record.fromOwner ?? record.toOwner);
-  return {
-    changed: completed,
-    owner: await toOwnerView(owner, deps.catalog),
-    handover: record,
-  };
 }

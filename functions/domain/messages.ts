@@ -1,13 +1,13 @@
 // An owning Service sends text to its user through Parley (`POST /users/{userId}/messages`).
 import { HandoverInProgressError, NotOwnerError, ParleyApiError, ValidationError } from './errors';
-import type { Clock, Log, ParleyClients, StateStore } from './ports';
+import type { HandoverDeps } from './handover';
+import { isPendingFresh, refreshOwner } from './owner';
+import { ownerItemAtRest } from './recovery';
 import type { OwnerItem } from './types';
+import { isValidUserId, MAX_USER_ID_LENGTH } from './user-id';
 
 /** Longest text accepted, in characters (code points), after trimming. */
 export const MAX_MESSAGE_CHARS = 4096;
-const MAX_USER_ID_CHARS = 256;
-/** DESIGN.md's `staleAfter`: a pending marker younger than this is a handover in flight. */
-const DEFAULT_STALE_AFTER_MS = 60_000;
 
 /**
  * True when Parley refused a call because the calling Service does not own the user. PARLEY.md
@@ -37,69 +37,56 @@ export function normalizeMessageText(text: unknown): string {
   return trimmed;
 }
 
-export interface SendUserMessageDeps {
-  state: StateStore;
-  parley: ParleyClients;
-  refreshOwner: (userId: string, asService: string) => Promise<OwnerItem>;
-  clock: Clock;
-  log: Log;
-  /** @default 60000 */
-  staleAfterMs?: number;
-}
-
 /**
  * sendUserMessage
  * Input: the user, the text, the calling Service's identification.
  * Output: `{ userId, sent: true }` once Parley accepted the message.
- * Steps: validate the text; read the owner cache, refreshing it from Parley when it is missing or
- * names someone else (not during a fresh pending handover: that one is about to settle); a fresh
- * pending handover from or to the caller -> HandoverInProgressError (its target owns the user only
- * once it completed); any other owner -> NotOwnerError; send as the caller. Parley refusing because
- * the caller is not the owner (the cache was stale) -> refresh, NotOwnerError with the real owner.
+ * Steps: validate the user id and the text; a fresh pending handover between two other services
+ * -> NotOwnerError (whoever ends up owning the user, it is not the caller); else the owner item
+ * with no handover in flight (ownerItemAtRest: a fresh marker -> HandoverInProgressError, its
+ * target owns the user only once it completed; a stale one is recovered; a missing item or one
+ * naming someone else is refreshed from Parley) -> any other owner: NotOwnerError -> send as the
+ * caller. Parley refusing because the caller is not the owner (the cache was stale) -> refresh,
+ * NotOwnerError with the real owner.
  */
 export async function sendUserMessage(
   input: { userId: string; text: string; serviceId: string },
-  deps: SendUserMessageDeps,
+  deps: HandoverDeps,
 ): Promise<{ userId: string; sent: true }> {
   const { userId, serviceId } = input;
-  if (typeof userId !== 'string' || userId.trim() === '' || userId.length > MAX_USER_ID_CHARS) {
-    throw new ValidationError('A user id is required.', 'invalid_user_id');
+  if (typeof userId !== 'string' || !isValidUserId(userId)) {
+    throw new ValidationError(
+      `userId must be 1 to ${MAX_USER_ID_LENGTH} printable characters without '/'.`,
+      'invalid_user_id',
+    );
   }
   const text = normalizeMessageText(input.text);
-  const staleAfterMs = deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
 
-  const pendingAgeMs = (item: OwnerItem): number | null =>
-    item.pending ? deps.clock.now() - Date.parse(item.pending.markedAt) : null;
-  const inFlight = (item: OwnerItem): boolean => {
-    const age = pendingAgeMs(item);
-    return age !== null && age < staleAfterMs;
-  };
-
-  let owner = await deps.state.getOwner(userId);
-  if (!owner || (owner.owner !== serviceId && !inFlight(owner))) {
-    owner = await deps.refreshOwner(userId, serviceId);
-  }
+  const cached = await deps.state.getOwner(userId);
   if (
-    inFlight(owner) &&
-    (owner.owner === serviceId || owner.pending!.draft.toOwner === serviceId)
+    cached?.pending &&
+    isPendingFresh(cached, deps.clock.now(), deps.staleAfterMs) &&
+    cached.owner !== serviceId &&
+    cached.pending.draft.toOwner !== serviceId
   ) {
-    deps.log.info('user message refused: handover in progress', { userId, serviceId });
-    throw new HandoverInProgressError((staleAfterMs - pendingAgeMs(owner)!) / 1000);
+    throw refused(userId, serviceId, cached.owner, deps);
   }
-  if (owner.owner !== serviceId) {
-    deps.log.info('user message refused: not the owner', {
-      userId,
-      serviceId,
-      owner: owner.owner,
-    });
-    throw new NotOwnerError(serviceId, owner.owner);
+  let owner: OwnerItem;
+  try {
+    owner = await ownerItemAtRest(userId, serviceId, deps, cached);
+  } catch (err) {
+    if (err instanceof HandoverInProgressError) {
+      deps.log.info('user message refused: handover in progress', { userId, serviceId });
+    }
+    throw err;
   }
+  if (owner.owner !== serviceId) throw refused(userId, serviceId, owner.owner, deps);
 
   try {
     await deps.parley(serviceId).sendMessage(userId, text);
   } catch (err) {
     if (!isNotOwnerRefusal(err)) throw err;
-    const refreshed = await deps.refreshOwner(userId, serviceId);
+    const refreshed = await refreshOwner(userId, serviceId, deps);
     deps.log.warn('user message refused by Parley: not the owner', {
       userId,
       serviceId,
@@ -111,4 +98,9 @@ export async function sendUserMessage(
   }
   deps.log.info('user message sent', { userId, serviceId, length: [...text].length });
   return { userId, sent: true };
+}
+
+function refused(userId: string, serviceId: string, owner: string, deps: HandoverDeps): Error {
+  deps.log.info('user message refused: not the owner', { userId, serviceId, owner });
+  return new NotOwnerError(serviceId, owner);
 }

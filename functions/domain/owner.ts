@@ -2,7 +2,7 @@
 // Parley (a change made elsewhere becomes an `observed` record), the owner now and at an instant,
 // and the record helpers the handover and its recovery share.
 import { finalizeRecord, GENESIS_HASH, metadataDigest } from './chain';
-import { OwnerChangedError, ValidationError } from './errors';
+import { OwnerChangedError, ParleyError, ValidationError } from './errors';
 import type { HandoverDeps, OwnerView } from './handover';
 import type { HistoryStore, ServiceCatalog } from './ports';
 import type { DraftRecord, HandoverRecord, OwnerItem } from './types';
@@ -13,13 +13,40 @@ export const isoAt = (ms: number): string => new Date(ms).toISOString();
 export const nextCreatedAt = (lastCreatedAt: string | null, nowMs: number): string =>
   isoAt(lastCreatedAt === null ? nowMs : Math.max(nowMs, Date.parse(lastCreatedAt) + 1));
 
+/**
+ * Milliseconds until the item's pending marker turns stale: 0 without a marker or once stale.
+ * The one place that says how fresh a marker is (DESIGN.md's `staleAfter`).
+ */
+export const pendingRemainingMs = (
+  item: Pick<OwnerItem, 'pending'> | null,
+  nowMs: number,
+  staleAfterMs: number,
+): number =>
+  item?.pending ? Math.max(0, Date.parse(item.pending.markedAt) + staleAfterMs - nowMs) : 0;
+
+/** True while the item holds a marker younger than `staleAfterMs`: a handover in flight. */
+export const isPendingFresh = (
+  item: Pick<OwnerItem, 'pending'> | null,
+  nowMs: number,
+  staleAfterMs: number,
+): boolean => pendingRemainingMs(item, nowMs, staleAfterMs) > 0;
+
+/**
+ * The view of a Service. `default` comes from Parley's list (catalog.list() loads the cached list,
+ * so a cold container answers it as Parley does); when that list cannot be had, the configuration
+ * answers (its `default` as Parley last said).
+ */
 export async function toOwnerView(
   identification: string,
   catalog: ServiceCatalog,
 ): Promise<OwnerView> {
-  const known =
-    catalog.get(identification) ??
-    (await catalog.list()).find((s) => s.identification === identification);
+  let known: { name: string; default: boolean } | undefined;
+  try {
+    known = (await catalog.list()).find((s) => s.identification === identification);
+  } catch (err) {
+    if (!(err instanceof ParleyError)) throw err;
+    known = catalog.get(identification);
+  }
   // A Service Parley knows but this deployment does not: name it by its identification.
   return known
     ? { identification, name: known.name, default: known.default }
@@ -112,10 +139,13 @@ const SYNC_ATTEMPTS = 4;
 
 /**
  * Brings the owner item in step with Parley's owner, read as `asService`.
- * Input: the user, the service whose credentials read, the item if already read.
+ * Input: the user, the service whose credentials read, and `known`: the item as read before the
+ * call (null when missing).
  * Output: the item as stored afterwards and Parley's owner.
- * Steps: GET owner; no item -> create a baseline (no record: a baseline is not a change); item
- * disagrees and no handover is in flight -> append an `observed` record and CAS the item to it
+ * Steps: GET owner -> decide on the item as stored after the GET (a handover may have marked or
+ * completed in between: an item read before it would record that handover as drift at the seq the
+ * handover owns) -> no item: create a baseline (no record: a baseline is not a change); item
+ * disagrees and no handover is in flight: append an `observed` record and CAS the item to it
  * (retried on a lost CAS). A pending marker is left alone: its handover may be what Parley shows.
  */
 export async function syncOwner(
@@ -125,7 +155,8 @@ export async function syncOwner(
   known?: OwnerItem | null,
 ): Promise<{ item: OwnerItem; parleyOwner: string }> {
   const parleyOwner = (await deps.parley(asService).getOwner(userId)).data.owner;
-  let item = known === undefined ? await deps.state.getOwner(userId) : known;
+  // A missing item needs no second read: the baseline is created only if none exists by then.
+  let item = known === null ? null : await deps.state.getOwner(userId);
   for (let attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
     const nowMs = deps.clock.now();
     if (!item) {
@@ -177,34 +208,51 @@ export async function refreshOwner(
   return (await syncOwner(userId, asService, deps)).item;
 }
 
+/** Who asks for the owner: a Service reads with its own credentials, an auditor through the default's. */
+export type OwnerReader = { kind: 'service'; serviceId: string } | { kind: 'auditor' };
+
 /**
- * The owner now. Input: user, the service whose credentials read. Output: Parley's owner as a view,
- * since when (when the cache agrees) and the last handover id. Steps: syncOwner, then answer.
+ * The owner now. Input: user, who asks. Output: Parley's owner as a view, since when (when the
+ * cache agrees and knows) and the last handover id (when there is one); both left out when
+ * unknown. Steps: the reading service (an auditor reads as the default Service) -> syncOwner ->
+ * answer.
  */
 export async function currentOwner(
   userId: string,
-  asService: string,
+  reader: OwnerReader,
   deps: HandoverDeps,
 ): Promise<{
   userId: string;
   owner: OwnerView;
-  since: string | null;
-  lastHandoverId: string | null;
+  since?: string;
+  lastHandoverId?: string;
 }> {
+  const asService =
+    reader.kind === 'service'
+      ? reader.serviceId
+      : (await deps.catalog.resolve('default')).identification;
   const { item, parleyOwner } = await syncOwner(userId, asService, deps);
+  const since = item.owner === parleyOwner ? item.since : null;
   return {
     userId,
     owner: await toOwnerView(parleyOwner, deps.catalog),
-    since: item.owner === parleyOwner ? item.since : null,
-    lastHandoverId: item.lastHandoverId,
+    ...(since !== null ? { since } : {}),
+    ...(item.lastHandoverId !== null ? { lastHandoverId: item.lastHandoverId } : {}),
   };
 }
+
+/**
+ * How many failed records ownerAt walks back over before it stops: past that, the owner is the
+ * earliest failed record's fromOwner, since unknown.
+ */
+export const OWNER_AT_MAX_FAILED = 50;
 
 /**
  * The owner at an instant, from the history only.
  * Input: user, ISO instant. Output: the owner then, or `{ owner: null, known: false }` before the
  * first record. Steps: the newest record at or before the instant; a `failed` record changed
- * nothing, so walk back to the one before it (or, with none before, its fromOwner, since unknown).
+ * nothing, so walk back to the one before it (or, with none before or after OWNER_AT_MAX_FAILED
+ * failed records in a row, the earliest failed one's fromOwner, since unknown).
  */
 export async function ownerAt(
   userId: string,
@@ -227,7 +275,8 @@ export async function ownerAt(
   const record = await latestEffective(userId, at, deps.history);
   if (!record) return { userId, at, owner: null, known: false };
   if (record.status === 'failed') {
-    // Only a failed first record: its fromOwner owned the user then, since an unknown time.
+    // Only failed records (or more than the walk takes): the earliest one's fromOwner owned the
+    // user then, since an unknown time.
     return record.fromOwner === null
       ? { userId, at, owner: null, known: false }
       : { userId, at, owner: await toOwnerView(record.fromOwner, deps.catalog), known: true };
@@ -242,7 +291,10 @@ export async function ownerAt(
   };
 }
 
-/** The newest completed record at or before `at`; else the oldest failed one met on the way back. */
+/**
+ * The newest completed record at or before `at`; else (none before, or OWNER_AT_MAX_FAILED failed
+ * records walked) the earliest failed one met on the way back.
+ */
 async function latestEffective(
   userId: string,
   at: string,
@@ -250,7 +302,8 @@ async function latestEffective(
 ): Promise<HandoverRecord | null> {
   let record = await history.latestAtOrBefore(userId, at);
   let lastFailed: HandoverRecord | null = null;
-  while (record && record.status === 'failed') {
+  for (let walked = 0; record && record.status === 'failed'; walked++) {
+    if (walked === OWNER_AT_MAX_FAILED) return lastFailed;
     lastFailed = record;
     record = record.seq > 1 ? await history.get(userId, record.seq - 1) : null;
   }

@@ -100,6 +100,15 @@ export interface StateStore {
   ): Promise<IdempotencyItem | null>;
   /** Stores it unless a live one exists; false when a live one exists. */
   putIdempotency(item: IdempotencyItem, nowMs: number): Promise<boolean>;
+  /**
+   * Replaces the key's item if it still names `previousHandoverId` (or is absent or expired at
+   * `nowMs`); false when another item holds the key (a concurrent request replaced it first).
+   */
+  replaceIdempotency(
+    item: IdempotencyItem,
+    previousHandoverId: string,
+    nowMs: number,
+  ): Promise<boolean>;
 
   getDelivery(deliveryId: string, nowMs: number): Promise<DeliveryItem | null>;
   /**

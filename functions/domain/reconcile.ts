@@ -1,7 +1,7 @@
 // Reconcile: finish stale pending handovers (the 5-minute schedule and POST /reconcile).
 import { AppError } from './errors';
 import type { HandoverDeps } from './handover';
-import { isoAt } from './owner';
+import { isoAt, isPendingFresh } from './owner';
 import { recoverPending } from './recovery';
 
 const DEFAULT_LIMIT = 100;
@@ -33,7 +33,9 @@ export async function reconcile(
   const users: string[] = [];
   if (options.userId !== undefined) {
     const item = await deps.state.getOwner(options.userId);
-    if (item?.pending && item.pending.markedAt < staleBefore) users.push(options.userId);
+    if (item?.pending && !isPendingFresh(item, startMs, deps.staleAfterMs)) {
+      users.push(options.userId);
+    }
   } else {
     let cursor: string | undefined;
     do {

@@ -11,7 +11,15 @@ import {
   parleyErrorCode,
 } from './errors';
 import type { HandoverDeps } from './handover';
-import { advanceItem, appendOnce, isoAt, observedRecord } from './owner';
+import {
+  advanceItem,
+  appendOnce,
+  isoAt,
+  isPendingFresh,
+  observedRecord,
+  pendingRemainingMs,
+  syncOwner,
+} from './owner';
 import type { HandoverRecord, OwnerItem, ParleyOutcomeInfo, PendingHandover } from './types';
 
 /**
@@ -198,6 +206,7 @@ export async function completePending(
       otherOwner = settled.otherOwner;
     }
   }
+  if (record.handoverId !== draft.handoverId) return seqTaken(marked, record, deps);
   if (record.status === 'completed') error = undefined;
   else error ??= new OwnerChangedError(marked.owner, 'The handover did not take place.');
 
@@ -228,6 +237,38 @@ export async function completePending(
   }
   if (record.status === 'completed') await unsetAgentForBot(record, deps);
   return { record, error, item: won ? finalItem : null };
+}
+
+/**
+ * The draft's seq holds another handover's record (an observer or a concurrent writer got there):
+ * that record is not this handover's outcome. The item moves past it (clearing the marker, so
+ * nothing stays stuck on it) and the requester gets a conflict with the owner it now names.
+ */
+async function seqTaken(
+  marked: OwnerItem,
+  stored: HandoverRecord,
+  deps: HandoverDeps,
+): Promise<Completion> {
+  const { draft } = marked.pending!;
+  deps.log.warn('handover seq taken by another record; not this handover', {
+    handoverId: draft.handoverId,
+    storedHandoverId: stored.handoverId,
+    userId: draft.userId,
+    seq: draft.seq,
+  });
+  const records = [stored];
+  const next = await deps.history.get(draft.userId, stored.seq + 1);
+  if (next) records.push(next);
+  const finalItem = advanceItem(marked, records, deps.clock.now());
+  const won = await deps.state.compareAndSetOwner(finalItem, marked.version);
+  return {
+    record: stored,
+    error: new OwnerChangedError(
+      finalItem.owner,
+      'Another change of owner was recorded while this handover was in flight.',
+    ),
+    item: won ? finalItem : null,
+  };
 }
 
 /** A user handed to a bot should no longer see a human agent; failure never fails the handover. */
@@ -261,8 +302,7 @@ export async function recoverPending(
   const item = await deps.state.getOwner(userId);
   if (!item?.pending) return 'none';
   const nowMs = deps.clock.now();
-  const fresh = Date.parse(item.pending.markedAt) + deps.staleAfterMs > nowMs;
-  if (fresh && !options.force) return 'busy';
+  if (isPendingFresh(item, nowMs, deps.staleAfterMs) && !options.force) return 'busy';
 
   const claimed: OwnerItem = {
     ...item,
@@ -283,4 +323,40 @@ export async function recoverPending(
   await completePending(claimed, deps, 'get', stored ?? undefined);
   deps.metrics.count('HandoverRecovered', 1);
   return 'recovered';
+}
+
+/** Reads of the owner item before giving up on a user whose handovers keep coming. */
+const AT_REST_ATTEMPTS = 3;
+
+/**
+ * The owner item to decide on, with no handover in flight (POST /handovers, the messages route).
+ * Input: the user, the calling Service, the item if already read. Output: the item as stored.
+ * Steps: a fresh marker -> HandoverInProgressError with the seconds until it turns stale; a stale
+ * one -> recover it, read again; a missing item or one naming another owner than the caller ->
+ * refresh from Parley as the caller (drift becomes an `observed` record), once.
+ */
+export async function ownerItemAtRest(
+  userId: string,
+  caller: string,
+  deps: HandoverDeps,
+  known?: OwnerItem | null,
+): Promise<OwnerItem> {
+  let item = known === undefined ? await deps.state.getOwner(userId) : known;
+  let refreshed = false;
+  for (let attempt = 0; attempt < AT_REST_ATTEMPTS; attempt++) {
+    if (item?.pending) {
+      const remainingMs = pendingRemainingMs(item, deps.clock.now(), deps.staleAfterMs);
+      if (remainingMs > 0) throw new HandoverInProgressError(remainingMs / 1000);
+      if ((await recoverPending(userId, deps)) === 'busy') {
+        throw new HandoverInProgressError(deps.staleAfterMs / 1000);
+      }
+      item = await deps.state.getOwner(userId);
+      continue;
+    }
+    if (item && (item.owner === caller || refreshed)) return item;
+    item = (await syncOwner(userId, caller, deps, item)).item;
+    refreshed = true;
+    if (!item.pending) return item;
+  }
+  throw new HandoverInProgressError(deps.staleAfterMs / 1000);
 }

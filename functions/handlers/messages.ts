@@ -1,5 +1,4 @@
 // POST /users/{userId}/messages: the owning Service sends text to its user through Parley.
-import { refreshOwner } from '../domain/handover';
 import { sendUserMessage } from '../domain/messages';
 import { messageRequestSchema } from '../schemas/api';
 import type { DepsSource } from '../platform/deps';
@@ -12,15 +11,7 @@ export const makeHandler = (deps: DepsSource) =>
     const serviceId = requireService(await authenticate(event, d));
     const userId = userIdParam(event);
     const { text } = parseJsonBody(messageRequestSchema, event);
-    const result = await sendUserMessage(
-      { userId, text, serviceId },
-      {
-        ...d,
-        staleAfterMs: d.config.staleAfterSeconds * 1000,
-        refreshOwner: (u, as) => refreshOwner(u, as, handoverDeps(d)),
-      },
-    );
-    return json(200, result);
+    return json(200, await sendUserMessage({ userId, text, serviceId }, handoverDeps(d)));
   });
 
 export const handler = makeHandler(depsFromEnvironment());

@@ -21,12 +21,7 @@ export const makeHandler = (deps: DepsSource) =>
       }
       return json(200, await ownerAt(userId, new Date(at).toISOString(), d));
     }
-    // Auditors look up through the default Service's credentials.
-    const asService =
-      caller.kind === 'service'
-        ? caller.serviceId
-        : (await d.catalog.resolve('default')).identification;
-    return json(200, await currentOwner(userId, asService, handoverDeps(d)));
+    return json(200, await currentOwner(userId, caller, handoverDeps(d)));
   });
 
 export const handler = makeHandler(depsFromEnvironment());

@@ -232,6 +232,35 @@ describe('idempotency items', () => {
     expect([whileLive, afterExpiry]).toEqual([false, true]);
     expect(await store.getIdempotency(BOT, 'key-1', first.expiresAt * 1000)).toEqual(second);
   });
+
+  it('replaces an item only while it still names the previous handover', async () => {
+    await store.putIdempotency(item(), NOW);
+    const retry = item({ handoverId: 'h-2', expiresAt: NOW / 1000 + 90_000 });
+
+    const stale = await store.replaceIdempotency(item({ handoverId: 'h-3' }), 'h-0', NOW);
+    const replaced = await store.replaceIdempotency(retry, 'h-1', NOW);
+    const again = await store.replaceIdempotency(item({ handoverId: 'h-4' }), 'h-1', NOW);
+
+    expect([stale, replaced, again]).toEqual([false, true, false]);
+    expect(await store.getIdempotency(BOT, 'key-1', NOW)).toEqual(retry);
+  });
+
+  it('replaces an expired or missing item whatever it named', async () => {
+    const first = item();
+    await store.putIdempotency(first, NOW);
+    const later = first.expiresAt * 1000;
+    const retry = item({ handoverId: 'h-2', expiresAt: first.expiresAt + 86_400 });
+
+    const overExpired = await store.replaceIdempotency(retry, 'h-other', later);
+    const intoMissing = await store.replaceIdempotency(
+      item({ key: 'key-2', handoverId: 'h-5' }),
+      'h-other',
+      NOW,
+    );
+
+    expect([overExpired, intoMissing]).toEqual([true, true]);
+    expect(await store.getIdempotency(BOT, 'key-1', later)).toEqual(retry);
+  });
 });
 
 describe('delivery items', () => {

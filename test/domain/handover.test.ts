@@ -9,7 +9,14 @@ import {
   UnknownServiceError,
   ValidationError,
 } from '../../functions/domain/errors';
-import { type HandoverInput, performHandover } from '../../functions/domain/handover';
+import { GENESIS_HASH } from '../../functions/domain/chain';
+import {
+  checkMetadata,
+  type HandoverInput,
+  performHandover,
+  refreshOwner,
+} from '../../functions/domain/handover';
+import { observedRecord } from '../../functions/domain/owner';
 import type { OwnerItem } from '../../functions/domain/types';
 import { AGENT, BOT, handoverWorld } from '../support/fakes';
 
@@ -595,18 +602,171 @@ describe('performHandover with an Idempotency-Key', () => {
     expect(w.history.userRecords('20')).toHaveLength(1);
   });
 
-  it('answers a repeat of a failed handover with the failed record and no new Parley call', async () => {
-    const w = handoverWorld();
-    w.parley.failNext('setOwner', 'reject_403');
-    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow(
-      ParleyApiError,
-    );
-    const calls = w.parley.calls.length;
+  it.each([
+    ['an API request', 'api', 'k1'],
+    ['a downstream-requested handover retried from the queue', 'downstream', 'cb:delivery-1'],
+  ] as const)(
+    'lets a retry of a failed handover make a new attempt under a fresh handoverId (%s)',
+    async (_case, source, key) => {
+      const w = handoverWorld();
+      w.parley.failNext('setOwner', 'reject_403');
+      await expect(
+        performHandover(seedRequest({ idempotencyKey: key, source }), w.deps),
+      ).rejects.toThrow(ParleyApiError);
 
-    const again = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+      const retry = await performHandover(seedRequest({ idempotencyKey: key, source }), w.deps);
+      const again = await performHandover(seedRequest({ idempotencyKey: key, source }), w.deps);
+
+      const records = w.history.userRecords('20');
+      expect(records.map((r) => [r.handoverId, r.status])).toEqual([
+        ['h0001', 'failed'],
+        ['h0002', 'completed'],
+      ]);
+      expect(retry).toEqual({ changed: true, owner: agentView, handover: records[1] });
+      expect(again).toEqual(retry);
+      expect(w.parley.callsOf('setOwner')).toHaveLength(2);
+      expect(w.state.idempotency.get(`${BOT}#${key}`)?.handoverId).toBe('h0002');
+    },
+  );
+
+  it('makes a new attempt when a stale handover of the key is recovered as failed', async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
+    w.clock.advance(61_000);
+    // Recovery's PUT is refused: the first attempt ends failed.
+    w.parley.failNext('setOwner', 'reject_403');
+
+    const retry = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
 
     const records = w.history.userRecords('20');
-    expect(again).toEqual({ changed: false, owner: botView, handover: records[0] });
-    expect(w.parley.calls.length).toBe(calls);
+    expect(records.map((r) => [r.handoverId, r.status])).toEqual([
+      ['h0001', 'failed'],
+      ['h0002', 'completed'],
+    ]);
+    expect(retry).toEqual({ changed: true, owner: agentView, handover: records[1] });
+  });
+
+  it('follows the winner when a concurrent retry releases the failed key first', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'reject_403');
+    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
+    const replace = w.state.replaceIdempotency.bind(w.state);
+    let raced = false;
+    w.state.replaceIdempotency = async (item, previous, nowMs) => {
+      if (!raced) {
+        raced = true;
+        // The other retry replaced the key first (and has not marked the user yet).
+        await replace({ ...item, handoverId: 'rival' }, previous, nowMs);
+      }
+      return replace(item, previous, nowMs);
+    };
+
+    const result = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
+
+    expect(result.handover?.handoverId).toBe('rival');
+    expect(w.history.userRecords('20').map((r) => [r.handoverId, r.status])).toEqual([
+      ['h0001', 'failed'],
+      ['rival', 'completed'],
+    ]);
+    expect(w.state.idempotency.get(`${BOT}#k1`)?.handoverId).toBe('rival');
+  });
+});
+
+describe('performHandover when another record takes its seq', () => {
+  it('answers 409 owner_changed and never returns the other record as its own', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    // An observer appends its record at seq 1 between the handover's PUT and its append.
+    const append = w.history.append.bind(w.history);
+    w.history.append = async (record) => {
+      if (record.source === 'api') {
+        await append(
+          observedRecord(
+            { userId: '20', seq: 0, hash: GENESIS_HASH, createdAt: null },
+            BOT,
+            AGENT,
+            'observer-1',
+            w.clock.now(),
+          ),
+        );
+      }
+      return append(record);
+    };
+
+    const err = await caught(() => performHandover(seedRequest(), w.deps));
+
+    expect(err).toBeInstanceOf(OwnerChangedError);
+    expect((err as OwnerChangedError).httpStatus).toBe(409);
+    expect(w.history.userRecords('20').map((r) => r.handoverId)).toEqual(['observer-1']);
+    expect(w.state.owners.get('20')).toMatchObject({
+      owner: AGENT,
+      pending: null,
+      lastSeq: 1,
+      lastHandoverId: 'observer-1',
+    });
+  });
+});
+
+describe('userId', () => {
+  it.each([
+    ['129 characters', 'x'.repeat(129)],
+    ['a slash', 'a/b'],
+    ['a dot segment', '..'],
+    ['a control character', 'a\u0000b'],
+  ])('refuses a userId with %s with invalid_user_id and calls nobody', async (_case, userId) => {
+    const w = handoverWorld();
+
+    const err = await caught(() => performHandover(seedRequest({ userId }), w.deps));
+
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).code).toBe('invalid_user_id');
+    expect(w.parley.calls).toEqual([]);
+  });
+
+  it('accepts a userId of 128 characters', async () => {
+    const w = handoverWorld();
+
+    const result = await performHandover(seedRequest({ userId: 'x'.repeat(128) }), w.deps);
+
+    expect(result.changed).toBe(true);
+  });
+});
+
+describe('checkMetadata', () => {
+  it.each([
+    ['an unsafe integer', { n: 1e16 }],
+    ['a negative unsafe integer', { n: -(2 ** 53) }],
+    ['a number above DynamoDB range', { n: 1e126 }],
+    ['a number below DynamoDB range', { n: 1e-200 }],
+    ['a nested unsafe integer', { a: [{ b: [1, 2, 2 ** 60] }] }],
+  ])('refuses %s with invalid_metadata', (_case, metadata) => {
+    const err = (() => {
+      try {
+        checkMetadata(metadata);
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).code).toBe('invalid_metadata');
+  });
+
+  it('accepts numbers DynamoDB stores as given', () => {
+    const metadata = { a: Number.MAX_SAFE_INTEGER, b: -0.5, c: 1e-130, d: 0, e: 1.5e15 };
+
+    expect(checkMetadata(metadata).metadata).toEqual(metadata);
+  });
+
+  it('refuses metadata nested deeper than its size allows with metadata_too_large, not a crash', () => {
+    const deep = JSON.parse(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+
+    expect(() => checkMetadata(deep)).toThrow(
+      expect.objectContaining({ code: 'metadata_too_large' }),
+    );
   });
 });

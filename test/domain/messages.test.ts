@@ -5,9 +5,8 @@ import {
   ValidationError,
 } from '../../functions/domain/errors';
 import { sendUserMessage } from '../../functions/domain/messages';
-import type { Log } from '../../functions/domain/ports';
 import type { OwnerItem, PendingHandover } from '../../functions/domain/types';
-import { AGENT, BOT, FakeParley, FakeStateStore, manualClock } from '../support/fakes';
+import { AGENT, BOT, handoverWorld } from '../support/fakes';
 
 const USER = '20';
 const TEXT = 'Your parcel left the depot today';
@@ -44,36 +43,12 @@ const pendingTo = (toOwner: string, markedAt: string): PendingHandover => ({
   actingService: BOT,
 });
 
-const recordingLog = () => {
-  const lines: unknown[] = [];
-  const log: Log = {
-    debug: (m, a) => lines.push([m, a]),
-    info: (m, a) => lines.push([m, a]),
-    warn: (m, a) => lines.push([m, a]),
-    error: (m, a) => lines.push([m, a]),
-  };
-  return { log, lines };
-};
-
 const setup = () => {
-  const clock = manualClock();
-  const state = new FakeStateStore();
-  const parley = new FakeParley();
-  const refreshes: [string, string][] = [];
-  const { log, lines } = recordingLog();
-  // Refreshing asks the fake Parley and rewrites the cache, keeping a pending marker as it is.
-  const refreshOwner = async (userId: string, asService: string) => {
-    refreshes.push([userId, asService]);
-    const current = state.owners.get(userId);
-    const item = {
-      ...(current ?? ownerItem(parley.ownerOf(userId))),
-      owner: parley.ownerOf(userId),
-    };
-    state.owners.set(userId, item);
-    return item;
-  };
-  const deps = { state, parley: parley.clients, refreshOwner, clock, log };
-  return { clock, state, parley, refreshes, lines, deps };
+  const w = handoverWorld();
+  // Every refresh starts with a GET owner as the caller: the refreshes are those calls.
+  const refreshes = () =>
+    w.parley.callsOf('getOwner').map((c) => [c.userId, c.as] as [string, string]);
+  return { ...w, refreshes, lines: w.log.lines };
 };
 
 const errorOf = async (promise: Promise<unknown>): Promise<unknown> => {
@@ -97,7 +72,7 @@ describe('sendUserMessage', () => {
 
     expect(result).toEqual({ userId: USER, sent: true });
     expect(parley.calls).toEqual([{ as: BOT, method: 'sendMessage', userId: USER, text: TEXT }]);
-    expect(refreshes).toEqual([]);
+    expect(refreshes()).toEqual([]);
   });
 
   it('refreshes a missing cache from Parley before sending', async () => {
@@ -105,7 +80,7 @@ describe('sendUserMessage', () => {
 
     await sendUserMessage({ userId: USER, text: TEXT, serviceId: BOT }, deps);
 
-    expect(refreshes).toEqual([[USER, BOT]]);
+    expect(refreshes()).toEqual([[USER, BOT]]);
     expect(parley.callsOf('sendMessage')).toEqual([
       { as: BOT, method: 'sendMessage', userId: USER, text: TEXT },
     ]);
@@ -121,7 +96,7 @@ describe('sendUserMessage', () => {
     expect(err).toBeInstanceOf(NotOwnerError);
     expect((err as NotOwnerError).httpStatus).toEqual(403);
     expect((err as NotOwnerError).details).toEqual({ currentOwner: AGENT });
-    expect(refreshes).toEqual([[USER, BOT]]);
+    expect(refreshes()).toEqual([[USER, BOT]]);
     expect(parley.callsOf('sendMessage')).toEqual([]);
   });
 
@@ -146,7 +121,7 @@ describe('sendUserMessage', () => {
 
     expect(err).toBeInstanceOf(NotOwnerError);
     expect((err as NotOwnerError).details).toEqual({ currentOwner: AGENT });
-    expect(refreshes).toEqual([[USER, BOT]]);
+    expect(refreshes()).toEqual([[USER, BOT]]);
     expect(state.owners.get(USER)?.owner).toEqual(AGENT);
   });
 
@@ -174,17 +149,47 @@ describe('sendUserMessage', () => {
     expect(parley.calls).toEqual([]);
   });
 
-  it('lets Parley decide once a pending handover is stale', async () => {
-    const { state, parley, clock, deps } = setup();
-    parley.owners.set(USER, AGENT);
+  it('recovers a stale pending handover first, so its target (now the owner) can send', async () => {
+    const { state, parley, history, clock, deps } = setup();
+    parley.owners.set(USER, AGENT); // the PUT was applied, then the process died
     const markedAt = new Date(clock.now() - 61_000).toISOString();
     state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT, markedAt)));
 
     await sendUserMessage({ userId: USER, text: TEXT, serviceId: AGENT }, deps);
 
+    expect(history.userRecords(USER).map((r) => [r.handoverId, r.status])).toEqual([
+      ['h0001', 'completed'],
+    ]);
+    expect(state.owners.get(USER)).toMatchObject({ owner: AGENT, pending: null });
     expect(parley.callsOf('sendMessage')).toEqual([
       { as: AGENT, method: 'sendMessage', userId: USER, text: TEXT },
     ]);
+  });
+
+  it('refuses with 403 a service outside a fresh pending handover, naming the owner', async () => {
+    const { state, parley, clock, deps } = setup();
+    state.owners.set(USER, ownerItem(AGENT, pendingTo(BOT, new Date(clock.now()).toISOString())));
+    state.owners.get(USER)!.pending!.actingService = AGENT;
+
+    const err = await errorOf(
+      sendUserMessage({ userId: USER, text: TEXT, serviceId: 'Other000000000000000' }, deps),
+    );
+
+    expect(err).toBeInstanceOf(NotOwnerError);
+    expect((err as NotOwnerError).details).toEqual({ currentOwner: AGENT });
+    expect(parley.calls).toEqual([]);
+  });
+
+  it.each([
+    ['129 characters', 'x'.repeat(129)],
+    ['a slash', 'a/b'],
+  ])('refuses a userId with %s with invalid_user_id', async (_case, userId) => {
+    const { parley, deps } = setup();
+
+    const err = await errorOf(sendUserMessage({ userId, text: TEXT, serviceId: BOT }, deps));
+
+    expect((err as ValidationError).code).toBe('invalid_user_id');
+    expect(parley.calls).toEqual([]);
   });
 
   it.each([

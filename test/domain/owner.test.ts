@@ -1,4 +1,5 @@
-import { ValidationError } from '../../functions/domain/errors';
+import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../functions/domain/chain';
+import { ParleyTimeoutError, ValidationError } from '../../functions/domain/errors';
 import {
   currentOwner,
   type HandoverInput,
@@ -7,7 +8,8 @@ import {
   refreshOwner,
   toOwnerView,
 } from '../../functions/domain/handover';
-import { observedRecord } from '../../functions/domain/owner';
+import { observedRecord, syncOwner } from '../../functions/domain/owner';
+import type { HandoverRecord, OwnerItem } from '../../functions/domain/types';
 import { AGENT, BOT, handoverWorld, staticCatalog } from '../support/fakes';
 
 const toAgent: HandoverInput = {
@@ -19,12 +21,58 @@ const toAgent: HandoverInput = {
 };
 const toBot: HandoverInput = { userId: '20', newOwner: BOT, requestedBy: AGENT, source: 'api' };
 
+/** A record after `prev` (or the first), one minute later: Bot -> Agent first, then Agent -> `to`. */
+const chained = (
+  prev: HandoverRecord | null,
+  to: string,
+  status: HandoverRecord['status'],
+): HandoverRecord =>
+  finalizeRecord(
+    {
+      handoverId: `r${(prev?.seq ?? 0) + 1}`,
+      userId: '20',
+      seq: (prev?.seq ?? 0) + 1,
+      fromOwner: prev ? AGENT : BOT,
+      toOwner: to,
+      reason: null,
+      metadata: null,
+      metadataDigest: metadataDigest(null),
+      requestedBy: prev ? AGENT : BOT,
+      source: 'api',
+      createdAt: new Date(
+        Date.parse('2026-03-10T14:00:00.000Z') + (prev?.seq ?? 0) * 60_000,
+      ).toISOString(),
+      prevHash: prev?.hash ?? GENESIS_HASH,
+    },
+    status,
+    null,
+  );
+
 const botView = { identification: BOT, name: 'Bot Service', default: true };
 const agentView = { identification: AGENT, name: 'Agent Service', default: false };
 
 describe('toOwnerView', () => {
   it('names a configured service', async () => {
     expect(await toOwnerView(AGENT, staticCatalog())).toEqual(agentView);
+  });
+
+  it("takes default from Parley's list, not from a catalog entry read before the list loaded", async () => {
+    // A cold catalog: get() answers from the configuration alone (default false until a list).
+    const warm = staticCatalog();
+    const cold = { ...warm, get: (id: string) => ({ ...warm.get(id)!, default: false }) };
+
+    expect(await toOwnerView(BOT, cold)).toEqual(botView);
+  });
+
+  it('falls back to the configuration when Parley cannot list its services', async () => {
+    const catalog = {
+      ...staticCatalog(),
+      list: async () => {
+        throw new ParleyTimeoutError('GET', 'services', 3000);
+      },
+    };
+
+    expect(await toOwnerView(AGENT, catalog)).toEqual(agentView);
   });
 
   it('names a service it does not know by its identification', async () => {
@@ -149,13 +197,51 @@ describe('refreshOwner', () => {
   });
 });
 
+describe('syncOwner with an item read before its GET', () => {
+  it('records no drift for a handover that marked after that read, which keeps its own record', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    const readBefore = await w.state.getOwner('20');
+    // Between that read and its GET, the Bot's handover marks the user and Parley applies it;
+    // the refresher then runs before the handover appends its record.
+    let refreshed: OwnerItem | undefined;
+    const append = w.history.append.bind(w.history);
+    w.history.append = async (record) => {
+      if (record.source === 'api' && !refreshed) {
+        refreshed = (await syncOwner('20', AGENT, w.deps, readBefore)).item;
+      }
+      return append(record);
+    };
+
+    const result = await performHandover(toAgent, w.deps);
+
+    const records = w.history.userRecords('20');
+    expect(records.map((r) => [r.handoverId, r.source])).toEqual([['h0001', 'api']]);
+    expect(result.handover).toEqual(records[0]);
+    expect(refreshed?.pending?.draft.handoverId).toBe('h0001');
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 1 });
+  });
+
+  it('records no drift for a handover that completed after that read', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    const readBefore = await w.state.getOwner('20');
+    await performHandover(toAgent, w.deps);
+
+    const { item } = await syncOwner('20', AGENT, w.deps, readBefore);
+
+    expect(w.history.userRecords('20').map((r) => r.source)).toEqual(['api']);
+    expect(item).toMatchObject({ owner: AGENT, lastSeq: 1, lastHandoverId: 'h0001' });
+  });
+});
+
 describe('currentOwner', () => {
   it('answers Parley’s owner with since and the last handover id', async () => {
     const w = handoverWorld();
     await performHandover(toAgent, w.deps);
     w.clock.advance(60_000);
 
-    const answer = await currentOwner('20', BOT, w.deps);
+    const answer = await currentOwner('20', { kind: 'service', serviceId: BOT }, w.deps);
 
     expect(answer).toEqual({
       userId: '20',
@@ -165,12 +251,21 @@ describe('currentOwner', () => {
     });
   });
 
-  it('answers for a user never seen, with no since', async () => {
+  it('reads as the default service for an auditor', async () => {
     const w = handoverWorld();
 
-    const answer = await currentOwner('77', AGENT, w.deps);
+    const answer = await currentOwner('77', { kind: 'auditor' }, w.deps);
 
-    expect(answer).toEqual({ userId: '77', owner: botView, since: null, lastHandoverId: null });
+    expect(answer).toEqual({ userId: '77', owner: botView });
+    expect(w.parley.callsOf('getOwner').map((c) => c.as)).toEqual([BOT]);
+  });
+
+  it('answers for a user never seen without since or lastHandoverId', async () => {
+    const w = handoverWorld();
+
+    const answer = await currentOwner('77', { kind: 'service', serviceId: AGENT }, w.deps);
+
+    expect(answer).toEqual({ userId: '77', owner: botView });
   });
 
   it('records drift it finds and answers the new owner', async () => {
@@ -179,7 +274,7 @@ describe('currentOwner', () => {
     w.parley.owners.set('20', BOT);
     w.clock.advance(1000);
 
-    const answer = await currentOwner('20', AGENT, w.deps);
+    const answer = await currentOwner('20', { kind: 'service', serviceId: AGENT }, w.deps);
 
     expect(answer).toEqual({
       userId: '20',
@@ -190,7 +285,7 @@ describe('currentOwner', () => {
     expect(w.history.userRecords('20').map((r) => r.source)).toEqual(['api', 'observed']);
   });
 
-  it('answers Parley’s owner without since while a handover is in flight', async () => {
+  it('answers Parley’s owner without since or lastHandoverId while a first handover is in flight', async () => {
     const w = handoverWorld();
     w.parley.onSetOwner = () => {
       throw new Error('crash after the marker');
@@ -198,9 +293,9 @@ describe('currentOwner', () => {
     await expect(performHandover(toAgent, w.deps)).rejects.toThrow();
     w.parley.owners.set('20', AGENT);
 
-    const answer = await currentOwner('20', BOT, w.deps);
+    const answer = await currentOwner('20', { kind: 'service', serviceId: BOT }, w.deps);
 
-    expect(answer).toEqual({ userId: '20', owner: agentView, since: null, lastHandoverId: null });
+    expect(answer).toEqual({ userId: '20', owner: agentView });
   });
 });
 
@@ -297,6 +392,24 @@ describe('ownerAt', () => {
       owner: botView,
       known: true,
     });
+  });
+
+  it('stops walking back after 50 failed records and answers the earliest one’s from-owner', async () => {
+    const w = handoverWorld();
+    const records = [chained(null, AGENT, 'completed')];
+    for (let i = 0; i < 60; i++) records.push(chained(records.at(-1)!, BOT, 'failed'));
+    for (const r of records) await w.history.append(r);
+    const get = jest.spyOn(w.history, 'get');
+
+    const answer = await ownerAt('20', '2026-03-10T15:00:00.000Z', w.deps);
+
+    expect(answer).toEqual({
+      userId: '20',
+      at: '2026-03-10T15:00:00.000Z',
+      owner: agentView,
+      known: true,
+    });
+    expect(get).toHaveBeenCalledTimes(50);
   });
 
   it('refuses an instant that is not a date', async () => {

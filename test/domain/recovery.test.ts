@@ -1,12 +1,18 @@
-import { verifyChain } from '../../functions/domain/chain';
-import { HandoverInProgressError, ParleyTimeoutError } from '../../functions/domain/errors';
+import { GENESIS_HASH, verifyChain } from '../../functions/domain/chain';
+import {
+  HandoverInProgressError,
+  OwnerChangedError,
+  ParleyTimeoutError,
+} from '../../functions/domain/errors';
 import {
   type HandoverInput,
   performHandover,
   recoverPending,
   refreshOwner,
 } from '../../functions/domain/handover';
+import { observedRecord } from '../../functions/domain/owner';
 import type { HistoryStore } from '../../functions/domain/ports';
+import { completePending } from '../../functions/domain/recovery';
 import type { HandoverRecord } from '../../functions/domain/types';
 import { AGENT, BOT, handoverWorld } from '../support/fakes';
 
@@ -239,6 +245,37 @@ describe('recoverPending', () => {
 
     expect(w.parley.callsOf('unsetAgent').map((c) => c.as)).toEqual([BOT]);
     expectConsistent(w, BOT);
+  });
+});
+
+describe('a record of another handover at the draft’s seq', () => {
+  it('is a conflict for the recovered handover, never its outcome, and frees the user', async () => {
+    const w = handoverWorld();
+    crashAfterMarker(w);
+    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow();
+    // An observer recorded a change at the seq the stalled handover owns.
+    const theirs = observedRecord(
+      { userId: '20', seq: 0, hash: GENESIS_HASH, createdAt: null },
+      BOT,
+      AGENT,
+      'observer-1',
+      w.clock.now(),
+    );
+    await w.history.append(theirs);
+    w.parley.owners.set('20', AGENT);
+    const marked = (await w.state.getOwner('20'))!;
+
+    const completion = await completePending(marked, w.deps, 'get', theirs);
+
+    expect(completion.error).toBeInstanceOf(OwnerChangedError);
+    expect((completion.error as OwnerChangedError).details).toEqual({ currentOwner: AGENT });
+    expect(w.history.userRecords('20')).toEqual([theirs]);
+    expect(w.state.owners.get('20')).toMatchObject({
+      owner: AGENT,
+      pending: null,
+      lastHandoverId: 'observer-1',
+    });
+    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
   });
 });
 

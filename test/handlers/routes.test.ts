@@ -122,7 +122,11 @@ describe('POST /handovers and GET /users/{userId}/owner', () => {
   it('answers the owner of a new user from Parley: the default service', async () => {
     const res = await call({ method: 'GET', path: '/users/101/owner', token: h.tokens.auditor });
     expect(res.statusCode).toBe(200);
-    expect(res.json.owner).toEqual({ identification: BOT, name: 'Bot Service', default: true });
+    // Never handed over: no since and no lastHandoverId (both optional in the contract).
+    expect(res.json).toEqual({
+      userId: '101',
+      owner: { identification: BOT, name: 'Bot Service', default: true },
+    });
   });
 
   it('moves a user to another service by name and records it', async () => {
@@ -332,6 +336,35 @@ describe('Parley errors', () => {
     ]);
   });
 
+  it('lets a retry with the same Idempotency-Key after a 502 make a new attempt', async () => {
+    const request = {
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      headers: { 'Idempotency-Key': 'key-204' },
+      body: { userId: '204', newOwner: AGENT },
+    } as const;
+    h.sim.setFaults([{ route: 'putOwner', errorRate: 1, errorStatus: 400 }]);
+    const failed = await call(request);
+    h.sim.setFaults([]);
+
+    const retry = await call(request);
+
+    expect(failed.statusCode).toBe(502);
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json).toMatchObject({ changed: true, owner: { identification: AGENT } });
+    const history = await call({
+      method: 'GET',
+      path: '/users/204/handovers',
+      token: h.tokens.auditor,
+    });
+    expect(history.json.handovers.map((r: { status: string }) => r.status)).toEqual([
+      'completed',
+      'failed',
+    ]);
+    expect(retry.json.handover.handoverId).not.toBe(history.json.handovers[1].handoverId);
+  });
+
   it('maps Parley being unavailable to 503 with Retry-After', async () => {
     h.sim.setFaults([{ route: 'getOwner', errorRate: 1, errorStatus: 503 }]);
     const res = await call({ method: 'GET', path: '/users/202/owner', token: h.tokens.bot.api });
@@ -440,6 +473,38 @@ describe('audit routes', () => {
   it('answers 400 for a range without from and to', async () => {
     const res = await call({ method: 'GET', path: '/handovers', token: h.tokens.auditor });
     expect(res.statusCode).toBe(400);
+  });
+});
+
+describe('user ids', () => {
+  it.each([
+    ['"."', '.'],
+    ['".."', '..'],
+    ['a lone surrogate', 'a\ud800'],
+    ['129 characters', '7'.repeat(129)],
+  ])('answers 400 invalid_user_id for a user id with %s in a path', async (_case, userId) => {
+    const res = await call({
+      method: 'GET',
+      path: `/users/${userId.replace(/\./g, '%2E')}/handovers`,
+      token: h.tokens.auditor,
+    });
+    expect([res.statusCode, res.json.error.code]).toEqual([400, 'invalid_user_id']);
+  });
+
+  it.each([
+    ['".."', '..'],
+    ['a lone surrogate', 'a\ud800'],
+  ])('answers 400 naming userId for a handover of a user id with %s', async (_case, userId) => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId, newOwner: 'default' },
+    });
+    expect([res.statusCode, res.json.error.message]).toEqual([
+      400,
+      expect.stringContaining('userId'),
+    ]);
   });
 });
 

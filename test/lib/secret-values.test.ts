@@ -180,6 +180,7 @@ describe('bin/secrets.ts commands', () => {
     expect(out).toEqual([
       `Bot Service callback header for Parley: Authorization: Bearer ${written.callbackTokens[0]}`,
       `Bot Service API token: ${written.apiTokens[0]}`,
+      `Bot Service signing secret (verifies X-Handover-Signature): ${written.signingSecret}`,
     ]);
     expect(err.join('\n')).not.toContain('parley-shared-secret');
     expect(err.join('\n')).not.toContain(written.apiTokens[0]);
@@ -216,7 +217,7 @@ describe('bin/secrets.ts commands', () => {
     expect(out).toEqual([`Auditor token of Compliance: ${written.auditors[0].token}`]);
   });
 
-  it('answers --help on each command without touching a secret', async () => {
+  it('answers --help on each command on stdout without touching a secret', async () => {
     const store = () => {
       throw new Error('no store for --help');
     };
@@ -224,8 +225,22 @@ describe('bin/secrets.ts commands', () => {
       expect(await run([command, '--help'], store)).toBe(0);
     }
     expect(await run(['--help'], store)).toBe(0);
-    expect(err.join('\n')).toContain('--generate-tokens');
-    expect(out).toEqual([]);
+    expect(out.join('\n')).toContain('--generate-tokens');
+    expect(err).toEqual([]);
+  });
+
+  it('reports usage mistakes with exit code 2 before touching a secret', async () => {
+    const store = () => {
+      throw new Error('no store for a usage mistake');
+    };
+    expect(
+      await run(['rotate', '--stage', 'dev', '--service', 'x', '--kind', 'bogus'], store),
+    ).toBe(2);
+    expect(await run(['set-service', '--stage', 'dev'], store)).toBe(2);
+    expect(await run(['add-auditor', '--bogus'], store)).toBe(2);
+    expect(await run(['nonsense'], store)).toBe(2);
+    expect(err.join('\n')).toContain('--kind must be "callback" or "api".');
+    expect(err.join('\n')).toContain('--service is required.');
   });
 });
 

@@ -213,6 +213,15 @@ export class FakeStateStore implements StateStore {
     return true;
   }
 
+  async replaceIdempotency(item: IdempotencyItem, previousHandoverId: string, nowMs: number) {
+    const k = `${item.callerServiceId}#${item.key}`;
+    const existing = this.idempotency.get(k);
+    const free = !existing || existing.expiresAt * 1000 <= nowMs;
+    if (!free && existing.handoverId !== previousHandoverId) return false;
+    this.idempotency.set(k, clone(item));
+    return true;
+  }
+
   async getDelivery(deliveryId: string, nowMs: number) {
     const item = this.deliveries.get(deliveryId);
     return item && item.expiresAt * 1000 > nowMs ? clone(item) : null;
