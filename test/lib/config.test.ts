@@ -153,3 +153,16 @@ it('ends `cdk synth` on a bad configuration with exactly one line on stderr and 
   expect(lines[0]).toContain('services');
   expect(result.stdout).toBe('');
 });
+
+it('loads every stage configuration shipped in config/', () => {
+  const dir = path.join(__dirname, '..', '..', 'config');
+  const stages = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''));
+
+  const loaded = stages.map((stage) => loadStage({ stage }).config.stage);
+
+  expect(loaded).toEqual(stages);
+  expect(stages).toEqual(expect.arrayContaining(['dev', 'prod']));
+});
