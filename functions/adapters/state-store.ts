@@ -207,11 +207,11 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
     throw new Error(`The delivery ${item.deliveryId} could not be claimed or read.`);
   };
 
-  const updateDelivery: StateStore['updateDelivery'] = async (deliveryId, patch) => {
+  const updateDelivery: StateStore['updateDelivery'] = async (deliveryId, patch, lease) => {
     const entries = DELIVERY_FIELDS.flatMap((field) =>
       patch[field] === undefined ? [] : [[field, patch[field]] as const],
     );
-    if (entries.length === 0) return;
+    if (entries.length === 0) return true;
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
     const sets = entries.map(([field, value], i) => {
@@ -219,19 +219,28 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
       values[`:v${i}`] = value;
       return `#f${i} = :v${i}`;
     });
+    if (lease !== undefined) {
+      names['#lease'] = 'leaseUntil';
+      values[':lease'] = lease;
+    }
     try {
       await client.send(
         new UpdateCommand({
           TableName: tableName,
           Key: { pk: deliveryPk(deliveryId) },
           UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: 'attribute_exists(pk)',
+          ConditionExpression:
+            lease === undefined
+              ? 'attribute_exists(pk)'
+              : 'attribute_exists(pk) AND #lease = :lease',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
       );
+      return true;
     } catch (err) {
       if (isConditionFailure(err)) {
+        if (lease !== undefined) return false;
         throw new Error(`The delivery ${deliveryId} does not exist; it cannot be updated.`);
       }
       throw err;

@@ -187,7 +187,15 @@ export async function processCallback(
   const service = deps.catalog.get(serviceId);
   if (!parsed.ok || !service) {
     const reason = parsed.ok ? 'unknown_service' : parsed.reason;
-    await deps.state.updateDelivery(deliveryId, { state: 'done', disposition: 'quarantined' });
+    if (
+      !(await deps.state.updateDelivery(
+        deliveryId,
+        { state: 'done', disposition: 'quarantined' },
+        item.leaseUntil,
+      ))
+    ) {
+      throw new DeliveryBusyError(deliveryId, item.leaseUntil);
+    }
     deps.metrics.count('CallbackQuarantined');
     deps.metrics.count('CallbackProcessed', 1, { disposition: 'quarantined' });
     deps.log.warn('callback quarantined', { ...ctx, reason, bodyLength: message.body.length });
@@ -198,8 +206,9 @@ export async function processCallback(
     return await new CallbackRun(parsed, service, item, taken.previous, deps).run();
   } catch (err) {
     // This attempt is over: let the queue's next delivery claim it at once instead of waiting out
-    // the lease. What the attempt did (replyState, handoverId) stays on the item.
-    await deps.state.updateDelivery(deliveryId, { leaseUntil: 0 }).catch(() => {
+    // the lease. What the attempt did (replyState, handoverId) stays on the item. Fenced: a lease
+    // another attempt has claimed since is not ours to release.
+    await deps.state.updateDelivery(deliveryId, { leaseUntil: 0 }, item.leaseUntil).catch(() => {
       deps.log.warn('could not release the delivery lease', ctx);
     });
     throw err;
@@ -390,7 +399,7 @@ class CallbackRun {
     const id = result.handover?.handoverId;
     if (id && id !== this.handoverId) {
       this.handoverId = id;
-      await this.deps.state.updateDelivery(this.deliveryId, { handoverId: id });
+      await this.update({ handoverId: id });
     }
     const target = result.owner.identification;
     return target === this.serviceId ? null : target;
@@ -472,8 +481,16 @@ class CallbackRun {
   }
 
   private async setReplyState(replyState: DeliveryItem['replyState']): Promise<void> {
-    await this.deps.state.updateDelivery(this.deliveryId, { replyState });
+    await this.update({ replyState });
     this.item.replyState = replyState;
+  }
+
+  /** Writes to the delivery item while this attempt still holds its lease; else stops it. */
+  private async update(patch: Parameters<StateStore['updateDelivery']>[1]): Promise<void> {
+    if (!(await this.deps.state.updateDelivery(this.deliveryId, patch, this.item.leaseUntil))) {
+      this.deps.log.warn('delivery lease taken over by another attempt; stopping', this.ctx);
+      throw new DeliveryBusyError(this.deliveryId, this.item.leaseUntil);
+    }
   }
 
   /** The owner cache was wrong about this Service: fix it for the next callback, best effort. */
@@ -567,7 +584,7 @@ class CallbackRun {
   }
 
   private async finish(disposition: DeliveryDisposition): Promise<CallbackOutcome> {
-    await this.deps.state.updateDelivery(this.deliveryId, {
+    await this.update({
       state: 'done',
       disposition,
       ...(this.handoverId ? { handoverId: this.handoverId } : {}),

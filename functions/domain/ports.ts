@@ -119,12 +119,17 @@ export interface StateStore {
     item: DeliveryItem,
     nowMs: number,
   ): Promise<{ claimed: true } | { claimed: false; existing: DeliveryItem }>;
+  /**
+   * Updates the given fields. With `lease` (the `leaseUntil` the caller claimed with), only while
+   * the item still holds that lease: false when another attempt has claimed it since (fenced out).
+   */
   updateDelivery(
     deliveryId: string,
     patch: Partial<
       Pick<DeliveryItem, 'state' | 'disposition' | 'replyState' | 'handoverId' | 'leaseUntil'>
     >,
-  ): Promise<void>;
+    lease?: number,
+  ): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- Queue, downstream, catalog

@@ -363,6 +363,24 @@ describe('delivery items', () => {
     });
   });
 
+  it('updates under a lease only while the item still holds that lease', async () => {
+    const item = delivery({ leaseUntil: NOW + 60_000 });
+    await store.claimDelivery(item, NOW);
+
+    const stale = await store.updateDelivery(item.deliveryId, { state: 'done' }, NOW + 1);
+    const held = await store.updateDelivery(
+      item.deliveryId,
+      { replyState: 'sending' },
+      NOW + 60_000,
+    );
+
+    expect([stale, held]).toEqual([false, true]);
+    expect(await store.getDelivery(item.deliveryId, NOW)).toEqual({
+      ...item,
+      replyState: 'sending',
+    });
+  });
+
   it('refuses to update a delivery that does not exist', async () => {
     await expect(store.updateDelivery('missing', { state: 'done' })).rejects.toThrow(
       'does not exist',

@@ -76,6 +76,21 @@ const queued = (body: string, serviceId = BOT): QueuedCallback => ({
 const idOf = (body: string, serviceId = BOT) => deliveryIdFor(serviceId, body, parseCallback(body));
 
 /** A fake downstream: records every post and answers from a per-URL script (default 200, empty). */
+/** A delivery item as another attempt of the same delivery would have claimed it. */
+const messageDeliveryLike = (deliveryId: string): DeliveryItem => ({
+  deliveryId,
+  serviceId: BOT,
+  userId: USER,
+  type: 'message',
+  receivedAt: '2026-03-10T13:59:00.000Z',
+  state: 'in_progress',
+  disposition: null,
+  replyState: 'none',
+  handoverId: null,
+  leaseUntil: 0,
+  expiresAt: 4_000_000_000,
+});
+
 class FakeDownstream implements Downstream {
   readonly posts: {
     url: string;
@@ -893,6 +908,25 @@ describe('processCallback: delivery items', () => {
     expect(leaseAfterFailure).toEqual(0);
     expect(outcome.disposition).toEqual('forwarded');
     expect(t.downstream.posts.map((p) => p.headers['X-Handover-Delivery'])).toEqual([id, id]);
+  });
+
+  it('stops an attempt whose lease another attempt has claimed since, leaving that lease alone', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    const raw = messageBody();
+    const id = idOf(raw);
+    // While this attempt waits on its downstream, its lease passes and a retry claims the delivery.
+    const takeover = { ...messageDeliveryLike(id), leaseUntil: t.clock.now() + 120_000 };
+    t.downstream.post = async (url, body, headers, timeoutMs) => {
+      t.downstream.posts.push({ url, body, headers, timeoutMs });
+      t.state.deliveries.set(id, takeover);
+      return { status: 200, body: '' };
+    };
+
+    const err = await rejection(processCallback(queued(raw), t.deps));
+
+    expect(err).toBeInstanceOf(DeliveryBusyError);
+    expect(t.delivery(id)).toEqual(takeover);
   });
 
   it('never sends again a reply a crashed attempt left in `sending`', async () => {

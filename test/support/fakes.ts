@@ -241,10 +241,12 @@ export class FakeStateStore implements StateStore {
     return { claimed: true };
   }
 
-  async updateDelivery(deliveryId: string, patch: Partial<DeliveryItem>) {
+  async updateDelivery(deliveryId: string, patch: Partial<DeliveryItem>, lease?: number) {
     const existing = this.deliveries.get(deliveryId);
+    if (lease !== undefined && existing?.leaseUntil !== lease) return false;
     if (!existing) throw new Error(`no delivery ${deliveryId}`);
     this.deliveries.set(deliveryId, { ...existing, ...clone(patch) });
+    return true;
   }
 }
 
