@@ -178,6 +178,7 @@ describe('local stack end to end', () => {
       const res = await http(`${stack.url}/users/31/owner`, { token: tokens.auditor!.token });
       return res.body.owner?.identification === AGENT ? res.body : undefined;
     });
+    await eventually('the queue to drain', () => queueIdle(stack));
     const records = await history(stack, '31');
 
     expect(owner.owner.identification).toBe(AGENT);
