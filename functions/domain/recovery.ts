@@ -131,12 +131,19 @@ async function settle(
           // outcome was unknown did land (late). That is this handover, completed.
           return { status: 'completed', parley: infoOf(lastUnknown) };
         }
+        if (lastUnknown && seen.unread) {
+          // Refused as not the owner after an attempt whose outcome is unknown, and Parley could
+          // not say who owns the user: that attempt may have landed. Not a definite failure:
+          // leave the marker for recovery to settle with GET owner.
+          throw lastUnknown;
+        }
+        const { otherOwner } = seen;
         return {
           status: 'failed',
           parley: infoOf(err),
           // Refused because another service owns the user (the cache was stale): answer as 403.
-          error: seen.otherOwner ? new NotOwnerError(actingService, seen.otherOwner) : err,
-          ...seen,
+          error: otherOwner ? new NotOwnerError(actingService, otherOwner) : err,
+          ...(otherOwner ? { otherOwner } : {}),
         };
       }
       lastUnknown = err;
@@ -153,13 +160,13 @@ async function settle(
 async function whoOwns(
   pending: PendingHandover,
   deps: HandoverDeps,
-): Promise<{ otherOwner?: string }> {
+): Promise<{ otherOwner?: string; unread?: true }> {
   try {
     const owner = (await deps.parley(pending.actingService).getOwner(pending.draft.userId)).data
       .owner;
     return owner !== pending.actingService ? { otherOwner: owner } : {};
   } catch {
-    return {};
+    return { unread: true };
   }
 }
 

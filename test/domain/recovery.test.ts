@@ -348,4 +348,42 @@ describe('an unknown outcome that lands late', () => {
     ]);
     expectConsistent(w, AGENT);
   });
+
+  it('leaves the marker when the retried PUT is refused and Parley cannot say who owns the user', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'timeout');
+    let landed = false;
+    const deps = {
+      ...w.deps,
+      parley: (id: string) => {
+        const client = w.parley.clients(id);
+        return {
+          ...client,
+          getOwner: async (userId: string) => {
+            const read = await client.getOwner(userId);
+            if (!landed && w.parley.callsOf('setOwner').length === 1) {
+              // The first (timed out) PUT lands late; the look after the refusal then fails.
+              landed = true;
+              w.parley.owners.set('20', AGENT);
+              w.parley.failNext('getOwner', 'reject_500');
+            }
+            return read;
+          },
+        };
+      },
+    };
+
+    const err = await performHandover(seedRequest, deps).catch((e: unknown) => e);
+    const marker = (await w.state.getOwner('20'))?.pending;
+    w.clock.advance(61_000);
+    const recovered = await recoverPending('20', deps);
+
+    expect(err).toBeInstanceOf(ParleyTimeoutError);
+    expect(marker?.draft.toOwner).toBe(AGENT);
+    expect(recovered).toBe('recovered');
+    expect(w.history.userRecords('20').map((r) => [r.source, r.status, r.toOwner])).toEqual([
+      ['api', 'completed', AGENT],
+    ]);
+    expectConsistent(w, AGENT);
+  });
 });
