@@ -316,29 +316,38 @@ describe('a late original invocation', () => {
   });
 });
 
+/**
+ * The first PUT owner times out without effect; right after the settling GET (which still shows
+ * the Bot) that PUT lands late at Parley, so the retried PUT is refused as not the owner.
+ */
+const lateLanding = (afterLanding?: (w: ReturnType<typeof handoverWorld>) => void) => {
+  const w = handoverWorld();
+  w.parley.failNext('setOwner', 'timeout');
+  let landed = false;
+  const deps = {
+    ...w.deps,
+    parley: (id: string) => {
+      const client = w.parley.clients(id);
+      return {
+        ...client,
+        getOwner: async (userId: string) => {
+          const read = await client.getOwner(userId);
+          if (!landed && w.parley.callsOf('setOwner').length === 1) {
+            landed = true;
+            w.parley.owners.set('20', AGENT);
+            afterLanding?.(w);
+          }
+          return read;
+        },
+      };
+    },
+  };
+  return { w, deps };
+};
+
 describe('an unknown outcome that lands late', () => {
   it('completes the handover when the retried PUT is refused because the target owns the user', async () => {
-    const w = handoverWorld();
-    w.parley.failNext('setOwner', 'timeout');
-    let landed = false;
-    const deps = {
-      ...w.deps,
-      parley: (id: string) => {
-        const client = w.parley.clients(id);
-        return {
-          ...client,
-          getOwner: async (userId: string) => {
-            const read = await client.getOwner(userId);
-            if (!landed && w.parley.callsOf('setOwner').length === 1) {
-              // Parley still showed the Bot, then the first (timed out) PUT is applied late.
-              landed = true;
-              w.parley.owners.set('20', AGENT);
-            }
-            return read;
-          },
-        };
-      },
-    };
+    const { w, deps } = lateLanding();
 
     const result = await performHandover(seedRequest, deps);
 
@@ -350,28 +359,8 @@ describe('an unknown outcome that lands late', () => {
   });
 
   it('leaves the marker when the retried PUT is refused and Parley cannot say who owns the user', async () => {
-    const w = handoverWorld();
-    w.parley.failNext('setOwner', 'timeout');
-    let landed = false;
-    const deps = {
-      ...w.deps,
-      parley: (id: string) => {
-        const client = w.parley.clients(id);
-        return {
-          ...client,
-          getOwner: async (userId: string) => {
-            const read = await client.getOwner(userId);
-            if (!landed && w.parley.callsOf('setOwner').length === 1) {
-              // The first (timed out) PUT lands late; the look after the refusal then fails.
-              landed = true;
-              w.parley.owners.set('20', AGENT);
-              w.parley.failNext('getOwner', 'reject_500');
-            }
-            return read;
-          },
-        };
-      },
-    };
+    // The look after the refusal fails too.
+    const { w, deps } = lateLanding((world) => world.parley.failNext('getOwner', 'reject_500'));
 
     const err = await performHandover(seedRequest, deps).catch((e: unknown) => e);
     const marker = (await w.state.getOwner('20'))?.pending;
