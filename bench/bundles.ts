@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { type FunctionName, functionSpecs } from '../functions/platform/routes';
+import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
 import { loadStage, REPO_ROOT } from '../lib/config';
 import { ServiceFunction } from '../lib/constructs/service-function';
 import { addParleyHandover } from '../lib/parley-handover';

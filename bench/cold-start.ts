@@ -6,8 +6,8 @@
 // SQS answered there, DynamoDB passed on to dynalite, Parley to the simulator.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import type { FunctionName } from '../functions/platform/routes';
-import { historyTable, stateTable, type TableDefinition } from '../functions/platform/tables';
+import type { FunctionName } from '../functions/contracts/routes';
+import { historyTable, stateTable, type TableDefinition } from '../functions/contracts/tables';
 import { startLocalDynamo } from '../local/dynamo';
 import { startParleySimulator } from '../local/parley-sim';
 import { toStageConfig } from '../local/services-file';

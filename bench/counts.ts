@@ -6,7 +6,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { deliveryIdFor, groupIdFor, parseCallback } from '../functions/domain/callback';
 import type { QueuedCallback } from '../functions/domain/ports';
 import type { DepsSource } from '../functions/platform/deps';
-import { functionSpecs } from '../functions/platform/routes';
+import { functionSpecs } from '../functions/contracts/routes';
 import { type HttpFunction, startGateway } from '../local/gateway';
 import { type Counts, totalDynamo, totalParley } from './instrument';
 import { mean } from './stats';

@@ -1,6 +1,6 @@
 // The bench's command line.
-import type { FunctionName } from '../functions/platform/routes';
-import { functionSpecs } from '../functions/platform/routes';
+import type { FunctionName } from '../functions/contracts/routes';
+import { functionSpecs } from '../functions/contracts/routes';
 
 export const SECTIONS = ['bundles', 'cold', 'warm', 'counts', 'scaling', 'cost'] as const;
 export type Section = (typeof SECTIONS)[number];

@@ -4,7 +4,7 @@ import './env';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
-import { functionSpecs } from '../functions/platform/routes';
+import { functionSpecs } from '../functions/contracts/routes';
 import { PROCESSOR_BATCH_SIZE } from '../lib/api-stack';
 import { type BuiltBundles, buildBundles } from './bundles';
 import { type ColdResult, measureColdStarts } from './cold-start';

@@ -8,7 +8,7 @@ import { createStaticSecretsProvider } from '../functions/adapters/secrets';
 import { noMetrics, silentLog } from '../functions/domain/ports';
 import type { DepsSource } from '../functions/platform/deps';
 import { buildDeps } from '../functions/platform/runtime';
-import { historyTable, stateTable } from '../functions/platform/tables';
+import { historyTable, stateTable } from '../functions/contracts/tables';
 import { startLocalDynamo } from '../local/dynamo';
 import { type HttpFunction, startGateway } from '../local/gateway';
 import { toStageConfig } from '../local/services-file';

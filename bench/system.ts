@@ -23,9 +23,9 @@ import {
   functionSpecs,
   type HttpRoute,
   httpRoutes,
-} from '../functions/platform/routes';
+} from '../functions/contracts/routes';
 import { buildDeps } from '../functions/platform/runtime';
-import { historyTable, stateTable, type TableDefinition } from '../functions/platform/tables';
+import { historyTable, stateTable, type TableDefinition } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
 import { startLocalDynamo } from '../local/dynamo';
 import { type HttpFunction, startGateway } from '../local/gateway';

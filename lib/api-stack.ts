@@ -12,7 +12,7 @@ import {
   type FunctionSpec,
   functionSpecs,
   httpRoutes,
-} from '../functions/platform/routes';
+} from '../functions/contracts/routes';
 import type { LoadedStage } from './config';
 import { OperationalAlarms } from './constructs/alarms';
 import { CallbackQueue } from './constructs/callback-queue';

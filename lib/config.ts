@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { functionSpecs } from '../functions/platform/routes';
+import { functionSpecs } from '../functions/contracts/routes';
 import { type StageConfig, stageConfigSchema } from '../functions/schemas/config';
 
 /** Repository root, from this file's location (never from the working directory). */

@@ -2,7 +2,7 @@
 // Secrets Manager secrets. Everything here is retained when the stack is deleted.
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { historyTable, stateTable } from '../functions/platform/tables';
+import { historyTable, stateTable } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
 import { HandoverSecrets } from './constructs/secrets';
 import { DefinedTable } from './constructs/tables';

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../functions/adapters/dynamo';
-import { createTableInput, type TableDefinition } from '../functions/platform/tables';
+import { createTableInput, type TableDefinition } from '../functions/contracts/tables';
 
 // dynalite ships without type declarations: this is the part of it we use.
 const dynalite: (options: {

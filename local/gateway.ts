@@ -20,7 +20,7 @@ import {
   httpRoutes,
   MAX_BODY_BYTES,
   routeKey,
-} from '../functions/platform/routes';
+} from '../functions/contracts/routes';
 
 export type HttpFunction = (
   event: APIGatewayProxyEventV2,

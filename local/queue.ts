@@ -28,7 +28,7 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { CallbackQueue, Clock, Log } from '../functions/domain/ports';
 import { silentLog } from '../functions/domain/ports';
-import type { TableDefinition } from '../functions/platform/tables';
+import type { TableDefinition } from '../functions/contracts/tables';
 
 /** The queue table: messages, the DLQ, dedup markers and a sequence counter share one key shape. */
 export const queueTable: TableDefinition = {

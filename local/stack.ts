@@ -9,9 +9,9 @@ import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lam
 import { createStaticSecretsProvider } from '../functions/adapters/secrets';
 import { type Clock, type Log, type MetricsSink, noMetrics } from '../functions/domain/ports';
 import type { AppDeps, DepsSource } from '../functions/platform/deps';
-import { type FunctionName, functionSpecs } from '../functions/platform/routes';
+import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
 import { buildDeps } from '../functions/platform/runtime';
-import { historyTable, stateTable } from '../functions/platform/tables';
+import { historyTable, stateTable } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
 import { type LocalDynamo, LocalSetupError, startLocalDynamo } from './dynamo';
 import { type ExtraRoute, type HttpFunction, type LocalGateway, startGateway } from './gateway';

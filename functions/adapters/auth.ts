@@ -8,7 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError } from '../domain/errors';
 import type { Clock } from '../domain/ports';
-import type { Authenticator, Caller, SecretsProvider } from '../platform/deps';
+import type { Authenticator, Caller, SecretsProvider } from '../domain/ports';
 import type { AuditorsSecret, ServiceSecret } from '../schemas/config';
 
 export interface AuthenticatorOptions {

@@ -6,7 +6,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type * as z from 'zod/mini';
 import type { Clock } from '../domain/ports';
-import type { SecretsProvider } from '../platform/deps';
+import type { SecretsProvider } from '../domain/ports';
 import {
   type AuditorsSecret,
   auditorsSecretSchema,

@@ -1,5 +1,6 @@
 // The interfaces the domain talks through. Adapters implement them (DynamoDB, the Parley fetch
 // client, SQS, Secrets Manager); domain tests implement them with small in-memory fakes.
+import type { AuditorsSecret, ServiceSecret } from '../schemas/config';
 import type {
   DeliveryItem,
   HandoverRecord,
@@ -204,6 +205,24 @@ export interface MetricsSink {
     unit: 'Seconds' | 'Count',
     dimensions?: Record<string, string>,
   ): void;
+}
+
+/** Who is calling an API route. */
+export type Caller = { kind: 'service'; serviceId: string } | { kind: 'auditor'; name: string };
+
+export interface Authenticator {
+  /** Parley's callback header for a service; throws UnauthorizedError (also for unknown ids). */
+  callback(serviceId: string, authorization: string | undefined): Promise<void>;
+  /** A Service's apiToken or an auditor's token; throws UnauthorizedError. */
+  caller(authorization: string | undefined): Promise<Caller>;
+}
+
+export interface SecretsProvider {
+  /** A Service's secret values (cached for the TTL). */
+  service(serviceId: string): Promise<ServiceSecret>;
+  auditors(): Promise<AuditorsSecret['auditors']>;
+  /** Drops a cached value (after Parley's 401 api_key_not_valid), or all of them. */
+  invalidate(serviceId?: string): void;
 }
 
 export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };

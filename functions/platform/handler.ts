@@ -3,7 +3,8 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ForbiddenError, ValidationError } from '../domain/errors';
 import { userIdSchema } from '../schemas/api';
-import type { AppDeps, Caller, DepsSource } from './deps';
+import type { Caller } from '../domain/ports';
+import type { AppDeps, DepsSource } from './deps';
 import { toHttpResponse } from './http';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2;

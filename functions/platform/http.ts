@@ -7,7 +7,7 @@ import type * as z from 'zod/mini';
 import { safeParse } from 'zod/mini';
 import { AppError, PayloadTooLargeError, ValidationError } from '../domain/errors';
 import type { Log } from '../domain/ports';
-import { MAX_BODY_BYTES } from './routes';
+import { MAX_BODY_BYTES } from '../contracts/routes';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 type Headers = Record<string, string>;

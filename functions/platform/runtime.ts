@@ -23,7 +23,8 @@ import {
   serviceSecretArnsSchema,
   stageConfigSchema,
 } from '../schemas/config';
-import type { AppDeps, DepsSource, SecretsProvider } from './deps';
+import type { SecretsProvider } from '../domain/ports';
+import type { AppDeps, DepsSource } from './deps';
 import { createLogger } from './logger';
 import { createMetrics } from './metrics';
 

@@ -17,7 +17,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FunctionName } from '../../functions/platform/routes';
+import type { FunctionName } from '../../functions/contracts/routes';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './service-function';
 
 /** The custom metrics the code emits (EMF, Powertools: dimension `service`). */

@@ -14,7 +14,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type FunctionName, type HttpRoute, routeKey } from '../../functions/platform/routes';
+import { type FunctionName, type HttpRoute, routeKey } from '../../functions/contracts/routes';
 import { acknowledge } from './nag';
 
 export interface HandoverHttpApiProps {

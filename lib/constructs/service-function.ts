@@ -13,7 +13,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { FunctionName, FunctionSpec } from '../../functions/platform/routes';
+import type { FunctionName, FunctionSpec } from '../../functions/contracts/routes';
 import { ENV } from '../../functions/schemas/config';
 import { LAMBDA_ENV_LIMIT_BYTES, REPO_ROOT } from '../config';
 import type { DefinedTable } from './tables';

@@ -10,7 +10,7 @@ import {
   TableEncryption,
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import type { KeyAttribute, TableDefinition } from '../../functions/platform/tables';
+import type { KeyAttribute, TableDefinition } from '../../functions/contracts/tables';
 
 export interface DefinedTableProps {
   /** The shared definition: keys, GSIs, LSIs, TTL attribute. */

@@ -14,7 +14,7 @@ import {
   SecretError,
 } from '../../functions/adapters/secrets';
 import { UnauthorizedError } from '../../functions/domain/errors';
-import type { Authenticator } from '../../functions/platform/deps';
+import type { Authenticator } from '../../functions/domain/ports';
 import type { ServiceSecret } from '../../functions/schemas/config';
 import { AGENT, BOT, manualClock } from '../support/fakes';
 

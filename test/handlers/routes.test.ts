@@ -9,7 +9,7 @@ import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
 import { makeHandler as services } from '../../functions/handlers/services';
 import type { HttpResult } from '../../functions/platform/handler';
-import { type HttpRoute, httpRoutes } from '../../functions/platform/routes';
+import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 import { type ApiEventInput, apiEvent } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 

@@ -2,7 +2,7 @@
 // timeouts (and their chain), environment wiring, the FIFO queue with its DLQ and alarm, the
 // reconcile schedule, the access log, alarms and outputs. Bundling is skipped (see bundles.test).
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { type FunctionName, functionSpecs, httpRoutes } from '../../functions/platform/routes';
+import { type FunctionName, functionSpecs, httpRoutes } from '../../functions/contracts/routes';
 import { ENV } from '../../functions/schemas/config';
 import { type LoadedStage, loadStage, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../lib/config';
 import { buildApp, functionIdOf, grantsOf, kindOf, templatesOf } from './support';

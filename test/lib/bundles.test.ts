@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { functionSpecs, type FunctionName } from '../../functions/platform/routes';
+import { functionSpecs, type FunctionName } from '../../functions/contracts/routes';
 import { addParleyHandover } from '../../lib/parley-handover';
 import { cdkJsonContext, devStage } from './support';
 

@@ -2,7 +2,7 @@
 // GSI and LSI, TTL), on-demand with PITR, deletion protection and RETAIN; the secrets created with
 // placeholders only, tagged for the secrets CLI, retained; the outputs.
 import type { Template } from 'aws-cdk-lib/assertions';
-import { createTableInput, historyTable, stateTable } from '../../functions/platform/tables';
+import { createTableInput, historyTable, stateTable } from '../../functions/contracts/tables';
 import { buildApp, templatesOf } from './support';
 
 let data: Template;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { type LocalGateway, startGateway } from '../../local/gateway';
-import { MAX_BODY_BYTES } from '../../functions/platform/routes';
+import { MAX_BODY_BYTES } from '../../functions/contracts/routes';
 
 /** A raw HTTP request (fetch would normalise what these tests look at). */
 const raw = (

@@ -22,7 +22,7 @@ import {
   readBody,
   toHttpResponse,
 } from '../../functions/platform/http';
-import { MAX_BODY_BYTES } from '../../functions/platform/routes';
+import { MAX_BODY_BYTES } from '../../functions/contracts/routes';
 
 const event = (over: Partial<APIGatewayProxyEventV2> = {}): APIGatewayProxyEventV2 => ({
   version: '2.0',

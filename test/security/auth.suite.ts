@@ -4,7 +4,7 @@
 // request changes nothing. Tokens are compared by digest with timingSafeEqual.
 import * as crypto from 'node:crypto';
 import fc from 'fast-check';
-import { type HttpRoute, httpRoutes } from '../../functions/platform/routes';
+import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import { errorShapeProblem, type Invoker, invoker, reportFigures } from '../support/reliability';
 

@@ -12,7 +12,7 @@ import {
   historyTable,
   stateTable,
   type TableDefinition,
-} from '../../functions/platform/tables';
+} from '../../functions/contracts/tables';
 
 // dynalite ships without type declarations: this is the part of it we use.
 const dynalite: (options: {

@@ -1,6 +1,6 @@
 // Builds API Gateway v2 (payload 2.0) and SQS events for handler tests, as AWS would deliver them.
 import type { APIGatewayProxyEventV2, SQSEvent, SQSRecord } from 'aws-lambda';
-import { type HttpRoute, httpRoutes } from '../../functions/platform/routes';
+import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 
 let counter = 0;
 

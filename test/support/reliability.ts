@@ -23,7 +23,7 @@ import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
 import { makeHandler as services } from '../../functions/handlers/services';
 import type { AppDeps, DepsSource } from '../../functions/platform/deps';
 import type { HttpResult } from '../../functions/platform/handler';
-import { type FunctionName, httpRoutes } from '../../functions/platform/routes';
+import { type FunctionName, httpRoutes } from '../../functions/contracts/routes';
 import type { ParleySimulator } from '../../local/parley-sim';
 import { type ApiEventInput, apiEvent } from './events';
 
