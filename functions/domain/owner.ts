@@ -74,15 +74,15 @@ export function advanceItem(item: OwnerItem, records: HandoverRecord[], nowMs: n
   return next;
 }
 
-/** The record that notes a change of owner made outside this service. */
-export function observedRecord(
+/** The draft of the record that notes a change of owner made outside this service. */
+export function observedDraft(
   after: { userId: string; seq: number; hash: string; createdAt: string | null },
   fromOwner: string,
   toOwner: string,
   handoverId: string,
   nowMs: number,
-): HandoverRecord {
-  const draft: DraftRecord = {
+): DraftRecord {
+  return {
     handoverId,
     userId: after.userId,
     seq: after.seq + 1,
@@ -96,8 +96,11 @@ export function observedRecord(
     createdAt: nextCreatedAt(after.createdAt, nowMs),
     prevHash: after.hash,
   };
-  return finalizeRecord(draft, 'completed', null);
 }
+
+/** The record that notes a change of owner made outside this service. */
+export const observedRecord = (...args: Parameters<typeof observedDraft>): HandoverRecord =>
+  finalizeRecord(observedDraft(...args), 'completed', null);
 
 /**
  * Appends a record; when its seq is already written (a recoverer, a zombie or a concurrent
@@ -137,16 +140,22 @@ export async function appendOnce(
 
 const SYNC_ATTEMPTS = 4;
 
+const sameItem = (a: OwnerItem | null, b: OwnerItem | null): boolean =>
+  a === null ? b === null : b !== null && a.version === b.version;
+
 /**
  * Brings the owner item in step with Parley's owner, read as `asService`.
  * Input: the user, the service whose credentials read, and `known`: the item as read before the
- * call (null when missing).
+ * call (null when missing; read here when not given).
  * Output: the item as stored afterwards and Parley's owner.
- * Steps: GET owner -> decide on the item as stored after the GET (a handover may have marked or
- * completed in between: an item read before it would record that handover as drift at the seq the
- * handover owns) -> no item: create a baseline (no record: a baseline is not a change); item
- * disagrees and no handover is in flight: append an `observed` record and CAS the item to it
- * (retried on a lost CAS). A pending marker is left alone: its handover may be what Parley shows.
+ * Steps: the item is read before the GET owner leaves; Parley's answer is taken only if the item
+ * is unchanged when it lands (same version). A change in between (a handover marked or completed,
+ * another refresher) may be what Parley answered, or may have happened after Parley answered:
+ * such an answer proves nothing, so Parley is asked again. With the answer taken: no item ->
+ * create a baseline (no record: a baseline is not a change); a pending marker -> left alone (its
+ * handover may be what Parley shows); the item agrees -> done; it disagrees -> the change was made
+ * outside this service: recordObserved. After SYNC_ATTEMPTS answers that all raced a change, the
+ * last answer is returned without writing anything.
  */
 export async function syncOwner(
   userId: string,
@@ -154,46 +163,76 @@ export async function syncOwner(
   deps: HandoverDeps,
   known?: OwnerItem | null,
 ): Promise<{ item: OwnerItem; parleyOwner: string }> {
-  const parleyOwner = (await deps.parley(asService).getOwner(userId)).data.owner;
-  // A missing item needs no second read: the baseline is created only if none exists by then.
-  let item = known === null ? null : await deps.state.getOwner(userId);
+  let before = known === undefined ? await deps.state.getOwner(userId) : known;
+  let last: { item: OwnerItem; parleyOwner: string } | null = null;
   for (let attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
-    const nowMs = deps.clock.now();
-    if (!item) {
-      const baseline: OwnerItem = {
-        userId,
-        owner: parleyOwner,
-        version: 1,
-        since: null,
-        lastSeq: 0,
-        lastHash: GENESIS_HASH,
-        lastCreatedAt: null,
-        lastHandoverId: null,
-        pending: null,
-        refreshedAt: isoAt(nowMs),
-      };
+    const parleyOwner = (await deps.parley(asService).getOwner(userId)).data.owner;
+    if (!before) {
+      // createOwner is conditional on no item existing: it needs no second read.
+      const baseline = baselineItem(userId, parleyOwner, deps.clock.now());
       if (await deps.state.createOwner(baseline)) return { item: baseline, parleyOwner };
-      item = await deps.state.getOwner(userId);
+      before = await deps.state.getOwner(userId);
+      continue; // created meanwhile: Parley's answer may predate that item's owner
+    }
+    const item = await deps.state.getOwner(userId);
+    if (!item) throw new Error('The owner item disappeared while it was being read.');
+    last = { item, parleyOwner };
+    if (!sameItem(before, item)) {
+      deps.log.debug('owner changed while GET owner was in flight; asking again', { userId });
+      before = item;
       continue;
     }
-    if (item.pending || item.owner === parleyOwner) return { item, parleyOwner };
-
-    const observed = await appendOnce(
-      observedRecord(
-        { userId, seq: item.lastSeq, hash: item.lastHash, createdAt: item.lastCreatedAt },
-        item.owner,
-        parleyOwner,
-        deps.ids.next(),
-        nowMs,
-      ),
-      deps,
-    );
-    const next = advanceItem(item, [observed], nowMs);
-    item = (await deps.state.compareAndSetOwner(next, item.version))
-      ? next
-      : await deps.state.getOwner(userId);
+    if (item.pending || item.owner === parleyOwner) return last;
+    const observed = await recordObserved(item, parleyOwner, deps);
+    if (observed) return { item: observed, parleyOwner };
+    before = await deps.state.getOwner(userId);
   }
-  throw new OwnerChangedError(parleyOwner, 'The owner kept changing while it was being read.');
+  if (last) return last;
+  throw new OwnerChangedError(null, 'The owner kept changing while it was being read.');
+}
+
+const baselineItem = (userId: string, owner: string, nowMs: number): OwnerItem => ({
+  userId,
+  owner,
+  version: 1,
+  since: null,
+  lastSeq: 0,
+  lastHash: GENESIS_HASH,
+  lastCreatedAt: null,
+  lastHandoverId: null,
+  pending: null,
+  refreshedAt: isoAt(nowMs),
+});
+
+/**
+ * Records a change of owner made outside this service, as a handover records its own: the next
+ * seq is first claimed with a marker (a CAS on the item's version, so a handover that marked in
+ * the meantime keeps its seq and this writer backs off), then the record is appended and the item
+ * advanced. A stale marker of this kind is finished by recovery from its stored draft.
+ * Output: the item afterwards, or null when another writer changed the item first.
+ */
+async function recordObserved(
+  item: OwnerItem,
+  parleyOwner: string,
+  deps: HandoverDeps,
+): Promise<OwnerItem | null> {
+  const nowMs = deps.clock.now();
+  const draft = observedDraft(
+    { userId: item.userId, seq: item.lastSeq, hash: item.lastHash, createdAt: item.lastCreatedAt },
+    item.owner,
+    parleyOwner,
+    deps.ids.next(),
+    nowMs,
+  );
+  const marked: OwnerItem = {
+    ...item,
+    version: item.version + 1,
+    pending: { draft, markedAt: isoAt(nowMs), actingService: parleyOwner },
+  };
+  if (!(await deps.state.compareAndSetOwner(marked, item.version))) return null;
+  const stored = await appendOnce(finalizeRecord(draft, 'completed', null), deps);
+  const next = advanceItem(marked, [stored], deps.clock.now());
+  return (await deps.state.compareAndSetOwner(next, marked.version)) ? next : null;
 }
 
 /**

@@ -84,6 +84,9 @@ async function settle(
   let mode = startWith;
   let puts = 0;
   let lastUnknown: ParleyError | null = null;
+  // Recovery starts from a marker whose earlier attempt may have been sent: its outcome is unknown
+  // and it may land late, as any attempt of this call whose outcome was unknown may.
+  const earlierMayLand = startWith === 'get';
   for (;;) {
     if (mode === 'get') {
       const read = await client.getOwner(draft.userId);
@@ -101,8 +104,10 @@ async function settle(
         };
       }
       if (puts >= MAX_PUTS) {
-        // Parley still shows the acting service after every attempt: nothing was applied.
-        return { status: 'failed', parley: info, error: lastUnknown ?? new Error('no attempt') };
+        // Parley still shows the acting service after attempts whose outcome was unknown: one of
+        // them may yet land. Not a definite failure: the marker stays, and recovery settles it
+        // with GET owner once it is stale (by then a late attempt has landed or never will).
+        throw lastUnknown ?? new Error('PUT owner was never attempted.');
       }
       mode = 'put';
       continue;
@@ -126,16 +131,22 @@ async function settle(
       if (err.outcome === 'rejected') {
         const seen =
           err instanceof ParleyApiError && err.status === 403 ? await whoOwns(pending, deps) : {};
-        if (lastUnknown && seen.otherOwner === draft.toOwner) {
+        const mayHaveLanded = lastUnknown !== null || earlierMayLand;
+        if (mayHaveLanded && seen.otherOwner === draft.toOwner) {
           // Refused because the target owns the user already: an earlier attempt of ours whose
           // outcome was unknown did land (late). That is this handover, completed.
-          return { status: 'completed', parley: infoOf(lastUnknown) };
+          return {
+            status: 'completed',
+            parley: lastUnknown
+              ? infoOf(lastUnknown)
+              : { status: null, code: SETTLED_BY_GET, durationMs: err.durationMs },
+          };
         }
-        if (lastUnknown && seen.unread) {
+        if (mayHaveLanded && seen.unread) {
           // Refused as not the owner after an attempt whose outcome is unknown, and Parley could
           // not say who owns the user: that attempt may have landed. Not a definite failure:
           // leave the marker for recovery to settle with GET owner.
-          throw lastUnknown;
+          throw lastUnknown ?? err;
         }
         const { otherOwner } = seen;
         return {
@@ -203,6 +214,9 @@ export async function completePending(
   let maybeFollowed = true;
   if (stored) {
     record = stored;
+  } else if (draft.source === 'observed') {
+    // A change seen at Parley, claimed by its marker: a fact to record, nothing to settle.
+    record = await appendOnce(finalizeRecord(draft, 'completed', null), deps);
   } else {
     const settled = await settle(marked, deps, startWith);
     const built = finalizeRecord(draft, settled.status, settled.parley);
@@ -242,7 +256,9 @@ export async function completePending(
   if (!won) {
     deps.log.info('handover finished by another writer', { handoverId: record.handoverId });
   }
-  if (record.status === 'completed') await unsetAgentForBot(record, deps);
+  if (record.status === 'completed' && record.source !== 'observed') {
+    await unsetAgentForBot(record, deps);
+  }
   return { record, error, item: won ? finalItem : null };
 }
 

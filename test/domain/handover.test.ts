@@ -1,3 +1,4 @@
+import { recoverPending } from '../../functions/domain/recovery';
 import { verifyChain } from '../../functions/domain/chain';
 import {
   ForbiddenError,
@@ -10,12 +11,8 @@ import {
   ValidationError,
 } from '../../functions/domain/errors';
 import { GENESIS_HASH } from '../../functions/domain/chain';
-import {
-  checkMetadata,
-  type HandoverInput,
-  performHandover,
-  refreshOwner,
-} from '../../functions/domain/handover';
+import { type HandoverInput, performHandover, refreshOwner } from '../../functions/domain/handover';
+import { checkMetadata } from '../../functions/domain/metadata';
 import { observedRecord } from '../../functions/domain/owner';
 import type { OwnerItem } from '../../functions/domain/types';
 import { AGENT, BOT, handoverWorld } from '../support/fakes';
@@ -401,7 +398,7 @@ describe('performHandover', () => {
     ]);
   });
 
-  it('gives up after three unapplied PUTs with a failed record and the last error', async () => {
+  it('leaves the marker after three PUTs of unknown outcome: one of them may still land', async () => {
     const w = handoverWorld();
     w.parley.failNext('setOwner', 'timeout');
     w.parley.failNext('setOwner', 'reject_500');
@@ -411,10 +408,45 @@ describe('performHandover', () => {
 
     expect((err as { code: string }).code).toBe('parley_timeout');
     expect(w.parley.callsOf('setOwner')).toHaveLength(3);
-    expect(w.history.userRecords('20').map((r) => [r.status, r.parley?.code])).toEqual([
-      ['failed', 'timeout'],
-    ]);
-    expect(w.state.owners.get('20')).toMatchObject({ owner: BOT, pending: null });
+    expect(w.history.userRecords('20')).toEqual([]);
+    expect(w.state.owners.get('20')?.pending?.draft.toOwner).toBe(AGENT);
+  });
+
+  it('records one completed handover when a PUT of unknown outcome lands after the request gave up', async () => {
+    const w = handoverWorld();
+    w.parley.failNext('setOwner', 'timeout');
+    w.parley.failNext('setOwner', 'timeout');
+    w.parley.failNext('setOwner', 'timeout');
+    await caught(() => performHandover(seedRequest(), w.deps));
+    w.parley.owners.set('20', AGENT); // one of the three lands late
+    w.clock.advance(61_000);
+
+    expect(await recoverPending('20', w.deps)).toBe('recovered');
+
+    expect(
+      w.history.userRecords('20').map((r) => [r.source, r.status, r.fromOwner, r.toOwner]),
+    ).toEqual([['api', 'completed', BOT, AGENT]]);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 1 });
+  });
+
+  it("records one completed handover when recovery's PUT is refused because a late attempt landed", async () => {
+    const w = handoverWorld();
+    w.parley.onSetOwner = () => {
+      throw new Error('crash after the marker');
+    };
+    await caught(() => performHandover(seedRequest(), w.deps));
+    w.clock.advance(61_000);
+    // Recovery's GET still sees the Bot; the earlier attempt lands just before recovery's PUT.
+    w.parley.onSetOwner = () => {
+      w.parley.owners.set('20', AGENT);
+    };
+
+    expect(await recoverPending('20', w.deps)).toBe('recovered');
+
+    expect(
+      w.history.userRecords('20').map((r) => [r.source, r.status, r.fromOwner, r.toOwner]),
+    ).toEqual([['api', 'completed', BOT, AGENT]]);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 1 });
   });
 
   it('records failed then observed when Parley shows a third owner after an unknown outcome', async () => {

@@ -2,6 +2,7 @@ import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../functions/do
 import { ParleyTimeoutError, ValidationError } from '../../functions/domain/errors';
 import {
   currentOwner,
+  type HandoverDeps,
   type HandoverInput,
   ownerAt,
   performHandover,
@@ -9,8 +10,9 @@ import {
   toOwnerView,
 } from '../../functions/domain/handover';
 import { observedRecord, syncOwner } from '../../functions/domain/owner';
+import { recoverPending } from '../../functions/domain/recovery';
 import type { HandoverRecord, OwnerItem } from '../../functions/domain/types';
-import { AGENT, BOT, handoverWorld, staticCatalog } from '../support/fakes';
+import { AGENT, BOT, FakeHistoryStore, handoverWorld, staticCatalog } from '../support/fakes';
 
 const toAgent: HandoverInput = {
   userId: '20',
@@ -125,7 +127,7 @@ describe('refreshOwner', () => {
     ]);
     expect(item).toMatchObject({
       owner: AGENT,
-      version: 2,
+      version: 3, // the marker that claimed seq 1, then the advance
       since: '2026-03-10T14:00:03.000Z',
       lastSeq: 1,
       lastHash: records[0]!.hash,
@@ -178,7 +180,14 @@ describe('refreshOwner', () => {
     // A concurrent refresher records the same drift and advances the item just before our CAS.
     w.state.beforeNextCas = () => {
       const item = w.state.owners.get('20')!;
-      const theirs = w.history.userRecords('20')[0]!;
+      const theirs = observedRecord(
+        { userId: '20', seq: 0, hash: item.lastHash, createdAt: null },
+        BOT,
+        AGENT,
+        'other-refresher',
+        w.clock.now(),
+      );
+      void w.history.append(theirs);
       w.state.owners.set('20', {
         ...item,
         owner: AGENT,
@@ -192,7 +201,7 @@ describe('refreshOwner', () => {
 
     const item = await refreshOwner('20', BOT, w.deps);
 
-    expect(w.history.userRecords('20')).toHaveLength(1);
+    expect(w.history.userRecords('20').map((r) => r.handoverId)).toEqual(['other-refresher']);
     expect(item).toMatchObject({ owner: AGENT, lastSeq: 1, version: 2 });
   });
 });
@@ -232,6 +241,144 @@ describe('syncOwner with an item read before its GET', () => {
 
     expect(w.history.userRecords('20').map((r) => r.source)).toEqual(['api']);
     expect(item).toMatchObject({ owner: AGENT, lastSeq: 1, lastHandoverId: 'h0001' });
+  });
+});
+
+describe("syncOwner when Parley's answer lands after the owner changed", () => {
+  /** Parley clients whose GET owner reads at once and answers after `whileInFlight` ran. */
+  const lateGetOwner = (
+    w: ReturnType<typeof handoverWorld>,
+    whileInFlight: () => Promise<void>,
+  ): HandoverDeps['parley'] => {
+    let pending: (() => Promise<void>) | null = whileInFlight;
+    return (as) => {
+      const client = w.parley.client(as);
+      return {
+        ...client,
+        getOwner: async (userId) => {
+          const answer = await client.getOwner(userId);
+          const run = pending;
+          pending = null;
+          if (run) await run();
+          return answer;
+        },
+      };
+    };
+  };
+
+  it('records nothing for an answer that predates a handover completed while it was in flight', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    const deps = {
+      ...w.deps,
+      parley: lateGetOwner(w, async () => {
+        await performHandover(toAgent, w.deps);
+      }),
+    };
+
+    const answer = await currentOwner('20', { kind: 'auditor' }, deps);
+
+    expect(w.history.userRecords('20').map((r) => [r.source, r.fromOwner, r.toOwner])).toEqual([
+      ['api', BOT, AGENT],
+    ]);
+    expect(answer.owner).toEqual(agentView);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 1 });
+    expect(w.parley.ownerOf('20')).toBe(AGENT);
+  });
+
+  it('never takes the seq of a handover that marked after a stale answer was taken', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    await performHandover(toAgent, w.deps);
+    // An auditor's GET owner reads the Agent; before it lands the Agent hands the user back. Right
+    // after the reader looks at that item, a second Bot -> Agent handover marks the next seq and
+    // waits at Parley's PUT until the reader is done.
+    let releasePut: () => void = () => {};
+    const putGate = new Promise<void>((resolve) => {
+      releasePut = resolve;
+    });
+    const gated: HandoverDeps['parley'] = (as) => {
+      const client = w.parley.client(as);
+      return {
+        ...client,
+        setOwner: async (userId, newOwner, metadata) => {
+          await putGate;
+          return client.setOwner(userId, newOwner, metadata);
+        },
+      };
+    };
+    let second: Promise<Awaited<ReturnType<typeof performHandover>>> | null = null;
+    const readerState = Object.create(w.state) as typeof w.state;
+    readerState.getOwner = async (userId) => {
+      const item = await w.state.getOwner(userId);
+      if (!second && item && !item.pending && item.owner === BOT && item.lastSeq === 2) {
+        second = performHandover(toAgent, { ...w.deps, parley: gated });
+        for (let i = 0; i < 1000 && !w.state.owners.get('20')?.pending; i++) {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      return item;
+    };
+    const reader = {
+      ...w.deps,
+      state: readerState,
+      parley: lateGetOwner(w, async () => {
+        await performHandover(toBot, w.deps);
+      }),
+    };
+
+    await currentOwner('20', { kind: 'auditor' }, reader);
+    releasePut();
+    const result = await second!;
+
+    expect(result.changed).toBe(true);
+    expect(w.history.userRecords('20').map((r) => [r.source, r.fromOwner, r.toOwner])).toEqual([
+      ['api', BOT, AGENT],
+      ['api', AGENT, BOT],
+      ['api', BOT, AGENT],
+    ]);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 3 });
+  });
+
+  it('records a real change made at Parley once, through a marker that claims its seq', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    w.parley.owners.set('20', AGENT);
+    const writes: (string | null)[] = [];
+    const cas = w.state.compareAndSetOwner.bind(w.state);
+    w.state.compareAndSetOwner = async (item, expected) => {
+      writes.push(item.pending ? `marker:${item.pending.draft.source}` : 'advance');
+      return cas(item, expected);
+    };
+
+    await refreshOwner('20', BOT, w.deps);
+
+    expect(writes).toEqual(['marker:observed', 'advance']);
+    expect(w.history.userRecords('20').map((r) => [r.source, r.fromOwner, r.toOwner])).toEqual([
+      ['observed', BOT, AGENT],
+    ]);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 1 });
+  });
+
+  it('finishes a stale observed marker from its draft, with no call to Parley', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    w.parley.owners.set('20', AGENT);
+    w.history.append = async () => {
+      throw new Error('crash after the marker');
+    };
+    await expect(refreshOwner('20', BOT, w.deps)).rejects.toThrow('crash after the marker');
+    w.history.append = FakeHistoryStore.prototype.append.bind(w.history);
+    w.clock.advance(61_000);
+    const callsBefore = w.parley.calls.length;
+
+    expect(await recoverPending('20', w.deps)).toBe('recovered');
+
+    expect(w.parley.calls.length).toBe(callsBefore);
+    expect(w.history.userRecords('20').map((r) => [r.source, r.fromOwner, r.toOwner])).toEqual([
+      ['observed', BOT, AGENT],
+    ]);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: AGENT, pending: null, lastSeq: 1 });
   });
 });
 
