@@ -134,8 +134,14 @@ export const startBenchSystem = async (options: {
 
     // Secrets Manager at the SDK boundary: the production provider over a mocked client.
     const values = new Map<string, string>();
-    for (const [id, secret] of Object.entries(settings.secrets))
+    for (const [id, secret] of Object.entries(settings.secrets)) {
       values.set(secretArn(id), JSON.stringify(secret));
+      // Each Service's callback tokens live in a secret of their own (what inbound reads).
+      values.set(
+        secretArn(`${id}-callback`),
+        JSON.stringify({ callbackTokens: secret.callbackTokens }),
+      );
+    }
     values.set(secretArn('auditors'), JSON.stringify({ auditors: settings.auditors }));
     const sm = mockClient(SecretsManagerClient);
     sm.on(GetSecretValueCommand).callsFake(async (input: { SecretId?: string }) => {
@@ -153,7 +159,12 @@ export const startBenchSystem = async (options: {
           await client.send(
             new PutCommand({
               TableName: TABLES.queue,
-              Item: { pk: `MSG#${message.dedupId}`, groupId: message.groupId, body: message.body },
+              Item: {
+                pk: `MSG#${message.dedupId}`,
+                groupId: message.groupId,
+                body: message.body,
+                ...(message.attributes ? { attributes: message.attributes } : {}),
+              },
               ConditionExpression: 'attribute_not_exists(pk)',
             }),
           );
@@ -178,6 +189,9 @@ export const startBenchSystem = async (options: {
           client: new SecretsManagerClient({ region: 'us-east-1' }),
           serviceSecretArns: Object.fromEntries(
             Object.keys(settings.secrets).map((id) => [id, secretArn(id)]),
+          ),
+          callbackTokenSecretArns: Object.fromEntries(
+            Object.keys(settings.secrets).map((id) => [id, secretArn(`${id}-callback`)]),
           ),
           auditorsSecretArn: secretArn('auditors'),
           ttlMs: config.secretsTtlSeconds * 1000,

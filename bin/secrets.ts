@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The secrets CLI: fills and rotates the Secrets Manager secrets the data stack creates with
 // placeholders. Run as `npx tsx bin/secrets.ts <command> --stage <stage> ...`. It finds a stage's
-// secrets by their tags (parley-handover:stage / :kind / :service), or takes `--secret-id` (an
-// ARN from the data stack's outputs). Generated tokens are printed once, on stdout; nothing else
-// goes to stdout.
+// secrets by their tags (parley-handover:stage / :kind / :service), or takes `--secret-id` and
+// `--callback-secret-id` (ARNs from the data stack's outputs). Each Service has two secrets: the
+// main one and its callback-token secret (all the webhook reads). Generated tokens are printed
+// once, on stdout; nothing else goes to stdout.
 import { parseArgs } from 'node:util';
 import {
   GetSecretValueCommand,
@@ -11,7 +12,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { serviceSecretSchema } from '../functions/schemas/config';
+import { callbackTokensSecretSchema, serviceSecretSchema } from '../functions/schemas/config';
 import { ConfigError, type LoadedStage, loadStage } from '../lib/config';
 import {
   addAuditor,
@@ -21,8 +22,8 @@ import {
   rotateServiceToken,
   SECRET_TAGS,
   SecretInputError,
-  type SecretJson,
   type TokenKind,
+  tokensOf,
 } from '../lib/secret-values';
 
 /** The few Secrets Manager calls the CLI makes. */
@@ -77,28 +78,34 @@ const HELP: Record<string, string> = {
   main: `Usage: npx tsx bin/secrets.ts <command> [options]
 
 Commands:
-  set-service   set a Service's Parley values and (optionally) generate its tokens
+  set-service   set a Service's Parley values and (optionally) generate its tokens; writes its
+                secret and its callback-token secret
   add-auditor   add an auditor with a fresh token
   rotate        add a new callback or API token next to the current one, or retire the oldest
 
 Run "<command> --help" for its options.`,
   'set-service': `Usage: npx tsx bin/secrets.ts set-service --stage <stage> --service <identification>
          [--account <accountIdentification>] [--shared-secret-stdin] [--generate-tokens]
-         [--secret-id <arn>]
+         [--prune] [--secret-id <arn>] [--callback-secret-id <arn>]
 
   --account              Parley account identification (default: the stage configuration's)
   --shared-secret-stdin  read Parley's shared service-account secret from standard input
   --generate-tokens      replace the callback and API tokens with fresh ones, printed once
                          (with the Service's signing secret, for its program)
-  --secret-id            the secret's ARN (default: found by its tags)`,
+  --prune                remove the callback tokens an earlier version kept in the Service's
+                         secret (they are copied to its callback-token secret on any run;
+                         prune once this version is deployed)
+  --secret-id            the Service secret's ARN (default: found by its tags)
+  --callback-secret-id   the callback-token secret's ARN (default: found by its tags)`,
   'add-auditor': `Usage: npx tsx bin/secrets.ts add-auditor --stage <stage> --name <name> [--secret-id <arn>]
 
   Adds an auditor with a fresh token, printed once. The name appears in logs, the token never.`,
   rotate: `Usage: npx tsx bin/secrets.ts rotate --stage <stage> --service <identification>
-         --kind callback|api [--retire] [--secret-id <arn>]
+         --kind callback|api [--retire] [--secret-id <arn>] [--callback-secret-id <arn>]
 
   Without --retire: adds a fresh token (printed once); the old one stays valid.
-  With --retire: drops the oldest token, once every caller uses the new one.`,
+  With --retire: drops the oldest token, once every caller uses the new one.
+  Callback tokens live in the Service's callback-token secret, API tokens in its secret.`,
 };
 
 const OPTIONS = {
@@ -110,7 +117,9 @@ const OPTIONS = {
   name: { type: 'string' },
   kind: { type: 'string' },
   retire: { type: 'boolean', default: false },
+  prune: { type: 'boolean', default: false },
   'secret-id': { type: 'string' },
+  'callback-secret-id': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -209,14 +218,18 @@ export const run = async (
   }
 
   const service = serviceOf(stage, required(values.service, 'service'));
-  const id =
-    values['secret-id'] ??
-    (await secrets.find({
-      [SECRET_TAGS.stage]: stageName,
-      [SECRET_TAGS.kind]: 'service',
-      [SECRET_TAGS.service]: service.identification,
-    }));
-  const current = parseSecretJson(await secrets.read(id));
+  const tagsOf = (kind: 'service' | 'callback-tokens') => ({
+    [SECRET_TAGS.stage]: stageName,
+    [SECRET_TAGS.kind]: kind,
+    [SECRET_TAGS.service]: service.identification,
+  });
+  const mainId = values['secret-id'] ?? (await secrets.find(tagsOf('service')));
+  const callbackId =
+    values['callback-secret-id'] ?? (await secrets.find(tagsOf('callback-tokens')));
+  const current = {
+    main: parseSecretJson(await secrets.read(mainId)),
+    callback: parseSecretJson(await secrets.read(callbackId)),
+  };
   let result: MergeResult;
   if (command === 'set-service') {
     const account = values.account ?? stage.config.accountIdentification;
@@ -229,6 +242,7 @@ export const run = async (
       accountIdentification: account,
       sharedServiceAccountSecret: values['shared-secret-stdin'] ? await stdin() : undefined,
       generateTokens: values['generate-tokens'],
+      prune: values.prune,
     });
   } else {
     const kind = values.kind;
@@ -237,22 +251,57 @@ export const run = async (
     }
     result = rotateServiceToken(current, { kind: kind as TokenKind, retire: values.retire });
   }
-  const complete = serviceSecretSchema.safeParse(result.next as SecretJson);
-  await secrets.write(id, JSON.stringify(result.next));
+  // The callback-token secret first: a Service secret is never left without them after a copy.
+  const writesCallback = command === 'set-service' || values.kind === 'callback';
+  const writesMain = command === 'set-service' || values.kind === 'api';
+  if (writesCallback) await secrets.write(callbackId, JSON.stringify(result.next.callback));
+  if (writesMain) await secrets.write(mainId, JSON.stringify(result.next.main));
+
   // The program behind the Service needs its signing secret with its tokens: shown with them.
   const signing =
     command === 'set-service' &&
     values['generate-tokens'] &&
-    typeof result.next.signingSecret === 'string'
-      ? result.next.signingSecret
+    typeof result.next.main.signingSecret === 'string'
+      ? result.next.main.signingSecret
       : undefined;
   printIssued(service.name, result.issued, signing);
+  const tokens = (n: number) => `${n} callback token${n === 1 ? '' : 's'}`;
+  if (result.copied > 0) {
+    console.error(
+      `Copied ${tokens(result.copied)} of ${service.name} into its callback-token secret (the ` +
+        `webhook reads only that one). The Service secret still lists ${result.copied === 1 ? 'it' : 'them'} ` +
+        'for a webhook deployed before the split: once this version is deployed, run set-service ' +
+        `--stage ${stageName} --service ${service.identification} --prune.`,
+    );
+  }
+  if (result.pruned > 0) {
+    console.error(
+      `Removed ${tokens(result.pruned)} from the secret of ${service.name}: ` +
+        `${result.pruned === 1 ? 'it lives' : 'they live'} in its callback-token secret now.`,
+    );
+  }
+  const incomplete = [
+    ...(writesMain
+      ? (serviceSecretSchema.safeParse(result.next.main).error?.issues ?? []).map((i) =>
+          i.path.join('.'),
+        )
+      : []),
+    ...(writesCallback &&
+    (!callbackTokensSecretSchema.safeParse(result.next.callback).success ||
+      tokensOf(result.next.callback, 'callback').length === 0)
+      ? ['callbackTokens']
+      : []),
+  ];
+  const where =
+    writesMain && writesCallback
+      ? `the secret of ${service.name} and to its callback-token secret`
+      : writesMain
+        ? `the secret of ${service.name}`
+        : `the callback-token secret of ${service.name}`;
   console.error(
-    complete.success
-      ? `Written to the secret of ${service.name}.`
-      : `Written to the secret of ${service.name}; still missing: ${complete.error.issues
-          .map((i) => i.path.join('.'))
-          .join(', ')}.`,
+    incomplete.length === 0
+      ? `Written to ${where}.`
+      : `Written to ${where}; still missing: ${incomplete.join(', ')} (run with --shared-secret-stdin and --generate-tokens).`,
   );
   return 0;
 };

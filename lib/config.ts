@@ -36,6 +36,14 @@ const RETENTION_DAYS = [
   3653,
 ] as const;
 
+/** API Gateway limits: steady requests per second and burst. */
+const throttleSchema = z
+  .object({
+    rate: z.number().positive().max(10_000),
+    burst: z.number().int().positive().max(5_000),
+  })
+  .strict();
+
 /** Infrastructure-only settings: never passed to the functions. */
 export const infraConfigSchema = z
   .object({
@@ -48,13 +56,15 @@ export const infraConfigSchema = z
       .default(30),
     /** Alarms notify this address through an SNS topic; no topic without it. */
     alarmEmail: z.email().optional(),
-    /** Stage-wide API Gateway throttling (requests per second and burst). */
-    apiThrottle: z
-      .object({
-        rate: z.number().positive().max(10_000),
-        burst: z.number().int().positive().max(5_000),
-      })
-      .default({ rate: 50, burst: 100 }),
+    /** API Gateway throttling of every route without limits of its own (per second and burst). */
+    apiThrottle: throttleSchema.default({ rate: 50, burst: 100 }),
+    /**
+     * Parley's webhook route: limits of its own, at least apiThrottle's, so that a flood on
+     * another route cannot make API Gateway refuse callbacks (Parley gives up after 3 tries).
+     */
+    webhookThrottle: throttleSchema.default({ rate: 200, burst: 400 }),
+    /** `GET /health`, public and unauthenticated: a low limit. */
+    healthThrottle: throttleSchema.default({ rate: 5, burst: 10 }),
     /** Active X-Ray tracing on every function. */
     tracing: z.boolean().default(false),
   })
@@ -115,6 +125,15 @@ export const parseStageConfig = (
   ];
   if (!stage.success || !infra.success) throw new ConfigError(sentence(source, problems));
   const config = stage.data;
+  const { apiThrottle: api, webhookThrottle: webhook } = infra.data;
+  if (webhook.rate < api.rate || webhook.burst < api.burst) {
+    throw new ConfigError(
+      sentence(source, [
+        `infra.webhookThrottle (rate ${webhook.rate}, burst ${webhook.burst}) must be at least ` +
+          `infra.apiThrottle (rate ${api.rate}, burst ${api.burst})`,
+      ]),
+    );
+  }
 
   if (expectedStage !== undefined && config.stage !== expectedStage) {
     throw new ConfigError(

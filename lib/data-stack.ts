@@ -40,6 +40,10 @@ export class DataStack extends Stack {
         description: `Secret of the Service "${service.name}" (${service.identification})`,
         value: this.secrets.services.get(service.identification)!.secretArn,
       });
+      new CfnOutput(this, outputIdFor('CallbackTokensSecretArn', service.name), {
+        description: `Callback-token secret of the Service "${service.name}" (${service.identification})`,
+        value: this.secrets.callbackTokens.get(service.identification)!.secretArn,
+      });
     }
   }
 }

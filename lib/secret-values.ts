@@ -1,12 +1,14 @@
 // Pure logic of the secrets CLI (bin/secrets.ts): read a secret's JSON, merge Parley's values and
-// fresh tokens, rotate token lists, add auditors. No AWS calls (and no CDK) here: the CLI reads
-// and writes.
+// fresh tokens, rotate token lists, add auditors. A Service has two secrets: the main one (Parley
+// credentials, API tokens, signing secret) and its callback-token secret (what the webhook reads);
+// callback tokens an earlier version kept in the main one are copied over, and pruned on request.
+// No AWS calls (and no CDK) here: the CLI reads and writes.
 import { randomBytes } from 'node:crypto';
 
 /** Tags that `bin/secrets.ts` uses to find a stage's secrets (ListSecrets with a tag filter). */
 export const SECRET_TAGS = {
   stage: 'parley-handover:stage',
-  /** `service` or `auditors`. */
+  /** `service`, `callback-tokens` or `auditors`. */
   kind: 'parley-handover:kind',
   /** The Service's identification (service secrets only). */
   service: 'parley-handover:service',
@@ -67,6 +69,14 @@ const withTokens = (secret: SecretJson, kind: TokenKind, tokens: string[]): Secr
   return { ...rest, [LIST_KEY[kind]]: tokens };
 };
 
+/** Both secrets of a Service, as JSON objects. */
+export interface ServiceSecrets {
+  /** Parley credentials, API tokens, signing secret. */
+  main: SecretJson;
+  /** Callback tokens only. */
+  callback: SecretJson;
+}
+
 export interface SetServiceInput {
   /** Parley's account identification (the stage's one account). */
   accountIdentification?: string;
@@ -74,41 +84,75 @@ export interface SetServiceInput {
   sharedServiceAccountSecret?: string;
   /** Replace both token lists with one fresh token each. */
   generateTokens: boolean;
+  /** Remove callback tokens left in the main secret by an earlier version. */
+  prune?: boolean;
   /** Where fresh tokens come from. @default newToken */
   token?: () => string;
 }
 
 export interface MergeResult {
-  next: SecretJson;
+  next: ServiceSecrets;
   /** Tokens created by this change: to print once, for the operator. */
   issued: Partial<Record<TokenKind, string>>;
+  /** Callback tokens copied from the main secret into the callback-token secret. */
+  copied: number;
+  /** Callback tokens removed from the main secret. */
+  pruned: number;
 }
 
-/** Merges Parley's values and (optionally) fresh tokens into a Service's secret. */
-export const mergeServiceSecret = (current: SecretJson, input: SetServiceInput): MergeResult => {
+const withoutCallbackTokens = (main: SecretJson): SecretJson => {
+  const { callbackTokens: _list, callbackToken: _single, ...rest } = main;
+  return rest;
+};
+
+/**
+ * The callback-token secret's tokens; when it has none, those an earlier version kept in the main
+ * secret (copied, so that the tokens Parley presents today stay valid).
+ */
+const callbackTokensOf = (current: ServiceSecrets): { tokens: string[]; copied: number } => {
+  const own = tokensOf(current.callback, 'callback');
+  if (own.length > 0) return { tokens: own, copied: 0 };
+  const legacy = tokensOf(current.main, 'callback');
+  return { tokens: legacy, copied: legacy.length };
+};
+
+/** Merges Parley's values and (optionally) fresh tokens into a Service's two secrets. */
+export const mergeServiceSecret = (
+  current: ServiceSecrets,
+  input: SetServiceInput,
+): MergeResult => {
   const token = input.token ?? (() => newToken());
-  let next: SecretJson = { ...current };
+  let main: SecretJson = { ...current.main };
   if (input.accountIdentification !== undefined) {
-    next.accountIdentification = input.accountIdentification;
+    main.accountIdentification = input.accountIdentification;
   }
   if (input.sharedServiceAccountSecret !== undefined) {
     const shared = input.sharedServiceAccountSecret.trim();
     if (!shared) throw new SecretInputError('The shared service-account secret is empty.');
-    next.sharedServiceAccountSecret = shared;
+    main.sharedServiceAccountSecret = shared;
   }
   const issued: MergeResult['issued'] = {};
-  for (const kind of ['callback', 'api'] as const) {
-    if (input.generateTokens) {
-      issued[kind] = token();
-      next = withTokens(next, kind, [issued[kind]]);
-    } else {
-      next = withTokens(next, kind, tokensOf(next, kind));
-    }
+  let callbackTokens: string[];
+  let copied = 0;
+  if (input.generateTokens) {
+    issued.callback = token();
+    callbackTokens = [issued.callback];
+    issued.api = token();
+    main = withTokens(main, 'api', [issued.api]);
+  } else {
+    ({ tokens: callbackTokens, copied } = callbackTokensOf(current));
+    main = withTokens(main, 'api', tokensOf(main, 'api'));
   }
-  if (typeof next.signingSecret !== 'string' || next.signingSecret.length < 16) {
-    next.signingSecret = token();
+  // Fresh tokens replace the old ones everywhere; otherwise old ones stay until pruned.
+  const legacy = tokensOf(main, 'callback').length;
+  const pruned = input.generateTokens || input.prune ? legacy : 0;
+  if (pruned > 0) main = withoutCallbackTokens(main);
+  else if (legacy > 0) main = withTokens(main, 'callback', tokensOf(main, 'callback'));
+  if (typeof main.signingSecret !== 'string' || main.signingSecret.length < 16) {
+    main.signingSecret = token();
   }
-  return { next, issued };
+  const callback = withTokens(withoutCallbackTokens(current.callback), 'callback', callbackTokens);
+  return { next: { main, callback }, issued, copied, pruned };
 };
 
 export interface RotateInput {
@@ -118,22 +162,33 @@ export interface RotateInput {
   token?: () => string;
 }
 
-/** Adds a token next to the current ones (both valid), or retires the oldest one. */
-export const rotateServiceToken = (current: SecretJson, input: RotateInput): MergeResult => {
-  const tokens = tokensOf(current, input.kind);
+/**
+ * Adds a token next to the current ones (both valid), or retires the oldest one: API tokens in
+ * the main secret, callback tokens in the callback-token secret.
+ */
+export const rotateServiceToken = (current: ServiceSecrets, input: RotateInput): MergeResult => {
+  const { tokens, copied } =
+    input.kind === 'callback'
+      ? callbackTokensOf(current)
+      : { tokens: tokensOf(current.main, 'api'), copied: 0 };
+  let next: string[];
+  const issued: MergeResult['issued'] = {};
   if (input.retire) {
     if (tokens.length < 2) {
       throw new SecretInputError(
         `The ${input.kind} token cannot be retired: it is the only one (rotate first).`,
       );
     }
-    return { next: withTokens(current, input.kind, tokens.slice(1)), issued: {} };
+    next = tokens.slice(1);
+  } else {
+    issued[input.kind] = (input.token ?? (() => newToken()))();
+    next = [...tokens, issued[input.kind]!];
   }
-  const fresh = (input.token ?? (() => newToken()))();
-  return {
-    next: withTokens(current, input.kind, [...tokens, fresh]),
-    issued: { [input.kind]: fresh },
-  };
+  const secrets =
+    input.kind === 'callback'
+      ? { main: current.main, callback: withTokens(current.callback, 'callback', next) }
+      : { main: withTokens(current.main, 'api', next), callback: current.callback };
+  return { next: secrets, issued, copied, pruned: 0 };
 };
 
 /** Adds an auditor with a fresh token; names are unique. */

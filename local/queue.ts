@@ -1,16 +1,19 @@
 // The local stand-in for the SQS FIFO queue and its DLQ, kept in a dynalite table of its own so that
 // a Ctrl-C loses no accepted callback. It behaves like the parts of SQS FIFO + Lambda's event source
 // mapping that the service relies on:
-// - send with a group id and a deduplication id; a repeat of a dedup id within the window (5 min)
+// - send with a group id, a deduplication id and String message attributes; a message larger than
+//   SQS's limit (body and attributes) is refused; a repeat of a dedup id within the window (5 min)
 //   is accepted and dropped;
 // - per group order: while a group's head is in flight, nothing behind it is delivered; one batch
 //   may carry several consecutive messages of a group, like SQS;
 // - receive count and visibility timeout: a message not deleted (a batchItemFailure, a thrown
-//   batch, a crash) is delivered again once its visibility timeout has passed;
+//   batch, a crash) is delivered again once its visibility timeout has passed, or after the delay
+//   a consumer set with `changeVisibility(receiptHandle, seconds)`;
 // - a message received maxReceiveCount times and still not deleted moves to the DLQ on its next
 //   receive; `redrive()` moves DLQ messages back (the runbook's DLQ redrive);
-// - SQS-shaped events (messageId, body, attributes.MessageGroupId / MessageDeduplicationId /
-//   ApproximateReceiveCount, eventSource 'aws:sqs') fed to the same processor handler.
+// - SQS-shaped events (messageId, receiptHandle, body, messageAttributes, attributes.MessageGroupId
+//   / MessageDeduplicationId / ApproximateReceiveCount, eventSource 'aws:sqs') fed to the same
+//   processor handler.
 import { createHash, randomUUID } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
@@ -26,8 +29,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { messageSizeBytes, SQS_MAX_MESSAGE_BYTES } from '../functions/adapters/queue-message';
 import type { CallbackQueue, Clock, Log } from '../functions/domain/ports';
 import { silentLog } from '../functions/domain/ports';
+import { CALLBACK_MAX_RECEIVE_COUNT } from '../functions/contracts/queue';
 import type { TableDefinition } from '../functions/contracts/tables';
 
 /** The queue table: messages, the DLQ, dedup markers and a sequence counter share one key shape. */
@@ -47,7 +52,7 @@ export interface LocalQueueOptions {
   name?: string;
   /** Shorter than AWS's 90 s so that a local retry comes soon. @default 10000 */
   visibilityTimeoutMs?: number;
-  /** @default 5 */
+  /** @default CALLBACK_MAX_RECEIVE_COUNT, the deployed queue's */
   maxReceiveCount?: number;
   /** @default 300000 (SQS's five minutes) */
   dedupWindowMs?: number;
@@ -66,6 +71,8 @@ export interface QueuedMessage {
   groupId: string;
   dedupId: string;
   body: string;
+  /** String message attributes, by name. */
+  attributes: Record<string, string>;
   /** Epoch ms. */
   sentAt: number;
   receiveCount: number;
@@ -82,6 +89,7 @@ export interface QueueStats {
 }
 
 export interface LocalQueue extends CallbackQueue {
+  changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
   /** Starts the poller feeding `consumer`; `stop()` ends it. */
   start(consumer: QueueConsumer): void;
   /**
@@ -118,6 +126,7 @@ const toMessage = (item: MessageItem): QueuedMessage => ({
   groupId: item.groupId,
   dedupId: item.dedupId,
   body: item.body,
+  attributes: item.attributes ?? {},
   sentAt: item.sentAt,
   receiveCount: item.receiveCount,
   visibleAt: item.visibleAt,
@@ -127,7 +136,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
   const { client, tableName } = options;
   const name = options.name ?? 'callbacks';
   const visibilityTimeoutMs = options.visibilityTimeoutMs ?? 10_000;
-  const maxReceiveCount = options.maxReceiveCount ?? 5;
+  const maxReceiveCount = options.maxReceiveCount ?? CALLBACK_MAX_RECEIVE_COUNT;
   const dedupWindowMs = options.dedupWindowMs ?? 300_000;
   const batchSize = options.batchSize ?? 10;
   const concurrency = options.concurrency ?? 4;
@@ -184,8 +193,14 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
   // The dedup marker is written first and carries the message until the message itself is
   // stored: a crash in between leaves a marker that the sender's retry (Parley retries anything
   // but a 200) completes, so a dedup id is never marked without its message reaching the queue.
-  const send: CallbackQueue['send'] = async ({ groupId, dedupId, body }) => {
+  const send: CallbackQueue['send'] = async ({ groupId, dedupId, body, attributes = {} }) => {
     if (!groupId || !dedupId) throw new Error('A FIFO message needs a group id and a dedup id.');
+    const size = messageSizeBytes(body, attributes);
+    if (size > SQS_MAX_MESSAGE_BYTES) {
+      throw new Error(
+        `The message takes ${size} bytes with its attributes; SQS accepts at most ${SQS_MAX_MESSAGE_BYTES} bytes.`,
+      );
+    }
     const now = clock.now();
     const seq = await nextSeq();
     const message: MessageItem = {
@@ -195,6 +210,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
       groupId,
       dedupId,
       body,
+      attributes,
       sentAt: now,
       visibleAt: now,
       receiveCount: 0,
@@ -343,7 +359,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
 
   const toRecord = (item: MessageItem): SQSRecord => ({
     messageId: item.messageId,
-    receiptHandle: `${item.receipt}:${item.messageId}`,
+    receiptHandle: `${item.sk}:${item.receipt}`,
     body: item.body,
     attributes: {
       ApproximateReceiveCount: String(item.receiveCount),
@@ -354,7 +370,12 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
       MessageGroupId: item.groupId,
       MessageDeduplicationId: item.dedupId,
     },
-    messageAttributes: {},
+    messageAttributes: Object.fromEntries(
+      Object.entries(item.attributes ?? {}).map(([key, value]) => [
+        key,
+        { stringValue: value, stringListValues: [], binaryListValues: [], dataType: 'String' },
+      ]),
+    ),
     md5OfBody: md5(item.body),
     eventSource: 'aws:sqs',
     eventSourceARN: arn,
@@ -519,10 +540,34 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
     }
   };
 
+  /** SQS's ChangeMessageVisibility: valid only while the receive that handed out the handle holds it. */
+  const changeVisibility = async (receiptHandle: string, seconds: number): Promise<void> => {
+    const [sk, receipt] = receiptHandle.split(':');
+    if (!sk || !receipt || !Number.isInteger(seconds) || seconds < 0 || seconds > 43_200) {
+      throw new Error('A visibility change needs a receipt handle and 0 to 43200 seconds.');
+    }
+    try {
+      await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { pk: mainPk, sk },
+          UpdateExpression: 'SET #visibleAt = :at',
+          ConditionExpression: '#receipt = :receipt',
+          ExpressionAttributeNames: { '#visibleAt': 'visibleAt', '#receipt': 'receipt' },
+          ExpressionAttributeValues: { ':at': clock.now() + seconds * 1000, ':receipt': receipt },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      throw new Error('The receipt handle is no longer valid: the message was received again.');
+    }
+  };
+
   let loopDone: Promise<void> = Promise.resolve();
 
   return {
     send,
+    changeVisibility,
     start(consumer) {
       if (running) return;
       running = true;
@@ -580,6 +625,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
           groupId: item.groupId,
           dedupId: item.dedupId,
           body: item.body,
+          attributes: item.attributes ?? {},
           sentAt: item.sentAt,
           visibleAt: now,
           receiveCount: 0,

@@ -1,7 +1,8 @@
 // The local services file: configuration and secrets of every Service in one JSON document, the
-// local stand-in for the stage configuration plus Secrets Manager. Parsed with zod into the same
-// StageConfig and ServiceSecret shapes the functions use in AWS; generated with fresh random tokens
-// on a first run (for the simulator's services).
+// local stand-in for the stage configuration plus Secrets Manager (where each Service's callback
+// tokens have a secret of their own; here one entry holds both). Parsed with zod into the same
+// StageConfig, ServiceSecret and callback-token shapes the functions use in AWS; generated with
+// fresh random tokens on a first run (for the simulator's services).
 //
 //   { "services": [ { "serviceIdentification", "accountIdentification",
 //       "sharedServiceAccountSecret", "name", "role"?, "callbackToken" | "callbackTokens",
@@ -17,8 +18,9 @@ import { z } from 'zod';
 import {
   type AuditorsSecret,
   auditorsSecretSchema,
+  type CombinedServiceSecret,
+  callbackTokensSecretSchema,
   ruleSchema,
-  type ServiceSecret,
   serviceSecretSchema,
   type StageConfig,
   stageConfigSchema,
@@ -66,8 +68,8 @@ export interface LocalSettings {
   file: z.output<typeof servicesFileSchema>;
   /** The account every service names. */
   accountIdentification: string;
-  /** The per-Service secret values, as Secrets Manager would hold them. */
-  secrets: Record<string, ServiceSecret>;
+  /** The per-Service secret values: both of a Service's Secrets Manager secrets in one object. */
+  secrets: Record<string, CombinedServiceSecret>;
   auditors: AuditorsSecret['auditors'];
 }
 
@@ -99,17 +101,21 @@ export const parseServicesFile = (input: unknown, source = 'The services file'):
   if (new Set(ids).size !== ids.length) {
     throw new LocalSetupError(`${source} lists a service identification twice.`);
   }
-  const secrets: Record<string, ServiceSecret> = {};
+  const secrets: Record<string, CombinedServiceSecret> = {};
   for (const s of file.services) {
-    secrets[s.serviceIdentification] = serviceSecretSchema.parse({
-      accountIdentification: s.accountIdentification,
-      sharedServiceAccountSecret: s.sharedServiceAccountSecret,
-      callbackTokens: s.callbackTokens,
-      callbackToken: s.callbackToken,
-      apiTokens: s.apiTokens,
-      apiToken: s.apiToken,
-      signingSecret: s.signingSecret,
-    });
+    secrets[s.serviceIdentification] = {
+      ...serviceSecretSchema.parse({
+        accountIdentification: s.accountIdentification,
+        sharedServiceAccountSecret: s.sharedServiceAccountSecret,
+        apiTokens: s.apiTokens,
+        apiToken: s.apiToken,
+        signingSecret: s.signingSecret,
+      }),
+      callbackTokens: callbackTokensSecretSchema.parse({
+        callbackTokens: s.callbackTokens,
+        callbackToken: s.callbackToken,
+      }),
+    };
   }
   const auditors = auditorsSecretSchema.parse({ auditors: file.auditors }).auditors;
   return { file, accountIdentification: accounts[0]!, secrets, auditors };

@@ -1,10 +1,11 @@
 // Bearer-token authentication for the webhook and the API routes (the `Authenticator` port).
-// API callers: every token of every Service secret (callbackTokens, apiTokens, each rotation
-// entry) and of the auditors' secret is indexed by sha256(token); a presented token is hashed,
-// looked up, and the digests confirmed with crypto.timingSafeEqual. The index is rebuilt when the
-// secrets provider hands out new values (its cache refreshed); the provider is asked again at most
-// once per ttlMs. The webhook names its Service in the path: a callback reads that one Service's
-// secret (its callback token digests kept per Service, refreshed the same way), never the others.
+// API callers: every API token of every Service secret (each rotation entry) and every token of the
+// auditors' secret is indexed by sha256(token); a presented token is hashed, looked up, and the
+// digests confirmed with crypto.timingSafeEqual. The index is rebuilt when the secrets provider
+// hands out new values (its cache refreshed); the provider is asked again at most once per ttlMs.
+// The webhook names its Service in the path: a callback reads that one Service's callback tokens
+// (a secret of their own, the only one the webhook function may read; digests kept per Service,
+// refreshed the same way), never a Service's Parley credentials and never another Service.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { UnauthorizedError } from '../domain/errors';
 import type { Clock } from '../domain/ports';
@@ -20,10 +21,7 @@ export interface AuthenticatorOptions {
   ttlMs?: number;
 }
 
-type Grant =
-  | { kind: 'callback'; serviceId: string }
-  | { kind: 'api'; serviceId: string }
-  | { kind: 'auditor'; name: string };
+type Grant = { kind: 'api'; serviceId: string } | { kind: 'auditor'; name: string };
 
 interface IndexEntry {
   digest: Buffer;
@@ -43,7 +41,7 @@ interface Index {
 interface CallbackEntry {
   builtAt?: number;
   /** The provider's value the digests were made from; a new object means a refreshed secret. */
-  source?: ServiceSecret;
+  source?: readonly string[];
   digests: Buffer[];
   /** Why the secret could not be loaded at builtAt. */
   failure?: { reason: unknown };
@@ -108,7 +106,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     };
     for (const serviceId of serviceIds) {
       const secret = sources.get(serviceId) as ServiceSecret | undefined;
-      for (const token of secret?.callbackTokens ?? []) add(token, { kind: 'callback', serviceId });
       for (const token of secret?.apiTokens ?? []) add(token, { kind: 'api', serviceId });
     }
     const auditors = (sources.get(AUDITORS) as AuditorsSecret['auditors'] | undefined) ?? [];
@@ -152,18 +149,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   };
 
-  /** One Service's callback digests: from its secret alone, re-read like the index is. */
+  /** One Service's callback digests: from its callback tokens alone, re-read like the index is. */
   const callbackEntry = async (serviceId: string): Promise<CallbackEntry> => {
     const entry = callbackDigests.get(serviceId) ?? { digests: [] };
     const maxAge = entry.failure ? Math.min(ttlMs, FAILURE_RETRY_MS) : ttlMs;
     if (entry.builtAt !== undefined && clock.now() - entry.builtAt < maxAge) return entry;
     if (!entry.loading) {
-      const loading = secrets.service(serviceId).then(
-        (secret): CallbackEntry => ({
+      const loading = secrets.callbackTokens(serviceId).then(
+        (tokens): CallbackEntry => ({
           builtAt: clock.now(),
-          source: secret,
-          digests:
-            secret === entry.source ? entry.digests : secret.callbackTokens.map((t) => sha256(t)),
+          source: tokens,
+          digests: tokens === entry.source ? entry.digests : tokens.map((t) => sha256(t)),
         }),
         (reason: unknown): CallbackEntry => ({
           builtAt: clock.now(),

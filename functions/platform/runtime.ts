@@ -14,6 +14,7 @@ import { createParleyClient } from '../adapters/parley-client';
 import { createSecretsManagerProvider, parleyCredentialsSource } from '../adapters/secrets';
 import { createSqsQueue } from '../adapters/sqs-queue';
 import { createStateStore } from '../adapters/state-store';
+import { functionSpecs } from '../contracts/routes';
 import type { HandoverDeps } from '../domain/handover';
 import type { CallbackQueue, Clock, Log, MetricsSink, ParleyClient } from '../domain/ports';
 import type * as z from 'zod/mini';
@@ -169,7 +170,14 @@ export const handoverDeps = (deps: AppDeps): HandoverDeps => ({
   log: deps.log,
   metrics: deps.metrics,
   staleAfterMs: deps.config.staleAfterSeconds * 1000,
+  requestBudgetMs: REQUEST_BUDGET_MS,
 });
+
+/**
+ * Parley time of one request: the handover function's timeout less a margin for the writes that
+ * follow the last Parley call, so the contract's 503/504 is answered before the platform cuts in.
+ */
+export const REQUEST_BUDGET_MS = functionSpecs.handover.timeoutSeconds * 1000 - 3_000;
 
 /** Thrown at the first invocation when the function's environment is wrong. */
 export class EnvironmentError extends Error {}
@@ -205,14 +213,23 @@ export const depsFromEnvironment = (): DepsSource => {
     if (built) return built;
     const config = parseJsonEnv(ENV.config, stageConfigSchema);
     const secretArns = parseJsonEnv(ENV.serviceSecretArns, serviceSecretArnsSchema);
+    // Only the webhook function has callback-token secrets; the others are not given the name.
+    const callbackTokenSecretArns = process.env[ENV.callbackTokenSecretArns]
+      ? parseJsonEnv(ENV.callbackTokenSecretArns, serviceSecretArnsSchema)
+      : {};
+    const log = createLogger();
+    const metrics = lazyMetrics();
     // The SDK clients are made at their first call: a function that never reads a secret,
     // never enqueues or never touches a table does not pay for their construction.
     const secrets = createSecretsManagerProvider({
       client: () => new SecretsManagerClient({}),
       serviceSecretArns: secretArns,
+      callbackTokenSecretArns,
       auditorsSecretArn: process.env[ENV.auditorsSecretArn] ?? '',
       ttlMs: config.secretsTtlSeconds * 1000,
       expectedAccount: config.accountIdentification,
+      log,
+      metrics,
     });
     const queueUrl = process.env[ENV.queueUrl];
     const queue: CallbackQueue = queueUrl
@@ -231,6 +248,8 @@ export const depsFromEnvironment = (): DepsSource => {
         stateTable: process.env[ENV.stateTable] ?? '',
       },
       queue,
+      log,
+      metrics,
     });
     return built;
   };

@@ -9,6 +9,8 @@ import {
   QueueEncryption,
 } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SQS_MAX_MESSAGE_BYTES } from '../../functions/adapters/queue-message';
+import { CALLBACK_MAX_RECEIVE_COUNT } from '../../functions/contracts/queue';
 import { QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../config';
 
 export interface CallbackQueueProps {
@@ -19,10 +21,9 @@ export interface CallbackQueueProps {
    */
   visibilityTimeout?: Duration;
   /**
-   * Receives before a callback moves to the dead-letter queue. Five attempts ride out a Parley or
-   * downstream outage of several minutes (each retry waits one visibility timeout) without keeping
-   * a poison message, and its user's group, blocked for long.
-   * @default 5
+   * Receives before a callback moves to the dead-letter queue (the local queue and the suites read
+   * the same default; deferred callbacks spend receives too, see functions/contracts/queue.ts).
+   * @default CALLBACK_MAX_RECEIVE_COUNT (10)
    */
   maxReceiveCount?: number;
   /**
@@ -39,7 +40,7 @@ export class CallbackQueue extends Construct {
 
   constructor(scope: Construct, id: string, props: CallbackQueueProps = {}) {
     super(scope, id);
-    this.maxReceiveCount = props.maxReceiveCount ?? 5;
+    this.maxReceiveCount = props.maxReceiveCount ?? CALLBACK_MAX_RECEIVE_COUNT;
 
     // A FIFO queue's dead-letter queue must be FIFO as well.
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
@@ -60,6 +61,8 @@ export class CallbackQueue extends Construct {
       visibilityTimeout:
         props.visibilityTimeout ?? Duration.seconds(QUEUE_VISIBILITY_TIMEOUT_SECONDS),
       retentionPeriod: props.retentionPeriod ?? Duration.days(4),
+      // Stated, not left to the default: the webhook's body cap is derived from it.
+      maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: this.maxReceiveCount },

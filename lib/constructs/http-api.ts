@@ -1,10 +1,11 @@
-// The HTTP API: every route of functions/platform/routes.ts on its function (Lambda proxy,
-// payload 2.0), one `$default` stage with stage-wide throttling and JSON access logs. Callers are
-// authenticated in the functions (constant-time token lookup that also runs locally), which also
-// enforce the 256 KB body cap.
+// The HTTP API: every route of functions/contracts/routes.ts on its function (Lambda proxy,
+// payload 2.0), one `$default` stage with default throttling, limits of their own for the routes of
+// chosen functions (Parley's webhook, health), and JSON access logs. Callers are authenticated in the
+// functions (constant-time token lookup that also runs locally), which also enforce the body caps.
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnStage,
   HttpApi,
   HttpMethod,
   HttpStage,
@@ -17,13 +18,23 @@ import { Construct } from 'constructs';
 import { type FunctionName, type HttpRoute, routeKey } from '../../functions/contracts/routes';
 import { acknowledge } from './nag';
 
+export interface Throttle {
+  rate: number;
+  burst: number;
+}
+
 export interface HandoverHttpApiProps {
   /** The routes to serve (DESIGN.md's contract). */
   routes: readonly HttpRoute[];
   /** The function behind each route's `fn`. */
   functions: Readonly<Record<FunctionName, IFunction>>;
-  /** Stage-wide throttling: steady requests per second and burst. */
-  throttle: { rate: number; burst: number };
+  /** Throttling of every route without limits of its own: steady requests per second and burst. */
+  throttle: Throttle;
+  /**
+   * Limits of their own for the routes of these functions (each route gets its own bucket).
+   * @default - none: every route uses `throttle`
+   */
+  routeThrottles?: Partial<Readonly<Record<FunctionName, Throttle>>>;
   /** Retention of the access log. */
   logRetention: RetentionDays;
 }
@@ -78,6 +89,10 @@ export class HandoverHttpApi extends Construct {
 
     // One integration per function, shared by its routes.
     const integrations = new Map<FunctionName, HttpLambdaIntegration>();
+    const routeSettings: Record<
+      string,
+      { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }
+    > = {};
     for (const route of props.routes) {
       let integration = integrations.get(route.fn);
       if (!integration) {
@@ -92,6 +107,15 @@ export class HandoverHttpApi extends Construct {
         methods: [HttpMethod[route.method]],
         integration,
       });
+      const own = props.routeThrottles?.[route.fn];
+      if (own) {
+        routeSettings[routeKey(route)] = {
+          ThrottlingRateLimit: own.rate,
+          ThrottlingBurstLimit: own.burst,
+        };
+        // Route settings name routes by key: a stage created before them fails to deploy.
+        this.stage.node.addDependency(created!);
+      }
       acknowledge(created, {
         id: 'AwsSolutions-APIG4',
         reason:
@@ -101,6 +125,9 @@ export class HandoverHttpApi extends Construct {
             ? 'health is public by design.'
             : 'an authorizer would duplicate it.'),
       });
+    }
+    if (Object.keys(routeSettings).length > 0) {
+      (this.stage.node.defaultChild as CfnStage).routeSettings = routeSettings;
     }
   }
 }

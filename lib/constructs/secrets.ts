@@ -1,6 +1,7 @@
-// The Secrets Manager secrets: one per configured Parley Service and one for the auditors. They
-// are created with a placeholder (no value in the template) and filled by `bin/secrets.ts`, which
-// finds them by their tags (SECRET_TAGS). Retained when the stack goes away.
+// The Secrets Manager secrets: two per configured Parley Service (its Parley credentials, API tokens
+// and signing secret; and its callback tokens alone, which the internet-facing webhook reads) and
+// one for the auditors. They are created with a placeholder (no value in the template) and filled by
+// `bin/secrets.ts`, which finds them by their tags (SECRET_TAGS). Retained when the stack goes away.
 import { RemovalPolicy, Tags } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -21,14 +22,17 @@ export interface HandoverSecretsProps {
 }
 
 export class HandoverSecrets extends Construct {
-  /** Service identification -> its secret. */
+  /** Service identification -> its secret (Parley credentials, API tokens, signing secret). */
   public readonly services: ReadonlyMap<string, Secret>;
+  /** Service identification -> its callback-token secret (the webhook reads only these). */
+  public readonly callbackTokens: ReadonlyMap<string, Secret>;
   public readonly auditors: Secret;
 
   constructor(scope: Construct, id: string, props: HandoverSecretsProps) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const services = new Map<string, Secret>();
+    const callbackTokens = new Map<string, Secret>();
     for (const service of props.services) {
       // The placeholder is the secret's shape with empty token lists; Secrets Manager generates
       // the downstream signing secret itself, so no value is ever part of the template.
@@ -36,7 +40,7 @@ export class HandoverSecrets extends Construct {
       const secret = new Secret(this, `Service${alphanumeric(service.identification)}`, {
         description: `Parley credentials and tokens of the Service "${service.name}" (${props.stage}); set with bin/secrets.ts`,
         generateSecretString: {
-          secretStringTemplate: JSON.stringify({ callbackTokens: [], apiTokens: [] }),
+          secretStringTemplate: JSON.stringify({ apiTokens: [] }),
           generateStringKey: 'signingSecret',
           passwordLength: 48,
           excludePunctuation: true,
@@ -47,8 +51,23 @@ export class HandoverSecrets extends Construct {
       Tags.of(secret).add(SECRET_TAGS.kind, 'service');
       Tags.of(secret).add(SECRET_TAGS.service, service.identification);
       services.set(service.identification, secret);
+
+      const tokens = new Secret(this, `CallbackTokens${alphanumeric(service.identification)}`, {
+        description: `Parley callback tokens of the Service "${service.name}" (${props.stage}); set with bin/secrets.ts`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ callbackTokens: [] }),
+          generateStringKey: PLACEHOLDER_KEY,
+          excludePunctuation: true,
+        },
+        removalPolicy,
+      });
+      Tags.of(tokens).add(SECRET_TAGS.stage, props.stage);
+      Tags.of(tokens).add(SECRET_TAGS.kind, 'callback-tokens');
+      Tags.of(tokens).add(SECRET_TAGS.service, service.identification);
+      callbackTokens.set(service.identification, tokens);
     }
     this.services = services;
+    this.callbackTokens = callbackTokens;
 
     this.auditors = new Secret(this, 'Auditors', {
       description: `Auditor tokens of parley-handover (${props.stage}); set with bin/secrets.ts`,

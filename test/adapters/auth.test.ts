@@ -15,7 +15,7 @@ import {
 } from '../../functions/adapters/secrets';
 import { UnauthorizedError } from '../../functions/domain/errors';
 import type { Authenticator } from '../../functions/domain/ports';
-import type { ServiceSecret } from '../../functions/schemas/config';
+import type { CombinedServiceSecret } from '../../functions/schemas/config';
 import { AGENT, BOT, manualClock } from '../support/fakes';
 
 const ACCOUNT = 'acc-7f3e2a';
@@ -30,7 +30,7 @@ const T = {
   unknown: 'not-a-known-token-000001',
 };
 
-const secret = (callbackTokens: string[], apiTokens: string[]): ServiceSecret => ({
+const secret = (callbackTokens: string[], apiTokens: string[]): CombinedServiceSecret => ({
   accountIdentification: ACCOUNT,
   sharedServiceAccountSecret: 'shared-secret-value-00001',
   callbackTokens,
@@ -144,6 +144,8 @@ describe('API caller authentication', () => {
 describe('secret refresh', () => {
   const BOT_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:bot';
   const AGENT_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:agent';
+  const BOT_CB_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:bot-callback';
+  const AGENT_CB_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:agent-callback';
   const AUDITORS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:auditors';
   const sm = mockClient(SecretsManagerClient);
 
@@ -153,11 +155,19 @@ describe('secret refresh', () => {
     });
   };
 
-  const setup = () => {
+  /** Each Service's two secrets as Secrets Manager holds them. */
+  const serveService = (arn: string, callbackArn: string, value: CombinedServiceSecret): void => {
+    const { callbackTokens, ...rest } = value;
+    serve(arn, rest);
+    serve(callbackArn, { callbackTokens });
+  };
+
+  const setup = (arns: { services?: boolean } = {}) => {
     const clock = manualClock();
     const secrets = createSecretsManagerProvider({
       client: new SecretsManagerClient({}),
-      serviceSecretArns: { [BOT]: BOT_ARN, [AGENT]: AGENT_ARN },
+      serviceSecretArns: arns.services === false ? {} : { [BOT]: BOT_ARN, [AGENT]: AGENT_ARN },
+      callbackTokenSecretArns: { [BOT]: BOT_CB_ARN, [AGENT]: AGENT_CB_ARN },
       auditorsSecretArn: AUDITORS_ARN,
       ttlMs: 300_000,
       clock,
@@ -168,8 +178,8 @@ describe('secret refresh', () => {
 
   beforeEach(() => {
     sm.reset();
-    serve(BOT_ARN, secret([T.botCallback], [T.botApi]));
-    serve(AGENT_ARN, secret([T.agentCallback], [T.agentApi]));
+    serveService(BOT_ARN, BOT_CB_ARN, secret([T.botCallback], [T.botApi]));
+    serveService(AGENT_ARN, AGENT_CB_ARN, secret([T.agentCallback], [T.agentApi]));
     serve(AUDITORS_ARN, { auditors: [{ name: 'Audit Desk', token: T.auditor }] });
   });
 
@@ -180,10 +190,10 @@ describe('secret refresh', () => {
       await auth.caller(`Bearer ${T.agentApi}`);
       clock.advance(10_000);
     }
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(4);
   });
 
-  it("reads only the named Service's secret for a callback", async () => {
+  it("reads only the named Service's callback-token secret for a callback", async () => {
     const { auth, clock } = setup();
     await auth.callback(BOT, `Bearer ${T.botCallback}`);
     expect(await rejection(auth.callback(BOT, `Bearer ${T.agentCallback}`))).toBeInstanceOf(
@@ -192,14 +202,25 @@ describe('secret refresh', () => {
     clock.advance(10_000);
     await auth.callback(BOT, T.botCallback);
     expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([
-      BOT_ARN,
+      BOT_CB_ARN,
+    ]);
+  });
+
+  it('authenticates callbacks with no access to any Service secret (the webhook function)', async () => {
+    const { auth } = setup({ services: false });
+    await expect(auth.callback(AGENT, `Bearer ${T.agentCallback}`)).resolves.toBeUndefined();
+    expect(await rejection(auth.callback(AGENT, `Bearer ${T.agentApi}`))).toBeInstanceOf(
+      UnauthorizedError,
+    );
+    expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([
+      AGENT_CB_ARN,
     ]);
   });
 
   it('accepts a rotated token once the secrets cache has refreshed, and drops the old one', async () => {
     const { auth, clock } = setup();
     await auth.callback(BOT, `Bearer ${T.botCallback}`);
-    serve(BOT_ARN, secret([T.botCallbackNext], [T.botApi]));
+    serveService(BOT_ARN, BOT_CB_ARN, secret([T.botCallbackNext], [T.botApi]));
     clock.advance(300_000);
     await expect(auth.callback(BOT, `Bearer ${T.botCallbackNext}`)).resolves.toBeUndefined();
     expect(await rejection(auth.callback(BOT, `Bearer ${T.botCallback}`))).toBeInstanceOf(
@@ -208,7 +229,7 @@ describe('secret refresh', () => {
   });
 
   it('answers a secret it could not read with that error, not 401, and still serves others', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: AGENT_ARN }).rejects(
+    sm.on(GetSecretValueCommand, { SecretId: AGENT_CB_ARN }).rejects(
       new ResourceNotFoundException({ message: 'gone', $metadata: {} }),
     );
     const { auth } = setup();
@@ -220,16 +241,16 @@ describe('secret refresh', () => {
   });
 
   it('retries a failed secret after a few seconds, not on every request', async () => {
-    sm.on(GetSecretValueCommand, { SecretId: AGENT_ARN })
+    sm.on(GetSecretValueCommand, { SecretId: AGENT_CB_ARN })
       .rejectsOnce(new ResourceNotFoundException({ message: 'gone', $metadata: {} }))
-      .resolves({ SecretString: JSON.stringify(secret([T.agentCallback], [T.agentApi])) });
+      .resolves({ SecretString: JSON.stringify({ callbackTokens: [T.agentCallback] }) });
     const { auth, clock } = setup();
     await rejection(auth.callback(AGENT, `Bearer ${T.agentCallback}`));
     await rejection(auth.callback(AGENT, `Bearer ${T.agentCallback}`));
-    expect(sm.commandCalls(GetSecretValueCommand, { SecretId: AGENT_ARN })).toHaveLength(1);
+    expect(sm.commandCalls(GetSecretValueCommand, { SecretId: AGENT_CB_ARN })).toHaveLength(1);
     clock.advance(5_000);
     await expect(auth.callback(AGENT, `Bearer ${T.agentCallback}`)).resolves.toBeUndefined();
-    expect(sm.commandCalls(GetSecretValueCommand, { SecretId: AGENT_ARN })).toHaveLength(2);
+    expect(sm.commandCalls(GetSecretValueCommand, { SecretId: AGENT_CB_ARN })).toHaveLength(2);
   });
 });
 

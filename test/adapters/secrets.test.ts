@@ -1,6 +1,8 @@
 // The secrets providers: Secrets Manager (mocked at the SDK boundary) with a per-secret TTL cache,
-// shared in-flight fetches and invalidation; errors that name the secret and never a value; the
-// static provider of local runs; and the credentials source the Parley client takes.
+// shared in-flight fetches, the last good value served for a bounded time while refreshes fail,
+// and rate-limited invalidation; each Service's callback tokens in a secret of their own; errors
+// that name the secret and never a value; the static provider of local runs; and the credentials
+// source the Parley client takes.
 import {
   GetSecretValueCommand,
   ResourceNotFoundException,
@@ -13,27 +15,31 @@ import {
   parleyCredentialsSource,
   SecretError,
 } from '../../functions/adapters/secrets';
-import { AGENT, BOT, manualClock } from '../support/fakes';
+import { AGENT, BOT, manualClock, recordingLog, recordingMetrics } from '../support/fakes';
 
 const ACCOUNT = 'acc-7f3e2a';
 const BOT_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:bot-AbCdEf';
 const AGENT_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:agent-GhIjKl';
 const AUDITORS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:auditors-MnOpQr';
+const BOT_CB_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:bot-callback-StUvWx';
+const AGENT_CB_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:agent-callback-YzAbCd';
 
 const SHARED = 'shared-secret-value-bot-0001';
 const botSecret = {
   accountIdentification: ACCOUNT,
   sharedServiceAccountSecret: SHARED,
-  callbackTokens: ['cb-token-bot-current-0001', 'cb-token-bot-next-000002'],
   apiToken: 'api-token-bot-single-0001',
 };
 const agentSecret = {
   accountIdentification: ACCOUNT,
   sharedServiceAccountSecret: 'shared-secret-value-agent-01',
-  callbackToken: 'cb-token-agent-single-001',
   apiTokens: ['api-token-agent-current-1', 'api-token-agent-next-0002'],
   signingSecret: 'signing-secret-agent-000001',
 };
+const botCallbackSecret = {
+  callbackTokens: ['cb-token-bot-current-0001', 'cb-token-bot-next-000002'],
+};
+const agentCallbackSecret = { callbackToken: 'cb-token-agent-single-001', placeholder: 'x' };
 const auditorsSecret = { auditors: [{ name: 'Audit Desk', token: 'auditor-token-desk-00001' }] };
 
 const sm = mockClient(SecretsManagerClient);
@@ -51,16 +57,26 @@ const fetchesOf = (arn: string): number =>
 
 const provider = (over: Partial<Parameters<typeof createSecretsManagerProvider>[0]> = {}) => {
   const clock = manualClock();
+  const log = recordingLog();
+  const metrics = recordingMetrics();
   const secrets = createSecretsManagerProvider({
     client: new SecretsManagerClient({}),
     serviceSecretArns: { [BOT]: BOT_ARN, [AGENT]: AGENT_ARN },
+    callbackTokenSecretArns: { [BOT]: BOT_CB_ARN, [AGENT]: AGENT_CB_ARN },
     auditorsSecretArn: AUDITORS_ARN,
     clock,
+    log,
+    metrics,
     expectedAccount: ACCOUNT,
     ...over,
   });
-  return { secrets, clock };
+  return { secrets, clock, log, metrics };
 };
+
+const failing = (arn: string) =>
+  sm
+    .on(GetSecretValueCommand, { SecretId: arn })
+    .rejects(Object.assign(new Error('Service Unavailable'), { name: 'InternalServiceError' }));
 
 /** The rejection of `promise`, which must reject. */
 const rejection = async (promise: Promise<unknown>): Promise<Error> => {
@@ -74,7 +90,13 @@ const rejection = async (promise: Promise<unknown>): Promise<Error> => {
 
 beforeEach(() => {
   sm.reset();
-  serve({ [BOT_ARN]: botSecret, [AGENT_ARN]: agentSecret, [AUDITORS_ARN]: auditorsSecret });
+  serve({
+    [BOT_ARN]: botSecret,
+    [AGENT_ARN]: agentSecret,
+    [AUDITORS_ARN]: auditorsSecret,
+    [BOT_CB_ARN]: botCallbackSecret,
+    [AGENT_CB_ARN]: agentCallbackSecret,
+  });
 });
 
 describe('createSecretsManagerProvider', () => {
@@ -83,17 +105,20 @@ describe('createSecretsManagerProvider', () => {
     expect(await secrets.service(BOT)).toEqual({
       accountIdentification: ACCOUNT,
       sharedServiceAccountSecret: SHARED,
-      callbackTokens: ['cb-token-bot-current-0001', 'cb-token-bot-next-000002'],
       apiTokens: ['api-token-bot-single-0001'],
       signingSecret: undefined,
     });
     expect(await secrets.service(AGENT)).toEqual({
       accountIdentification: ACCOUNT,
       sharedServiceAccountSecret: 'shared-secret-value-agent-01',
-      callbackTokens: ['cb-token-agent-single-001'],
       apiTokens: ['api-token-agent-current-1', 'api-token-agent-next-0002'],
       signingSecret: 'signing-secret-agent-000001',
     });
+    expect(await secrets.callbackTokens(BOT)).toEqual([
+      'cb-token-bot-current-0001',
+      'cb-token-bot-next-000002',
+    ]);
+    expect(await secrets.callbackTokens(AGENT)).toEqual(['cb-token-agent-single-001']);
     expect(await secrets.auditors()).toEqual([
       { name: 'Audit Desk', token: 'auditor-token-desk-00001' },
     ]);
@@ -129,16 +154,18 @@ describe('createSecretsManagerProvider', () => {
   });
 
   it('fetches again after invalidate of that service only', async () => {
-    const { secrets } = provider();
+    const { secrets, clock } = provider();
     await Promise.all([secrets.service(BOT), secrets.service(AGENT)]);
+    clock.advance(30_000);
     secrets.invalidate(BOT);
     await Promise.all([secrets.service(BOT), secrets.service(AGENT)]);
     expect([fetchesOf(BOT_ARN), fetchesOf(AGENT_ARN)]).toEqual([2, 1]);
   });
 
   it('fetches everything again after invalidate without a service', async () => {
-    const { secrets } = provider();
+    const { secrets, clock } = provider();
     await Promise.all([secrets.service(BOT), secrets.auditors()]);
+    clock.advance(30_000);
     secrets.invalidate();
     await Promise.all([secrets.service(BOT), secrets.auditors()]);
     expect([fetchesOf(BOT_ARN), fetchesOf(AUDITORS_ARN)]).toEqual([2, 2]);
@@ -192,11 +219,11 @@ describe('createSecretsManagerProvider', () => {
   });
 
   it('names the failing field of a secret that does not match the schema, not its value', async () => {
-    serve({ [BOT_ARN]: { ...botSecret, callbackTokens: ['short-tok'] } });
+    serve({ [BOT_ARN]: { ...botSecret, apiTokens: ['short-tok'] } });
     const err = await rejection(provider().secrets.service(BOT));
     expect(err.message).toBe(
       `The secret of service "${BOT}" (${BOT_ARN}) is malformed: ` +
-        'callbackTokens[0]: tokens must be at least 16 characters.',
+        'apiTokens[0]: tokens must be at least 16 characters.',
     );
     expect(err.message).not.toContain('short-tok');
   });
@@ -218,6 +245,18 @@ describe('createSecretsManagerProvider', () => {
     expect(err.message).toBe(`The secret of service "${BOT}" (${BOT_ARN}) has no string value.`);
   });
 
+  it('ignores callback tokens still held in a Service secret written before the split', async () => {
+    serve({
+      [BOT_ARN]: { ...botSecret, callbackTokens: ['short'], callbackToken: 'old-token-0000001' },
+    });
+    expect(await provider().secrets.service(BOT)).toEqual({
+      accountIdentification: ACCOUNT,
+      sharedServiceAccountSecret: SHARED,
+      apiTokens: ['api-token-bot-single-0001'],
+      signingSecret: undefined,
+    });
+  });
+
   it('refuses a secret of another Parley account: one deployment serves one account', async () => {
     serve({ [AGENT_ARN]: { ...agentSecret, accountIdentification: 'acc-other-999' } });
     const err = await rejection(provider().secrets.service(AGENT));
@@ -232,6 +271,24 @@ describe('createSecretsManagerProvider', () => {
   it('refuses a service without a configured secret without calling AWS', async () => {
     const err = await rejection(provider().secrets.service('svc-unknown'));
     expect(err.message).toBe('No secret is configured for service "svc-unknown".');
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
+  });
+
+  it('names a malformed callback-token secret by service and ARN, not its value', async () => {
+    serve({ [AGENT_CB_ARN]: { callbackTokens: ['tiny-token'] } });
+    const err = await rejection(provider().secrets.callbackTokens(AGENT));
+    expect(err.message).toBe(
+      `The callback-token secret of service "${AGENT}" (${AGENT_CB_ARN}) is malformed: ` +
+        'callbackTokens[0]: tokens must be at least 16 characters.',
+    );
+    expect(err.message).not.toContain('tiny-token');
+  });
+
+  it('refuses a service without a configured callback-token secret without calling AWS', async () => {
+    const err = await rejection(
+      provider({ callbackTokenSecretArns: {} }).secrets.callbackTokens(BOT),
+    );
+    expect(err.message).toBe(`No callback-token secret is configured for service "${BOT}".`);
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(0);
   });
 
@@ -257,6 +314,129 @@ describe('createSecretsManagerProvider', () => {
   });
 });
 
+describe('callback tokens in a secret of their own', () => {
+  it('reads only the callback-token secret, never the Service secret', async () => {
+    const { secrets } = provider();
+    await secrets.callbackTokens(BOT);
+    await secrets.callbackTokens(BOT);
+    expect(sm.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([
+      BOT_CB_ARN,
+    ]);
+  });
+
+  it('serves callback tokens to a function that has no Service secret at all (the webhook)', async () => {
+    const { secrets } = provider({ serviceSecretArns: {} });
+    expect(await secrets.callbackTokens(AGENT)).toEqual(['cb-token-agent-single-001']);
+    await expect(secrets.service(AGENT)).rejects.toThrow(
+      `No secret is configured for service "${AGENT}".`,
+    );
+  });
+});
+
+describe('a failed refresh', () => {
+  const stale = async (ttlMs = 60_000) => {
+    const setup = provider({ ttlMs });
+    await setup.secrets.service(BOT);
+    failing(BOT_ARN);
+    setup.clock.advance(ttlMs);
+    return setup;
+  };
+
+  it('serves the last good value, with a warning and a metric that hold no value', async () => {
+    const { secrets, log, metrics } = await stale();
+
+    const value = await secrets.service(BOT);
+
+    expect(value.sharedServiceAccountSecret).toBe(SHARED);
+    expect(fetchesOf(BOT_ARN)).toBe(2);
+    expect(metrics.total('SecretRefreshFailed', { secret: 'service' })).toBe(1);
+    expect(log.lines).toEqual([
+      {
+        level: 'warn',
+        message: 'secret refresh failed; serving the last good value',
+        attributes: {
+          secret: BOT_ARN,
+          staleForSeconds: 0,
+          reason: `The secret of service "${BOT}" (${BOT_ARN}) could not be read (InternalServiceError).`,
+        },
+      },
+    ]);
+    expect(JSON.stringify(log.lines)).not.toContain(SHARED);
+  });
+
+  it('tries again after a few seconds, not on every call, and counts each failure', async () => {
+    const { secrets, clock, metrics } = await stale();
+    await secrets.service(BOT);
+    clock.advance(4_999);
+    await secrets.service(BOT);
+    expect(fetchesOf(BOT_ARN)).toBe(2);
+    clock.advance(1);
+    await secrets.service(BOT);
+    expect(fetchesOf(BOT_ARN)).toBe(3);
+    expect(metrics.total('SecretRefreshFailed')).toBe(2);
+  });
+
+  it('takes the new value as soon as a refresh succeeds again', async () => {
+    const { secrets, clock } = await stale();
+    await secrets.service(BOT);
+    serve({ [BOT_ARN]: { ...botSecret, apiToken: 'api-token-bot-rotated-01' } });
+    clock.advance(5_000);
+    expect((await secrets.service(BOT)).apiTokens).toEqual(['api-token-bot-rotated-01']);
+  });
+
+  it('fails once the value is an hour past its TTL', async () => {
+    const { secrets, clock } = await stale();
+    await secrets.service(BOT);
+    clock.advance(3_600_000 - 1);
+    expect((await secrets.service(BOT)).sharedServiceAccountSecret).toBe(SHARED);
+    clock.advance(1);
+    const err = await rejection(secrets.service(BOT));
+    expect(err).toBeInstanceOf(SecretError);
+    expect(err.message).not.toContain(SHARED);
+  });
+
+  it('keeps callback tokens and auditors serving through a Secrets Manager outage too', async () => {
+    const { secrets, clock, metrics } = provider({ ttlMs: 60_000 });
+    await Promise.all([secrets.callbackTokens(BOT), secrets.auditors()]);
+    failing(BOT_CB_ARN);
+    failing(AUDITORS_ARN);
+    clock.advance(60_000);
+    expect(await secrets.callbackTokens(BOT)).toEqual(botCallbackSecret.callbackTokens);
+    expect(await secrets.auditors()).toEqual(auditorsSecret.auditors);
+    expect([
+      metrics.total('SecretRefreshFailed', { secret: 'callback-tokens' }),
+      metrics.total('SecretRefreshFailed', { secret: 'auditors' }),
+    ]).toEqual([1, 1]);
+  });
+});
+
+describe("refetches after Parley's 401", () => {
+  it('refetches at most once per secret per 30 seconds', async () => {
+    const { secrets, clock } = provider();
+    await secrets.service(BOT);
+    clock.advance(10_000);
+    secrets.invalidate(BOT);
+    await secrets.service(BOT);
+    expect(fetchesOf(BOT_ARN)).toBe(1);
+    clock.advance(20_000);
+    secrets.invalidate(BOT);
+    await secrets.service(BOT);
+    secrets.invalidate(BOT);
+    await secrets.service(BOT);
+    expect(fetchesOf(BOT_ARN)).toBe(2);
+  });
+
+  it('keeps the invalidated value as the last good one if the refetch fails', async () => {
+    const { secrets, clock } = provider();
+    await secrets.service(BOT);
+    clock.advance(30_000);
+    failing(BOT_ARN);
+    secrets.invalidate(BOT);
+    expect((await secrets.service(BOT)).sharedServiceAccountSecret).toBe(SHARED);
+    expect(fetchesOf(BOT_ARN)).toBe(2);
+  });
+});
+
 describe('createStaticSecretsProvider', () => {
   const normalized = {
     accountIdentification: ACCOUNT,
@@ -266,12 +446,14 @@ describe('createStaticSecretsProvider', () => {
     signingSecret: undefined,
   };
 
-  it('serves the given secrets and auditors', async () => {
+  it('serves the given secrets (both of a Service from one object) and auditors', async () => {
     const secrets = createStaticSecretsProvider({
       services: { [BOT]: normalized },
       auditors: auditorsSecret.auditors,
     });
-    expect(await secrets.service(BOT)).toEqual(normalized);
+    const { callbackTokens, ...serviceSecret } = normalized;
+    expect(await secrets.service(BOT)).toEqual(serviceSecret);
+    expect(await secrets.callbackTokens(BOT)).toEqual(callbackTokens);
     expect(await secrets.auditors()).toEqual(auditorsSecret.auditors);
     await expect(secrets.service(AGENT)).rejects.toThrow(
       `No secret is configured for service "${AGENT}".`,
@@ -291,7 +473,7 @@ describe('createStaticSecretsProvider', () => {
 
 describe('parleyCredentialsSource', () => {
   it('gives the Parley client the service credentials and invalidates that secret', async () => {
-    const { secrets } = provider();
+    const { secrets, clock } = provider();
     const source = parleyCredentialsSource(secrets, BOT);
     expect(source.serviceIdentification).toBe(BOT);
     expect(await source.get()).toEqual({
@@ -300,6 +482,7 @@ describe('parleyCredentialsSource', () => {
       sharedServiceAccountSecret: SHARED,
     });
     await source.get();
+    clock.advance(30_000);
     source.invalidate();
     await source.get();
     expect(fetchesOf(BOT_ARN)).toBe(2);

@@ -1,7 +1,7 @@
 // The SQS FIFO callback queue (mocked at the SDK boundary): the message it sends, with the group
 // and deduplication ids exactly as given, a failed send reported as QueueUnavailableError, and that
 // the ids the inbound webhook gives it (groupIdFor, deliveryIdFor) are always ids SQS accepts.
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { createSqsQueue } from '../../functions/adapters/sqs-queue';
@@ -35,6 +35,33 @@ describe('createSqsQueue', () => {
         MessageGroupId: 'user-20',
         MessageDeduplicationId: 'as272d6g2ds766fcdfgh#message#10737',
       },
+    ]);
+  });
+
+  it('sends message attributes as String attributes beside the body', async () => {
+    await queue().send({
+      groupId: 'user-20',
+      dedupId: 'svc#message#1',
+      body: '{"type":"message"}',
+      attributes: { serviceId: 'svc', deliveryId: 'svc#message#1' },
+    });
+    expect(sqs.commandCalls(SendMessageCommand)[0]!.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      MessageBody: '{"type":"message"}',
+      MessageGroupId: 'user-20',
+      MessageDeduplicationId: 'svc#message#1',
+      MessageAttributes: {
+        serviceId: { DataType: 'String', StringValue: 'svc' },
+        deliveryId: { DataType: 'String', StringValue: 'svc#message#1' },
+      },
+    });
+  });
+
+  it('changes a received message visibility by its receipt handle', async () => {
+    sqs.on(ChangeMessageVisibilityCommand).resolves({});
+    await queue().changeVisibility!('receipt-handle-1', 4);
+    expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: QUEUE_URL, ReceiptHandle: 'receipt-handle-1', VisibilityTimeout: 4 },
     ]);
   });
 

@@ -46,6 +46,8 @@ it('loads config/dev.json by default with the seed Services and the infra settin
   expect(stage.infra).toEqual({
     logRetentionDays: 30,
     apiThrottle: { rate: 50, burst: 100 },
+    webhookThrottle: { rate: 200, burst: 400 },
+    healthThrottle: { rate: 5, burst: 10 },
     tracing: false,
   });
   expect(JSON.parse(stage.configJson)).toEqual(stage.config);
@@ -90,10 +92,45 @@ it('lists every invalid field of a bad configuration in one sentence', () => {
   expect(message).toContain('infra.logRetentionDays');
 });
 
+it('refuses a rule pattern the linear-time engine cannot run, naming the service and the rule', () => {
+  const raw = dev();
+  raw.services[0].rules.push({ match: '(a)\\1', newOwner: 'Agent Service', reason: 'repeat' });
+  raw.services[1].rules = [{ match: '^(\\w+\\s?)+$', newOwner: 'Bot Service', reason: 'words' }];
+
+  const message = messageOf(() => parseStageConfig(raw, 'config/dev.json'));
+
+  oneSentence(message);
+  expect(message).toBe(
+    'Stage configuration config/dev.json is invalid: services[0].rules[1].match: service ' +
+      '"Bot Service" rule 1 has a pattern the linear-time engine (RE2) cannot run: invalid escape ' +
+      'sequence: `\\1` (RE2 has no backreferences or lookaround).',
+  );
+});
+
+it('accepts RE2 syntax that JavaScript regular expressions lack', () => {
+  const raw = dev();
+  raw.services[0].rules = [
+    { match: '(?P<word>\\x{e9}l\\x{e8}ve)', newOwner: 'Agent Service', reason: 'accent' },
+  ];
+
+  expect(parseStageConfig(raw, 'x.json').config.services[0]!.rules).toEqual(raw.services[0].rules);
+});
+
 it('refuses unknown infra settings (a typo would otherwise be ignored)', () => {
   const raw = dev();
   raw.infra.alarmEmial = 'ops@example.com';
   oneSentence(messageOf(() => parseStageConfig(raw, 'x.json')));
+});
+
+it("refuses a webhook limit below the other routes' (Parley's callbacks would be throttled first)", () => {
+  const raw = dev();
+  raw.infra.webhookThrottle = { rate: 40, burst: 400 };
+  const message = messageOf(() => parseStageConfig(raw, 'x.json'));
+  oneSentence(message);
+  expect(message).toBe(
+    'Stage configuration x.json is invalid: infra.webhookThrottle (rate 40, burst 400) must be at ' +
+      'least infra.apiThrottle (rate 50, burst 100).',
+  );
 });
 
 it('refuses a configuration that breaks the timeout chain', () => {

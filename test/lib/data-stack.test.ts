@@ -77,7 +77,7 @@ describe('tables', () => {
 });
 
 describe('secrets', () => {
-  it('creates one secret per Service and one for auditors, retained and tagged for the CLI', () => {
+  it('creates two secrets per Service (Parley values, callback tokens) and one for auditors, retained and tagged for the CLI', () => {
     const secrets = resources('AWS::SecretsManager::Secret');
     const tags = secrets.map(([, s]) =>
       Object.fromEntries(s.Properties.Tags.map((t: any) => [t.Key, t.Value])),
@@ -94,10 +94,20 @@ describe('secrets', () => {
           'parley-handover:kind': 'service',
           'parley-handover:service': 'Jlk9e7cSf9g3FFsaqe39',
         },
+        {
+          'parley-handover:stage': 'dev',
+          'parley-handover:kind': 'callback-tokens',
+          'parley-handover:service': 'as272d6g2ds766fcdfgh',
+        },
+        {
+          'parley-handover:stage': 'dev',
+          'parley-handover:kind': 'callback-tokens',
+          'parley-handover:service': 'Jlk9e7cSf9g3FFsaqe39',
+        },
         { 'parley-handover:stage': 'dev', 'parley-handover:kind': 'auditors' },
       ]),
     );
-    expect(secrets).toHaveLength(3);
+    expect(secrets).toHaveLength(5);
     for (const [, s] of secrets) {
       expect(s.DeletionPolicy).toBe('Retain');
       expect(s.Properties.Name).toBeUndefined();
@@ -125,5 +135,11 @@ describe('outputs', () => {
     expect(outputs.AuditorsSecretArn!.Value.Ref).toMatch(/^SecretsAuditors/);
     expect(outputs.SecretArnBotService!.Value.Ref).toMatch(/^SecretsServiceas272d6g2ds766fcdfgh/);
     expect(outputs.SecretArnAgentService!.Value.Ref).toMatch(/^SecretsServiceJlk9e7cSf9g3FFsaqe39/);
+    expect(outputs.CallbackTokensSecretArnBotService!.Value.Ref).toMatch(
+      /^SecretsCallbackTokensas272d6g2ds766fcdfgh/,
+    );
+    expect(outputs.CallbackTokensSecretArnAgentService!.Value.Ref).toMatch(
+      /^SecretsCallbackTokensJlk9e7cSf9g3FFsaqe39/,
+    );
   });
 });

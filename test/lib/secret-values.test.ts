@@ -1,5 +1,7 @@
 // The secrets CLI's pure logic (merge, rotate, auditors) and its commands against an in-memory
-// store: tokens are fresh, printed once, old tokens stay valid until retired.
+// store: tokens are fresh, printed once, old tokens stay valid until retired; each Service's
+// callback tokens go to their own secret (tokens left in the Service secret by an earlier version
+// are copied over, and pruned on request).
 import {
   GetSecretValueCommand,
   ListSecretsCommand,
@@ -8,7 +10,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { run, type SecretStore, secretsManagerStore } from '../../bin/secrets';
-import { serviceSecretSchema } from '../../functions/schemas/config';
+import { callbackTokensSecretSchema, serviceSecretSchema } from '../../functions/schemas/config';
 import {
   addAuditor,
   mergeServiceSecret,
@@ -43,10 +45,10 @@ describe('parseSecretJson', () => {
 });
 
 describe('mergeServiceSecret', () => {
-  it('merges Parley values and fresh tokens into the placeholder, keeping the signing secret', () => {
+  it('merges Parley values and fresh tokens into the placeholders, keeping the signing secret', () => {
     const signing = 's'.repeat(48);
     const { next, issued } = mergeServiceSecret(
-      { callbackTokens: [], apiTokens: [], signingSecret: signing },
+      { main: { apiTokens: [], signingSecret: signing }, callback: { callbackTokens: [] } },
       {
         accountIdentification: 'acc-1',
         sharedServiceAccountSecret: ' shared \n',
@@ -55,55 +57,129 @@ describe('mergeServiceSecret', () => {
       },
     );
     expect(next).toEqual({
-      accountIdentification: 'acc-1',
-      sharedServiceAccountSecret: 'shared',
-      callbackTokens: ['token-000000000001'],
-      apiTokens: ['token-000000000002'],
-      signingSecret: signing,
+      main: {
+        accountIdentification: 'acc-1',
+        sharedServiceAccountSecret: 'shared',
+        apiTokens: ['token-000000000002'],
+        signingSecret: signing,
+      },
+      callback: { callbackTokens: ['token-000000000001'] },
     });
     expect(issued).toEqual({ callback: 'token-000000000001', api: 'token-000000000002' });
-    expect(serviceSecretSchema.safeParse(next).success).toBe(true);
+    expect(serviceSecretSchema.safeParse(next.main).success).toBe(true);
+    expect(callbackTokensSecretSchema.parse(next.callback)).toEqual(['token-000000000001']);
   });
 
   it('keeps existing tokens (single-string form folded into the list) without --generate-tokens', () => {
     const { next, issued } = mergeServiceSecret(
-      { callbackToken: 'old-callback-token-1', apiTokens: ['old-api-token-0001'] },
+      {
+        main: { apiToken: 'old-api-token-0001' },
+        callback: { callbackToken: 'old-callback-token-1' },
+      },
       { sharedServiceAccountSecret: 'new-shared', generateTokens: false, token: counter() },
     );
-    expect(next.callbackTokens).toEqual(['old-callback-token-1']);
-    expect(next.callbackToken).toBeUndefined();
-    expect(next.apiTokens).toEqual(['old-api-token-0001']);
-    expect(next.signingSecret).toBe('token-000000000001');
+    expect(next.callback).toEqual({ callbackTokens: ['old-callback-token-1'] });
+    expect(next.main.apiTokens).toEqual(['old-api-token-0001']);
+    expect(next.main.apiToken).toBeUndefined();
+    expect(next.main.signingSecret).toBe('token-000000000001');
     expect(issued).toEqual({});
+  });
+
+  it('copies callback tokens left in the Service secret by an earlier version, keeping them there', () => {
+    const { next, copied, pruned } = mergeServiceSecret(
+      { main: { callbackTokens: ['legacy-callback-token1'], apiTokens: [] }, callback: {} },
+      { generateTokens: false, token: counter() },
+    );
+    expect(next.callback).toEqual({ callbackTokens: ['legacy-callback-token1'] });
+    expect(next.main.callbackTokens).toEqual(['legacy-callback-token1']);
+    expect([copied, pruned]).toEqual([1, 0]);
+  });
+
+  it('prunes them from the Service secret on request, once they are in their own secret', () => {
+    const { next, copied, pruned } = mergeServiceSecret(
+      {
+        main: { callbackToken: 'legacy-callback-token1', apiTokens: [] },
+        callback: { callbackTokens: ['legacy-callback-token1'] },
+      },
+      { generateTokens: false, prune: true, token: counter() },
+    );
+    expect(next.main).not.toHaveProperty('callbackToken');
+    expect(next.main).not.toHaveProperty('callbackTokens');
+    expect(next.callback).toEqual({ callbackTokens: ['legacy-callback-token1'] });
+    expect([copied, pruned]).toEqual([0, 1]);
+  });
+
+  it('drops old callback tokens from the Service secret when fresh ones are generated', () => {
+    const { next, pruned } = mergeServiceSecret(
+      { main: { callbackTokens: ['legacy-callback-token1'] }, callback: {} },
+      { generateTokens: true, token: counter() },
+    );
+    expect(next.main).not.toHaveProperty('callbackTokens');
+    expect(next.callback).toEqual({ callbackTokens: ['token-000000000001'] });
+    expect(pruned).toBe(1);
   });
 
   it('refuses an empty shared secret', () => {
     expect(() =>
-      mergeServiceSecret({}, { sharedServiceAccountSecret: '  ', generateTokens: false }),
+      mergeServiceSecret(
+        { main: {}, callback: {} },
+        { sharedServiceAccountSecret: '  ', generateTokens: false },
+      ),
     ).toThrow(SecretInputError);
   });
 });
 
 describe('rotateServiceToken', () => {
-  it('adds a new token next to the current one, then retires the oldest', () => {
+  it('adds a new callback token next to the current one in its own secret, then retires the oldest', () => {
     const token = counter();
-    const start = { callbackTokens: ['first-callback-token'], apiTokens: ['api-token-000000'] };
+    const start = {
+      main: { apiTokens: ['api-token-000000'] },
+      callback: { callbackTokens: ['first-callback-token'] },
+    };
     const rotated = rotateServiceToken(start, { kind: 'callback', retire: false, token });
-    expect(tokensOf(rotated.next, 'callback')).toEqual([
+    expect(tokensOf(rotated.next.callback, 'callback')).toEqual([
       'first-callback-token',
       'token-000000000001',
     ]);
     expect(rotated.issued).toEqual({ callback: 'token-000000000001' });
-    expect(rotated.next.apiTokens).toEqual(['api-token-000000']);
+    expect(rotated.next.main).toEqual(start.main);
 
     const retired = rotateServiceToken(rotated.next, { kind: 'callback', retire: true });
-    expect(tokensOf(retired.next, 'callback')).toEqual(['token-000000000001']);
+    expect(tokensOf(retired.next.callback, 'callback')).toEqual(['token-000000000001']);
     expect(retired.issued).toEqual({});
+  });
+
+  it('rotates from callback tokens left in the Service secret, so the current one stays valid', () => {
+    const rotated = rotateServiceToken(
+      { main: { callbackToken: 'legacy-callback-token1' }, callback: { callbackTokens: [] } },
+      { kind: 'callback', retire: false, token: counter() },
+    );
+    expect(rotated.next.callback).toEqual({
+      callbackTokens: ['legacy-callback-token1', 'token-000000000001'],
+    });
+    expect(rotated.copied).toBe(1);
+  });
+
+  it('rotates API tokens in the Service secret', () => {
+    const rotated = rotateServiceToken(
+      {
+        main: { apiTokens: ['api-token-000000'] },
+        callback: { callbackTokens: ['cb-0000000000000'] },
+      },
+      { kind: 'api', retire: false, token: counter() },
+    );
+    expect(rotated.next).toEqual({
+      main: { apiTokens: ['api-token-000000', 'token-000000000001'] },
+      callback: { callbackTokens: ['cb-0000000000000'] },
+    });
   });
 
   it('never retires the last token', () => {
     expect(() =>
-      rotateServiceToken({ apiTokens: ['only-api-token-0001'] }, { kind: 'api', retire: true }),
+      rotateServiceToken(
+        { main: { apiTokens: ['only-api-token-0001'] }, callback: {} },
+        { kind: 'api', retire: true },
+      ),
     ).toThrow(/only one/);
   });
 });
@@ -124,9 +200,10 @@ describe('bin/secrets.ts commands', () => {
     const store: SecretStore = {
       async find(tags) {
         found.push(tags);
-        return tags['parley-handover:kind'] === 'auditors'
+        const kind = tags['parley-handover:kind'];
+        return kind === 'auditors'
           ? 'arn:auditors'
-          : `arn:${tags['parley-handover:service']}`;
+          : `arn:${kind === 'callback-tokens' ? 'cb:' : ''}${tags['parley-handover:service']}`;
       },
       async read(id) {
         return values[id];
@@ -147,11 +224,11 @@ describe('bin/secrets.ts commands', () => {
   });
   afterEach(() => jest.restoreAllMocks());
 
-  it('set-service writes the merged secret and prints the tokens once, on stdout', async () => {
+  it('set-service writes both secrets and prints the tokens once, on stdout', async () => {
     const bot = 'as272d6g2ds766fcdfgh';
     const mem = memoryStore({
-      [`arn:${bot}`]:
-        '{"callbackTokens":[],"apiTokens":[],"signingSecret":"abcdefghijklmnopqrstuvwxyz"}',
+      [`arn:${bot}`]: '{"apiTokens":[],"signingSecret":"abcdefghijklmnopqrstuvwxyz"}',
+      [`arn:cb:${bot}`]: '{"callbackTokens":[],"placeholder":"generated"}',
     });
     const code = await run(
       [
@@ -173,17 +250,91 @@ describe('bin/secrets.ts commands', () => {
         'parley-handover:kind': 'service',
         'parley-handover:service': bot,
       },
+      {
+        'parley-handover:stage': 'dev',
+        'parley-handover:kind': 'callback-tokens',
+        'parley-handover:service': bot,
+      },
     ]);
     const written = JSON.parse(mem.values[`arn:${bot}`]!);
+    const callback = JSON.parse(mem.values[`arn:cb:${bot}`]!);
     expect(written.sharedServiceAccountSecret).toBe('parley-shared-secret');
     expect(written.accountIdentification).toBe('REPLACE-WITH-PARLEY-ACCOUNT-IDENTIFICATION');
+    expect(written).not.toHaveProperty('callbackTokens');
+    expect(callback).toEqual({ callbackTokens: [expect.any(String)] });
     expect(out).toEqual([
-      `Bot Service callback header for Parley: Authorization: Bearer ${written.callbackTokens[0]}`,
+      `Bot Service callback header for Parley: Authorization: Bearer ${callback.callbackTokens[0]}`,
       `Bot Service API token: ${written.apiTokens[0]}`,
       `Bot Service signing secret (verifies X-Handover-Signature): ${written.signingSecret}`,
     ]);
+    expect(err).toEqual(['Written to the secret of Bot Service and to its callback-token secret.']);
     expect(err.join('\n')).not.toContain('parley-shared-secret');
-    expect(err.join('\n')).not.toContain(written.apiTokens[0]);
+  });
+
+  it('set-service copies callback tokens of an earlier version and says how to prune them', async () => {
+    const bot = 'as272d6g2ds766fcdfgh';
+    const legacy = {
+      accountIdentification: 'REPLACE-WITH-PARLEY-ACCOUNT-IDENTIFICATION',
+      sharedServiceAccountSecret: 'parley-shared-secret',
+      callbackTokens: ['legacy-callback-token-01'],
+      apiTokens: ['legacy-api-token-00001'],
+      signingSecret: 'abcdefghijklmnopqrstuvwxyz',
+    };
+    const mem = memoryStore({
+      [`arn:${bot}`]: JSON.stringify(legacy),
+      [`arn:cb:${bot}`]: '{"callbackTokens":[],"placeholder":"generated"}',
+    });
+
+    expect(await run(['set-service', '--stage', 'dev', '--service', bot], () => mem.store)).toBe(0);
+    const afterCopy = JSON.parse(mem.values[`arn:cb:${bot}`]!);
+    expect(
+      await run(['set-service', '--stage', 'dev', '--service', bot, '--prune'], () => mem.store),
+    ).toBe(0);
+
+    expect(afterCopy).toEqual({ callbackTokens: ['legacy-callback-token-01'] });
+    expect(JSON.parse(mem.values[`arn:${bot}`]!)).not.toHaveProperty('callbackTokens');
+    expect(out).toEqual([]);
+    expect(err).toEqual([
+      'Copied 1 callback token of Bot Service into its callback-token secret (the webhook reads ' +
+        'only that one). The Service secret still lists it for a webhook deployed before the ' +
+        `split: once this version is deployed, run set-service --stage dev --service ${bot} --prune.`,
+      'Written to the secret of Bot Service and to its callback-token secret.',
+      'Removed 1 callback token from the secret of Bot Service: it lives in its callback-token ' +
+        'secret now.',
+      'Written to the secret of Bot Service and to its callback-token secret.',
+    ]);
+    expect(err.join('\n')).not.toContain('legacy-callback-token-01');
+  });
+
+  it('set-service says what is still missing in either secret', async () => {
+    const bot = 'as272d6g2ds766fcdfgh';
+    const mem = memoryStore({});
+    expect(await run(['set-service', '--stage', 'dev', '--service', bot], () => mem.store)).toBe(0);
+    expect(err).toEqual([
+      'Written to the secret of Bot Service and to its callback-token secret; still missing: ' +
+        'sharedServiceAccountSecret, callbackTokens (run with --shared-secret-stdin and --generate-tokens).',
+    ]);
+  });
+
+  it('rotate writes callback tokens to the callback-token secret only', async () => {
+    const bot = 'as272d6g2ds766fcdfgh';
+    const main = '{"apiTokens":["api-token-0000000001"]}';
+    const mem = memoryStore({
+      [`arn:${bot}`]: main,
+      [`arn:cb:${bot}`]: '{"callbackTokens":["cb-token-00000000001"]}',
+    });
+    const code = await run(
+      ['rotate', '--stage', 'dev', '--service', bot, '--kind', 'callback'],
+      () => mem.store,
+    );
+    const callback = JSON.parse(mem.values[`arn:cb:${bot}`]!);
+    expect(code).toBe(0);
+    expect(mem.values[`arn:${bot}`]).toBe(main);
+    expect(callback.callbackTokens).toEqual(['cb-token-00000000001', expect.any(String)]);
+    expect(out).toEqual([
+      `Bot Service callback header for Parley: Authorization: Bearer ${callback.callbackTokens[1]}`,
+    ]);
+    expect(err).toEqual(['Written to the callback-token secret of Bot Service.']);
   });
 
   it('refuses a Service that is not in the stage configuration and another account', async () => {

@@ -79,6 +79,8 @@ export const kindOf = (resource: unknown): string => {
   if (s === '"*"') return '*';
   if (/History/.test(s)) return `history${index}`;
   if (/State/.test(s)) return `state${index}`;
+  if (/SecretsCallbackTokensas272d6g2ds766fcdfgh/.test(s)) return 'callback-tokens:bot';
+  if (/SecretsCallbackTokensJlk9e7cSf9g3FFsaqe39/.test(s)) return 'callback-tokens:agent';
   if (/SecretsServiceas272d6g2ds766fcdfgh/.test(s)) return 'secret:bot';
   if (/SecretsServiceJlk9e7cSf9g3FFsaqe39/.test(s)) return 'secret:agent';
   if (/SecretsAuditors/.test(s)) return 'secret:auditors';

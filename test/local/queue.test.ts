@@ -67,6 +67,91 @@ describe('local queue', () => {
     expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
   });
 
+  it('carries String message attributes the way Lambda delivers them, through the DLQ and back', async () => {
+    const queue = await newQueue({ maxReceiveCount: 1 });
+    await queue.send({
+      groupId: 'g',
+      dedupId: 'attrs',
+      body: 'b',
+      attributes: { serviceId: 's-1' },
+    });
+    const got = recorder((e) => e.Records.map((r) => r.messageId));
+    await queue.pollOnce(got.consumer);
+    now += VISIBILITY + 1;
+    await queue.pollOnce(got.consumer); // moves it to the DLQ
+    await queue.redrive();
+    await queue.pollOnce(got.consumer);
+
+    const attributes = got.events.map((e) => e.Records[0]!.messageAttributes);
+    expect(attributes).toEqual([
+      {
+        serviceId: {
+          stringValue: 's-1',
+          stringListValues: [],
+          binaryListValues: [],
+          dataType: 'String',
+        },
+      },
+      expect.anything(),
+    ]);
+    expect(attributes[1]).toEqual(attributes[0]);
+  });
+
+  it('delivers a message again after the delay its consumer set, its group waiting behind it', async () => {
+    const queue = await newQueue();
+    await queue.send({ groupId: 'g', dedupId: 'd1', body: 'd1' });
+    await queue.send({ groupId: 'g', dedupId: 'd2', body: 'd2' });
+    const deferring = recorder((e) => e.Records.map((r) => r.messageId));
+    const first = queue.pollOnce(async (event) => {
+      for (const r of event.Records) await queue.changeVisibility(r.receiptHandle, 3);
+      return deferring.consumer(event);
+    });
+    await first;
+    const got = recorder();
+
+    now += 2_999;
+    const early = await queue.pollOnce(got.consumer);
+    now += 1;
+    await queue.pollOnce(got.consumer);
+
+    expect(early).toBe(0);
+    expect(got.bodies()).toEqual(['d1', 'd2']);
+  });
+
+  it('refuses a visibility change with the receipt handle of an earlier receive', async () => {
+    const queue = await newQueue();
+    await queue.send({ groupId: 'g', dedupId: 'old-handle', body: 'x' });
+    const handles: string[] = [];
+    const keep = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+      handles.push(event.Records[0]!.receiptHandle);
+      return { batchItemFailures: [{ itemIdentifier: event.Records[0]!.messageId }] };
+    };
+    await queue.pollOnce(keep);
+    now += VISIBILITY + 1;
+    await queue.pollOnce(keep);
+
+    await expect(queue.changeVisibility(handles[0]!, 1)).rejects.toThrow(
+      'The receipt handle is no longer valid',
+    );
+    await expect(queue.changeVisibility(handles[1]!, 1)).resolves.toBeUndefined();
+  });
+
+  it('refuses a message larger than SQS accepts, counting its attributes', async () => {
+    const queue = await newQueue();
+    const body = 'x'.repeat(262_144 - 'serviceId'.length - 'String'.length - 1);
+
+    await queue.send({ groupId: 'g', dedupId: 'fits', body, attributes: { serviceId: 'a' } });
+    const err = await queue
+      .send({ groupId: 'g', dedupId: 'too-big', body, attributes: { serviceId: 'ab' } })
+      .catch((e: unknown) => e as Error);
+
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe(
+      'The message takes 262145 bytes with its attributes; SQS accepts at most 262144 bytes.',
+    );
+    expect((await queue.list()).map((m) => m.dedupId)).toEqual(['fits']);
+  });
+
   it('drops a repeat of a deduplication id inside the window and accepts it after', async () => {
     const queue = await newQueue();
     await queue.send({ groupId: 'g', dedupId: 'same', body: 'first' });

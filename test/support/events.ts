@@ -77,27 +77,58 @@ export const apiEvent = (input: ApiEventInput): APIGatewayProxyEventV2 => {
   };
 };
 
-export const sqsRecord = (body: string, groupId: string, receiveCount = 1): SQSRecord => {
+/** A queued message as a queue's `send` received it. */
+export interface QueuedMessageInput {
+  body: string;
+  groupId: string;
+  attributes?: Record<string, string>;
+}
+
+/** String message attributes as Lambda's SQS event carries them. */
+export const sqsMessageAttributes = (
+  attributes: Record<string, string> = {},
+): SQSRecord['messageAttributes'] =>
+  Object.fromEntries(
+    Object.entries(attributes).map(([name, value]) => [
+      name,
+      { stringValue: value, stringListValues: [], binaryListValues: [], dataType: 'String' },
+    ]),
+  );
+
+/**
+ * One SQS record: `sqsRecord(message, receiveCount?)` for a message as sent (with its attributes),
+ * or `sqsRecord(body, groupId, receiveCount?)` for a body without attributes.
+ */
+export function sqsRecord(message: QueuedMessageInput, receiveCount?: number): SQSRecord;
+export function sqsRecord(body: string, groupId: string, receiveCount?: number): SQSRecord;
+export function sqsRecord(
+  first: string | QueuedMessageInput,
+  second?: string | number,
+  third?: number,
+): SQSRecord {
+  const message =
+    typeof first === 'string' ? { body: first, groupId: String(second), attributes: {} } : first;
+  const receiveCount = (typeof first === 'string' ? third : (second as number | undefined)) ?? 1;
   counter++;
   return {
     messageId: `msg-${counter}`,
     receiptHandle: `rh-${counter}`,
-    body,
+    body: message.body,
     attributes: {
       ApproximateReceiveCount: String(receiveCount),
       SentTimestamp: String(Date.now()),
       SenderId: 'local',
       ApproximateFirstReceiveTimestamp: String(Date.now()),
-      MessageGroupId: groupId,
+      MessageGroupId: message.groupId,
       MessageDeduplicationId: `dedup-${counter}`,
       SequenceNumber: String(counter),
     },
-    messageAttributes: {},
+    messageAttributes: sqsMessageAttributes(message.attributes),
     md5OfBody: '',
     eventSource: 'aws:sqs',
     eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:callbacks.fifo',
     awsRegion: 'eu-west-1',
   };
-};
+}
 
 export const sqsEvent = (records: SQSRecord[]): SQSEvent => ({ Records: records });

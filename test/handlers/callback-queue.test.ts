@@ -1,0 +1,368 @@
+// The webhook, the queue and the processor together: the real inbound and processor handlers with
+// the production composition root (dynalite and the Parley simulator over HTTP), joined by the local
+// queue, which enforces SQS's message size and feeds SQS-shaped records. The raw body is the
+// message body; its metadata travels as message attributes; a record of the earlier JSON-wrapped
+// shape is still processed; a deferred callback comes back after a short delay, in order, and a
+// handover in flight up to staleAfter never parks a message in the DLQ.
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import {
+  CALLBACK_BODY_MAX_BYTES,
+  CALLBACK_MAX_RECEIVE_COUNT,
+  messageSizeBytes,
+  SQS_MAX_MESSAGE_BYTES,
+} from '../../functions/adapters/queue-message';
+import { DeliveryDeferredError } from '../../functions/domain/errors';
+import type { QueuedCallback } from '../../functions/domain/ports';
+import { makeHandler as inbound } from '../../functions/handlers/inbound';
+import { makeHandler as processor } from '../../functions/handlers/processor';
+import type { AppDeps } from '../../functions/platform/deps';
+import { type LocalDynamo, startLocalDynamo } from '../../local/dynamo';
+import { createLocalQueue, type LocalQueue, queueTable } from '../../local/queue';
+import { apiEvent, sqsEvent, sqsRecord } from '../support/events';
+import { manualClock, recordingLog, recordingMetrics } from '../support/fakes';
+import { BOT, type Harness, startHarness } from '../support/harness';
+
+const VISIBILITY_MS = 90_000;
+
+let h: Harness;
+let dynamo: LocalDynamo;
+let tables = 0;
+
+beforeAll(async () => {
+  [h, dynamo] = await Promise.all([startHarness(), startLocalDynamo()]);
+});
+
+afterAll(async () => {
+  await Promise.all([h.close(), dynamo.close()]);
+});
+
+const clock = manualClock(Date.parse('2026-03-10T14:00:00.000Z'));
+
+const newQueue = async (maxReceiveCount = CALLBACK_MAX_RECEIVE_COUNT): Promise<LocalQueue> => {
+  tables += 1;
+  const tableName = `callbacks-${tables}`;
+  await dynamo.ensureTable(queueTable, tableName);
+  return createLocalQueue({
+    client: dynamo.client,
+    tableName,
+    clock,
+    visibilityTimeoutMs: VISIBILITY_MS,
+    maxReceiveCount,
+  });
+};
+
+/** The harness's deps with the local queue (and recording log and metrics). */
+const depsWith = (queue: LocalQueue) => {
+  const log = recordingLog();
+  const metrics = recordingMetrics();
+  const deps: AppDeps = { ...h.deps, queue, log, metrics };
+  return { deps, source: async () => deps, log, metrics };
+};
+
+const callbackOf = (userId: string, id: number, text: string): string =>
+  JSON.stringify({
+    type: 'message',
+    body: { id, message: text, time: 1536739259, typeId: 1, user: { id: userId } },
+  });
+
+const webhook = (rawBody: string) =>
+  apiEvent({
+    method: 'POST',
+    path: `/webhooks/parley/${BOT}`,
+    headers: { Authorization: `Bearer ${h.tokens.bot.callback}` },
+    rawBody,
+  });
+
+/** A consumer that keeps the records it is given and answers every one as processed. */
+const recorder = () => {
+  const records: SQSEvent['Records'] = [];
+  const consumer = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    records.push(...event.Records);
+    return { batchItemFailures: [] };
+  };
+  return { records, consumer };
+};
+
+/** A JSON callback whose raw text is exactly `bytes` long, full of characters JSON escapes. */
+const callbackOfSize = (userId: string, id: number, bytes: number): string => {
+  const frame = callbackOf(userId, id, '');
+  const quotes = Math.floor((bytes - Buffer.byteLength(frame)) / 2);
+  const text = '\\"'.repeat(quotes); // each one is an escaped quote in the raw body
+  const raw = frame.replace('"message":""', `"message":"${text}"`);
+  // An odd remainder becomes insignificant whitespace.
+  return raw.replace('"typeId":1', `"typeId":${' '.repeat(bytes - raw.length)}1`);
+};
+
+describe('the webhook enqueues the raw body', () => {
+  it('sends the callback body unchanged, with serviceId, deliveryId and receivedAt as attributes', async () => {
+    const queue = await newQueue();
+    const { source } = depsWith(queue);
+    const raw = callbackOf('q-1', 101, 'a "quoted" word');
+
+    const res = await inbound(source)(webhook(raw));
+    const { records, consumer } = recorder();
+    await queue.pollOnce(consumer);
+
+    expect(res.statusCode).toBe(200);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.body).toBe(raw);
+    expect(records[0]!.messageAttributes).toEqual({
+      serviceId: {
+        stringValue: BOT,
+        stringListValues: [],
+        binaryListValues: [],
+        dataType: 'String',
+      },
+      deliveryId: {
+        stringValue: `${BOT}#message#101`,
+        stringListValues: [],
+        binaryListValues: [],
+        dataType: 'String',
+      },
+      receivedAt: {
+        stringValue: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        stringListValues: [],
+        binaryListValues: [],
+        dataType: 'String',
+      },
+    });
+  });
+
+  it('accepts a 240 KB body of escaped quotes: the message is no larger than the body and its attributes', async () => {
+    const queue = await newQueue();
+    const { source } = depsWith(queue);
+    const raw = callbackOfSize('q-2', 102, 240 * 1024);
+
+    const res = await inbound(source)(webhook(raw));
+    const [message] = await queue.list();
+
+    expect(res.statusCode).toBe(200);
+    expect(message!.body).toBe(raw);
+    expect(messageSizeBytes(message!.body, message!.attributes)).toBeLessThan(240 * 1024 + 1024);
+  });
+
+  it('accepts a body exactly at the cap: with its attributes it fits the SQS limit', async () => {
+    const queue = await newQueue();
+    const { source } = depsWith(queue);
+    const raw = callbackOfSize('q-3', 103, CALLBACK_BODY_MAX_BYTES);
+    expect(Buffer.byteLength(raw)).toBe(CALLBACK_BODY_MAX_BYTES);
+
+    const res = await inbound(source)(webhook(raw));
+    const [message] = await queue.list();
+
+    expect(res.statusCode).toBe(200);
+    expect(message!.body).toBe(raw);
+    const size = messageSizeBytes(message!.body, message!.attributes);
+    expect(size).toBeLessThanOrEqual(SQS_MAX_MESSAGE_BYTES);
+  });
+
+  it('answers 413 to a body one byte over the cap, and queues nothing', async () => {
+    const queue = await newQueue();
+    const { source } = depsWith(queue);
+    const raw = callbackOfSize('q-4', 104, CALLBACK_BODY_MAX_BYTES + 1);
+
+    const res = await inbound(source)(webhook(raw));
+
+    expect(res.statusCode).toBe(413);
+    expect(JSON.parse(String(res.body))).toEqual({
+      error: { code: 'payload_too_large', message: 'The callback body is larger than 255 KB.' },
+    });
+    expect(await queue.list()).toEqual([]);
+  });
+
+  it('refuses, like SQS, a message larger than the limit', async () => {
+    const queue = await newQueue();
+    const body = 'x'.repeat(SQS_MAX_MESSAGE_BYTES - 20);
+
+    const err = await queue
+      .send({ groupId: 'g', dedupId: 'big', body, attributes: { serviceId: 'a'.repeat(20) } })
+      .catch((e: unknown) => e);
+
+    expect((err as Error).message).toMatch(/262144 bytes/);
+    expect(await queue.list()).toEqual([]);
+  });
+});
+
+describe('the processor reads the queue', () => {
+  it('processes a callback from the body and attributes the webhook queued', async () => {
+    const queue = await newQueue();
+    const { source, metrics } = depsWith(queue);
+    await inbound(source)(webhook(callbackOf('q-10', 110, 'hello')));
+
+    await queue.pollOnce(processor(source));
+
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+    const item = await h.deps.state.getDelivery(`${BOT}#message#110`, clock.now());
+    expect(item).toMatchObject({ serviceId: BOT, userId: 'q-10', state: 'done' });
+    expect(metrics.total('QueueRecordUnreadable')).toBe(0);
+  });
+
+  it('still processes a record of the earlier shape: the callback wrapped as JSON in the body', async () => {
+    const { source, metrics } = depsWith(await newQueue());
+    const raw = callbackOf('q-11', 111, 'queued before the deploy');
+    const legacy: QueuedCallback = {
+      serviceId: BOT,
+      deliveryId: `${BOT}#message#111`,
+      receivedAt: new Date(clock.now()).toISOString(),
+      body: raw,
+    };
+
+    const out = await processor(source)(sqsEvent([sqsRecord(JSON.stringify(legacy), 'user-q-11')]));
+
+    expect(out.batchItemFailures).toEqual([]);
+    const item = await h.deps.state.getDelivery(`${BOT}#message#111`, clock.now());
+    expect(item).toMatchObject({ serviceId: BOT, userId: 'q-11', state: 'done' });
+    expect(metrics.total('QueueRecordUnreadable')).toBe(0);
+  });
+
+  it('drops, with an error log and a metric, a record with only some of the attributes', async () => {
+    const { source, metrics, log } = depsWith(await newQueue());
+    const record = sqsRecord({
+      body: callbackOf('q-12', 112, 'x'),
+      groupId: 'user-q-12',
+      attributes: { serviceId: BOT },
+    });
+
+    const out = await processor(source)(sqsEvent([record]));
+
+    expect(out.batchItemFailures).toEqual([]);
+    expect(metrics.total('QueueRecordUnreadable')).toBe(1);
+    expect(log.lines.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
+      'unreadable queue record',
+    ]);
+  });
+});
+
+describe('a callback deferred while a handover is in flight', () => {
+  /** A processCallback that defers the listed users' callbacks while `waiting()` says so. */
+  const deferring =
+    (waiting: (c: QueuedCallback) => number | null, seen: QueuedCallback[]) =>
+    async (message: QueuedCallback) => {
+      seen.push(message);
+      const retryAfterMs = waiting(message);
+      if (retryAfterMs !== null) throw new DeliveryDeferredError(message.deliveryId, retryAfterMs);
+      return {
+        deliveryId: message.deliveryId,
+        disposition: 'forwarded' as const,
+        duplicate: false,
+      };
+    };
+
+  it('comes back after ceil(retryAfterMs) seconds, not the visibility timeout, and its user waits behind it', async () => {
+    const queue = await newQueue();
+    const { deps, log, metrics } = depsWith(queue);
+    const seen: QueuedCallback[] = [];
+    let inFlight = true;
+    const handler = processor(async () => deps, {
+      processCallback: deferring(
+        (c) => (inFlight && c.body.includes('"q-20"') ? 1_500 : null),
+        seen,
+      ),
+    });
+    for (const [user, id] of [
+      ['q-20', 120],
+      ['q-20', 121],
+      ['q-21', 122],
+    ] as const) {
+      await inbound(async () => deps)(webhook(callbackOf(user, id, `m${id}`)));
+    }
+
+    const t0 = clock.now();
+    await queue.pollOnce(handler);
+    const afterFirst = await queue.list();
+    clock.advance(1_999);
+    const tooEarly = await queue.pollOnce(handler);
+    clock.advance(1);
+    inFlight = false;
+    await queue.pollOnce(handler);
+
+    // Both of q-20's messages wait 2 s (not 90 s); q-21's went through at once.
+    expect(afterFirst.map((m) => [m.dedupId, m.visibleAt - t0])).toEqual([
+      [`${BOT}#message#120`, 2_000],
+      [`${BOT}#message#121`, 2_000],
+    ]);
+    expect(tooEarly).toBe(0);
+    expect(seen.map((c) => c.deliveryId)).toEqual([
+      `${BOT}#message#120`,
+      `${BOT}#message#122`,
+      `${BOT}#message#120`,
+      `${BOT}#message#121`,
+    ]);
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+    expect(metrics.total('CallbackDeferred')).toBe(1);
+    expect(log.lines.filter((l) => l.message === 'callback deferred')).toEqual([
+      {
+        level: 'info',
+        message: 'callback deferred',
+        attributes: { deliveryId: `${BOT}#message#120`, delaySeconds: 2, receiveCount: 1 },
+      },
+    ]);
+  });
+
+  it.each([60, 89])(
+    'never parks a message in the DLQ while a handover is in flight for %i s (staleAfter)',
+    async (staleAfterSeconds) => {
+      const queue = await newQueue();
+      const { deps } = depsWith(queue);
+      const seen: QueuedCallback[] = [];
+      const start = clock.now();
+      // The worst case: the domain asks for the shortest wait every time until the marker is stale.
+      const handler = processor(async () => deps, {
+        processCallback: deferring(
+          () => (clock.now() - start < staleAfterSeconds * 1000 ? 1 : null),
+          seen,
+        ),
+      });
+      await inbound(async () => deps)(
+        webhook(callbackOf(`q-stale-${staleAfterSeconds}`, 130, 'm')),
+      );
+
+      for (let step = 0; step < 50; step++) {
+        const [next] = await queue.list();
+        if (!next) break;
+        clock.set(Math.max(clock.now(), next.visibleAt));
+        await queue.pollOnce(handler);
+      }
+
+      const stats = await queue.stats();
+      const deferrals = seen.length - 1;
+      expect(stats).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
+      // Receives left for real failures once the handover has settled: at least three.
+      expect(CALLBACK_MAX_RECEIVE_COUNT - deferrals).toBeGreaterThanOrEqual(3);
+      expect(clock.now() - start).toBeGreaterThanOrEqual(staleAfterSeconds * 1000);
+    },
+  );
+
+  it('still reports the message as failed when the visibility cannot be changed', async () => {
+    const queue = await newQueue();
+    const { deps, log } = depsWith(queue);
+    const broken: AppDeps = {
+      ...deps,
+      queue: {
+        send: queue.send,
+        changeVisibility: async () => {
+          throw new Error('sqs down');
+        },
+      },
+    };
+    const record = sqsRecord({
+      body: callbackOf('q-30', 140, 'm'),
+      groupId: 'user-q-30',
+      attributes: {
+        serviceId: BOT,
+        deliveryId: `${BOT}#message#140`,
+        receivedAt: new Date(clock.now()).toISOString(),
+      },
+    });
+    const handler = processor(async () => broken, {
+      processCallback: deferring(() => 1_000, []),
+    });
+
+    const out = await handler(sqsEvent([record]));
+
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+    expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      'visibility change failed; the message returns after the visibility timeout',
+    ]);
+  });
+});
