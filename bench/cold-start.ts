@@ -295,6 +295,11 @@ export const measureColdStarts = async (
             resources: [],
             detail: {},
           };
+        case 'verify':
+          return apiEvent('GET', `/users/${user}/verify`, '/users/{userId}/verify', {
+            token: auditor,
+            pathParameters: { userId: user },
+          });
         case 'health':
           return apiEvent('GET', '/health', '/health');
       }

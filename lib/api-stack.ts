@@ -18,7 +18,11 @@ import { OperationalAlarms } from './constructs/alarms';
 import { CallbackQueue } from './constructs/callback-queue';
 import { HandoverHttpApi } from './constructs/http-api';
 import { acknowledge } from './constructs/nag';
-import { type HistoryAccess, ServiceFunction } from './constructs/service-function';
+import {
+  type HistoryAccess,
+  ServiceFunction,
+  type StateAccess,
+} from './constructs/service-function';
 import type { HandoverSecrets } from './constructs/secrets';
 import type { DefinedTable } from './constructs/tables';
 import { outputIdFor } from './data-stack';
@@ -34,15 +38,19 @@ export const PROCESSOR_BATCH_SIZE = 5;
 /** Which function needs what (least privilege, DESIGN.md). */
 interface Needs {
   history?: HistoryAccess;
-  state?: boolean;
+  /** true: read and write; 'list': owner items read and listed only. */
+  state?: true | Extract<StateAccess, 'list'>;
   serviceSecrets?: boolean;
+  /** Each Service's callback-token secret (the webhook's and nothing else). */
+  callbackTokenSecrets?: boolean;
   auditorsSecret?: boolean;
   queue?: 'send' | 'consume';
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
-  // Authenticates Parley (callback tokens) and enqueues: no table, no Parley call.
-  inbound: { serviceSecrets: true, queue: 'send' },
+  // Authenticates Parley with callback tokens only (internet-facing: no Parley secret) and
+  // enqueues: no table, no Parley call.
+  inbound: { callbackTokenSecrets: true, queue: 'send' },
   // Owner check, rules, forwards, handovers (records and observed drift).
   processor: { history: 'append', state: true, serviceSecrets: true, queue: 'consume' },
   handover: { history: 'append', state: true, serviceSecrets: true, auditorsSecret: true },
@@ -52,6 +60,8 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   services: { serviceSecrets: true, auditorsSecret: true },
   audit: { history: 'read', serviceSecrets: true, auditorsSecret: true },
   reconcile: { history: 'append', state: true, serviceSecrets: true, auditorsSecret: true },
+  // Reads only: a user's records (table, no index), owner items (GetItem, and Scan to list users).
+  verify: { history: 'walk', state: 'list', serviceSecrets: true, auditorsSecret: true },
   health: {},
 };
 
@@ -93,8 +103,9 @@ export class ApiStack extends Stack {
       });
       const needs = FUNCTION_NEEDS[name];
       if (needs.history) fn.useHistoryTable(props.history, needs.history);
-      if (needs.state) fn.useStateTable(props.state);
+      if (needs.state) fn.useStateTable(props.state, needs.state === 'list' ? 'list' : 'write');
       if (needs.serviceSecrets) fn.useServiceSecrets(props.secrets.services);
+      if (needs.callbackTokenSecrets) fn.useCallbackTokenSecrets(props.secrets.callbackTokens);
       if (needs.auditorsSecret) fn.useAuditorsSecret(props.secrets.auditors);
       if (needs.queue === 'send') fn.useQueue(this.queue.queue, 'send');
       if (needs.queue === 'consume') {
@@ -111,6 +122,7 @@ export class ApiStack extends Stack {
       routes: httpRoutes,
       functions: lambdas,
       throttle: infra.apiThrottle,
+      routeThrottles: { inbound: infra.webhookThrottle, health: infra.healthThrottle },
       logRetention,
     });
 

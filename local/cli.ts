@@ -3,8 +3,8 @@
 // auditor token of the local services file. Exit codes: 0 ok, 1 failure (an API error, the service
 // unreachable, a broken hash chain), 2 a wrong command line.
 import { parseArgs } from 'node:util';
-import { verifyChain } from '../functions/domain/chain';
 import type { HandoverRecord } from '../functions/domain/types';
+import type { VerifyReport } from '../functions/domain/verify';
 import { ApiError, type ApiClient, createApiClient, toApiError } from './api-client';
 import { readRunInfo, servicesFilePath } from './paths';
 import { type LocalSettings, readServicesFile } from './services-file';
@@ -30,7 +30,7 @@ Commands:
   handover <userId> <newOwner> [--reason R]  move a user (newOwner: id, name or "default")
   audit user <userId>                        a user's handover history
   audit range --from ISO --to ISO [...]      handovers in a time range, every page
-  verify <userId>                            check a user's hash chain
+  verify <userId> | --all                    check hash chains against the owner items
   reconcile [--user ID]                      finish stale pending handovers
 
 Options (every command):
@@ -62,10 +62,14 @@ file); without either, locally, the token of the current owner is used.`,
 "audit range" pages through every handover in [from, to] (oldest first, --page-size records a
 request, default 1000); a progress line goes to stderr. --service is the destination service.`,
   verify: `Usage: parley-handover verify <userId> [--format table|json]
+       parley-handover verify --all [--page-size N] [--format table|json]
 
-Reads the user's whole history and checks its hash chain (seq gaps, edited or reordered
-records), and that the last handover the owner item names is there (deleted newest records).
-Exit code 1 when the chain is broken.`,
+Asks the service (GET /users/{userId}/verify) to walk the user's whole history: every link of
+the hash chain (seq gaps, edited, deleted or reordered records) and the newest record against
+the owner item's lastSeq/lastHash (a deleted or rewritten newest record). Reads only.
+--all verifies every user with an owner item, --page-size users a request (default 20, at most
+100), with a progress line on stderr and a summary of the broken ones.
+Exit code 1 when a chain is broken (or a request failed), 0 when all are intact.`,
   reconcile: `Usage: parley-handover reconcile [--user ID] [--format table|json]
 
 Finishes stale pending handovers (all, or one user's), as the 5-minute schedule does.`,
@@ -99,7 +103,7 @@ const OPTIONS = {
     limit: { type: 'string' },
     'page-size': { type: 'string' },
   },
-  verify: {},
+  verify: { all: { type: 'boolean' }, 'page-size': { type: 'string' } },
   reconcile: { user: { type: 'string' } },
 } as const;
 
@@ -240,6 +244,21 @@ const pageAll = async (
   return records;
 };
 
+/** A progress line on stderr: rewritten in place on a terminal, one line per update otherwise. */
+const statusLine = (io: CliIo) => {
+  let shown = false;
+  return {
+    show(text: string) {
+      if (io.stderrIsTty) io.stderr(`\r\x1b[K${text}`);
+      else io.stderr(`${text}\n`);
+      shown = true;
+    },
+    end() {
+      if (shown && io.stderrIsTty) io.stderr('\n');
+    },
+  };
+};
+
 const progressLine = (io: CliIo, label: string) => {
   let shown = false;
   return {
@@ -302,6 +321,72 @@ const csvPages = async (
     cursor = options.onePage ? null : res.headers.get('x-next-cursor');
   } while (cursor);
   progress?.end();
+};
+
+const pageSizeOf = (values: Values, fallback: string, max: number): string => {
+  const size = str(values['page-size']) ?? fallback;
+  if (!/^[1-9]\d*$/.test(size) || Number(size) > max) {
+    throw new UsageError(`--page-size must be a whole number from 1 to ${max}.`);
+  }
+  return size;
+};
+
+/** One user's verdict, as a sentence. */
+const verifyLine = (r: VerifyReport): string => {
+  const inFlight = r.pending
+    ? `; a handover is in flight (seq ${r.pending.seq}, ${r.pending.recorded ? 'recorded' : 'not recorded yet'})`
+    : '';
+  if (!r.ok && r.firstBroken) {
+    return `user ${r.userId}: hash chain BROKEN at seq ${r.firstBroken.seq} (${r.firstBroken.problem}); ${r.count} record(s) before it are sound`;
+  }
+  if (r.count === 0)
+    return `user ${r.userId}: no handover records yet (nothing to verify)${inFlight}`;
+  return `user ${r.userId}: ${r.count} record(s), hash chain intact up to the owner item's seq ${r.lastSeq} (hash ${r.lastHash})${inFlight}`;
+};
+
+/** verify --all: every page of GET /verify, a progress line, then the summary. */
+const verifyAll = async (
+  api: ApiClient,
+  io: CliIo,
+  format: string,
+  pageSize: string,
+): Promise<number> => {
+  const progress = statusLine(io);
+  const broken: VerifyReport[] = [];
+  let users = 0;
+  let cursor: string | undefined;
+  try {
+    do {
+      const query = new URLSearchParams({ limit: pageSize });
+      if (cursor) query.set('cursor', cursor);
+      const page = await api.call<{ users: VerifyReport[]; cursor?: string }>(
+        'GET',
+        `/verify?${query}`,
+      );
+      users += page.users.length;
+      broken.push(...page.users.filter((u) => !u.ok));
+      progress.show(`verify --all: ${users} user(s) checked, ${broken.length} broken`);
+      cursor = page.cursor;
+    } while (cursor);
+  } catch (err) {
+    progress.end();
+    io.stderr(`verify --all stopped after ${users} user(s) (${broken.length} broken so far).\n`);
+    throw err;
+  }
+  progress.end();
+  // Scan order means nothing to a reader: the summary lists users by id.
+  const firstBroken = broken
+    .map((r) => ({ userId: r.userId, ...r.firstBroken! }))
+    .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  if (format === 'json') {
+    printJson(io, { users, ok: users - broken.length, broken: broken.length, firstBroken });
+  } else {
+    io.stdout(`users ${users}, ok ${users - broken.length}, broken ${broken.length}\n`);
+    for (const b of firstBroken) {
+      io.stdout(`  user ${b.userId}: BROKEN at seq ${b.seq} (${b.problem})\n`);
+    }
+  }
+  return broken.length > 0 ? 1 : 0;
 };
 
 /** The command and its arguments; options such as --url and --token may come before the command. */
@@ -452,51 +537,20 @@ const run = async (argv: string[], io: CliIo): Promise<number> => {
       throw new UsageError('audit needs "user <userId>" or "range --from ISO --to ISO".');
     }
     case 'verify': {
+      const format = formatOf(values, ['table', 'json']);
+      if (values.all) {
+        noMore(positionals, 0);
+        return verifyAll(api, io, format, pageSizeOf(values, '20', 100));
+      }
+      if (values['page-size'] !== undefined) throw new UsageError('--page-size goes with --all.');
       const userId = positional(positionals, 0, 'userId');
       noMore(positionals, 1);
-      const format = formatOf(values, ['table', 'json']);
-      const records = await pageAll(
-        api,
-        `/users/${encodeURIComponent(userId)}/handovers`,
-        new URLSearchParams({ limit: '1000' }),
+      const report = await api.call<VerifyReport>(
+        'GET',
+        `/users/${encodeURIComponent(userId)}/verify`,
       );
-      let report = verifyChain(
-        userId,
-        records.sort((a, b) => a.seq - b.seq),
-      );
-      // The chain alone cannot show that its newest records were deleted: the owner item names the
-      // last handover it advanced to, and that record must be there.
-      let headChecked = false;
-      try {
-        const owner = await api.call<{ lastHandoverId?: string | null }>(
-          'GET',
-          `/users/${encodeURIComponent(userId)}/owner`,
-        );
-        headChecked = true;
-        const head = owner.lastHandoverId;
-        if (report.ok && head && !records.some((r) => r.handoverId === head)) {
-          report = {
-            ok: false,
-            count: report.count,
-            firstBroken: { seq: report.count + 1, handoverId: head, problem: 'seq_gap' },
-          };
-        }
-      } catch (err) {
-        io.stderr(
-          `warning: the owner item could not be read (${(err as Error).message}); deleted newest records would not show\n`,
-        );
-      }
-      if (format === 'json') printJson(io, { userId, headChecked, ...report });
-      else if (report.ok && report.count === 0)
-        io.stdout(`user ${userId}: no handover records (nothing to verify; check the user id)\n`);
-      else if (report.ok)
-        io.stdout(
-          `user ${userId}: ${report.count} record(s), hash chain intact${report.count ? ` (last hash ${report.lastHash})` : ''}\n`,
-        );
-      else
-        io.stdout(
-          `user ${userId}: hash chain BROKEN at seq ${report.firstBroken.seq} (${report.firstBroken.problem}); ${report.count} record(s) before it are sound\n`,
-        );
+      if (format === 'json') printJson(io, report);
+      else io.stdout(`${verifyLine(report)}\n`);
       return report.ok ? 0 : 1;
     }
     case 'reconcile': {

@@ -125,18 +125,21 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
     }
   };
 
-  const get: HistoryStore['get'] = async (userId, seq) => {
+  const get: HistoryStore['get'] = async (userId, seq, readOptions) => {
     const out = await client.send(
       new GetCommand({
         TableName: tableName,
         Key: { pk: userPk(userId), sk: seqSk(seq) },
-        ConsistentRead: true,
+        ConsistentRead: readOptions?.consistent ?? true,
       }),
     );
     return out.Item ? toRecord(out.Item) : null;
   };
 
-  const listUser: HistoryStore['listUser'] = async (userId, { limit, cursor, order = 'desc' }) => {
+  const listUser: HistoryStore['listUser'] = async (
+    userId,
+    { limit, cursor, order = 'desc', consistent = true },
+  ) => {
     checkLimit(limit);
     let startKey: Key | undefined;
     if (cursor !== undefined) {
@@ -153,7 +156,7 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': userPk(userId) },
           ScanIndexForward: order === 'asc',
-          ConsistentRead: true,
+          ConsistentRead: consistent,
         },
         { want: limit, keyAttributes: BASE_KEY, startKey, maxRead },
       ),

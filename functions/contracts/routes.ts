@@ -10,6 +10,7 @@ export type FunctionName =
   | 'services'
   | 'audit'
   | 'reconcile'
+  | 'verify'
   | 'health';
 
 export interface FunctionSpec {
@@ -74,6 +75,13 @@ export const functionSpecs: Record<FunctionName, FunctionSpec> = {
     memoryMb: 512,
     timeoutSeconds: 45,
   },
+  // A page verifies up to 100 users whole: reads only, but possibly many of them.
+  verify: {
+    entry: 'verify.ts',
+    description: 'Hash chain verification against the owner item (read-only)',
+    memoryMb: 512,
+    timeoutSeconds: 30,
+  },
   health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
 };
 
@@ -95,6 +103,8 @@ export const httpRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/users/{userId}/handovers', fn: 'audit' },
   { method: 'GET', path: '/handovers', fn: 'audit' },
   { method: 'POST', path: '/reconcile', fn: 'reconcile' },
+  { method: 'GET', path: '/users/{userId}/verify', fn: 'verify' },
+  { method: 'GET', path: '/verify', fn: 'verify' },
   { method: 'GET', path: '/health', fn: 'health' },
 ];
 

@@ -66,17 +66,27 @@ export function parseInstant(value: string, endOfDay = false): number | null {
   return start + ((hours * 60 + minutes - offsetMinutes) * 60 + seconds) * 1000 + millis;
 }
 
-/** A `limit` parameter: absent or empty -> `fallback`; else an integer 1..1000 (400 otherwise). */
-export function parseLimit(value: string | undefined, fallback = DEFAULT_LIMIT): number {
+/** A `limit` parameter: absent or empty -> `fallback`; else an integer 1..max (400 otherwise). */
+export function parseLimit(
+  value: string | undefined,
+  fallback = DEFAULT_LIMIT,
+  max = MAX_LIMIT,
+): number {
   if (value === undefined || value === '') return fallback;
   const limit = /^\d{1,7}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(limit >= 1 && limit <= MAX_LIMIT)) {
-    throw new ValidationError(
-      `\`limit\` must be an integer from 1 to ${MAX_LIMIT}.`,
-      'invalid_limit',
-    );
+  if (!(limit >= 1 && limit <= max)) {
+    throw new ValidationError(`\`limit\` must be an integer from 1 to ${max}.`, 'invalid_limit');
   }
   return limit;
+}
+
+/** A `cursor` parameter: absent or empty -> undefined; else opaque, at most 2048 characters. */
+export function parseCursor(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.length > MAX_CURSOR_CHARS) {
+    throw new ValidationError('`cursor` is not valid.', 'invalid_cursor');
+  }
+  return value;
 }
 
 const oneOf = <T extends string>(
@@ -145,13 +155,8 @@ export function parseRangeQuery(params: Record<string, string | undefined>): Ran
     }
     query.service = service;
   }
-  const cursor = params.cursor;
-  if (cursor !== undefined && cursor !== '') {
-    if (cursor.length > MAX_CURSOR_CHARS) {
-      throw new ValidationError('`cursor` is not valid.', 'invalid_cursor');
-    }
-    query.cursor = cursor;
-  }
+  const cursor = parseCursor(params.cursor);
+  if (cursor !== undefined) query.cursor = cursor;
   return query;
 }
 

@@ -6,7 +6,8 @@
 // metadata itself is not, so metadata can be erased later (set to null) without breaking the chain.
 // verifyChain walks a user's records by seq and names the first broken link or gap. It detects edits
 // and deletions made outside this service; it cannot stop someone who rewrites the whole table, and
-// a deleted *newest* record is only visible against the owner item's lastSeq/lastHash.
+// a deleted or rewritten *newest* record is only visible against the owner item's lastSeq/lastHash
+// (verify.ts, the use case behind the verify routes, checks it there).
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical';
 import type { HistoryStore } from './ports';
@@ -65,8 +66,11 @@ export type ChainReport =
       firstBroken: { seq: number; handoverId: string | null; problem: ChainProblem };
     };
 
-/** Checks records one at a time, in ascending order, remembering only the previous link. */
-class ChainWalker {
+/**
+ * Checks records one at a time, in ascending order, remembering only the previous link (so a
+ * history of any length is walked in bounded memory, page by page).
+ */
+export class ChainWalker {
   private count = 0;
   private expectedSeq = 1;
   private prevHash = GENESIS_HASH;

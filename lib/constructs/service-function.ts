@@ -26,20 +26,28 @@ export const HANDLERS_DIR = path.join(REPO_ROOT, 'functions', 'handlers');
 export const METRICS_NAMESPACE = 'ParleyHandover';
 export const METRICS_SERVICE = 'parley-handover';
 
-/** History access: `read` = GetItem + Query; `append` = read + PutItem (never Update/Delete). */
-export type HistoryAccess = 'append' | 'read';
+/**
+ * History access: `read` = GetItem + Query; `append` = read + PutItem (never Update/Delete);
+ * `walk` = GetItem + Query on the table alone, no index (verify).
+ */
+export type HistoryAccess = 'append' | 'read' | 'walk';
+/** State access: `write` = what the state store's writers call; `list` = GetItem + Scan only. */
+export type StateAccess = 'write' | 'list';
 /** Queue access: `send` for the inbound function, `consume` (event source) for the processor. */
 export type QueueAccess = 'send' | 'consume';
 
 export const HISTORY_ACTIONS: Record<HistoryAccess, readonly string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:Query'],
   append: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+  walk: ['dynamodb:GetItem', 'dynamodb:Query'],
 };
 /** What the state store calls: conditional puts and updates, reads, the pending-index query. */
 export const STATE_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
 export const STATE_INDEX_ACTIONS = ['dynamodb:Query'];
 export const SECRET_ACTIONS = ['secretsmanager:GetSecretValue'];
 export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'];
+/** The processor defers a callback by shortening its visibility (it calls SQS itself). */
+export const QUEUE_DEFER_ACTIONS = ['sqs:ChangeMessageVisibility'];
 
 /** A reference resolved only at deploy time is counted as this many bytes in the env estimate. */
 const TOKEN_ESTIMATE_BYTES = 200;
@@ -161,13 +169,20 @@ export class ServiceFunction extends Construct {
   useHistoryTable(history: DefinedTable, access: HistoryAccess): this {
     this.setEnv(ENV.historyTable, history.table.tableName);
     this.grant(HISTORY_ACTIONS[access], [history.table.tableArn]);
-    this.grant(['dynamodb:Query'], history.indexArns());
+    if (access !== 'walk') this.grant(['dynamodb:Query'], history.indexArns());
     return this;
   }
 
-  /** STATE_TABLE_NAME, GetItem/PutItem/UpdateItem on the table, Query on its (pending) index. */
-  useStateTable(state: DefinedTable): this {
+  /**
+   * STATE_TABLE_NAME, GetItem/PutItem/UpdateItem on the table, Query on its (pending) index; or,
+   * with `list`, GetItem and Scan on the table and nothing else (verify reads owner items).
+   */
+  useStateTable(state: DefinedTable, access: StateAccess = 'write'): this {
     this.setEnv(ENV.stateTable, state.table.tableName);
+    if (access === 'list') {
+      this.grant(['dynamodb:GetItem', 'dynamodb:Scan'], [state.table.tableArn]);
+      return this;
+    }
     this.grant(STATE_TABLE_ACTIONS, [state.table.tableArn]);
     this.grant(STATE_INDEX_ACTIONS, state.indexArns());
     return this;
@@ -189,6 +204,25 @@ export class ServiceFunction extends Construct {
     return this;
   }
 
+  /**
+   * CALLBACK_TOKEN_SECRET_ARNS (serviceId -> ARN of its callback-token secret, JSON) and
+   * GetSecretValue on exactly those ARNs.
+   */
+  useCallbackTokenSecrets(secrets: ReadonlyMap<string, ISecret>): this {
+    const arns: Record<string, string> = {};
+    let estimate = 2;
+    for (const [serviceId, secret] of secrets) {
+      arns[serviceId] = secret.secretArn;
+      estimate += serviceId.length + 6 + TOKEN_ESTIMATE_BYTES;
+    }
+    this.setEnv(ENV.callbackTokenSecretArns, Stack.of(this).toJsonString(arns), estimate);
+    this.grant(
+      SECRET_ACTIONS,
+      [...secrets.values()].map((s) => s.secretArn),
+    );
+    return this;
+  }
+
   /** AUDITORS_SECRET_ARN and GetSecretValue on it. */
   useAuditorsSecret(secret: ISecret): this {
     this.setEnv(ENV.auditorsSecretArn, secret.secretArn);
@@ -198,7 +232,8 @@ export class ServiceFunction extends Construct {
 
   /**
    * CALLBACK_QUEUE_URL, and either SendMessage (`send`) or the queue as this function's event
-   * source with partial batch responses (`consume`; the event source grants receive/delete).
+   * source with partial batch responses (`consume`; the event source grants receive/delete, and
+   * the function may change a received message's visibility itself to defer it).
    */
   useQueue(queue: IQueue, access: 'send'): this;
   useQueue(queue: IQueue, access: 'consume', options: ConsumeOptions): this;
@@ -213,6 +248,7 @@ export class ServiceFunction extends Construct {
           reportBatchItemFailures: true,
         }),
       );
+      this.grant(QUEUE_DEFER_ACTIONS, [queue.queueArn]);
     }
     return this;
   }

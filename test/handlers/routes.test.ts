@@ -8,6 +8,7 @@ import { makeHandler as messages } from '../../functions/handlers/messages';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
 import { makeHandler as services } from '../../functions/handlers/services';
+import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { HttpResult } from '../../functions/platform/handler';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 import { type ApiEventInput, apiEvent } from '../support/events';
@@ -27,6 +28,7 @@ beforeAll(async () => {
     owner: owner(h.source),
     reconcile: reconcile(h.source),
     services: services(h.source),
+    verify: verify(h.source),
   } as Record<string, (e: ReturnType<typeof apiEvent>) => Promise<unknown>>;
   call = async (input) => {
     const event = apiEvent(input);

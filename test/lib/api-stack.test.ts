@@ -3,9 +3,13 @@
 // reconcile schedule, the access log, alarms and outputs. Bundling is skipped (see bundles.test).
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { type FunctionName, functionSpecs, httpRoutes } from '../../functions/contracts/routes';
+import {
+  CALLBACK_MAX_RECEIVE_COUNT,
+  SQS_MAX_MESSAGE_BYTES,
+} from '../../functions/adapters/queue-message';
 import { ENV } from '../../functions/schemas/config';
 import { type LoadedStage, loadStage, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../lib/config';
-import { buildApp, functionIdOf, grantsOf, kindOf, templatesOf } from './support';
+import { buildApp, devStage, functionIdOf, grantsOf, kindOf, templatesOf } from './support';
 
 let api: Template;
 let stage: LoadedStage;
@@ -65,6 +69,42 @@ describe('HTTP API', () => {
     expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status' });
     const logId = stageRes.Properties.AccessLogSettings.DestinationArn['Fn::GetAtt'][0];
     expect(api.findResources('AWS::Logs::LogGroup')[logId]!.Properties.RetentionInDays).toBe(30);
+  });
+
+  it("gives Parley's webhook route its own, higher limits and /health a low one", () => {
+    const [[, stageRes]] = resources('AWS::ApiGatewayV2::Stage') as [[string, any]];
+    expect(stageRes.Properties.RouteSettings).toEqual({
+      'POST /webhooks/parley/{serviceId}': { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+      'GET /health': { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+    // Route settings name routes by key: the stage waits for them (else the deploy fails).
+    const routeIds = Object.fromEntries(
+      resources('AWS::ApiGatewayV2::Route').map(([id, r]) => [r.Properties.RouteKey, id]),
+    );
+    expect(stageRes.DependsOn).toEqual(
+      expect.arrayContaining([
+        routeIds['POST /webhooks/parley/{serviceId}'],
+        routeIds['GET /health'],
+      ]),
+    );
+  });
+
+  it('takes the route limits from the stage configuration', () => {
+    const custom = templatesOf(
+      buildApp(
+        devStage((raw) => {
+          raw.infra.webhookThrottle = { rate: 900, burst: 1_800 };
+          raw.infra.healthThrottle = { rate: 1, burst: 2 };
+        }),
+      ),
+    ).api;
+    const [[, stageRes]] = Object.entries(custom.findResources('AWS::ApiGatewayV2::Stage')) as [
+      [string, any],
+    ];
+    expect(stageRes.Properties.RouteSettings).toEqual({
+      'POST /webhooks/parley/{serviceId}': { ThrottlingRateLimit: 900, ThrottlingBurstLimit: 1800 },
+      'GET /health': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2 },
+    });
   });
 });
 
@@ -126,7 +166,12 @@ describe('functions', () => {
       ENV.stateTable,
     ].sort();
     expect(wiring).toEqual({
-      inbound: [ENV.config, ENV.serviceSecretArns, ENV.queueUrl].sort(),
+      inbound: [
+        ENV.config,
+        ENV.serviceSecretArns,
+        ENV.callbackTokenSecretArns,
+        ENV.queueUrl,
+      ].sort(),
       processor: [
         ENV.config,
         ENV.serviceSecretArns,
@@ -140,10 +185,26 @@ describe('functions', () => {
       services: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn].sort(),
       audit: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.historyTable].sort(),
       reconcile: all,
+      verify: all,
       health: [ENV.config, ENV.serviceSecretArns].sort(),
     });
     // A function without secrets is told so explicitly, and has no grant (see least privilege).
     expect(fnProps('health').Environment.Variables[ENV.serviceSecretArns]).toBe('{}');
+    // The internet-facing webhook reads callback tokens only, never a Service's Parley secret.
+    expect(fnProps('inbound').Environment.Variables[ENV.serviceSecretArns]).toBe('{}');
+  });
+
+  it("maps every Service identification to its callback-token secret in the webhook's environment", () => {
+    const joined =
+      fnProps('inbound').Environment.Variables[ENV.callbackTokenSecretArns]['Fn::Join'][1];
+    for (const s of stage.config.services) {
+      const at = joined.findIndex(
+        (p: unknown) => typeof p === 'string' && p.includes(`"${s.identification}":"`),
+      );
+      expect(kindOf(joined[at + 1])).toBe(
+        s.role === 'bot' ? 'callback-tokens:bot' : 'callback-tokens:agent',
+      );
+    }
   });
 
   it('maps every Service identification to its own secret in SERVICE_SECRET_ARNS', () => {
@@ -182,6 +243,10 @@ describe('least privilege', () => {
     'secret:agent secretsmanager:GetSecretValue',
   ];
   const auditors = ['secret:auditors secretsmanager:GetSecretValue'];
+  const callbackTokens = [
+    'callback-tokens:bot secretsmanager:GetSecretValue',
+    'callback-tokens:agent secretsmanager:GetSecretValue',
+  ];
   const consume = [
     'queue sqs:ChangeMessageVisibility',
     'queue sqs:DeleteMessage',
@@ -190,7 +255,7 @@ describe('least privilege', () => {
     'queue sqs:ReceiveMessage',
   ];
   const expected: Record<FunctionName, string[]> = {
-    inbound: [...logs, ...serviceSecrets, 'queue sqs:SendMessage'],
+    inbound: [...logs, ...callbackTokens, 'queue sqs:SendMessage'],
     processor: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...consume],
     handover: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors],
     messages: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors],
@@ -198,6 +263,15 @@ describe('least privilege', () => {
     services: [...logs, ...serviceSecrets, ...auditors],
     audit: [...logs, ...historyRead, ...serviceSecrets, ...auditors],
     reconcile: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors],
+    verify: [
+      ...logs,
+      'history dynamodb:GetItem',
+      'history dynamodb:Query',
+      'state dynamodb:GetItem',
+      'state dynamodb:Scan',
+      ...serviceSecrets,
+      ...auditors,
+    ],
     health: logs,
   };
 
@@ -207,18 +281,40 @@ describe('least privilege', () => {
 
   it('never allows rewriting history, deleting, scanning or wildcards, on any role', () => {
     const forbidden = /^(dynamodb:(DeleteItem|BatchWriteItem|Scan|PartiQL.*|Transact.*)|\*|.*:\*)$/;
+    const verifyRole = { Ref: fnProps('verify').Role['Fn::GetAtt'][0] };
+    let scans = 0;
     for (const [, policy] of resources('AWS::IAM::Policy')) {
+      const isVerify = JSON.stringify(policy.Properties.Roles) === JSON.stringify([verifyRole]);
       for (const st of policy.Properties.PolicyDocument.Statement) {
         const actions: string[] = [st.Action].flat();
         for (const r of [st.Resource].flat()) {
           expect(r).not.toBe('*');
           for (const a of actions) {
             if (kindOf(r).startsWith('history')) expect(a).not.toBe('dynamodb:UpdateItem');
+            // The one exception: verify lists users by scanning the state table (no index has them).
+            if (a === 'dynamodb:Scan' && isVerify && kindOf(r) === 'state') {
+              scans++;
+              continue;
+            }
             expect(a).not.toMatch(forbidden);
           }
         }
       }
     }
+    expect(scans).toBe(1);
+  });
+
+  it('lets the verify function only read: no write of any kind on either table', () => {
+    const writes = /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem|TransactWriteItems)$/;
+    const tableGrants = grantsOf(api, 'Verify').filter((g) => /^(history|state)/.test(g));
+
+    expect(tableGrants.filter((g) => writes.test(g.split(' ')[1]!))).toEqual([]);
+    expect(tableGrants).toEqual([
+      'history dynamodb:GetItem',
+      'history dynamodb:Query',
+      'state dynamodb:GetItem',
+      'state dynamodb:Scan',
+    ]);
   });
 
   it('uses no managed policies: every role starts empty', () => {
@@ -238,8 +334,13 @@ describe('callback queue', () => {
       ContentBasedDeduplication: false,
       VisibilityTimeout: 90,
       SqsManagedSseEnabled: true,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 },
+      MaximumMessageSize: SQS_MAX_MESSAGE_BYTES,
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        maxReceiveCount: CALLBACK_MAX_RECEIVE_COUNT,
+      },
     });
+    expect(CALLBACK_MAX_RECEIVE_COUNT).toBe(10);
     expect(queues[dlqId]!.Properties).toMatchObject({
       FifoQueue: true,
       MessageRetentionPeriod: 14 * 24 * 3600,
@@ -253,6 +354,22 @@ describe('callback queue', () => {
         }),
       );
     }
+  });
+
+  it('lets the processor itself change a received message visibility (deferred callbacks)', () => {
+    const processorRole =
+      api.findResources('AWS::Lambda::Function')[functionIdOf(api, 'Processor')]!.Properties.Role[
+        'Fn::GetAtt'
+      ][0];
+    const own = resources('AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(`"${processorRole}"`))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    expect(own).toContainEqual(
+      expect.objectContaining({
+        Action: 'sqs:ChangeMessageVisibility',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^CallbacksQueue/), 'Arn'] },
+      }),
+    );
   });
 
   it('triggers the processor in batches of 5 with partial batch responses', () => {

@@ -1,7 +1,14 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { hashRecord } from '../../functions/domain/chain';
 import type { CliIo } from '../../local/cli';
 import { removeRunInfo, writeRunInfo } from '../../local/paths';
 import { parseServicesFile } from '../../local/services-file';
@@ -178,8 +185,122 @@ describe('parley-handover CLI', () => {
 
     expect(verify.code).toBe(1);
     expect(verify.stdout).toBe(
-      'user 65: hash chain BROKEN at seq 2 (seq_gap); 1 record(s) before it are sound\n',
+      'user 65: hash chain BROKEN at seq 2 (record_missing); 1 record(s) before it are sound\n',
     );
+  });
+
+  it('exits 1 when the newest record was rewritten behind the service with a recomputed hash', async () => {
+    expect((await cli('handover', '66', 'Agent Service', '--reason', 'first')).code).toBe(0);
+    expect(
+      (await cli('handover', '66', 'default', '--reason', 'second', '--as', 'Agent Service')).code,
+    ).toBe(0);
+    const key = { pk: 'USER#66', sk: `SEQ#${'2'.padStart(10, '0')}` };
+    const stored = (
+      await stack.dynamo.client.send(new GetCommand({ TableName: TABLES.history, Key: key }))
+    ).Item!;
+    const { pk: _pk, sk: _sk, dayPk: _d, toPk: _t, timeSk: _ts, ...record } = stored;
+    const rewritten = { ...record, reason: 'nothing_to_see', requestedBy: 'someone-else' };
+    await stack.dynamo.client.send(
+      new PutCommand({
+        TableName: TABLES.history,
+        Item: { ...stored, ...rewritten, hash: hashRecord(rewritten as never) },
+      }),
+    );
+
+    const verify = await cli('verify', '66');
+
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toBe(
+      'user 66: hash chain BROKEN at seq 2 (head_mismatch); 1 record(s) before it are sound\n',
+    );
+  });
+
+  it('writes nothing while it verifies, even when Parley names another owner than the cache', async () => {
+    expect((await cli('handover', '67', 'Agent Service', '--reason', 'first')).code).toBe(0);
+    const bot = stack.parley!.seed.services.find((s) => s.identification !== AGENT)!;
+    stack.parley!.setOwner('67', bot.identification); // moved at Parley, not through us
+    const before = await stack.dynamo.client.send(
+      new ScanCommand({ TableName: TABLES.history, ConsistentRead: true }),
+    );
+
+    const verify = await cli('verify', '67', '--format', 'json');
+    const after = await stack.dynamo.client.send(
+      new ScanCommand({ TableName: TABLES.history, ConsistentRead: true }),
+    );
+
+    expect(after.Items).toHaveLength(before.Items!.length);
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ userId: '67', ok: true, count: 1 });
+  });
+
+  it('verifies every user with --all: progress on stderr, a summary naming each broken user, exit 1', async () => {
+    const owners = await stack.dynamo.client.send(
+      new ScanCommand({
+        TableName: TABLES.state,
+        FilterExpression: 'begins_with(pk, :user)',
+        ExpressionAttributeValues: { ':user': 'USER#' },
+      }),
+    );
+    const users = owners.Items!.length;
+    const err: string[] = [];
+    const out: string[] = [];
+    const tty: CliIo = {
+      env,
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+      stderrIsTty: true,
+    };
+
+    const plain = await cli('verify', '--all', '--page-size', '3');
+    const json = await cli('verify', '--all', '--format', 'json');
+    const code = await runCli(['verify', '--all', '--page-size', '3'], tty);
+
+    expect(plain.code).toBe(1);
+    expect(plain.stdout).toBe(
+      [
+        `users ${users}, ok ${users - 3}, broken 3`,
+        '  user 64: BROKEN at seq 1 (hash_mismatch)',
+        '  user 65: BROKEN at seq 2 (record_missing)',
+        '  user 66: BROKEN at seq 2 (head_mismatch)',
+        '',
+      ].join('\n'),
+    );
+    const lines = plain.stderr.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(Math.ceil(users / 3));
+    expect(lines.at(-1)).toBe(`verify --all: ${users} user(s) checked, 3 broken`);
+    expect(JSON.parse(json.stdout)).toEqual({
+      users,
+      ok: users - 3,
+      broken: 3,
+      firstBroken: [
+        { userId: '64', seq: 1, handoverId: expect.any(String), problem: 'hash_mismatch' },
+        { userId: '65', seq: 2, handoverId: null, problem: 'record_missing' },
+        { userId: '66', seq: 2, handoverId: expect.any(String), problem: 'head_mismatch' },
+      ],
+    });
+    expect(code).toBe(1);
+    const ttyErr = err.join('');
+    expect(ttyErr.startsWith('\r\x1b[Kverify --all: ')).toBe(true);
+    expect(ttyErr.split('\r').length - 1).toBeGreaterThanOrEqual(Math.ceil(users / 3));
+    expect(ttyErr.slice(0, -1)).not.toContain('\n'); // rewritten in place; one newline to end
+    expect(ttyErr.endsWith(`\r\x1b[Kverify --all: ${users} user(s) checked, 3 broken\n`)).toBe(
+      true,
+    );
+  });
+
+  it('refuses verify with a user and --all together, or a page size out of range', async () => {
+    const help = await cli('verify', '--help');
+    expect(help).toMatchObject({ code: 0 });
+    expect(help.stdout).toContain('parley-handover verify --all [--page-size N]');
+    for (const argv of [
+      ['verify'],
+      ['verify', '20', '--all'],
+      ['verify', '20', '--page-size', '5'],
+      ['verify', '--all', '--page-size', '101'],
+      ['verify', '--all', '--page-size', '0'],
+    ]) {
+      expect({ argv, code: (await cli(...argv)).code }).toEqual({ argv, code: 2 });
+    }
   });
 
   it('takes --url and --token before the command as well as after it', async () => {
@@ -202,8 +323,10 @@ describe('parley-handover CLI', () => {
     expect(JSON.parse(before.stdout)).toEqual(JSON.parse(after.stdout));
   });
 
-  it('says there is nothing to verify for a user without records, and hints at npm start when the local stack is down', async () => {
-    const empty = await cli('verify', 'no-such-user');
+  it('says there is nothing to verify for an unknown user or one without records, and hints at npm start when the local stack is down', async () => {
+    const unknown = await cli('verify', 'no-such-user');
+    expect((await cli('owner', '69')).code).toBe(0); // an owner item, no record yet
+    const empty = await cli('verify', '69');
     const elsewhere = tempDir('cli-down-');
     const down = await runCli(['services', '--token', 'x'.repeat(32)], {
       env: { PARLEY_LOCAL_DIR: elsewhere.dir, PORT: '9' },
@@ -213,9 +336,13 @@ describe('parley-handover CLI', () => {
       },
     });
 
+    expect(unknown).toMatchObject({ code: 1, stdout: '' });
+    expect(unknown.stderr).toBe(
+      'The service answered 404 not_found: No owner item and no handover records for this user: nothing to verify (check the user id).\n',
+    );
     expect(empty).toMatchObject({
       code: 0,
-      stdout: 'user no-such-user: no handover records (nothing to verify; check the user id)\n',
+      stdout: 'user 69: no handover records yet (nothing to verify)\n',
     });
     expect(down).toBe(1);
     expect(downErr.join('')).toMatch(/Is the local stack running \(npm start\)\?/);

@@ -1,24 +1,37 @@
-// Tamper evidence: histories written by real handovers, then edited, deleted or reordered directly
-// in the store (as someone with table access, not through this service). `verifyUserChain`, given
-// the owner item's head, reports each one and names the first broken record; an untouched history
-// and an erased metadata (allowed) verify.
+// Tamper evidence through the shipped path: histories written by real handovers, then edited,
+// deleted, reordered or rewritten directly in the store (as someone with table access, not through
+// this service). Each one is verified the way an auditor does it: `GET /users/{userId}/verify`
+// through the local gateway and `parley-handover verify` (the CLI, over HTTP, against that
+// gateway); both must report it and name the first broken record and its problem. At the end
+// `verify --all` must count exactly the tampered histories as broken.
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { type ChainReport, verifyUserChain } from '../../functions/domain/chain';
+import { hashRecord } from '../../functions/domain/chain';
+import type { VerifyProblem, VerifyReport } from '../../functions/domain/verify';
+import { makeHandler as verifyHandler } from '../../functions/handlers/verify';
+import type { CliIo } from '../../local/cli';
+import { type LocalGateway, startGateway } from '../../local/gateway';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import { type Invoker, invoker, reportFigures } from '../support/reliability';
 
+// `local/cli` would resolve to the bin's JavaScript shim (jest tries .js first): name the source.
+const { runCli } = require('../../local/cli.ts') as typeof import('../../local/cli');
+
 type Item = Record<string, unknown>;
+type Io = { put(item: Item): Promise<void>; remove(item: Item): Promise<void> };
 type Tamper = {
   name: string;
-  /** Changes the stored items; answers the seq that must be named as the first broken one. */
-  apply(
-    items: Item[],
-    io: { put(item: Item): Promise<void>; remove(item: Item): Promise<void> },
-  ): Promise<number>;
+  /** Changes the stored items; answers the first broken seq and the problem verify must name. */
+  apply(items: Item[], io: Io): Promise<{ seq: number; problem: VerifyProblem }>;
 };
 
 /** seq is 1-based; items are the stored items in ascending seq. */
 const at = (items: Item[], seq: number) => items[seq - 1]!;
+
+/** A stored item's record fields (without the table's key attributes). */
+const recordOf = (item: Item): Item => {
+  const { pk: _pk, sk: _sk, dayPk: _d, toPk: _t, timeSk: _ts, ...record } = item;
+  return record;
+};
 
 const TAMPERS = (pick: (n: number) => number): Tamper[] => [
   {
@@ -26,7 +39,7 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
     apply: async (items, io) => {
       const seq = pick(items.length);
       await io.put({ ...at(items, seq), toOwner: at(items, seq).toOwner === BOT ? AGENT : BOT });
-      return seq;
+      return { seq, problem: 'hash_mismatch' };
     },
   },
   {
@@ -34,7 +47,7 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
     apply: async (items, io) => {
       const seq = pick(items.length);
       await io.put({ ...at(items, seq), reason: 'nothing_to_see' });
-      return seq;
+      return { seq, problem: 'hash_mismatch' };
     },
   },
   {
@@ -42,7 +55,7 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
     apply: async (items, io) => {
       const seq = pick(items.length);
       await io.put({ ...at(items, seq), createdAt: '2020-01-01T00:00:00.000Z' });
-      return seq;
+      return { seq, problem: 'hash_mismatch' };
     },
   },
   {
@@ -53,7 +66,7 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
         ...at(items, seq),
         status: at(items, seq).status === 'completed' ? 'failed' : 'completed',
       });
-      return seq;
+      return { seq, problem: 'hash_mismatch' };
     },
   },
   {
@@ -61,19 +74,31 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
     apply: async (items, io) => {
       const seq = pick(items.length);
       await io.put({ ...at(items, seq), metadata: { reason: 'forged' } });
-      return seq;
+      return { seq, problem: 'metadata_digest_mismatch' };
     },
   },
   {
     name: 'edit a field and recompute its own hash',
     apply: async (items, io) => {
       // The edited record looks sound alone; the next link gives it away.
-      const { hashRecord } = await import('../../functions/domain/chain');
       const seq = pick(items.length - 1);
-      const edited: Item = { ...at(items, seq), requestedBy: 'someone-else' };
-      const { pk: _pk, sk: _sk, dayPk: _d, toPk: _t, timeSk: _ts, ...record } = edited;
-      await io.put({ ...edited, hash: hashRecord(record as never) });
-      return seq + 1;
+      const edited = { ...recordOf(at(items, seq)), requestedBy: 'someone-else' };
+      await io.put({ ...at(items, seq), ...edited, hash: hashRecord(edited as never) });
+      return { seq: seq + 1, problem: 'prev_hash_mismatch' };
+    },
+  },
+  {
+    name: 'rewrite the newest record (reason, requestedBy) and recompute its hash',
+    apply: async (items, io) => {
+      // No later link: only the owner item's lastHash gives it away.
+      const seq = items.length;
+      const edited = {
+        ...recordOf(at(items, seq)),
+        reason: 'nothing_to_see',
+        requestedBy: 'someone-else',
+      };
+      await io.put({ ...at(items, seq), ...edited, hash: hashRecord(edited as never) });
+      return { seq, problem: 'head_mismatch' };
     },
   },
   {
@@ -81,14 +106,14 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
     apply: async (items, io) => {
       const seq = pick(items.length - 1);
       await io.remove(at(items, seq));
-      return seq;
+      return { seq, problem: 'seq_gap' };
     },
   },
   {
     name: 'delete the newest record',
     apply: async (items, io) => {
       await io.remove(at(items, items.length));
-      return items.length;
+      return { seq: items.length, problem: 'record_missing' };
     },
   },
   {
@@ -99,7 +124,7 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
       const b = at(items, seq + 1);
       await io.put({ ...b, pk: a.pk, sk: a.sk, seq: a.seq });
       await io.put({ ...a, pk: b.pk, sk: b.sk, seq: b.seq });
-      return seq;
+      return { seq, problem: 'prev_hash_mismatch' };
     },
   },
 ];
@@ -111,17 +136,38 @@ export const defineTamperSuite = (
 ): void => {
   let h: Harness;
   let api: Invoker;
+  let gateway: LocalGateway;
   let userCount = 0;
-  const figures = { histories: 0, records: 0, tampered: 0, detected: 0, namedFirstBroken: 0 };
+  const figures = {
+    histories: 0,
+    records: 0,
+    tampered: 0,
+    storeWrites: 0,
+    detectedByRoute: 0,
+    detectedByCli: 0,
+    namedFirstBroken: 0,
+    intactVerified: 0,
+    allUsers: 0,
+    allBroken: 0,
+  };
 
   beforeAll(async () => {
     h = await startHarness();
     api = invoker(h.source);
+    gateway = await startGateway({ handlers: { verify: verifyHandler(h.source) as never } });
   });
 
   afterAll(async () => {
+    await gateway.close();
     await h.close();
-    reportFigures(label, { ...figures });
+    reportFigures(
+      label,
+      { ...figures },
+      {
+        drives: 'histories edited, deleted from, reordered or rewritten directly in the table',
+        proved: `${figures.detectedByRoute} of ${figures.tampered} tampered histories reported by GET /users/{userId}/verify and ${figures.detectedByCli} by the CLI, each naming the first broken record and its problem; verify --all counted ${figures.allBroken} broken of ${figures.allUsers}`,
+      },
+    );
   });
 
   /** A user with `recordsPerUser` records written through the real handover route. */
@@ -137,75 +183,125 @@ export const defineTamperSuite = (
       });
       expect(res.statusCode).toBe(200);
     }
-    figures.histories++;
-    figures.records += recordsPerUser;
     return userId;
   };
 
+  /** The user's stored items, read back from the table (the figures count these). */
   const storedItems = async (userId: string): Promise<Item[]> => {
     const items: Item[] = [];
-    for (let seq = 1; seq <= recordsPerUser; seq++) {
+    for (let seq = 1; ; seq++) {
       const out = await h.dynamo.client.send(
         new GetCommand({
           TableName: h.dynamo.tables.history,
           Key: { pk: `USER#${userId}`, sk: `SEQ#${String(seq).padStart(10, '0')}` },
         }),
       );
-      items.push(out.Item!);
+      if (!out.Item) break;
+      items.push(out.Item);
     }
+    expect(items).toHaveLength(recordsPerUser);
+    figures.histories++;
+    figures.records += items.length;
     return items;
   };
 
-  const io = {
-    put: async (item: Item) => {
-      await h.dynamo.client.send(
-        new PutCommand({ TableName: h.dynamo.tables.history, Item: item }),
-      );
+  /** Users whose records a tamper changed in the table. */
+  const tamperedUsers = new Set<unknown>();
+  const put = async (item: Item) => {
+    await h.dynamo.client.send(new PutCommand({ TableName: h.dynamo.tables.history, Item: item }));
+  };
+  const io: Io = {
+    put: async (item) => {
+      await put(item);
+      tamperedUsers.add(item.pk);
+      figures.storeWrites++;
     },
-    remove: async (item: Item) => {
+    remove: async (item) => {
       await h.dynamo.client.send(
         new DeleteCommand({
           TableName: h.dynamo.tables.history,
           Key: { pk: item.pk, sk: item.sk },
         }),
       );
+      tamperedUsers.add(item.pk);
+      figures.storeWrites++;
     },
   };
 
-  const verify = async (userId: string): Promise<ChainReport> => {
-    const head = (await h.deps.state.getOwner(userId))!;
-    return verifyUserChain(userId, h.deps.history, head);
+  /** The route, over HTTP through the local gateway, as an auditor. */
+  const viaRoute = async (userId: string): Promise<VerifyReport> => {
+    const res = await fetch(`${gateway.url}/users/${encodeURIComponent(userId)}/verify`, {
+      headers: { authorization: `Bearer ${h.tokens.auditor}` },
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as VerifyReport;
+  };
+
+  /** The shipped CLI against the same gateway. */
+  const cli = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const cliIo: CliIo = { env: {}, stdout: (t) => out.push(t), stderr: (t) => err.push(t) };
+    const code = await runCli(
+      [...argv, '--url', gateway.url, '--token', h.tokens.auditor, '--format', 'json'],
+      cliIo,
+    );
+    return { code, json: out.length ? JSON.parse(out.join('')) : undefined, stderr: err.join('') };
   };
 
   it('verifies untouched histories, and one whose metadata was erased', async () => {
     const userId = await historyOfHandovers();
-    expect(await verify(userId)).toMatchObject({ ok: true, count: recordsPerUser });
     const items = await storedItems(userId);
-    await io.put({ ...items[0]!, metadata: null });
-    expect(await verify(userId)).toMatchObject({ ok: true, count: recordsPerUser });
+    const untouched = await viaRoute(userId);
+    await put({ ...items[0]!, metadata: null }); // allowed: the chain keeps its digest
+    const erased = await viaRoute(userId);
+    const byCli = await cli('verify', userId);
+
+    expect(untouched).toMatchObject({ ok: true, count: recordsPerUser, lastSeq: recordsPerUser });
+    expect(erased).toMatchObject({ ok: true, count: recordsPerUser });
+    expect(byCli).toMatchObject({ code: 0, json: { ok: true, count: recordsPerUser } });
+    if (untouched.ok && erased.ok && byCli.code === 0) figures.intactVerified++;
   });
 
   let counter = 0;
   const pick = (n: number) => 1 + (counter++ % n);
 
   it.each(TAMPERS(pick).map((t) => [t.name, t] as const))(
-    'reports "%s" naming the first broken record',
+    'reports "%s" naming the first broken record, by the route and by the CLI',
     async (_name, tamper) => {
       for (let u = 0; u < usersPerTamper; u++) {
         const userId = await historyOfHandovers();
-        const firstBroken = await tamper.apply(await storedItems(userId), io);
-        figures.tampered++;
+        const expected = await tamper.apply(await storedItems(userId), io);
 
-        const report = await verify(userId);
+        const report = await viaRoute(userId);
+        const byCli = await cli('verify', userId);
 
-        expect(report.ok).toBe(false);
-        if (!report.ok) {
-          figures.detected++;
-          expect(report.firstBroken.seq).toBe(firstBroken);
-          expect(report.count).toBe(firstBroken - 1);
-          figures.namedFirstBroken++;
-        }
+        expect(report).toMatchObject({
+          ok: false,
+          count: expected.seq - 1,
+          firstBroken: { seq: expected.seq, problem: expected.problem },
+        });
+        if (!report.ok) figures.detectedByRoute++;
+        expect(byCli.code).toBe(1);
+        expect(byCli.json).toEqual(report);
+        if (byCli.code === 1 && byCli.json.ok === false) figures.detectedByCli++;
+        if (report.firstBroken?.seq === expected.seq) figures.namedFirstBroken++;
       }
     },
   );
+
+  it('counts exactly the tampered histories as broken with verify --all', async () => {
+    figures.tampered = tamperedUsers.size;
+    const all = await cli('verify', '--all');
+
+    expect(all.code).toBe(1);
+    expect(figures.detectedByRoute).toBe(figures.tampered);
+    expect(all.json).toMatchObject({
+      users: figures.histories,
+      ok: figures.histories - figures.tampered,
+      broken: figures.tampered,
+    });
+    figures.allUsers = all.json.users;
+    figures.allBroken = all.json.broken;
+  });
 };
