@@ -42,6 +42,15 @@ export const createDocumentClient = (
   if (region) config.region = region;
 
   const base = new DynamoDBClient(config);
+  // Before the document marshaller (it runs just before serialization): refuse what it or
+  // DynamoDB would not store as given.
+  base.middlewareStack.add(
+    (next) => async (args) => {
+      checkStorable(args.input as Record<string, unknown>);
+      return next(args);
+    },
+    { step: 'initialize', name: 'parleyHandoverStorableCheck', override: true },
+  );
   const onCall = options.onCall;
   if (onCall) {
     base.middlewareStack.add(
@@ -56,6 +65,81 @@ export const createDocumentClient = (
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     unmarshallOptions: { wrapNumbers: false },
   });
+};
+
+// ---------------------------------------------------------------- what can be stored
+
+/** DynamoDB's nesting limit, the item itself counting as level 1. */
+export const MAX_ITEM_DEPTH = 32;
+
+/**
+ * Map keys the document marshaller mishandles: it reads `constructor` to tell a map from a class
+ * instance (so the item fails, or another value is stored), and loses `__proto__` building a map.
+ */
+const MARSHALLER_UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor']);
+
+/**
+ * An item (or an expression value) that would not be stored as given: a map key the marshaller
+ * mishandles, or nesting DynamoDB refuses (which dynalite does not check). The message names the
+ * top-level attribute and the problem, never a value.
+ */
+export class UnstorableItemError extends Error {
+  constructor(
+    readonly attribute: string,
+    problem: string,
+  ) {
+    super(`The item cannot be stored: attribute "${attribute}" ${problem}.`);
+    this.name = 'UnstorableItemError';
+  }
+}
+
+const isContainer = (value: unknown): value is object => {
+  if (Array.isArray(value)) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * Throws UnstorableItemError for a command input whose Item, Key or expression values hold a map
+ * key of MARSHALLER_UNSAFE_KEYS or nest deeper than MAX_ITEM_DEPTH (iterative: no recursion).
+ * Each expression value counts as a top-level attribute: the stores set top-level attributes only.
+ */
+const checkStorable = (input: Record<string, unknown>): void => {
+  for (const field of ['Item', 'Key', 'ExclusiveStartKey', 'ExpressionAttributeValues']) {
+    const attributes = input[field];
+    if (!isContainer(attributes)) continue;
+    for (const [attribute, value] of Object.entries(attributes)) {
+      if (MARSHALLER_UNSAFE_KEYS.has(attribute)) {
+        throw new UnstorableItemError(
+          attribute,
+          'has a name the document marshaller does not keep',
+        );
+      }
+      const stack: [unknown, number][] = [[value, 2]];
+      while (stack.length > 0) {
+        const [node, level] = stack.pop()!;
+        if (!isContainer(node)) continue;
+        if (level > MAX_ITEM_DEPTH) {
+          throw new UnstorableItemError(
+            attribute,
+            `nests deeper than DynamoDB's ${MAX_ITEM_DEPTH} levels`,
+          );
+        }
+        if (!Array.isArray(node)) {
+          for (const key of Object.keys(node)) {
+            if (MARSHALLER_UNSAFE_KEYS.has(key)) {
+              throw new UnstorableItemError(
+                attribute,
+                `has a map key "${key}" that the document marshaller does not keep`,
+              );
+            }
+          }
+        }
+        for (const child of Object.values(node)) stack.push([child, level + 1]);
+      }
+    }
+  }
 };
 
 /** True when a DynamoDB call failed only because its condition did not hold. */

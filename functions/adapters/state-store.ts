@@ -8,7 +8,13 @@
 //   null for it and conditional writes may replace it (`expiresAt <= now`), while DynamoDB's TTL
 //   deletes it some time later in AWS.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  type ScanCommandOutput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { StateStore } from '../domain/ports';
 import type { DeliveryItem, IdempotencyItem, OwnerItem } from '../domain/types';
 import {
@@ -26,6 +32,11 @@ import {
 export interface StateStoreOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
+  /**
+   * Items one `listUsers` page may read (owner, idempotency and delivery items alike; only owner
+   * items are returned). @default 5000
+   */
+  maxScannedPerPage?: number;
 }
 
 const PENDING = 'PENDING';
@@ -62,11 +73,22 @@ const isLive = (item: { expiresAt?: unknown }, nowMs: number) =>
   typeof item.expiresAt === 'number' && item.expiresAt * 1000 > nowMs;
 
 /** The delivery fields `updateDelivery` may change. */
-const DELIVERY_FIELDS = ['state', 'disposition', 'replyState', 'handoverId', 'leaseUntil'] as const;
+const DELIVERY_FIELDS = [
+  'state',
+  'disposition',
+  'replyState',
+  'handoverId',
+  'leaseUntil',
+  'expiresAt',
+] as const;
 
 const ABSENT_OR_EXPIRED = 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds';
 
-export const createStateStore = ({ client, tableName }: StateStoreOptions): StateStore => {
+export const createStateStore = ({
+  client,
+  tableName,
+  maxScannedPerPage = 5000,
+}: StateStoreOptions): StateStore => {
   const conditionalPut = async (
     item: Record<string, unknown>,
     condition: string,
@@ -90,16 +112,70 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
     }
   };
 
-  const read = async (pk: string): Promise<Record<string, unknown> | undefined> => {
+  const read = async (
+    pk: string,
+    consistent = true,
+  ): Promise<Record<string, unknown> | undefined> => {
     const out = await client.send(
-      new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: true }),
+      new GetCommand({ TableName: tableName, Key: { pk }, ConsistentRead: consistent }),
     );
     return out.Item;
   };
 
-  const getOwner: StateStore['getOwner'] = async (userId) => {
-    const item = await read(ownerPk(userId));
+  const getOwner: StateStore['getOwner'] = async (userId, readOptions) => {
+    const item = await read(ownerPk(userId), readOptions?.consistent ?? true);
     return item ? withoutAttributes<OwnerItem>(item, OWNER_ATTRIBUTES_ADDED) : null;
+  };
+
+  // No index lists the owner items: a scan, filtered to them, bounded per page by items read. The
+  // cursor is the key of the last user returned, so a page may end inside a DynamoDB page.
+  const listUsers: StateStore['listUsers'] = async ({ limit, cursor }) => {
+    checkLimit(limit);
+    let startKey: Key | undefined;
+    if (cursor !== undefined) {
+      // Any key of the table: a bounded page may stop on an idempotency or delivery item.
+      startKey = { pk: cursorString(decodeCursor(cursor, 'users'), 'pk') };
+    }
+    const users: { userId: string }[] = [];
+    let read = 0;
+    const page = (lastPk?: unknown) => ({
+      items: users,
+      ...(typeof lastPk === 'string'
+        ? { cursor: encodeCursor({ kind: 'users', pk: lastPk }) }
+        : {}),
+      itemsRead: read,
+    });
+    for (;;) {
+      let out: ScanCommandOutput;
+      try {
+        out = await client.send(
+          new ScanCommand({
+            TableName: tableName,
+            FilterExpression: 'begins_with(#pk, :owner)',
+            ProjectionExpression: '#pk, #userId',
+            ExpressionAttributeNames: { '#pk': 'pk', '#userId': 'userId' },
+            ExpressionAttributeValues: { ':owner': 'USER#' },
+            Limit: Math.max(1, Math.min(1000, maxScannedPerPage - read)),
+            ExclusiveStartKey: startKey,
+          }),
+        );
+      } catch (err) {
+        if (cursor !== undefined && isInvalidStartKey(err)) throw invalidCursor();
+        throw err;
+      }
+      read += out.ScannedCount ?? 0;
+      const found = out.Items ?? [];
+      for (const [i, item] of found.entries()) {
+        users.push({ userId: item.userId as string });
+        if (users.length === limit) {
+          const more = i < found.length - 1 || out.LastEvaluatedKey !== undefined;
+          return page(more ? item.pk : undefined);
+        }
+      }
+      if (!out.LastEvaluatedKey) return page();
+      startKey = out.LastEvaluatedKey;
+      if (read >= maxScannedPerPage) return page(startKey.pk);
+    }
   };
 
   const createOwner: StateStore['createOwner'] = (item) =>
@@ -190,15 +266,38 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
     return item && isLive(item, nowMs) ? withoutAttributes<DeliveryItem>(item, ['pk']) : null;
   };
 
-  const claimDelivery: StateStore['claimDelivery'] = async (item, nowMs) => {
+  const claimDelivery: StateStore['claimDelivery'] = async (item, nowMs, read) => {
+    // Conditioned on the item as read, not on the clock: an attempt that stalled between its read
+    // and its claim must lose to any attempt that claimed meanwhile. The lease alone cannot tell
+    // (a released lease reads 0 again), so the fields a retry carries over are compared too.
+    const values: Record<string, unknown> = { ':nowSeconds': nowMs / 1000 };
+    let condition = ABSENT_OR_EXPIRED;
+    if (read) {
+      Object.assign(values, {
+        ':inProgress': 'in_progress',
+        ':nowMs': nowMs,
+        ':readLease': read.leaseUntil,
+        ':readReply': read.replyState,
+        ...(read.handoverId === null
+          ? { ':nullType': 'NULL' }
+          : { ':readHandover': read.handoverId }),
+      });
+      const handover =
+        read.handoverId === null
+          ? 'attribute_type(handoverId, :nullType)'
+          : 'handoverId = :readHandover';
+      condition +=
+        ' OR (#state = :inProgress AND leaseUntil = :readLease AND leaseUntil < :nowMs' +
+        ` AND replyState = :readReply AND ${handover})`;
+    }
     // A claim that loses reads the winner; should that item vanish or expire in between, the
     // claim is simply tried again (a few times at most).
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const claimed = await conditionalPut(
         { ...item, pk: deliveryPk(item.deliveryId) },
-        `${ABSENT_OR_EXPIRED} OR (#state = :inProgress AND leaseUntil < :nowMs)`,
-        { ':nowSeconds': nowMs / 1000, ':inProgress': 'in_progress', ':nowMs': nowMs },
-        { '#state': 'state' },
+        condition,
+        values,
+        read ? { '#state': 'state' } : undefined,
       );
       if (claimed) return { claimed: true };
       const existing = await getDelivery(item.deliveryId, nowMs);
@@ -252,6 +351,7 @@ export const createStateStore = ({ client, tableName }: StateStoreOptions): Stat
     createOwner,
     compareAndSetOwner,
     listStalePending,
+    listUsers,
     getIdempotency,
     putIdempotency,
     replaceIdempotency,

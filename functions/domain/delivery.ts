@@ -128,6 +128,27 @@ export function deliveryIdFor(serviceId: string, raw: string, parsed: ParsedCall
     : namedFor(serviceId, `id-${sha256Hex(JSON.stringify([parsed.type, parsed.bodyId]))}`);
 }
 
+/** How long a delivery with a body id counts as a duplicate: the id names that one event. */
+export const DELIVERY_TTL_SECONDS = 30 * 24 * 3600;
+
+/**
+ * How long a delivery without a body id counts as a duplicate. Its id is a hash of the body, and
+ * the same body can be a new event later (a user's `startTyping` next week); only Parley's own
+ * retries of one call (at most 2 more, within minutes) must collapse.
+ */
+export const IDLESS_DELIVERY_TTL_SECONDS = 3600;
+
+/**
+ * Seconds until the delivery item of `parsed` expires: `withId` (30 days unless given) for a
+ * callback with a body id, at most IDLESS_DELIVERY_TTL_SECONDS for one named by its body's hash
+ * (unparsable bodies included).
+ */
+export function deliveryTtlSeconds(parsed: ParsedCallback, withId = DELIVERY_TTL_SECONDS): number {
+  return parsed.ok && parsed.bodyId !== null
+    ? withId
+    : Math.min(withId, IDLESS_DELIVERY_TTL_SECONDS);
+}
+
 /**
  * The FIFO group keeping one user's callbacks in order: `user-{userId}`, or `unrouted`; a user id
  * that would make no QUEUE_ID is hashed: `user-h-{sha256(userId)}`. Always a QUEUE_ID.

@@ -1,7 +1,10 @@
-// A Service's handover rules: regular expressions from its configuration, tested against the text
-// of a user's message. The first rule that matches wins. Only the start of the text is looked at
-// (MAX_RULE_TEXT): a callback may carry up to 256 KB, and a pattern that backtracks badly should
-// cost the same on every message, whatever its length.
+// A Service's handover rules: patterns from its configuration, tested against the text of a
+// user's message. The first rule that matches wins. Patterns run on RE2 (re2js, pure JS), whose
+// matching time is linear in the text: a pattern that a backtracking engine would take days on
+// (`^(\w+\s?)+$`) costs the same as any other. RE2 has no backreferences and no lookaround;
+// configuration load refuses such patterns (checkRulePattern). Only the start of the text is
+// looked at (MAX_RULE_TEXT): a callback may carry up to 256 KB.
+import { RE2JS } from 're2js';
 import type { HandoverRule } from './types';
 
 /** Rules see the first this many characters (UTF-16 code units) of a message's text. */
@@ -14,16 +17,18 @@ const ruleText = (text: string): string => {
   return text.slice(0, cut);
 };
 
+/** Case-insensitive (Unicode simple case folding); RE2 matches code points, not code units. */
+const FLAGS = RE2JS.CASE_INSENSITIVE;
+
 /** Compiled patterns by source; `null` remembers a pattern that does not compile. */
-const compiled = new Map<string, RegExp | null>();
+const compiled = new Map<string, RE2JS | null>();
 const MAX_CACHED = 500;
 
-const compile = (source: string): RegExp | null => {
+const compile = (source: string): RE2JS | null => {
   if (compiled.has(source)) return compiled.get(source)!;
-  let re: RegExp | null;
+  let re: RE2JS | null;
   try {
-    // No `g` or `y` flag: `test` keeps no state between calls.
-    re = new RegExp(source, 'iu');
+    re = RE2JS.compile(source, FLAGS);
   } catch {
     re = null;
   }
@@ -33,9 +38,25 @@ const compile = (source: string): RegExp | null => {
 };
 
 /**
+ * Why RE2 cannot run `source` (its parser's words, e.g. "invalid escape sequence: `\1`"), or null
+ * when it can. The reason is taken from a compile without flags, which quotes the pattern as
+ * written.
+ */
+export function checkRulePattern(source: string): string | null {
+  if (compile(source) !== null) return null;
+  try {
+    RE2JS.compile(source);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return message.replace(/^error parsing regexp: /, '');
+  }
+  return 'the pattern cannot be compiled';
+}
+
+/**
  * The first rule whose pattern matches the first MAX_RULE_TEXT characters of `text`
  * (case-insensitive, unicode), or undefined. A pattern that does not compile is skipped, never
- * thrown (configuration validates them at load as well).
+ * thrown (configuration refuses them at load as well).
  */
 export function matchRule(rules: readonly HandoverRule[], text: string): HandoverRule | undefined {
   const head = ruleText(text);

@@ -81,9 +81,21 @@ export function readBody(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64E
 /** Keys that must never become properties of parsed input (prototype pollution). */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** JSON.parse that drops `__proto__`, `constructor` and `prototype` keys at any depth. */
+/**
+ * JSON.parse that refuses `__proto__`, `constructor` and `prototype` keys at any depth (400): they
+ * could pollute objects, and the history could not keep them as sent (dropping them would change
+ * what the caller asked to record).
+ */
 export function parseJsonSafely(text: string): unknown {
-  return JSON.parse(text, (key, value) => (FORBIDDEN_KEYS.has(key) ? undefined : value));
+  return JSON.parse(text, (key, value) => {
+    if (FORBIDDEN_KEYS.has(key)) {
+      throw new ValidationError(
+        `The key "${key}" is not allowed in a request body.`,
+        'invalid_request',
+      );
+    }
+    return value;
+  });
 }
 
 const describePath = (path: readonly PropertyKey[]): string => {
@@ -129,7 +141,8 @@ export function parseJsonBody<T>(
   let value: unknown;
   try {
     value = parseJsonSafely(text);
-  } catch {
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
     // The parser's message quotes the input: never pass it on.
     throw new ValidationError('The request body is not valid JSON.', 'invalid_json');
   }

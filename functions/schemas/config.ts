@@ -1,33 +1,44 @@
 // Stage configuration (non-secret) and secret shapes, parsed with zod at the boundaries.
 import * as z from 'zod/mini';
+import { checkRulePattern } from '../domain/rules';
 import './zod-config';
-
-const isRegex = (source: string): boolean => {
-  try {
-    new RegExp(source, 'iu');
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
 const httpUrl = () => z.url({ protocol: /^https?$/ });
 const integer = (...checks: z.core.$ZodCheck<number>[]) => z.number().check(z.int(), ...checks);
 
+/** A handover rule; its pattern is checked with the service (see serviceConfigSchema). */
 export const ruleSchema = z.object({
-  match: text(1, 500).check(z.refine(isRegex, 'must be a valid regular expression')),
+  match: text(1, 500),
   newOwner: text(1, 200),
   reason: text(1, 100),
 });
 
-export const serviceConfigSchema = z.object({
-  identification: text(1, 100),
-  name: text(1, 200),
-  role: z.enum(['bot', 'agent']),
-  downstreamUrl: z.optional(httpUrl()),
-  rules: z._default(z.array(ruleSchema).check(z.maxLength(50)), []),
-});
+export const serviceConfigSchema = z
+  .object({
+    identification: text(1, 100),
+    name: text(1, 200),
+    role: z.enum(['bot', 'agent']),
+    downstreamUrl: z.optional(httpUrl()),
+    rules: z._default(z.array(ruleSchema).check(z.maxLength(50)), []),
+  })
+  .check(
+    // Rules run on RE2 (functions/domain/rules.ts): a pattern it cannot compile is refused here,
+    // naming the service, rather than skipped on every message.
+    z.superRefine((service, ctx) => {
+      service.rules.forEach((rule, index) => {
+        const problem = checkRulePattern(rule.match);
+        if (problem === null) return;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', index, 'match'],
+          message:
+            `service "${service.name}" rule ${index} has a pattern the linear-time engine (RE2) ` +
+            `cannot run: ${problem} (RE2 has no backreferences or lookaround)`,
+        });
+      });
+    }),
+  );
 
 export const stageConfigSchema = z
   .object({
@@ -80,27 +91,46 @@ const tokenSchema = z
   .string()
   .check(z.minLength(16, 'tokens must be at least 16 characters'), z.maxLength(512));
 
-/** One Secrets Manager secret per Service: secret values only. */
+const tokenList = {
+  list: z.optional(z.array(tokenSchema)),
+  single: z.optional(tokenSchema),
+};
+const tokens = (list?: string[], single?: string): string[] => [
+  ...(list ?? []),
+  ...(single ? [single] : []),
+];
+
+/**
+ * A Service's main secret: its Parley credentials, API tokens and signing secret. Callback tokens
+ * live in a secret of their own (callbackTokensSecretSchema) that only the webhook reads; ones still
+ * found here (a secret written before the split) are ignored.
+ */
 export const serviceSecretSchema = z.pipe(
   z.object({
     accountIdentification: z.string().check(z.minLength(1)),
     sharedServiceAccountSecret: z.string().check(z.minLength(1)),
-    callbackTokens: z.optional(z.array(tokenSchema)),
-    callbackToken: z.optional(tokenSchema),
-    apiTokens: z.optional(z.array(tokenSchema)),
-    apiToken: z.optional(tokenSchema),
+    apiTokens: tokenList.list,
+    apiToken: tokenList.single,
     signingSecret: z.optional(z.string().check(z.minLength(16))),
   }),
   z.transform((s) => ({
     accountIdentification: s.accountIdentification,
     sharedServiceAccountSecret: s.sharedServiceAccountSecret,
-    callbackTokens: [...(s.callbackTokens ?? []), ...(s.callbackToken ? [s.callbackToken] : [])],
-    apiTokens: [...(s.apiTokens ?? []), ...(s.apiToken ? [s.apiToken] : [])],
+    apiTokens: tokens(s.apiTokens, s.apiToken),
     signingSecret: s.signingSecret,
   })),
 );
 
 export type ServiceSecret = z.output<typeof serviceSecretSchema>;
+
+/** A Service's callback-token secret: the tokens Parley presents on its webhook (rotation list). */
+export const callbackTokensSecretSchema = z.pipe(
+  z.object({ callbackTokens: tokenList.list, callbackToken: tokenList.single }),
+  z.transform((s) => tokens(s.callbackTokens, s.callbackToken)),
+);
+
+/** Both secrets of a Service in one object: what the local services file holds. */
+export type CombinedServiceSecret = ServiceSecret & { callbackTokens: string[] };
 
 export const auditorsSecretSchema = z.object({
   auditors: z._default(z.array(z.object({ name: text(1, 100), token: tokenSchema })), []),
@@ -108,13 +138,18 @@ export const auditorsSecretSchema = z.object({
 
 export type AuditorsSecret = z.output<typeof auditorsSecretSchema>;
 
-/** The SERVICE_SECRET_ARNS environment variable: Service identification -> secret ARN. */
+/**
+ * The SERVICE_SECRET_ARNS and CALLBACK_TOKEN_SECRET_ARNS environment variables: Service
+ * identification -> secret ARN.
+ */
 export const serviceSecretArnsSchema = z.record(z.string(), z.string());
 
 /** Environment variables the functions read (parsed once, in functions/platform/runtime.ts). */
 export const ENV = {
   config: 'HANDOVER_CONFIG',
   serviceSecretArns: 'SERVICE_SECRET_ARNS',
+  /** The webhook only: each Service's callback-token secret. */
+  callbackTokenSecretArns: 'CALLBACK_TOKEN_SECRET_ARNS',
   auditorsSecretArn: 'AUDITORS_SECRET_ARN',
   historyTable: 'HISTORY_TABLE_NAME',
   stateTable: 'STATE_TABLE_NAME',

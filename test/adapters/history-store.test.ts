@@ -1,5 +1,6 @@
 // The DynamoDB history store against dynalite over real HTTP: conditional appends, exact round
 // trips, a user's history in pages, the owner at an instant, and time ranges across days.
+import { UnstorableItemError } from '../../functions/adapters/dynamo';
 import { createHistoryStore } from '../../functions/adapters/history-store';
 import { ValidationError } from '../../functions/domain/errors';
 import type { HistoryStore } from '../../functions/domain/ports';
@@ -128,6 +129,59 @@ describe('append and get', () => {
 
     expect(await store.get('20', 2)).toBeNull();
     expect(await store.get('21', 1)).toBeNull();
+  });
+});
+
+describe('metadata the document marshaller or DynamoDB would not keep', () => {
+  /** `depth` nested objects, the outermost counting as 1. */
+  const nested = (depth: number): Record<string, unknown> => {
+    let value: Record<string, unknown> = { leaf: 'x' };
+    for (let level = 1; level < depth; level += 1) value = { a: value };
+    return value;
+  };
+
+  it.each([
+    ['a constructor key', '{"constructor":"x"}', 'constructor'],
+    [
+      'a constructor key that looks like a class',
+      '{"constructor":{"name":"String"}}',
+      'constructor',
+    ],
+    ['a nested __proto__ key', '{"ticket":{"__proto__":{"admin":true}}}', '__proto__'],
+    ['a __proto__ key', '{"__proto__":{"admin":true}}', '__proto__'],
+  ])('refuses to append metadata with %s and stores nothing', async (_case, json, key) => {
+    const err = await errorOf(() => store.append(record({ metadata: JSON.parse(json) })));
+
+    expect(err).toBeInstanceOf(UnstorableItemError);
+    expect((err as Error).message).toBe(
+      `The item cannot be stored: attribute "metadata" has a map key "${key}" that the document marshaller does not keep.`,
+    );
+    expect(await store.get('20', 1)).toBeNull();
+  });
+
+  it('reads back exactly metadata whose other keys name object properties', async () => {
+    const stored = record({
+      metadata: JSON.parse('{"prototype":{"toString":"x"},"valueOf":[1],"hasOwnProperty":null}'),
+    });
+    await store.append(stored);
+
+    expect(await store.get('20', 1)).toEqual(stored);
+  });
+
+  it('stores an item 32 levels deep and refuses one level more, as DynamoDB does', async () => {
+    // The item is level 1, so metadata of 31 nested objects reaches level 32.
+    const deepest = record({ metadata: nested(31) });
+    const tooDeep = record({ seq: 2, handoverId: 'h-2', metadata: nested(32) });
+
+    await store.append(deepest);
+    const err = await errorOf(() => store.append(tooDeep));
+
+    expect(await store.get('20', 1)).toEqual(deepest);
+    expect(err).toBeInstanceOf(UnstorableItemError);
+    expect((err as Error).message).toBe(
+      'The item cannot be stored: attribute "metadata" nests deeper than DynamoDB\'s 32 levels.',
+    );
+    expect(await store.get('20', 2)).toBeNull();
   });
 });
 

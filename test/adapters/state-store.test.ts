@@ -1,7 +1,10 @@
 // The DynamoDB state store against dynalite over real HTTP: the owner item's compare-and-set
 // (concurrent writers included), the sparse pending index, and idempotency and delivery items
 // whose expiry is checked on read and on write at explicit instants.
+import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { UnstorableItemError } from '../../functions/adapters/dynamo';
 import { createStateStore } from '../../functions/adapters/state-store';
+import { METADATA_MAX_DEPTH } from '../../functions/domain/metadata';
 import { ValidationError } from '../../functions/domain/errors';
 import type { StateStore } from '../../functions/domain/ports';
 import type {
@@ -11,6 +14,7 @@ import type {
   PendingHandover,
 } from '../../functions/domain/types';
 import { type LocalDynamo, startDynalite } from '../support/dynalite';
+import { FakeStateStore } from '../support/fakes';
 
 let dynamo: LocalDynamo;
 let store: StateStore;
@@ -124,6 +128,54 @@ describe('owner items', () => {
     const winners = writers.filter((_, i) => results[i]);
     expect(winners).toHaveLength(1);
     expect(await store.getOwner('20')).toEqual(winners[0]);
+  });
+});
+
+describe('metadata in a pending draft and DynamoDB nesting', () => {
+  /** `depth` nested objects, the outermost counting as 1. */
+  const nested = (depth: number): Record<string, unknown> => {
+    let value: Record<string, unknown> = { leaf: 'x' };
+    for (let level = 1; level < depth; level += 1) value = { a: value };
+    return value;
+  };
+  const withDraftMetadata = (metadata: Record<string, unknown>, userId = '20') => {
+    const marker = pending('2026-03-02T10:00:01.000Z', userId);
+    return owner({ userId, pending: { ...marker, draft: { ...marker.draft, metadata } } });
+  };
+  /** Levels of a stored item as DynamoDB counts them: the item is 1, each map or list adds 1. */
+  const levelsOf = (value: AttributeValue): number => {
+    const children = value.M ? Object.values(value.M) : value.L ? value.L : null;
+    return children ? 1 + Math.max(0, ...children.map(levelsOf)) : 0;
+  };
+  const storedLevels = async (tableName: string, userId: string): Promise<number> => {
+    const out = await dynamo.client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: `USER#${userId}` } } }),
+    );
+    return 1 + Math.max(...Object.values(out.Item ?? {}).map(levelsOf));
+  };
+
+  it('stores the deepest metadata a handover accepts within 32 levels, and reads it back', async () => {
+    const { state: tableName } = await dynamo.createTables();
+    const states = createStateStore({ client: dynamo.client, tableName });
+    const item = withDraftMetadata(nested(METADATA_MAX_DEPTH));
+
+    await states.createOwner(item);
+
+    expect(await states.getOwner('20')).toEqual(item);
+    expect(await storedLevels(tableName, '20')).toBe(3 + METADATA_MAX_DEPTH);
+    expect(3 + METADATA_MAX_DEPTH).toBeLessThanOrEqual(32);
+  });
+
+  it('fits draft metadata of 29 levels exactly and refuses 30, as DynamoDB does', async () => {
+    const { state: tableName } = await dynamo.createTables();
+    const states = createStateStore({ client: dynamo.client, tableName });
+
+    await states.createOwner(withDraftMetadata(nested(29), '21'));
+    const err = await states.createOwner(withDraftMetadata(nested(30), '22')).catch((e) => e);
+
+    expect(await storedLevels(tableName, '21')).toBe(32);
+    expect(err).toBeInstanceOf(UnstorableItemError);
+    expect(await states.getOwner('22')).toBeNull();
   });
 });
 
@@ -263,51 +315,53 @@ describe('idempotency items', () => {
   });
 });
 
-describe('delivery items', () => {
-  const NOW = Date.parse('2026-03-02T10:00:00.000Z');
-  const LEASE_MS = 90_000;
-  const delivery = (overrides: Partial<DeliveryItem> = {}): DeliveryItem => ({
-    deliveryId: `${BOT}#message#m-1`,
-    serviceId: BOT,
-    userId: '20',
-    type: 'message',
-    receivedAt: '2026-03-02T10:00:00.000Z',
-    state: 'in_progress',
-    disposition: null,
-    replyState: 'none',
-    handoverId: null,
-    leaseUntil: NOW + LEASE_MS,
-    expiresAt: NOW / 1000 + 30 * 86_400,
-    ...overrides,
-  });
+const NOW = Date.parse('2026-03-02T10:00:00.000Z');
+const LEASE_MS = 90_000;
+const delivery = (overrides: Partial<DeliveryItem> = {}): DeliveryItem => ({
+  deliveryId: `${BOT}#message#m-1`,
+  serviceId: BOT,
+  userId: '20',
+  type: 'message',
+  receivedAt: '2026-03-02T10:00:00.000Z',
+  state: 'in_progress',
+  disposition: null,
+  replyState: 'none',
+  handoverId: null,
+  leaseUntil: NOW + LEASE_MS,
+  expiresAt: NOW / 1000 + 30 * 86_400,
+  ...overrides,
+});
+const DELIVERY_ID = delivery().deliveryId;
 
+describe('delivery items', () => {
   it('claims a fresh delivery', async () => {
     const item = delivery();
 
-    expect(await store.claimDelivery(item, NOW)).toEqual({ claimed: true });
+    expect(await store.claimDelivery(item, NOW, null)).toEqual({ claimed: true });
     expect(await store.getDelivery(item.deliveryId, NOW)).toEqual(item);
   });
 
   it('returns the existing item to a duplicate that arrives while the lease holds', async () => {
     const first = delivery();
-    await store.claimDelivery(first, NOW);
+    await store.claimDelivery(first, NOW, null);
 
     const duplicate = await store.claimDelivery(
       delivery({ receivedAt: '2026-03-02T10:00:30.000Z', leaseUntil: NOW + 30_000 + LEASE_MS }),
       NOW + 30_000,
+      null,
     );
 
     expect(duplicate).toEqual({ claimed: false, existing: first });
   });
 
   it('lets a retry claim an in-progress delivery whose lease has ended', async () => {
-    await store.claimDelivery(delivery(), NOW);
+    await store.claimDelivery(delivery(), NOW, null);
     const retry = delivery({
       leaseUntil: NOW + 2 * LEASE_MS,
       receivedAt: '2026-03-02T10:01:31.000Z',
     });
 
-    const result = await store.claimDelivery(retry, NOW + LEASE_MS + 1);
+    const result = await store.claimDelivery(retry, NOW + LEASE_MS + 1, delivery());
 
     expect(result).toEqual({ claimed: true });
     expect(await store.getDelivery(retry.deliveryId, NOW + LEASE_MS + 1)).toEqual(retry);
@@ -315,16 +369,17 @@ describe('delivery items', () => {
 
   it('never re-claims a done delivery until it expires', async () => {
     const first = delivery();
-    await store.claimDelivery(first, NOW);
+    await store.claimDelivery(first, NOW, null);
     await store.updateDelivery(first.deliveryId, { state: 'done', disposition: 'forwarded' });
     const done = { ...first, state: 'done' as const, disposition: 'forwarded' as const };
     const expiry = first.expiresAt * 1000;
 
-    const afterLease = await store.claimDelivery(delivery(), NOW + LEASE_MS + 1);
-    const justBeforeExpiry = await store.claimDelivery(delivery(), expiry - 1);
+    const afterLease = await store.claimDelivery(delivery(), NOW + LEASE_MS + 1, done);
+    const justBeforeExpiry = await store.claimDelivery(delivery(), expiry - 1, done);
     const atExpiry = await store.claimDelivery(
       delivery({ expiresAt: first.expiresAt + 60 }),
       expiry,
+      null,
     );
 
     expect([afterLease, justBeforeExpiry, atExpiry]).toEqual([
@@ -336,7 +391,7 @@ describe('delivery items', () => {
 
   it('reads an expired delivery as absent', async () => {
     const item = delivery();
-    await store.claimDelivery(item, NOW);
+    await store.claimDelivery(item, NOW, null);
 
     expect([
       await store.getDelivery(item.deliveryId, item.expiresAt * 1000 - 1),
@@ -347,7 +402,7 @@ describe('delivery items', () => {
 
   it('updates only the given fields', async () => {
     const item = delivery({ disposition: 'forwarded', handoverId: 'h-1' });
-    await store.claimDelivery(item, NOW);
+    await store.claimDelivery(item, NOW, null);
 
     await store.updateDelivery(item.deliveryId, {
       replyState: 'sending',
@@ -365,7 +420,7 @@ describe('delivery items', () => {
 
   it('updates under a lease only while the item still holds that lease', async () => {
     const item = delivery({ leaseUntil: NOW + 60_000 });
-    await store.claimDelivery(item, NOW);
+    await store.claimDelivery(item, NOW, null);
 
     const stale = await store.updateDelivery(item.deliveryId, { state: 'done' }, NOW + 1);
     const held = await store.updateDelivery(
@@ -386,5 +441,135 @@ describe('delivery items', () => {
       'does not exist',
     );
     expect(await store.getDelivery('missing', NOW)).toBeNull();
+  });
+});
+
+// The processor reads a delivery item, then claims it on the strength of that read (see
+// takeDelivery): the store must refuse the claim once the item is no longer as read, whatever
+// the clock says. Run against the DynamoDB store and the fake the domain tests use.
+describe.each([
+  ['the DynamoDB store', (): StateStore => store],
+  ['the in-memory fake', (): StateStore => new FakeStateStore()],
+])('claiming a delivery on what was read (%s)', (_name, make) => {
+  let states: StateStore;
+  beforeEach(() => {
+    states = make();
+  });
+
+  /** What an attempt claims with after reading `read` at `at`: a new lease, the rest kept. */
+  const retryOf = (read: DeliveryItem, at: number): DeliveryItem => ({
+    ...read,
+    leaseUntil: at + LEASE_MS,
+  });
+
+  /** A first attempt claimed at NOW and never finished: its lease ends at NOW + LEASE_MS. */
+  const abandoned = () => states.claimDelivery(delivery(), NOW, null);
+
+  it('lets only the first of two attempts that read the same expired lease claim it', async () => {
+    await abandoned();
+    const at = NOW + LEASE_MS + 1;
+    const readA = (await states.getDelivery(DELIVERY_ID, at))!;
+    const readB = (await states.getDelivery(DELIVERY_ID, at))!;
+
+    const a = await states.claimDelivery(retryOf(readA, at), at, readA);
+    const b = await states.claimDelivery(retryOf(readB, at + 5), at + 5, readB);
+
+    expect([a, b]).toEqual([{ claimed: true }, { claimed: false, existing: retryOf(readA, at) }]);
+  });
+
+  it('refuses a stalled attempt after the attempt that claimed since released its lease', async () => {
+    await abandoned();
+    const at = NOW + LEASE_MS + 1;
+    const stalledRead = (await states.getDelivery(DELIVERY_ID, at))!;
+    const read = (await states.getDelivery(DELIVERY_ID, at))!;
+    const claimed = retryOf(read, at);
+    await states.claimDelivery(claimed, at, read);
+    await states.updateDelivery(DELIVERY_ID, { replyState: 'sending' }, claimed.leaseUntil);
+    await states.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, claimed.leaseUntil);
+
+    const stalled = await states.claimDelivery(retryOf(stalledRead, at), at, stalledRead);
+
+    const left: DeliveryItem = { ...claimed, replyState: 'sending', leaseUntil: 0 };
+    expect(stalled).toEqual({ claimed: false, existing: left });
+    expect(await states.getDelivery(DELIVERY_ID, at)).toEqual(left);
+  });
+
+  it('refuses a stalled attempt once the lease of the attempt that claimed since ran out', async () => {
+    await abandoned();
+    const at = NOW + LEASE_MS + 1;
+    const stalledRead = (await states.getDelivery(DELIVERY_ID, at))!;
+    const read = (await states.getDelivery(DELIVERY_ID, at))!;
+    const claimed = retryOf(read, at);
+    await states.claimDelivery(claimed, at, read);
+    const later = claimed.leaseUntil + 1;
+
+    const stalled = await states.claimDelivery(retryOf(stalledRead, later), later, stalledRead);
+
+    expect(stalled).toEqual({ claimed: false, existing: claimed });
+  });
+
+  it('refuses a stalled attempt that read a released lease another attempt has used since', async () => {
+    // The lease reads 0 before and after: what the other attempt did to the delivery tells.
+    await abandoned();
+    await states.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, NOW + LEASE_MS);
+    const at = NOW + 1_000;
+    const stalledRead = (await states.getDelivery(DELIVERY_ID, at))!;
+    const read = (await states.getDelivery(DELIVERY_ID, at))!;
+    const claimed = retryOf(read, at);
+    await states.claimDelivery(claimed, at, read);
+    await states.updateDelivery(DELIVERY_ID, { replyState: 'sent' }, claimed.leaseUntil);
+    await states.updateDelivery(DELIVERY_ID, { handoverId: 'h-1' }, claimed.leaseUntil);
+    await states.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, claimed.leaseUntil);
+
+    const stalled = await states.claimDelivery(retryOf(stalledRead, at), at, stalledRead);
+
+    expect(stalledRead.leaseUntil).toBe(0);
+    expect(stalled).toEqual({
+      claimed: false,
+      existing: { ...claimed, replyState: 'sent', handoverId: 'h-1', leaseUntil: 0 },
+    });
+  });
+
+  it('lets a retry claim a released lease that nothing has touched since it read it', async () => {
+    await abandoned();
+    await states.updateDelivery(DELIVERY_ID, { replyState: 'sent' }, NOW + LEASE_MS);
+    await states.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, NOW + LEASE_MS);
+    const at = NOW + 1_000;
+    const read = (await states.getDelivery(DELIVERY_ID, at))!;
+
+    const result = await states.claimDelivery(retryOf(read, at), at, read);
+
+    expect(result).toEqual({ claimed: true });
+    expect(await states.getDelivery(DELIVERY_ID, at)).toEqual({
+      ...delivery(),
+      replyState: 'sent',
+      leaseUntil: at + LEASE_MS,
+    });
+  });
+
+  it('refuses a claim that read nothing once another attempt has written the item', async () => {
+    const first = delivery();
+    const second = delivery({ receivedAt: '2026-03-02T10:00:01.000Z' });
+
+    const results = [
+      await states.claimDelivery(first, NOW, null),
+      await states.claimDelivery(second, NOW + 1, null),
+    ];
+
+    expect(results).toEqual([{ claimed: true }, { claimed: false, existing: first }]);
+  });
+
+  it('claims over an item that expired after it was read, whatever it holds', async () => {
+    const first = delivery({ expiresAt: NOW / 1000 + 60 });
+    await states.claimDelivery(first, NOW, null);
+    const read = (await states.getDelivery(DELIVERY_ID, NOW + 1))!;
+    await states.updateDelivery(DELIVERY_ID, { replyState: 'sent' }, first.leaseUntil);
+    const at = NOW + 61_000;
+    const next = delivery({ leaseUntil: at + LEASE_MS, expiresAt: at / 1000 + 3600 });
+
+    const result = await states.claimDelivery(next, at, read);
+
+    expect(result).toEqual({ claimed: true });
+    expect(await states.getDelivery(DELIVERY_ID, at)).toEqual(next);
   });
 });
