@@ -17,6 +17,7 @@ import {
   type Clock,
   type Log,
   type ParleyCall,
+  type ParleyCallOptions,
   type ParleyClient,
   type ParleyService,
   silentLog,
@@ -111,6 +112,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     userId: string | undefined,
     body: unknown,
     dataSchema: z.ZodMiniType<T>,
+    callOptions?: ParleyCallOptions,
   ): Promise<ParleyCall<T>> {
     const endpoint = parleyEndpoints[route];
     const path = parleyPath(route, { userId });
@@ -123,7 +125,9 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
       read: endpoint.read,
       startedAt: clock.now(),
     };
-    const deadline = request.startedAt + budgetMs;
+    // The request's own deadline may leave this call less than the client's budget.
+    const callBudgetMs = Math.max(1, Math.min(budgetMs, callOptions?.budgetMs ?? budgetMs));
+    const deadline = request.startedAt + callBudgetMs;
     let attempt = 0;
     let refreshed = false;
     for (;;) {
@@ -283,17 +287,17 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     async listServices(): Promise<ParleyCall<ParleyService[]>> {
       return call('services', undefined, undefined, parleyServicesDataSchema);
     },
-    async getOwner(userId) {
-      return call('getOwner', userId, undefined, parleyOwnerDataSchema);
+    async getOwner(userId, callOptions) {
+      return call('getOwner', userId, undefined, parleyOwnerDataSchema, callOptions);
     },
-    async setOwner(userId, newOwner, metadata) {
-      return call('putOwner', userId, { newOwner, metadata }, parleyObjectDataSchema);
+    async setOwner(userId, newOwner, metadata, callOptions) {
+      return call('putOwner', userId, { newOwner, metadata }, parleyObjectDataSchema, callOptions);
     },
     async sendMessage(userId, text) {
       return call('messages', userId, { message: text }, parleyObjectDataSchema);
     },
-    async unsetAgent(userId) {
-      return call('agentUnset', userId, undefined, parleyObjectDataSchema);
+    async unsetAgent(userId, callOptions) {
+      return call('agentUnset', userId, undefined, parleyObjectDataSchema, callOptions);
     },
   };
 }

@@ -3,8 +3,9 @@
 // the receiving Service's rules, forwarded (signed) to that Service's downstream, and the
 // downstream's answer (a reply, a handover) is carried out at most once.
 import { type DownstreamAnswer, downstreamAnswerSchema } from '../schemas/downstream';
-import { type ParsedCallback, deliveryIdFor, parseCallback } from './delivery';
+import { type ParsedCallback, deliveryIdFor, deliveryTtlSeconds, parseCallback } from './delivery';
 import {
+  DeliveryDeferredError,
   HandoverInProgressError,
   IdempotencyKeyReusedError,
   NotOwnerError,
@@ -16,6 +17,7 @@ import {
   ValidationError,
 } from './errors';
 import { MAX_MESSAGE_CHARS, isNotOwnerRefusal } from './messages';
+import { pendingRemainingMs } from './owner';
 import type {
   Clock,
   Downstream,
@@ -93,6 +95,10 @@ export interface CallbackDeps {
   signingSecret: (serviceId: string) => Promise<string | undefined>;
   handover: (input: HandoverInput) => Promise<HandoverResult>;
   refreshOwner: (userId: string, asService: string) => Promise<OwnerItem>;
+  /** Finishes a user's stale pending handover (recoverPending). */
+  recoverPending: (userId: string) => Promise<'none' | 'busy' | 'recovered'>;
+  /** A pending marker older than this is recovered (the handover's staleAfter). */
+  staleAfterMs: number;
   downstreamTimeoutMs: number;
   /** How long an attempt owns a delivery. @default 60000 (below the queue's 90 s visibility) */
   leaseMs?: number;
@@ -108,6 +114,10 @@ export interface CallbackOutcome {
 }
 
 const DEFAULT_LEASE_MS = 60_000;
+/** How long a message waits for a handover in flight before it looks again. */
+export const DEFER_MS = 1_000;
+/** Reads of the owner item before a callback gives up looking for one at rest (then it waits). */
+const OWNER_READS = 3;
 const DEFAULT_DELIVERY_TTL_SECONDS = 30 * 24 * 3600;
 
 type Parsed = Extract<ParsedCallback, { ok: true }>;
@@ -127,12 +137,16 @@ const isTimeout = (err: unknown): boolean =>
  * Output: the delivery id, its disposition, whether it was a duplicate, the handover it caused.
  * Steps: parse (garbage -> `quarantined`, never thrown); take the delivery item (done -> duplicate,
  * nothing repeated; live lease -> DeliveryBusyError; else claim, keeping a previous attempt's
- * replyState and handoverId); owner check (not the owner, a pending handover's target counting as
- * the owner -> `standby`); the Service's rules on a message's text (match -> handover, then the
- * message goes to the new owner); else the signed forward (no downstream -> `stored`); the answer's
- * reply (at most once) and handover (then the message goes to the new owner); mark done.
- * Throws DownstreamError, DeliveryBusyError, HandoverInProgressError, unknown Parley outcomes and
- * store failures: the queue retries, and the retry resumes from the delivery item.
+ * replyState and handoverId); the owner at rest (a handover in flight: DeliveryDeferredError, the
+ * message waits; its target hears it); not the owner -> the owner hears it (`handed_over`: Parley
+ * routed it here while this Service owned the user, and the owner changed since; a retry whose own
+ * handover moved the user likewise); the Service's rules on a message's text (match ->
+ * handover, then the message goes to the new owner); else the signed forward (no downstream ->
+ * `stored`); the answer's reply (at most once) and handover (then the message goes to the new
+ * owner); mark done. One delivery asks for at most one handover that moves the user, ever.
+ * Throws DeliveryDeferredError, DownstreamError, DeliveryBusyError, HandoverInProgressError,
+ * unknown Parley outcomes and store failures: the queue retries, and the retry resumes from the
+ * delivery item.
  */
 export async function processCallback(
   message: QueuedCallback,
@@ -161,6 +175,8 @@ export async function processCallback(
     replyState: 'none',
     handoverId: null,
     leaseUntil: now + (deps.leaseMs ?? DEFAULT_LEASE_MS),
+    // Kept as long as the delivery can come back (a DLQ redrive) while it is in progress; a done
+    // delivery without a body id is shortened to the window of Parley's own retries (finish).
     expiresAt: Math.floor(now / 1000) + (deps.deliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS),
   };
 
@@ -190,7 +206,7 @@ export async function processCallback(
     if (
       !(await deps.state.updateDelivery(
         deliveryId,
-        { state: 'done', disposition: 'quarantined' },
+        { state: 'done', disposition: 'quarantined', expiresAt: doneExpiry(parsed, item, now) },
         item.leaseUntil,
       ))
     ) {
@@ -215,6 +231,10 @@ export async function processCallback(
   }
 }
 
+/** When a done delivery stops counting as a duplicate (deliveryTtlSeconds: by body id or not). */
+const doneExpiry = (parsed: ParsedCallback, item: DeliveryItem, nowMs: number): number =>
+  Math.min(item.expiresAt, Math.floor(nowMs / 1000) + deliveryTtlSeconds(parsed));
+
 type Taken =
   | { kind: 'claimed'; previous: DeliveryItem | null }
   | { kind: 'duplicate'; existing: DeliveryItem }
@@ -231,7 +251,7 @@ async function takeDelivery(item: DeliveryItem, now: number, deps: CallbackDeps)
     item.handoverId = previous.handoverId;
     item.receivedAt = previous.receivedAt;
   }
-  const claim = await deps.state.claimDelivery(item, now);
+  const claim = await deps.state.claimDelivery(item, now, previous);
   if (!claim.claimed) {
     return claim.existing.state === 'done'
       ? { kind: 'duplicate', existing: claim.existing }
@@ -277,30 +297,38 @@ class CallbackRun {
    * answer's): their requests differ, so they need keys of their own.
    */
   private idempotencyKey(source: CallbackHandoverSource): string {
-    return `cb:${source === 'rule' ? 'rule' : 'ds'}:${this.deliveryId}`;
+    const key = `cb:${source === 'rule' ? 'rule' : 'ds'}:${this.deliveryId}`;
+    // A delivery named by its body's hash can be a new event later (the same body next week):
+    // its key also names the reception it belongs to, which retries and redrives keep.
+    return this.parsed.bodyId === null ? `${key}@${this.item.receivedAt}` : key;
   }
 
   async run(): Promise<CallbackOutcome> {
     const { userId } = this;
     if (userId === null) return this.forwardUnrouted();
 
-    // Step 3: the owner. A pending handover's target counts as the owner while it is in flight.
-    const owner = await this.effectiveOwner(userId);
-    // A retry of a delivery whose own handover moved the user carries on where it stopped.
-    const resumed = owner === this.serviceId ? null : await this.earlierHandover(userId);
-    if (owner !== this.serviceId && resumed === null) {
-      this.deps.metrics.count('CallbackStandby');
-      this.deps.log.info('callback on standby: the service does not own the user', {
-        ...this.ctx,
-        owner,
-      });
-      return this.finish('standby');
+    // Step 3: the owner, at rest (a message waits while a handover of its user is in flight).
+    const owner = await this.ownerAtRest(userId);
+    if (owner !== this.serviceId) {
+      // A retry of a delivery whose own handover moved the user: the message goes to the owner
+      // now, and nothing this delivery asked for is asked again.
+      if ((await this.earlierHandover(userId)) !== null) {
+        this.deps.log.info('resuming a delivery after its handover', { ...this.ctx, owner });
+        return this.handOver(owner);
+      }
+      // Parley sends a user's callbacks to the owner: this one was routed here while this Service
+      // owned the user, and a change of owner came after (a handover, or a change at Parley). It
+      // is the owner's now to hear: never lost, and never the old owner's.
+      return this.toOwner(owner, 'owner changed after Parley routed the callback');
     }
-    if (resumed) this.deps.log.info('resuming a delivery after its handover', this.ctx);
+    // A delivery that already moved the user once (and got them back since) asks for no second
+    // handover: its rules and its answer's handover are not acted on again.
+    let mayHandOver = this.handoverId === null;
 
     // Step 4: the receiving Service's rules, on a message's text.
     const text = this.parsed.type === 'message' ? this.parsed.text : null;
-    const rule = text === null ? undefined : matchRule(this.service.rules ?? [], text);
+    const rule =
+      text === null || !mayHandOver ? undefined : matchRule(this.service.rules ?? [], text);
     if (rule) {
       this.deps.log.info('handover rule matched', { ...this.ctx, reason: rule.reason });
       const attempt = await this.handover(userId, {
@@ -312,27 +340,31 @@ class CallbackRun {
         attempt.kind === 'refused' &&
         (attempt.reason === 'not_owner' || attempt.reason === 'owner_changed')
       ) {
-        // The user is no longer this Service's: do not let it talk to them.
-        return this.finish('standby');
+        // The user is no longer this Service's (the refusal refreshed the cache): the owner hears
+        // the message, and this Service does not talk to them.
+        const now = await this.ownerNow(userId, null);
+        if (now !== this.serviceId) return this.toOwner(now, 'rule handover refused');
       }
       const target = attempt.kind === 'done' ? await this.movedTo(attempt.result) : null;
-      if (target !== null) return this.handOver(target);
+      const now = target === null ? this.serviceId : await this.ownerNow(userId, target);
+      if (now !== this.serviceId) return this.handOver(now);
+      // Back with this Service (moved on and handed back since): it has not heard the message.
+      if (target !== null) mayHandOver = false;
       // A rule naming an unknown service, a refused PUT, or a target that already owns the
       // user: the message still goes to the receiving Service.
     }
 
     // Step 5: forward to the receiving Service.
     const url = this.service.downstreamUrl;
-    if (!url) {
-      const target = resumed ? await this.currentOwnerIfMoved(userId) : null;
-      return target !== null ? this.handOver(target) : this.finish('stored');
-    }
+    if (!url) return this.finish('stored');
     const answer = parseAnswer(url, await this.forward(this.service, url));
 
     // Step 6: the answer, reply first.
     if (answer.reply) await this.reply(userId, answer.reply);
     let target: string | null = null;
-    if (answer.handover) {
+    if (answer.handover && !mayHandOver) {
+      this.deps.log.warn('downstream handover not asked again: this delivery made one', this.ctx);
+    } else if (answer.handover) {
       const attempt = await this.handover(userId, {
         newOwner: answer.handover.newOwner,
         ...(answer.handover.metadata ? { metadata: answer.handover.metadata } : {}),
@@ -340,8 +372,9 @@ class CallbackRun {
       });
       if (attempt.kind === 'done') target = await this.movedTo(attempt.result);
     }
-    if (target === null && resumed) target = await this.currentOwnerIfMoved(userId);
-    return target !== null ? this.handOver(target) : this.finish('forwarded');
+    const now = target === null ? this.serviceId : await this.ownerNow(userId, target);
+    // Back with this Service already: it heard the message above.
+    return now !== this.serviceId ? this.handOver(now) : this.finish('forwarded');
   }
 
   /** A callback without a user (an unknown kind): forwarded as is; an answer has no one to act on. */
@@ -355,14 +388,64 @@ class CallbackRun {
     return this.finish('forwarded');
   }
 
-  private async effectiveOwner(userId: string): Promise<string> {
+  /**
+   * The user's owner with no handover in flight. Parley sends a user's callbacks to the owner, so
+   * a cache naming another owner may be stale (a change made at Parley outside this service): ask
+   * Parley before holding the real owner back. A pending handover's target hears its callbacks
+   * (Parley routed them there: the PUT has applied); any other callback waits for the handover
+   * to settle (DeliveryDeferredError: the queue brings it back shortly), and a stale marker is
+   * recovered first.
+   */
+  private async ownerAtRest(userId: string): Promise<string> {
     let item = await this.deps.state.getOwner(userId);
-    // Parley sends a user's callbacks to the owner: a cache naming another owner may be stale (a
-    // change made at Parley outside this service). Ask Parley before holding the real owner back.
-    if (!item || (!item.pending && item.owner !== this.serviceId)) {
-      item = await this.deps.refreshOwner(userId, this.serviceId);
+    for (let read = 0; read < OWNER_READS; read++) {
+      if (!item || (!item.pending && item.owner !== this.serviceId)) {
+        item = await this.deps.refreshOwner(userId, this.serviceId);
+      }
+      const { pending } = item;
+      if (!pending) return item.owner;
+      if (pending.draft.toOwner === this.serviceId) return this.serviceId;
+      const remainingMs = pendingRemainingMs(item, this.deps.clock.now(), this.deps.staleAfterMs);
+      if (remainingMs > 0) throw this.deferred(pending.draft.handoverId, remainingMs);
+      if ((await this.deps.recoverPending(userId)) === 'busy') {
+        throw this.deferred(pending.draft.handoverId, DEFER_MS);
+      }
+      item = await this.deps.state.getOwner(userId);
     }
-    return item.pending ? item.pending.draft.toOwner : item.owner;
+    throw this.deferred(item?.pending?.draft.handoverId ?? null, DEFER_MS);
+  }
+
+  private deferred(handoverId: string | null, remainingMs: number): DeliveryDeferredError {
+    // The queue side counts CallbackDeferred, with the delay it chose.
+    this.deps.log.info('callback waits for a handover in flight', { ...this.ctx, handoverId });
+    return new DeliveryDeferredError(this.deliveryId, Math.min(DEFER_MS, remainingMs));
+  }
+
+  /**
+   * The owner after a handover this delivery asked for (or after its refusal), from the cache
+   * alone: the handover just wrote it. An Idempotency-Key replay answers the owner the earlier
+   * handover made, and the user may have moved on since: the cache names the owner now. While
+   * another handover is in flight the message waits for it.
+   */
+  private async ownerNow(userId: string, target: string | null): Promise<string> {
+    const item = await this.deps.state.getOwner(userId);
+    if (item?.pending) return this.ownerAtRest(userId);
+    const owner = item?.owner ?? target ?? this.serviceId;
+    if (target !== null && owner !== target) {
+      this.deps.log.info("the user moved on after this delivery's handover", {
+        ...this.ctx,
+        handoverOwner: target,
+        owner,
+      });
+    }
+    return owner;
+  }
+
+  /** A callback for a Service that does not own the user: the owner hears it. */
+  private toOwner(owner: string, why: string): Promise<CallbackOutcome> {
+    this.deps.metrics.count('CallbackToOwner');
+    this.deps.log.info('callback goes to the owner', { ...this.ctx, owner, why });
+    return this.handOver(owner);
   }
 
   /**
@@ -388,12 +471,6 @@ class CallbackRun {
     return null;
   }
 
-  /** The owner after an earlier attempt's handover, when it is not the receiving Service. */
-  private async currentOwnerIfMoved(userId: string): Promise<string | null> {
-    const owner = await this.effectiveOwner(userId);
-    return owner === this.serviceId ? null : owner;
-  }
-
   /** Records the handover on the delivery item; the new owner, unless it is still this Service. */
   private async movedTo(result: HandoverResult): Promise<string | null> {
     const id = result.handover?.handoverId;
@@ -415,6 +492,8 @@ class CallbackRun {
       ...request,
       requestedBy: this.serviceId,
       idempotencyKey: this.idempotencyKey(request.source),
+      // The key names this delivery's handover for as long as the delivery can come back.
+      idempotencyTtlSeconds: this.deps.deliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS,
     };
     try {
       const result = await this.deps.handover(input);
@@ -427,6 +506,11 @@ class CallbackRun {
       });
       return { kind: 'done', result };
     } catch (err) {
+      // Another handover of the user is in flight: wait for it as at the owner check, a second
+      // or so, not a whole visibility timeout (the user's later callbacks wait behind this one).
+      if (err instanceof HandoverInProgressError) {
+        throw this.deferred(null, err.retryAfterSeconds * 1000);
+      }
       const reason = refusalOf(err);
       if (reason === null) throw err;
       this.deps.metrics.count('CallbackHandoverRefused', 1, { reason });
@@ -584,10 +668,12 @@ class CallbackRun {
   }
 
   private async finish(disposition: DeliveryDisposition): Promise<CallbackOutcome> {
+    const expiresAt = doneExpiry(this.parsed, this.item, this.deps.clock.now());
     await this.update({
       state: 'done',
       disposition,
       ...(this.handoverId ? { handoverId: this.handoverId } : {}),
+      ...(expiresAt !== this.item.expiresAt ? { expiresAt } : {}),
     });
     this.deps.metrics.count('CallbackProcessed', 1, { disposition });
     this.deps.log.info('callback processed', {

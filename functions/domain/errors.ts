@@ -90,6 +90,22 @@ export class HandoverInProgressError extends AppError {
   }
 }
 
+/**
+ * A callback that must wait: a handover of its user is in flight, so who should hear the message
+ * is not known yet. Not a failure: the queue puts the message back with a short delay (not a whole
+ * visibility timeout) and the next attempt forwards it to whoever owns the user by then.
+ */
+export class DeliveryDeferredError extends Error {
+  constructor(
+    readonly deliveryId: string,
+    /** How long to wait before the next attempt, in milliseconds (at least 1 s is used). */
+    readonly retryAfterMs: number,
+  ) {
+    super(`Delivery ${deliveryId} waits for a handover in flight.`);
+    this.name = 'DeliveryDeferredError';
+  }
+}
+
 export class PayloadTooLargeError extends AppError {
   readonly httpStatus = 413;
   readonly code = 'payload_too_large';

@@ -2,8 +2,8 @@
 // through Parley, with exactly one history record per ownership change made through this service.
 // This module holds the use case and re-exports the owner, recovery and reconcile use cases, so
 // handlers import everything from here.
-import { canonicalJson, CanonicalJsonError } from './canonical';
-import { metadataDigest, sha256Hex } from './chain';
+import { canonicalJson } from './canonical';
+import { sha256Hex } from './chain';
 import {
   ForbiddenError,
   HandoverInProgressError,
@@ -12,6 +12,8 @@ import {
   OwnerChangedError,
   ValidationError,
 } from './errors';
+import { withDeadline } from './deadline';
+import { checkMetadata } from './metadata';
 import { isoAt, nextCreatedAt, pendingRemainingMs, toOwnerView } from './owner';
 import type {
   Clock,
@@ -44,6 +46,10 @@ export interface HandoverDeps {
   staleAfterMs: number;
   /** @default 86400 */
   idempotencyTtlSeconds?: number;
+  /** Parley time of one request (all its calls), in ms. @default 12000 */
+  requestBudgetMs?: number;
+  /** When the current request's Parley time ends; set per request (withDeadline). */
+  deadlineMs?: number;
 }
 
 export interface HandoverInput {
@@ -57,6 +63,8 @@ export interface HandoverInput {
   requestedBy: string;
   source: 'api' | 'rule' | 'downstream';
   idempotencyKey?: string;
+  /** How long the Idempotency-Key is kept; defaults to deps.idempotencyTtlSeconds (24 h). */
+  idempotencyTtlSeconds?: number;
 }
 
 export interface OwnerView {
@@ -71,94 +79,11 @@ export interface HandoverResult {
   handover?: HandoverRecord;
 }
 
-export const METADATA_MAX_BYTES = 4096;
-export const REASON_MAX_CHARS = 100;
 const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86_400;
 /** How far back (records, newest first) an Idempotency-Key replay looks for its handover. */
 const IDEMPOTENCY_LOOKBACK = 100;
 /** Reads of an Idempotency-Key's item before giving up on a key that keeps changing hands. */
 const CLAIM_ATTEMPTS = 3;
-/** DynamoDB numbers: magnitudes from 1e-130 to below 1e126 (and 0). */
-const DYNAMO_MIN_MAGNITUDE = 1e-130;
-
-/**
- * Checks the metadata: a JSON object of at most 4 KB in canonical form (null/absent allowed);
- * a string `reason` (at most 100 characters) becomes the record's reason.
- */
-export function checkMetadata(metadata: unknown): {
-  metadata: Record<string, unknown> | null;
-  reason: string | null;
-  digest: string;
-} {
-  if (metadata === undefined || metadata === null) {
-    return { metadata: null, reason: null, digest: metadataDigest(null) };
-  }
-  if (typeof metadata !== 'object' || Array.isArray(metadata)) {
-    throw new ValidationError('metadata must be a JSON object.', 'invalid_metadata');
-  }
-  const record = metadata as Record<string, unknown>;
-  checkValues(record);
-  let canonical: string;
-  try {
-    canonical = canonicalJson(record);
-  } catch (err) {
-    if (err instanceof CanonicalJsonError) {
-      throw new ValidationError('metadata must be plain JSON.', 'invalid_metadata');
-    }
-    throw err;
-  }
-  if (Buffer.byteLength(canonical, 'utf8') > METADATA_MAX_BYTES) {
-    throw new ValidationError(
-      `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON.`,
-      'metadata_too_large',
-    );
-  }
-  const reason = typeof record.reason === 'string' && record.reason !== '' ? record.reason : null;
-  if (reason !== null && reason.length > REASON_MAX_CHARS) {
-    throw new ValidationError(
-      `metadata.reason must be at most ${REASON_MAX_CHARS} characters.`,
-      'reason_too_long',
-    );
-  }
-  return { metadata: record, reason, digest: metadataDigest(record) };
-}
-
-/**
- * Walks the metadata (iteratively: no recursion on input) before it is serialized: every number
- * must be one DynamoDB stores as given (a safe integer or a fraction within safe-integer magnitude,
- * and no magnitude below 1e-130). A value with more nodes than the size limit has bytes cannot fit
- * it, so the walk stops there (which also bounds the depth the serializer meets).
- */
-function checkValues(root: Record<string, unknown>): void {
-  const stack: unknown[] = [root];
-  let nodes = 0;
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (++nodes > METADATA_MAX_BYTES) {
-      throw new ValidationError(
-        `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON.`,
-        'metadata_too_large',
-      );
-    }
-    if (typeof value === 'number') {
-      const magnitude = Math.abs(value);
-      if (
-        Number.isFinite(value) &&
-        (magnitude > Number.MAX_SAFE_INTEGER ||
-          (magnitude !== 0 && magnitude < DYNAMO_MIN_MAGNITUDE))
-      ) {
-        throw new ValidationError(
-          'metadata numbers must be safe integers or fractions DynamoDB can store.',
-          'invalid_metadata',
-        );
-      }
-    } else if (Array.isArray(value)) {
-      for (const element of value) stack.push(element);
-    } else if (typeof value === 'object' && value !== null) {
-      for (const element of Object.values(value)) stack.push(element);
-    }
-  }
-}
 
 /**
  * Performs a handover.
@@ -174,8 +99,9 @@ function checkValues(root: Record<string, unknown>): void {
  */
 export async function performHandover(
   input: HandoverInput,
-  deps: HandoverDeps,
+  requestDeps: HandoverDeps,
 ): Promise<HandoverResult> {
+  const deps = withDeadline(requestDeps);
   const { userId, requestedBy } = input;
   if (typeof userId !== 'string' || !isValidUserId(userId)) {
     throw new ValidationError(
@@ -281,7 +207,10 @@ async function claimIdempotencyKey(input: HandoverInput, deps: HandoverDeps): Pr
     userId: input.userId,
     bodyHash,
     expiresAt:
-      Math.floor(nowMs / 1000) + (deps.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS),
+      Math.floor(nowMs / 1000) +
+      (input.idempotencyTtlSeconds ??
+        deps.idempotencyTtlSeconds ??
+        DEFAULT_IDEMPOTENCY_TTL_SECONDS),
   });
   for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
     const nowMs = deps.clock.now();

@@ -2,6 +2,7 @@
 // Parley (a change made elsewhere becomes an `observed` record), the owner now and at an instant,
 // and the record helpers the handover and its recovery share.
 import { finalizeRecord, GENESIS_HASH, metadataDigest } from './chain';
+import { callBudget, withDeadline } from './deadline';
 import { OwnerChangedError, ParleyError, ValidationError } from './errors';
 import type { HandoverDeps, OwnerView } from './handover';
 import type { HistoryStore, ServiceCatalog } from './ports';
@@ -166,7 +167,8 @@ export async function syncOwner(
   let before = known === undefined ? await deps.state.getOwner(userId) : known;
   let last: { item: OwnerItem; parleyOwner: string } | null = null;
   for (let attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
-    const parleyOwner = (await deps.parley(asService).getOwner(userId)).data.owner;
+    const budget = callBudget(deps, 'GET', 'owner');
+    const parleyOwner = (await deps.parley(asService).getOwner(userId, budget)).data.owner;
     if (!before) {
       // createOwner is conditional on no item existing: it needs no second read.
       const baseline = baselineItem(userId, parleyOwner, deps.clock.now());
@@ -244,7 +246,7 @@ export async function refreshOwner(
   asService: string,
   deps: HandoverDeps,
 ): Promise<OwnerItem> {
-  return (await syncOwner(userId, asService, deps)).item;
+  return (await syncOwner(userId, asService, withDeadline(deps))).item;
 }
 
 /** Who asks for the owner: a Service reads with its own credentials, an auditor through the default's. */
@@ -270,7 +272,7 @@ export async function currentOwner(
     reader.kind === 'service'
       ? reader.serviceId
       : (await deps.catalog.resolve('default')).identification;
-  const { item, parleyOwner } = await syncOwner(userId, asService, deps);
+  const { item, parleyOwner } = await syncOwner(userId, asService, withDeadline(deps));
   const since = item.owner === parleyOwner ? item.since : null;
   return {
     userId,

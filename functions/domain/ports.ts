@@ -30,6 +30,12 @@ export interface ParleyCall<T> {
   warnings: string[];
 }
 
+/** Per-call options: what is left of the request's time for this call (all its attempts). */
+export interface ParleyCallOptions {
+  /** Caps the client's own budget for this call, in milliseconds. */
+  budgetMs?: number;
+}
+
 /**
  * One Service's view of Parley's Service API. Failures throw the Parley errors of ./errors:
  * `outcome: 'rejected'` means the call certainly had no effect, `'unknown'` that it may have.
@@ -38,14 +44,18 @@ export interface ParleyClient {
   readonly serviceIdentification: string;
   listServices(): Promise<ParleyCall<ParleyService[]>>;
   /** The owning Service's identification. */
-  getOwner(userId: string): Promise<ParleyCall<{ owner: string }>>;
+  getOwner(userId: string, options?: ParleyCallOptions): Promise<ParleyCall<{ owner: string }>>;
   setOwner(
     userId: string,
     newOwner: string,
     metadata: Record<string, unknown>,
+    options?: ParleyCallOptions,
   ): Promise<ParleyCall<Record<string, unknown>>>;
   sendMessage(userId: string, text: string): Promise<ParleyCall<Record<string, unknown>>>;
-  unsetAgent(userId: string): Promise<ParleyCall<Record<string, unknown>>>;
+  unsetAgent(
+    userId: string,
+    options?: ParleyCallOptions,
+  ): Promise<ParleyCall<Record<string, unknown>>>;
 }
 
 /** The client acting as a given Service (its own credentials). */
@@ -53,14 +63,22 @@ export type ParleyClients = (serviceIdentification: string) => ParleyClient;
 
 // ---------------------------------------------------------------- Stores
 
+/**
+ * `consistent` (default true): a strongly consistent read, which sees every write acknowledged
+ * before it. Callers that prove something with a read (verify) ask for it explicitly.
+ */
+export interface ReadOptions {
+  consistent?: boolean;
+}
+
 export interface HistoryStore {
   /** Conditional put on the record's key: 'exists' when that seq is already written. */
   append(record: HandoverRecord): Promise<'appended' | 'exists'>;
-  get(userId: string, seq: number): Promise<HandoverRecord | null>;
+  get(userId: string, seq: number, options?: ReadOptions): Promise<HandoverRecord | null>;
   /** A user's records, newest first by default. */
   listUser(
     userId: string,
-    options: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+    options: { limit: number; cursor?: string; order?: 'asc' | 'desc' } & ReadOptions,
   ): Promise<Page<HandoverRecord>>;
   /** The newest record of a user created at or before `instant` (ISO). */
   latestAtOrBefore(userId: string, instant: string): Promise<HandoverRecord | null>;
@@ -78,7 +96,13 @@ export interface HistoryStore {
 }
 
 export interface StateStore {
-  getOwner(userId: string): Promise<OwnerItem | null>;
+  getOwner(userId: string, options?: ReadOptions): Promise<OwnerItem | null>;
+  /**
+   * The users that have an owner item, in no particular order (a paged scan, eventually
+   * consistent: a user created meanwhile may be missed). A page may be short and still carry a
+   * cursor when the scan reached its bound of items read.
+   */
+  listUsers(options: { limit: number; cursor?: string }): Promise<Page<{ userId: string }>>;
   /** Writes a first owner item; false when one exists. */
   createOwner(item: OwnerItem): Promise<boolean>;
   /**
@@ -113,12 +137,16 @@ export interface StateStore {
 
   getDelivery(deliveryId: string, nowMs: number): Promise<DeliveryItem | null>;
   /**
-   * Claims a delivery: succeeds when none exists, it expired, or it is `in_progress` with a
-   * lease that ended before `nowMs`. Otherwise returns the existing item.
+   * Claims a delivery on the strength of `read`, what getDelivery answered the caller: succeeds
+   * while the stored item is still as read, i.e. none or expired (read null), or still
+   * `in_progress` with the lease, replyState and handoverId read, that lease ended before `nowMs`
+   * (a stalled attempt loses to one that claimed since, even after that one released its lease).
+   * An item expired at `nowMs` is always claimable. Otherwise returns the item there now.
    */
   claimDelivery(
     item: DeliveryItem,
     nowMs: number,
+    read: DeliveryItem | null,
   ): Promise<{ claimed: true } | { claimed: false; existing: DeliveryItem }>;
   /**
    * Updates the given fields. With `lease` (the `leaseUntil` the caller claimed with), only while
@@ -127,7 +155,10 @@ export interface StateStore {
   updateDelivery(
     deliveryId: string,
     patch: Partial<
-      Pick<DeliveryItem, 'state' | 'disposition' | 'replyState' | 'handoverId' | 'leaseUntil'>
+      Pick<
+        DeliveryItem,
+        'state' | 'disposition' | 'replyState' | 'handoverId' | 'leaseUntil' | 'expiresAt'
+      >
     >,
     lease?: number,
   ): Promise<boolean>;
@@ -145,8 +176,21 @@ export interface QueuedCallback {
 }
 
 export interface CallbackQueue {
-  /** FIFO: `groupId` keeps a user's callbacks in order; `dedupId` drops duplicates in a window. */
-  send(message: { groupId: string; dedupId: string; body: string }): Promise<void>;
+  /**
+   * FIFO: `groupId` keeps a user's callbacks in order; `dedupId` drops duplicates in a window.
+   * `attributes` travel beside the body (SQS String message attributes).
+   */
+  send(message: {
+    groupId: string;
+    dedupId: string;
+    body: string;
+    attributes?: Record<string, string>;
+  }): Promise<void>;
+  /**
+   * Consumer side: a received message (by its receipt handle) is delivered again after `seconds`
+   * instead of after the visibility timeout. Without it a deferred message waits the whole timeout.
+   */
+  changeVisibility?(receiptHandle: string, seconds: number): Promise<void>;
 }
 
 export interface DownstreamResponse {
@@ -220,6 +264,8 @@ export interface Authenticator {
 export interface SecretsProvider {
   /** A Service's secret values (cached for the TTL). */
   service(serviceId: string): Promise<ServiceSecret>;
+  /** A Service's callback tokens (rotation list), kept in a secret of their own. */
+  callbackTokens(serviceId: string): Promise<string[]>;
   auditors(): Promise<AuditorsSecret['auditors']>;
   /** Drops a cached value (after Parley's 401 api_key_not_valid), or all of them. */
   invalidate(serviceId?: string): void;

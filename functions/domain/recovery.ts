@@ -2,6 +2,7 @@
 // request that wrote the marker and by recovery of a stale one, so that both write the same record
 // key and a handover never gets a second record.
 import { finalizeRecord } from './chain';
+import { callBudget, withDeadline } from './deadline';
 import {
   HandoverInProgressError,
   NotOwnerError,
@@ -87,9 +88,17 @@ async function settle(
   // Recovery starts from a marker whose earlier attempt may have been sent: its outcome is unknown
   // and it may land late, as any attempt of this call whose outcome was unknown may.
   const earlierMayLand = startWith === 'get';
+  // Out of the request's time: the marker stays, with what is known of the attempts so far.
+  const budgetOrLeave = (method: string) => {
+    try {
+      return callBudget(deps, method, 'owner');
+    } catch (err) {
+      throw lastUnknown ?? err;
+    }
+  };
   for (;;) {
     if (mode === 'get') {
-      const read = await client.getOwner(draft.userId);
+      const read = await client.getOwner(draft.userId, budgetOrLeave('GET'));
       const owner = read.data.owner;
       const info = lastUnknown
         ? infoOf(lastUnknown)
@@ -113,9 +122,10 @@ async function settle(
       continue;
     }
     await ensureStillOurs(marked, deps);
+    const budget = budgetOrLeave('PUT');
     puts++;
     try {
-      const done = await client.setOwner(draft.userId, draft.toOwner, draft.metadata ?? {});
+      const done = await client.setOwner(draft.userId, draft.toOwner, draft.metadata ?? {}, budget);
       return {
         status: 'completed',
         parley: { status: done.status, code: null, durationMs: done.durationMs },
@@ -173,8 +183,9 @@ async function whoOwns(
   deps: HandoverDeps,
 ): Promise<{ otherOwner?: string; unread?: true }> {
   try {
-    const owner = (await deps.parley(pending.actingService).getOwner(pending.draft.userId)).data
-      .owner;
+    const client = deps.parley(pending.actingService);
+    const owner = (await client.getOwner(pending.draft.userId, callBudget(deps, 'GET', 'owner')))
+      .data.owner;
     return owner !== pending.actingService ? { otherOwner: owner } : {};
   } catch {
     return { unread: true };
@@ -298,7 +309,7 @@ async function seqTaken(
 async function unsetAgentForBot(record: HandoverRecord, deps: HandoverDeps): Promise<void> {
   if (deps.catalog.get(record.toOwner)?.role !== 'bot') return;
   try {
-    await deps.parley(record.toOwner).unsetAgent(record.userId);
+    await deps.parley(record.toOwner).unsetAgent(record.userId, callBudget(deps, 'PUT', 'agent'));
   } catch (err) {
     deps.metrics.count('AgentUnsetFailed', 1);
     deps.log.warn('agent unset failed', {
@@ -319,9 +330,10 @@ async function unsetAgentForBot(record: HandoverRecord, deps: HandoverDeps): Pro
  */
 export async function recoverPending(
   userId: string,
-  deps: HandoverDeps,
+  requestDeps: HandoverDeps,
   options: { force?: boolean } = {},
 ): Promise<'none' | 'busy' | 'recovered'> {
+  const deps = withDeadline(requestDeps);
   const item = await deps.state.getOwner(userId);
   if (!item?.pending) return 'none';
   const nowMs = deps.clock.now();

@@ -78,8 +78,10 @@ export interface IdempotencyItem {
 }
 
 export type DeliveryState = 'in_progress' | 'done';
-/** forwarded: sent downstream; stored: accepted, the Service has no downstream; handed_over: a
- * rule or the downstream moved the user and the message went to the new owner. */
+/** forwarded: sent downstream; stored: accepted, the Service has no downstream; handed_over: the
+ * message went to the user's owner, another Service (a rule or the downstream moved the user, or
+ * the owner changed after Parley routed it); standby: kept only in items of the first version,
+ * which held such messages back. */
 export type DeliveryDisposition =
   | 'forwarded'
   | 'stored'

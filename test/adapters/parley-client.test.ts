@@ -398,6 +398,21 @@ describe('retries of reads', () => {
     expect(sleeps).toEqual([1000, 1000, 1000]);
   });
 
+  it('gives a call no more than the time its request has left, below the client budget', async () => {
+    sim.setFaults([{ route: 'getOwner', rate429: 1, retryAfterSeconds: 1 }]);
+    const { client, sleeps } = makeClient(credentialsFor(BOT), {
+      budgetMs: 8000,
+      retry: { maxAttempts: 10 },
+    });
+    const userId = freshUser();
+
+    const error = await failure(client.getOwner(userId, { budgetMs: 3500 }));
+
+    expect(error).toMatchObject({ status: 429, outcome: 'unknown' });
+    expect(requests('GET', `users/${userId}/owner`)).toHaveLength(4);
+    expect(sleeps).toEqual([1000, 1000, 1000]);
+  });
+
   it('does not sleep when Retry-After reaches past the budget', async () => {
     sim.setFaults([{ route: 'services', rate429: 1, retryAfterSeconds: 10 }]);
     const { client, sleeps } = makeClient(credentialsFor(BOT), { budgetMs: 8000 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   type CallbackDeps,
+  DEFER_MS,
   DeliveryBusyError,
   DownstreamError,
   type HandoverInput,
@@ -13,6 +14,7 @@ import {
   verifyForwardSignature,
 } from '../../functions/domain/callback';
 import {
+  DeliveryDeferredError,
   HandoverInProgressError,
   IdempotencyKeyReusedError,
   NotOwnerError,
@@ -20,6 +22,7 @@ import {
   ParleyTimeoutError,
   UnknownServiceError,
 } from '../../functions/domain/errors';
+import { performHandover } from '../../functions/domain/handover';
 import { MAX_RULE_TEXT } from '../../functions/domain/rules';
 import { isValidUserId, MAX_USER_ID_LENGTH } from '../../functions/domain/user-id';
 import { DownstreamTransportError } from '../../functions/adapters/downstream';
@@ -40,9 +43,11 @@ import type {
 import {
   AGENT,
   BOT,
+  FakeHistoryStore,
   FakeParley,
   FakeStateStore,
   manualClock,
+  sequentialIds,
   staticCatalog,
 } from '../support/fakes';
 
@@ -213,6 +218,15 @@ const setup = (catalogServices = services()) => {
     };
   };
   const refreshCalls: [string, string][] = [];
+  const recoverCalls: string[] = [];
+  const history = new FakeHistoryStore();
+  // The stand-in for recoverPending: clears the marker as if the handover had failed.
+  let recoverImpl = async (userId: string): Promise<'none' | 'busy' | 'recovered'> => {
+    const item = state.owners.get(userId);
+    if (!item?.pending) return 'none';
+    state.owners.set(userId, { ...item, pending: null, version: item.version + 1 });
+    return 'recovered';
+  };
   const deps: CallbackDeps = {
     state,
     catalog: staticCatalog(catalogServices),
@@ -242,10 +256,18 @@ const setup = (catalogServices = services()) => {
       state.owners.set(userId, item);
       return item;
     },
+    recoverPending: async (userId) => {
+      recoverCalls.push(userId);
+      return recoverImpl(userId);
+    },
+    staleAfterMs: 60_000,
     downstreamTimeoutMs: 5000,
   };
   const setHandover = (impl: typeof handoverImpl) => {
     handoverImpl = impl;
+  };
+  const setRecover = (impl: typeof recoverImpl) => {
+    recoverImpl = impl;
   };
   const delivery = (id: string): DeliveryItem | undefined => state.deliveries.get(id);
   const counted = (name: string) => counts.filter(([n]) => n === name);
@@ -260,8 +282,11 @@ const setup = (catalogServices = services()) => {
     counted,
     handoverCalls,
     refreshCalls,
+    recoverCalls,
+    history,
     deps,
     setHandover,
+    setRecover,
     delivery,
   };
 };
@@ -613,7 +638,7 @@ describe('processCallback: forwarding', () => {
 });
 
 describe('processCallback: owner check', () => {
-  it('puts the callback of a service that does not own the user on standby', async () => {
+  it('forwards the callback of a service that no longer owns the user to its owner', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(AGENT));
     t.parley.owners.set(USER, AGENT);
@@ -621,11 +646,16 @@ describe('processCallback: owner check', () => {
 
     const outcome = await processCallback(queued(raw), t.deps);
 
-    expect(outcome).toEqual({ deliveryId: idOf(raw), disposition: 'standby', duplicate: false });
-    expect(t.delivery(idOf(raw))?.disposition).toEqual('standby');
-    expect(t.downstream.posts).toEqual([]);
+    // Parley routed it to the Bot while the Bot owned the user; the Agent owns them now.
+    expect(outcome).toEqual({
+      deliveryId: idOf(raw),
+      disposition: 'handed_over',
+      duplicate: false,
+    });
+    expect(t.delivery(idOf(raw))?.disposition).toEqual('handed_over');
+    expect(t.downstream.urls()).toEqual([DESK_URL]);
     expect(t.handoverCalls).toEqual([]);
-    expect(t.counted('CallbackStandby').length).toEqual(1);
+    expect(t.counted('CallbackToOwner').length).toEqual(1);
   });
 
   it('asks Parley before a standby: a cache naming another owner may be stale', async () => {
@@ -640,14 +670,97 @@ describe('processCallback: owner check', () => {
     expect(t.downstream.urls()).toEqual([BOT_URL]);
   });
 
-  it('puts the owner on standby while its handover to another service is in flight', async () => {
+  it("holds the owner's message while its handover to another service is in flight", async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT)));
+    t.clock.set(Date.parse('2026-03-10T14:00:00.000Z'));
+
+    const err = await rejection(processCallback(queued(messageBody()), t.deps));
+
+    expect(err).toBeInstanceOf(DeliveryDeferredError);
+    expect((err as DeliveryDeferredError).retryAfterMs).toBe(DEFER_MS);
+    expect(t.delivery(idOf(messageBody()))).toMatchObject({ state: 'in_progress', leaseUntil: 0 });
+    expect(t.downstream.posts).toEqual([]);
+  });
+
+  it('forwards a held message to the new owner once the handover completed', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT)));
+    t.clock.set(Date.parse('2026-03-10T14:00:00.000Z'));
+    const raw = messageBody();
+    // Received while the marker (13:59:50) was fresh: Parley still routed the user to the Bot.
+    const message = { ...queued(raw), receivedAt: '2026-03-10T13:59:55.000Z' };
+    await rejection(processCallback(message, t.deps));
+    const done = { ...record(USER, BOT, AGENT), createdAt: '2026-03-10T13:59:50.000Z' };
+    await t.history.append(done);
+    t.state.owners.set(USER, { ...ownerItem(AGENT), lastSeq: 1, lastHandoverId: 'h0001' });
+    t.parley.owners.set(USER, AGENT);
+    t.clock.advance(1_000);
+
+    const outcome = await processCallback(message, t.deps);
+
+    expect(outcome).toEqual({
+      deliveryId: idOf(raw),
+      disposition: 'handed_over',
+      duplicate: false,
+    });
+    expect(t.downstream.urls()).toEqual([DESK_URL]);
+    expect(t.handoverCalls).toEqual([]);
+    expect(t.counted('CallbackStandby')).toEqual([]);
+  });
+
+  it('forwards a held message to its own service once the handover failed', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT)));
+    t.clock.set(Date.parse('2026-03-10T14:00:00.000Z'));
+    const raw = messageBody();
+    await rejection(processCallback(queued(raw), t.deps));
+    t.state.owners.set(USER, { ...ownerItem(BOT), version: 3 });
+    t.clock.advance(1_000);
+
+    const outcome = await processCallback(queued(raw), t.deps);
+
+    expect(outcome.disposition).toEqual('forwarded');
+    expect(t.downstream.urls()).toEqual([BOT_URL]);
+  });
+
+  it('recovers a stale marker before deciding who hears the message', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT)));
+    t.clock.set(Date.parse('2026-03-10T14:01:00.000Z')); // the marker is 70 s old
 
     const outcome = await processCallback(queued(messageBody()), t.deps);
 
-    expect(outcome.disposition).toEqual('standby');
+    expect(t.recoverCalls).toEqual([USER]);
+    expect(outcome.disposition).toEqual('forwarded');
+    expect(t.downstream.urls()).toEqual([BOT_URL]);
+  });
+
+  it('waits while another recoverer holds a stale marker', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT)));
+    t.clock.set(Date.parse('2026-03-10T14:01:00.000Z'));
+    t.setRecover(async () => 'busy');
+
+    const err = await rejection(processCallback(queued(messageBody()), t.deps));
+
+    expect(err).toBeInstanceOf(DeliveryDeferredError);
     expect(t.downstream.posts).toEqual([]);
+  });
+
+  it('forwards a message queued before a handover to the new owner, not the old one', async () => {
+    const t = setup();
+    // The Bot owned the user when Parley routed the message (13:58); a handover moved them at 13:59.
+    await t.history.append({ ...record(USER, BOT, AGENT), createdAt: '2026-03-10T13:59:00.000Z' });
+    t.state.owners.set(USER, { ...ownerItem(AGENT), lastSeq: 1, lastHandoverId: 'h0001' });
+    t.parley.owners.set(USER, AGENT);
+    const message = { ...queued(messageBody()), receivedAt: '2026-03-10T13:58:00.000Z' };
+
+    const outcome = await processCallback(message, t.deps);
+
+    expect(outcome.disposition).toEqual('handed_over');
+    expect(t.downstream.urls()).toEqual([DESK_URL]);
+    expect(t.counted('CallbackToOwner').length).toEqual(1);
   });
 
   it('forwards to the target of a handover in flight', async () => {
@@ -678,6 +791,7 @@ describe('processCallback: rules', () => {
         requestedBy: BOT,
         source: 'rule',
         idempotencyKey: `cb:rule:${id}`,
+        idempotencyTtlSeconds: 2_592_000, // as long as the delivery item
       },
     ]);
     expect(outcome).toEqual({
@@ -758,10 +872,8 @@ describe('processCallback: rules', () => {
       duplicate: false,
       handoverId: 'h0001',
     });
-    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([
-      `cb:rule:${id}`,
-      `cb:rule:${id}`,
-    ]);
+    // The retry asks for no handover again: the user already moved; the message goes to them.
+    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([`cb:rule:${id}`]);
     expect(t.downstream.urls()).toEqual([DESK_URL, DESK_URL]);
   });
 });
@@ -983,8 +1095,9 @@ describe('processCallback: delivery items', () => {
 
     expect(outcome.disposition).toEqual('handed_over');
     expect(t.parley.callsOf('sendMessage').length).toEqual(1);
-    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([`cb:ds:${id}`, `cb:ds:${id}`]);
-    expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL, BOT_URL, DESK_URL]);
+    // Neither the old owner's forward nor the handover is repeated: the message goes to the owner.
+    expect(t.handoverCalls.map((c) => c.idempotencyKey)).toEqual([`cb:ds:${id}`]);
+    expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL, DESK_URL]);
     expect(t.delivery(id)).toEqual(expect.objectContaining({ state: 'done', replyState: 'sent' }));
   });
   it.each([
@@ -1029,12 +1142,45 @@ describe('processCallback: delivery items', () => {
         duplicate: false,
         handoverId: 'h0042',
       });
-      expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL]);
+      expect(t.downstream.urls()).toEqual([DESK_URL]);
       expect(t.parley.calls).toEqual([]);
     },
   );
 
-  it('puts a retried delivery on standby when no handover of its own moved the user', async () => {
+  it.each([
+    ['the user is back with the Bot', BOT, [BOT_URL], 'forwarded'],
+    ['the desk owns the user', AGENT, [DESK_URL], 'handed_over'],
+  ])(
+    'repeats no handover for a redriven delivery whose key expired (%s)',
+    async (_case, ownerNow, urls, disposition) => {
+      const t = setup();
+      t.state.owners.set(USER, ownerItem(ownerNow));
+      t.parley.owners.set(USER, ownerNow);
+      const raw = messageBody('human please'); // matches the Bot's rule
+      const id = idOf(raw);
+      const now = t.clock.now();
+      // The delivery item remembers its handover; the Idempotency-Key has expired long ago.
+      t.state.deliveries.set(id, {
+        ...messageDeliveryLike(id),
+        handoverId: 'h0001',
+        replyState: 'none',
+        leaseUntil: now - 1,
+      });
+
+      const outcome = await processCallback(queued(raw), t.deps);
+
+      expect(t.handoverCalls).toEqual([]);
+      expect(outcome).toEqual({
+        deliveryId: id,
+        disposition,
+        duplicate: false,
+        handoverId: 'h0001',
+      });
+      expect(t.downstream.urls()).toEqual(urls);
+    },
+  );
+
+  it('forwards a retried delivery to the owner when no handover of its own moved the user', async () => {
     const t = setup();
     t.state.owners.set(USER, ownerItem(AGENT));
     t.parley.owners.set(USER, AGENT);
@@ -1057,8 +1203,9 @@ describe('processCallback: delivery items', () => {
 
     const outcome = await processCallback(queued(raw), t.deps);
 
-    expect(outcome.disposition).toEqual('standby');
-    expect(t.downstream.posts).toEqual([]);
+    expect(outcome.disposition).toEqual('handed_over');
+    expect(t.downstream.urls()).toEqual([DESK_URL]);
+    expect(t.handoverCalls).toEqual([]);
   });
 });
 
@@ -1242,6 +1389,7 @@ describe('processCallback: the answer', () => {
         requestedBy: BOT,
         source: 'downstream',
         idempotencyKey: `cb:ds:${id}`,
+        idempotencyTtlSeconds: 2_592_000, // as long as the delivery item
       },
     ]);
     expect(outcome).toEqual({
@@ -1273,8 +1421,23 @@ describe('processCallback: the answer', () => {
     ]);
   });
 
+  it('waits a short while, not a visibility timeout, when its handover meets one in flight', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    t.downstream.json(BOT_URL, { handover: { newOwner: AGENT } });
+    t.setHandover(async () => {
+      throw new HandoverInProgressError(30);
+    });
+    const raw = messageBody();
+
+    const err = await rejection(processCallback(queued(raw), t.deps));
+
+    expect(err).toBeInstanceOf(DeliveryDeferredError);
+    expect((err as DeliveryDeferredError).retryAfterMs).toBe(DEFER_MS);
+    expect(t.delivery(idOf(raw))).toMatchObject({ state: 'in_progress', leaseUntil: 0 });
+  });
+
   it.each([
-    ['a handover in progress', () => new HandoverInProgressError(30)],
     ['an unknown Parley outcome', () => new ParleyTimeoutError('PUT', 'users/20/owner', 3000)],
   ])('rethrows %s so the queue retries', async (_case, makeError) => {
     const t = setup();
@@ -1305,5 +1468,147 @@ describe('processCallback: the answer', () => {
 
     expect(outcome).toEqual(expect.objectContaining({ disposition: 'forwarded' }));
     expect(t.downstream.urls()).toEqual([BOT_URL]);
+  });
+});
+
+/** The real handover use case on the callback's fakes, instead of the stand-in. */
+const withRealHandover = (t: ReturnType<typeof setup>): FakeHistoryStore => {
+  const history = new FakeHistoryStore();
+  const ids = sequentialIds();
+  t.setHandover((input) =>
+    performHandover(input, {
+      parley: t.parley.clients,
+      history,
+      state: t.state,
+      catalog: t.deps.catalog,
+      clock: t.clock,
+      ids,
+      log: t.deps.log,
+      metrics: t.deps.metrics,
+      staleAfterMs: 60_000,
+    }),
+  );
+  return history;
+};
+
+describe('processCallback: how long a delivery counts as a duplicate', () => {
+  const HOUR_MS = 3_600_000;
+  const typing = JSON.stringify({
+    type: 'event',
+    body: { name: 'startTyping', body: {}, user: { id: USER } },
+  });
+
+  it('drops an id-less callback repeated within the hour and processes it again a week later', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    const first = await processCallback(queued(typing), t.deps);
+    t.clock.advance(HOUR_MS - 1_000);
+    const retried = await processCallback(queued(typing), t.deps);
+    t.clock.advance(7 * 24 * HOUR_MS);
+
+    const nextWeek = await processCallback(queued(typing), t.deps);
+
+    expect([first.duplicate, retried.duplicate, nextWeek.duplicate]).toEqual([false, true, false]);
+    expect(nextWeek.disposition).toEqual('forwarded');
+    expect(t.downstream.urls()).toEqual([BOT_URL, BOT_URL]);
+  });
+
+  it('hands a user over again for the same id-less callback a week later', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    const history = withRealHandover(t);
+    const handoverAnswer = { status: 200, body: `{"handover":{"newOwner":"${AGENT}"}}` };
+    t.downstream.answer(BOT_URL, handoverAnswer, handoverAnswer);
+    const first = await processCallback(queued(typing), t.deps);
+    t.clock.advance(24 * HOUR_MS);
+    await t.deps.handover({ userId: USER, newOwner: BOT, requestedBy: AGENT, source: 'api' });
+    t.clock.advance(6 * 24 * HOUR_MS);
+    // A new event: Parley calls again, and the webhook receives it now.
+    const again = { ...queued(typing), receivedAt: new Date(t.clock.now()).toISOString() };
+
+    const nextWeek = await processCallback(again, t.deps);
+
+    expect([first.disposition, nextWeek.disposition]).toEqual(['handed_over', 'handed_over']);
+    expect(t.parley.ownerOf(USER)).toBe(AGENT);
+    const records = (await history.listUser(USER, { limit: 10 })).items;
+    expect(records.map((r) => [r.source, r.toOwner, r.status])).toEqual([
+      ['downstream', AGENT, 'completed'],
+      ['api', BOT, 'completed'],
+      ['downstream', AGENT, 'completed'],
+    ]);
+  });
+
+  it('repeats no handover for an id-less callback redriven from the DLQ after the hour', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    withRealHandover(t);
+    t.downstream.answer(BOT_URL, { status: 200, body: `{"handover":{"newOwner":"${AGENT}"}}` });
+    t.downstream.answer(DESK_URL, { status: 503, body: '' });
+    // The handover goes through; the forward to the desk fails, and the message ends in the DLQ.
+    await rejection(processCallback(queued(typing), t.deps));
+    t.clock.advance(3 * 24 * HOUR_MS); // redriven three days later
+
+    const redriven = await processCallback(queued(typing), t.deps);
+
+    expect(redriven.disposition).toEqual('handed_over');
+    expect(t.parley.callsOf('setOwner')).toHaveLength(1);
+    expect(t.downstream.urls()).toEqual([BOT_URL, DESK_URL, DESK_URL]);
+  });
+
+  it('keeps a callback with an id a duplicate for 30 days', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    const raw = messageBody();
+    await processCallback(queued(raw), t.deps);
+    t.clock.advance(29 * 24 * HOUR_MS);
+    const within = await processCallback(queued(raw), t.deps);
+    t.clock.advance(24 * HOUR_MS);
+
+    const after = await processCallback(queued(raw), t.deps);
+
+    expect([within.duplicate, after.duplicate]).toEqual([true, false]);
+    expect(t.downstream.urls()).toEqual([BOT_URL, BOT_URL]);
+  });
+});
+
+describe('processCallback: a downstream handover with metadata the store cannot keep', () => {
+  it.each([
+    ['a constructor key', '{"constructor":"x"}'],
+    ['a __proto__ key', '{"__proto__":{"admin":true}}'],
+    ['a nested __proto__ key', '{"ticket":{"__proto__":{"admin":true}}}'],
+    ['nesting 33 levels deep', `${'{"a":'.repeat(33)}1${'}'.repeat(33)}`],
+  ])('refuses metadata with %s for good: logged, not retried', async (_case, metadata) => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    const history = withRealHandover(t);
+    t.downstream.answer(BOT_URL, {
+      status: 200,
+      body: `{"handover":{"newOwner":"${AGENT}","metadata":${metadata}}}`,
+    });
+    const raw = messageBody();
+    const id = idOf(raw);
+
+    const outcome = await processCallback(queued(raw), t.deps);
+    const again = await processCallback(queued(raw), t.deps);
+
+    expect(outcome).toEqual({ deliveryId: id, disposition: 'forwarded', duplicate: false });
+    expect(again.duplicate).toBe(true);
+    expect(t.delivery(id)?.state).toBe('done');
+    expect(loggedWith(t.logLines, 'handover requested by callback was refused')).toEqual({
+      deliveryId: id,
+      serviceId: BOT,
+      userId: USER,
+      source: 'downstream',
+      reason: 'invalid',
+      code: 'invalid_metadata',
+    });
+    expect(t.counted('CallbackHandoverRefused')).toEqual([
+      ['CallbackHandoverRefused', 1, { reason: 'invalid' }],
+    ]);
+    expect(t.parley.calls.filter((c) => c.method === 'setOwner')).toEqual([]);
+    expect(t.parley.ownerOf(USER)).toBe(BOT);
+    expect(await history.listUser(USER, { limit: 10 })).toEqual(
+      expect.objectContaining({ items: [] }),
+    );
   });
 });

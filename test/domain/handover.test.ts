@@ -1,3 +1,5 @@
+import type { HandoverDeps } from '../../functions/domain/handover';
+import { ParleyTimeoutError } from '../../functions/domain/errors';
 import { recoverPending } from '../../functions/domain/recovery';
 import { verifyChain } from '../../functions/domain/chain';
 import {
@@ -408,6 +410,44 @@ describe('performHandover', () => {
 
     expect((err as { code: string }).code).toBe('parley_timeout');
     expect(w.parley.callsOf('setOwner')).toHaveLength(3);
+    expect(w.history.userRecords('20')).toEqual([]);
+    expect(w.state.owners.get('20')?.pending?.draft.toOwner).toBe(AGENT);
+  });
+
+  it('spends no more Parley time than one request has, however many attempts settling takes', async () => {
+    const w = handoverWorld();
+    const start = w.clock.now();
+    const budgets: [string, number | undefined][] = [];
+    // Every PUT uses up all the time it is given and times out; every GET takes a second.
+    const slow: HandoverDeps['parley'] = (as) => {
+      const client = w.parley.client(as);
+      return {
+        ...client,
+        setOwner: async (userId, _newOwner, _metadata, options) => {
+          budgets.push(['PUT', options?.budgetMs]);
+          w.clock.advance(Math.min(8_000, options?.budgetMs ?? 8_000));
+          throw new ParleyTimeoutError('PUT', `users/${userId}/owner`, 8_000);
+        },
+        getOwner: async (userId, options) => {
+          budgets.push(['GET', options?.budgetMs]);
+          w.clock.advance(1_000);
+          return client.getOwner(userId);
+        },
+      };
+    };
+
+    const err = await caught(() =>
+      performHandover(seedRequest(), { ...w.deps, parley: slow, requestBudgetMs: 12_000 }),
+    );
+
+    expect((err as { code: string }).code).toBe('parley_timeout');
+    expect(w.clock.now() - start).toBeLessThanOrEqual(12_000);
+    expect(budgets).toEqual([
+      ['GET', 12_000], // the first look at a user never seen
+      ['PUT', 11_000],
+      ['GET', 3_000],
+      ['PUT', 2_000],
+    ]);
     expect(w.history.userRecords('20')).toEqual([]);
     expect(w.state.owners.get('20')?.pending?.draft.toOwner).toBe(AGENT);
   });
