@@ -1,12 +1,13 @@
 // Small in-memory stand-ins for the domain's ports, for domain tests. They keep the contracts of
 // functions/domain/ports.ts (conditional writes, expiry on read, newest-first pages) so a domain
-// test exercises the same rules the DynamoDB adapters enforce; the adapters have their own tests
-// against dynalite.
+// test exercises the same rules the DynamoDB adapters enforce; test/contracts runs one set of
+// store cases against both, so the two cannot drift.
 import {
   ParleyApiError,
   ParleyNetworkError,
   ParleyTimeoutError,
   UnknownServiceError,
+  ValidationError,
 } from '../../functions/domain/errors';
 import type { HandoverDeps } from '../../functions/domain/handover';
 import type {
@@ -18,6 +19,7 @@ import type {
   ParleyCall,
   ParleyClient,
   ParleyService,
+  ReadOptions,
   ServiceCatalog,
   StateStore,
 } from '../../functions/domain/ports';
@@ -67,13 +69,49 @@ export const sequentialIds = (prefix = 'h'): IdGenerator => {
 
 // ---------------------------------------------------------------- history
 
-const cursorOf = (offset: number, total: number): string | undefined =>
-  offset < total ? Buffer.from(String(offset)).toString('base64url') : undefined;
-const offsetOf = (cursor?: string): number =>
-  cursor ? Number(Buffer.from(cursor, 'base64url').toString()) : 0;
+// As the DynamoDB stores do (the contract suite in test/contracts holds both to it): limits of
+// 1..1000, cursors of the kind of query that made them, instants compared as times.
+const checkLimit = (limit: number): void => {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new ValidationError(
+      'The page limit must be a whole number from 1 to 1000.',
+      'invalid_limit',
+    );
+  }
+};
+const pageCursor = (kind: string, offset: number, total: number): string | undefined =>
+  offset < total ? Buffer.from(JSON.stringify({ kind, offset })).toString('base64url') : undefined;
+const pageOffset = (kind: string, cursor?: string): number => {
+  if (cursor === undefined) return 0;
+  let state: unknown;
+  try {
+    state = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    state = null;
+  }
+  const { kind: k, offset } = (state ?? {}) as { kind?: unknown; offset?: unknown };
+  if (k !== kind || !Number.isInteger(offset) || (offset as number) < 0) {
+    throw new ValidationError('The cursor is not valid.', 'invalid_cursor');
+  }
+  return offset as number;
+};
+const instantOf = (value: string, what: string): string => {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) {
+    throw new ValidationError(`The ${what} time is not a valid ISO-8601 instant.`);
+  }
+  return new Date(ms).toISOString();
+};
+
+/** A read and the consistency it asked for (undefined: the default, consistent). */
+export interface FakeRead {
+  method: string;
+  consistent: boolean | undefined;
+}
 
 export class FakeHistoryStore implements HistoryStore {
   readonly records = new Map<string, HandoverRecord>();
+  readonly reads: FakeRead[] = [];
   appendCalls = 0;
   /** Throws from the next append, once (a crash after Parley, before the record). */
   failNextAppend: Error | null = null;
@@ -95,7 +133,8 @@ export class FakeHistoryStore implements HistoryStore {
     return 'appended';
   }
 
-  async get(userId: string, seq: number) {
+  async get(userId: string, seq: number, options?: ReadOptions) {
+    this.reads.push({ method: 'get', consistent: options?.consistent });
     return clone(this.records.get(this.key(userId, seq)) ?? null);
   }
 
@@ -111,21 +150,25 @@ export class FakeHistoryStore implements HistoryStore {
 
   async listUser(
     userId: string,
-    options: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+    options: { limit: number; cursor?: string; order?: 'asc' | 'desc' } & ReadOptions,
   ): Promise<Page<HandoverRecord>> {
+    this.reads.push({ method: 'listUser', consistent: options.consistent });
+    checkLimit(options.limit);
+    const kind = `user:${options.order === 'asc' ? 'asc' : 'desc'}`;
     const all = this.userRecords(userId);
     if (options.order !== 'asc') all.reverse();
-    const start = offsetOf(options.cursor);
+    const start = pageOffset(kind, options.cursor);
     const items = all.slice(start, start + options.limit);
     return {
       items: clone(items),
-      cursor: cursorOf(start + items.length, all.length),
+      cursor: pageCursor(kind, start + items.length, all.length),
       itemsRead: items.length,
     };
   }
 
   async latestAtOrBefore(userId: string, instant: string) {
-    const found = this.userRecords(userId).filter((r) => r.createdAt <= instant);
+    const at = instantOf(instant, 'instant');
+    const found = this.userRecords(userId).filter((r) => r.createdAt <= at);
     return clone(found.at(-1) ?? null);
   }
 
@@ -136,21 +179,31 @@ export class FakeHistoryStore implements HistoryStore {
     cursor?: string;
     filters?: { toOwner?: string; reason?: string; status?: string; source?: string };
   }): Promise<Page<HandoverRecord>> {
+    checkLimit(options.limit);
+    const from = instantOf(options.from, 'from');
+    const to = instantOf(options.to, 'to');
     const f = options.filters ?? {};
-    const all = this.all().filter(
-      (r) =>
-        r.createdAt >= options.from &&
-        r.createdAt <= options.to &&
-        (!f.toOwner || r.toOwner === f.toOwner) &&
-        (!f.reason || r.reason === f.reason) &&
-        (!f.status || r.status === f.status) &&
-        (!f.source || r.source === f.source),
-    );
-    const start = offsetOf(options.cursor);
+    const kind = f.toOwner === undefined ? 'range' : 'range-to';
+    const start = pageOffset(kind, options.cursor);
+    // Oldest first; records of one instant by handover id (the indexes sort on both).
+    const all = this.all()
+      .sort(
+        (a, b) =>
+          a.createdAt.localeCompare(b.createdAt) || a.handoverId.localeCompare(b.handoverId),
+      )
+      .filter(
+        (r) =>
+          r.createdAt >= from &&
+          r.createdAt <= to &&
+          (!f.toOwner || r.toOwner === f.toOwner) &&
+          (!f.reason || r.reason === f.reason) &&
+          (!f.status || r.status === f.status) &&
+          (!f.source || r.source === f.source),
+      );
     const items = all.slice(start, start + options.limit);
     return {
       items: clone(items),
-      cursor: cursorOf(start + items.length, all.length),
+      cursor: pageCursor(kind, start + items.length, all.length),
       itemsRead: items.length,
     };
   }
@@ -160,14 +213,27 @@ export class FakeHistoryStore implements HistoryStore {
 
 export class FakeStateStore implements StateStore {
   readonly owners = new Map<string, OwnerItem>();
+  readonly reads: FakeRead[] = [];
   readonly idempotency = new Map<string, IdempotencyItem>();
   readonly deliveries = new Map<string, DeliveryItem>();
   casCalls = 0;
   /** Runs before the next compareAndSetOwner writes (to interleave a competing writer), once. */
   beforeNextCas: (() => void) | null = null;
 
-  async getOwner(userId: string) {
+  async getOwner(userId: string, options?: ReadOptions) {
+    this.reads.push({ method: 'getOwner', consistent: options?.consistent });
     return clone(this.owners.get(userId) ?? null);
+  }
+
+  async listUsers(options: { limit: number; cursor?: string }) {
+    const all = [...this.owners.keys()].sort().map((userId) => ({ userId }));
+    const start = pageOffset('users', options.cursor);
+    const items = all.slice(start, start + options.limit);
+    return {
+      items,
+      cursor: pageCursor('users', start + items.length, all.length),
+      itemsRead: items.length,
+    };
   }
 
   async createOwner(item: OwnerItem) {
@@ -179,7 +245,7 @@ export class FakeStateStore implements StateStore {
   async compareAndSetOwner(item: OwnerItem, expectedVersion: number) {
     this.casCalls++;
     if (item.version !== expectedVersion + 1) {
-      throw new Error('compareAndSetOwner: item.version must be expectedVersion + 1');
+      throw new Error('An owner item write must advance the version by exactly one.');
     }
     const hook = this.beforeNextCas;
     this.beforeNextCas = null;
@@ -191,13 +257,18 @@ export class FakeStateStore implements StateStore {
   }
 
   async listStalePending(markedBefore: string, options: { limit: number; cursor?: string }) {
+    checkLimit(options.limit);
+    const start = pageOffset('pending', options.cursor);
     const all = [...this.owners.values()]
       .filter((o) => o.pending && o.pending.markedAt < markedBefore)
       .sort((a, b) => a.pending!.markedAt.localeCompare(b.pending!.markedAt))
       .map((o) => ({ userId: o.userId, markedAt: o.pending!.markedAt }));
-    const start = offsetOf(options.cursor);
     const items = all.slice(start, start + options.limit);
-    return { items, cursor: cursorOf(start + items.length, all.length), itemsRead: items.length };
+    return {
+      items,
+      cursor: pageCursor('pending', start + items.length, all.length),
+      itemsRead: items.length,
+    };
   }
 
   async getIdempotency(callerServiceId: string, key: string, nowMs: number) {
@@ -230,12 +301,18 @@ export class FakeStateStore implements StateStore {
   async claimDelivery(
     item: DeliveryItem,
     nowMs: number,
+    read: DeliveryItem | null,
   ): Promise<{ claimed: true } | { claimed: false; existing: DeliveryItem }> {
     const existing = this.deliveries.get(item.deliveryId);
     const free =
       !existing ||
       existing.expiresAt * 1000 <= nowMs ||
-      (existing.state === 'in_progress' && existing.leaseUntil < nowMs);
+      (read !== null &&
+        existing.state === 'in_progress' &&
+        existing.leaseUntil === read.leaseUntil &&
+        existing.leaseUntil < nowMs &&
+        existing.replyState === read.replyState &&
+        existing.handoverId === read.handoverId);
     if (!free) return { claimed: false, existing: clone(existing) };
     this.deliveries.set(item.deliveryId, clone(item));
     return { claimed: true };
@@ -244,7 +321,9 @@ export class FakeStateStore implements StateStore {
   async updateDelivery(deliveryId: string, patch: Partial<DeliveryItem>, lease?: number) {
     const existing = this.deliveries.get(deliveryId);
     if (lease !== undefined && existing?.leaseUntil !== lease) return false;
-    if (!existing) throw new Error(`no delivery ${deliveryId}`);
+    if (!existing) {
+      throw new Error(`The delivery ${deliveryId} does not exist; it cannot be updated.`);
+    }
     this.deliveries.set(deliveryId, { ...existing, ...clone(patch) });
     return true;
   }

@@ -1,0 +1,737 @@
+// The stores' contract (functions/domain/ports.ts: HistoryStore and StateStore) as one set of
+// cases, run against the in-memory fakes the domain tests use (stores.fakes.test.ts) and against
+// the DynamoDB adapters over dynalite (stores.dynalite.test.ts), so the fakes cannot drift from
+// what the real stores do. Only what the port promises is asserted: page contents and order, not
+// how many items a store read, nor how a short filtered page is cut.
+import { ValidationError } from '../../functions/domain/errors';
+import type { HistoryStore, StateStore } from '../../functions/domain/ports';
+import type {
+  DeliveryItem,
+  HandoverRecord,
+  IdempotencyItem,
+  OwnerItem,
+  Page,
+  PendingHandover,
+} from '../../functions/domain/types';
+
+export interface Stores {
+  history: HistoryStore;
+  state: StateStore;
+}
+
+const BOT = 'as272d6g2ds766fcdfgh';
+const AGENT = 'Jlk9e7cSf9g3FFsaqe39';
+const NOW = Date.parse('2026-03-02T10:00:00.000Z');
+
+const record = (overrides: Partial<HandoverRecord> = {}): HandoverRecord => ({
+  handoverId: 'h-1',
+  userId: '20',
+  seq: 1,
+  fromOwner: BOT,
+  toOwner: AGENT,
+  reason: 'question_too_complex',
+  metadata: { reason: 'question_too_complex' },
+  metadataDigest: 'digest-1',
+  requestedBy: BOT,
+  source: 'api',
+  status: 'completed',
+  parley: { status: 200, code: null, durationMs: 48 },
+  createdAt: '2026-03-02T10:00:00.000Z',
+  prevHash: '0'.repeat(64),
+  hash: 'hash-1',
+  ...overrides,
+});
+
+/** `count` records of one user, one minute apart from `start`. */
+const userRecords = (userId: string, count: number, start = '2026-03-02T10:00:00.000Z') =>
+  Array.from({ length: count }, (_, i) =>
+    record({
+      userId,
+      seq: i + 1,
+      handoverId: `${userId}-h${String(i + 1).padStart(2, '0')}`,
+      createdAt: new Date(Date.parse(start) + i * 60_000).toISOString(),
+    }),
+  );
+
+const owner = (overrides: Partial<OwnerItem> = {}): OwnerItem => ({
+  userId: '20',
+  owner: BOT,
+  version: 1,
+  since: null,
+  lastSeq: 0,
+  lastHash: '0'.repeat(64),
+  lastCreatedAt: null,
+  lastHandoverId: null,
+  pending: null,
+  refreshedAt: '2026-03-02T10:00:00.000Z',
+  ...overrides,
+});
+
+const pending = (markedAt: string, userId = '20'): PendingHandover => ({
+  draft: {
+    handoverId: `h-${userId}`,
+    userId,
+    seq: 1,
+    fromOwner: null,
+    toOwner: AGENT,
+    reason: null,
+    metadata: { reason: 'question_too_complex', nested: { note: null, list: [1, null] } },
+    metadataDigest: 'digest',
+    requestedBy: BOT,
+    source: 'api',
+    createdAt: markedAt,
+    prevHash: '0'.repeat(64),
+  },
+  markedAt,
+  actingService: BOT,
+  idempotencyKey: 'key-1',
+});
+
+const idempotency = (overrides: Partial<IdempotencyItem> = {}): IdempotencyItem => ({
+  callerServiceId: BOT,
+  key: 'key-1',
+  handoverId: 'h-1',
+  userId: '20',
+  bodyHash: 'body-1',
+  expiresAt: NOW / 1000 + 86_400,
+  ...overrides,
+});
+
+const LEASE_MS = 60_000;
+const delivery = (overrides: Partial<DeliveryItem> = {}): DeliveryItem => ({
+  deliveryId: `${BOT}#message#m-1`,
+  serviceId: BOT,
+  userId: '20',
+  type: 'message',
+  receivedAt: '2026-03-02T10:00:00.000Z',
+  state: 'in_progress',
+  disposition: null,
+  replyState: 'none',
+  handoverId: null,
+  leaseUntil: NOW + LEASE_MS,
+  expiresAt: NOW / 1000 + 30 * 86_400,
+  ...overrides,
+});
+
+/** Follows the cursors to the end: every page's items, in order, and the page sizes. */
+const allPages = async <T>(read: (cursor?: string) => Promise<Page<T>>, maxPages = 100) => {
+  const items: T[] = [];
+  const sizes: number[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await read(cursor);
+    items.push(...page.items);
+    sizes.push(page.items.length);
+    cursor = page.cursor;
+  } while (cursor && sizes.length < maxPages);
+  return { items, sizes };
+};
+
+/** The error a call throws: its ValidationError code, or the error itself. */
+const codeOf = async (run: () => Promise<unknown>): Promise<unknown> => {
+  try {
+    await run();
+  } catch (err) {
+    return err instanceof ValidationError ? err.code : err;
+  }
+  return 'no error';
+};
+
+/** A cursor no store made: valid base64url that decodes to nothing it could have written. */
+const FORGED_CURSORS = ['not a cursor!', Buffer.from('[1,2]').toString('base64url'), 'bm90IGpzb24'];
+
+/**
+ * Registers the contract's cases. `fresh` gives empty stores for each case; `hooks` start and stop
+ * whatever the stores need (a dynalite server).
+ */
+export function describeStoreContract(
+  subject: string,
+  fresh: () => Promise<Stores>,
+  hooks: { beforeAll?: () => Promise<void>; afterAll?: () => Promise<void> } = {},
+): void {
+  describe(`the store contract: ${subject}`, () => {
+    let history: HistoryStore;
+    let state: StateStore;
+
+    if (hooks.beforeAll) beforeAll(hooks.beforeAll);
+    if (hooks.afterAll) afterAll(hooks.afterAll);
+    beforeEach(async () => {
+      ({ history, state } = await fresh());
+    });
+
+    const appendAll = async (records: HandoverRecord[]) => {
+      for (const r of records) await history.append(r);
+    };
+
+    describe('history: append once', () => {
+      it('appends a record once and answers exists for another record at the same seq', async () => {
+        const first = record();
+        const second = record({ handoverId: 'h-other', toOwner: BOT, hash: 'hash-other' });
+
+        const results = [await history.append(first), await history.append(second)];
+
+        expect(results).toEqual(['appended', 'exists']);
+        expect(await history.get('20', 1)).toEqual(first);
+      });
+
+      it('reads back exactly what was appended, nulls and nested metadata included', async () => {
+        const observed = record({
+          fromOwner: null,
+          reason: null,
+          metadata: null,
+          source: 'observed',
+          requestedBy: 'parley',
+          parley: null,
+        });
+        const failed = record({
+          seq: 2,
+          handoverId: 'h-2',
+          metadata: { ticket: { id: 7, tags: ['vip', null], note: null, empty: {} }, flag: false },
+          parley: { status: 503, code: 'http_503', durationMs: 0 },
+          status: 'failed',
+        });
+        await appendAll([observed, failed]);
+
+        expect([await history.get('20', 1), await history.get('20', 2)]).toEqual([
+          observed,
+          failed,
+        ]);
+      });
+
+      it('answers null for a seq or a user never written', async () => {
+        await history.append(record());
+
+        expect([await history.get('20', 2), await history.get('21', 1)]).toEqual([null, null]);
+      });
+
+      it('returns copies: changing what it returned changes nothing stored', async () => {
+        await history.append(record());
+        const read = (await history.get('20', 1))!;
+        read.toOwner = 'changed';
+        (read.metadata as Record<string, unknown>).reason = 'changed';
+
+        expect(await history.get('20', 1)).toEqual(record());
+      });
+    });
+
+    describe('history: a user in pages', () => {
+      it('lists newest first in pages of 10, 10 and 5, without duplicates or gaps', async () => {
+        await appendAll([...userRecords('20', 25), ...userRecords('21', 3)]);
+
+        const { items, sizes } = await allPages((cursor) =>
+          history.listUser('20', { limit: 10, cursor }),
+        );
+
+        expect(sizes).toEqual([10, 10, 5]);
+        expect(items.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
+      });
+
+      it('lists oldest first when asked, with no cursor after a last full page', async () => {
+        await appendAll(userRecords('20', 20));
+
+        const { items, sizes } = await allPages((cursor) =>
+          history.listUser('20', { limit: 10, cursor, order: 'asc' }),
+        );
+
+        expect(sizes).toEqual([10, 10]);
+        expect(items.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+
+      it('answers an empty page without a cursor for a user without records', async () => {
+        const page = await history.listUser('nobody', { limit: 10 });
+
+        expect([page.items, page.cursor]).toEqual([[], undefined]);
+      });
+
+      it('rejects a cursor it did not make as invalid_cursor', async () => {
+        await appendAll(userRecords('20', 5));
+
+        const codes = [];
+        for (const cursor of FORGED_CURSORS) {
+          codes.push(await codeOf(() => history.listUser('20', { limit: 2, cursor })));
+        }
+
+        expect(codes).toEqual(FORGED_CURSORS.map(() => 'invalid_cursor'));
+      });
+
+      it('rejects a limit above 1000 or below 1 as invalid_limit', async () => {
+        const codes = [
+          await codeOf(() => history.listUser('20', { limit: 1001 })),
+          await codeOf(() => history.listUser('20', { limit: 0 })),
+        ];
+
+        expect(codes).toEqual(['invalid_limit', 'invalid_limit']);
+      });
+    });
+
+    describe('history: the owner at an instant', () => {
+      it('finds the record in force before, at, between and after the records', async () => {
+        await appendAll([...userRecords('20', 3), ...userRecords('21', 2, '2026-03-01T00:00:00Z')]);
+
+        const answers = [
+          await history.latestAtOrBefore('20', '2026-03-02T09:59:59.999Z'),
+          await history.latestAtOrBefore('20', '2026-03-02T10:00:00.000Z'),
+          await history.latestAtOrBefore('20', '2026-03-02T10:01:30.000Z'),
+          await history.latestAtOrBefore('20', '2027-01-01T00:00:00.000Z'),
+        ];
+
+        expect(answers.map((r) => r?.handoverId ?? null)).toEqual([
+          null,
+          '20-h01',
+          '20-h02',
+          '20-h03',
+        ]);
+      });
+
+      it('compares instants as times, whatever ISO form the instant is written in', async () => {
+        await appendAll([
+          record({ createdAt: '2026-03-02T10:00:59.500Z' }),
+          record({ seq: 2, handoverId: 'h-2', createdAt: '2026-03-02T10:01:00.000Z' }),
+        ]);
+
+        const answers = [
+          await history.latestAtOrBefore('20', '2026-03-02T10:00:59Z'),
+          await history.latestAtOrBefore('20', '2026-03-02T11:00:59.600+01:00'),
+        ];
+
+        expect(answers.map((r) => r?.handoverId ?? null)).toEqual([null, 'h-1']);
+      });
+    });
+
+    describe('history: time ranges', () => {
+      // Four users, records on 1-4 March at 08:00, 12:00 and 23:59:59.999, plus one record
+      // before and one after the range asked; the 12:00 records go to the Agent.
+      const dayRecords = (): HandoverRecord[] => {
+        const out: HandoverRecord[] = [];
+        const seqs = new Map<string, number>();
+        const add = (userId: string, createdAt: string, extra: Partial<HandoverRecord> = {}) => {
+          const seq = (seqs.get(userId) ?? 0) + 1;
+          seqs.set(userId, seq);
+          out.push(
+            record({ userId, seq, handoverId: `${createdAt}-${userId}`, createdAt, ...extra }),
+          );
+        };
+        add('u0', '2026-02-28T12:00:00.000Z');
+        for (let day = 1; day <= 4; day += 1) {
+          ['08:00:00.000', '12:00:00.000', '23:59:59.999'].forEach((time, i) => {
+            add(`u${(day + i) % 4}`, `2026-03-0${day}T${time}Z`, {
+              toOwner: i === 1 ? AGENT : BOT,
+              reason: i === 2 ? 'user_requested_human' : 'question_too_complex',
+              status: day === 3 && i === 0 ? 'failed' : 'completed',
+              source: i === 0 ? 'rule' : 'api',
+            });
+          });
+        }
+        add('u1', '2026-03-05T00:00:00.000Z');
+        return out;
+      };
+      const from = '2026-03-01T08:00:00.000Z';
+      const to = '2026-03-04T23:59:59.999Z';
+      const inRange = (records: HandoverRecord[]) =>
+        records.filter((r) => r.createdAt >= from && r.createdAt <= to).map((r) => r.handoverId);
+
+      it('walks several days oldest first, bounds included, in pages no larger than the limit', async () => {
+        const records = dayRecords();
+        await appendAll(records);
+
+        const { items, sizes } = await allPages((cursor) =>
+          history.listRange({ from, to, limit: 5, cursor }),
+        );
+
+        expect(items.map((r) => r.handoverId)).toEqual(inRange(records));
+        expect(sizes[0]).toEqual(5);
+        expect(Math.max(...sizes)).toBeLessThanOrEqual(5);
+      });
+
+      it('orders records of the same instant by handover id', async () => {
+        const at = '2026-03-02T10:00:00.000Z';
+        await appendAll([
+          record({ userId: 'a', handoverId: 'h-c', createdAt: at, toOwner: BOT }),
+          record({ userId: 'b', handoverId: 'h-a', createdAt: at, toOwner: AGENT }),
+          record({ userId: 'c', handoverId: 'h-b', createdAt: at, toOwner: BOT }),
+        ]);
+
+        const plain = await history.listRange({ from: at, to: at, limit: 10 });
+        const toAgent = await history.listRange({
+          from: at,
+          to: at,
+          limit: 10,
+          filters: { toOwner: AGENT },
+        });
+
+        expect(plain.items.map((r) => r.handoverId)).toEqual(['h-a', 'h-b', 'h-c']);
+        expect(toAgent.items.map((r) => r.handoverId)).toEqual(['h-a']);
+      });
+
+      it('applies the destination, reason, status and source filters across days and pages', async () => {
+        const records = dayRecords();
+        await appendAll(records);
+        const walk = (filters: Parameters<HistoryStore['listRange']>[0]['filters']) =>
+          allPages((cursor) => history.listRange({ from, to, limit: 2, cursor, filters }));
+        const expected = (keep: (r: HandoverRecord) => boolean) => inRange(records.filter(keep));
+
+        const results = [
+          await walk({ toOwner: AGENT }),
+          await walk({ toOwner: BOT, reason: 'user_requested_human' }),
+          await walk({ status: 'failed' }),
+          await walk({ source: 'rule', reason: 'question_too_complex' }),
+        ];
+
+        expect(results.map((r) => r.items.map((i) => i.handoverId))).toEqual([
+          expected((r) => r.toOwner === AGENT),
+          expected((r) => r.toOwner === BOT && r.reason === 'user_requested_human'),
+          expected((r) => r.status === 'failed'),
+          expected((r) => r.source === 'rule' && r.reason === 'question_too_complex'),
+        ]);
+      });
+
+      it('answers an empty page without a cursor for a range without records, or reversed', async () => {
+        await appendAll(dayRecords());
+
+        const empty = await history.listRange({
+          from: '2026-04-01T00:00:00.000Z',
+          to: '2026-04-03T00:00:00.000Z',
+          limit: 10,
+        });
+        const reversed = await history.listRange({ from: to, to: from, limit: 10 });
+
+        expect([empty.items, empty.cursor, reversed.items, reversed.cursor]).toEqual([
+          [],
+          undefined,
+          [],
+          undefined,
+        ]);
+      });
+
+      it('rejects bounds that are not instants, a forged cursor and a bad limit', async () => {
+        await appendAll(dayRecords());
+        const range = { from, to, limit: 2 };
+
+        const codes = [
+          await codeOf(() => history.listRange({ ...range, from: 'yesterday' })),
+          await codeOf(() => history.listRange({ ...range, to: '2026-13-45T00:00:00Z' })),
+          ...(await Promise.all(
+            FORGED_CURSORS.map((cursor) => codeOf(() => history.listRange({ ...range, cursor }))),
+          )),
+          await codeOf(() => history.listRange({ ...range, limit: 2.5 })),
+          await codeOf(() => history.listRange({ ...range, limit: 1001 })),
+        ];
+
+        expect(codes).toEqual([
+          'invalid_request',
+          'invalid_request',
+          ...FORGED_CURSORS.map(() => 'invalid_cursor'),
+          'invalid_limit',
+          'invalid_limit',
+        ]);
+      });
+    });
+
+    describe('state: owner items (conditional puts, CAS on version)', () => {
+      it('creates an owner item once; a second create is refused and changes nothing', async () => {
+        const first = owner();
+
+        const results = [
+          await state.createOwner(first),
+          await state.createOwner(owner({ owner: AGENT })),
+        ];
+
+        expect(results).toEqual([true, false]);
+        expect(await state.getOwner('20')).toEqual(first);
+      });
+
+      it('answers null for a user without an owner item', async () => {
+        expect(await state.getOwner('nobody')).toBeNull();
+      });
+
+      it('replaces the item when the expected version matches, and refuses a stale version', async () => {
+        await state.createOwner(owner());
+        const marked = owner({ version: 2, pending: pending('2026-03-02T10:00:01.000Z') });
+
+        const results = [
+          await state.compareAndSetOwner(marked, 1),
+          await state.compareAndSetOwner(owner({ version: 2, owner: AGENT }), 1),
+        ];
+
+        expect(results).toEqual([true, false]);
+        expect(await state.getOwner('20')).toEqual(marked);
+      });
+
+      it('refuses a compare-and-set on a user without an owner item', async () => {
+        expect(await state.compareAndSetOwner(owner({ version: 2 }), 1)).toEqual(false);
+        expect(await state.getOwner('20')).toBeNull();
+      });
+
+      it('throws when the new version does not follow the expected one, writing nothing', async () => {
+        await state.createOwner(owner());
+
+        await expect(state.compareAndSetOwner(owner({ version: 3 }), 1)).rejects.toThrow(
+          'An owner item write must advance the version by exactly one.',
+        );
+        expect(await state.getOwner('20')).toEqual(owner());
+      });
+
+      it('lets exactly one of ten writers from the same version win', async () => {
+        await state.createOwner(owner());
+        const writers = Array.from({ length: 10 }, (_, i) =>
+          owner({ version: 2, owner: `Service${i}` }),
+        );
+
+        const results = await Promise.all(writers.map((w) => state.compareAndSetOwner(w, 1)));
+
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await state.getOwner('20')).toEqual(writers[results.indexOf(true)]);
+      });
+
+      it('lists every user with an owner item once, across pages, and nothing else', async () => {
+        for (const userId of ['a', 'b', 'c']) await state.createOwner(owner({ userId }));
+        await state.putIdempotency(idempotency(), NOW);
+        await state.claimDelivery(delivery(), NOW, null);
+
+        const { items } = await allPages((cursor) => state.listUsers({ limit: 2, cursor }));
+
+        expect(items.map((u) => u.userId).sort()).toEqual(['a', 'b', 'c']);
+      });
+    });
+
+    describe('state: the pending index', () => {
+      const mark = async (userId: string, markedAt: string | null) => {
+        await state.createOwner(owner({ userId }));
+        await state.compareAndSetOwner(
+          owner({ userId, version: 2, pending: markedAt ? pending(markedAt, userId) : null }),
+          1,
+        );
+      };
+
+      it('lists only users whose marker is older than the cutoff, oldest first', async () => {
+        await mark('a', '2026-03-02T10:00:00.000Z');
+        await mark('b', '2026-03-02T10:05:00.000Z');
+        await mark('c', null);
+        await mark('d', '2026-03-02T10:20:00.000Z');
+        await mark('e', '2026-03-02T10:10:00.000Z');
+
+        const page = await state.listStalePending('2026-03-02T10:10:00.000Z', { limit: 10 });
+
+        expect([page.items, page.cursor]).toEqual([
+          [
+            { userId: 'a', markedAt: '2026-03-02T10:00:00.000Z' },
+            { userId: 'b', markedAt: '2026-03-02T10:05:00.000Z' },
+          ],
+          undefined,
+        ]);
+      });
+
+      it('forgets a marker once a write clears it', async () => {
+        await mark('a', '2026-03-02T10:00:00.000Z');
+        await mark('b', '2026-03-02T10:05:00.000Z');
+
+        await state.compareAndSetOwner(owner({ userId: 'a', version: 3, owner: AGENT }), 2);
+
+        const page = await state.listStalePending('2026-03-02T11:00:00.000Z', { limit: 10 });
+        expect(page.items.map((i) => i.userId)).toEqual(['b']);
+      });
+
+      it('pages through markers with a cursor', async () => {
+        for (let i = 0; i < 5; i += 1) await mark(`u${i}`, `2026-03-02T10:0${i}:00.000Z`);
+
+        const { items, sizes } = await allPages((cursor) =>
+          state.listStalePending('2026-03-02T12:00:00.000Z', { limit: 2, cursor }),
+        );
+
+        expect(sizes).toEqual([2, 2, 1]);
+        expect(items.map((i) => i.userId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+      });
+
+      it('rejects a forged cursor and a bad limit', async () => {
+        await mark('a', '2026-03-02T10:00:00.000Z');
+        const cutoff = '2026-03-02T12:00:00.000Z';
+
+        const codes = [
+          ...(await Promise.all(
+            FORGED_CURSORS.map((cursor) =>
+              codeOf(() => state.listStalePending(cutoff, { limit: 2, cursor })),
+            ),
+          )),
+          await codeOf(() => state.listStalePending(cutoff, { limit: 0 })),
+        ];
+
+        expect(codes).toEqual([...FORGED_CURSORS.map(() => 'invalid_cursor'), 'invalid_limit']);
+      });
+    });
+
+    describe('state: idempotency items (expiry on read)', () => {
+      it('stores an item and reads it back until it expires', async () => {
+        const stored = idempotency();
+
+        const put = await state.putIdempotency(stored, NOW);
+
+        expect(put).toEqual(true);
+        expect([
+          await state.getIdempotency(BOT, 'key-1', NOW),
+          await state.getIdempotency(BOT, 'key-1', stored.expiresAt * 1000 - 1),
+          await state.getIdempotency(BOT, 'key-1', stored.expiresAt * 1000),
+          await state.getIdempotency(AGENT, 'key-1', NOW),
+        ]).toEqual([stored, stored, null, null]);
+      });
+
+      it('refuses a second item while the first lives, and takes it once the first expired', async () => {
+        const first = idempotency();
+        const second = idempotency({ handoverId: 'h-2', expiresAt: first.expiresAt + 86_400 });
+        await state.putIdempotency(first, NOW);
+
+        const results = [
+          await state.putIdempotency(second, first.expiresAt * 1000 - 1),
+          await state.putIdempotency(second, first.expiresAt * 1000),
+        ];
+
+        expect(results).toEqual([false, true]);
+        expect(await state.getIdempotency(BOT, 'key-1', first.expiresAt * 1000)).toEqual(second);
+      });
+
+      it('replaces an item only while it names the previous handover, or is gone or expired', async () => {
+        await state.putIdempotency(idempotency(), NOW);
+        const retry = idempotency({ handoverId: 'h-2' });
+        const expiry = idempotency().expiresAt * 1000;
+
+        const results = [
+          await state.replaceIdempotency(idempotency({ handoverId: 'h-3' }), 'h-0', NOW),
+          await state.replaceIdempotency(retry, 'h-1', NOW),
+          await state.replaceIdempotency(idempotency({ handoverId: 'h-4' }), 'h-1', NOW),
+          await state.replaceIdempotency(idempotency({ key: 'key-2' }), 'h-other', NOW),
+          await state.replaceIdempotency(
+            idempotency({ handoverId: 'h-5', expiresAt: NOW / 1000 + 2 * 86_400 }),
+            'h-other',
+            expiry,
+          ),
+        ];
+
+        expect(results).toEqual([false, true, false, true, true]);
+        expect(await state.getIdempotency(BOT, 'key-1', expiry)).toEqual(
+          idempotency({ handoverId: 'h-5', expiresAt: NOW / 1000 + 2 * 86_400 }),
+        );
+      });
+    });
+
+    describe('state: delivery claims and fenced updates', () => {
+      it('claims a fresh delivery, and shows a duplicate the live item', async () => {
+        const first = delivery();
+
+        const claims = [
+          await state.claimDelivery(first, NOW, null),
+          await state.claimDelivery(
+            delivery({ leaseUntil: NOW + 1_000 + LEASE_MS }),
+            NOW + 1_000,
+            null,
+          ),
+        ];
+
+        expect(claims).toEqual([{ claimed: true }, { claimed: false, existing: first }]);
+        expect(await state.getDelivery(first.deliveryId, NOW)).toEqual(first);
+      });
+
+      it('lets a retry that read the item claim it once its lease has ended', async () => {
+        const first = delivery();
+        await state.claimDelivery(first, NOW, null);
+        const later = NOW + LEASE_MS + 1;
+        const read = await state.getDelivery(first.deliveryId, later);
+        const retry = delivery({ leaseUntil: later + LEASE_MS });
+
+        const claim = await state.claimDelivery(retry, later, read);
+
+        expect(claim).toEqual({ claimed: true });
+        expect(await state.getDelivery(first.deliveryId, later)).toEqual(retry);
+      });
+
+      it('refuses a stalled attempt whose read is out of date', async () => {
+        await state.claimDelivery(delivery(), NOW, null);
+        const later = NOW + LEASE_MS + 1;
+        const staleRead = await state.getDelivery(delivery().deliveryId, later);
+        const winner = delivery({ leaseUntil: later + LEASE_MS });
+        await state.claimDelivery(winner, later, staleRead);
+        await state.updateDelivery(winner.deliveryId, { leaseUntil: 0 }, winner.leaseUntil);
+
+        const stalled = await state.claimDelivery(
+          delivery({ leaseUntil: later + 2 * LEASE_MS }),
+          later + 1,
+          staleRead,
+        );
+
+        expect(stalled).toEqual({ claimed: false, existing: { ...winner, leaseUntil: 0 } });
+      });
+
+      it('never claims a done delivery again until it expires', async () => {
+        const first = delivery();
+        await state.claimDelivery(first, NOW, null);
+        await state.updateDelivery(first.deliveryId, { state: 'done', disposition: 'forwarded' });
+        const done = { ...first, state: 'done', disposition: 'forwarded' };
+        const expiry = first.expiresAt * 1000;
+
+        const claims = [
+          await state.claimDelivery(delivery(), NOW + LEASE_MS + 1, done as DeliveryItem),
+          await state.claimDelivery(delivery(), expiry - 1, done as DeliveryItem),
+          await state.claimDelivery(delivery({ expiresAt: first.expiresAt + 60 }), expiry, null),
+        ];
+
+        expect(claims).toEqual([
+          { claimed: false, existing: done },
+          { claimed: false, existing: done },
+          { claimed: true },
+        ]);
+      });
+
+      it('reads an expired delivery as absent', async () => {
+        const item = delivery();
+        await state.claimDelivery(item, NOW, null);
+
+        expect([
+          await state.getDelivery(item.deliveryId, item.expiresAt * 1000 - 1),
+          await state.getDelivery(item.deliveryId, item.expiresAt * 1000),
+          await state.getDelivery('unknown', NOW),
+        ]).toEqual([item, null, null]);
+      });
+
+      it('updates only the given fields', async () => {
+        const item = delivery({ disposition: 'forwarded', handoverId: 'h-1' });
+        await state.claimDelivery(item, NOW, null);
+
+        const updated = await state.updateDelivery(item.deliveryId, {
+          replyState: 'sending',
+          handoverId: null,
+          leaseUntil: NOW + 5,
+        });
+
+        expect(updated).toEqual(true);
+        expect(await state.getDelivery(item.deliveryId, NOW)).toEqual({
+          ...item,
+          replyState: 'sending',
+          handoverId: null,
+          leaseUntil: NOW + 5,
+        });
+      });
+
+      it('updates under a lease only while the item still holds that lease', async () => {
+        const item = delivery();
+        await state.claimDelivery(item, NOW, null);
+
+        const results = [
+          await state.updateDelivery(item.deliveryId, { state: 'done' }, NOW + 1),
+          await state.updateDelivery(item.deliveryId, { replyState: 'sending' }, item.leaseUntil),
+          await state.updateDelivery('missing', { state: 'done' }, item.leaseUntil),
+        ];
+
+        expect(results).toEqual([false, true, false]);
+        expect(await state.getDelivery(item.deliveryId, NOW)).toEqual({
+          ...item,
+          replyState: 'sending',
+        });
+      });
+
+      it('refuses to update a delivery that does not exist', async () => {
+        await expect(state.updateDelivery('missing', { state: 'done' })).rejects.toThrow(
+          'does not exist',
+        );
+        expect(await state.getDelivery('missing', NOW)).toBeNull();
+      });
+    });
+  });
+}

@@ -1,0 +1,886 @@
+// The schedule explorer: fast-check's scheduler interleaves the domain's use cases (handovers, GET
+// owner reads, queued callbacks, recovery, changes made at Parley outside us, crashes) over the
+// in-memory stores of ./fakes and the model Parley of ./model-parley; after the run settles, a
+// checker compares the history with what Parley actually applied.
+//
+// A run: every actor starts at a step of the scheduler and makes its Parley calls as steps; the
+// store fakes answer at once, so the steps are the only points where actors interleave (drive()
+// lets every actor reach its next step before the scheduler picks again). Then the world comes to
+// rest: the clock passes staleAfter, reconcile runs, undelivered callbacks are delivered again and
+// an auditor reads the owner (which heals the cache), a few rounds at most, with no faults.
+import fc, { type Scheduler } from 'fast-check';
+import {
+  type CallbackDeps,
+  DeliveryBusyError,
+  DownstreamError,
+  deliveryIdFor,
+  parseCallback,
+  processCallback,
+} from '../../functions/domain/callback';
+import { verifyChain } from '../../functions/domain/chain';
+import { AppError } from '../../functions/domain/errors';
+import {
+  currentOwner,
+  type HandoverDeps,
+  performHandover,
+  reconcile,
+  recoverPending,
+  refreshOwner,
+} from '../../functions/domain/handover';
+import type { Downstream, HistoryStore, StateStore } from '../../functions/domain/ports';
+import { noMetrics } from '../../functions/domain/ports';
+import type { HandoverRecord, ServiceInfo } from '../../functions/domain/types';
+import {
+  AGENT,
+  BOT,
+  FakeHistoryStore,
+  FakeStateStore,
+  manualClock,
+  recordingLog,
+  sequentialIds,
+  staticCatalog,
+} from './fakes';
+import {
+  GET_FAULTS,
+  type GetFault,
+  type Invocation,
+  type AppliedChange,
+  ModelParley,
+  PUT_FAULTS,
+  type PutFault,
+} from './model-parley';
+
+export const USER = '20';
+export const STALE_AFTER_MS = 60_000;
+/** Queue deliveries of one callback while the run goes on; the rest happen at rest. */
+const RUN_DELIVERIES = 3;
+const REST_ROUNDS = 5;
+const BOT_URL = 'https://bot.example/hooks';
+const DESK_URL = 'https://desk.example/inbox';
+
+export type ServiceName = 'Bot' | 'Agent';
+const ID: Record<ServiceName, string> = { Bot: BOT, Agent: AGENT };
+export const nameOf = (id: string): string =>
+  id === BOT ? 'Bot' : id === AGENT ? 'Agent' : id.slice(0, 8);
+
+const services = (): ServiceInfo[] => [
+  {
+    identification: BOT,
+    name: 'Bot Service',
+    role: 'bot',
+    default: true,
+    downstreamUrl: BOT_URL,
+    rules: [{ match: '\\bhuman\\b', newOwner: AGENT, reason: 'user_requested_human' }],
+  },
+  {
+    identification: AGENT,
+    name: 'Agent Service',
+    role: 'agent',
+    default: false,
+    downstreamUrl: DESK_URL,
+    rules: [],
+  },
+];
+
+// ---------------------------------------------------------------- actors
+
+interface Faults {
+  put: PutFault[];
+  get: GetFault[];
+  /** The invocation dies before its Nth store write (null: it does not). */
+  crashAtWrite: number | null;
+}
+
+export type Actor =
+  | ({ kind: 'handover'; by: ServiceName; to: ServiceName } & Faults)
+  | ({ kind: 'read'; as: 'auditor' | ServiceName } & Pick<Faults, 'get'>)
+  | ({
+      kind: 'message';
+      /** 'human' matches the Bot's rule (a handover to the Agent). */
+      text: 'hello' | 'human';
+      /** What the receiving Service's program answers to the forward. */
+      answer: 'nothing' | 'handover' | 'reply';
+      /** Parley delivers the callback this many times (a duplicate). */
+      copies: 1 | 2;
+    } & Faults)
+  | { kind: 'outside'; to: ServiceName }
+  | ({ kind: 'recovery'; via: 'reconcile' | 'recoverPending' } & Omit<Faults, 'crashAtWrite'>)
+  | { kind: 'garbage' };
+
+export const describeActor = (a: Actor): string => {
+  const faults = (f: Partial<Faults>) =>
+    [
+      f.put?.length ? `PUT faults [${f.put.join(', ')}]` : '',
+      f.get?.length ? `GET faults [${f.get.join(', ')}]` : '',
+      f.crashAtWrite ? `dies before store write #${f.crashAtWrite}` : '',
+    ]
+      .filter(Boolean)
+      .map((s) => `, ${s}`)
+      .join('');
+  switch (a.kind) {
+    case 'handover':
+      return `handover ${a.by} -> ${a.to} requested by ${a.by}${faults(a)}`;
+    case 'read':
+      return `GET owner as ${a.as}${faults(a)}`;
+    case 'message':
+      return `message "${a.text}", downstream answers ${a.answer}${a.copies === 2 ? ', delivered twice' : ''}${faults(a)}`;
+    case 'outside':
+      return `change at Parley outside us to ${a.to}`;
+    case 'recovery':
+      return `clock past staleAfter, then ${a.via}${faults(a)}`;
+    case 'garbage':
+      return 'a callback body that is not JSON';
+  }
+};
+
+const service = fc.constantFrom<ServiceName>('Bot', 'Agent');
+const putFaults = fc.array(fc.constantFrom(...PUT_FAULTS), { maxLength: 2 });
+const getFaults = fc.array(fc.constantFrom(...GET_FAULTS), { maxLength: 2 });
+const crashAtWrite = fc.oneof(
+  { withCrossShrink: true },
+  { arbitrary: fc.constant(null), weight: 5 },
+  { arbitrary: fc.integer({ min: 1, max: 8 }), weight: 1 },
+);
+
+export const actorArbitraries = {
+  handover: fc.record({
+    kind: fc.constant('handover' as const),
+    by: service,
+    to: service,
+    put: putFaults,
+    get: getFaults,
+    crashAtWrite,
+  }),
+  read: fc.record({
+    kind: fc.constant('read' as const),
+    as: fc.constantFrom<'auditor' | ServiceName>('auditor', 'Bot', 'Agent'),
+    get: getFaults,
+  }),
+  message: fc.record({
+    kind: fc.constant('message' as const),
+    text: fc.constantFrom<'hello' | 'human'>('hello', 'human'),
+    answer: fc.constantFrom<'nothing' | 'handover' | 'reply'>('nothing', 'handover', 'reply'),
+    copies: fc.constantFrom<1 | 2>(1, 2),
+    put: putFaults,
+    get: getFaults,
+    crashAtWrite,
+  }),
+  outside: fc.record({ kind: fc.constant('outside' as const), to: service }),
+  recovery: fc.record({
+    kind: fc.constant('recovery' as const),
+    via: fc.constantFrom<'reconcile' | 'recoverPending'>('reconcile', 'recoverPending'),
+    put: putFaults,
+    get: getFaults,
+  }),
+  garbage: fc.constant({ kind: 'garbage' as const }),
+} satisfies Record<Actor['kind'], fc.Arbitrary<Actor>>;
+
+/** Any mix of actors, handovers and messages most often. */
+export const actorsArbitrary = (maxActors: number): fc.Arbitrary<Actor[]> =>
+  fc.array(
+    fc.oneof(
+      { arbitrary: actorArbitraries.handover, weight: 4 },
+      { arbitrary: actorArbitraries.message, weight: 3 },
+      { arbitrary: actorArbitraries.read, weight: 2 },
+      { arbitrary: actorArbitraries.outside, weight: 1 },
+      { arbitrary: actorArbitraries.recovery, weight: 2 },
+      { arbitrary: actorArbitraries.garbage, weight: 1 },
+    ),
+    { minLength: 1, maxLength: maxActors },
+  );
+
+// ---------------------------------------------------------------- the world
+
+/** One forward to a Service's program, with what was true when it was made. */
+export interface Post {
+  actor: string;
+  deliveryId: string;
+  service: string;
+  /** Set when the forward says the message follows a handover it caused. */
+  handoverId: string | null;
+  marked: boolean;
+  /** The trace line of the forward. */
+  at: number;
+  /** The owner the history named at that moment (the last completed record), if any. */
+  recordedOwner: string | null;
+}
+
+export interface MessageRun {
+  actor: string;
+  body: string;
+  bodyId: number | null;
+  serviceId: string;
+  deliveryId: string;
+  routedAt: number;
+  answer: 'nothing' | 'handover' | 'reply';
+  garbage: boolean;
+  lastError: string | null;
+  /** Services this delivery asked to hand the user to (its rule, its program's answer). */
+  asked: Set<string>;
+}
+
+interface Run {
+  inv: Invocation;
+  hd: HandoverDeps;
+  cd: CallbackDeps;
+}
+
+const never = <T>(): Promise<T> => new Promise<T>(() => {});
+const HISTORY_WRITES = new Set(['append']);
+const STATE_WRITES = new Set([
+  'createOwner',
+  'compareAndSetOwner',
+  'putIdempotency',
+  'replaceIdempotency',
+  'claimDelivery',
+  'updateDelivery',
+]);
+
+/** Lets every actor run up to its next step (only microtasks between steps: no I/O here). */
+const quiesce = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Releases the scheduler's steps one at a time until none is left. */
+export async function drive(s: Scheduler, maxSteps = 5_000): Promise<void> {
+  await quiesce();
+  for (let steps = 0; s.count() > 0; steps++) {
+    if (steps === maxSteps) throw new Error(`The schedule did not end within ${maxSteps} steps.`);
+    await s.waitNext(1);
+    await quiesce();
+  }
+}
+
+const isDeclared = (err: unknown): boolean =>
+  err instanceof AppError ||
+  err instanceof DownstreamError ||
+  err instanceof DeliveryBusyError ||
+  (err instanceof Error && err.name === 'DeliveryDeferredError');
+
+export class World {
+  readonly clock = manualClock();
+  readonly history = new FakeHistoryStore();
+  readonly state = new FakeStateStore();
+  readonly catalog = staticCatalog(services());
+  readonly ids = sequentialIds();
+  readonly log = recordingLog();
+  readonly parley: ModelParley;
+  readonly posts: Post[] = [];
+  readonly messages: MessageRun[] = [];
+  /** Errors no use case declares (a bug even when the invariants hold). */
+  readonly unexpected: string[] = [];
+  private nextBodyId = 1000;
+
+  constructor(readonly scheduler: Scheduler) {
+    this.parley = new ModelParley(
+      scheduler,
+      this.clock,
+      services().map(({ identification, name, default: d }) => ({
+        identification,
+        name,
+        default: d,
+      })),
+      nameOf,
+    );
+  }
+
+  note(text: string): void {
+    this.parley.note(text, true);
+  }
+
+  /** The dependencies of one invocation: its Parley faults, its crash point, its deadline. */
+  run(name: string, faults: Partial<Faults> = {}): Run {
+    const inv: Invocation = {
+      name,
+      startedAtMs: this.clock.now(),
+      putFaults: faults.put ?? [],
+      getFaults: faults.get ?? [],
+    };
+    let writes = 0;
+    const dies = (method: string) => {
+      writes++;
+      if (faults.crashAtWrite !== writes) return false;
+      this.note(`${name} dies before ${method}`);
+      return true;
+    };
+    const crashable = <T extends object>(target: T, methods: Set<string>): T =>
+      new Proxy(target, {
+        get: (t, p, r) => {
+          const value = Reflect.get(t, p, r);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) =>
+            methods.has(String(p)) && dies(String(p)) ? never() : value.apply(t, args);
+        },
+      });
+    const hd: HandoverDeps = {
+      parley: this.parley.clientsFor(inv),
+      history: crashable<HistoryStore>(this.history, HISTORY_WRITES),
+      state: crashable<StateStore>(this.state, STATE_WRITES),
+      catalog: this.catalog,
+      clock: this.clock,
+      ids: this.ids,
+      log: this.log,
+      metrics: noMetrics,
+      staleAfterMs: STALE_AFTER_MS,
+    };
+    const cd: CallbackDeps = {
+      state: hd.state,
+      catalog: this.catalog,
+      parley: hd.parley,
+      downstream: this.downstream(inv),
+      clock: this.clock,
+      log: this.log,
+      metrics: noMetrics,
+      signingSecret: async () => undefined,
+      handover: (input) => performHandover(input, hd),
+      refreshOwner: (userId, asService) => refreshOwner(userId, asService, hd),
+      recoverPending: (userId) => recoverPending(userId, hd),
+      staleAfterMs: STALE_AFTER_MS,
+      downstreamTimeoutMs: 5_000,
+    };
+    return { inv, hd, cd };
+  }
+
+  /** A Service's program: records the forward when it is made; its answer lands at a step. */
+  private downstream(inv: Invocation): Downstream {
+    return {
+      post: async (url, body, headers) => {
+        const forward = JSON.parse(body) as {
+          handover?: { handoverId: string | null };
+          callback?: { body?: { id?: number } };
+        };
+        const to = url === BOT_URL ? BOT : AGENT;
+        const message = this.messages.find((m) => m.bodyId === forward.callback?.body?.id);
+        const deliveryId = headers['X-Handover-Delivery'] ?? '';
+        this.note(
+          `${inv.name} forwards ${message?.actor ?? '?'}'s message to ${nameOf(to)}` +
+            (forward.handover ? ' (after its handover)' : ''),
+        );
+        const last = this.history
+          .userRecords(USER)
+          .filter((r) => r.status === 'completed')
+          .at(-1);
+        this.posts.push({
+          actor: message?.actor ?? '?',
+          deliveryId,
+          service: to,
+          handoverId: forward.handover?.handoverId ?? null,
+          marked: forward.handover !== undefined,
+          at: this.parley.trace.length - 1,
+          recordedOwner: last?.toOwner ?? null,
+        });
+        const answer = forward.handover ? 'nothing' : (message?.answer ?? 'nothing');
+        const other = to === BOT ? AGENT : BOT;
+        if (answer === 'handover') message?.asked.add(other);
+        const reply =
+          answer === 'handover'
+            ? { handover: { newOwner: other } }
+            : answer === 'reply'
+              ? { reply: 'on it' }
+              : {};
+        return this.parley.land(inv, `${inv.name} ${nameOf(to)}'s program answers`, () => ({
+          status: 200,
+          body: JSON.stringify(reply),
+        }));
+      },
+    };
+  }
+
+  /** Runs a use case, noting its answer; a declared error is an answer too. */
+  async act<T>(name: string, work: () => Promise<T>, describe: (v: T) => string): Promise<void> {
+    try {
+      const value = await work();
+      this.note(`${name} returns ${describe(value)}`);
+    } catch (err) {
+      const e = err as Error;
+      const code = err instanceof AppError ? ` ${err.code}` : '';
+      this.note(`${name} throws ${e.name}${code}`);
+      if (!isDeclared(err)) this.unexpected.push(`${name}: ${e.name}: ${e.message}`);
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- actors
+
+  start(actor: Actor, name: string): void {
+    const running = this.perform(actor, name);
+    // Its errors were noted by act(); an actor's promise may also never settle (a crash).
+    running.catch(() => {});
+  }
+
+  private perform(actor: Actor, name: string): Promise<unknown> {
+    switch (actor.kind) {
+      case 'handover':
+        return this.handover(actor, name);
+      case 'read':
+        return this.read(actor, name);
+      case 'message':
+        return this.message(actor, name);
+      case 'garbage':
+        return this.garbage(name);
+      case 'outside':
+        return this.parley.outsideChange(USER, ID[actor.to], name);
+      case 'recovery':
+        return this.recovery(actor, name);
+    }
+  }
+
+  private async handover(a: Extract<Actor, { kind: 'handover' }>, name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor(a)}`);
+    const { hd } = this.run(name, {
+      put: [...a.put],
+      get: [...a.get],
+      crashAtWrite: a.crashAtWrite,
+    });
+    await this.act(
+      name,
+      () =>
+        performHandover(
+          { userId: USER, newOwner: ID[a.to], requestedBy: ID[a.by], source: 'api' },
+          hd,
+        ),
+      (r) => `changed ${r.changed}, owner ${nameOf(r.owner.identification)}`,
+    );
+  }
+
+  private async read(a: Extract<Actor, { kind: 'read' }>, name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor(a)}`);
+    const { hd } = this.run(name, { get: [...a.get] });
+    const reader =
+      a.as === 'auditor'
+        ? ({ kind: 'auditor' } as const)
+        : ({ kind: 'service', serviceId: ID[a.as] } as const);
+    await this.act(
+      name,
+      () => currentOwner(USER, reader, hd),
+      (r) => `owner ${nameOf(r.owner.identification)}`,
+    );
+  }
+
+  private async recovery(a: Extract<Actor, { kind: 'recovery' }>, name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor(a)}`);
+    this.clock.advance(STALE_AFTER_MS + 1_000);
+    const { hd } = this.run(name, { put: [...a.put], get: [...a.get] });
+    if (a.via === 'reconcile') {
+      await this.act(
+        name,
+        () => reconcile(hd),
+        (r) => `recovered ${r.recovered}, failed ${r.failed.length}`,
+      );
+    } else {
+      await this.act(
+        name,
+        () => recoverPending(USER, hd),
+        (r) => r,
+      );
+    }
+  }
+
+  private async message(a: Extract<Actor, { kind: 'message' }>, name: string): Promise<void> {
+    const serviceId = await this.parley.route(USER, name);
+    const bodyId = this.nextBodyId++;
+    const body = JSON.stringify({
+      type: 'message',
+      body: {
+        id: bodyId,
+        message: a.text === 'human' ? 'a human please' : 'hello',
+        time: 1536739259,
+        typeId: 1,
+        user: { id: USER, uniqueIdentifier: null, additionalInformation: null },
+      },
+    });
+    const run: MessageRun = {
+      actor: name,
+      body,
+      bodyId,
+      serviceId,
+      deliveryId: deliveryIdFor(serviceId, body, parseCallback(body)),
+      routedAt: this.parley.trace.length - 1,
+      answer: a.answer,
+      garbage: false,
+      lastError: null,
+      asked: new Set(a.text === 'human' && serviceId === BOT ? [AGENT] : []),
+    };
+    this.messages.push(run);
+    const faults: Faults = { put: [...a.put], get: [...a.get], crashAtWrite: a.crashAtWrite };
+    const copies = Array.from({ length: a.copies }, (_, i) =>
+      this.deliverDuringRun(run, a.copies === 1 ? name : `${name}${'ab'[i]}`, faults, i === 0),
+    );
+    await Promise.all(copies);
+  }
+
+  private async garbage(name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor({ kind: 'garbage' })}`);
+    const body = 'not json {';
+    const run: MessageRun = {
+      actor: name,
+      body,
+      bodyId: null,
+      serviceId: BOT,
+      deliveryId: deliveryIdFor(BOT, body, parseCallback(body)),
+      routedAt: this.parley.trace.length - 1,
+      answer: 'nothing',
+      garbage: true,
+      lastError: null,
+      asked: new Set(),
+    };
+    this.messages.push(run);
+    await this.deliverDuringRun(run, name, { put: [], get: [], crashAtWrite: null }, false);
+  }
+
+  /** The queue's deliveries of one copy while the run goes on (the first may crash). */
+  private async deliverDuringRun(
+    m: MessageRun,
+    name: string,
+    faults: Faults,
+    mayCrash: boolean,
+  ): Promise<void> {
+    for (let n = 1; n <= RUN_DELIVERIES; n++) {
+      await this.parley.step(`${name}#${n} the queue delivers the callback`);
+      const run = this.run(`${name}#${n}`, {
+        put: faults.put,
+        get: faults.get,
+        crashAtWrite: mayCrash && n === 1 ? faults.crashAtWrite : null,
+      });
+      if (await this.process(m, run)) return;
+    }
+  }
+
+  /** One processor attempt; true when the delivery is done. */
+  async process(m: MessageRun, run: Run): Promise<boolean> {
+    try {
+      await this.act(
+        run.inv.name,
+        () =>
+          processCallback(
+            {
+              serviceId: m.serviceId,
+              deliveryId: m.deliveryId,
+              receivedAt: '2026-03-10T14:00:00.000Z',
+              body: m.body,
+            },
+            run.cd,
+          ),
+        (o) => (o.duplicate ? `duplicate (${o.disposition})` : o.disposition),
+      );
+      return true;
+    } catch (err) {
+      m.lastError = (err as Error).name;
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- rest
+
+  /** Runs one use case alone to its end; false when it never ends. */
+  private async alone(work: Promise<unknown>): Promise<boolean> {
+    let ended = false;
+    work.then(
+      () => {
+        ended = true;
+      },
+      () => {
+        ended = true;
+      },
+    );
+    await drive(this.scheduler);
+    return ended;
+  }
+
+  /** No faults, the clock past staleAfter: reconcile, deliver what is left, read the owner. */
+  async settle(): Promise<void> {
+    for (let round = 1; round <= REST_ROUNDS; round++) {
+      this.clock.advance(STALE_AFTER_MS + 1_000);
+      this.note(`-- at rest, round ${round}: the clock moves past staleAfter`);
+      const tasks: [string, (run: Run) => Promise<unknown>][] = [
+        [
+          `R${round} reconcile`,
+          (r) =>
+            this.act(
+              r.inv.name,
+              () => reconcile(r.hd),
+              () => 'done',
+            ),
+        ],
+      ];
+      for (const m of this.messages) {
+        if (!this.delivered(m)) {
+          tasks.push([`R${round} ${m.actor} again`, (r) => this.process(m, r)]);
+        }
+      }
+      tasks.push([
+        `R${round} auditor`,
+        (r) =>
+          this.act(
+            r.inv.name,
+            () => currentOwner(USER, { kind: 'auditor' }, r.hd),
+            (o) => `owner ${nameOf(o.owner.identification)}`,
+          ),
+      ]);
+      for (const [name, work] of tasks) {
+        if (!(await this.alone(work(this.run(name))))) {
+          this.unexpected.push(`${name}: never finished with no faults at rest`);
+        }
+      }
+      const item = this.state.owners.get(USER);
+      if (!item?.pending && this.messages.every((m) => this.delivered(m))) return;
+    }
+  }
+
+  delivered(m: MessageRun): boolean {
+    return this.state.deliveries.get(m.deliveryId)?.state === 'done';
+  }
+}
+
+/** One run: the actors interleaved as the scheduler decides, then the world at rest. */
+export async function runWorld(s: Scheduler, actors: Actor[]): Promise<World> {
+  const world = new World(s);
+  actors.forEach((actor, i) => {
+    world.start(actor, `A${i + 1}`);
+  });
+  await drive(s);
+  await world.settle();
+  return world;
+}
+
+// ---------------------------------------------------------------- the checker
+
+export type Invariant = 0 | 1 | 2 | 3 | 4 | 5;
+
+export const INVARIANTS: Record<Invariant, string> = {
+  0: 'no use case throws an error it does not declare',
+  1: 'one completed record per change Parley applied through us, in order',
+  2: '`observed` records only for changes nobody made through us',
+  3: 'at rest the owner cache equals Parley and no pending marker remains',
+  4: 'every authentic message reaches exactly one Service (or is quarantined with its reason)',
+  5: "each user's hash chain verifies",
+};
+
+export interface Violation {
+  invariant: Invariant;
+  detail: string;
+}
+
+const pair = (from: string | null, to: string) =>
+  `${from ? nameOf(from) : 'none'} -> ${nameOf(to)}`;
+
+/** A completed record whose outcome a GET owner settled (the PUT's own answer was not heard). */
+const settledByRead = (r: HandoverRecord): boolean => r.parley?.code != null;
+
+/**
+ * Pairs our completed records (in seq order) with the changes Parley applied (in order): each
+ * record with a change of the same from and to, made through us (or, for a record settled by a
+ * read, from outside); every change made through us paired. The changes' indexes, or null.
+ */
+function matchOurs(records: HandoverRecord[], changes: AppliedChange[]): number[] | null {
+  const from = (i: number, j: number): number[] | null => {
+    if (i === records.length) return changes.slice(j).some((c) => c.via === 'us') ? null : [];
+    const r = records[i]!;
+    for (let k = j; k < changes.length; k++) {
+      const c = changes[k]!;
+      if (c.from === r.fromOwner && c.to === r.toOwner && (c.via === 'us' || settledByRead(r))) {
+        const rest = from(i + 1, k + 1);
+        if (rest) return [k, ...rest];
+      }
+      if (c.via === 'us') return null; // a change of ours left without its record
+    }
+    return null;
+  };
+  return from(0, 0);
+}
+
+/** When no pairing exists: the changes made through us, as the bounds between observed ones. */
+const oursByVia = (changes: AppliedChange[]): number[] =>
+  changes.flatMap((c, i) => (c.via === 'us' ? [i] : []));
+
+/** The invariants, after the world came to rest. */
+export function checkWorld(w: World): Violation[] {
+  const out: Violation[] = [];
+  const broken = (invariant: Invariant, detail: string) => out.push({ invariant, detail });
+  const records = w.history.userRecords(USER);
+  const changes = w.parley.changesOf(USER);
+
+  for (const u of w.unexpected) broken(0, u);
+
+  // (1) Each change Parley applied through us has its completed record, in order. A record
+  // whose PUT outcome was unknown and settled by reading the owner (a `parley.code` on a
+  // completed record) cannot tell our PUT from an outside change to the same owner: it may stand
+  // for either.
+  const ours = records.filter((r) => r.status === 'completed' && r.source !== 'observed');
+  const matched = matchOurs(ours, changes);
+  if (!matched) {
+    broken(
+      1,
+      `Parley applied through us [${changes
+        .filter((c) => c.via === 'us')
+        .map((c) => pair(c.from, c.to))
+        .join(', ')}]; the history has completed records [${ours
+        .map((r) => pair(r.fromOwner, r.toOwner))
+        .join(', ')}]`,
+    );
+  }
+
+  // (2) Between two of our records, no more observed records than changes Parley saw from
+  // outside between the two changes those records stand for (at least one for any).
+  const bounds = matched ?? oursByVia(changes);
+  const outsideBetween = (gap: number): number => {
+    const from = gap === 0 ? 0 : bounds[gap - 1]! + 1;
+    const to = gap < bounds.length ? bounds[gap]! : changes.length;
+    return changes.slice(from, to).filter((c) => c.via === 'outside').length;
+  };
+  const observedBetween = new Map<number, HandoverRecord[]>();
+  let oursSeen = 0;
+  for (const r of records) {
+    if (r.status !== 'completed') continue;
+    if (r.source !== 'observed') oursSeen++;
+    else observedBetween.set(oursSeen, [...(observedBetween.get(oursSeen) ?? []), r]);
+  }
+  for (const [gap, observed] of observedBetween) {
+    const outside = outsideBetween(gap);
+    if (observed.length > outside) {
+      broken(
+        2,
+        `observed ${observed.map((r) => `#${r.seq} ${pair(r.fromOwner, r.toOwner)}`).join(', ')} ` +
+          `after our record #${gap}, where Parley saw ${outside} change(s) made outside us`,
+      );
+    }
+  }
+
+  // (3) The cache at rest.
+  const item = w.state.owners.get(USER);
+  const parleyOwner = w.parley.ownerOf(USER);
+  if (!item) broken(3, 'no owner item at rest');
+  else {
+    if (item.owner !== parleyOwner) {
+      broken(3, `the cache names ${nameOf(item.owner)}, Parley ${nameOf(parleyOwner)}`);
+    }
+    if (item.pending) {
+      broken(3, `a pending marker remains (${item.pending.draft.handoverId})`);
+    }
+  }
+
+  // (4) Every message: one Service, never the old owner after a recorded handover.
+  for (const m of w.messages) {
+    const delivery = w.state.deliveries.get(m.deliveryId);
+    const posts = w.posts.filter((p) => p.deliveryId === m.deliveryId);
+    if (m.garbage) {
+      const reason = w.log.lines.find(
+        (l) => l.message === 'callback quarantined' && l.attributes?.deliveryId === m.deliveryId,
+      )?.attributes?.reason;
+      if (delivery?.disposition !== 'quarantined' || !reason || posts.length > 0) {
+        broken(4, `${m.actor}'s garbage was not quarantined with a reason`);
+      }
+      continue;
+    }
+    if (delivery?.state !== 'done') {
+      broken(4, `${m.actor}'s message never settled (last error ${m.lastError ?? 'none'})`);
+      continue;
+    }
+    if (posts.length === 0) {
+      broken(4, `${m.actor}'s message reached no one (disposition ${delivery.disposition})`);
+      continue;
+    }
+    // A second Service hears the message only after a handover this delivery asked for (made by
+    // it, or found done already).
+    const first = posts[0]!.service;
+    for (const p of posts) {
+      if (p.service === first) continue;
+      const madeByIt = p.handoverId !== null && p.handoverId === delivery.handoverId;
+      if (!p.marked || !(madeByIt || m.asked.has(p.service))) {
+        broken(4, `${m.actor}'s message went to ${nameOf(first)} and to ${nameOf(p.service)}`);
+      }
+    }
+    for (const p of posts) {
+      if (p.recordedOwner !== null && p.recordedOwner !== p.service) {
+        broken(
+          4,
+          `${m.actor}'s message went to ${nameOf(p.service)} after the history recorded ${nameOf(p.recordedOwner)} as the owner`,
+        );
+      }
+      const owners = new Set([
+        m.serviceId,
+        ...changes.filter((c) => c.at > m.routedAt && c.at <= p.at).map((c) => c.to),
+      ]);
+      if (!owners.has(p.service)) {
+        broken(
+          4,
+          `${m.actor}'s message went to ${nameOf(p.service)}, who did not own the user between its routing and the forward`,
+        );
+      }
+    }
+  }
+
+  // (5) The chain, against the owner item's head.
+  const chain = verifyChain(
+    USER,
+    records,
+    item ? { lastSeq: item.lastSeq, lastHash: item.lastHash } : undefined,
+  );
+  if (!chain.ok) {
+    broken(5, `chain broken at #${chain.firstBroken.seq}: ${chain.firstBroken.problem}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- the report
+
+const recordLine = (r: HandoverRecord): string =>
+  `#${r.seq} ${r.source} ${r.status} ${pair(r.fromOwner, r.toOwner)} (${r.handoverId}` +
+  `${r.parley?.code ? `, ${r.parley.code}` : ''})`;
+
+/** A counterexample as a person reads it: what broke, the actors, the schedule, the outcome. */
+export function report(w: World, actors: Actor[], violations: Violation[]): string {
+  const invariants = [...new Set(violations.map((v) => v.invariant))];
+  const item = w.state.owners.get(USER);
+  const lines = [
+    `Invariant(s) broken: ${invariants.map((i) => `(${i}) ${INVARIANTS[i]}`).join('; ')}`,
+    ...violations.map((v) => `  (${v.invariant}) ${v.detail}`),
+    'Actors:',
+    ...actors.map((a, i) => `  A${i + 1}: ${describeActor(a)}`),
+    'Schedule (steps as released, then the world at rest):',
+    ...w.parley.trace.map((t, i) => `  ${String(i + 1).padStart(3)}. ${t}`),
+    'Parley applied:',
+    ...(w.parley.changesOf(USER).length === 0
+      ? ['  nothing']
+      : w.parley
+          .changesOf(USER)
+          .map(
+            (c) =>
+              `  ${pair(c.from, c.to)} ${c.via === 'us' ? `through us as ${nameOf(c.by)}` : 'outside us'} (${c.actor}, step ${c.at + 1})`,
+          )),
+    `History of user ${USER}:`,
+    ...(w.history.userRecords(USER).length === 0
+      ? ['  empty']
+      : w.history.userRecords(USER).map((r) => `  ${recordLine(r)}`)),
+    `Owner item: ${item ? `${nameOf(item.owner)}, lastSeq ${item.lastSeq}, pending ${item.pending?.draft.handoverId ?? 'none'}` : 'none'}; Parley: ${nameOf(w.parley.ownerOf(USER))}`,
+  ];
+  return lines.join('\n');
+}
+
+/** The explorer as a property: any failing run throws its report. `seen` sees every world. */
+export const explorerProperty = (actors: fc.Arbitrary<Actor[]>, seen?: (world: World) => void) =>
+  fc.asyncProperty(fc.scheduler(), actors, async (s, list) => {
+    const world = await runWorld(s, list);
+    seen?.(world);
+    const violations = checkWorld(world);
+    if (violations.length > 0) throw new Error(report(world, list, violations));
+  });
+
+/**
+ * A scheduler that releases steps in the order they were scheduled: one fixed, plain
+ * interleaving (for tests of the checker itself).
+ */
+export const inOrderScheduler = (): Scheduler => {
+  const waiting: (() => void)[] = [];
+  const scheduler = {
+    schedule: <T>(task: Promise<T>) =>
+      new Promise<T>((resolve, reject) => {
+        waiting.push(() => {
+          task.then(resolve, reject);
+        });
+      }),
+    count: () => waiting.length,
+    waitNext: async (count: number) => {
+      for (let i = 0; i < count; i++) waiting.shift()?.();
+    },
+  };
+  return scheduler as unknown as Scheduler;
+};
