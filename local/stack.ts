@@ -19,6 +19,7 @@ import {
   AGENT_SERVICE_ID,
   BOT_SERVICE_ID,
   type FaultRule,
+  type LatencyRule,
   type ParleySimulator,
   SIM_ACCOUNT_ID,
   seedFixture,
@@ -66,6 +67,9 @@ export interface LocalStackOptions {
     port?: number;
     faults?: FaultRule[];
     randomSeed?: number;
+    /** Request and response latency per Service API route (a slow Parley). */
+    latency?: LatencyRule[];
+    latencySeed?: number;
     callbackRetryDelayMs?: number;
   };
   /** Downstream URLs by service identification or name, over those of the settings. */
@@ -216,6 +220,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           port: options.simulator?.port ?? 0,
           faults: options.simulator?.faults,
           randomSeed: options.simulator?.randomSeed,
+          latency: options.simulator?.latency,
+          latencySeed: options.simulator?.latencySeed,
           callbackRetryDelayMs: options.simulator?.callbackRetryDelayMs,
           seed: {
             accountIdentification: settings.accountIdentification,

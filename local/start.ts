@@ -1,7 +1,7 @@
 // `npm start`: the whole system on this machine (see local/stack.ts), with one banner, data kept
 // under `.local/` between runs, and a clean stop on Ctrl-C. Configuration problems end with one
 // sentence and exit code 1; a wrong command line with exit code 2.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DemoAgent } from './demo-agent';
@@ -222,17 +222,28 @@ export const startFromEnvironment = async (
     agent.connect(stack.url, stack.tokens.services[services.agent.identification]!.apiToken);
   }
   if (onDisk) {
-    writeRunInfo(
-      {
-        pid: process.pid,
-        url: stack.url,
-        simulatorUrl: stack.parley?.url ?? null,
-        servicesFile: path,
-        demo,
-        dynamoEndpoint: stack.dynamo.endpoint,
-      },
-      env,
-    );
+    // run.json is what outside tools rely on (local/README.md); a --memory run given a services
+    // file writes it too, into a PARLEY_LOCAL_DIR that may not exist yet.
+    try {
+      mkdirSync(localDir(env), { recursive: true });
+      writeRunInfo(
+        {
+          pid: process.pid,
+          url: stack.url,
+          simulatorUrl: stack.parley?.url ?? null,
+          servicesFile: path,
+          demo,
+          dynamoEndpoint: stack.dynamo.endpoint,
+        },
+        env,
+      );
+    } catch (err) {
+      await stack.close();
+      for (const e of extras) await e.close();
+      throw new LocalSetupError(
+        `Could not write ${join(localDir(env), 'run.json')}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check PARLEY_LOCAL_DIR.`,
+      );
+    }
   }
   for (const line of bannerOf(stack, {
     servicesFile: onDisk ? path : `${defaultServicesFile(env)} (not written)`,

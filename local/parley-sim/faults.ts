@@ -1,7 +1,8 @@
-// Fault injection for the simulator: a small seeded generator, the rule schema, and the engine
-// that decides, per call, the added latency and which fault (if any) the call gets.
+// Fault and latency injection for the simulator: a small seeded generator, the rule schemas, the
+// engine that decides, per call, which fault (if any) the call gets, and the one that draws its
+// request and response latency.
 import { z } from 'zod';
-import type { FaultKind, FaultRoute, FaultRule } from './types';
+import type { Delay, FaultKind, FaultRoute, FaultRule, LatencyRule } from './types';
 
 /** A 32-bit seeded generator (mulberry32 style): the same seed gives the same sequence. */
 export function seededRandom(seed: number): () => number {
@@ -136,5 +137,83 @@ export class FaultEngine {
       if (this.random() < chance) return kind;
     }
     return null;
+  }
+}
+
+// ------------------------------------------------------------------ latency
+
+/** Longest delay one rule may add in either place: ten minutes. */
+const MAX_DELAY_MS = 600_000;
+
+const delaySchema = z
+  .object({
+    fixedMs: z.number().min(0).max(MAX_DELAY_MS).optional(),
+    jitterMs: z.number().min(0).max(MAX_DELAY_MS).optional(),
+  })
+  .strict();
+
+export const latencyRulesSchema = z.array(
+  z
+    .object({
+      route: faultRuleSchema.shape.route,
+      request: delaySchema.optional(),
+      response: delaySchema.optional(),
+    })
+    .strict(),
+);
+
+/** Validates latency rules from outside; the error names the field, not the value. */
+export function parseLatencyRules(input: unknown): LatencyRule[] {
+  const result = latencyRulesSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+    throw new Error(`Invalid latency rules${where}: ${issue?.message ?? 'unknown problem'}.`);
+  }
+  return result.data as LatencyRule[];
+}
+
+/** The two delays of one call, in milliseconds. */
+export interface LatencyDraw {
+  requestMs: number;
+  responseMs: number;
+}
+
+/**
+ * Draws per-call latency from its own seeded generator, so that adding latency never changes which
+ * calls the fault engine picks. Only a rule with jitter consumes the generator.
+ */
+export class LatencyEngine {
+  private rules: LatencyRule[] = [];
+  private readonly random: () => number;
+
+  constructor(rules: LatencyRule[], seed: number) {
+    this.random = seededRandom(seed);
+    this.set(rules);
+  }
+
+  set(rules: LatencyRule[]): void {
+    this.rules = rules.map((r) => structuredClone(r));
+  }
+
+  rulesInEffect(): LatencyRule[] {
+    return this.rules.map((r) => structuredClone(r));
+  }
+
+  draw(route: Exclude<FaultRoute, '*'>): LatencyDraw {
+    const out: LatencyDraw = { requestMs: 0, responseMs: 0 };
+    for (const rule of this.rules) {
+      if (rule.route !== '*' && rule.route !== route) continue;
+      out.requestMs += this.delay(rule.request);
+      out.responseMs += this.delay(rule.response);
+    }
+    return out;
+  }
+
+  private delay(spec: Delay | undefined): number {
+    if (!spec) return 0;
+    const jitter = spec.jitterMs ?? 0;
+    const drawn = jitter > 0 ? Math.floor(this.random() * (jitter + 1)) : 0;
+    return (spec.fixedMs ?? 0) + drawn;
   }
 }

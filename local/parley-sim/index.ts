@@ -1,7 +1,13 @@
 // The Parley simulator's public surface: start one in-process, build its seed, read its log.
 export { verifyAuthorization } from './auth';
 export type { AuthResult } from './auth';
-export { FaultEngine, parseFaultRules, seededRandom } from './faults';
+export {
+  FaultEngine,
+  LatencyEngine,
+  parseFaultRules,
+  parseLatencyRules,
+  seededRandom,
+} from './faults';
 export {
   AGENT_SERVICE_ID,
   BOT_SERVICE_ID,
@@ -12,9 +18,11 @@ export {
 export { startParleySimulator } from './server';
 export type {
   CallbackResult,
+  Delay,
   FaultKind,
   FaultRoute,
   FaultRule,
+  LatencyRule,
   ParleySimulator,
   SimLogEntry,
   SimSeed,

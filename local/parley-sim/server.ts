@@ -1,25 +1,29 @@
 // The Parley simulator: a node:http server answering the Service API subset of PARLEY.md (services,
-// owner, messages, agent unset) with HMAC auth, owner rules and fault injection, plus a control API
-// under /_sim/ that plays the user's side (callbacks to the owner) and the test harness.
+// owner, messages, agent unset) with HMAC auth, owner rules, fault and latency injection, plus a
+// control API under /_sim/ that plays the user's side (callbacks to the owner) and the test harness.
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { verifyAuthorization } from './auth';
 import { createCallbackPoster } from './callbacks';
-import { FaultEngine, parseFaultRules } from './faults';
+import { FaultEngine, LatencyEngine, parseFaultRules, parseLatencyRules } from './faults';
 import { cloneSeed, parseSeed, seedFixture } from './seed';
 import type {
   CallbackResult,
   FaultKind,
   FaultRoute,
   FaultRule,
+  LatencyRule,
   ParleySimulator,
+  SimCall,
   SimLogEntry,
   SimService,
   SimulatorOptions,
 } from './types';
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** A caller's X-Request-Id is logged only when it looks like an id. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const CALLBACK_ATTEMPTS = 3;
 
 type ApiRoute = Exclude<FaultRoute, '*'>;
@@ -61,6 +65,10 @@ export async function startParleySimulator(
   const basePath = normaliseBasePath(options.basePath ?? '/serviceApi/v2.5');
   const retryDelayMs = options.callbackRetryDelayMs ?? 200;
   const faults = new FaultEngine(parseFaultRules(options.faults ?? []), options.randomSeed ?? 1);
+  const latency = new LatencyEngine(
+    parseLatencyRules(options.latency ?? []),
+    options.latencySeed ?? 1,
+  );
 
   const services = new Map<string, SimService>(seed.services.map((s) => [s.identification, s]));
   const defaultId = (seed.services.find((s) => s.default === true) ?? seed.services[0]!)
@@ -68,6 +76,7 @@ export async function startParleySimulator(
   const owners = new Map<string, string>(Object.entries(seed.owners ?? {}));
   const inbox = new Map<string, { from: string; text: string; at: string }[]>();
   let entries: SimLogEntry[] = [];
+  const calls = new Set<SimCall>();
   let messageSeq = (options.firstMessageId ?? now()) - 1;
   let closed = false;
 
@@ -95,7 +104,11 @@ export async function startParleySimulator(
     if (!services.has(identification)) {
       throw new Error('The simulator knows no service with that identification.');
     }
+    const from = ownerOf(userId);
     owners.set(userId, identification);
+    // Logged so that a test can compare the changes made outside the Service API with what the
+    // service recorded as `observed`.
+    entries.push({ kind: 'owner-set', at: iso(), userId, from, owner: identification });
   };
 
   // ------------------------------------------------------------------ callbacks
@@ -106,6 +119,7 @@ export async function startParleySimulator(
     loggedPayload: unknown,
   ): Promise<CallbackResult> => {
     const serviceId = ownerOf(userId);
+    const routedAt = iso();
     const service = services.get(serviceId)!;
     const url = service.callbackUrl;
     if (!url) return { delivered: false, attempts: 0, serviceId };
@@ -118,6 +132,7 @@ export async function startParleySimulator(
       entries.push({
         kind: 'callback',
         at: iso(),
+        routedAt,
         serviceId,
         userId,
         url,
@@ -192,6 +207,7 @@ export async function startParleySimulator(
     relPath: string,
     method: string,
     started: number,
+    requestId: string | undefined,
   ): Answer => {
     const fail = (status: number, message: string): Answer => ({
       status,
@@ -231,6 +247,15 @@ export async function startParleySimulator(
         if (ownerOf(userId!) !== caller) return fail(403, 'service_is_not_owner');
         if (!services.has(body.newOwner)) return fail(400, 'unknown_service');
         owners.set(userId!, body.newOwner);
+        entries.push({
+          kind: 'change',
+          at: iso(),
+          userId: userId!,
+          from: caller,
+          to: body.newOwner,
+          by: caller,
+          ...(requestId ? { requestId } : {}),
+        });
         return {
           status: 200,
           body: envelopeOk(method, started, {}, 'owner_updated_successfully', {
@@ -266,10 +291,12 @@ export async function startParleySimulator(
     relPath: string,
     raw: { text: string; tooLarge: boolean },
     started: number,
+    call: SimCall,
   ) => {
-    const method = (req.method ?? 'GET').toUpperCase();
+    const { method, requestId } = call;
     const parsed = parseJson(raw.text);
     const match = matchApiRoute(method, relPath);
+    let appliedAt: string | undefined;
     const record = (
       status: number,
       code: string | null,
@@ -294,24 +321,34 @@ export async function startParleySimulator(
         status,
         code,
         ...(fault ? { fault } : {}),
+        ...(requestId ? { requestId } : {}),
+        ...(appliedAt ? { appliedAt } : {}),
       });
     };
-    const answer = (a: Answer, caller: string | null, fault?: FaultKind) => {
+    // Response latency comes after whatever the call did: the answer (or the cut) leaves late.
+    let responseMs = 0;
+    const answer = async (a: Answer, caller: string | null, fault?: FaultKind) => {
+      await sleep(responseMs);
+      if (closed) return;
       record(a.status, firstNotification(a.body), caller, fault);
       send(res, a.status, a.body, apiVersion, a.headers);
     };
-    const cut = (caller: string | null, fault: FaultKind) => {
+    const cut = async (caller: string | null, fault: FaultKind) => {
+      await sleep(responseMs);
+      if (closed) return;
       record(0, null, caller, fault);
       req.socket.destroy();
     };
 
     if (!match) {
-      answer({ status: 404, body: envelopeError(method, started, 'route_not_found') }, null);
+      await answer({ status: 404, body: envelopeError(method, started, 'route_not_found') }, null);
       return;
     }
 
     const decision = faults.decide(match.route);
-    await sleep(decision.latencyMs);
+    const lag = latency.draw(match.route);
+    responseMs = lag.responseMs;
+    await sleep(decision.latencyMs + lag.requestMs);
     if (closed) return;
 
     const auth = verifyAuthorization(
@@ -325,12 +362,12 @@ export async function startParleySimulator(
     switch (decision.fault) {
       case 'timeout':
         record(0, null, caller, 'timeout');
-        return; // held open: the client gives up, or close() destroys the socket
+        return; // held open (and no longer in flight): the client gives up, or close() cuts it
       case 'drop':
-        cut(caller, 'drop');
+        await cut(caller, 'drop');
         return;
       case '429':
-        answer(
+        await answer(
           {
             status: 429,
             body: envelopeError(method, started, 'too_many_requests'),
@@ -341,7 +378,7 @@ export async function startParleySimulator(
         );
         return;
       case 'error':
-        answer(
+        await answer(
           {
             status: decision.status,
             body: envelopeError(
@@ -359,15 +396,21 @@ export async function startParleySimulator(
     }
 
     if (!auth.ok) {
-      answer({ status: 401, body: envelopeError(method, started, 'api_key_not_valid') }, null);
+      await answer(
+        { status: 401, body: envelopeError(method, started, 'api_key_not_valid') },
+        null,
+      );
       return;
     }
     if (raw.tooLarge) {
-      answer({ status: 413, body: envelopeError(method, started, 'request_too_large') }, caller);
+      await answer(
+        { status: 413, body: envelopeError(method, started, 'request_too_large') },
+        caller,
+      );
       return;
     }
     if (!parsed.ok) {
-      answer({ status: 400, body: envelopeError(method, started, 'invalid_json') }, caller);
+      await answer({ status: 400, body: envelopeError(method, started, 'invalid_json') }, caller);
       return;
     }
 
@@ -379,14 +422,19 @@ export async function startParleySimulator(
       relPath,
       method,
       started,
+      requestId,
     );
+    if (result.status < 300) {
+      appliedAt = iso();
+      call.appliedAt = appliedAt;
+    }
     if (decision.fault === 'applyThenFail' && result.status < 300) {
       if (decision.applyThenFailMode === 'drop') {
-        cut(caller, 'applyThenFail');
+        await cut(caller, 'applyThenFail');
         return;
       }
       const status = Math.max(decision.status, 500);
-      answer(
+      await answer(
         {
           status,
           body: envelopeError(method, started, FAULT_MESSAGES[status] ?? 'simulated_error'),
@@ -396,7 +444,7 @@ export async function startParleySimulator(
       );
       return;
     }
-    answer(result, caller);
+    await answer(result, caller);
   };
 
   // ------------------------------------------------------------------ control API
@@ -431,6 +479,17 @@ export async function startParleySimulator(
           return problem(400, 'invalid_faults', (err as Error).message);
         }
         return reply(200, faults.rulesInEffect());
+      case 'GET in-flight':
+        return reply(200, [...calls]);
+      case 'GET latency':
+        return reply(200, latency.rulesInEffect());
+      case 'PUT latency':
+        try {
+          latency.set(parseLatencyRules(body));
+        } catch (err) {
+          return problem(400, 'invalid_latency', (err as Error).message);
+        }
+        return reply(200, latency.rulesInEffect());
       case 'POST users/{}/messages': {
         if (!isRecord(body) || typeof body.text !== 'string') {
           return problem(400, 'invalid_request', 'Send {"text": "..."}.');
@@ -515,7 +574,19 @@ export async function startParleySimulator(
           );
           return;
         }
-        await handleApi(req, res, relPath, raw, started);
+        const idHeader = headerValue(req.headers['x-request-id']);
+        const call: SimCall = {
+          method: (req.method ?? 'GET').toUpperCase(),
+          path: relPath,
+          ...(idHeader !== undefined && REQUEST_ID.test(idHeader) ? { requestId: idHeader } : {}),
+          startedAt: iso(),
+        };
+        calls.add(call);
+        try {
+          await handleApi(req, res, relPath, raw, started, call);
+        } finally {
+          calls.delete(call);
+        }
       })
       .catch(() => {
         if (!res.headersSent && !res.destroyed) {
@@ -556,6 +627,9 @@ export async function startParleySimulator(
       entries = [];
     },
     setFaults: (rules: FaultRule[]) => faults.set(parseFaultRules(rules)),
+    setLatency: (rules: LatencyRule[]) => latency.set(parseLatencyRules(rules)),
+    latency: () => latency.rulesInEffect(),
+    inFlight: () => [...calls].map((c) => ({ ...c })),
     ownerOf,
     setOwner,
     setCallback,

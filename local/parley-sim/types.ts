@@ -52,6 +52,24 @@ export interface FaultRule {
   times?: number;
 }
 
+/** A delay of `fixedMs` plus a uniform draw in [0, jitterMs] from the seeded generator. */
+export interface Delay {
+  fixedMs?: number;
+  jitterMs?: number;
+}
+
+/**
+ * Latency of matching Service API calls, in two places: `request` before the call is decided and
+ * applied (the call waits in a queue), `response` after it was applied and before the answer
+ * leaves (a GET owner reads early and answers late; a PUT owner applies, then answers late, maybe
+ * after the client gave up). Delays of every matching rule add up.
+ */
+export interface LatencyRule {
+  route: FaultRoute;
+  request?: Delay;
+  response?: Delay;
+}
+
 /** The kind of fault that decided a call, as recorded in the log. */
 export type FaultKind = 'timeout' | 'drop' | '429' | 'error' | 'applyThenFail';
 
@@ -73,10 +91,30 @@ export type SimLogEntry =
       /** The first notification's message of the answer (e.g. 'api_key_not_valid'). */
       code: string | null;
       fault?: string;
+      /** The caller's `X-Request-Id` header, when it sent one (to match a call to its entry). */
+      requestId?: string;
+      /** When the call was applied (or read), before any response latency; absent if it never was. */
+      appliedAt?: string;
+    }
+  | {
+      /**
+       * An owner change applied through the Service API (PUT owner), logged when it is applied:
+       * before any response latency, and whether or not the caller ever gets the answer.
+       */
+      kind: 'change';
+      at: string;
+      userId: string;
+      from: string;
+      to: string;
+      /** The Service that made the call. */
+      by: string;
+      requestId?: string;
     }
   | {
       kind: 'callback';
       at: string;
+      /** When the simulator chose the recipient: the user's owner at that instant. */
+      routedAt: string;
       serviceId: string;
       userId: string;
       url: string;
@@ -84,7 +122,26 @@ export type SimLogEntry =
       /** The receiver's HTTP status, or null on a network error or timeout. */
       status: number | null;
       body: unknown;
+    }
+  | {
+      /** An owner set outside the Service API (`setOwner` or the control API). */
+      kind: 'owner-set';
+      at: string;
+      userId: string;
+      /** The owner before the change. */
+      from: string;
+      owner: string;
     };
+
+/** A Service API call the simulator has started and not yet answered (or cut). */
+export interface SimCall {
+  method: string;
+  path: string;
+  requestId?: string;
+  startedAt: string;
+  /** Set once the call was applied (or read); it is then waiting out its response latency. */
+  appliedAt?: string;
+}
 
 export interface CallbackResult {
   delivered: boolean;
@@ -102,6 +159,9 @@ export interface SimulatorOptions {
   faults?: FaultRule[];
   /** Seeds the fault generator. Default 1. */
   randomSeed?: number;
+  latency?: LatencyRule[];
+  /** Seeds the latency generator (apart from the faults', so latency never shifts them). Default 1. */
+  latencySeed?: number;
   /** Default '/serviceApi/v2.5'. Other v2.x versions are answered too. */
   basePath?: string;
   /** The `X-Parley-API-Version` header. Default '20500'. */
@@ -127,6 +187,15 @@ export interface ParleySimulator {
   log(): SimLogEntry[];
   clearLog(): void;
   setFaults(rules: FaultRule[]): void;
+  /** Replaces the latency rules (the generator keeps its sequence). */
+  setLatency(rules: LatencyRule[]): void;
+  /** The latency rules in effect. */
+  latency(): LatencyRule[];
+  /**
+   * Calls started and not yet answered, oldest first; a call held open by a `timeout` fault is not
+   * among them (it will never apply). Empty means nothing received so far can still change state.
+   */
+  inFlight(): SimCall[];
   ownerOf(userId: string): string;
   /** A change made outside our service. Throws on an unknown service. */
   setOwner(userId: string, identification: string): void;

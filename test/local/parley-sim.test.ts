@@ -10,7 +10,9 @@ import {
   AGENT_SERVICE_ID,
   BOT_SERVICE_ID,
   FaultEngine,
+  LatencyEngine,
   type ParleySimulator,
+  type SimLogEntry,
   type SimulatorOptions,
   seedFixture,
   startParleySimulator,
@@ -62,15 +64,30 @@ async function call(
   sim: ParleySimulator,
   method: string,
   relPath: string,
-  options: { as?: string | null; body?: unknown; rawBody?: string; auth?: string } = {},
+  options: {
+    as?: string | null;
+    body?: unknown;
+    rawBody?: string;
+    auth?: string;
+    headers?: Record<string, string>;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Call> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...options.headers,
+  };
   const as = options.as === undefined ? BOT_SERVICE_ID : options.as;
   if (options.auth !== undefined) headers.authorization = options.auth;
   else if (as !== null) headers.authorization = authorization(as);
   const body =
     options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  const res = await fetch(`${sim.baseUrl}/${relPath}`, { method, headers, body });
+  const res = await fetch(`${sim.baseUrl}/${relPath}`, {
+    method,
+    headers,
+    body,
+    signal: options.signal,
+  });
   return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
@@ -105,6 +122,13 @@ async function receiver(statuses: number[] = []) {
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/webhook`, received };
 }
+
+/** The log entries of one kind, typed. */
+const entriesOf = <K extends SimLogEntry['kind']>(sim: ParleySimulator, kind: K) =>
+  sim.log().filter((e): e is Extract<SimLogEntry, { kind: K }> => e.kind === kind);
+
+/** Milliseconds between two logged ISO instants. */
+const between = (from: string, to: string) => Date.parse(to) - Date.parse(from);
 
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -313,6 +337,7 @@ describe('Parley simulator: Service API', () => {
         body: { message: '[message text, 13 chars]' },
         status: 200,
         code: 'message_sent_successfully',
+        appliedAt: expect.any(String),
       },
       {
         kind: 'request',
@@ -377,6 +402,23 @@ describe('Parley simulator: callbacks', () => {
     expect(hook.received.map((r) => (r.body as { body: { id: number } }).body.id)).toEqual([
       1_700_000_000_000, 1_700_000_000_001, 1_700_000_005_000,
     ]);
+  });
+
+  it('logs when it chose the recipient, the same instant on every attempt', async () => {
+    const hook = await receiver([503]);
+    const sim = await start();
+    sim.setCallback(BOT_SERVICE_ID, hook.url);
+
+    await sim.sendUserMessage('20', 'hello?');
+
+    const attempts = entriesOf(sim, 'callback');
+    expect(attempts.map((a) => [a.attempt, a.status])).toEqual([
+      [1, 503],
+      [2, 200],
+    ]);
+    expect(attempts[1]!.routedAt).toBe(attempts[0]!.routedAt);
+    expect(between(attempts[0]!.routedAt, attempts[0]!.at)).toBeGreaterThanOrEqual(0);
+    expect(between(attempts[0]!.at, attempts[1]!.at)).toBeGreaterThanOrEqual(5 - 1);
   });
 
   it('sends to the current owner after a handover', async () => {
@@ -616,6 +658,182 @@ describe('Parley simulator: faults', () => {
   });
 });
 
+describe('Parley simulator: latency', () => {
+  // Logged instants have millisecond resolution and a timer may fire within that millisecond, so
+  // a delay of N ms shows as at least N - 1 between two instants.
+  const AT_LEAST = (ms: number) => ms - 1;
+
+  it('applies a PUT owner only after its request latency', async () => {
+    const sim = await start({ latency: [{ route: 'putOwner', request: { fixedMs: 300 } }] });
+    const sentAt = new Date().toISOString();
+
+    const res = await call(sim, 'PUT', 'users/20/owner', {
+      body: { newOwner: AGENT_SERVICE_ID },
+      headers: { 'x-request-id': 'put-1' },
+    });
+
+    const [request] = entriesOf(sim, 'request');
+    const [change] = entriesOf(sim, 'change');
+    expect(res.status).toBe(200);
+    expect(change).toEqual({
+      kind: 'change',
+      at: expect.any(String),
+      userId: '20',
+      from: BOT_SERVICE_ID,
+      to: AGENT_SERVICE_ID,
+      by: BOT_SERVICE_ID,
+      requestId: 'put-1',
+    });
+    expect(request).toEqual(
+      expect.objectContaining({ status: 200, requestId: 'put-1', appliedAt: change!.at }),
+    );
+    expect(between(sentAt, change!.at)).toBeGreaterThanOrEqual(AT_LEAST(300));
+  });
+
+  it('shows a call in flight while it waits, and applies it after the client gave up', async () => {
+    const sim = await start({ latency: [{ route: 'putOwner', request: { fixedMs: 1500 } }] });
+
+    const outcome = call(sim, 'PUT', 'users/20/owner', {
+      body: { newOwner: AGENT_SERVICE_ID },
+      headers: { 'x-request-id': 'late-1' },
+      signal: AbortSignal.timeout(50),
+    });
+    await until(() => sim.inFlight().length === 1);
+    const waiting = sim.inFlight();
+    await expect(outcome).rejects.toThrow();
+    const ownerWhenClientGaveUp = sim.ownerOf('20');
+    await until(() => sim.inFlight().length === 0);
+
+    const [change] = entriesOf(sim, 'change');
+    expect(waiting).toEqual([
+      { method: 'PUT', path: 'users/20/owner', requestId: 'late-1', startedAt: expect.any(String) },
+    ]);
+    expect(ownerWhenClientGaveUp).toBe(BOT_SERVICE_ID);
+    expect(sim.ownerOf('20')).toBe(AGENT_SERVICE_ID);
+    expect(change).toEqual(expect.objectContaining({ requestId: 'late-1', to: AGENT_SERVICE_ID }));
+    expect(between(waiting[0]!.startedAt, change!.at)).toBeGreaterThanOrEqual(AT_LEAST(1500));
+    expect(entriesOf(sim, 'request')[0]).toEqual(
+      expect.objectContaining({ status: 200, requestId: 'late-1', appliedAt: change!.at }),
+    );
+  });
+
+  it('reads the owner early and answers it late (a GET owner with response latency)', async () => {
+    const sim = await start({ latency: [{ route: 'getOwner', response: { fixedMs: 1000 } }] });
+
+    const outcome = call(sim, 'GET', 'users/20/owner');
+    await until(() => sim.inFlight().some((c) => c.appliedAt !== undefined));
+    sim.setOwner('20', AGENT_SERVICE_ID);
+    const res = await outcome;
+
+    const [request] = entriesOf(sim, 'request');
+    const [outside] = entriesOf(sim, 'owner-set');
+    expect(res.body).toEqual(expect.objectContaining({ data: { owner: BOT_SERVICE_ID } }));
+    expect(outside).toEqual({
+      kind: 'owner-set',
+      at: expect.any(String),
+      userId: '20',
+      from: BOT_SERVICE_ID,
+      owner: AGENT_SERVICE_ID,
+    });
+    expect(between(request!.appliedAt!, outside!.at)).toBeGreaterThanOrEqual(0);
+    expect(between(outside!.at, request!.at)).toBeGreaterThanOrEqual(0);
+    expect(between(request!.appliedAt!, request!.at)).toBeGreaterThanOrEqual(AT_LEAST(1000));
+  });
+
+  it('applies a PUT owner, then answers after the client gave up (response latency)', async () => {
+    const sim = await start({ latency: [{ route: 'putOwner', response: { fixedMs: 400 } }] });
+
+    const outcome = call(sim, 'PUT', 'users/20/owner', {
+      body: { newOwner: AGENT_SERVICE_ID },
+      signal: AbortSignal.timeout(50),
+    });
+    await expect(outcome).rejects.toThrow();
+    await until(() => entriesOf(sim, 'request').length === 1);
+
+    const [request] = entriesOf(sim, 'request');
+    expect(sim.ownerOf('20')).toBe(AGENT_SERVICE_ID);
+    expect(entriesOf(sim, 'change')).toHaveLength(1);
+    expect(request!.status).toBe(200);
+    expect(between(request!.appliedAt!, request!.at)).toBeGreaterThanOrEqual(AT_LEAST(400));
+  });
+
+  it('logs no change for a refused PUT owner, and the caller of each change', async () => {
+    const sim = await start();
+
+    const refused = await call(sim, 'PUT', 'users/20/owner', {
+      as: AGENT_SERVICE_ID,
+      body: { newOwner: AGENT_SERVICE_ID },
+    });
+    await call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
+    await call(sim, 'PUT', 'users/20/owner', {
+      as: AGENT_SERVICE_ID,
+      body: { newOwner: BOT_SERVICE_ID },
+      headers: { 'x-request-id': 'not an id!' },
+    });
+
+    expect(refused.status).toBe(403);
+    expect(entriesOf(sim, 'request')[0]!.appliedAt).toBeUndefined();
+    expect(
+      entriesOf(sim, 'change').map(({ from, to, by, requestId }) => [from, to, by, requestId]),
+    ).toEqual([
+      [BOT_SERVICE_ID, AGENT_SERVICE_ID, BOT_SERVICE_ID, undefined],
+      [AGENT_SERVICE_ID, BOT_SERVICE_ID, AGENT_SERVICE_ID, undefined],
+    ]);
+  });
+
+  it('draws latency within fixed + jitter, the same for the same seed', () => {
+    const draw = (seed: number) => {
+      const engine = new LatencyEngine(
+        [{ route: '*', request: { fixedMs: 20, jitterMs: 60 }, response: { jitterMs: 10 } }],
+        seed,
+      );
+      return Array.from({ length: 50 }, () => engine.draw('getOwner'));
+    };
+
+    const first = draw(3);
+
+    expect(first.every((d) => d.requestMs >= 20 && d.requestMs <= 80)).toBe(true);
+    expect(first.every((d) => d.responseMs >= 0 && d.responseMs <= 10)).toBe(true);
+    expect(new Set(first.map((d) => d.requestMs)).size).toBeGreaterThan(1);
+    expect(draw(3)).toEqual(first);
+    expect(draw(4)).not.toEqual(first);
+  });
+
+  it('adds the latency of every matching rule, and only of those', () => {
+    const engine = new LatencyEngine(
+      [
+        { route: '*', request: { fixedMs: 30 } },
+        { route: 'putOwner', request: { fixedMs: 20 }, response: { fixedMs: 5 } },
+      ],
+      1,
+    );
+
+    expect(engine.draw('putOwner')).toEqual({ requestMs: 50, responseMs: 5 });
+    expect(engine.draw('getOwner')).toEqual({ requestMs: 30, responseMs: 0 });
+  });
+
+  it('leaves the fault sequence of a seed unchanged when latency is added', async () => {
+    const statuses = async (options: SimulatorOptions) => {
+      const sim = await start({
+        faults: [{ route: '*', errorRate: 0.5 }],
+        randomSeed: 42,
+        ...options,
+      });
+      const seen: number[] = [];
+      for (let i = 0; i < 16; i++) seen.push((await call(sim, 'GET', 'services')).status);
+      return seen;
+    };
+
+    const without = await statuses({});
+    const withLatency = await statuses({
+      latency: [{ route: '*', request: { jitterMs: 3 }, response: { jitterMs: 3 } }],
+    });
+
+    expect(withLatency).toEqual(without);
+    expect(without).toContain(500);
+  });
+});
+
 describe('Parley simulator: control API', () => {
   it('sets faults with PUT /_sim/faults and refuses invalid rules', async () => {
     const sim = await start();
@@ -703,6 +921,52 @@ describe('Parley simulator: control API', () => {
 
     expect(unknown.status).toBe(404);
     expect(noText.status).toBe(400);
+  });
+});
+
+describe('Parley simulator: control API for latency', () => {
+  it('sets latency with PUT /_sim/latency, reads it back, and refuses invalid rules', async () => {
+    const sim = await start();
+    const rules = [{ route: 'putOwner', response: { fixedMs: 400 } }];
+
+    const set = await control(sim, 'PUT', 'latency', rules);
+    const read = await control(sim, 'GET', 'latency');
+    const negative = await control(sim, 'PUT', 'latency', [
+      { route: '*', request: { fixedMs: -1 } },
+    ]);
+    const unknownKey = await control(sim, 'PUT', 'latency', [{ route: '*', delay: 5 }]);
+
+    expect(set).toEqual({ status: 200, body: rules });
+    expect(read.body).toEqual(rules);
+    expect(sim.latency()).toEqual(rules);
+    expect(negative.status).toBe(400);
+    expect(negative.body).toEqual({
+      error: { code: 'invalid_latency', message: expect.stringContaining('request.fixedMs') },
+    });
+    expect(unknownKey.status).toBe(400);
+  });
+
+  it('lists the calls in flight with GET /_sim/in-flight, not one held by a timeout', async () => {
+    const sim = await start({
+      faults: [{ route: 'getOwner', timeoutRate: 1 }],
+      latency: [{ route: 'putOwner', request: { fixedMs: 1000 } }],
+    });
+
+    const held = fetch(`${sim.baseUrl}/users/20/owner`, {
+      headers: { authorization: authorization(BOT_SERVICE_ID) },
+      signal: AbortSignal.timeout(2000),
+    }).catch(() => 'cut');
+    const put = call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
+    await until(() => sim.log().length === 1 && sim.inFlight().length === 1);
+    const listed = await control(sim, 'GET', 'in-flight');
+    await put;
+
+    expect(listed.body).toEqual([
+      { method: 'PUT', path: 'users/20/owner', startedAt: expect.any(String) },
+    ]);
+    expect(sim.inFlight()).toEqual([]);
+    await sim.close();
+    expect(await held).toBe('cut');
   });
 });
 

@@ -3,7 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startParleySimulator } from '../../local/parley-sim';
+import { generateSimulatorServicesFile } from '../../local/stack';
 import { type Started, type StartIo, startFromEnvironment } from '../../local/start';
 import { http as request, tempDir } from './support';
 
@@ -113,6 +116,67 @@ describe('npm start', () => {
     }
   });
 
+  it('writes run.json for outside tools, also in a --memory run given a services file', async () => {
+    const dir = tempDir('start-run-info-');
+    // PARLEY_LOCAL_DIR does not exist yet: a --memory run keeps no data there, only run.json.
+    const local = join(dir.dir, 'local');
+    const file = join(dir.dir, 'mine.json');
+    writeFileSync(file, JSON.stringify(generateSimulatorServicesFile()));
+    const env = { PARLEY_LOCAL_DIR: local, PARLEY_SERVICES_FILE: file, PORT: '0' };
+    const run = started(await startFromEnvironment(['--memory'], io(env).io));
+    try {
+      const info = JSON.parse(readFileSync(join(local, 'run.json'), 'utf8'));
+      const settings = JSON.parse(readFileSync(file, 'utf8'));
+      const moved = await request(`${info.url}/handovers`, {
+        token: settings.services[0].apiTokens[0],
+        body: { userId: '20', newOwner: 'Agent Service', metadata: { reason: 'vip' } },
+      });
+      const records = await request(`${info.url}/users/20/handovers`, {
+        token: settings.auditors[0].token,
+      });
+      // What an outside tool does with run.json: reach the tables through the run's dynalite.
+      const client = new DynamoDBClient({ endpoint: info.dynamoEndpoint, region: 'local' });
+      const tables = await client.send(new ListTablesCommand({}));
+      const items = await DynamoDBDocumentClient.from(client).send(
+        new QueryCommand({
+          TableName: 'parley-handover-history',
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': 'USER#20' },
+        }),
+      );
+      client.destroy();
+
+      expect(info).toEqual({
+        pid: process.pid,
+        url: run.stack.url,
+        simulatorUrl: run.stack.parley!.url,
+        servicesFile: file,
+        demo: false,
+        dynamoEndpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      });
+      expect(moved.status).toBe(200);
+      expect(tables.TableNames).toEqual(
+        expect.arrayContaining(['parley-handover-history', 'parley-handover-state']),
+      );
+      const record = records.body.handovers[0];
+      expect(items.Items).toEqual([
+        {
+          ...record,
+          pk: 'USER#20',
+          sk: expect.stringMatching(/^SEQ#0*1$/),
+          dayPk: `DAY#${record.createdAt.slice(0, 10)}`,
+          toPk: `TO#${record.toOwner}`,
+          timeSk: `${record.createdAt}#${record.handoverId}`,
+        },
+      ]);
+    } finally {
+      await run.close();
+    }
+    expect(existsSync(join(local, 'run.json'))).toBe(false);
+    expect(existsSync(join(local, 'dynamo'))).toBe(false);
+    dir.remove();
+  });
+
   it('writes nothing in a --memory run', async () => {
     const dir = tempDir('start-memory-');
     try {
@@ -174,6 +238,13 @@ describe('npm start', () => {
         /^PARLEY_API_URL is set but the services file .* does not exist: set PARLEY_SERVICES_FILE/,
       );
       expect(await attempt({ PORT: 'eighty' })).toBe('PORT must be a port number from 0 to 65535.');
+      const generated = join(dir.dir, 'generated.json');
+      writeFileSync(generated, JSON.stringify(generateSimulatorServicesFile()));
+      expect(
+        await attempt({ PARLEY_SERVICES_FILE: generated, PARLEY_LOCAL_DIR: generated }),
+      ).toMatch(
+        /^Could not write .*generated\.json\/run\.json: E[A-Z]+\. Check PARLEY_LOCAL_DIR\.$/,
+      );
       expect(await attempt({ PORT: String(busyPort) })).toBe(
         `Port ${busyPort} is in use: stop the other program or set PORT.`,
       );
