@@ -1,11 +1,11 @@
-// Pure logic of the secrets CLI (bin/secrets.ts): read a secret's JSON, merge Parley's values and
+// Pure logic of the secrets CLI (cli/secrets/): read a secret's JSON, merge Parley's values and
 // fresh tokens, rotate token lists, add auditors. A Service has two secrets: the main one (Parley
 // credentials, API tokens, signing secret) and its callback-token secret (what the webhook reads);
 // callback tokens an earlier version kept in the main one are copied over, and pruned on request.
 // No AWS calls (and no CDK) here: the CLI reads and writes.
 import { randomBytes } from 'node:crypto';
 
-/** Tags that `bin/secrets.ts` uses to find a stage's secrets (ListSecrets with a tag filter). */
+/** Tags that the secrets CLI uses to find a stage's secrets (ListSecrets with a tag filter). */
 export const SECRET_TAGS = {
   stage: 'parley-handover:stage',
   /** `service`, `callback-tokens` or `auditors`. */

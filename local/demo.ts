@@ -8,7 +8,7 @@
 // throwaway stack (in memory, free ports) and stops it afterwards.
 import type { HandoverRecord } from '../functions/domain/types';
 import type { Log, LogAttributes } from '../functions/domain/ports';
-import { createApiClient } from './api-client';
+import { createApiClient } from '../cli/parley-handover/api-client';
 import { startDemoAgent } from './demo-agent';
 import { startDemoBot } from './demo-bot';
 import { readRunInfo } from './paths';

@@ -1,7 +1,7 @@
 // The Secrets Manager secrets: two per configured Parley Service (its Parley credentials, API tokens
 // and signing secret; and its callback tokens alone, which the internet-facing webhook reads) and
 // one for the auditors. They are created with a placeholder (no value in the template) and filled by
-// `bin/secrets.ts`, which finds them by their tags (SECRET_TAGS). Retained when the stack goes away.
+// the secrets CLI (cli/secrets/), which finds them by their tags (SECRET_TAGS). Retained when the stack goes away.
 import { RemovalPolicy, Tags } from 'aws-cdk-lib';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -38,7 +38,7 @@ export class HandoverSecrets extends Construct {
       // the downstream signing secret itself, so no value is ever part of the template.
       // Keyed by the identification (stable), not the position, so reordering replaces nothing.
       const secret = new Secret(this, `Service${alphanumeric(service.identification)}`, {
-        description: `Parley credentials and tokens of the Service "${service.name}" (${props.stage}); set with bin/secrets.ts`,
+        description: `Parley credentials and tokens of the Service "${service.name}" (${props.stage}); set with npm run secrets`,
         generateSecretString: {
           secretStringTemplate: JSON.stringify({ apiTokens: [] }),
           generateStringKey: 'signingSecret',
@@ -53,7 +53,7 @@ export class HandoverSecrets extends Construct {
       services.set(service.identification, secret);
 
       const tokens = new Secret(this, `CallbackTokens${alphanumeric(service.identification)}`, {
-        description: `Parley callback tokens of the Service "${service.name}" (${props.stage}); set with bin/secrets.ts`,
+        description: `Parley callback tokens of the Service "${service.name}" (${props.stage}); set with npm run secrets`,
         generateSecretString: {
           secretStringTemplate: JSON.stringify({ callbackTokens: [] }),
           generateStringKey: PLACEHOLDER_KEY,
@@ -70,7 +70,7 @@ export class HandoverSecrets extends Construct {
     this.callbackTokens = callbackTokens;
 
     this.auditors = new Secret(this, 'Auditors', {
-      description: `Auditor tokens of parley-handover (${props.stage}); set with bin/secrets.ts`,
+      description: `Auditor tokens of parley-handover (${props.stage}); set with npm run secrets`,
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ auditors: [] }),
         generateStringKey: PLACEHOLDER_KEY,
@@ -85,7 +85,7 @@ export class HandoverSecrets extends Construct {
       id: 'AwsSolutions-SMG4',
       reason:
         'The values are issued by Parley (shared service-account secret) or are bearer tokens that ' +
-        'the operator rotates with `bin/secrets.ts rotate` (current and next both valid); a ' +
+        'the operator rotates with `npm run secrets -- rotate` (current and next both valid); a ' +
         'Secrets Manager rotation Lambda cannot change them on the Parley side.',
     });
   }

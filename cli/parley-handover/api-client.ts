@@ -1,5 +1,6 @@
 // A small client of this service's HTTP API (DESIGN.md "HTTP API") for the CLI and the demo.
-// Errors carry the API's `{ error: { code, message } }`; the token never appears in one.
+// Errors carry the API's `{ error: { code, message } }`; the token never appears in one (only
+// whether one was sent, so that a 401 can say so).
 
 export interface ApiResponse {
   status: number;
@@ -7,6 +8,8 @@ export interface ApiResponse {
   text: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: unknown;
+  /** Whether the request carried a bearer token. */
+  tokenSent: boolean;
 }
 
 /** A non-2xx answer, or no answer. `status` 0: the service could not be reached. */
@@ -17,6 +20,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly body?: unknown,
+    /** Whether the refused request carried a bearer token (unknown when unreachable). */
+    readonly tokenSent?: boolean,
   ) {
     super(message);
   }
@@ -80,7 +85,7 @@ export const createApiClient = (options: ApiClientOptions): ApiClient => {
     } catch {
       json = undefined;
     }
-    return { status: res.status, headers: res.headers, text, json };
+    return { status: res.status, headers: res.headers, text, json, tokenSent: Boolean(token) };
   };
 
   return {
@@ -103,5 +108,5 @@ export const toApiError = (res: ApiResponse): ApiError => {
   const code = typeof error?.code === 'string' ? error.code : `http_${res.status}`;
   const message =
     typeof error?.message === 'string' ? error.message : `The service answered HTTP ${res.status}.`;
-  return new ApiError(res.status, code, message, res.json);
+  return new ApiError(res.status, code, message, res.json, res.tokenSent);
 };

@@ -9,7 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { hashRecord } from '../../functions/domain/chain';
-import type { CliIo } from '../../local/cli';
+import { type CliIo, runCli } from '../../cli/parley-handover/main';
 import { removeRunInfo, writeRunInfo } from '../../local/paths';
 import { parseServicesFile } from '../../local/services-file';
 import {
@@ -19,10 +19,7 @@ import {
   startLocalStack,
   TABLES,
 } from '../../local/stack';
-import { tempDir } from './support';
-
-// `local/cli` would resolve to the bin's JavaScript shim (jest tries .js first): name the source.
-const { runCli } = require('../../local/cli.ts') as typeof import('../../local/cli');
+import { http, tempDir } from '../local/support';
 
 describe('parley-handover CLI', () => {
   const dir = tempDir('cli-');
@@ -373,12 +370,105 @@ describe('parley-handover CLI', () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ examined: 0, recovered: 0, failed: [] });
   });
 
+  it('takes the global options before the command, after it, and between its arguments', async () => {
+    expect((await cli('handover', '70', 'Agent Service', '--reason', 'globals')).code).toBe(0);
+    const auditor = stack.tokens.auditor!.token;
+    const runs = await Promise.all(
+      [
+        ['--json', 'audit', 'user', '70'],
+        ['audit', '--json', 'user', '70'],
+        ['audit', 'user', '70', '--format', 'json'],
+        ['--format=json', 'audit', 'user', '70', '--url', stack.url, '--token', auditor],
+        ['audit', 'user', '--token', auditor, '70', '--json'],
+      ].map((argv) => cli(...argv)),
+    );
+
+    for (const run of runs) expect(run).toMatchObject({ code: 0, stderr: '' });
+    const bodies = runs.map((run) => JSON.parse(run.stdout));
+    expect(bodies[0].handovers).toMatchObject([{ userId: '70', seq: 1, reason: 'globals' }]);
+    expect(bodies.slice(1)).toEqual([bodies[0], bodies[0], bodies[0], bodies[0]]);
+  });
+
+  it('names an unknown option in one clean sentence, before or after the command', async () => {
+    const after = await cli('owner', '20', '--frobnicate');
+    const before = await cli('--frobnicate', 'services');
+    const near = await cli('owner', '20', '--att', '2026-03-01T10:00:00Z');
+
+    expect(after).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'Unknown option --frobnicate. Try --help.\n',
+    });
+    expect(before).toEqual(after);
+    expect(near).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'Unknown option --att. Did you mean --at? Try --help.\n',
+    });
+  });
+
+  it('says that no token was sent, and how to give one, when --url comes without --token', async () => {
+    const bare = await cli('services', '--url', stack.url);
+    const wrong = await cli('services', '--url', stack.url, '--token', 'x'.repeat(32));
+
+    expect(bare).toMatchObject({ code: 1, stdout: '' });
+    expect(bare.stderr).toMatch(
+      /^The service answered 401 unauthorized: [^\n]+ No token was sent: pass --token TOKEN or set PARLEY_HANDOVER_TOKEN \(an auditor's token; for handover, the owning Service's apiToken\)\.\n$/,
+    );
+    expect(wrong).toMatchObject({ code: 1 });
+    expect(wrong.stderr).toMatch(/^The service answered 401 unauthorized: /);
+    expect(wrong.stderr).not.toContain('No token was sent');
+  });
+
+  it('refuses an --at the API would refuse (a date alone, no zone) with exit 2 and no request', async () => {
+    const auditor = stack.tokens.auditor!.token;
+    const requests: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      requests.push(String(input));
+      return fetch(input, init);
+    };
+    const run = async (argv: string[]) => {
+      const err: string[] = [];
+      const code = await runCli(argv, {
+        env,
+        fetch: counting,
+        stdout: () => undefined,
+        stderr: (t) => err.push(t),
+      });
+      return { code, stderr: err.join('') };
+    };
+
+    const refused = [];
+    for (const at of ['2026-03-01', '2026-03-01T10:00:00', '2026-03-01T10:00:00+0100']) {
+      const api = await http(`${stack.url}/users/70/owner?at=${encodeURIComponent(at)}`, {
+        token: auditor,
+      });
+      refused.push({ at, api: api.status, cli: (await run(['owner', '70', '--at', at])).code });
+    }
+    const dateOnly = await run(['owner', '70', '--at', '2026-03-01']);
+    const sent = requests.length;
+    const endOfDay = await run(['owner', '70', '--at', '2026-03-01T23:59:59Z']);
+
+    expect(refused).toEqual([
+      { at: '2026-03-01', api: 400, cli: 2 },
+      { at: '2026-03-01T10:00:00', api: 400, cli: 2 },
+      { at: '2026-03-01T10:00:00+0100', api: 400, cli: 2 },
+    ]);
+    expect(dateOnly.stderr).toBe(
+      '--at names an instant, not a day: add a time and a zone, e.g. 2026-03-01T23:59:59Z for the end of that day. Try --help.\n',
+    );
+    expect(sent).toBe(0);
+    expect(endOfDay).toEqual({ code: 0, stderr: '' });
+    expect(requests).toHaveLength(1);
+    expect((await cli('owner', '--help')).stdout).toContain('A date alone is refused');
+  });
+
   it('works as the package bin through the tsx shim', async () => {
     const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
       execFile(
         process.execPath,
         [
-          join(__dirname, '..', '..', 'local', 'cli.js'),
+          join(__dirname, '..', '..', 'cli', 'parley-handover', 'bin.js'),
           'owner',
           '60',
           '--url',

@@ -1,0 +1,101 @@
+// `parley-handover verify <userId> | --all`: the service walks the hash chains against the owner
+// items (GET /users/{userId}/verify, GET /verify); the CLI only reports its verdicts.
+import type { VerifyReport } from '../../../functions/domain/verify';
+import { UsageError } from '../../usage';
+import type { ApiClient } from '../api-client';
+import { action, type CliIo, countOption, type Format, type Register } from '../context';
+import { printJson, progressLine, verifyLine } from '../format';
+
+/** verify --all: every page of GET /verify, a progress line, then the summary. */
+const verifyAll = async (
+  api: ApiClient,
+  io: CliIo,
+  format: Format,
+  pageSize: string,
+): Promise<number> => {
+  const progress = progressLine(io);
+  const broken: VerifyReport[] = [];
+  let users = 0;
+  let cursor: string | undefined;
+  try {
+    do {
+      const query = new URLSearchParams({ limit: pageSize });
+      if (cursor) query.set('cursor', cursor);
+      const page = await api.call<{ users: VerifyReport[]; cursor?: string }>(
+        'GET',
+        `/verify?${query}`,
+      );
+      users += page.users.length;
+      broken.push(...page.users.filter((u) => !u.ok));
+      progress.show(`verify --all: ${users} user(s) checked, ${broken.length} broken`);
+      cursor = page.cursor;
+    } while (cursor);
+  } catch (err) {
+    progress.end();
+    io.stderr(`verify --all stopped after ${users} user(s) (${broken.length} broken so far).\n`);
+    throw err;
+  }
+  progress.end();
+  // Scan order means nothing to a reader: the summary lists users by id.
+  const firstBroken = broken
+    .map((r) => ({ userId: r.userId, ...r.firstBroken! }))
+    .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  if (format === 'json') {
+    printJson(io, { users, ok: users - broken.length, broken: broken.length, firstBroken });
+  } else {
+    io.stdout(`users ${users}, ok ${users - broken.length}, broken ${broken.length}\n`);
+    for (const b of firstBroken) {
+      io.stdout(`  user ${b.userId}: BROKEN at seq ${b.seq} (${b.problem})\n`);
+    }
+  }
+  return broken.length > 0 ? 1 : 0;
+};
+
+export const registerVerify: Register = (program, ctx, sink) => {
+  program
+    .command('verify')
+    .description('check hash chains against the owner items (one user, or --all)')
+    .usage('<userId> | --all [--page-size N] [options]')
+    .argument('[userId]', 'the Parley user id')
+    .option('--all', 'every user with an owner item')
+    .option('--page-size <N>', 'with --all: users a request, 1 to 100 (default 20)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Forms:',
+        '  parley-handover verify <userId> [--format table|json]',
+        '  parley-handover verify --all [--page-size N] [--format table|json]',
+        '',
+        "Asks the service (GET /users/{userId}/verify) to walk the user's whole history: every link of",
+        'the hash chain (seq gaps, edited, deleted or reordered records) and the newest record against',
+        "the owner item's lastSeq/lastHash (a deleted or rewritten newest record). Reads only.",
+        '--all verifies every user with an owner item, --page-size users a request (default 20, at most',
+        '100), with a progress line on stderr and a summary of the broken ones.',
+        'Exit code 1 when a chain is broken (or a request failed), 0 when all are intact.',
+      ].join('\n'),
+    )
+    .action(
+      action(sink, async (command, userId) => {
+        const format = ctx.format(command, ['table', 'json']);
+        const options = command.opts<{ all?: boolean; pageSize?: string }>();
+        if (options.all) {
+          if (userId !== undefined) {
+            throw new UsageError('verify takes a user id or --all, not both.');
+          }
+          const pageSize = countOption(options.pageSize ?? '20', '--page-size', 100);
+          return verifyAll(ctx.target(command).api, ctx.io, format, pageSize);
+        }
+        if (options.pageSize !== undefined) throw new UsageError('--page-size goes with --all.');
+        if (userId === undefined || userId === '') {
+          throw new UsageError('verify needs a <userId>, or --all.');
+        }
+        const report = await ctx
+          .target(command)
+          .api.call<VerifyReport>('GET', `/users/${encodeURIComponent(userId)}/verify`);
+        if (format === 'json') printJson(ctx.io, report);
+        else ctx.io.stdout(`${verifyLine(report)}\n`);
+        return report.ok ? 0 : 1;
+      }),
+    );
+};
