@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyForwardSignature } from '../functions/domain/signature';
 
-/** The JSON body of a forward (functions/domain/callback.ts). */
+/** The JSON body of a forward (functions/domain/processor/forward.ts). */
 export interface Forward {
   deliveryId: string;
   serviceId: string;

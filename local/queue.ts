@@ -29,10 +29,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { messageSizeBytes, SQS_MAX_MESSAGE_BYTES } from '../functions/adapters/queue-message';
+import {
+  CALLBACK_MAX_RECEIVE_COUNT,
+  messageSizeBytes,
+  SQS_MAX_MESSAGE_BYTES,
+} from '../functions/contracts/queue';
 import type { CallbackQueue, Clock, Log } from '../functions/domain/ports';
 import { silentLog } from '../functions/domain/ports';
-import { CALLBACK_MAX_RECEIVE_COUNT } from '../functions/contracts/queue';
 import type { TableDefinition } from '../functions/contracts/tables';
 
 /** The queue table: messages, the DLQ, dedup markers and a sequence counter share one key shape. */

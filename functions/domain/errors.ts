@@ -1,6 +1,8 @@
 // Every error the service raises on purpose. Each carries what the HTTP mapper
 // (functions/platform/http.ts) needs; that mapper is the only place they become responses.
 // Messages are plain sentences for humans and never contain a token, a secret or message text.
+// The plain Error classes (DeliveryDeferredError, DownstreamError, DeliveryBusyError) are the
+// queue's: a callback that throws one is deferred or retried, never answered over HTTP.
 
 export abstract class AppError extends Error {
   abstract readonly httpStatus: number;
@@ -103,6 +105,44 @@ export class DeliveryDeferredError extends Error {
   ) {
     super(`Delivery ${deliveryId} waits for a handover in flight.`);
     this.name = 'DeliveryDeferredError';
+  }
+}
+
+export type DownstreamProblem = 'status' | 'timeout' | 'unreachable' | 'bad_body';
+
+/**
+ * A downstream answered with a non-2xx status, not in time, not at all, or with a body that is
+ * not a valid answer. The queue retries the callback (and parks it in the DLQ after its limit).
+ * The message names the host and the status only: never a path, a query or a body.
+ */
+export class DownstreamError extends Error {
+  constructor(
+    readonly host: string,
+    readonly status: number | null,
+    readonly problem: DownstreamProblem,
+  ) {
+    super(
+      problem === 'status'
+        ? `Downstream ${host} answered HTTP ${status}.`
+        : problem === 'timeout'
+          ? `Downstream ${host} did not answer in time.`
+          : problem === 'unreachable'
+            ? `Downstream ${host} could not be reached.`
+            : `Downstream ${host} answered HTTP ${status} with a body that is not a valid answer.`,
+    );
+    this.name = 'DownstreamError';
+  }
+}
+
+/** Another attempt holds this delivery's lease: retry later (the queue does). */
+export class DeliveryBusyError extends Error {
+  constructor(
+    readonly deliveryId: string,
+    /** Epoch ms when the lease ends. */
+    readonly leaseUntil: number,
+  ) {
+    super(`Delivery ${deliveryId} is being processed by another attempt.`);
+    this.name = 'DeliveryBusyError';
   }
 }
 

@@ -1,8 +1,9 @@
 // An owning Service sends text to its user through Parley (`POST /users/{userId}/messages`).
 import { HandoverInProgressError, NotOwnerError, ParleyApiError, ValidationError } from './errors';
-import type { HandoverDeps } from './handover';
-import { isPendingFresh, refreshOwner } from './owner';
-import { ownerItemAtRest } from './recovery';
+import type { HandoverDeps } from './handover/deps';
+import { refreshOwner } from './handover/owner';
+import { isPendingFresh } from './handover/pending';
+import { ownerItemAtRest } from './handover/recover';
 import type { OwnerItem } from './types';
 import { isValidUserId, MAX_USER_ID_LENGTH } from './user-id';
 

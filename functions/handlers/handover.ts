@@ -1,5 +1,5 @@
 // POST /handovers: a Service moves one of its users to another Service.
-import { performHandover } from '../domain/handover';
+import { performHandover } from '../domain/handover/perform';
 import { ValidationError } from '../domain/errors';
 import { handoverRequestSchema, idempotencyKeySchema } from '../schemas/api';
 import type { DepsSource } from '../platform/deps';

@@ -2,8 +2,8 @@
 // the raw body as the message body with its metadata as message attributes (FIFO group = user,
 // dedup id = delivery id), answer exactly 200. No Parley call and no table write here: the
 // processor does the work. A failed enqueue answers 503 so Parley retries.
-import { CALLBACK_BODY_MAX_BYTES, callbackMessage } from '../adapters/queue-message';
-import { deliveryIdFor, groupIdFor, parseCallback } from '../domain/callback';
+import { CALLBACK_BODY_MAX_BYTES, callbackMessage } from '../contracts/queue';
+import { deliveryIdFor, groupIdFor, parseCallback } from '../domain/delivery';
 import { PayloadTooLargeError, QueueUnavailableError, ValidationError } from '../domain/errors';
 import type { DepsSource } from '../platform/deps';
 import { httpHandler } from '../platform/handler';

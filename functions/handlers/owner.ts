@@ -1,11 +1,11 @@
 // GET /users/{userId}/owner: the owner now (from Parley), or at an instant (`?at=`, from history).
-import { currentOwner, ownerAt } from '../domain/handover';
 import { ValidationError } from '../domain/errors';
-import { instantSchema } from '../schemas/api';
+import { currentOwner, ownerAt } from '../domain/handover/owner';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, userIdParam } from '../platform/handler';
 import { json } from '../platform/http';
 import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+import { instantSchema } from '../schemas/api';
 
 export const makeHandler = (deps: DepsSource) =>
   httpHandler(deps, async (event, d) => {
@@ -13,13 +13,15 @@ export const makeHandler = (deps: DepsSource) =>
     const userId = userIdParam(event);
     const at = event.queryStringParameters?.at;
     if (at !== undefined) {
-      if (!instantSchema.safeParse(at).success) {
+      // An empty `at=` is a bad instant here, not an absent one.
+      const instant = instantSchema.safeParse(at);
+      if (!instant.success) {
         throw new ValidationError(
-          'at must be an ISO-8601 instant with a time zone.',
+          instant.error.issues[0]?.message ?? 'at is invalid.',
           'invalid_instant',
         );
       }
-      return json(200, await ownerAt(userId, new Date(at).toISOString(), d));
+      return json(200, await ownerAt(userId, new Date(instant.data).toISOString(), d));
     }
     return json(200, await currentOwner(userId, caller, handoverDeps(d)));
   });

@@ -1,9 +1,15 @@
 // POST /reconcile (auditors) and the 5-minute schedule: recover stale pending handovers.
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { reconcile } from '../domain/handover';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { reconcile } from '../domain/handover/reconcile';
 import { reconcileRequestSchema } from '../schemas/api';
 import type { DepsSource } from '../platform/deps';
-import { authenticate, flushMetrics, httpHandler, requireAuditor } from '../platform/handler';
+import {
+  authenticate,
+  flushMetrics,
+  httpHandler,
+  requireAuditor,
+  startInvocation,
+} from '../platform/handler';
 import { json, parseJsonBody } from '../platform/http';
 import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
 
@@ -23,9 +29,10 @@ export const makeHandler = (deps: DepsSource) => {
       : { userId: undefined };
     return json(200, await reconcile(handoverDeps(d), { userId }));
   });
-  return async (event: APIGatewayProxyEventV2 | ScheduledEvent) => {
-    if (!isScheduled(event)) return http(event);
+  return async (event: APIGatewayProxyEventV2 | ScheduledEvent, context?: Context) => {
+    if (!isScheduled(event)) return http(event, context);
     const d = await deps();
+    startInvocation(d, context);
     const result = await reconcile(handoverDeps(d));
     d.log.info('scheduled reconcile', { ...result, failed: result.failed.length });
     flushMetrics(d);

@@ -1,5 +1,7 @@
 // What a handler needs, built once per container by the composition root (runtime.ts) in AWS, or
 // by the local runtime with local adapters. Handlers are made from a `() => Promise<AppDeps>`.
+// The readonly members are built at their first read (getters); a test that swaps one spreads
+// the deps into a new object.
 import type {
   Authenticator,
   CallbackQueue,
@@ -22,14 +24,14 @@ export interface AppDeps {
   ids: IdGenerator;
   log: Log;
   metrics: MetricsSink;
-  history: HistoryStore;
-  state: StateStore;
+  readonly history: HistoryStore;
+  readonly state: StateStore;
   queue: CallbackQueue;
   parley: ParleyClients;
-  catalog: ServiceCatalog;
-  downstream: Downstream;
+  readonly catalog: ServiceCatalog;
+  readonly downstream: Downstream;
   secrets: SecretsProvider;
-  auth: Authenticator;
+  readonly auth: Authenticator;
 }
 
 export type DepsSource = () => Promise<AppDeps>;

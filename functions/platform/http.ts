@@ -8,6 +8,7 @@ import { safeParse } from 'zod/mini';
 import { AppError, PayloadTooLargeError, ValidationError } from '../domain/errors';
 import type { Log } from '../domain/ports';
 import { MAX_BODY_BYTES } from '../contracts/routes';
+import { QUERY_ERROR_CODES } from '../schemas/api';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 type Headers = Record<string, string>;
@@ -157,9 +158,30 @@ export function parseJsonBody<T>(
   return result.data;
 }
 
-type EventParts = Partial<
-  Pick<APIGatewayProxyEventV2, 'headers' | 'queryStringParameters' | 'pathParameters'>
->;
+/**
+ * Query string parameters checked with `schema` (schemas/api.ts); an empty parameter counts as
+ * absent. The first problem answers 400 with its parameter's code (QUERY_ERROR_CODES) and the
+ * schema's sentence, which never quotes the value.
+ */
+export function parseQuery<T>(
+  schema: z.core.$ZodType<T>,
+  params: Record<string, string | undefined> | undefined,
+): T {
+  const given: Record<string, string> = {};
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (value !== undefined && value !== '') given[key] = value;
+  }
+  const result = safeParse(schema, given);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const name = String(issue?.path[0] ?? '');
+  throw new ValidationError(
+    issue?.message ?? 'The query is invalid.',
+    (Object.hasOwn(QUERY_ERROR_CODES, name) && QUERY_ERROR_CODES[name]) || 'invalid_request',
+  );
+}
+
+type EventParts = Partial<Pick<APIGatewayProxyEventV2, 'headers'>>;
 
 const own = (map: Record<string, string | undefined> | undefined, key: string) =>
   map && Object.hasOwn(map, key) ? map[key] : undefined;
@@ -175,21 +197,4 @@ export function header(event: EventParts, name: string): string | undefined {
     if (key.toLowerCase() === wanted) return value;
   }
   return undefined;
-}
-
-/** The token of an `Authorization: Bearer <token>` header, else undefined. */
-export function bearerToken(event: EventParts): string | undefined {
-  const value = header(event, 'authorization');
-  const match = value ? /^\s*Bearer +([^\s]+)\s*$/i.exec(value) : null;
-  return match ? match[1] : undefined;
-}
-
-/** A query string parameter (API Gateway joins repeated ones with commas). */
-export function queryParam(event: EventParts, name: string): string | undefined {
-  return own(event.queryStringParameters, name);
-}
-
-/** A path parameter of the route, e.g. `userId`. */
-export function pathParam(event: EventParts, name: string): string | undefined {
-  return own(event.pathParameters, name);
 }

@@ -15,7 +15,11 @@ import { createSecretsManagerProvider, parleyCredentialsSource } from '../adapte
 import { createSqsQueue } from '../adapters/sqs-queue';
 import { createStateStore } from '../adapters/state-store';
 import { functionSpecs } from '../contracts/routes';
-import type { HandoverDeps } from '../domain/handover';
+import type { HandoverDeps } from '../domain/handover/deps';
+import { refreshOwner } from '../domain/handover/owner';
+import { performHandover } from '../domain/handover/perform';
+import { recoverPending } from '../domain/handover/recover';
+import type { CallbackDeps } from '../domain/processor/deps';
 import type { CallbackQueue, Clock, Log, MetricsSink, ParleyClient } from '../domain/ports';
 import type * as z from 'zod/mini';
 import {
@@ -57,35 +61,8 @@ const once = <T>(make: () => T): (() => T) => {
   };
 };
 
-/**
- * Properties built on first read (each function uses a few of the adapters: health none, the
- * webhook the authenticator and the queue). A property can still be assigned (tests replace one).
- */
-const defineLazy = <T extends object, K extends keyof T>(
-  target: T,
-  builders: { [P in K]: () => T[P] },
-): void => {
-  for (const key of Object.keys(builders) as K[]) {
-    const settle = (value: T[K]): T[K] => {
-      Object.defineProperty(target, key, {
-        value,
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-      return value;
-    };
-    Object.defineProperty(target, key, {
-      configurable: true,
-      enumerable: true,
-      get: () => settle(builders[key]()),
-      set: settle,
-    });
-  }
-};
-
 /** Powertools metrics, made at the first metric (a request that records none skips them). */
-const lazyMetrics = (): MetricsSink & { flush(): void } => {
+const lazyMetrics = (): MetricsSink & { flush(): void; coldStart(functionName: string): void } => {
   let sink: ReturnType<typeof createMetrics> | undefined;
   const metrics = () => {
     sink ??= createMetrics();
@@ -96,6 +73,7 @@ const lazyMetrics = (): MetricsSink & { flush(): void } => {
     milliseconds: (...args) => metrics().milliseconds(...args),
     gauge: (...args) => metrics().gauge(...args),
     flush: () => sink?.flush(),
+    coldStart: (functionName) => metrics().coldStart(functionName),
   };
 };
 
@@ -134,7 +112,20 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     }
     return parleyClient;
   };
-  const deps = {
+  // Each adapter is built at its first read: each function uses a few of them (health none, the
+  // webhook the authenticator and the queue). A test that needs another one spreads the deps.
+  const history = once(() => createHistoryStore({ client: dynamo(), tableName: historyTable }));
+  const state = once(() => createStateStore({ client: dynamo(), tableName: stateTable }));
+  const catalog = once(() => createServiceCatalog({ config, parley, clock }));
+  const downstream = once(() => createDownstream({ fetch: options.fetch }));
+  const auth = once(() =>
+    createAuthenticator({
+      secrets,
+      serviceIds: config.services.map((s) => s.identification),
+      clock,
+    }),
+  );
+  return {
     config,
     clock,
     ids: { next: () => randomUUID() },
@@ -143,20 +134,22 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     queue: options.queue,
     parley,
     secrets,
-  } as AppDeps;
-  defineLazy<AppDeps, 'history' | 'state' | 'catalog' | 'downstream' | 'auth'>(deps, {
-    history: () => createHistoryStore({ client: dynamo(), tableName: historyTable }),
-    state: () => createStateStore({ client: dynamo(), tableName: stateTable }),
-    catalog: () => createServiceCatalog({ config, parley, clock }),
-    downstream: () => createDownstream({ fetch: options.fetch }),
-    auth: () =>
-      createAuthenticator({
-        secrets,
-        serviceIds: config.services.map((s) => s.identification),
-        clock,
-      }),
-  });
-  return deps;
+    get history() {
+      return history();
+    },
+    get state() {
+      return state();
+    },
+    get catalog() {
+      return catalog();
+    },
+    get downstream() {
+      return downstream();
+    },
+    get auth() {
+      return auth();
+    },
+  };
 };
 
 /** The handover use case's view of the deps. */
@@ -172,6 +165,26 @@ export const handoverDeps = (deps: AppDeps): HandoverDeps => ({
   staleAfterMs: deps.config.staleAfterSeconds * 1000,
   requestBudgetMs: REQUEST_BUDGET_MS,
 });
+
+/** The processor's view of the deps: the handover use cases bound to the handover's deps. */
+export const callbackDeps = (deps: AppDeps): CallbackDeps => {
+  const hd = handoverDeps(deps);
+  return {
+    state: deps.state,
+    catalog: deps.catalog,
+    parley: deps.parley,
+    downstream: deps.downstream,
+    clock: deps.clock,
+    log: deps.log,
+    metrics: deps.metrics,
+    signingSecret: async (serviceId) => (await deps.secrets.service(serviceId)).signingSecret,
+    handover: (input) => performHandover(input, hd),
+    refreshOwner: (userId, asService) => refreshOwner(userId, asService, hd),
+    recoverPending: (userId) => recoverPending(userId, hd),
+    staleAfterMs: hd.staleAfterMs,
+    downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
+  };
+};
 
 /**
  * Parley time of one request: the handover function's timeout less a margin for the writes that

@@ -9,8 +9,7 @@ import {
   QueueEncryption,
 } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { SQS_MAX_MESSAGE_BYTES } from '../../functions/adapters/queue-message';
-import { CALLBACK_MAX_RECEIVE_COUNT } from '../../functions/contracts/queue';
+import { CALLBACK_MAX_RECEIVE_COUNT, SQS_MAX_MESSAGE_BYTES } from '../../functions/contracts/queue';
 import { QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../config';
 
 export interface CallbackQueueProps {

@@ -6,7 +6,7 @@ import {
   verifyChain,
   verifyUserChain,
 } from '../../functions/domain/chain';
-import { performHandover } from '../../functions/domain/handover';
+import { performHandover } from '../../functions/domain/handover/perform';
 import type { HandoverRecord } from '../../functions/domain/types';
 import { AGENT, BOT, FakeHistoryStore, handoverWorld } from '../support/fakes';
 

@@ -5,7 +5,7 @@
 // invariant, the actors, the schedule as released and the history. The seed is fixed; the
 // reliability suite runs the same explorer longer (test/reliability/explorer.test.ts).
 import fc from 'fast-check';
-import { observedRecord, advanceItem } from '../../functions/domain/owner';
+import { observedRecord, advanceItem } from '../../functions/domain/handover/records';
 import { AGENT, BOT } from '../support/fakes';
 import {
   type Actor,

@@ -92,3 +92,39 @@ describe('checkMetadata: size first', () => {
     expect(refusal(deep).code).toBe('metadata_too_large');
   });
 });
+
+describe('checkMetadata', () => {
+  it.each([
+    ['an unsafe integer', { n: 1e16 }],
+    ['a negative unsafe integer', { n: -(2 ** 53) }],
+    ['a number above DynamoDB range', { n: 1e126 }],
+    ['a number below DynamoDB range', { n: 1e-200 }],
+    ['a nested unsafe integer', { a: [{ b: [1, 2, 2 ** 60] }] }],
+  ])('refuses %s with invalid_metadata', (_case, metadata) => {
+    const err = (() => {
+      try {
+        checkMetadata(metadata);
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).code).toBe('invalid_metadata');
+  });
+
+  it('accepts numbers DynamoDB stores as given', () => {
+    const metadata = { a: Number.MAX_SAFE_INTEGER, b: -0.5, c: 1e-130, d: 0, e: 1.5e15 };
+
+    expect(checkMetadata(metadata).metadata).toEqual(metadata);
+  });
+
+  it('refuses metadata nested deeper than its size allows with metadata_too_large, not a crash', () => {
+    const deep = JSON.parse(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+
+    expect(() => checkMetadata(deep)).toThrow(
+      expect.objectContaining({ code: 'metadata_too_large' }),
+    );
+  });
+});

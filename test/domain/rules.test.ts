@@ -3,6 +3,7 @@
 // matching stays, and patterns the engine cannot run are named at configuration load.
 import { checkRulePattern, MAX_RULE_TEXT, matchRule } from '../../functions/domain/rules';
 import type { HandoverRule } from '../../functions/domain/types';
+import { AGENT } from '../support/fakes';
 
 const rule = (match: string, reason = 'r'): HandoverRule => ({ match, newOwner: 'Agent', reason });
 
@@ -60,5 +61,27 @@ describe('checkRulePattern', () => {
     ['an unclosed group', 'a(', 'missing closing ): `a(`'],
   ])('names what the engine refuses in %s', (_case, pattern, problem) => {
     expect(checkRulePattern(pattern)).toBe(problem);
+  });
+});
+
+describe('matchRule: the text it looks at', () => {
+  const rules = [{ match: '\\bhuman\\b', newOwner: AGENT, reason: 'user_requested_human' }];
+
+  it('looks at the first 4,096 characters of the text only', () => {
+    const within = `${'x'.repeat(4090)} human`;
+    const beyond = `${'x'.repeat(4096)} human`;
+
+    expect([matchRule(rules, within)?.reason, matchRule(rules, beyond)]).toEqual([
+      'user_requested_human',
+      undefined,
+    ]);
+  });
+
+  it('does not split a surrogate pair at the cut', () => {
+    const emoji = [{ match: '💬$', newOwner: AGENT, reason: 'emoji_at_end' }];
+    const text = `${'x'.repeat(4095)}💬`; // the pair straddles the cut: it is left out whole
+
+    expect([matchRule(emoji, text), MAX_RULE_TEXT]).toEqual([undefined, 4096]);
+    expect(matchRule([{ match: 'x$', newOwner: AGENT, reason: 'x' }], text)?.reason).toEqual('x');
   });
 });

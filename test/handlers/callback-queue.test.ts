@@ -10,16 +10,17 @@ import {
   CALLBACK_MAX_RECEIVE_COUNT,
   messageSizeBytes,
   SQS_MAX_MESSAGE_BYTES,
-} from '../../functions/adapters/queue-message';
+} from '../../functions/contracts/queue';
 import { DeliveryDeferredError } from '../../functions/domain/errors';
 import type { QueuedCallback } from '../../functions/domain/ports';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as processor } from '../../functions/handlers/processor';
 import type { AppDeps } from '../../functions/platform/deps';
+import { createLogger } from '../../functions/platform/logger';
 import { type LocalDynamo, startLocalDynamo } from '../../local/dynamo';
 import { createLocalQueue, type LocalQueue, queueTable } from '../../local/queue';
-import { apiEvent, sqsEvent, sqsRecord } from '../support/events';
-import { manualClock, recordingLog, recordingMetrics } from '../support/fakes';
+import { apiEvent, lambdaContext, sqsEvent, sqsRecord } from '../support/events';
+import { type ManualClock, manualClock, recordingLog, recordingMetrics } from '../support/fakes';
 import { BOT, type Harness, startHarness } from '../support/harness';
 
 const VISIBILITY_MS = 90_000;
@@ -36,7 +37,11 @@ afterAll(async () => {
   await Promise.all([h.close(), dynamo.close()]);
 });
 
-const clock = manualClock(Date.parse('2026-03-10T14:00:00.000Z'));
+// Each test gets its own clock: one that moved another test's queue time cannot shift this one's.
+let clock: ManualClock;
+beforeEach(() => {
+  clock = manualClock(Date.parse('2026-03-10T14:00:00.000Z'));
+});
 
 const newQueue = async (maxReceiveCount = CALLBACK_MAX_RECEIVE_COUNT): Promise<LocalQueue> => {
   tables += 1;
@@ -229,6 +234,184 @@ describe('the processor reads the queue', () => {
     expect(metrics.total('QueueRecordUnreadable')).toBe(1);
     expect(log.lines.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([
       'unreadable queue record',
+    ]);
+  });
+});
+
+describe('a failed record in a batch', () => {
+  /** A record as the webhook queues it: the user's group, the callback's attributes. */
+  const queued = (userId: string, id: number, receiveCount = 1) =>
+    sqsRecord(
+      {
+        body: callbackOf(userId, id, `m${id}`),
+        groupId: `user-${userId}`,
+        attributes: {
+          serviceId: BOT,
+          deliveryId: `${BOT}#message#${id}`,
+          receivedAt: new Date(clock.now()).toISOString(),
+        },
+      },
+      receiveCount,
+    );
+
+  /** Deps whose queue records the visibility changes asked of it. */
+  const recordingDeps = () => {
+    const log = recordingLog();
+    const metrics = recordingMetrics();
+    const visibility: [string, number][] = [];
+    const deps: AppDeps = {
+      ...h.deps,
+      log,
+      metrics,
+      queue: {
+        send: async () => undefined,
+        changeVisibility: async (receiptHandle, seconds) => {
+          visibility.push([receiptHandle, seconds]);
+        },
+      },
+    };
+    return { deps, log, metrics, visibility };
+  };
+
+  /** A processCallback that throws what `outcome` gives for a callback, and notes each one. */
+  const scripted =
+    (outcome: (deliveryId: string) => Error | null, seen: string[], gate?: Promise<void>) =>
+    async (message: QueuedCallback) => {
+      seen.push(message.deliveryId);
+      await gate;
+      const err = outcome(message.deliveryId);
+      if (err) throw err;
+      return {
+        deliveryId: message.deliveryId,
+        disposition: 'forwarded' as const,
+        duplicate: false,
+      };
+    };
+
+  const id = (n: number) => `${BOT}#message#${n}`;
+
+  it('hands back the failed record and the later records of its user, and goes on with the others', async () => {
+    const { deps, log, metrics, visibility } = recordingDeps();
+    const seen: string[] = [];
+    const records = [
+      queued('f-1', 201),
+      queued('f-2', 202),
+      queued('f-1', 203),
+      queued('f-2', 204),
+    ];
+    const handler = processor(async () => deps, {
+      processCallback: scripted(
+        (d) => (d === id(201) ? new Error('downstream said no') : null),
+        seen,
+      ),
+    });
+
+    const out = await handler(sqsEvent(records));
+
+    expect(out.batchItemFailures).toEqual([
+      { itemIdentifier: records[0]!.messageId },
+      { itemIdentifier: records[2]!.messageId },
+    ]);
+    expect(seen).toEqual([id(201), id(202), id(204)]);
+    expect(visibility).toEqual([]);
+    expect(metrics.total('CallbackDeferred')).toBe(0);
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([
+      {
+        level: 'warn',
+        message: 'callback processing failed; will retry',
+        attributes: { deliveryId: id(201), error: 'Error', receiveCount: '1' },
+      },
+    ]);
+  });
+
+  it('answers every record as failed, without throwing, when the whole batch fails', async () => {
+    const { deps } = recordingDeps();
+    const records = [queued('f-3', 211), queued('f-4', 212)];
+    const handler = processor(async () => deps, {
+      processCallback: scripted(() => new Error('down'), []),
+    });
+
+    const out = await handler(sqsEvent(records));
+
+    expect(out.batchItemFailures).toEqual(records.map((r) => ({ itemIdentifier: r.messageId })));
+  });
+
+  it('fails a record without a group on its own', async () => {
+    const { deps } = recordingDeps();
+    const seen: string[] = [];
+    const records = [queued('f-5', 221), queued('f-5', 222)];
+    for (const r of records) delete (r.attributes as { MessageGroupId?: string }).MessageGroupId;
+    const handler = processor(async () => deps, {
+      processCallback: scripted((d) => (d === id(221) ? new Error('once') : null), seen),
+    });
+
+    const out = await handler(sqsEvent(records));
+
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: records[0]!.messageId }]);
+    expect(seen).toEqual([id(221), id(222)]);
+  });
+
+  it("delays the records behind a deferred one by its seconds, and no other user's", async () => {
+    const { deps, metrics, visibility } = recordingDeps();
+    const records = [queued('f-6', 231, 3), queued('f-7', 232), queued('f-6', 233, 1)];
+    const handler = processor(async () => deps, {
+      processCallback: scripted(
+        (d) => (d === id(231) ? new DeliveryDeferredError(d, 1_000) : null),
+        [],
+      ),
+    });
+
+    const out = await handler(sqsEvent(records));
+
+    // The third receive waits 2^2 = 4 s (more than the 1 s asked); the record behind it as long.
+    expect(out.batchItemFailures).toEqual([
+      { itemIdentifier: records[0]!.messageId },
+      { itemIdentifier: records[2]!.messageId },
+    ]);
+    expect(visibility).toEqual([
+      [records[0]!.receiptHandle, 4],
+      [records[2]!.receiptHandle, 4],
+    ]);
+    expect(metrics.total('CallbackDeferred')).toBe(1);
+  });
+
+  it("puts the invocation's request id on the processor's log lines", async () => {
+    const lines: string[] = [];
+    const { deps } = recordingDeps();
+    const log = createLogger({ level: 'INFO', sink: (line) => lines.push(line) });
+    const handler = processor(async () => ({ ...deps, log }), {
+      processCallback: scripted(() => new Error('down'), []),
+    });
+
+    await handler(sqsEvent([queued('f-10', 251)]), lambdaContext('req-p1', 'processor'));
+
+    expect(
+      lines
+        .map((l) => JSON.parse(l))
+        .map((l) => [l.message, l.function_request_id, l.function_name]),
+    ).toEqual([['callback processing failed; will retry', 'req-p1', 'processor']]);
+  });
+
+  it('keeps apart the failures of two batches handled at the same time', async () => {
+    const { deps } = recordingDeps();
+    let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const failing = queued('f-8', 241);
+    const passing = queued('f-9', 242);
+    const handler = processor(async () => deps, {
+      processCallback: scripted((d) => (d === id(241) ? new Error('no') : null), [], gate),
+    });
+
+    // Both batches are in the handler before either record settles.
+    const both = Promise.all([handler(sqsEvent([failing])), handler(sqsEvent([passing]))]);
+    await new Promise((resolve) => setImmediate(resolve));
+    open();
+
+    expect(await both).toEqual([
+      { batchItemFailures: [{ itemIdentifier: failing.messageId }] },
+      { batchItemFailures: [] },
     ]);
   });
 });

@@ -49,6 +49,14 @@ afterAll(async () => {
   await h.close();
 });
 
+/** A completed handover, as a test's own arrangement (it never relies on another test's). */
+const handOver = async (userId: string, newOwner: string, token = h.tokens.bot.api) => {
+  const res = await call({ method: 'POST', path: '/handovers', token, body: { userId, newOwner } });
+  if (res.statusCode !== 200)
+    throw new Error(`arranging a handover of ${userId}: ${res.statusCode}`);
+  return res.json;
+};
+
 const samplePath = (route: HttpRoute) =>
   route.path.replace('{serviceId}', BOT).replace('{userId}', '20');
 
@@ -288,16 +296,17 @@ describe('POST /handovers and GET /users/{userId}/owner', () => {
   });
 
   it('answers from history with ?at=, and known: false before the first record', async () => {
+    await handOver('108', AGENT);
     const before = await call({
       method: 'GET',
-      path: '/users/102/owner?at=2000-01-01T00:00:00Z',
+      path: '/users/108/owner?at=2000-01-01T00:00:00Z',
       token: h.tokens.auditor,
     });
     expect(before.statusCode).toBe(200);
     expect(before.json).toMatchObject({ owner: null, known: false });
     const now = await call({
       method: 'GET',
-      path: `/users/102/owner?at=${new Date(Date.now() + 1000).toISOString()}`,
+      path: `/users/108/owner?at=${new Date(Date.now() + 1000).toISOString()}`,
       token: h.tokens.auditor,
     });
     expect(now.json).toMatchObject({ known: true, owner: { identification: AGENT } });
@@ -421,15 +430,11 @@ describe('POST /users/{userId}/messages', () => {
 
 describe('audit routes', () => {
   it("lists a user's handovers newest first", async () => {
-    await call({
-      method: 'POST',
-      path: '/handovers',
-      token: h.tokens.agent.api,
-      body: { userId: '102', newOwner: 'default' },
-    });
+    await handOver('401', AGENT);
+    await handOver('401', 'default', h.tokens.agent.api);
     const res = await call({
       method: 'GET',
-      path: '/users/102/handovers',
+      path: '/users/401/handovers',
       token: h.tokens.auditor,
     });
     expect(res.statusCode).toBe(200);
@@ -442,6 +447,8 @@ describe('audit routes', () => {
   });
 
   it('answers a range as CSV with the next cursor in X-Next-Cursor', async () => {
+    await handOver('402', AGENT);
+    await handOver('403', AGENT);
     const from = new Date(Date.now() - 3600_000).toISOString();
     const to = new Date(Date.now() + 3600_000).toISOString();
     const res = await call({
@@ -459,6 +466,8 @@ describe('audit routes', () => {
   });
 
   it('filters a range by destination service', async () => {
+    await handOver('404', AGENT);
+    await handOver('404', 'default', h.tokens.agent.api);
     const from = new Date(Date.now() - 3600_000).toISOString();
     const to = new Date(Date.now() + 3600_000).toISOString();
     const res = await call({
@@ -467,7 +476,10 @@ describe('audit routes', () => {
       token: h.tokens.auditor,
     });
     expect(res.statusCode).toBe(200);
-    expect(res.json.handovers.length).toBeGreaterThan(0);
+    const of404 = res.json.handovers
+      .filter((r: { userId: string }) => r.userId === '404')
+      .map((r: { seq: number }) => r.seq);
+    expect(of404).toEqual([1]);
     for (const r of res.json.handovers)
       expect(r).toMatchObject({ toOwner: AGENT, status: 'completed' });
   });

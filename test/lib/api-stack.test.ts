@@ -3,10 +3,7 @@
 // reconcile schedule, the access log, alarms and outputs. Bundling is skipped (see bundles.test).
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { type FunctionName, functionSpecs, httpRoutes } from '../../functions/contracts/routes';
-import {
-  CALLBACK_MAX_RECEIVE_COUNT,
-  SQS_MAX_MESSAGE_BYTES,
-} from '../../functions/adapters/queue-message';
+import { CALLBACK_MAX_RECEIVE_COUNT, SQS_MAX_MESSAGE_BYTES } from '../../functions/contracts/queue';
 import { ENV } from '../../functions/schemas/config';
 import { type LoadedStage, loadStage, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../lib/config';
 import { buildApp, devStage, functionIdOf, grantsOf, kindOf, templatesOf } from './support';

@@ -1,8 +1,9 @@
 // The composition root builds an adapter when a handler first uses it: a function that never
 // touches a table, the queue or a secret does not construct those clients.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../functions/adapters/dynamo';
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
-import { noMetrics } from '../../functions/domain/ports';
+import { type Downstream, noMetrics } from '../../functions/domain/ports';
 import { buildDeps } from '../../functions/platform/runtime';
 import { type StageConfig, stageConfigSchema } from '../../functions/schemas/config';
 
@@ -12,6 +13,10 @@ const config: StageConfig = stageConfigSchema.parse({
   parley: { baseUrl: 'https://parley.example/v2' },
   services: [{ identification: 'bot-1', name: 'Bot', role: 'bot' }],
 });
+
+/** A real document client; nothing listens at its endpoint, and these tests send it nothing. */
+const idleClient = (): DynamoDBDocumentClient =>
+  createDocumentClient({ endpoint: 'http://127.0.0.1:9', region: 'eu-west-1' });
 
 const build = (client: () => DynamoDBDocumentClient) =>
   buildDeps({
@@ -24,7 +29,7 @@ const build = (client: () => DynamoDBDocumentClient) =>
 
 describe('buildDeps', () => {
   it('makes the DynamoDB client when a table is first used, once for both tables', () => {
-    const client = jest.fn(() => ({ send: jest.fn() }) as unknown as DynamoDBDocumentClient);
+    const client = jest.fn(idleClient);
     const deps = build(client);
     expect(deps.config.stage).toBe('test');
     expect(client).not.toHaveBeenCalled();
@@ -34,10 +39,10 @@ describe('buildDeps', () => {
   });
 
   it('lets a test replace an adapter', () => {
-    const deps = build(() => ({}) as DynamoDBDocumentClient);
-    const downstream = { forward: jest.fn() } as unknown as typeof deps.downstream;
-    deps.downstream = downstream;
-    expect(deps.downstream).toBe(downstream);
+    const deps = build(idleClient);
+    const downstream: Downstream = { post: jest.fn() };
+    const replaced = { ...deps, downstream };
+    expect(replaced.downstream).toBe(downstream);
   });
 });
 
@@ -68,7 +73,7 @@ describe('Parley call metrics', () => {
           auditors: [],
         }),
         dynamo: {
-          client: () => ({}) as DynamoDBDocumentClient,
+          client: idleClient,
           historyTable: 'h',
           stateTable: 's',
         },

@@ -9,7 +9,7 @@ import {
   UnknownServiceError,
   ValidationError,
 } from '../../functions/domain/errors';
-import type { HandoverDeps } from '../../functions/domain/handover';
+import type { HandoverDeps } from '../../functions/domain/handover/deps';
 import type {
   Clock,
   HistoryStore,

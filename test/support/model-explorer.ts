@@ -9,24 +9,17 @@
 // rest: the clock passes staleAfter, reconcile runs, undelivered callbacks are delivered again and
 // an auditor reads the owner (which heals the cache), a few rounds at most, with no faults.
 import fc, { type Scheduler } from 'fast-check';
-import {
-  type CallbackDeps,
-  DeliveryBusyError,
-  DownstreamError,
-  deliveryIdFor,
-  parseCallback,
-  processCallback,
-} from '../../functions/domain/callback';
+import type { CallbackDeps } from '../../functions/domain/processor/deps';
+import { DeliveryBusyError, DownstreamError } from '../../functions/domain/errors';
+import { deliveryIdFor, parseCallback } from '../../functions/domain/delivery';
+import { processCallback } from '../../functions/domain/processor/process-callback';
 import { verifyChain } from '../../functions/domain/chain';
 import { AppError } from '../../functions/domain/errors';
-import {
-  currentOwner,
-  type HandoverDeps,
-  performHandover,
-  reconcile,
-  recoverPending,
-  refreshOwner,
-} from '../../functions/domain/handover';
+import { currentOwner, refreshOwner } from '../../functions/domain/handover/owner';
+import type { HandoverDeps } from '../../functions/domain/handover/deps';
+import { performHandover } from '../../functions/domain/handover/perform';
+import { reconcile } from '../../functions/domain/handover/reconcile';
+import { recoverPending } from '../../functions/domain/handover/recover';
 import type { Downstream, HistoryStore, StateStore } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
 import type { HandoverRecord, ServiceInfo } from '../../functions/domain/types';

@@ -1,23 +1,21 @@
-import type { HandoverDeps } from '../../functions/domain/handover';
-import { ParleyTimeoutError } from '../../functions/domain/errors';
-import { recoverPending } from '../../functions/domain/recovery';
-import { verifyChain } from '../../functions/domain/chain';
+// performHandover (handover/perform.ts): the handover sequence end to end over the store fakes.
+import type { HandoverDeps } from '../../../functions/domain/handover/deps';
+import { ParleyTimeoutError } from '../../../functions/domain/errors';
+import { recoverPending } from '../../../functions/domain/handover/recover';
+import { verifyChain } from '../../../functions/domain/chain';
 import {
   ForbiddenError,
   HandoverInProgressError,
-  IdempotencyKeyReusedError,
   NotOwnerError,
   OwnerChangedError,
   ParleyApiError,
   UnknownServiceError,
   ValidationError,
-} from '../../functions/domain/errors';
-import { GENESIS_HASH } from '../../functions/domain/chain';
-import { type HandoverInput, performHandover, refreshOwner } from '../../functions/domain/handover';
-import { checkMetadata } from '../../functions/domain/metadata';
-import { observedRecord } from '../../functions/domain/owner';
-import type { OwnerItem } from '../../functions/domain/types';
-import { AGENT, BOT, handoverWorld } from '../support/fakes';
+} from '../../../functions/domain/errors';
+import type { HandoverInput } from '../../../functions/domain/handover/deps';
+import { performHandover } from '../../../functions/domain/handover/perform';
+import type { OwnerItem } from '../../../functions/domain/types';
+import { AGENT, BOT, handoverWorld } from '../../support/fakes';
 
 const T0 = '2026-03-10T14:00:00.000Z';
 
@@ -31,6 +29,7 @@ const seedRequest = (over: Partial<HandoverInput> = {}): HandoverInput => ({
 });
 
 const botView = { identification: BOT, name: 'Bot Service', default: true };
+
 const agentView = { identification: AGENT, name: 'Agent Service', default: false };
 
 /** Errors thrown by an awaited call, for explicit assertions on their fields. */
@@ -593,195 +592,6 @@ describe('performHandover', () => {
   });
 });
 
-describe('performHandover with an Idempotency-Key', () => {
-  it('answers a repeat with the same body the same way, without a second Parley call', async () => {
-    const w = handoverWorld();
-    const first = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-    const callsAfterFirst = w.parley.calls.length;
-    w.clock.advance(10_000);
-
-    const again = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    expect(again).toEqual(first);
-    expect(w.parley.calls.length).toBe(callsAfterFirst);
-    expect(w.history.userRecords('20')).toHaveLength(1);
-  });
-
-  it('answers a repeat even after later handovers of the same user', async () => {
-    const w = handoverWorld();
-    const first = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-    await performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps);
-
-    const again = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    expect(again).toEqual(first);
-    expect(w.history.userRecords('20')).toHaveLength(2);
-  });
-
-  it('refuses the same key with another body with 422', async () => {
-    const w = handoverWorld();
-    await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    const err = await caught(() =>
-      performHandover(seedRequest({ idempotencyKey: 'k1', metadata: { reason: 'other' } }), w.deps),
-    );
-
-    expect(err).toBeInstanceOf(IdempotencyKeyReusedError);
-    expect((err as IdempotencyKeyReusedError).httpStatus).toBe(422);
-  });
-
-  it('keeps keys apart per calling service', async () => {
-    const w = handoverWorld();
-    await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    const result = await performHandover(
-      seedRequest({ idempotencyKey: 'k1', newOwner: BOT, requestedBy: AGENT, metadata: undefined }),
-      w.deps,
-    );
-
-    expect(result.changed).toBe(true);
-    expect(w.history.userRecords('20')).toHaveLength(2);
-  });
-
-  it('answers 409 to a repeat while the first is pending, and resumes it once stale', async () => {
-    const w = handoverWorld();
-    w.parley.onSetOwner = () => {
-      throw new Error('crash after the marker');
-    };
-    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
-    w.clock.advance(1000);
-
-    const busy = await caught(() => performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps));
-    w.clock.advance(60_000);
-    const resumed = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    expect(busy).toBeInstanceOf(HandoverInProgressError);
-    expect((busy as HandoverInProgressError).retryAfterSeconds).toBe(59);
-    const records = w.history.userRecords('20');
-    expect(records.map((r) => [r.handoverId, r.status])).toEqual([['h0001', 'completed']]);
-    expect(resumed).toEqual({ changed: true, owner: agentView, handover: records[0] });
-  });
-
-  it('reuses the stored handoverId when the first request stopped before its marker', async () => {
-    const w = handoverWorld();
-    // The first request stores its key, then fails reading Parley (before any marker).
-    w.parley.failNext('getOwner', 'refused');
-    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
-
-    const result = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    expect(result.handover?.handoverId).toBe('h0001');
-    expect(w.history.userRecords('20')).toHaveLength(1);
-  });
-
-  it.each([
-    ['an API request', 'api', 'k1'],
-    ['a downstream-requested handover retried from the queue', 'downstream', 'cb:delivery-1'],
-  ] as const)(
-    'lets a retry of a failed handover make a new attempt under a fresh handoverId (%s)',
-    async (_case, source, key) => {
-      const w = handoverWorld();
-      w.parley.failNext('setOwner', 'reject_403');
-      await expect(
-        performHandover(seedRequest({ idempotencyKey: key, source }), w.deps),
-      ).rejects.toThrow(ParleyApiError);
-
-      const retry = await performHandover(seedRequest({ idempotencyKey: key, source }), w.deps);
-      const again = await performHandover(seedRequest({ idempotencyKey: key, source }), w.deps);
-
-      const records = w.history.userRecords('20');
-      expect(records.map((r) => [r.handoverId, r.status])).toEqual([
-        ['h0001', 'failed'],
-        ['h0002', 'completed'],
-      ]);
-      expect(retry).toEqual({ changed: true, owner: agentView, handover: records[1] });
-      expect(again).toEqual(retry);
-      expect(w.parley.callsOf('setOwner')).toHaveLength(2);
-      expect(w.state.idempotency.get(`${BOT}#${key}`)?.handoverId).toBe('h0002');
-    },
-  );
-
-  it('makes a new attempt when a stale handover of the key is recovered as failed', async () => {
-    const w = handoverWorld();
-    w.parley.onSetOwner = () => {
-      throw new Error('crash after the marker');
-    };
-    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
-    w.clock.advance(61_000);
-    // Recovery's PUT is refused: the first attempt ends failed.
-    w.parley.failNext('setOwner', 'reject_403');
-
-    const retry = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    const records = w.history.userRecords('20');
-    expect(records.map((r) => [r.handoverId, r.status])).toEqual([
-      ['h0001', 'failed'],
-      ['h0002', 'completed'],
-    ]);
-    expect(retry).toEqual({ changed: true, owner: agentView, handover: records[1] });
-  });
-
-  it('follows the winner when a concurrent retry releases the failed key first', async () => {
-    const w = handoverWorld();
-    w.parley.failNext('setOwner', 'reject_403');
-    await expect(performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps)).rejects.toThrow();
-    const replace = w.state.replaceIdempotency.bind(w.state);
-    let raced = false;
-    w.state.replaceIdempotency = async (item, previous, nowMs) => {
-      if (!raced) {
-        raced = true;
-        // The other retry replaced the key first (and has not marked the user yet).
-        await replace({ ...item, handoverId: 'rival' }, previous, nowMs);
-      }
-      return replace(item, previous, nowMs);
-    };
-
-    const result = await performHandover(seedRequest({ idempotencyKey: 'k1' }), w.deps);
-
-    expect(result.handover?.handoverId).toBe('rival');
-    expect(w.history.userRecords('20').map((r) => [r.handoverId, r.status])).toEqual([
-      ['h0001', 'failed'],
-      ['rival', 'completed'],
-    ]);
-    expect(w.state.idempotency.get(`${BOT}#k1`)?.handoverId).toBe('rival');
-  });
-});
-
-describe('performHandover when another record takes its seq', () => {
-  it('answers 409 owner_changed and never returns the other record as its own', async () => {
-    const w = handoverWorld();
-    await refreshOwner('20', BOT, w.deps);
-    // An observer appends its record at seq 1 between the handover's PUT and its append.
-    const append = w.history.append.bind(w.history);
-    w.history.append = async (record) => {
-      if (record.source === 'api') {
-        await append(
-          observedRecord(
-            { userId: '20', seq: 0, hash: GENESIS_HASH, createdAt: null },
-            BOT,
-            AGENT,
-            'observer-1',
-            w.clock.now(),
-          ),
-        );
-      }
-      return append(record);
-    };
-
-    const err = await caught(() => performHandover(seedRequest(), w.deps));
-
-    expect(err).toBeInstanceOf(OwnerChangedError);
-    expect((err as OwnerChangedError).httpStatus).toBe(409);
-    expect(w.history.userRecords('20').map((r) => r.handoverId)).toEqual(['observer-1']);
-    expect(w.state.owners.get('20')).toMatchObject({
-      owner: AGENT,
-      pending: null,
-      lastSeq: 1,
-      lastHandoverId: 'observer-1',
-    });
-  });
-});
-
 describe('userId', () => {
   it.each([
     ['129 characters', 'x'.repeat(129)],
@@ -804,41 +614,5 @@ describe('userId', () => {
     const result = await performHandover(seedRequest({ userId: 'x'.repeat(128) }), w.deps);
 
     expect(result.changed).toBe(true);
-  });
-});
-
-describe('checkMetadata', () => {
-  it.each([
-    ['an unsafe integer', { n: 1e16 }],
-    ['a negative unsafe integer', { n: -(2 ** 53) }],
-    ['a number above DynamoDB range', { n: 1e126 }],
-    ['a number below DynamoDB range', { n: 1e-200 }],
-    ['a nested unsafe integer', { a: [{ b: [1, 2, 2 ** 60] }] }],
-  ])('refuses %s with invalid_metadata', (_case, metadata) => {
-    const err = (() => {
-      try {
-        checkMetadata(metadata);
-      } catch (e) {
-        return e;
-      }
-      return null;
-    })();
-
-    expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).code).toBe('invalid_metadata');
-  });
-
-  it('accepts numbers DynamoDB stores as given', () => {
-    const metadata = { a: Number.MAX_SAFE_INTEGER, b: -0.5, c: 1e-130, d: 0, e: 1.5e15 };
-
-    expect(checkMetadata(metadata).metadata).toEqual(metadata);
-  });
-
-  it('refuses metadata nested deeper than its size allows with metadata_too_large, not a crash', () => {
-    const deep = JSON.parse(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
-
-    expect(() => checkMetadata(deep)).toThrow(
-      expect.objectContaining({ code: 'metadata_too_large' }),
-    );
   });
 });

@@ -1,20 +1,13 @@
-import { GENESIS_HASH, verifyChain } from '../../functions/domain/chain';
-import {
-  HandoverInProgressError,
-  OwnerChangedError,
-  ParleyTimeoutError,
-} from '../../functions/domain/errors';
-import {
-  type HandoverInput,
-  performHandover,
-  recoverPending,
-  refreshOwner,
-} from '../../functions/domain/handover';
-import { observedRecord } from '../../functions/domain/owner';
-import type { HistoryStore } from '../../functions/domain/ports';
-import { completePending } from '../../functions/domain/recovery';
-import type { HandoverRecord } from '../../functions/domain/types';
-import { AGENT, BOT, handoverWorld } from '../support/fakes';
+// recoverPending (handover/recover.ts): a stale marker completed from its draft, exactly once.
+import { verifyChain } from '../../../functions/domain/chain';
+import { ParleyTimeoutError } from '../../../functions/domain/errors';
+import type { HandoverInput } from '../../../functions/domain/handover/deps';
+import { performHandover } from '../../../functions/domain/handover/perform';
+import { recoverPending } from '../../../functions/domain/handover/recover';
+import { refreshOwner } from '../../../functions/domain/handover/owner';
+import type { HistoryStore } from '../../../functions/domain/ports';
+import type { HandoverRecord } from '../../../functions/domain/types';
+import { AGENT, BOT, handoverWorld } from '../../support/fakes';
 
 const seedRequest: HandoverInput = {
   userId: '20',
@@ -245,134 +238,5 @@ describe('recoverPending', () => {
 
     expect(w.parley.callsOf('unsetAgent').map((c) => c.as)).toEqual([BOT]);
     expectConsistent(w, BOT);
-  });
-});
-
-describe('a record of another handover at the draft’s seq', () => {
-  it('is a conflict for the recovered handover, never its outcome, and frees the user', async () => {
-    const w = handoverWorld();
-    crashAfterMarker(w);
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow();
-    // An observer recorded a change at the seq the stalled handover owns.
-    const theirs = observedRecord(
-      { userId: '20', seq: 0, hash: GENESIS_HASH, createdAt: null },
-      BOT,
-      AGENT,
-      'observer-1',
-      w.clock.now(),
-    );
-    await w.history.append(theirs);
-    w.parley.owners.set('20', AGENT);
-    const marked = (await w.state.getOwner('20'))!;
-
-    const completion = await completePending(marked, w.deps, 'get', theirs);
-
-    expect(completion.error).toBeInstanceOf(OwnerChangedError);
-    expect((completion.error as OwnerChangedError).details).toEqual({ currentOwner: AGENT });
-    expect(w.history.userRecords('20')).toEqual([theirs]);
-    expect(w.state.owners.get('20')).toMatchObject({
-      owner: AGENT,
-      pending: null,
-      lastHandoverId: 'observer-1',
-    });
-    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
-  });
-});
-
-describe('a late original invocation', () => {
-  it('does not PUT again once a recoverer took its marker and the user was handed on', async () => {
-    const w = handoverWorld();
-    const compareAndSet = w.state.compareAndSetOwner.bind(w.state);
-    let slept = false;
-    const sleepy = {
-      ...w.deps,
-      state: Object.assign(Object.create(w.state), {
-        compareAndSetOwner: async (item: Parameters<typeof compareAndSet>[0], version: number) => {
-          const won = await compareAndSet(item, version);
-          if (won && item.pending && !slept) {
-            slept = true;
-            // The invocation stalls after its marker; meanwhile recovery finishes the handover
-            // and the agent hands the user back.
-            w.clock.advance(61_000);
-            expect(await recoverPending('20', w.deps)).toBe('recovered');
-            await performHandover(
-              { userId: '20', newOwner: BOT, requestedBy: AGENT, source: 'api' },
-              w.deps,
-            );
-          }
-          return won;
-        },
-      }),
-    };
-
-    await expect(performHandover(seedRequest, sleepy)).rejects.toThrow(HandoverInProgressError);
-
-    expect(w.parley.calls.filter((c) => c.method === 'setOwner')).toHaveLength(2);
-    expect(w.history.userRecords('20').map((r) => [r.toOwner, r.status])).toEqual([
-      [AGENT, 'completed'],
-      [BOT, 'completed'],
-    ]);
-    expectConsistent(w, BOT);
-  });
-});
-
-/**
- * The first PUT owner times out without effect; right after the settling GET (which still shows
- * the Bot) that PUT lands late at Parley, so the retried PUT is refused as not the owner.
- */
-const lateLanding = (afterLanding?: (w: ReturnType<typeof handoverWorld>) => void) => {
-  const w = handoverWorld();
-  w.parley.failNext('setOwner', 'timeout');
-  let landed = false;
-  const deps = {
-    ...w.deps,
-    parley: (id: string) => {
-      const client = w.parley.clients(id);
-      return {
-        ...client,
-        getOwner: async (userId: string) => {
-          const read = await client.getOwner(userId);
-          if (!landed && w.parley.callsOf('setOwner').length === 1) {
-            landed = true;
-            w.parley.owners.set('20', AGENT);
-            afterLanding?.(w);
-          }
-          return read;
-        },
-      };
-    },
-  };
-  return { w, deps };
-};
-
-describe('an unknown outcome that lands late', () => {
-  it('completes the handover when the retried PUT is refused because the target owns the user', async () => {
-    const { w, deps } = lateLanding();
-
-    const result = await performHandover(seedRequest, deps);
-
-    expect(result).toMatchObject({ changed: true, owner: { identification: AGENT } });
-    expect(w.history.userRecords('20').map((r) => [r.source, r.status, r.parley?.code])).toEqual([
-      ['api', 'completed', 'timeout'],
-    ]);
-    expectConsistent(w, AGENT);
-  });
-
-  it('leaves the marker when the retried PUT is refused and Parley cannot say who owns the user', async () => {
-    // The look after the refusal fails too.
-    const { w, deps } = lateLanding((world) => world.parley.failNext('getOwner', 'reject_500'));
-
-    const err = await performHandover(seedRequest, deps).catch((e: unknown) => e);
-    const marker = (await w.state.getOwner('20'))?.pending;
-    w.clock.advance(61_000);
-    const recovered = await recoverPending('20', deps);
-
-    expect(err).toBeInstanceOf(ParleyTimeoutError);
-    expect(marker?.draft.toOwner).toBe(AGENT);
-    expect(recovered).toBe('recovered');
-    expect(w.history.userRecords('20').map((r) => [r.source, r.status, r.toOwner])).toEqual([
-      ['api', 'completed', AGENT],
-    ]);
-    expectConsistent(w, AGENT);
   });
 });

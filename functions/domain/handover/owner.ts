@@ -1,36 +1,13 @@
 // The owner item as a cache of Parley's truth: the view of an owner, keeping the cache in step with
-// Parley (a change made elsewhere becomes an `observed` record), the owner now and at an instant,
-// and the record helpers the handover and its recovery share.
-import { finalizeRecord, GENESIS_HASH, metadataDigest } from './chain';
-import { callBudget, withDeadline } from './deadline';
-import { OwnerChangedError, ParleyError, ValidationError } from './errors';
-import type { HandoverDeps, OwnerView } from './handover';
-import type { HistoryStore, ServiceCatalog } from './ports';
-import type { DraftRecord, HandoverRecord, OwnerItem } from './types';
-
-export const isoAt = (ms: number): string => new Date(ms).toISOString();
-
-/** createdAt of the next record: now, but always at least 1 ms after the previous one. */
-export const nextCreatedAt = (lastCreatedAt: string | null, nowMs: number): string =>
-  isoAt(lastCreatedAt === null ? nowMs : Math.max(nowMs, Date.parse(lastCreatedAt) + 1));
-
-/**
- * Milliseconds until the item's pending marker turns stale: 0 without a marker or once stale.
- * The one place that says how fresh a marker is (DESIGN.md's `staleAfter`).
- */
-export const pendingRemainingMs = (
-  item: Pick<OwnerItem, 'pending'> | null,
-  nowMs: number,
-  staleAfterMs: number,
-): number =>
-  item?.pending ? Math.max(0, Date.parse(item.pending.markedAt) + staleAfterMs - nowMs) : 0;
-
-/** True while the item holds a marker younger than `staleAfterMs`: a handover in flight. */
-export const isPendingFresh = (
-  item: Pick<OwnerItem, 'pending'> | null,
-  nowMs: number,
-  staleAfterMs: number,
-): boolean => pendingRemainingMs(item, nowMs, staleAfterMs) > 0;
+// Parley (a change made elsewhere becomes an `observed` record), and the owner now and at an
+// instant.
+import { finalizeRecord, GENESIS_HASH } from '../chain';
+import { callBudget, withDeadline } from '../deadline';
+import { OwnerChangedError, ParleyError, ValidationError } from '../errors';
+import type { HistoryStore, ServiceCatalog } from '../ports';
+import type { HandoverRecord, OwnerItem } from '../types';
+import type { HandoverDeps, OwnerView } from './deps';
+import { advanceItem, appendOnce, isoAt, observedDraft } from './records';
 
 /**
  * The view of a Service. `default` comes from Parley's list (catalog.list() loads the cached list,
@@ -52,91 +29,6 @@ export async function toOwnerView(
   return known
     ? { identification, name: known.name, default: known.default }
     : { identification, name: identification, default: false };
-}
-
-/** The owner item after `records` (ascending) were written; clears the pending marker. */
-export function advanceItem(item: OwnerItem, records: HandoverRecord[], nowMs: number): OwnerItem {
-  const next: OwnerItem = {
-    ...item,
-    version: item.version + 1,
-    pending: null,
-    refreshedAt: isoAt(nowMs),
-  };
-  for (const record of records) {
-    next.lastSeq = record.seq;
-    next.lastHash = record.hash;
-    next.lastCreatedAt = record.createdAt;
-    next.lastHandoverId = record.handoverId;
-    if (record.status === 'completed') {
-      next.owner = record.toOwner;
-      next.since = record.createdAt;
-    }
-  }
-  return next;
-}
-
-/** The draft of the record that notes a change of owner made outside this service. */
-export function observedDraft(
-  after: { userId: string; seq: number; hash: string; createdAt: string | null },
-  fromOwner: string,
-  toOwner: string,
-  handoverId: string,
-  nowMs: number,
-): DraftRecord {
-  return {
-    handoverId,
-    userId: after.userId,
-    seq: after.seq + 1,
-    fromOwner,
-    toOwner,
-    reason: null,
-    metadata: null,
-    metadataDigest: metadataDigest(null),
-    requestedBy: 'parley',
-    source: 'observed',
-    createdAt: nextCreatedAt(after.createdAt, nowMs),
-    prevHash: after.hash,
-  };
-}
-
-/** The record that notes a change of owner made outside this service. */
-export const observedRecord = (...args: Parameters<typeof observedDraft>): HandoverRecord =>
-  finalizeRecord(observedDraft(...args), 'completed', null);
-
-/**
- * Appends a record; when its seq is already written (a recoverer, a zombie or a concurrent
- * observer got there first) the stored record is the truth and is returned instead.
- */
-export async function appendOnce(
-  record: HandoverRecord,
-  deps: Pick<HandoverDeps, 'history' | 'log' | 'metrics'>,
-): Promise<HandoverRecord> {
-  const outcome = await deps.history.append(record);
-  if (outcome === 'appended') {
-    deps.metrics.count('Handover', 1, { source: record.source, status: record.status });
-    if (record.status === 'failed')
-      deps.metrics.count('HandoverFailed', 1, { source: record.source });
-    if (record.source === 'observed') deps.metrics.count('ObservedDrift', 1);
-    deps.log.info('handover recorded', {
-      handoverId: record.handoverId,
-      userId: record.userId,
-      seq: record.seq,
-      source: record.source,
-      status: record.status,
-    });
-    return record;
-  }
-  const stored = await deps.history.get(record.userId, record.seq);
-  if (!stored) throw new Error('The history reported an existing record it cannot return.');
-  if (stored.handoverId !== record.handoverId) {
-    deps.log.warn('history seq already taken by another record', {
-      handoverId: record.handoverId,
-      storedHandoverId: stored.handoverId,
-      userId: record.userId,
-      seq: record.seq,
-    });
-  }
-  return stored;
 }
 
 const SYNC_ATTEMPTS = 4;

@@ -1,6 +1,8 @@
-import { verifyChain } from '../../functions/domain/chain';
-import { type HandoverInput, performHandover, reconcile } from '../../functions/domain/handover';
-import { AGENT, BOT, handoverWorld } from '../support/fakes';
+import { verifyChain } from '../../../functions/domain/chain';
+import type { HandoverInput } from '../../../functions/domain/handover/deps';
+import { performHandover } from '../../../functions/domain/handover/perform';
+import { reconcile } from '../../../functions/domain/handover/reconcile';
+import { AGENT, BOT, handoverWorld } from '../../support/fakes';
 
 type World = ReturnType<typeof handoverWorld>;
 

@@ -1,18 +1,18 @@
-import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../functions/domain/chain';
-import { ParleyTimeoutError, ValidationError } from '../../functions/domain/errors';
+import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../../functions/domain/chain';
+import { ParleyTimeoutError, ValidationError } from '../../../functions/domain/errors';
 import {
   currentOwner,
-  type HandoverDeps,
-  type HandoverInput,
   ownerAt,
-  performHandover,
   refreshOwner,
   toOwnerView,
-} from '../../functions/domain/handover';
-import { observedRecord, syncOwner } from '../../functions/domain/owner';
-import { recoverPending } from '../../functions/domain/recovery';
-import type { HandoverRecord, OwnerItem } from '../../functions/domain/types';
-import { AGENT, BOT, FakeHistoryStore, handoverWorld, staticCatalog } from '../support/fakes';
+} from '../../../functions/domain/handover/owner';
+import type { HandoverDeps, HandoverInput } from '../../../functions/domain/handover/deps';
+import { performHandover } from '../../../functions/domain/handover/perform';
+import { observedRecord } from '../../../functions/domain/handover/records';
+import { syncOwner } from '../../../functions/domain/handover/owner';
+import { recoverPending } from '../../../functions/domain/handover/recover';
+import type { HandoverRecord, OwnerItem } from '../../../functions/domain/types';
+import { AGENT, BOT, FakeHistoryStore, handoverWorld, staticCatalog } from '../../support/fakes';
 
 const toAgent: HandoverInput = {
   userId: '20',

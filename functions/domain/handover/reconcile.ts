@@ -1,8 +1,9 @@
 // Reconcile: finish stale pending handovers (the 5-minute schedule and POST /reconcile).
-import { AppError } from './errors';
-import type { HandoverDeps } from './handover';
-import { isoAt, isPendingFresh } from './owner';
-import { recoverPending } from './recovery';
+import { AppError } from '../errors';
+import type { HandoverDeps } from './deps';
+import { isPendingFresh } from './pending';
+import { isoAt } from './records';
+import { recoverPending } from './recover';
 
 const DEFAULT_LIMIT = 100;
 const PAGE_SIZE = 100;

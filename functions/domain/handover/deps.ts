@@ -1,0 +1,59 @@
+// The handover use cases' shapes: what they need and what they take and answer. Types only, in a
+// module of their own, so the use cases that share them import no one another for a type.
+import type {
+  Clock,
+  HistoryStore,
+  IdGenerator,
+  Log,
+  MetricsSink,
+  ParleyClients,
+  ServiceCatalog,
+  StateStore,
+} from '../ports';
+import type { HandoverRecord } from '../types';
+
+export interface HandoverDeps {
+  parley: ParleyClients;
+  history: HistoryStore;
+  state: StateStore;
+  catalog: ServiceCatalog;
+  clock: Clock;
+  ids: IdGenerator;
+  log: Log;
+  metrics: MetricsSink;
+  /** A pending marker older than this is recovered; younger ones answer 409. */
+  staleAfterMs: number;
+  /** @default 86400 */
+  idempotencyTtlSeconds?: number;
+  /** Parley time of one request (all its calls), in ms. @default 12000 */
+  requestBudgetMs?: number;
+  /** When the current request's Parley time ends; set per request (withDeadline). */
+  deadlineMs?: number;
+}
+
+export interface HandoverInput {
+  userId: string;
+  /** Identification, service name (case-insensitive) or 'default'. */
+  newOwner: string;
+  metadata?: Record<string, unknown>;
+  /** Same forms as newOwner: refuse (409) unless this service owns the user now. */
+  expectedOwner?: string;
+  /** The calling Service's identification. */
+  requestedBy: string;
+  source: 'api' | 'rule' | 'downstream';
+  idempotencyKey?: string;
+  /** How long the Idempotency-Key is kept; defaults to deps.idempotencyTtlSeconds (24 h). */
+  idempotencyTtlSeconds?: number;
+}
+
+export interface OwnerView {
+  identification: string;
+  name: string;
+  default: boolean;
+}
+
+export interface HandoverResult {
+  changed: boolean;
+  owner: OwnerView;
+  handover?: HandoverRecord;
+}

@@ -1,0 +1,55 @@
+// The processor's shapes: what processing a callback needs and what it answers, and how long a
+// delivery item lives. In a module of their own so the entry and the run import no one another.
+import type { ParsedCallback } from '../delivery';
+import { deliveryTtlSeconds } from '../delivery';
+import type { HandoverInput, HandoverResult } from '../handover/deps';
+import type {
+  Clock,
+  Downstream,
+  Log,
+  MetricsSink,
+  ParleyClients,
+  ServiceCatalog,
+  StateStore,
+} from '../ports';
+import type { DeliveryDisposition, DeliveryItem, OwnerItem } from '../types';
+
+export interface CallbackDeps {
+  state: StateStore;
+  catalog: ServiceCatalog;
+  parley: ParleyClients;
+  downstream: Downstream;
+  clock: Clock;
+  log: Log;
+  metrics: MetricsSink;
+  /** A Service's downstream signing secret, if it has one. */
+  signingSecret: (serviceId: string) => Promise<string | undefined>;
+  handover: (input: HandoverInput) => Promise<HandoverResult>;
+  refreshOwner: (userId: string, asService: string) => Promise<OwnerItem>;
+  /** Finishes a user's stale pending handover (recoverPending). */
+  recoverPending: (userId: string) => Promise<'none' | 'busy' | 'recovered'>;
+  /** A pending marker older than this is recovered (the handover's staleAfter). */
+  staleAfterMs: number;
+  downstreamTimeoutMs: number;
+  /** How long an attempt owns a delivery. @default 60000 (below the queue's 90 s visibility) */
+  leaseMs?: number;
+  /** @default 2592000 (30 days) */
+  deliveryTtlSeconds?: number;
+}
+
+export interface CallbackOutcome {
+  deliveryId: string;
+  disposition: DeliveryDisposition;
+  duplicate: boolean;
+  handoverId?: string;
+}
+
+/** How long a delivery item (and its handovers' Idempotency-Keys) is kept: 30 days. */
+export const DEFAULT_DELIVERY_TTL_SECONDS = 30 * 24 * 3600;
+
+/** A callback the processor could read. */
+export type Parsed = Extract<ParsedCallback, { ok: true }>;
+
+/** When a done delivery stops counting as a duplicate (deliveryTtlSeconds: by body id or not). */
+export const doneExpiry = (parsed: ParsedCallback, item: DeliveryItem, nowMs: number): number =>
+  Math.min(item.expiresAt, Math.floor(nowMs / 1000) + deliveryTtlSeconds(parsed));
