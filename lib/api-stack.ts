@@ -30,7 +30,7 @@ import { outputIdFor } from './data-stack';
 /**
  * Callbacks per processor invocation. A callback normally costs one Parley call and one downstream
  * call (well under a second), so five fit the 30 s timeout with a wide margin while amortising the
- * cold path; a batch that still times out is retried whole, and maxReceiveCount (5) keeps one
+ * cold path; a batch that still times out is retried whole, and maxReceiveCount (10) keeps one
  * unlucky batch from sending its messages to the DLQ.
  */
 export const PROCESSOR_BATCH_SIZE = 5;

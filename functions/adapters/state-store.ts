@@ -80,6 +80,7 @@ const DELIVERY_FIELDS = [
   'handoverId',
   'leaseUntil',
   'expiresAt',
+  'forwardedTo',
 ] as const;
 
 const ABSENT_OR_EXPIRED = 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds';

@@ -10,9 +10,11 @@ export const DEFAULT_REQUEST_BUDGET_MS = 12_000;
 
 export interface Deadline {
   clock: Clock;
+  /** Measures elapsed time for the deadline. @default clock */
+  timer?: Clock;
   /** Parley time of one request, in ms. @default DEFAULT_REQUEST_BUDGET_MS */
   requestBudgetMs?: number;
-  /** When the current request's Parley time ends (epoch ms on `clock`); set by withDeadline. */
+  /** When the current request's Parley time ends (ms on `timer`); set by withDeadline. */
   deadlineMs?: number;
 }
 
@@ -22,7 +24,8 @@ export const withDeadline = <D extends Deadline>(deps: D): D =>
     ? deps
     : {
         ...deps,
-        deadlineMs: deps.clock.now() + (deps.requestBudgetMs ?? DEFAULT_REQUEST_BUDGET_MS),
+        deadlineMs:
+          (deps.timer ?? deps.clock).now() + (deps.requestBudgetMs ?? DEFAULT_REQUEST_BUDGET_MS),
       };
 
 /**
@@ -31,7 +34,7 @@ export const withDeadline = <D extends Deadline>(deps: D): D =>
  */
 export function callBudget(deps: Deadline, method: string, what: string): ParleyCallOptions {
   if (deps.deadlineMs === undefined) return {};
-  const budgetMs = deps.deadlineMs - deps.clock.now();
+  const budgetMs = deps.deadlineMs - (deps.timer ?? deps.clock).now();
   if (budgetMs <= 0) throw new ParleyTimeoutError(method, what, 0);
   return { budgetMs };
 }

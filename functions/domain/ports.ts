@@ -157,7 +157,13 @@ export interface StateStore {
     patch: Partial<
       Pick<
         DeliveryItem,
-        'state' | 'disposition' | 'replyState' | 'handoverId' | 'leaseUntil' | 'expiresAt'
+        | 'state'
+        | 'disposition'
+        | 'replyState'
+        | 'handoverId'
+        | 'leaseUntil'
+        | 'expiresAt'
+        | 'forwardedTo'
       >
     >,
     lease?: number,

@@ -106,6 +106,11 @@ export interface DeliveryItem {
   leaseUntil: number;
   /** Epoch seconds (30 days). */
   expiresAt: number;
+  /**
+   * The Service the delivery was first forwarded to (written before that forward): a retry after
+   * an attempt that died mid-way sends it there again, never to a second Service.
+   */
+  forwardedTo?: string;
 }
 
 export interface HandoverRule {

@@ -21,6 +21,8 @@ import type { StageConfig } from '../schemas/config';
 export interface AppDeps {
   config: StageConfig;
   clock: Clock;
+  /** Measures a request's elapsed time (deadlines, Parley timeouts). */
+  timer: Clock;
   ids: IdGenerator;
   log: Log;
   metrics: MetricsSink;

@@ -45,7 +45,13 @@ export interface RuntimeOptions {
   queue: CallbackQueue;
   /** Used for Parley and the downstreams (tests and benchmarks count calls through it). */
   fetch?: typeof fetch;
+  /** Timestamps and ages (markers, caches). @default system time */
   clock?: Clock;
+  /**
+   * Elapsed time of a request (Parley timeouts and budgets, a request's deadline). Tests that move
+   * `clock` to age markers keep this one real. @default system time
+   */
+  timer?: Clock;
   log?: Log;
   metrics?: MetricsSink;
 }
@@ -80,6 +86,7 @@ const lazyMetrics = (): MetricsSink & { flush(): void; coldStart(functionName: s
 export const buildDeps = (options: RuntimeOptions): AppDeps => {
   const { config, secrets } = options;
   const clock = options.clock ?? systemClock;
+  const timer = options.timer ?? systemClock;
   const log = options.log ?? createLogger();
   const metrics = options.metrics ?? lazyMetrics();
   const { client, historyTable, stateTable } = options.dynamo;
@@ -94,7 +101,7 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
         fetch: options.fetch,
         timeoutMs: config.parley.timeoutMs,
         budgetMs: config.parley.budgetMs,
-        clock,
+        clock: timer,
         log,
         onCall: ({ method, path, status, durationMs }) => {
           // One dimension per Parley call kind (the user id is not a dimension).
@@ -128,6 +135,7 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
   return {
     config,
     clock,
+    timer,
     ids: { next: () => randomUUID() },
     log,
     metrics,
@@ -159,6 +167,7 @@ export const handoverDeps = (deps: AppDeps): HandoverDeps => ({
   state: deps.state,
   catalog: deps.catalog,
   clock: deps.clock,
+  timer: deps.timer,
   ids: deps.ids,
   log: deps.log,
   metrics: deps.metrics,

@@ -18,6 +18,8 @@ export interface HandoverDeps {
   state: StateStore;
   catalog: ServiceCatalog;
   clock: Clock;
+  /** Measures a request's elapsed time (its deadline). @default clock */
+  timer?: Clock;
   ids: IdGenerator;
   log: Log;
   metrics: MetricsSink;

@@ -68,13 +68,16 @@ export class CallbackRun {
 
     // Step 3: the owner, at rest (a message waits while a handover of its user is in flight).
     const owner = await this.ownerAtRest(userId);
+    // A retry of a delivery whose own handover moved the user: the message goes to the owner
+    // now, and nothing this delivery asked for is asked again.
+    if (owner !== this.serviceId && (await this.earlierHandover(userId)) !== null) {
+      this.deps.log.info('resuming a delivery after its handover', { ...this.ctx, owner });
+      return this.handOver(owner);
+    }
+    const heard = this.item.forwardedTo;
+    if (heard !== undefined && this.handoverId === null && heard !== owner)
+      return this.again(heard);
     if (owner !== this.serviceId) {
-      // A retry of a delivery whose own handover moved the user: the message goes to the owner
-      // now, and nothing this delivery asked for is asked again.
-      if ((await this.earlierHandover(userId)) !== null) {
-        this.deps.log.info('resuming a delivery after its handover', { ...this.ctx, owner });
-        return this.handOver(owner);
-      }
       // Parley sends a user's callbacks to the owner: this one was routed here while this Service
       // owned the user, and a change of owner came after (a handover, or a change at Parley). It
       // is the owner's now to hear: never lost, and never the old owner's.
@@ -163,7 +166,11 @@ export class CallbackRun {
       }
       const { pending } = item;
       if (!pending) return item.owner;
-      if (pending.draft.toOwner === this.serviceId) return this.serviceId;
+      // Routed to the handover's target after its marker: Parley had applied the PUT already.
+      const routedToTarget =
+        pending.draft.toOwner === this.serviceId &&
+        Date.parse(this.item.receivedAt) > Date.parse(pending.markedAt);
+      if (routedToTarget) return this.serviceId;
       const remainingMs = pendingRemainingMs(item, this.deps.clock.now(), this.deps.staleAfterMs);
       if (remainingMs > 0) throw this.deferred(pending.draft.handoverId, remainingMs);
       if ((await this.deps.recoverPending(userId)) === 'busy') {
@@ -323,12 +330,35 @@ export class CallbackRun {
     return this.finish('handed_over');
   }
 
-  /** Posts the signed forward (forwardSigned); its failures throw DownstreamError. */
-  private forward(
+  /**
+   * An earlier attempt forwarded the message to `heard`, then died before it was done, and the
+   * owner changed since: that Service may have the message and may have answered. It gets it
+   * again (the same delivery id lets it drop a repeat); no second Service hears it, and no answer
+   * is acted on for a user that Service no longer owns.
+   */
+  private async again(heard: string): Promise<CallbackOutcome> {
+    this.deps.log.info('forwarding again to the service an earlier attempt forwarded to', {
+      ...this.ctx,
+      to: heard,
+    });
+    const target = this.deps.catalog.get(heard);
+    if (target?.downstreamUrl) await this.forward(target, target.downstreamUrl);
+    return this.finish(heard === this.serviceId ? 'forwarded' : 'handed_over');
+  }
+
+  /**
+   * Posts the signed forward (forwardSigned); its failures throw DownstreamError. The first
+   * forward of a delivery names its Service on the delivery item before it leaves (again()).
+   */
+  private async forward(
     target: ServiceInfo,
     url: string,
     extra: Record<string, unknown> = {},
   ): Promise<DownstreamResponse> {
+    if (this.item.forwardedTo === undefined) {
+      await this.update({ forwardedTo: target.identification });
+      this.item.forwardedTo = target.identification;
+    }
     const { deliveryId, userId, parsed, ctx } = this;
     return forwardSigned(this.deps, { deliveryId, userId, parsed, ctx }, target, url, extra);
   }

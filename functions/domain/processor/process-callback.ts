@@ -131,6 +131,7 @@ async function takeDelivery(item: DeliveryItem, now: number, deps: CallbackDeps)
     item.replyState = previous.replyState;
     item.handoverId = previous.handoverId;
     item.receivedAt = previous.receivedAt;
+    if (previous.forwardedTo !== undefined) item.forwardedTo = previous.forwardedTo;
   }
   const claim = await deps.state.claimDelivery(item, now, previous);
   if (!claim.claimed) {

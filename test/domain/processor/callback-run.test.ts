@@ -29,6 +29,7 @@ import {
   loggedWith,
   rejection,
   withRealHandover,
+  messageDeliveryLike,
 } from './world';
 
 describe('processCallback: owner check', () => {
@@ -165,6 +166,57 @@ describe('processCallback: owner check', () => {
 
     expect(outcome.disposition).toEqual('forwarded');
     expect(t.downstream.urls()).toEqual([DESK_URL]);
+  });
+});
+
+describe('processCallback: one Service hears a message', () => {
+  it('names the Service of its first forward on the delivery item before the forward leaves', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    const raw = messageBody();
+    let namedBeforePost: string | undefined;
+    const post = t.downstream.post.bind(t.downstream);
+    t.downstream.post = async (...args) => {
+      namedBeforePost = t.delivery(idOf(raw))?.forwardedTo;
+      return post(...args);
+    };
+
+    await processCallback(queued(raw), t.deps);
+
+    expect(namedBeforePost).toBe(BOT);
+    expect(t.delivery(idOf(raw))).toMatchObject({ state: 'done', forwardedTo: BOT });
+  });
+
+  it('sends a retry to the Service an attempt that died forwarded to, not to a new owner', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(AGENT)); // the Bot handed the user over meanwhile
+    t.parley.owners.set(USER, AGENT);
+    const raw = messageBody();
+    const id = idOf(raw);
+    t.state.deliveries.set(id, {
+      ...messageDeliveryLike(id),
+      forwardedTo: BOT,
+      leaseUntil: t.clock.now() - 1,
+    });
+
+    const outcome = await processCallback(queued(raw), t.deps);
+
+    expect(outcome.disposition).toEqual('forwarded');
+    expect(t.downstream.urls()).toEqual([BOT_URL]);
+    expect(t.handoverCalls).toEqual([]);
+    expect(t.parley.callsOf('sendMessage')).toEqual([]);
+  });
+
+  it("holds a message routed to a handover's target before its marker was written", async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT, pendingTo(AGENT))); // marked at 13:59:50
+    t.clock.set(Date.parse('2026-03-10T14:00:00.000Z'));
+    const early = { ...queued(messageBody(), AGENT), receivedAt: '2026-03-10T13:59:40.000Z' };
+
+    const err = await rejection(processCallback(early, t.deps));
+
+    expect(err).toBeInstanceOf(DeliveryDeferredError);
+    expect(t.downstream.posts).toEqual([]);
   });
 });
 
