@@ -10,6 +10,7 @@ import type { FunctionName } from '../functions/contracts/routes';
 import { historyTable, stateTable, type TableDefinition } from '../functions/contracts/tables';
 import { startLocalDynamo } from '../local/dynamo';
 import { startParleySimulator } from '../local/parley-sim';
+import { ENV } from '../functions/schemas/config';
 import { toStageConfig } from '../local/services-file';
 import { startAwsStub } from './aws-stub';
 import type { Bundle, BundleName } from './bundles';
@@ -180,8 +181,13 @@ export const measureColdStarts = async (
     closers.push(() => sim.close());
     const basePath = new URL(sim.baseUrl).pathname.replace(/\/+$/, '');
     const secrets = new Map<string, string>();
-    for (const [id, s] of Object.entries(settings.secrets))
+    for (const [id, s] of Object.entries(settings.secrets)) {
       secrets.set(secretArn(id), JSON.stringify(s));
+      secrets.set(
+        secretArn(`${id}-callback`),
+        JSON.stringify({ callbackTokens: s.callbackTokens }),
+      );
+    }
     secrets.set(secretArn('auditors'), JSON.stringify({ auditors: settings.auditors }));
     const stub = await startAwsStub({
       secrets,
@@ -207,6 +213,16 @@ export const measureColdStarts = async (
           Object.fromEntries(Object.keys(settings.secrets).map((id) => [id, secretArn(id)])),
         ),
         AUDITORS_SECRET_ARN: secretArn('auditors'),
+        // Only the functions the stack gives callback-token secrets (the webhook) get them here.
+        ...(ENV.callbackTokenSecretArns in bundle.env
+          ? {
+              [ENV.callbackTokenSecretArns]: JSON.stringify(
+                Object.fromEntries(
+                  Object.keys(settings.secrets).map((id) => [id, secretArn(`${id}-callback`)]),
+                ),
+              ),
+            }
+          : {}),
         HISTORY_TABLE_NAME: 'cold-history',
         STATE_TABLE_NAME: 'cold-state',
         CALLBACK_QUEUE_URL: `${stub.url}/000000000000/bench-callbacks.fifo`,
@@ -216,6 +232,8 @@ export const measureColdStarts = async (
         AWS_ENDPOINT_URL: stub.url,
         AWS_LAMBDA_FUNCTION_NAME: bundle.name,
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(bundle.memoryMb),
+        // As Lambda sets it for a container started by a request (Powertools' cold start).
+        AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
     };

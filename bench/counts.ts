@@ -3,7 +3,7 @@
 // Parley calls by route, Secrets Manager fetches, enqueues, log bytes. Also: secret fetches of a
 // fresh container under concurrent first requests, and the queue consumer per message.
 import type { SQSEvent } from 'aws-lambda';
-import { deliveryIdFor, groupIdFor, parseCallback } from '../functions/domain/callback';
+import { deliveryIdFor, groupIdFor, parseCallback } from '../functions/domain/delivery';
 import type { QueuedCallback } from '../functions/domain/ports';
 import type { DepsSource } from '../functions/platform/deps';
 import { functionSpecs } from '../functions/contracts/routes';

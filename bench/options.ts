@@ -1,4 +1,6 @@
-// The bench's command line.
+// The bench's command line, on node:util's parseArgs (unknown options, missing values and
+// positionals are refused with its messages).
+import { parseArgs } from 'node:util';
 import type { FunctionName } from '../functions/contracts/routes';
 import { functionSpecs } from '../functions/contracts/routes';
 
@@ -41,89 +43,74 @@ bench/reports/bench-<time>.json and bench/latest.md.
   --help                  this text
 `;
 
+const ARGS = {
+  quick: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  samples: { type: 'string' },
+  'reported-samples': { type: 'string' },
+  warmup: { type: 'string' },
+  concurrency: { type: 'string' },
+  'cold-rounds': { type: 'string' },
+  functions: { type: 'string' },
+  'scale-sizes': { type: 'string' },
+  'count-requests': { type: 'string' },
+  'parley-latency': { type: 'string' },
+  only: { type: 'string' },
+} as const;
+
 const intList = (value: string, name: string): number[] => {
-  const list = value.split(',').map((v) => Number(v.trim()));
-  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new Error(`${name} takes positive whole numbers separated by commas.`);
+  const list = value.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v.trim())));
+  if (list.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new Error(`--${name} takes positive whole numbers separated by commas.`);
   }
   return list;
 };
 
+const names = (value: string): string[] => value.split(',').map((s) => s.trim());
+
+/** A command line the bench cannot run: its message is the whole story (no stack). */
+export class BenchUsageError extends Error {}
+
 export const parseOptions = (argv: string[]): BenchOptions => {
-  const quick = argv.includes('--quick');
-  const options: BenchOptions = {
-    quick,
-    samples: quick ? 200 : 2000,
-    reportedSamples: quick ? 40 : 300,
-    warmupRounds: quick ? 5 : 20,
-    concurrencies: [1, 8],
-    coldRounds: quick ? 3 : 30,
-    functions: Object.keys(functionSpecs) as FunctionName[],
-    scaleSizes: quick ? [1000, 10_000] : [1000, 100_000],
-    countRequests: quick ? 6 : 20,
-    parleyLatencyMs: 50,
-    only: [...SECTIONS],
-    help: argv.includes('--help') || argv.includes('-h'),
-  };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=')
-      ? (arg.split(/=(.*)/s) as [string, string])
-      : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value.`);
-      return v;
-    };
-    switch (flag) {
-      case '--quick':
-      case '--help':
-      case '-h':
-        break;
-      case '--samples':
-        options.samples = intList(value(), flag)[0]!;
-        break;
-      case '--reported-samples':
-        options.reportedSamples = intList(value(), flag)[0]!;
-        break;
-      case '--warmup':
-        options.warmupRounds = intList(value(), flag)[0]!;
-        break;
-      case '--concurrency':
-        options.concurrencies = intList(value(), flag);
-        break;
-      case '--cold-rounds':
-        options.coldRounds = intList(value(), flag)[0]!;
-        break;
-      case '--functions': {
-        const names = value()
-          .split(',')
-          .map((s) => s.trim());
-        for (const n of names) if (!(n in functionSpecs)) throw new Error(`Unknown function ${n}.`);
-        options.functions = names as FunctionName[];
-        break;
-      }
-      case '--scale-sizes':
-        options.scaleSizes = intList(value(), flag);
-        break;
-      case '--count-requests':
-        options.countRequests = intList(value(), flag)[0]!;
-        break;
-      case '--parley-latency':
-        options.parleyLatencyMs = Number(value());
-        break;
-      case '--only': {
-        const names = value()
-          .split(',')
-          .map((s) => s.trim());
-        for (const n of names)
-          if (!SECTIONS.includes(n as Section)) throw new Error(`Unknown section ${n}.`);
-        options.only = names as Section[];
-        break;
-      }
-      default:
-        throw new Error(`Unknown option ${arg} (see --help).`);
-    }
+  try {
+    return fromArgs(argv);
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message);
   }
-  return options;
+};
+
+const fromArgs = (argv: string[]): BenchOptions => {
+  const { values: v } = parseArgs({ args: argv, options: ARGS, strict: true });
+  const quick = v.quick ?? false;
+  const int = (name: keyof typeof ARGS, fallback: number): number => {
+    const value = v[name];
+    return typeof value === 'string' ? intList(value, name)[0]! : fallback;
+  };
+  const list = (name: keyof typeof ARGS, fallback: number[]): number[] => {
+    const value = v[name];
+    return typeof value === 'string' ? intList(value, name) : fallback;
+  };
+  const functions = v.functions === undefined ? Object.keys(functionSpecs) : names(v.functions);
+  for (const n of functions) if (!(n in functionSpecs)) throw new Error(`Unknown function ${n}.`);
+  const only = v.only === undefined ? [...SECTIONS] : names(v.only);
+  for (const n of only)
+    if (!SECTIONS.includes(n as Section)) throw new Error(`Unknown section ${n}.`);
+  const latency = Number(v['parley-latency'] ?? 50);
+  if (!Number.isInteger(latency) || latency < 0) {
+    throw new Error('--parley-latency takes a whole number of milliseconds (0 or more).');
+  }
+  return {
+    quick,
+    samples: int('samples', quick ? 200 : 2000),
+    reportedSamples: int('reported-samples', quick ? 40 : 300),
+    warmupRounds: int('warmup', quick ? 5 : 20),
+    concurrencies: list('concurrency', [1, 8]),
+    coldRounds: int('cold-rounds', quick ? 3 : 30),
+    functions: functions as FunctionName[],
+    scaleSizes: list('scale-sizes', quick ? [1000, 10_000] : [1000, 100_000]),
+    countRequests: int('count-requests', quick ? 6 : 20),
+    parleyLatencyMs: latency,
+    only: only as Section[],
+    help: v.help ?? false,
+  };
 };

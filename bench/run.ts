@@ -10,7 +10,7 @@ import { type BuiltBundles, buildBundles } from './bundles';
 import { type ColdResult, measureColdStarts } from './cold-start';
 import { PRICES, estimateCost, secretsFixedPerMonth, type CostEstimate } from './cost';
 import { type CountRow, measureCounts } from './counts';
-import { HELP, parseOptions, type Section } from './options';
+import { BenchUsageError, HELP, parseOptions, type Section } from './options';
 import { measureScaling, type ScalingRow } from './scaling';
 import { fmt, ratio } from './stats';
 import { BENCH_SERVICES, startBenchSystem, TABLES } from './system';
@@ -498,6 +498,10 @@ const main = async () => {
 
 if (require.main === module) {
   main().catch((err: unknown) => {
+    if (err instanceof BenchUsageError) {
+      process.stderr.write(`bench: ${err.message} (see --help)\n`);
+      process.exit(2);
+    }
     process.stderr.write(
       `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );

@@ -1,26 +1,44 @@
-// The one wrapper every HTTP handler goes through: resolve the deps, run, map any error through the
-// one mapper, log the request line (route, status, duration; never a body), flush metrics.
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+// The one wrapper every HTTP handler goes through: resolve the deps, take the invocation's context
+// (request id and cold start on each log line, the ColdStart metric), run, map any error through
+// the one mapper, log the request line (route, status, duration; never a body), flush metrics.
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import { ForbiddenError, ValidationError } from '../domain/errors';
 import { userIdSchema } from '../schemas/api';
 import type { Caller } from '../domain/ports';
 import type { AppDeps, DepsSource } from './deps';
 import { toHttpResponse } from './http';
+import type { AppLog } from './logger';
+import type { AppMetrics } from './metrics';
 
 export type HttpResult = APIGatewayProxyStructuredResultV2;
-export type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<HttpResult>;
+export type HttpHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<HttpResult>;
+
+/**
+ * Every handler's first step once it has its deps. Lambda passes a context; the local runtime and
+ * most tests do not, and their lines carry none. The log and metrics may be test doubles.
+ */
+export const startInvocation = (deps: AppDeps, context: Context | undefined): void => {
+  if (!context) return;
+  (deps.log as Partial<AppLog>).addContext?.(context);
+  (deps.metrics as Partial<AppMetrics>).coldStart?.(context.functionName);
+};
 
 export const httpHandler =
   (
     source: DepsSource,
     run: (event: APIGatewayProxyEventV2, deps: AppDeps) => Promise<HttpResult>,
   ): HttpHandler =>
-  async (event) => {
+  async (event, context) => {
     const started = Date.now();
     let deps: AppDeps | undefined;
     let result: HttpResult;
     try {
       deps = await source();
+      startInvocation(deps, context);
       result = await run(event, deps);
     } catch (err) {
       result = toHttpResponse(err, deps?.log);

@@ -1,6 +1,7 @@
 // Metrics in CloudWatch embedded metric format on Powertools Metrics, behind the domain's
 // `MetricsSink` port. Metrics are buffered per dimension set and written by `flush()`, which every
-// handler calls before it returns. POWERTOOLS_METRICS_DISABLED turns the output off (tests).
+// handler calls before it returns; `coldStart` is Powertools' ColdStart metric, written at once.
+// POWERTOOLS_METRICS_DISABLED turns the output off (tests).
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricsSink } from '../domain/ports';
 
@@ -14,6 +15,11 @@ export interface MetricsOptions {
 export type AppMetrics = MetricsSink & {
   /** Writes every stored metric (one EMF line per dimension set) and empties the buffer. */
   flush(): void;
+  /**
+   * `ColdStart` (count 1, dimensions service and function_name) on the container's first
+   * invocation, when Lambda initialized it on demand; nothing after.
+   */
+  coldStart(functionName: string): void;
 };
 
 /** Above this many distinct dimension sets, further sets are written at once, not buffered. */
@@ -59,6 +65,9 @@ export function createMetrics(options: MetricsOptions = {}): AppMetrics {
         unit === 'Seconds' ? MetricUnit.Seconds : MetricUnit.Count,
         value,
       );
+    },
+    coldStart(functionName) {
+      plain.captureColdStartMetric(functionName);
     },
     flush() {
       for (const metrics of [plain, ...byDimensions.values()]) {

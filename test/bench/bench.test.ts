@@ -1,7 +1,7 @@
 // Smoke test of the bench's pure parts and of its instrumentation on one request. No timing
 // assertions: the bench itself measures, this only checks that what it computes with is right.
 import { BENCH_SERVICES, startBenchSystem, type BenchSystem } from '../../bench/system';
-import { estimateCost, PRICES, secretsFixedPerMonth } from '../../bench/cost';
+import { estimateCost, PRICES, type PriceTable, secretsFixedPerMonth } from '../../bench/cost';
 import { parleyRouteOf, totalDynamo } from '../../bench/instrument';
 import { parseOptions } from '../../bench/options';
 import { median, percentile, ratio, summarize } from '../../bench/stats';
@@ -32,48 +32,62 @@ describe('bench statistics', () => {
 });
 
 describe('bench cost model', () => {
-  it('prices one request of each service from the table', () => {
+  /** Round prices, so that every figure below is worked out by hand in its comment. */
+  const prices: PriceTable = {
+    ...PRICES,
+    httpApiPerMillion: 1,
+    lambdaArmPerGbSecond: 0.00002,
+    lambdaPerMillionRequests: 0.2,
+    sqsFifoPerMillion: 0.5,
+    dynamoPerMillionWru: 1.25,
+    dynamoPerMillionRru: 0.25,
+    secretsPer10kCalls: 0.05,
+    secretPerMonth: 0.4,
+  };
+
+  it('prices a million requests line by line', () => {
     const est = estimateCost(
       {
         label: 'test',
         apiRequests: 1,
-        lambdas: [{ function: 'f', memoryMb: 1024, durationMs: 99.2, invocations: 1 }],
+        lambdas: [
+          { function: 'f', memoryMb: 1024, durationMs: 99.2, invocations: 1 },
+          { function: 'g', memoryMb: 512, durationMs: 250, invocations: 0.1 },
+        ],
         sqsRequests: 2,
         wru: 4,
         rru: 2,
-        secretFetches: 0,
+        secretFetches: 3,
       },
-      PRICES,
+      prices,
     );
-    const line = (item: string) => est.lines.find((l) => l.item.startsWith(item))!.perMillion;
-    expect(line('API Gateway')).toBeCloseTo(PRICES.httpApiPerMillion, 10);
-    // 1 GB x 0.1 s (99.2 ms billed as 100 ms) per request, a million times, plus the requests.
-    expect(line('Lambda f')).toBeCloseTo(
-      0.1 * 1e6 * PRICES.lambdaArmPerGbSecond + PRICES.lambdaPerMillionRequests,
-      6,
-    );
-    expect(line('SQS')).toBeCloseTo(2 * PRICES.sqsFifoPerMillion, 10);
-    expect(line('DynamoDB')).toBeCloseTo(
-      4 * PRICES.dynamoPerMillionWru + 2 * PRICES.dynamoPerMillionRru,
-      10,
-    );
-    expect(line('Secrets')).toBe(0);
-    expect(est.perMillion).toBeCloseTo(
-      est.lines.reduce((a, l) => a + l.perMillion, 0),
-      10,
-    );
+    const perMillion = Object.fromEntries(est.lines.map((l) => [l.item, l.perMillion]));
+
+    // API: 1 request x $1/M = $1.
+    expect(perMillion['API Gateway HTTP API']).toBeCloseTo(1, 10);
+    // f: 99.2 ms is billed as 100 ms; 1 GB x 0.1 s x 1e6 = 100,000 GB-s x $0.00002 = $2,
+    // plus 1e6 invocations x $0.2/M = $0.2: $2.2.
+    expect(perMillion['Lambda f (arm64, 1024 MB)']).toBeCloseTo(2.2, 10);
+    // g: one invocation per 10 messages; 0.5 GB x 0.25 s x 1e5 = 12,500 GB-s = $0.25, plus
+    // 1e5 invocations = $0.02: $0.27.
+    expect(perMillion['Lambda g (arm64, 512 MB)']).toBeCloseTo(0.27, 10);
+    // SQS: 2 x $0.5 = $1. DynamoDB: 4 WRU x $1.25 + 2 RRU x $0.25 = $5.5.
+    expect(perMillion['SQS FIFO']).toBeCloseTo(1, 10);
+    expect(perMillion['DynamoDB on-demand']).toBeCloseTo(5.5, 10);
+    // Secrets: 3e6 calls = 300 x 10k calls x $0.05 = $15.
+    expect(perMillion['Secrets Manager calls']).toBeCloseTo(15, 10);
+    // 1 + 2.2 + 0.27 + 1 + 5.5 + 15.
+    expect(est.perMillion).toBeCloseTo(24.97, 10);
   });
 
   it('states the fixed monthly cost of the secrets and their refreshes', () => {
     const fixed = secretsFixedPerMonth(
       { secrets: 2, warmContainers: 1, ttlSeconds: 300, secretsPerContainer: 2 },
-      PRICES,
+      prices,
     );
-    // 8640 refreshes of 2 secrets = 17280 calls.
-    expect(fixed.perMonth).toBeCloseTo(
-      2 * PRICES.secretPerMonth + 1.728 * PRICES.secretsPer10kCalls,
-      10,
-    );
+    // 2 secrets x $0.4 = $0.8; 30 days / 300 s = 8640 refreshes of 2 secrets = 17,280 calls
+    // = 1.728 x 10k x $0.05 = $0.0864.
+    expect(fixed.perMonth).toBeCloseTo(0.8864, 10);
   });
 });
 
@@ -86,6 +100,38 @@ describe('bench options and counters', () => {
       only: ['warm', 'counts'],
     });
     expect(() => parseOptions(['--nope'])).toThrow('Unknown option');
+  });
+
+  it('takes lists, the latency and help in every spelling', () => {
+    const o = parseOptions([
+      '--concurrency=2,4',
+      '--functions',
+      'inbound,processor',
+      '--parley-latency',
+      '0',
+      '-h',
+    ]);
+    expect([o.concurrencies, o.functions, o.parleyLatencyMs, o.help]).toEqual([
+      [2, 4],
+      ['inbound', 'processor'],
+      0,
+      true,
+    ]);
+    expect(parseOptions([]).samples).toBe(2000);
+  });
+
+  it.each([
+    [['--samples'], "Option '--samples <value>' argument missing"],
+    [['--samples', '0'], '--samples takes positive whole numbers'],
+    [['--concurrency', '1,x'], '--concurrency takes positive whole numbers'],
+    [['--parley-latency=-5'], '--parley-latency takes a whole number of milliseconds'],
+    [['--parley-latency', 'fast'], '--parley-latency takes a whole number of milliseconds'],
+    [['--functions', 'nope'], 'Unknown function nope.'],
+    [['--only', 'warm,nope'], 'Unknown section nope.'],
+    [['--quick=yes'], "Option '--quick' does not take an argument"],
+    [['quick'], "Unexpected argument 'quick'"],
+  ])('refuses %j with a clear message', (argv, message) => {
+    expect(() => parseOptions(argv)).toThrow(message);
   });
 
   it('names Parley calls by route', () => {

@@ -1,6 +1,12 @@
-// The logger: JSON lines through Powertools, levels, child keys, and the redaction safety net for
-// credential-like and message-text attributes.
-import { createLogger, isSensitiveKey, redact } from '../../functions/platform/logger';
+// The logger: JSON lines through Powertools, levels, child keys, the Lambda context on each line,
+// and the redaction safety net (the formatter's) for credential-like and message-text attributes.
+import {
+  createLogger,
+  isSensitiveKey,
+  RedactingLogFormatter,
+  redact,
+} from '../../functions/platform/logger';
+import { lambdaContext } from '../support/events';
 
 const capture = (options: Parameters<typeof createLogger>[0] = {}) => {
   const lines: string[] = [];
@@ -13,6 +19,18 @@ const capture = (options: Parameters<typeof createLogger>[0] = {}) => {
 const stable = (line: Record<string, unknown>): Record<string, unknown> => {
   const { timestamp: _t, sampling_rate: _s, ...rest } = line;
   return rest;
+};
+
+/** Runs `fn` with `name` set to `value`, then puts the variable back as it was (or unset). */
+const withEnv = <T>(name: string, value: string, fn: () => T): T => {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
 };
 
 describe('createLogger', () => {
@@ -114,17 +132,69 @@ describe('createLogger', () => {
   });
 
   it('takes the level from POWERTOOLS_LOG_LEVEL when none is given', () => {
-    const before = process.env.POWERTOOLS_LOG_LEVEL;
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-    try {
-      const lines: string[] = [];
+    const lines: string[] = [];
+    withEnv('POWERTOOLS_LOG_LEVEL', 'ERROR', () => {
       const log = createLogger({ sink: (line) => lines.push(line) });
       log.info('hidden');
       log.error('shown');
-      expect(lines.map((l) => JSON.parse(l).message)).toEqual(['shown']);
-    } finally {
-      process.env.POWERTOOLS_LOG_LEVEL = before;
-    }
+    });
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(['shown']);
+  });
+
+  it("puts the invocation's request id and cold start on every line, a child's too", () => {
+    // Lambda sets the initialization type; Powertools counts a cold start only for on-demand.
+    const { log, parsed } = withEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'on-demand', () => capture());
+    log.addContext(lambdaContext('req-1', 'processor'));
+    log.info('first');
+    log.child({ deliveryId: 'd1' }).info('first, child');
+    log.addContext(lambdaContext('req-2', 'processor'));
+    log.info('second');
+    log.child({ deliveryId: 'd2' }).info('second, child');
+
+    expect(stable(parsed()[0]!)).toEqual({
+      level: 'INFO',
+      message: 'first',
+      service: 'parley-handover',
+      cold_start: true,
+      function_name: 'processor',
+      function_memory_size: '512',
+      function_arn: 'arn:aws:lambda:eu-west-1:123456789012:function:processor',
+      function_request_id: 'req-1',
+    });
+    expect(parsed().map((l) => [l.message, l.function_request_id, l.cold_start])).toEqual([
+      ['first', 'req-1', true],
+      ['first, child', 'req-1', true],
+      ['second', 'req-2', false],
+      ['second, child', 'req-2', false],
+    ]);
+  });
+});
+
+describe('RedactingLogFormatter', () => {
+  it('redacts whatever attributes reach it, and keeps the line fields', () => {
+    const item = new RedactingLogFormatter().formatAttributes(
+      {
+        logLevel: 'WARN',
+        timestamp: new Date(Date.UTC(2026, 2, 10, 14)),
+        message: 'refused',
+        serviceName: 'svc',
+        sampleRateValue: 0,
+        awsRegion: 'eu-west-1',
+      },
+      { apiKey: 'k-1234567890', nested: [{ rawBody: '{"a":1}', userId: '20' }], status: 401 },
+    );
+    item.prepareForPrint();
+
+    expect(item.getAttributes()).toEqual({
+      level: 'WARN',
+      message: 'refused',
+      timestamp: '2026-03-10T14:00:00.000Z',
+      service: 'svc',
+      sampling_rate: 0,
+      apiKey: '[redacted]',
+      nested: [{ rawBody: '[redacted]', userId: '20' }],
+      status: 401,
+    });
   });
 });
 

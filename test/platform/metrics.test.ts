@@ -1,11 +1,27 @@
 // Metrics in embedded metric format: one EMF line per dimension set at flush, the namespace and
-// units as the port names them, and nothing written when nothing was recorded.
+// units as the port names them, nothing written when nothing was recorded, and the ColdStart
+// metric once per container.
 import { createMetrics } from '../../functions/platform/metrics';
 
+/** Sets the variables, runs `fn`, and puts each variable back as it was (or unset). */
+const withEnv = <T>(vars: Record<string, string>, fn: () => T): T => {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return fn();
+  } finally {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+};
+
 /** Runs `fn` with metrics output enabled and returns the EMF documents written to stdout. */
-const emitted = (fn: () => void): Record<string, unknown>[] => {
-  const before = process.env.POWERTOOLS_METRICS_DISABLED;
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+const emitted = (fn: () => void): Record<string, unknown>[] =>
+  withEnv({ POWERTOOLS_METRICS_DISABLED: 'false' }, () => captured(fn));
+
+const captured = (fn: () => void): Record<string, unknown>[] => {
   const lines: string[] = [];
   const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
     lines.push(String(chunk));
@@ -15,7 +31,6 @@ const emitted = (fn: () => void): Record<string, unknown>[] => {
     fn();
   } finally {
     spy.mockRestore();
-    process.env.POWERTOOLS_METRICS_DISABLED = before;
   }
   return lines.map((l) => JSON.parse(l));
 };
@@ -79,5 +94,35 @@ describe('createMetrics', () => {
         metrics: { Duplicates: ['Count', 1] },
       },
     ]);
+  });
+
+  it('writes ColdStart once, on the first invocation of a container started on demand', () => {
+    const docs = emitted(() => {
+      // Lambda sets the initialization type before the container's code runs.
+      const metrics = withEnv({ AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand' }, () =>
+        createMetrics({ serviceName: 'handover' }),
+      );
+      metrics.coldStart('parley-processor');
+      metrics.coldStart('parley-processor');
+      metrics.flush();
+    });
+    expect(docs.map(summary)).toEqual([
+      {
+        namespace: 'ParleyHandover',
+        dimensions: { service: 'handover', function_name: 'parley-processor' },
+        metrics: { ColdStart: ['Count', 1] },
+      },
+    ]);
+  });
+
+  it('writes no ColdStart for a container Lambda started ahead (provisioned concurrency)', () => {
+    const docs = emitted(() => {
+      const metrics = withEnv({ AWS_LAMBDA_INITIALIZATION_TYPE: 'provisioned-concurrency' }, () =>
+        createMetrics(),
+      );
+      metrics.coldStart('parley-processor');
+      metrics.flush();
+    });
+    expect(docs).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 // Builds API Gateway v2 (payload 2.0) and SQS events for handler tests, as AWS would deliver them.
-import type { APIGatewayProxyEventV2, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 
 let counter = 0;
@@ -132,3 +132,22 @@ export function sqsRecord(
 }
 
 export const sqsEvent = (records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+/** The invocation context Lambda passes beside the event (`requestId` names the invocation). */
+export const lambdaContext = (
+  requestId: string,
+  functionName = 'parley-handover-test',
+): Context => ({
+  awsRequestId: requestId,
+  functionName,
+  functionVersion: '$LATEST',
+  invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${functionName}`,
+  memoryLimitInMB: '512',
+  logGroupName: `/aws/lambda/${functionName}`,
+  logStreamName: '2026/03/10/[$LATEST]0123456789abcdef',
+  callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => 10_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+});
