@@ -1,9 +1,15 @@
 // Secrets stay secret: a run through every route and the processor, with good and bad credentials,
-// Parley faults, a rotated-looking 401, failing downstreams and hostile bodies, while capturing ALL
+// Parley faults, a rotated-looking 401, failing downstreams, hostile bodies and a Secrets Manager
+// outage served from the last good values (SDK mocked at its boundary), while capturing ALL
 // output: the production logger's JSON lines (Powertools, at DEBUG), the Log port's calls, stdout,
 // stderr and console, and every response. None may hold a token, a secret, a Parley Authorization
 // value, a secret in a downstream URL, or message text.
-import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  createSecretsManagerProvider,
+  createStaticSecretsProvider,
+} from '../../functions/adapters/secrets';
 import { createLogger } from '../../functions/platform/logger';
 import { buildDeps } from '../../functions/platform/runtime';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
@@ -101,7 +107,7 @@ export const defineSecretsSuite = (users: number, label: string): void => {
         );
       }
       for (let round = 0; round < 3 && h.queued.length > 0; round++) {
-        await api.processor(sqsEvent(h.queued.splice(0).map((m) => sqsRecord(m.body, m.groupId))));
+        await api.processor(sqsEvent(h.queued.splice(0).map((m) => sqsRecord(m))));
       }
       h.queued.splice(0);
 
@@ -212,6 +218,55 @@ export const defineSecretsSuite = (users: number, label: string): void => {
       .getOwner('secret-0')
       .catch(() => undefined);
 
+    // Secrets Manager fails every refresh: the last good values are served, with warnings.
+    const sm = mockClient(SecretsManagerClient);
+    let now = Date.now();
+    let outage = false;
+    sm.on(GetSecretValueCommand).callsFake(async ({ SecretId }: { SecretId?: string }) => {
+      if (outage) throw Object.assign(new Error(`cannot read ${SecretId}`), { name: 'Throttling' });
+      const service = SecretId?.endsWith(':bot') ? t.bot : t.agent;
+      return {
+        SecretString: JSON.stringify(
+          SecretId?.startsWith('arn:cb:')
+            ? { callbackTokens: [service.callback] }
+            : SecretId === 'arn:auditors'
+              ? { auditors: [{ name: 'auditor', token: t.auditor }] }
+              : {
+                  accountIdentification: h.sim.seed.accountIdentification,
+                  sharedServiceAccountSecret: 'an-outdated-shared-secret-value',
+                  apiTokens: [service.api],
+                  signingSecret: service.signing,
+                },
+        ),
+      };
+    });
+    try {
+      const fromManager = createSecretsManagerProvider({
+        client: new SecretsManagerClient({ region: 'eu-west-1' }),
+        serviceSecretArns: { [BOT]: 'arn:bot', [AGENT]: 'arn:agent' },
+        callbackTokenSecretArns: { [BOT]: 'arn:cb:bot', [AGENT]: 'arn:cb:agent' },
+        auditorsSecretArn: 'arn:auditors',
+        clock: { now: () => now },
+        log: createLogger({ level: 'DEBUG', sink: (line) => loggerLines.push(line) }),
+      });
+      const readAll = () =>
+        Promise.all([
+          fromManager.service(BOT),
+          fromManager.service(AGENT),
+          fromManager.callbackTokens(BOT),
+          fromManager.callbackTokens(AGENT),
+          fromManager.auditors(),
+        ]);
+      await readAll();
+      outage = true;
+      now += 300_000;
+      const served = await readAll();
+      expect(served[2]).toEqual([t.bot.callback]);
+      expect(loggerLines.filter((l) => l.includes('serving the last good value'))).toHaveLength(5);
+    } finally {
+      sm.restore();
+    }
+
     const secrets = new Map<string, string>([
       ['bot callback token', t.bot.callback],
       ['bot API token', t.bot.api],
@@ -244,12 +299,25 @@ export const defineSecretsSuite = (users: number, label: string): void => {
 
     expect(loggerLines.length).toBeGreaterThan(users * 10);
     expect(authorizations.size).toBeGreaterThan(0);
-    reportFigures(label, {
-      users,
+    // The users the run reached, from the simulator's log of the service's Parley calls.
+    const usersReached = new Set(
+      h.sim
+        .log()
+        .flatMap((e) => (e.kind === 'request' ? [/^users\/([^/]+)\//.exec(e.path)?.[1]] : []))
+        .filter((u) => u?.startsWith('secret-')),
+    ).size;
+    const figures = {
+      users: usersReached,
       requests: responses.length,
       logLines: loggerLines.length + h.logs.length,
+      outputChars: everything.length,
       secretsSearched: secrets.size,
       secretsFound: printed.length,
+      secretsInResponses: leaked.length,
+    };
+    reportFigures(label, figures, {
+      drives: `${figures.requests} requests for ${figures.users} users over every route and the processor, with good and bad credentials, Parley faults, a stale Parley secret, failing downstreams and secrets placed in inputs, all output captured`,
+      proved: `${figures.logLines} log lines and ${figures.outputChars} characters of output searched for ${figures.secretsSearched} secret, token, Authorization and message-text values: ${figures.secretsFound} found; ${figures.secretsInResponses} in responses`,
     });
   });
 };

@@ -8,13 +8,10 @@ import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { hashRecord } from '../../functions/domain/chain';
 import type { VerifyProblem, VerifyReport } from '../../functions/domain/verify';
 import { makeHandler as verifyHandler } from '../../functions/handlers/verify';
-import type { CliIo } from '../../local/cli';
+import { type CliIo, runCli } from '../../cli/parley-handover/main';
 import { type LocalGateway, startGateway } from '../../local/gateway';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import { type Invoker, invoker, reportFigures } from '../support/reliability';
-
-// `local/cli` would resolve to the bin's JavaScript shim (jest tries .js first): name the source.
-const { runCli } = require('../../local/cli.ts') as typeof import('../../local/cli');
 
 type Item = Record<string, unknown>;
 type Io = { put(item: Item): Promise<void>; remove(item: Item): Promise<void> };

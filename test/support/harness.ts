@@ -143,7 +143,7 @@ export const startHarness = async (
     dynamo: { client: dynalite.client, tables },
     queued,
     logs,
-    drainQueue: () => sqsEvent(queued.splice(0).map((m) => sqsRecord(m.body, m.groupId))),
+    drainQueue: () => sqsEvent(queued.splice(0).map((m) => sqsRecord(m))),
     close: async () => {
       await sim.close();
       await dynalite.close();

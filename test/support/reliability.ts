@@ -1,9 +1,11 @@
 // Shared helpers of the reliability and security suites: a clock that can be moved, one call
 // helper over every real handler, invariants that compare our store with the Parley simulator,
 // crash and pause injection at the adapter boundary, and a capture of everything a run prints.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { verifyUserChain } from '../../functions/domain/chain';
-import type { HandoverDeps } from '../../functions/domain/handover';
+import type { HandoverDeps } from '../../functions/domain/handover/deps';
 import type {
   Clock,
   HistoryStore,
@@ -21,6 +23,7 @@ import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as processor } from '../../functions/handlers/processor';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
 import { makeHandler as services } from '../../functions/handlers/services';
+import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { AppDeps, DepsSource } from '../../functions/platform/deps';
 import type { HttpResult } from '../../functions/platform/handler';
 import { type FunctionName, httpRoutes } from '../../functions/contracts/routes';
@@ -79,6 +82,7 @@ export const invoker = (source: DepsSource): Invoker => {
     owner: owner(source),
     reconcile: reconcile(source) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
     services: services(source),
+    verify: verify(source),
   };
   const consume = processor(source);
   const scheduled = reconcile(source);
@@ -336,13 +340,42 @@ const safeJson = (value: unknown): string => {
 
 // ---------------------------------------------------------------- figures
 
-/** One line per suite with the figures the README quotes. */
-export const reportFigures = (suite: string, figures: Record<string, number | string>): void => {
+/** What a suite's row in docs/reliability.md says next to its figures. */
+export interface FiguresAbout {
+  /** What the suite drives, in a phrase. */
+  drives: string;
+  /** What its assertions proved, in a sentence built from the counted figures. */
+  proved: string;
+}
+
+/**
+ * One `[figures]` line per suite. In a reliability run the summary reporter names a folder
+ * (RELIABILITY_FIGURES_DIR) and the figures are also left there as a JSON fragment, from which it
+ * writes docs/reliability.md. Count every figure from what happened (the simulator's log, the
+ * downstream programs' logs, the tables, the queue, the answers), never from a loop counter.
+ */
+export const reportFigures = (
+  suite: string,
+  figures: Record<string, number | string>,
+  about?: FiguresAbout,
+): void => {
   const line = Object.entries(figures)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   process.stdout.write(`[figures] ${suite}: ${line}\n`);
+  const dir = process.env.RELIABILITY_FIGURES_DIR;
+  if (!dir) return;
+  const testPath = typeof expect === 'undefined' ? undefined : expect.getState().testPath;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, `${suite.replace(/[^\w.-]/g, '_')}.json`),
+    JSON.stringify({ suite, testPath, figures, ...about }),
+  );
 };
+
+/** The owners set at Parley outside its Service API (changes made elsewhere), from its log. */
+export const outsideChanges = (sim: ParleySimulator): { userId: string; owner: string }[] =>
+  sim.log().flatMap((e) => (e.kind === 'owner-set' ? [{ userId: e.userId, owner: e.owner }] : []));
 
 // ---------------------------------------------------------------- a downstream program
 
@@ -351,11 +384,21 @@ export interface Forward {
   body: any;
 }
 
+/** A forward as the program logged it, with the status it answered ('hang': no answer). */
+export interface Received extends Forward {
+  answered: number | 'hang';
+}
+
 export interface DownstreamProgram {
   url: string;
-  received: Forward[];
+  /** The program's own log of what it received and answered, in order. */
+  received: Received[];
   close(): Promise<void>;
 }
+
+/** The forwards a program answered with a fault: no answer (a timeout) or a 5xx. */
+export const faultsAnswered = (program: DownstreamProgram): Received[] =>
+  program.received.filter((f) => f.answered === 'hang' || f.answered >= 500);
 
 /**
  * A bot engine or agent desk on a free port. `answer` gets each forward and returns the status
@@ -365,7 +408,7 @@ export const startDownstream = async (
   answer: (forward: Forward, attempt: number) => { status: number; body?: unknown } | 'hang',
 ): Promise<DownstreamProgram> => {
   const { createServer } = await import('node:http');
-  const received: Forward[] = [];
+  const received: Received[] = [];
   const attempts = new Map<string, number>();
   const server = createServer((req, res) => {
     let raw = '';
@@ -381,10 +424,10 @@ export const startDownstream = async (
         body = raw;
       }
       const forward = { deliveryId, body };
-      received.push(forward);
       const attempt = (attempts.get(deliveryId) ?? 0) + 1;
       attempts.set(deliveryId, attempt);
       const out = answer(forward, attempt);
+      received.push({ ...forward, answered: out === 'hang' ? 'hang' : out.status });
       if (out === 'hang') return;
       res.writeHead(out.status, { 'content-type': 'application/json' });
       res.end(out.body === undefined ? '' : JSON.stringify(out.body));
