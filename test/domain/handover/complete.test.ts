@@ -1,48 +1,19 @@
 // Completing a handover from its marker (handover/complete.ts): one record per handover when
 // another record takes its seq, when a late original invocation meets its recoverer, and when an
 // attempt of unknown outcome lands late.
-import { GENESIS_HASH, verifyChain } from '../../../functions/domain/chain';
+import { GENESIS_HASH } from '../../../functions/domain/chain';
 import {
   HandoverInProgressError,
   OwnerChangedError,
   ParleyTimeoutError,
 } from '../../../functions/domain/errors';
-import type { HandoverInput } from '../../../functions/domain/handover/deps';
 import { performHandover } from '../../../functions/domain/handover/perform';
 import { recoverPending } from '../../../functions/domain/handover/recover';
 import { refreshOwner } from '../../../functions/domain/handover/owner';
 import { observedRecord } from '../../../functions/domain/handover/records';
 import { completePending } from '../../../functions/domain/handover/complete';
 import { AGENT, BOT, handoverWorld } from '../../support/fakes';
-
-const seedRequest: HandoverInput = {
-  userId: '20',
-  newOwner: AGENT,
-  metadata: { reason: 'question_too_complex' },
-  requestedBy: BOT,
-  source: 'api',
-};
-
-type World = ReturnType<typeof handoverWorld>;
-
-/** Parley, the owner item and the history all tell the same story, with one record per change. */
-const expectConsistent = (w: World, owner: string) => {
-  const records = w.history.userRecords('20');
-  expect(w.parley.ownerOf('20')).toBe(owner);
-  expect(w.state.owners.get('20')).toMatchObject({
-    owner,
-    pending: null,
-    lastSeq: records.length,
-    lastHash: records.at(-1)?.hash,
-  });
-  expect(verifyChain('20', records).ok).toBe(true);
-};
-
-const crashAfterMarker = (w: World) => {
-  w.parley.onSetOwner = () => {
-    throw new Error('process died before the PUT');
-  };
-};
+import { crashAfterMarker, expectConsistent, seedRequest } from './world';
 
 /** Errors thrown by an awaited call, for explicit assertions on their fields. */
 const caught = async (run: () => Promise<unknown>): Promise<unknown> => {
@@ -75,7 +46,7 @@ describe('performHandover when another record takes its seq', () => {
       return append(record);
     };
 
-    const err = await caught(() => performHandover(seedRequest, w.deps));
+    const err = await caught(() => performHandover(seedRequest(), w.deps));
 
     expect(err).toBeInstanceOf(OwnerChangedError);
     expect((err as OwnerChangedError).httpStatus).toBe(409);
@@ -93,7 +64,7 @@ describe('a record of another handover at the draft’s seq', () => {
   it('is a conflict for the recovered handover, never its outcome, and frees the user', async () => {
     const w = handoverWorld();
     crashAfterMarker(w);
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow();
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow();
     // An observer recorded a change at the seq the stalled handover owns.
     const theirs = observedRecord(
       { userId: '20', seq: 0, hash: GENESIS_HASH, createdAt: null },
@@ -146,7 +117,7 @@ describe('a late original invocation', () => {
       }),
     };
 
-    await expect(performHandover(seedRequest, sleepy)).rejects.toThrow(HandoverInProgressError);
+    await expect(performHandover(seedRequest(), sleepy)).rejects.toThrow(HandoverInProgressError);
 
     expect(w.parley.calls.filter((c) => c.method === 'setOwner')).toHaveLength(2);
     expect(w.history.userRecords('20').map((r) => [r.toOwner, r.status])).toEqual([
@@ -190,7 +161,7 @@ describe('an unknown outcome that lands late', () => {
   it('completes the handover when the retried PUT is refused because the target owns the user', async () => {
     const { w, deps } = lateLanding();
 
-    const result = await performHandover(seedRequest, deps);
+    const result = await performHandover(seedRequest(), deps);
 
     expect(result).toMatchObject({ changed: true, owner: { identification: AGENT } });
     expect(w.history.userRecords('20').map((r) => [r.source, r.status, r.parley?.code])).toEqual([
@@ -203,7 +174,7 @@ describe('an unknown outcome that lands late', () => {
     // The look after the refusal fails too.
     const { w, deps } = lateLanding((world) => world.parley.failNext('getOwner', 'reject_500'));
 
-    const err = await performHandover(seedRequest, deps).catch((e: unknown) => e);
+    const err = await performHandover(seedRequest(), deps).catch((e: unknown) => e);
     const marker = (await w.state.getOwner('20'))?.pending;
     w.clock.advance(61_000);
     const recovered = await recoverPending('20', deps);

@@ -4,18 +4,9 @@ import {
   IdempotencyKeyReusedError,
   ParleyApiError,
 } from '../../../functions/domain/errors';
-import type { HandoverInput } from '../../../functions/domain/handover/deps';
 import { performHandover } from '../../../functions/domain/handover/perform';
 import { AGENT, BOT, handoverWorld } from '../../support/fakes';
-
-const seedRequest = (over: Partial<HandoverInput> = {}): HandoverInput => ({
-  userId: '20',
-  newOwner: AGENT,
-  metadata: { reason: 'question_too_complex' },
-  requestedBy: BOT,
-  source: 'api',
-  ...over,
-});
+import { seedRequest } from './world';
 
 const agentView = { identification: AGENT, name: 'Agent Service', default: false };
 

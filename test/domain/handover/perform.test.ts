@@ -1,8 +1,8 @@
 // performHandover (handover/perform.ts): the handover sequence end to end over the store fakes.
+import { verifyChain } from '../../../functions/domain/chain';
 import type { HandoverDeps } from '../../../functions/domain/handover/deps';
 import { ParleyTimeoutError } from '../../../functions/domain/errors';
 import { recoverPending } from '../../../functions/domain/handover/recover';
-import { verifyChain } from '../../../functions/domain/chain';
 import {
   ForbiddenError,
   HandoverInProgressError,
@@ -12,21 +12,12 @@ import {
   UnknownServiceError,
   ValidationError,
 } from '../../../functions/domain/errors';
-import type { HandoverInput } from '../../../functions/domain/handover/deps';
 import { performHandover } from '../../../functions/domain/handover/perform';
 import type { OwnerItem } from '../../../functions/domain/types';
 import { AGENT, BOT, handoverWorld } from '../../support/fakes';
+import { seedRequest } from './world';
 
 const T0 = '2026-03-10T14:00:00.000Z';
-
-const seedRequest = (over: Partial<HandoverInput> = {}): HandoverInput => ({
-  userId: '20',
-  newOwner: AGENT,
-  metadata: { reason: 'question_too_complex' },
-  requestedBy: BOT,
-  source: 'api',
-  ...over,
-});
 
 const botView = { identification: BOT, name: 'Bot Service', default: true };
 

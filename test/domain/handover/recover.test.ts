@@ -1,42 +1,12 @@
 // recoverPending (handover/recover.ts): a stale marker completed from its draft, exactly once.
-import { verifyChain } from '../../../functions/domain/chain';
 import { ParleyTimeoutError } from '../../../functions/domain/errors';
-import type { HandoverInput } from '../../../functions/domain/handover/deps';
 import { performHandover } from '../../../functions/domain/handover/perform';
 import { recoverPending } from '../../../functions/domain/handover/recover';
 import { refreshOwner } from '../../../functions/domain/handover/owner';
 import type { HistoryStore } from '../../../functions/domain/ports';
 import type { HandoverRecord } from '../../../functions/domain/types';
 import { AGENT, BOT, handoverWorld } from '../../support/fakes';
-
-const seedRequest: HandoverInput = {
-  userId: '20',
-  newOwner: AGENT,
-  metadata: { reason: 'question_too_complex' },
-  requestedBy: BOT,
-  source: 'api',
-};
-
-type World = ReturnType<typeof handoverWorld>;
-
-/** Parley, the owner item and the history all tell the same story, with one record per change. */
-const expectConsistent = (w: World, owner: string) => {
-  const records = w.history.userRecords('20');
-  expect(w.parley.ownerOf('20')).toBe(owner);
-  expect(w.state.owners.get('20')).toMatchObject({
-    owner,
-    pending: null,
-    lastSeq: records.length,
-    lastHash: records.at(-1)?.hash,
-  });
-  expect(verifyChain('20', records).ok).toBe(true);
-};
-
-const crashAfterMarker = (w: World) => {
-  w.parley.onSetOwner = () => {
-    throw new Error('process died before the PUT');
-  };
-};
+import { crashAfterMarker, expectConsistent, seedRequest } from './world';
 
 describe('recoverPending', () => {
   it('answers none when no handover is pending', async () => {
@@ -49,7 +19,7 @@ describe('recoverPending', () => {
   it('leaves a fresh marker alone unless forced', async () => {
     const w = handoverWorld();
     crashAfterMarker(w);
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow();
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow();
     w.clock.advance(59_000);
 
     const unforced = await recoverPending('20', w.deps);
@@ -63,7 +33,7 @@ describe('recoverPending', () => {
   it('completes a handover that crashed after its marker, before the PUT', async () => {
     const w = handoverWorld();
     crashAfterMarker(w);
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow('process died');
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow('process died');
     expect(w.parley.ownerOf('20')).toBe(BOT);
     w.clock.advance(61_000);
 
@@ -85,7 +55,7 @@ describe('recoverPending', () => {
   it('completes a handover that crashed after Parley applied it, without a second PUT', async () => {
     const w = handoverWorld();
     w.history.failNextAppend = new Error('process died before the record');
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow('before the record');
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow('before the record');
     w.clock.advance(61_000);
 
     await recoverPending('20', w.deps);
@@ -104,7 +74,7 @@ describe('recoverPending', () => {
         throw new Error('process died before the final CAS');
       };
     };
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow('final CAS');
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow('final CAS');
     const written = w.history.userRecords('20');
     w.clock.advance(61_000);
     const callsBefore = w.parley.calls.length;
@@ -122,7 +92,7 @@ describe('recoverPending', () => {
     w.parley.failNext('setOwner', 'apply_then_timeout');
     w.parley.failNext('getOwner', 'timeout');
 
-    const err = await performHandover(seedRequest, w.deps).catch((e: unknown) => e);
+    const err = await performHandover(seedRequest(), w.deps).catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(ParleyTimeoutError);
     expect((err as ParleyTimeoutError).httpStatus).toBe(504);
@@ -142,7 +112,7 @@ describe('recoverPending', () => {
   it('serializes recoverers: a marker just claimed by one is busy for the next', async () => {
     const w = handoverWorld();
     crashAfterMarker(w);
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow();
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow();
     w.clock.advance(61_000);
     w.parley.failNext('getOwner', 'timeout');
 
@@ -162,7 +132,7 @@ describe('recoverPending', () => {
       { identification: third, name: 'Third Service', role: 'agent', default: false, rules: [] },
     ]);
     crashAfterMarker(w);
-    await expect(performHandover(seedRequest, w.deps)).rejects.toThrow();
+    await expect(performHandover(seedRequest(), w.deps)).rejects.toThrow();
     w.parley.owners.set('20', third);
     w.clock.advance(61_000);
 
@@ -199,7 +169,7 @@ describe('recoverPending', () => {
       latestAtOrBefore: (u, i) => w.history.latestAtOrBefore(u, i),
       listRange: (o) => w.history.listRange(o),
     };
-    const zombie = performHandover(seedRequest, { ...w.deps, history: slowHistory });
+    const zombie = performHandover(seedRequest(), { ...w.deps, history: slowHistory });
     await atGate; // the zombie made its PUT and stalls before recording
     w.clock.advance(61_000);
     await recoverPending('20', w.deps);
@@ -227,10 +197,10 @@ describe('recoverPending', () => {
 
   it('unsets the agent when a recovered handover goes to the bot', async () => {
     const w = handoverWorld();
-    await performHandover(seedRequest, w.deps);
+    await performHandover(seedRequest(), w.deps);
     crashAfterMarker(w);
     await expect(
-      performHandover({ ...seedRequest, newOwner: BOT, requestedBy: AGENT }, w.deps),
+      performHandover({ ...seedRequest(), newOwner: BOT, requestedBy: AGENT }, w.deps),
     ).rejects.toThrow();
     w.clock.advance(61_000);
 
