@@ -8,6 +8,7 @@ import type { QueuedCallback } from '../functions/domain/ports';
 import type { DepsSource } from '../functions/platform/deps';
 import { functionSpecs } from '../functions/contracts/routes';
 import { type HttpFunction, startGateway } from '../local/gateway';
+import { callbackJson, messageCallback } from '../local/parley-sim/callback-body';
 import { type Counts, totalDynamo, totalParley } from './instrument';
 import { mean } from './stats';
 import { BENCH_SERVICES, type BenchSystem } from './system';
@@ -106,16 +107,7 @@ const call = async (base: string, c: Call): Promise<number> => {
 };
 
 export const callbackBody = (userId: string, id: string) =>
-  JSON.stringify({
-    type: 'message',
-    body: {
-      id,
-      message: 'hello there',
-      time: Math.floor(Date.now() / 1000),
-      typeId: 1,
-      user: { id: userId, uniqueIdentifier: null, additionalInformation: null },
-    },
-  });
+  callbackJson(messageCallback({ userId, id, text: 'hello there' }));
 
 export interface CountsOptions {
   requests: number;

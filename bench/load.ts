@@ -4,6 +4,7 @@
 // request of each arm per round, starting at a rotating arm so no arm always goes first. It sends
 // back each arm's latencies and statuses, then exits on its own.
 import http from 'node:http';
+import { callbackJson, messageCallback } from '../local/parley-sim/callback-body';
 
 export type ArmKind = 'webhook' | 'floorPut' | 'handover' | 'floorHandover' | 'get';
 
@@ -66,21 +67,9 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
           method: 'POST',
           path: `/webhooks/parley/${spec.serviceId}`,
           headers: { authorization: `Bearer ${spec.token}`, 'content-type': 'application/json' },
-          // The shape of Parley's message callback (as the simulator sends it).
-          body: JSON.stringify({
-            type: 'message',
-            body: {
-              id,
-              message: 'hello there',
-              time: Math.floor(Date.now() / 1000),
-              typeId: 1,
-              user: {
-                id: `${runId}-u${worker}`,
-                uniqueIdentifier: null,
-                additionalInformation: null,
-              },
-            },
-          }),
+          body: callbackJson(
+            messageCallback({ userId: `${runId}-u${worker}`, id, text: 'hello there' }),
+          ),
         };
       }
       case 'floorPut':

@@ -5,10 +5,9 @@
 // Secrets Manager provider over a mocked SDK client, and a one-call queue.
 //
 // The queue: in AWS the webhook's enqueue is one SQS SendMessage. The local FIFO queue
-// (local/queue.ts) spends four table calls per send to survive Ctrl-C, which says nothing about
+// (local/queue/) spends four table calls per send to survive Ctrl-C, which says nothing about
 // AWS; here one enqueue is one conditional put into a queue table keyed by the deduplication id
 // (a duplicate is accepted, as SQS FIFO does): one round trip, the same cost class as the floor's.
-import { randomBytes } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -30,7 +29,13 @@ import type { StageConfig } from '../functions/schemas/config';
 import { startLocalDynamo } from '../local/dynamo';
 import { type HttpFunction, startGateway } from '../local/gateway';
 import { type ParleySimulator, startParleySimulator } from '../local/parley-sim';
-import { type LocalSettings, parseServicesFile, toStageConfig } from '../local/services-file';
+import {
+  generateServicesFile,
+  type LocalSettings,
+  parseServicesFile,
+  simulatorSeed,
+  toStageConfig,
+} from '../local/services-file';
 import { handoverFloor, putFloor } from './floors';
 import { type Counters, countingDocumentClient, countingFetch, createCounters } from './instrument';
 
@@ -61,33 +66,13 @@ export const FLOOR_ROUTES = {
   handover: { method: 'POST', path: '/bench/floor/handover', fn: 'benchFloorHandover' },
 } as const;
 
-const token = () => randomBytes(24).toString('base64url');
-
 export const benchSettings = (): LocalSettings =>
-  parseServicesFile({
-    services: BENCH_SERVICES.map((s) => ({
-      serviceIdentification: s.identification,
-      accountIdentification: BENCH_ACCOUNT,
-      sharedServiceAccountSecret: token(),
-      name: s.name,
-      role: s.role,
-      callbackTokens: [token()],
-      apiTokens: [token()],
-      signingSecret: token(),
-    })),
-    auditors: [{ name: 'bench-auditor', token: token() }],
-  });
+  parseServicesFile(
+    generateServicesFile(BENCH_ACCOUNT, BENCH_SERVICES, { auditors: [{ name: 'bench-auditor' }] }),
+  );
 
 /** The simulator's seed for the bench's services (the first one is the account's default). */
-export const benchSimSeed = (settings: LocalSettings) => ({
-  accountIdentification: BENCH_ACCOUNT,
-  services: settings.file.services.map((s, i) => ({
-    identification: s.serviceIdentification,
-    name: s.name,
-    sharedSecret: s.sharedServiceAccountSecret,
-    default: i === 0,
-  })),
-});
+export const benchSimSeed = (settings: LocalSettings) => simulatorSeed(settings);
 
 export const secretArn = (name: string) =>
   `arn:aws:secretsmanager:us-east-1:000000000000:secret:bench-${name}-AbCdEf`;

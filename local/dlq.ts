@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { createDocumentClient } from '../functions/adapters/dynamo';
 import { LocalSetupError, startLocalDynamo } from './dynamo';
 import { localDir, readRunInfo } from './paths';
-import { createLocalQueue, type LocalQueue, queueTable } from './queue';
+import { createLocalQueue, type LocalQueue } from './queue/local-queue';
+import { queueTable } from './queue/store';
 import { TABLES } from './stack';
 
 const HELP = `Usage: npx tsx local/dlq.ts list

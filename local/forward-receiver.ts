@@ -6,6 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyForwardSignature } from '../functions/domain/signature';
+import { readBody } from './http/body';
+import { sendJson } from './http/json';
 
 /** The JSON body of a forward (functions/domain/processor/forward.ts). */
 export interface Forward {
@@ -47,18 +49,6 @@ export interface ForwardReceiver {
 
 const MAX_BODY = 1024 * 1024;
 
-const readText = (req: http.IncomingMessage): Promise<string | null> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-
 const one = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 export const startForwardReceiver = async (
@@ -71,19 +61,11 @@ export const startForwardReceiver = async (
   const received: Forward[] = [];
   let rejected = 0;
 
-  const send = (res: http.ServerResponse, status: number, body: unknown) => {
-    const payload = JSON.stringify(body);
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(payload),
-    });
-    res.end(payload);
-  };
-
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (req.method !== 'POST') return send(res, 405, { error: 'POST only' });
-    const raw = await readText(req);
-    if (raw === null) return send(res, 413, { error: 'too large' });
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
+    const body = await readBody(req, { limit: MAX_BODY });
+    if (body.tooLarge) return sendJson(res, 413, { error: 'too large' });
+    const raw = body.bytes.toString('utf8');
     const timestamp = Number(one(req.headers['x-handover-timestamp']));
     const secret = secretOf();
     const valid =
@@ -98,13 +80,13 @@ export const startForwardReceiver = async (
       );
     if (!valid) {
       rejected += 1;
-      return send(res, 401, { error: 'bad signature' });
+      return sendJson(res, 401, { error: 'bad signature' });
     }
     let forward: Forward;
     try {
       forward = JSON.parse(raw) as Forward;
     } catch {
-      return send(res, 400, { error: 'not JSON' });
+      return sendJson(res, 400, { error: 'not JSON' });
     }
     received.push(forward);
     const deliveryId = one(req.headers['x-handover-delivery']) ?? forward.deliveryId;
@@ -115,12 +97,12 @@ export const startForwardReceiver = async (
       answers.set(deliveryId, answer);
       answer.catch(() => answers.delete(deliveryId));
     }
-    send(res, 200, await answer);
+    sendJson(res, 200, await answer);
   };
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch(() => {
-      if (!res.headersSent) send(res, 500, { error: 'failed' });
+      sendJson(res, 500, { error: 'failed' });
     });
   });
   await new Promise<void>((resolve, reject) => {

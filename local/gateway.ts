@@ -1,8 +1,9 @@
 // The local API Gateway: a node:http server that turns each request into an API Gateway v2
 // (payload format 2.0) event, calls the function the shared route table names for it
-// (functions/platform/routes.ts, the same table the CDK API stack reads), and turns the function's
+// (functions/contracts/routes.ts, the same table the CDK API stack reads), and turns the function's
 // result into the HTTP response. Unknown paths answer 404 and known paths with another method 405,
-// both in DESIGN.md's error shape.
+// both in DESIGN.md's error shape. The events are built here by hand: they must be what API
+// Gateway sends, so that the same handlers run locally.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,9 @@ import {
   MAX_BODY_BYTES,
   routeKey,
 } from '../functions/contracts/routes';
+import { readBody } from './http/body';
+import { errorBody, sendBytes, sendJson } from './http/json';
+import { createRouter } from './http/router';
 
 export type HttpFunction = (
   event: APIGatewayProxyEventV2,
@@ -65,28 +69,9 @@ export interface LocalGateway {
 
 type RouteShape = Pick<HttpRoute, 'method' | 'path'>;
 
-interface CompiledRoute {
-  route: RouteShape;
+interface TableRoute extends RouteShape {
   handler: () => HttpFunction | undefined;
-  pattern: RegExp;
-  params: string[];
 }
-
-const compile = (route: RouteShape, handler: () => HttpFunction | undefined): CompiledRoute => {
-  const params: string[] = [];
-  const source = route.path
-    .split('/')
-    .map((segment) => {
-      const m = /^\{(\w+)\}$/.exec(segment);
-      if (!m) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      params.push(m[1]!);
-      return '([^/]+)';
-    })
-    .join('/');
-  return { route, handler, pattern: new RegExp(`^${source}$`), params };
-};
-
-const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } });
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** API Gateway's `requestContext.time`: `12/Mar/2026:19:03:58 +0000`. */
@@ -107,55 +92,6 @@ const isUtf8 = (bytes: Buffer): boolean => {
     return false;
   }
 };
-
-const decodeParam = (value: string): string => {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
-};
-
-interface ReadBody {
-  bytes: Buffer;
-  /** Bytes received in total (more than `bytes` when the body was cut). */
-  size: number;
-  tooLarge: boolean;
-}
-
-const readBody = (req: http.IncomingMessage, keep: number, limit: number): Promise<ReadBody> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let size = 0;
-    let settled = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        if (!settled) {
-          settled = true;
-          req.pause();
-          resolve({ bytes: Buffer.alloc(0), size, tooLarge: true });
-        }
-        return;
-      }
-      if (kept < keep) {
-        const part = chunk.subarray(0, keep - kept);
-        chunks.push(part);
-        kept += part.length;
-      }
-    });
-    req.on('end', () => {
-      if (settled) return;
-      settled = true;
-      resolve({ bytes: Buffer.concat(chunks), size, tooLarge: false });
-    });
-    req.on('error', (err) => {
-      if (settled) return;
-      settled = true;
-      reject(err);
-    });
-  });
 
 /** Builds the payload 2.0 event API Gateway would send for this request. */
 export const buildEvent = (
@@ -253,78 +189,71 @@ const toStructured = (
 };
 
 export const startGateway = async (options: GatewayOptions): Promise<LocalGateway> => {
-  const compiled = [
-    ...(options.routes ?? httpRoutes).map((r) => compile(r, () => options.handlers[r.fn])),
-    ...(options.extraRoutes ?? []).map((r) => compile(r, () => r.handler)),
-  ];
+  const router = createRouter<TableRoute>([
+    ...(options.routes ?? httpRoutes).map((r) => ({
+      method: r.method,
+      path: r.path,
+      handler: () => options.handlers[r.fn],
+    })),
+    ...(options.extraRoutes ?? []).map((r) => ({
+      method: r.method,
+      path: r.path,
+      handler: () => r.handler,
+    })),
+  ]);
   const log = options.log ?? silentLog;
   const keep = options.eventBodyBytes ?? MAX_BODY_BYTES + 64 * 1024;
   const limit = options.maxRequestBytes ?? 10 * 1024 * 1024;
 
-  const find = (method: string, path: string) => {
-    const allowed: string[] = [];
-    for (const c of compiled) {
-      const m = c.pattern.exec(path);
-      if (!m) continue;
-      if (c.route.method !== method) {
-        allowed.push(c.route.method);
-        continue;
-      }
-      const pathParameters: Record<string, string> = {};
-      c.params.forEach((name, i) => {
-        pathParameters[name] = decodeParam(m[i + 1]!);
-      });
-      return { match: { route: c.route, pathParameters }, handler: c.handler(), allowed };
-    }
-    return { match: null, handler: undefined, allowed };
-  };
-
-  const respond = (
+  const sendError = (
     res: http.ServerResponse,
     status: number,
-    body: string | Buffer,
-    headers: Record<string, string>,
-  ) => {
-    if (res.headersSent || res.destroyed) return;
-    const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
-    res.end(payload);
-  };
-  const jsonError = (status: number, code: string, message: string, extra = {}) => ({
-    status,
-    body: errorBody(code, message),
-    headers: { 'content-type': 'application/json; charset=utf-8', ...extra },
-  });
+    code: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ) => sendJson(res, status, errorBody(code, message), headers);
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const started = Date.now();
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
     const path = rawUrl.split('?')[0] ?? '/';
-    const body = await readBody(req, keep, limit);
+    // Above the limit the gateway stops reading, answers and closes, as API Gateway does at 10 MB.
+    const body = await readBody(req, { limit, keep, onLimit: 'stop' });
     if (body.tooLarge) {
-      const e = jsonError(413, 'payload_too_large', 'The request body is larger than 10 MB.', {
+      sendError(res, 413, 'payload_too_large', 'The request body is larger than 10 MB.', {
         connection: 'close',
       });
-      respond(res, e.status, e.body, e.headers);
       res.on('finish', () => req.destroy());
       return;
     }
-    const { match, handler: fn, allowed } = find(method, path);
-    if (!match) {
-      const e = allowed.length
-        ? jsonError(405, 'method_not_allowed', `Use ${allowed.join(' or ')} on this path.`, {
-            allow: allowed.join(', '),
-          })
-        : jsonError(404, 'not_found', 'No route matches this path.');
-      respond(res, e.status, e.body, e.headers);
+    const found = router.match(method, path);
+    if (found.route === null) {
+      if (found.allowed.length > 0) {
+        sendError(
+          res,
+          405,
+          'method_not_allowed',
+          `Use ${found.allowed.join(' or ')} on this path.`,
+          {
+            allow: found.allowed.join(', '),
+          },
+        );
+      } else {
+        sendError(res, 404, 'not_found', 'No route matches this path.');
+      }
       return;
     }
-    const event = buildEvent(req, match, body.bytes, started);
+    const fn = found.route.handler();
+    const event = buildEvent(
+      req,
+      { route: found.route, pathParameters: found.params },
+      body.bytes,
+      started,
+    );
     const requestHeaders = { 'apigw-requestid': event.requestContext.requestId };
     if (!fn) {
-      const e = jsonError(500, 'internal_error', 'Internal error.');
-      respond(res, e.status, e.body, { ...e.headers, ...requestHeaders });
+      sendError(res, 500, 'internal_error', 'Internal error.', requestHeaders);
       return;
     }
     let result: APIGatewayProxyStructuredResultV2;
@@ -336,8 +265,7 @@ export const startGateway = async (options: GatewayOptions): Promise<LocalGatewa
         route: event.routeKey,
         errorName: err instanceof Error ? err.name : typeof err,
       });
-      const e = jsonError(500, 'internal_error', 'Internal error.');
-      respond(res, e.status, e.body, { ...e.headers, ...requestHeaders });
+      sendError(res, 500, 'internal_error', 'Internal error.', requestHeaders);
       return;
     }
     const headers: Record<string, string> = { ...requestHeaders };
@@ -347,14 +275,11 @@ export const startGateway = async (options: GatewayOptions): Promise<LocalGatewa
     if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
     const out = result.body ?? '';
     const payload = result.isBase64Encoded ? Buffer.from(out, 'base64') : Buffer.from(out, 'utf8');
-    respond(res, result.statusCode ?? 200, payload, headers);
+    sendBytes(res, result.statusCode ?? 200, payload, headers);
   };
 
   const server = http.createServer((req, res) => {
-    handle(req, res).catch(() => {
-      const e = jsonError(500, 'internal_error', 'Internal error.');
-      respond(res, e.status, e.body, e.headers);
-    });
+    handle(req, res).catch(() => sendError(res, 500, 'internal_error', 'Internal error.'));
   });
 
   await new Promise<void>((resolve, reject) => {

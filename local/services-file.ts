@@ -1,8 +1,9 @@
 // The local services file: configuration and secrets of every Service in one JSON document, the
 // local stand-in for the stage configuration plus Secrets Manager (where each Service's callback
 // tokens have a secret of their own; here one entry holds both). Parsed with zod into the same
-// StageConfig, ServiceSecret and callback-token shapes the functions use in AWS; generated with
-// fresh random tokens on a first run (for the simulator's services).
+// StageConfig, ServiceSecret and callback-token shapes the functions use in AWS. Built in one place
+// (generateServicesFile): `npm start` writes one with fresh random tokens on a first run (for the
+// simulator's services), and the benchmarks and the tests build theirs the same way.
 //
 //   { "services": [ { "serviceIdentification", "accountIdentification",
 //       "sharedServiceAccountSecret", "name", "role"?, "callbackToken" | "callbackTokens",
@@ -26,6 +27,7 @@ import {
   stageConfigSchema,
 } from '../functions/schemas/config';
 import { LocalSetupError } from './dynamo';
+import type { SimSeed } from './parley-sim/types';
 
 const token = z.string().min(16, 'tokens must be at least 16 characters').max(512);
 
@@ -186,30 +188,70 @@ export const toStageConfig = (settings: LocalSettings, options: StageOptions): S
 
 const randomToken = () => randomBytes(24).toString('base64url');
 
-export interface GeneratedService {
+/** One Service of a services document; what is left out gets a fresh random value. */
+export interface ServiceSpec {
   identification: string;
   name: string;
-  role: 'bot' | 'agent';
+  /** @default 'bot' */
+  role?: 'bot' | 'agent';
+  /** The Service's shared secret at Parley (a real Parley's, or the simulator's seed). */
+  sharedSecret?: string;
+  callbackTokens?: string[];
+  apiTokens?: string[];
+  /** null: the Service signs no forwards. */
+  signingSecret?: string | null;
+  downstreamUrl?: string;
   rules?: { match: string; newOwner: string; reason: string }[];
 }
 
-/** A services document with fresh random secrets and tokens for the given services. */
+export interface ServicesFileOptions {
+  /** Each without a token gets a fresh one. @default one named "local-auditor" */
+  auditors?: { name: string; token?: string }[];
+}
+
+/**
+ * The one builder of services documents (`npm start`'s first run, the benchmarks, the tests): the
+ * given Services of one account, with fresh random secrets and tokens for what is not given.
+ */
 export const generateServicesFile = (
   accountIdentification: string,
-  services: GeneratedService[],
+  services: ServiceSpec[],
+  options: ServicesFileOptions = {},
 ): ServicesFile => ({
   services: services.map((s) => ({
     serviceIdentification: s.identification,
     accountIdentification,
-    sharedServiceAccountSecret: randomToken(),
+    sharedServiceAccountSecret: s.sharedSecret ?? randomToken(),
     name: s.name,
-    role: s.role,
-    callbackTokens: [randomToken()],
-    apiTokens: [randomToken()],
-    signingSecret: randomToken(),
+    role: s.role ?? 'bot',
+    callbackTokens: s.callbackTokens ?? [randomToken()],
+    apiTokens: s.apiTokens ?? [randomToken()],
+    ...(s.signingSecret === null ? {} : { signingSecret: s.signingSecret ?? randomToken() }),
+    ...(s.downstreamUrl ? { downstreamUrl: s.downstreamUrl } : {}),
     ...(s.rules ? { rules: s.rules } : {}),
   })),
-  auditors: [{ name: 'local-auditor', token: randomToken() }],
+  auditors: (options.auditors ?? [{ name: 'local-auditor' }]).map((a) => ({
+    name: a.name,
+    token: a.token ?? randomToken(),
+  })),
+});
+
+/**
+ * The Parley simulator's seed for a services file: its account and Services with their shared
+ * secrets, the first one the account's default; `owners` (userId -> identification) if given.
+ */
+export const simulatorSeed = (
+  settings: LocalSettings,
+  owners?: Record<string, string>,
+): SimSeed => ({
+  accountIdentification: settings.accountIdentification,
+  services: settings.file.services.map((s, i) => ({
+    identification: s.serviceIdentification,
+    name: s.name,
+    sharedSecret: s.sharedServiceAccountSecret,
+    default: i === 0,
+  })),
+  ...(owners ? { owners } : {}),
 });
 
 /**

@@ -25,15 +25,17 @@ import {
   seedFixture,
   startParleySimulator,
 } from './parley-sim';
-import { createLocalQueue, type LocalQueue, type LocalQueueOptions, queueTable } from './queue';
+import { createLocalQueue, type LocalQueue, type LocalQueueOptions } from './queue/local-queue';
+import { queueTable } from './queue/store';
 import {
-  type GeneratedService,
   generateServicesFile,
   type LocalSettings,
   type LocalTokens,
   parseServicesFile,
   type StageOptions,
+  type ServiceSpec,
   type ServicesFile,
+  simulatorSeed,
   toStageConfig,
   tokensOf,
 } from './services-file';
@@ -118,7 +120,7 @@ export interface LocalStack {
  * The simulator's seed services, with the roles the services file gives them, and one example rule
  * for the bot: a user asking for a human is handed to the Agent Service.
  */
-export const simulatorServices = (): GeneratedService[] =>
+export const simulatorServices = (): ServiceSpec[] =>
   seedFixture().services.map((s) =>
     s.identification === AGENT_SERVICE_ID
       ? { identification: s.identification, name: s.name, role: 'agent' }
@@ -223,16 +225,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           latency: options.simulator?.latency,
           latencySeed: options.simulator?.latencySeed,
           callbackRetryDelayMs: options.simulator?.callbackRetryDelayMs,
-          seed: {
-            accountIdentification: settings.accountIdentification,
-            services: settings.file.services.map((s, i) => ({
-              identification: s.serviceIdentification,
-              name: s.name,
-              sharedSecret: s.sharedServiceAccountSecret,
-              default: i === 0,
-            })),
-            owners: await knownOwners(dynamo, new Set(ids)),
-          },
+          seed: simulatorSeed(settings, await knownOwners(dynamo, new Set(ids))),
         });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {

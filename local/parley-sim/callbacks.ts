@@ -1,7 +1,12 @@
-// Outgoing callbacks: one JSON POST to a Service's callback URL, without connection reuse so that
-// nothing outlives the simulator. Resolves with the receiver's status, or null when none came.
+// The user's side of the simulator: a message or an event of a user becomes a callback to the
+// owner's callback URL, tried up to three times until the receiver answers exactly 200 (as Parley
+// does). Each attempt is one JSON POST without connection reuse, so that nothing outlives the
+// simulator; it resolves with the receiver's status, or null when none came.
 import http from 'node:http';
 import https from 'node:https';
+import { callbackJson, eventCallback, messageCallback, type ParleyCallback } from './callback-body';
+import { redactText, type SimState } from './state';
+import type { CallbackResult } from './types';
 
 export const CALLBACK_TIMEOUT_MS = 10_000;
 
@@ -64,5 +69,77 @@ export function createCallbackPoster(timeoutMs = CALLBACK_TIMEOUT_MS): CallbackP
       for (const request of inFlight) request.destroy();
       inFlight.clear();
     },
+  };
+}
+
+const CALLBACK_ATTEMPTS = 3;
+
+export interface UserSide {
+  sendUserMessage(userId: string, text: string): Promise<CallbackResult>;
+  sendUserEvent(userId: string, name: string, body?: unknown): Promise<CallbackResult>;
+  /** Cuts every callback in flight. */
+  abortAll(): void;
+}
+
+export function createUserSide(
+  state: SimState,
+  options: { retryDelayMs: number; firstMessageId?: number },
+): UserSide {
+  const poster = createCallbackPoster();
+  let messageSeq = (options.firstMessageId ?? state.now()) - 1;
+
+  const deliver = async (
+    userId: string,
+    callback: ParleyCallback,
+    loggedPayload: unknown,
+  ): Promise<CallbackResult> => {
+    const serviceId = state.ownerOf(userId);
+    const routedAt = state.iso();
+    const service = state.services.get(serviceId)!;
+    const url = service.callbackUrl;
+    if (!url) return { delivered: false, attempts: 0, serviceId };
+    const headers = { ...(service.callbackHeaders ?? {}) };
+    const raw = callbackJson(callback);
+    let attempts = 0;
+    while (attempts < CALLBACK_ATTEMPTS && !state.closed) {
+      attempts += 1;
+      const status = await poster.post(url, headers, raw);
+      state.record({
+        kind: 'callback',
+        at: state.iso(),
+        routedAt,
+        serviceId,
+        userId,
+        url,
+        attempt: attempts,
+        status,
+        body: loggedPayload,
+      });
+      if (status === 200) return { delivered: true, attempts, serviceId };
+      if (attempts < CALLBACK_ATTEMPTS) await state.sleep(options.retryDelayMs);
+    }
+    return { delivered: false, attempts, serviceId };
+  };
+
+  return {
+    sendUserMessage(userId, text) {
+      messageSeq += 1;
+      const callback = messageCallback({
+        userId,
+        id: messageSeq,
+        text,
+        time: Math.floor(state.now() / 1000),
+      });
+      // The log keeps no message text.
+      return deliver(userId, callback, {
+        ...callback,
+        body: { ...callback.body, message: redactText(text) },
+      });
+    },
+    sendUserEvent(userId, name, body) {
+      const callback = eventCallback({ userId, name, body });
+      return deliver(userId, callback, callback);
+    },
+    abortAll: () => poster.abortAll(),
   };
 }

@@ -18,7 +18,9 @@ import { makeHandler as processor } from '../../functions/handlers/processor';
 import type { AppDeps } from '../../functions/platform/deps';
 import { createLogger } from '../../functions/platform/logger';
 import { type LocalDynamo, startLocalDynamo } from '../../local/dynamo';
-import { createLocalQueue, type LocalQueue, queueTable } from '../../local/queue';
+import { callbackJson, messageCallback } from '../../local/parley-sim/callback-body';
+import { createLocalQueue, type LocalQueue } from '../../local/queue/local-queue';
+import { queueTable } from '../../local/queue/store';
 import { apiEvent, lambdaContext, sqsEvent, sqsRecord } from '../support/events';
 import { type ManualClock, manualClock, recordingLog, recordingMetrics } from '../support/fakes';
 import { BOT, type Harness, startHarness } from '../support/harness';
@@ -65,10 +67,7 @@ const depsWith = (queue: LocalQueue) => {
 };
 
 const callbackOf = (userId: string, id: number, text: string): string =>
-  JSON.stringify({
-    type: 'message',
-    body: { id, message: text, time: 1536739259, typeId: 1, user: { id: userId } },
-  });
+  callbackJson(messageCallback({ userId, id, text, time: 1536739259 }));
 
 const webhook = (rawBody: string) =>
   apiEvent({

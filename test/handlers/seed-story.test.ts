@@ -11,6 +11,7 @@ import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as messages } from '../../functions/handlers/messages';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as processor } from '../../functions/handlers/processor';
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import { apiEvent } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 
@@ -72,16 +73,12 @@ describe("the seed's story", () => {
 
   it('hands user 20 to the Agent Service at the bot program’s request, and back to the default', async () => {
     // User 20 writes to the Bot Service: Parley calls our webhook.
-    const callback = {
-      type: 'message',
-      body: {
-        id: 10737,
-        message: 'Can I change my contract?',
-        time: 1536739259,
-        typeId: 1,
-        user: { id: '20' },
-      },
-    };
+    const callback = messageCallback({
+      userId: '20',
+      id: 10737,
+      text: 'Can I change my contract?',
+      time: 1536739259,
+    });
     const accepted = await inbound(h.source)(
       apiEvent({
         method: 'POST',
@@ -198,10 +195,12 @@ describe("the seed's story", () => {
   });
 
   it('does not act twice on a duplicate delivery', async () => {
-    const callback = {
-      type: 'message',
-      body: { id: 555, message: 'hello again', time: 1536739300, typeId: 1, user: { id: '21' } },
-    };
+    const callback = messageCallback({
+      userId: '21',
+      id: 555,
+      text: 'hello again',
+      time: 1536739300,
+    });
     const deliver = () =>
       inbound(h.source)(
         apiEvent({

@@ -124,7 +124,7 @@ describe('local gateway', () => {
       error: { code: 'not_found', message: expect.any(String) },
     });
     expect(wrongMethod.status).toBe(405);
-    expect(wrongMethod.headers.allow).toBe('POST, GET');
+    expect(wrongMethod.headers.allow).toBe('POST, GET, HEAD');
     expect(JSON.parse(wrongMethod.body).error.code).toBe('method_not_allowed');
     expect(events).toHaveLength(0);
   });

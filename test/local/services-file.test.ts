@@ -6,6 +6,7 @@ import {
   loadOrCreateServicesFile,
   parseServicesFile,
   readServicesFile,
+  simulatorSeed,
   toStageConfig,
   tokensOf,
 } from '../../local/services-file';
@@ -144,5 +145,77 @@ describe('services file', () => {
     expect(new Set(all).size).toBe(4);
     for (const t of all) expect(t).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(readFileSync(path, 'utf8')).toContain('"serviceIdentification": "bot-id"');
+  });
+  it('builds a services document from what is given, with fresh random values for the rest', () => {
+    const file = generateServicesFile(
+      'acc-1',
+      [
+        {
+          identification: 'bot-id',
+          name: 'Bot Service',
+          sharedSecret: 'shared-secret',
+          callbackTokens: [TOKEN_A],
+          apiTokens: [TOKEN_B],
+          signingSecret: null,
+          downstreamUrl: 'http://127.0.0.1:8/bot',
+        },
+        { identification: 'agent-id', name: 'Agent Service', role: 'agent' },
+      ],
+      { auditors: [{ name: 'ops', token: 'auditor-token-000000' }, { name: 'second' }] },
+    );
+
+    expect(file.services[0]).toEqual({
+      serviceIdentification: 'bot-id',
+      accountIdentification: 'acc-1',
+      sharedServiceAccountSecret: 'shared-secret',
+      name: 'Bot Service',
+      role: 'bot',
+      callbackTokens: [TOKEN_A],
+      apiTokens: [TOKEN_B],
+      downstreamUrl: 'http://127.0.0.1:8/bot',
+    });
+    const agent = file.services[1]!;
+    expect(agent).toMatchObject({ serviceIdentification: 'agent-id', role: 'agent' });
+    for (const value of [
+      agent.sharedServiceAccountSecret,
+      agent.signingSecret,
+      ...(agent.callbackTokens ?? []),
+      ...(agent.apiTokens ?? []),
+    ]) {
+      expect(value).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    }
+    expect(file.auditors?.[0]).toEqual({ name: 'ops', token: 'auditor-token-000000' });
+    expect(file.auditors?.[1]?.name).toBe('second');
+    expect(file.auditors?.[1]?.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(() => parseServicesFile(file)).not.toThrow();
+  });
+
+  it("gives the simulator a seed of the file's services, the first one the default", () => {
+    const settings = parseServicesFile(
+      generateServicesFile('acc-1', [
+        { identification: 'bot-id', name: 'Bot Service', sharedSecret: 'bot-secret' },
+        { identification: 'agent-id', name: 'Agent Service', sharedSecret: 'agent-secret' },
+      ]),
+    );
+
+    expect(simulatorSeed(settings, { '20': 'agent-id' })).toEqual({
+      accountIdentification: 'acc-1',
+      services: [
+        {
+          identification: 'bot-id',
+          name: 'Bot Service',
+          sharedSecret: 'bot-secret',
+          default: true,
+        },
+        {
+          identification: 'agent-id',
+          name: 'Agent Service',
+          sharedSecret: 'agent-secret',
+          default: false,
+        },
+      ],
+      owners: { '20': 'agent-id' },
+    });
+    expect(simulatorSeed(settings)).not.toHaveProperty('owners');
   });
 });

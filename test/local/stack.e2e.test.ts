@@ -5,6 +5,7 @@ import type { HandoverRecord } from '../../functions/domain/types';
 import { botAnswer } from '../../local/demo-bot';
 import { startForwardReceiver } from '../../local/forward-receiver';
 import type { SimLogEntry } from '../../local/parley-sim';
+import { callbackJson, messageCallback } from '../../local/parley-sim/callback-body';
 import { parseServicesFile, tokensOf } from '../../local/services-file';
 import {
   AGENT_SERVICE_ID as AGENT,
@@ -133,16 +134,14 @@ describe('local stack end to end', () => {
   });
 
   it('accepts a repeated delivery with 200 and acts on it once', async () => {
-    const callback = JSON.stringify({
-      type: 'message',
-      body: {
+    const callback = callbackJson(
+      messageCallback({
+        userId: '31',
         id: 90001,
-        message: 'What are your opening hours?',
+        text: 'What are your opening hours?',
         time: 1767000000,
-        typeId: 1,
-        user: { id: '31', uniqueIdentifier: null, additionalInformation: null },
-      },
-    });
+      }),
+    );
     const post = () =>
       http(`${stack.url}/webhooks/parley/${BOT}`, {
         token: tokens.services[BOT]!.callbackToken,
@@ -202,7 +201,7 @@ describe('local stack end to end', () => {
     const before = await stack.queue.list();
     const res = await http(`${stack.url}/webhooks/parley/${BOT}`, {
       token: 'not-the-callback-token-at-all',
-      body: { type: 'message', body: { id: 5, message: 'x', user: { id: '32' } } },
+      body: messageCallback({ userId: '32', id: 5, text: 'x' }),
     });
 
     expect(res.status).toBe(401);

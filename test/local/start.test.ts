@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startParleySimulator } from '../../local/parley-sim';
+import { generateServicesFile } from '../../local/services-file';
 import { generateSimulatorServicesFile } from '../../local/stack';
 import { type Started, type StartIo, startFromEnvironment } from '../../local/start';
 import { http as request, tempDir } from './support';
@@ -77,19 +78,20 @@ describe('npm start', () => {
     // A "real" Parley on a path of its own, playing an account of two services.
     const parley = await startParleySimulator({ basePath: '/api/serviceApi/v2.5' });
     const file = join(dir.dir, 'mine.json');
-    const services = parley.seed.services.map((s, i) => ({
-      serviceIdentification: s.identification,
-      accountIdentification: parley.seed.accountIdentification,
-      sharedServiceAccountSecret: s.sharedSecret,
-      name: s.name,
-      role: i === 0 ? 'bot' : 'agent',
-      callbackToken: `callback-token-${i}-0000000`,
-      apiToken: `api-token-${i}-000000000000`,
-    }));
-    writeFileSync(
-      file,
-      JSON.stringify({ services, auditors: [{ name: 'ops', token: 'auditor-token-0000000' }] }),
+    const services = generateServicesFile(
+      parley.seed.accountIdentification,
+      parley.seed.services.map((s, i) => ({
+        identification: s.identification,
+        name: s.name,
+        role: i === 0 ? 'bot' : 'agent',
+        sharedSecret: s.sharedSecret,
+        callbackTokens: [`callback-token-${i}-0000000`],
+        apiTokens: [`api-token-${i}-000000000000`],
+        signingSecret: null,
+      })),
+      { auditors: [{ name: 'ops', token: 'auditor-token-0000000' }] },
     );
+    writeFileSync(file, JSON.stringify(services));
     const out = io({
       PARLEY_LOCAL_DIR: dir.dir,
       PORT: '0',

@@ -1,27 +1,11 @@
 // Builds API Gateway v2 (payload 2.0) and SQS events for handler tests, as AWS would deliver them.
 import type { APIGatewayProxyEventV2, Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
+import { createRouter } from '../../local/http/router';
 
 let counter = 0;
 
-const matchRoute = (method: string, path: string) => {
-  for (const route of httpRoutes) {
-    if (route.method !== method) continue;
-    const names: string[] = [];
-    const pattern = new RegExp(
-      `^${route.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
-        names.push(name);
-        return '([^/]+)';
-      })}$`,
-    );
-    const m = pattern.exec(path);
-    if (m) {
-      const params = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
-      return { route, params };
-    }
-  }
-  return undefined;
-};
+const router = createRouter(httpRoutes);
 
 export interface ApiEventInput {
   method: HttpRoute['method'];
@@ -36,8 +20,8 @@ export interface ApiEventInput {
 
 export const apiEvent = (input: ApiEventInput): APIGatewayProxyEventV2 => {
   const [rawPath, rawQueryString = ''] = input.path.split('?') as [string, string?];
-  const found = matchRoute(input.method, rawPath);
-  if (!found) throw new Error(`no route for ${input.method} ${rawPath}`);
+  const found = router.match(input.method, rawPath);
+  if (found.route === null) throw new Error(`no route for ${input.method} ${rawPath}`);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(input.headers ?? {})) headers[k.toLowerCase()] = v;
   if (input.token !== undefined) headers.authorization = `Bearer ${input.token}`;

@@ -23,6 +23,7 @@ import { recoverPending } from '../../functions/domain/handover/recover';
 import type { Downstream, HistoryStore, StateStore } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
 import type { HandoverRecord, ServiceInfo } from '../../functions/domain/types';
+import { callbackJson, messageCallback } from '../../local/parley-sim/callback-body';
 import {
   AGENT,
   BOT,
@@ -470,16 +471,14 @@ export class World {
   private async message(a: Extract<Actor, { kind: 'message' }>, name: string): Promise<void> {
     const serviceId = await this.parley.route(USER, name);
     const bodyId = this.nextBodyId++;
-    const body = JSON.stringify({
-      type: 'message',
-      body: {
+    const body = callbackJson(
+      messageCallback({
+        userId: USER,
         id: bodyId,
-        message: a.text === 'human' ? 'a human please' : 'hello',
+        text: a.text === 'human' ? 'a human please' : 'hello',
         time: 1536739259,
-        typeId: 1,
-        user: { id: USER, uniqueIdentifier: null, additionalInformation: null },
-      },
-    });
+      }),
+    );
     const run: MessageRun = {
       actor: name,
       body,

@@ -1,138 +1,25 @@
-// The Parley simulator over real HTTP: Service API answers, auth, owner rules, callbacks to the
-// owner with retries, fault injection, the control API, shutdown, and the CLI's flag parsing.
-import { createHmac } from 'node:crypto';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+// The simulator's Service API over real HTTP: Parley's answers to the seed exchange, auth, owner
+// rules, the log, and the faults and latency injected per route.
 import {
   AGENT_SERVICE_ID,
   BOT_SERVICE_ID,
   FaultEngine,
   LatencyEngine,
-  type ParleySimulator,
-  type SimLogEntry,
   type SimulatorOptions,
-  seedFixture,
-  startParleySimulator,
-} from '../../local/parley-sim';
-import { parseCliArgs, UsageError } from '../../local/parley-sim/main';
+} from '../../../local/parley-sim';
+import {
+  authorization,
+  between,
+  call,
+  closeAll,
+  entriesOf,
+  errorEnvelope,
+  fixture,
+  start,
+  until,
+} from './support';
 
-const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', name), 'utf8'));
-
-const seed = seedFixture();
-const secretOf = (id: string) => seed.services.find((s) => s.identification === id)!.sharedSecret;
-const ACCOUNT = seed.accountIdentification;
-
-/** PARLEY.md's formula, computed here independently of the simulator's own check. */
-function authorization(
-  serviceId: string,
-  options: { secret?: string; account?: string; validUntil?: number } = {},
-): string {
-  const validUntil = options.validUntil ?? Math.floor(Date.now() / 1000) + 300;
-  const account = options.account ?? ACCOUNT;
-  const hash = createHmac('sha512', options.secret ?? secretOf(serviceId))
-    .update(`${serviceId}${account}${validUntil}`)
-    .digest('hex');
-  return Buffer.from(`${serviceId}|${account}|${validUntil}|${hash}`, 'utf8').toString('base64');
-}
-
-const started: ParleySimulator[] = [];
-const receivers: http.Server[] = [];
-
-async function start(options: SimulatorOptions = {}): Promise<ParleySimulator> {
-  const sim = await startParleySimulator({ port: 0, callbackRetryDelayMs: 5, ...options });
-  started.push(sim);
-  return sim;
-}
-
-afterAll(async () => {
-  await Promise.all(started.map((s) => s.close()));
-  for (const r of receivers) r.closeAllConnections();
-  await Promise.all(receivers.map((r) => new Promise((resolve) => r.close(resolve))));
-});
-
-interface Call {
-  status: number;
-  body: unknown;
-  headers: Headers;
-}
-
-async function call(
-  sim: ParleySimulator,
-  method: string,
-  relPath: string,
-  options: {
-    as?: string | null;
-    body?: unknown;
-    rawBody?: string;
-    auth?: string;
-    headers?: Record<string, string>;
-    signal?: AbortSignal;
-  } = {},
-): Promise<Call> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    ...options.headers,
-  };
-  const as = options.as === undefined ? BOT_SERVICE_ID : options.as;
-  if (options.auth !== undefined) headers.authorization = options.auth;
-  else if (as !== null) headers.authorization = authorization(as);
-  const body =
-    options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  const res = await fetch(`${sim.baseUrl}/${relPath}`, {
-    method,
-    headers,
-    body,
-    signal: options.signal,
-  });
-  return { status: res.status, body: await res.json(), headers: res.headers };
-}
-
-async function control(sim: ParleySimulator, method: string, relPath: string, body?: unknown) {
-  const res = await fetch(`${sim.url}/_sim/${relPath}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as unknown };
-}
-
-const errorEnvelope = (message: string) => ({
-  notifications: [{ type: 'error', message }],
-  status: 'ERROR',
-  metadata: { method: expect.any(String), duration: expect.any(Number) },
-});
-
-/** A callback receiver that answers the scripted statuses in turn (then 200). */
-async function receiver(statuses: number[] = []) {
-  const received: { headers: http.IncomingHttpHeaders; body: unknown }[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString()) });
-      res.writeHead(statuses.shift() ?? 200).end();
-    });
-  });
-  receivers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/webhook`, received };
-}
-
-/** The log entries of one kind, typed. */
-const entriesOf = <K extends SimLogEntry['kind']>(sim: ParleySimulator, kind: K) =>
-  sim.log().filter((e): e is Extract<SimLogEntry, { kind: K }> => e.kind === kind);
-
-/** Milliseconds between two logged ISO instants. */
-const between = (from: string, to: string) => Date.parse(to) - Date.parse(from);
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-}
+afterAll(closeAll);
 
 describe('Parley simulator: Service API', () => {
   it('answers GET services exactly as the seed exchange does', async () => {
@@ -320,6 +207,22 @@ describe('Parley simulator: Service API', () => {
     expect(res.body).toEqual(errorEnvelope('route_not_found'));
   });
 
+  it('logs a change and its call as applied at one instant, whatever the clock does meanwhile', async () => {
+    // A clock that moves on every reading: two readings can never agree by chance.
+    let ms = Date.now();
+    const sim = await start({ now: () => ms++ });
+
+    const res = await call(sim, 'PUT', 'users/20/owner', {
+      body: { newOwner: AGENT_SERVICE_ID },
+      headers: { 'x-request-id': 'one-instant' },
+    });
+
+    expect(res.status).toBe(200);
+    const [change] = entriesOf(sim, 'change');
+    const [request] = entriesOf(sim, 'request');
+    expect(request!.appliedAt).toBe(change!.at);
+  });
+
   it('logs each call with its caller and code, without the message text', async () => {
     const sim = await start();
 
@@ -351,162 +254,6 @@ describe('Parley simulator: Service API', () => {
       },
     ]);
     expect(JSON.stringify(log)).not.toContain('private words');
-  });
-});
-
-describe('Parley simulator: callbacks', () => {
-  it('delivers a user message to the owner with its callback headers', async () => {
-    const hook = await receiver();
-    const sim = await start({ now: () => 1_700_000_000_000 });
-    sim.setCallback(BOT_SERVICE_ID, hook.url, { authorization: 'Bearer callback-token' });
-
-    const result = await sim.sendUserMessage('20', 'hi!');
-
-    expect(result).toEqual({ delivered: true, attempts: 1, serviceId: BOT_SERVICE_ID });
-    expect(hook.received).toHaveLength(1);
-    expect(hook.received[0]!.headers.authorization).toBe('Bearer callback-token');
-    expect(hook.received[0]!.headers['content-type']).toBe('application/json');
-    expect(hook.received[0]!.body).toEqual({
-      type: 'message',
-      body: {
-        id: 1_700_000_000_000,
-        message: 'hi!',
-        time: 1_700_000_000,
-        typeId: 1,
-        user: { id: '20', uniqueIdentifier: null, additionalInformation: null },
-      },
-    });
-  });
-
-  it('numbers messages with increasing ids', async () => {
-    const hook = await receiver();
-    const sim = await start({ firstMessageId: 1 });
-    sim.setCallback(BOT_SERVICE_ID, hook.url);
-
-    await sim.sendUserMessage('20', 'one');
-    await sim.sendUserMessage('21', 'two');
-
-    expect(hook.received.map((r) => (r.body as { body: { id: number } }).body.id)).toEqual([1, 2]);
-  });
-
-  it('never reuses a message id after a restart (ids start from the clock)', async () => {
-    const hook = await receiver();
-    const first = await start({ now: () => 1_700_000_000_000 });
-    first.setCallback(BOT_SERVICE_ID, hook.url);
-    await first.sendUserMessage('20', 'one');
-    await first.sendUserMessage('20', 'two');
-    const second = await start({ now: () => 1_700_000_005_000 });
-    second.setCallback(BOT_SERVICE_ID, hook.url);
-    await second.sendUserMessage('20', 'three');
-
-    expect(hook.received.map((r) => (r.body as { body: { id: number } }).body.id)).toEqual([
-      1_700_000_000_000, 1_700_000_000_001, 1_700_000_005_000,
-    ]);
-  });
-
-  it('logs when it chose the recipient, the same instant on every attempt', async () => {
-    const hook = await receiver([503]);
-    const sim = await start();
-    sim.setCallback(BOT_SERVICE_ID, hook.url);
-
-    await sim.sendUserMessage('20', 'hello?');
-
-    const attempts = entriesOf(sim, 'callback');
-    expect(attempts.map((a) => [a.attempt, a.status])).toEqual([
-      [1, 503],
-      [2, 200],
-    ]);
-    expect(attempts[1]!.routedAt).toBe(attempts[0]!.routedAt);
-    expect(between(attempts[0]!.routedAt, attempts[0]!.at)).toBeGreaterThanOrEqual(0);
-    expect(between(attempts[0]!.at, attempts[1]!.at)).toBeGreaterThanOrEqual(5 - 1);
-  });
-
-  it('sends to the current owner after a handover', async () => {
-    const bot = await receiver();
-    const agent = await receiver();
-    const sim = await start();
-    sim.setCallback(BOT_SERVICE_ID, bot.url);
-    sim.setCallback(AGENT_SERVICE_ID, agent.url);
-    await call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
-
-    const result = await sim.sendUserMessage('20', 'still there?');
-
-    expect(result.serviceId).toBe(AGENT_SERVICE_ID);
-    expect(bot.received).toHaveLength(0);
-    expect(agent.received).toHaveLength(1);
-  });
-
-  it('retries until it gets exactly 200, three attempts at most', async () => {
-    const hook = await receiver([503, 201]);
-    const sim = await start();
-    sim.setCallback(BOT_SERVICE_ID, hook.url);
-
-    const result = await sim.sendUserMessage('20', 'again');
-
-    expect(result).toEqual({ delivered: true, attempts: 3, serviceId: BOT_SERVICE_ID });
-    expect(hook.received).toHaveLength(3);
-    expect(
-      sim
-        .log()
-        .filter((e) => e.kind === 'callback')
-        .map((e) => (e.kind === 'callback' ? [e.attempt, e.status] : null)),
-    ).toEqual([
-      [1, 503],
-      [2, 201],
-      [3, 200],
-    ]);
-  });
-
-  it('gives up after three failed attempts', async () => {
-    const hook = await receiver([500, 500, 500, 500]);
-    const sim = await start();
-    sim.setCallback(BOT_SERVICE_ID, hook.url);
-
-    const result = await sim.sendUserMessage('20', 'lost');
-
-    expect(result).toEqual({ delivered: false, attempts: 3, serviceId: BOT_SERVICE_ID });
-    expect(hook.received).toHaveLength(3);
-  });
-
-  it('counts a refused connection as a failed attempt', async () => {
-    const closedPort = await new Promise<number>((resolve) => {
-      const s = http.createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as AddressInfo;
-        s.close(() => resolve(port));
-      });
-    });
-    const sim = await start();
-    sim.setCallback(BOT_SERVICE_ID, `http://127.0.0.1:${closedPort}/webhook`);
-
-    const result = await sim.sendUserMessage('20', 'nobody home');
-
-    expect(result).toEqual({ delivered: false, attempts: 3, serviceId: BOT_SERVICE_ID });
-    expect(sim.log().map((e) => (e.kind === 'callback' ? e.status : 'request'))).toEqual([
-      null,
-      null,
-      null,
-    ]);
-  });
-
-  it('reports no attempt when the owner has no callback URL', async () => {
-    const sim = await start();
-
-    const result = await sim.sendUserMessage('20', 'into the void');
-
-    expect(result).toEqual({ delivered: false, attempts: 0, serviceId: BOT_SERVICE_ID });
-  });
-
-  it('keeps message text out of the callback log', async () => {
-    const hook = await receiver();
-    const sim = await start();
-    sim.setCallback(BOT_SERVICE_ID, hook.url, { authorization: 'Bearer callback-token' });
-
-    await sim.sendUserMessage('20', 'a secret plan');
-
-    const text = JSON.stringify(sim.log());
-    expect(text).not.toContain('a secret plan');
-    expect(text).not.toContain('callback-token');
   });
 });
 
@@ -831,195 +578,5 @@ describe('Parley simulator: latency', () => {
 
     expect(withLatency).toEqual(without);
     expect(without).toContain(500);
-  });
-});
-
-describe('Parley simulator: control API', () => {
-  it('sets faults with PUT /_sim/faults and refuses invalid rules', async () => {
-    const sim = await start();
-
-    const set = await control(sim, 'PUT', 'faults', [{ route: 'services', errorRate: 1 }]);
-    const bad = await control(sim, 'PUT', 'faults', [{ route: 'everything', errorRate: 2 }]);
-    const res = await call(sim, 'GET', 'services');
-
-    expect(set.status).toBe(200);
-    expect(bad.status).toBe(400);
-    expect(res.status).toBe(500);
-  });
-
-  it('changes and reads an owner out of band', async () => {
-    const sim = await start();
-
-    const put = await control(sim, 'PUT', 'users/20/owner', { owner: AGENT_SERVICE_ID });
-    const got = await control(sim, 'GET', 'users/20/owner');
-    const unknown = await control(sim, 'PUT', 'users/20/owner', { owner: 'nobody' });
-
-    expect(put).toEqual({ status: 200, body: { userId: '20', owner: AGENT_SERVICE_ID } });
-    expect(got).toEqual({ status: 200, body: { userId: '20', owner: AGENT_SERVICE_ID } });
-    expect(unknown.status).toBe(400);
-    expect(sim.ownerOf('20')).toBe(AGENT_SERVICE_ID);
-  });
-
-  it('lists the messages services sent a user', async () => {
-    const sim = await start();
-    await call(sim, 'POST', 'users/20/messages', { body: { message: 'welcome' } });
-
-    const res = await control(sim, 'GET', 'users/20/messages');
-
-    expect(res).toEqual({
-      status: 200,
-      body: [{ from: BOT_SERVICE_ID, text: 'welcome', at: expect.any(String) }],
-    });
-  });
-
-  it('reads and clears the log', async () => {
-    const sim = await start();
-    await call(sim, 'GET', 'services');
-
-    const before = await control(sim, 'GET', 'log');
-    const cleared = await control(sim, 'DELETE', 'log');
-    const after = await control(sim, 'GET', 'log');
-
-    expect((before.body as unknown[]).length).toBe(1);
-    expect(cleared.status).toBe(200);
-    expect(after.body).toEqual([]);
-  });
-
-  it('registers a callback and plays a user message and an event', async () => {
-    const hook = await receiver();
-    const sim = await start();
-    const registered = await control(sim, 'PUT', `services/${BOT_SERVICE_ID}/callback`, {
-      url: hook.url,
-      headers: { authorization: 'Bearer t1' },
-    });
-
-    const message = await control(sim, 'POST', 'users/20/messages', { text: 'hello' });
-    const event = await control(sim, 'POST', 'users/20/events', { name: 'startTyping' });
-
-    expect(registered.status).toBe(200);
-    expect(message).toEqual({
-      status: 200,
-      body: { delivered: true, attempts: 1, serviceId: BOT_SERVICE_ID },
-    });
-    expect(event.body).toEqual({ delivered: true, attempts: 1, serviceId: BOT_SERVICE_ID });
-    expect(hook.received.map((r) => r.headers.authorization)).toEqual(['Bearer t1', 'Bearer t1']);
-    expect(hook.received[1]!.body).toEqual({
-      type: 'event',
-      body: {
-        name: 'startTyping',
-        body: {},
-        user: { id: '20', uniqueIdentifier: null, additionalInformation: null },
-      },
-    });
-  });
-
-  it('refuses a callback for an unknown service and a bad message request', async () => {
-    const sim = await start();
-
-    const unknown = await control(sim, 'PUT', 'services/nobody/callback', { url: 'http://x/' });
-    const noText = await control(sim, 'POST', 'users/20/messages', { words: 'hi' });
-
-    expect(unknown.status).toBe(404);
-    expect(noText.status).toBe(400);
-  });
-});
-
-describe('Parley simulator: control API for latency', () => {
-  it('sets latency with PUT /_sim/latency, reads it back, and refuses invalid rules', async () => {
-    const sim = await start();
-    const rules = [{ route: 'putOwner', response: { fixedMs: 400 } }];
-
-    const set = await control(sim, 'PUT', 'latency', rules);
-    const read = await control(sim, 'GET', 'latency');
-    const negative = await control(sim, 'PUT', 'latency', [
-      { route: '*', request: { fixedMs: -1 } },
-    ]);
-    const unknownKey = await control(sim, 'PUT', 'latency', [{ route: '*', delay: 5 }]);
-
-    expect(set).toEqual({ status: 200, body: rules });
-    expect(read.body).toEqual(rules);
-    expect(sim.latency()).toEqual(rules);
-    expect(negative.status).toBe(400);
-    expect(negative.body).toEqual({
-      error: { code: 'invalid_latency', message: expect.stringContaining('request.fixedMs') },
-    });
-    expect(unknownKey.status).toBe(400);
-  });
-
-  it('lists the calls in flight with GET /_sim/in-flight, not one held by a timeout', async () => {
-    const sim = await start({
-      faults: [{ route: 'getOwner', timeoutRate: 1 }],
-      latency: [{ route: 'putOwner', request: { fixedMs: 1000 } }],
-    });
-
-    const held = fetch(`${sim.baseUrl}/users/20/owner`, {
-      headers: { authorization: authorization(BOT_SERVICE_ID) },
-      signal: AbortSignal.timeout(2000),
-    }).catch(() => 'cut');
-    const put = call(sim, 'PUT', 'users/20/owner', { body: { newOwner: AGENT_SERVICE_ID } });
-    await until(() => sim.log().length === 1 && sim.inFlight().length === 1);
-    const listed = await control(sim, 'GET', 'in-flight');
-    await put;
-
-    expect(listed.body).toEqual([
-      { method: 'PUT', path: 'users/20/owner', startedAt: expect.any(String) },
-    ]);
-    expect(sim.inFlight()).toEqual([]);
-    await sim.close();
-    expect(await held).toBe('cut');
-  });
-});
-
-describe('Parley simulator: lifecycle and CLI', () => {
-  it('closes while a timed-out call is still held open', async () => {
-    const sim = await startParleySimulator({
-      port: 0,
-      faults: [{ route: 'getOwner', timeoutRate: 1 }],
-    });
-    const outcome = fetch(`${sim.baseUrl}/users/20/owner`, {
-      headers: { authorization: authorization(BOT_SERVICE_ID) },
-    });
-    const settled = outcome.then(
-      () => 'answered',
-      () => 'cut',
-    );
-    await until(() => sim.log().length === 1);
-
-    await sim.close();
-
-    expect(await settled).toBe('cut');
-  });
-
-  it('parses the CLI flags into options', () => {
-    const options = parseCliArgs(['--port', '0', '--latency', '50', '--random-seed', '9']);
-
-    expect(options).toEqual({
-      help: false,
-      port: 0,
-      host: '127.0.0.1',
-      seed: seedFixture(),
-      faults: [{ route: '*', latencyMs: 50 }],
-      randomSeed: 9,
-    });
-  });
-
-  it('reads a seed file', () => {
-    const file = path.join(tmpdir(), `parley-sim-seed-${process.pid}.json`);
-    const custom = seedFixture({ accountIdentification: 'otherAccount' });
-    writeFileSync(file, JSON.stringify(custom));
-
-    const options = parseCliArgs(['--seed', file]);
-    unlinkSync(file);
-
-    expect(options.seed.accountIdentification).toBe('otherAccount');
-  });
-
-  it.each([
-    [['--bogus']],
-    [['--port', 'abc']],
-    [['--latency', '80-20']],
-    [['--seed', path.join(tmpdir(), 'no-such-seed-file.json')]],
-  ])('refuses %j with a usage error', (argv) => {
-    expect(() => parseCliArgs(argv)).toThrow(UsageError);
   });
 });

@@ -1,24 +1,10 @@
-// The local stand-in for the SQS FIFO queue and its DLQ, kept in a dynalite table of its own so that
-// a Ctrl-C loses no accepted callback. It behaves like the parts of SQS FIFO + Lambda's event source
-// mapping that the service relies on:
-// - send with a group id, a deduplication id and String message attributes; a message larger than
-//   SQS's limit (body and attributes) is refused; a repeat of a dedup id within the window (5 min)
-//   is accepted and dropped;
-// - per group order: while a group's head is in flight, nothing behind it is delivered; one batch
-//   may carry several consecutive messages of a group, like SQS;
-// - receive count and visibility timeout: a message not deleted (a batchItemFailure, a thrown
-//   batch, a crash) is delivered again once its visibility timeout has passed, or after the delay
-//   a consumer set with `changeVisibility(receiptHandle, seconds)`;
-// - a message received maxReceiveCount times and still not deleted moves to the DLQ on its next
-//   receive; `redrive()` moves DLQ messages back (the runbook's DLQ redrive);
-// - SQS-shaped events (messageId, receiptHandle, body, messageAttributes, attributes.MessageGroupId
-//   / MessageDeduplicationId / ApproximateReceiveCount, eventSource 'aws:sqs') fed to the same
-//   processor handler.
-import { createHash, randomUUID } from 'node:crypto';
-import {
-  ConditionalCheckFailedException,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-dynamodb';
+// The local queue's messages, kept in a dynalite table of their own so that a Ctrl-C loses no
+// accepted callback: the queue and its DLQ, deduplication markers and a sequence counter share one
+// key shape. This room holds what SQS FIFO does with a message: send (size limit, dedup window),
+// receive (group order, visibility timeout, receive count, the DLQ), delete, visibility changes and
+// redrive. Who receives, and when, is the poller's (poller.ts).
+import { randomUUID } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -28,15 +14,9 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import {
-  CALLBACK_MAX_RECEIVE_COUNT,
-  messageSizeBytes,
-  SQS_MAX_MESSAGE_BYTES,
-} from '../functions/contracts/queue';
-import type { CallbackQueue, Clock, Log } from '../functions/domain/ports';
-import { silentLog } from '../functions/domain/ports';
-import type { TableDefinition } from '../functions/contracts/tables';
+import { messageSizeBytes, SQS_MAX_MESSAGE_BYTES } from '../../functions/contracts/queue';
+import type { TableDefinition } from '../../functions/contracts/tables';
+import type { CallbackQueue, Clock, Log } from '../../functions/domain/ports';
 
 /** The queue table: messages, the DLQ, dedup markers and a sequence counter share one key shape. */
 export const queueTable: TableDefinition = {
@@ -45,29 +25,6 @@ export const queueTable: TableDefinition = {
   globalIndexes: [],
   localIndexes: [],
 };
-
-export type QueueConsumer = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
-
-export interface LocalQueueOptions {
-  client: DynamoDBDocumentClient;
-  tableName: string;
-  /** Names the queue inside the table (and in the event's ARN). @default 'callbacks' */
-  name?: string;
-  /** Shorter than AWS's 90 s so that a local retry comes soon. @default 10000 */
-  visibilityTimeoutMs?: number;
-  /** @default CALLBACK_MAX_RECEIVE_COUNT, the deployed queue's */
-  maxReceiveCount?: number;
-  /** @default 300000 (SQS's five minutes) */
-  dedupWindowMs?: number;
-  /** Messages per event. @default 10 */
-  batchSize?: number;
-  /** Batches in flight at once (other groups keep moving while one waits). @default 4 */
-  concurrency?: number;
-  /** How often an idle poller looks again (a send wakes it at once). @default 250 */
-  pollIntervalMs?: number;
-  clock?: Clock;
-  log?: Log;
-}
 
 export interface QueuedMessage {
   messageId: string;
@@ -91,38 +48,57 @@ export interface QueueStats {
   dlq: number;
 }
 
-export interface LocalQueue extends CallbackQueue {
-  changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
-  /** Starts the poller feeding `consumer`; `stop()` ends it. */
-  start(consumer: QueueConsumer): void;
-  /**
-   * One receive and delivery, awaited: the number of messages handed to `consumer`. For tests
-   * and tools that want to step the queue themselves (with an injected clock).
-   */
-  pollOnce(consumer: QueueConsumer): Promise<number>;
-  /** Stops the poller and waits (up to `timeoutMs`) for batches in flight; the rest is released. */
-  stop(options?: { timeoutMs?: number }): Promise<void>;
-  stats(): Promise<QueueStats>;
-  /** Messages of the queue (oldest first), in flight included. */
-  list(): Promise<QueuedMessage[]>;
-  /** Messages of the DLQ, oldest first. */
-  listDlq(): Promise<QueuedMessage[]>;
-  /** Moves DLQ messages (all, or the given ids) back to the end of the queue with a fresh count. */
-  redrive(options?: { messageIds?: string[] }): Promise<number>;
-}
-
-const pad = (n: number) => String(n).padStart(16, '0');
-const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
-const isConditionFailure = (err: unknown) =>
-  err instanceof ConditionalCheckFailedException ||
-  (err instanceof Error && err.name === 'ConditionalCheckFailedException');
-
-interface MessageItem extends QueuedMessage {
+/** A message as stored: its key, and what its latest receive set. */
+export interface MessageItem extends QueuedMessage {
   pk: string;
   sk: string;
   firstReceivedAt?: number;
   receipt?: string;
 }
+
+export interface QueueStoreOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** Names the queue inside the table (and in the event's ARN). */
+  name: string;
+  visibilityTimeoutMs: number;
+  maxReceiveCount: number;
+  dedupWindowMs: number;
+  /** Messages per receive. */
+  batchSize: number;
+  clock: Clock;
+  log: Log;
+  /** Called when a message becomes available (a send, a redrive): the poller looks at once. */
+  onAvailable: () => void;
+}
+
+export interface QueueStore {
+  /** The queue's ARN, as the event's records name it. */
+  arn: string;
+  send: CallbackQueue['send'];
+  /**
+   * Claims the next batch: the visible head of each group and the messages behind it, never a
+   * group whose head is in flight or `held` (handed to a consumer that has not answered);
+   * messages received maxReceiveCount times move to the DLQ instead.
+   */
+  receive(held: ReadonlySet<string>): Promise<MessageItem[]>;
+  /** Deletes a received message, unless a later receive holds it now. */
+  remove(item: MessageItem): Promise<void>;
+  /** Makes received messages visible again at once (SQS's ChangeMessageVisibility to 0). */
+  release(batch: readonly MessageItem[]): Promise<void>;
+  changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
+  /** Drops dedup markers whose window has passed (DynamoDB TTL would; dynalite has none). */
+  sweepDedup(): Promise<void>;
+  stats(): Promise<QueueStats>;
+  list(): Promise<QueuedMessage[]>;
+  listDlq(): Promise<QueuedMessage[]>;
+  redrive(options?: { messageIds?: string[] }): Promise<number>;
+}
+
+const pad = (n: number) => String(n).padStart(16, '0');
+const isConditionFailure = (err: unknown) =>
+  err instanceof ConditionalCheckFailedException ||
+  (err instanceof Error && err.name === 'ConditionalCheckFailedException');
 
 const toMessage = (item: MessageItem): QueuedMessage => ({
   messageId: item.messageId,
@@ -135,22 +111,13 @@ const toMessage = (item: MessageItem): QueuedMessage => ({
   visibleAt: item.visibleAt,
 });
 
-export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
-  const { client, tableName } = options;
-  const name = options.name ?? 'callbacks';
-  const visibilityTimeoutMs = options.visibilityTimeoutMs ?? 10_000;
-  const maxReceiveCount = options.maxReceiveCount ?? CALLBACK_MAX_RECEIVE_COUNT;
-  const dedupWindowMs = options.dedupWindowMs ?? 300_000;
-  const batchSize = options.batchSize ?? 10;
-  const concurrency = options.concurrency ?? 4;
-  const pollIntervalMs = options.pollIntervalMs ?? 250;
-  const clock = options.clock ?? { now: () => Date.now() };
-  const log = options.log ?? silentLog;
+export const createQueueStore = (options: QueueStoreOptions): QueueStore => {
+  const { client, tableName, name, visibilityTimeoutMs, maxReceiveCount, dedupWindowMs } = options;
+  const { batchSize, clock, log, onAvailable } = options;
 
   const mainPk = `QUEUE#${name}`;
   const dlqPk = `QUEUE#${name}-dlq`;
   const dedupPrefix = `DEDUP#${name}#`;
-  const arn = `arn:aws:sqs:local:000000000000:${name}.fifo`;
 
   // ------------------------------------------------------------------ send
 
@@ -249,13 +216,13 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
       if (existing.Item && existing.Item.stored === false && pending) {
         await putMessage(pending);
         await markStored(dedupId);
-        wake();
+        onAvailable();
       }
       return;
     }
     await putMessage(message);
     await markStored(dedupId);
-    wake();
+    onAvailable();
   };
 
   // ------------------------------------------------------------------ receive and delete
@@ -334,10 +301,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
     }
   };
 
-  /** Ids of the messages handed to a consumer that has not answered yet. */
-  const inFlightHere = new Set<string>();
-
-  const receive = async (): Promise<MessageItem[]> => {
+  const receive = async (held: ReadonlySet<string>): Promise<MessageItem[]> => {
     const now = clock.now();
     const items = await queryAll(mainPk, 1000);
     const blocked = new Set<string>();
@@ -346,7 +310,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
     for (const item of items) {
       if (batch.length >= batchSize) break;
       if (blocked.has(item.groupId)) continue;
-      if (item.visibleAt > now || inFlightHere.has(item.messageId)) {
+      if (item.visibleAt > now || held.has(item.messageId)) {
         blocked.add(item.groupId);
         continue;
       }
@@ -360,32 +324,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
     return batch;
   };
 
-  const toRecord = (item: MessageItem): SQSRecord => ({
-    messageId: item.messageId,
-    receiptHandle: `${item.sk}:${item.receipt}`,
-    body: item.body,
-    attributes: {
-      ApproximateReceiveCount: String(item.receiveCount),
-      SentTimestamp: String(item.sentAt),
-      SenderId: 'local',
-      ApproximateFirstReceiveTimestamp: String(item.firstReceivedAt ?? clock.now()),
-      SequenceNumber: String(Number(item.sk)),
-      MessageGroupId: item.groupId,
-      MessageDeduplicationId: item.dedupId,
-    },
-    messageAttributes: Object.fromEntries(
-      Object.entries(item.attributes ?? {}).map(([key, value]) => [
-        key,
-        { stringValue: value, stringListValues: [], binaryListValues: [], dataType: 'String' },
-      ]),
-    ),
-    md5OfBody: md5(item.body),
-    eventSource: 'aws:sqs',
-    eventSourceARN: arn,
-    awsRegion: 'local',
-  });
-
-  const deleteReceived = async (item: MessageItem) => {
+  const remove = async (item: MessageItem) => {
     try {
       await client.send(
         new DeleteCommand({
@@ -402,131 +341,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
     }
   };
 
-  /** Lambda's event source mapping: delete what succeeded, leave the failures to reappear. */
-  const deliver = async (batch: MessageItem[], consumer: QueueConsumer): Promise<void> => {
-    for (const item of batch) inFlightHere.add(item.messageId);
-    try {
-      let failed: Set<string>;
-      try {
-        const response = await consumer({ Records: batch.map(toRecord) });
-        const ids = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
-        const known = new Set(batch.map((b) => b.messageId));
-        // Like Lambda: an empty or unknown identifier fails the whole batch.
-        failed = ids.every((id) => typeof id === 'string' && known.has(id)) ? new Set(ids) : known;
-      } catch (err) {
-        log.warn('queue consumer threw; the batch will be retried', {
-          error: err instanceof Error ? err.name : typeof err,
-          messageIds: batch.map((b) => b.messageId),
-        });
-        failed = new Set(batch.map((b) => b.messageId));
-      }
-      for (const item of batch) {
-        if (!failed.has(item.messageId)) await deleteReceived(item);
-      }
-    } finally {
-      for (const item of batch) inFlightHere.delete(item.messageId);
-    }
-  };
-
-  // ------------------------------------------------------------------ the poller
-
-  let running = false;
-  let receiving: Promise<unknown> = Promise.resolve();
-  const active = new Map<Promise<void>, MessageItem[]>();
-  let wakeUp: (() => void) | null = null;
-  let idleTimer: NodeJS.Timeout | null = null;
-  let lastSweep = 0;
-
-  function wake() {
-    const resolve = wakeUp;
-    wakeUp = null;
-    if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = null;
-    resolve?.();
-  }
-
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      wakeUp = resolve;
-      idleTimer = setTimeout(wake, pollIntervalMs);
-    });
-
-  /** Drops dedup markers whose window has passed (DynamoDB TTL would; dynalite has none). */
-  const sweepDedup = async () => {
-    const now = clock.now();
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await client.send(
-        new ScanCommand({
-          TableName: tableName,
-          FilterExpression: 'begins_with(pk, :prefix) AND #expiresAt < :now',
-          ExpressionAttributeNames: { '#expiresAt': 'expiresAt' },
-          ExpressionAttributeValues: { ':prefix': dedupPrefix, ':now': now },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        if (item.stored === false) continue; // an interrupted send still waits for its retry
-        await client
-          .send(
-            new DeleteCommand({
-              TableName: tableName,
-              Key: { pk: item.pk, sk: item.sk },
-              ConditionExpression: '#expiresAt < :now',
-              ExpressionAttributeNames: { '#expiresAt': 'expiresAt' },
-              ExpressionAttributeValues: { ':now': now },
-            }),
-          )
-          .catch((err) => {
-            if (!isConditionFailure(err)) throw err;
-          });
-      }
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-  };
-
-  const dispatch = (batch: MessageItem[], consumer: QueueConsumer) => {
-    const done: Promise<void> = deliver(batch, consumer)
-      .catch((err) => {
-        log.error('queue delivery failed', { error: err instanceof Error ? err.name : typeof err });
-      })
-      .finally(() => {
-        active.delete(done);
-        wake();
-      });
-    active.set(done, batch);
-  };
-
-  const loop = async (consumer: QueueConsumer) => {
-    while (running) {
-      try {
-        if (clock.now() - lastSweep > 60_000) {
-          lastSweep = clock.now();
-          await sweepDedup();
-        }
-        if (active.size < concurrency) {
-          const step = receive();
-          receiving = step;
-          const batch = await step;
-          if (batch.length > 0 && running) {
-            dispatch(batch, consumer);
-            continue;
-          }
-          if (batch.length > 0) await release(batch);
-        }
-      } catch (err) {
-        // The store went away (shutdown) or hiccuped: look again later.
-        if (!running) break;
-        if (!(err instanceof ResourceNotFoundException)) {
-          log.warn('queue poll failed', { error: err instanceof Error ? err.name : typeof err });
-        }
-      }
-      if (running) await idle();
-    }
-  };
-
-  /** Makes received messages visible again at once (SQS's ChangeMessageVisibility to 0). */
-  const release = async (batch: MessageItem[]) => {
+  const release = async (batch: readonly MessageItem[]) => {
     for (const item of batch) {
       await client
         .send(
@@ -566,41 +381,47 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
     }
   };
 
-  let loopDone: Promise<void> = Promise.resolve();
+  const sweepDedup = async () => {
+    const now = clock.now();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await client.send(
+        new ScanCommand({
+          TableName: tableName,
+          FilterExpression: 'begins_with(pk, :prefix) AND #expiresAt < :now',
+          ExpressionAttributeNames: { '#expiresAt': 'expiresAt' },
+          ExpressionAttributeValues: { ':prefix': dedupPrefix, ':now': now },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        if (item.stored === false) continue; // an interrupted send still waits for its retry
+        await client
+          .send(
+            new DeleteCommand({
+              TableName: tableName,
+              Key: { pk: item.pk, sk: item.sk },
+              ConditionExpression: '#expiresAt < :now',
+              ExpressionAttributeNames: { '#expiresAt': 'expiresAt' },
+              ExpressionAttributeValues: { ':now': now },
+            }),
+          )
+          .catch((err) => {
+            if (!isConditionFailure(err)) throw err;
+          });
+      }
+      startKey = out.LastEvaluatedKey;
+    } while (startKey);
+  };
 
   return {
+    arn: `arn:aws:sqs:local:000000000000:${name}.fifo`,
     send,
+    receive,
+    remove,
+    release,
     changeVisibility,
-    start(consumer) {
-      if (running) return;
-      running = true;
-      loopDone = loop(consumer);
-    },
-    async pollOnce(consumer) {
-      const batch = await receive();
-      if (batch.length > 0) await deliver(batch, consumer);
-      return batch.length;
-    },
-    async stop(stopOptions = {}) {
-      running = false;
-      wake();
-      await receiving.catch(() => undefined);
-      await loopDone;
-      const pending = [...active.keys()];
-      if (pending.length === 0) return;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        Promise.all(pending).then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), stopOptions.timeoutMs ?? 10_000);
-        }),
-      ]);
-      if (timer) clearTimeout(timer);
-      if (timedOut) {
-        // Whatever is still running is handed back: the next run delivers it again.
-        for (const batch of active.values()) await release(batch);
-      }
-    },
+    sweepDedup,
     async stats() {
       const now = clock.now();
       const items = await queryAll(mainPk);
@@ -641,7 +462,7 @@ export const createLocalQueue = (options: LocalQueueOptions): LocalQueue => {
       }
       if (moved > 0) {
         log.info('DLQ redriven', { moved });
-        wake();
+        onAvailable();
       }
       return moved;
     },

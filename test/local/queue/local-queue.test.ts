@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { type LocalDynamo, startLocalDynamo } from '../../local/dynamo';
-import { createLocalQueue, type LocalQueue, queueTable } from '../../local/queue';
+import { type LocalDynamo, startLocalDynamo } from '../../../local/dynamo';
+import { createLocalQueue, type LocalQueue } from '../../../local/queue/local-queue';
+import { queueTable } from '../../../local/queue/store';
 
 const VISIBILITY = 1_000;
 
