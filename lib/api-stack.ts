@@ -155,6 +155,10 @@ export class ApiStack extends Stack {
         value: `${this.http.url}/webhooks/parley/${service.identification}`,
       });
     }
+    // The log group to watch after a deploy (its name is generated): npm run deploy prints it.
+    new CfnOutput(this, 'ProcessorLogGroupName', {
+      value: this.functions.processor.logGroup.logGroupName,
+    });
     new CfnOutput(this, 'CallbackQueueUrl', { value: this.queue.queue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueArn', { value: this.queue.deadLetterQueue.queueArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.queue.deadLetterQueue.queueUrl });

@@ -1,6 +1,7 @@
 // Stage configuration for the CDK app: which file to read, its validation (the functions' own
-// stageConfigSchema plus the infrastructure-only fields), the timeout chain of DESIGN.md, and the
-// Lambda environment size. Every failure is a ConfigError whose message is one sentence.
+// stageConfigSchema plus the infrastructure-only fields), the placeholders only stage dev may keep,
+// the timeout chain of DESIGN.md, and the Lambda environment size. Every failure is a ConfigError
+// whose message is one sentence.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -88,6 +89,79 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/**
+ * The one stage that may keep the shipped placeholders and example hosts: a first `cdk synth` on a
+ * fresh clone needs no real values. Every other stage is refused until they are filled in.
+ */
+export const PLACEHOLDER_STAGE = DEFAULT_STAGE;
+
+// Values written to be replaced: REPLACE-WITH-..., your-..., <...>, or an ellipsis.
+const PLACEHOLDER_TEXT = /^replace[-_ ]?with([-_ ]|$)|^your[-_ ]|^<.*>$|…/i;
+
+/** Why a host cannot be a deployed stage's, or undefined for a host that may be real. */
+const hostProblem = (hostname: string): string | undefined => {
+  const host = hostname.toLowerCase();
+  const bare = host.replace(/\.$/, '');
+  if (PLACEHOLDER_TEXT.test(bare)) return `a placeholder host (${host})`;
+  // RFC 2606 / RFC 6761: names reserved for documentation and testing, never a real service.
+  if (/(^|\.)example\.(com|net|org)$/.test(bare) || /(^|\.)(example|test|invalid)$/.test(bare)) {
+    return `an example host (${host})`;
+  }
+  if (/(^|\.)localhost$/.test(bare) || /^127\.\d+\.\d+\.\d+$/.test(bare) || bare === '[::1]') {
+    return `a local host (${host}), which Lambda cannot reach`;
+  }
+  return undefined;
+};
+
+/**
+ * The values of a stage configuration that are placeholders or example hosts, each as
+ * `key what, what to do`. Empty for a configuration ready to deploy.
+ */
+export const placeholdersOf = ({
+  config,
+  infra,
+}: Pick<LoadedStage, 'config' | 'infra'>): string[] => {
+  const problems: string[] = [];
+  const text = (key: string, value: string, todo: string) => {
+    if (PLACEHOLDER_TEXT.test(value)) problems.push(`${key} is a placeholder (${value}), ${todo}`);
+  };
+  const url = (key: string, value: string, todo: string) => {
+    const problem = hostProblem(new URL(value).hostname);
+    if (problem) problems.push(`${key} points at ${problem}, ${todo}`);
+  };
+
+  text(
+    'accountIdentification',
+    config.accountIdentification,
+    'set your Parley account identification',
+  );
+  url('parley.baseUrl', config.parley.baseUrl, "set the URL of Parley's Service API");
+  config.services.forEach((service, i) => {
+    text(
+      `services[${i}].identification`,
+      service.identification,
+      `set the identification Parley gave "${service.name}"`,
+    );
+    if (service.downstreamUrl !== undefined) {
+      const program = service.role === 'bot' ? 'bot' : 'agent desk';
+      url(
+        `services[${i}].downstreamUrl`,
+        service.downstreamUrl,
+        `set your ${program}'s real URL or remove the key`,
+      );
+    }
+  });
+  const email = infra.alarmEmail;
+  const domain = email?.slice(email.lastIndexOf('@') + 1) ?? '';
+  if (email && (PLACEHOLDER_TEXT.test(email) || hostProblem(domain))) {
+    problems.push(
+      `infra.alarmEmail is at an example domain (${email}), set the address that should receive ` +
+        'alarms or remove the key',
+    );
+  }
+  return problems;
+};
+
 const fileSchema = z.looseObject({ infra: z.unknown().optional() });
 
 const describeIssue = (issue: z.core.$ZodIssue): string => {
@@ -139,6 +213,16 @@ export const parseStageConfig = (
     throw new ConfigError(
       sentence(source, [`stage is "${config.stage}" but "${expectedStage}" was asked for`]),
     );
+  }
+
+  if (config.stage !== PLACEHOLDER_STAGE) {
+    const placeholders = placeholdersOf({ config, infra: infra.data });
+    if (placeholders.length) {
+      throw new ConfigError(
+        `Stage configuration ${source} holds placeholders, which only stage "${PLACEHOLDER_STAGE}" ` +
+          `may keep: ${placeholders.join('; ')}.`,
+      );
+    }
   }
 
   // DESIGN.md's chain: Parley budget < handover timeout < staleAfter < queue visibility timeout.

@@ -73,6 +73,7 @@ describe('HTTP API', () => {
     expect(stageRes.Properties.RouteSettings).toEqual({
       'POST /webhooks/parley/{serviceId}': { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
       'GET /health': { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+      'HEAD /health': { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
     });
     // Route settings name routes by key: the stage waits for them (else the deploy fails).
     const routeIds = Object.fromEntries(
@@ -101,6 +102,7 @@ describe('HTTP API', () => {
     expect(stageRes.Properties.RouteSettings).toEqual({
       'POST /webhooks/parley/{serviceId}': { ThrottlingRateLimit: 900, ThrottlingBurstLimit: 1800 },
       'GET /health': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2 },
+      'HEAD /health': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2 },
     });
   });
 });

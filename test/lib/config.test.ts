@@ -1,5 +1,6 @@
-// Stage configuration loading: the default stage, the choice of another one, and bad
-// configurations refused with one clear sentence (also end to end through bin/app.ts).
+// Stage configuration loading: the default stage, the choice of another one, bad configurations
+// refused with one clear sentence (also end to end through bin/app.ts), and the placeholders and
+// example hosts that only stage dev may keep.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +10,7 @@ import {
   LAMBDA_ENV_LIMIT_BYTES,
   loadStage,
   parseStageConfig,
+  placeholdersOf,
   REPO_ROOT,
 } from '../../lib/config';
 
@@ -21,6 +23,16 @@ const messageOf = (fn: () => unknown): string => {
     return (err as Error).message;
   }
   throw new Error('expected a ConfigError');
+};
+/** A configuration with every shipped placeholder replaced by a plausible real value. */
+const filled = (raw: Record<string, any>) => {
+  raw.accountIdentification = 'acme-parley-account';
+  raw.services.forEach((s: Record<string, any>, i: number) => {
+    s.identification = `acmeService${i}x7Qz`;
+    if (s.downstreamUrl !== undefined) s.downstreamUrl = `https://chat.acme.nl/parley/${i}`;
+  });
+  if (raw.infra?.alarmEmail !== undefined) raw.infra.alarmEmail = 'oncall@acme.nl';
+  return raw;
 };
 const oneSentence = (message: string) => {
   expect(message).not.toContain('\n');
@@ -56,7 +68,7 @@ it('loads config/dev.json by default with the seed Services and the infra settin
 
 it('loads another file with configPath and checks it against the asked stage', () => {
   const file = path.join(tmp, 'prod.json');
-  fs.writeFileSync(file, JSON.stringify({ ...dev(), stage: 'prod' }));
+  fs.writeFileSync(file, JSON.stringify(filled({ ...dev(), stage: 'prod' })));
   expect(loadStage({ configPath: file }).config.stage).toBe('prod');
   const message = messageOf(() => loadStage({ configPath: file, stage: 'dev' }));
   oneSentence(message);
@@ -162,10 +174,9 @@ it('refuses a configuration too large for the Lambda environment', () => {
   expect(Buffer.byteLength(JSON.stringify(raw))).toBeGreaterThan(LAMBDA_ENV_LIMIT_BYTES / 2);
 });
 
-it('ends `cdk synth` on a bad configuration with exactly one line on stderr and exit code 1', () => {
-  const file = path.join(tmp, 'bad.json');
-  fs.writeFileSync(file, JSON.stringify({ ...dev(), services: [] }));
-  const result = spawnSync(
+/** bin/app.ts as `cdk synth` runs it, with this CDK context. */
+const synth = (context: Record<string, string>) =>
+  spawnSync(
     process.execPath,
     [
       path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
@@ -176,13 +187,18 @@ it('ends `cdk synth` on a bad configuration with exactly one line on stderr and 
       encoding: 'utf8',
       env: {
         ...process.env,
-        CDK_CONTEXT_JSON: JSON.stringify({ config: file }),
+        CDK_CONTEXT_JSON: JSON.stringify(context),
         CDK_OUTDIR: path.join(tmp, 'out'),
         CDK_VALIDATION: 'false',
       },
       timeout: 60_000,
     },
   );
+
+it('ends `cdk synth` on a bad configuration with exactly one line on stderr and exit code 1', () => {
+  const file = path.join(tmp, 'bad.json');
+  fs.writeFileSync(file, JSON.stringify({ ...dev(), services: [] }));
+  const result = synth({ config: file });
   expect(result.status).toBe(1);
   const lines = result.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -191,15 +207,170 @@ it('ends `cdk synth` on a bad configuration with exactly one line on stderr and 
   expect(result.stdout).toBe('');
 });
 
-it('loads every stage configuration shipped in config/', () => {
-  const dir = path.join(__dirname, '..', '..', 'config');
-  const stages = fs
+it('loads config/dev.json as shipped and refuses every other shipped stage only for its placeholders', () => {
+  const dir = path.join(REPO_ROOT, 'config');
+  const others = fs
     .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => f.endsWith('.json') && f !== 'dev.json')
     .map((f) => f.replace(/\.json$/, ''));
 
-  const loaded = stages.map((stage) => loadStage({ stage }).config.stage);
+  const refused = others.map((stage) => messageOf(() => loadStage({ stage })));
+  const loadedOnceFilled = others.map(
+    (stage) =>
+      parseStageConfig(
+        filled(JSON.parse(fs.readFileSync(path.join(dir, `${stage}.json`), 'utf8'))),
+        `config/${stage}.json`,
+        stage,
+      ).config.stage,
+  );
 
-  expect(loaded).toEqual(stages);
-  expect(stages).toEqual(expect.arrayContaining(['dev', 'prod']));
+  expect(loadStage({ stage: 'dev' }).config.stage).toBe('dev');
+  expect(others).toEqual(expect.arrayContaining(['prod']));
+  for (const message of refused) {
+    oneSentence(message);
+    expect(message).toContain('holds placeholders');
+  }
+  expect(loadedOnceFilled).toEqual(others);
+});
+
+describe('placeholders and example hosts (every stage but dev)', () => {
+  const staging = (change: (raw: Record<string, any>) => void = () => undefined) => {
+    const raw = filled({ ...dev(), stage: 'staging' });
+    raw.services[0].downstreamUrl = 'https://bot.acme.nl/parley';
+    raw.infra.alarmEmail = 'oncall@acme.nl';
+    change(raw);
+    return raw;
+  };
+
+  it('refuses the shipped config/prod.json template, naming every key to fill in one sentence', () => {
+    const message = messageOf(() => loadStage({ stage: 'prod' }));
+
+    oneSentence(message);
+    expect(message).toBe(
+      'Stage configuration config/prod.json holds placeholders, which only stage "dev" may keep: ' +
+        'accountIdentification is a placeholder (REPLACE-WITH-PARLEY-ACCOUNT-IDENTIFICATION), set ' +
+        'your Parley account identification; services[0].identification is a placeholder ' +
+        '(REPLACE-WITH-BOT-SERVICE-IDENTIFICATION), set the identification Parley gave "Bot ' +
+        'Service"; services[0].downstreamUrl points at an example host (bot.example.com), set your ' +
+        "bot's real URL or remove the key; services[1].identification is a placeholder " +
+        '(REPLACE-WITH-AGENT-SERVICE-IDENTIFICATION), set the identification Parley gave "Agent ' +
+        'Service"; services[1].downstreamUrl points at an example host (desk.example.com), set your ' +
+        "agent desk's real URL or remove the key; infra.alarmEmail is at an example domain " +
+        '(ops@example.com), set the address that should receive alarms or remove the key.',
+    );
+  });
+
+  it('names the one key of a single example host', () => {
+    const raw = staging((r) => {
+      r.services[0].downstreamUrl = 'https://bot.example.com/parley';
+    });
+
+    expect(messageOf(() => parseStageConfig(raw, 'config/staging.json'))).toBe(
+      'Stage configuration config/staging.json holds placeholders, which only stage "dev" may ' +
+        'keep: services[0].downstreamUrl points at an example host (bot.example.com), set your ' +
+        "bot's real URL or remove the key.",
+    );
+  });
+
+  it.each([
+    ['https://example.com/parley', 'an example host (example.com)'],
+    ['https://Desk.Example.NET./hook', 'an example host (desk.example.net.)'],
+    ['https://example.org', 'an example host (example.org)'],
+    ['https://bot.example/parley', 'an example host (bot.example)'],
+    ['https://bot.test/parley', 'an example host (bot.test)'],
+    ['https://bot.invalid/parley', 'an example host (bot.invalid)'],
+    ['http://localhost:4100/bot', 'a local host (localhost), which Lambda cannot reach'],
+    ['http://app.localhost/bot', 'a local host (app.localhost), which Lambda cannot reach'],
+    ['http://127.0.0.1:4100/bot', 'a local host (127.0.0.1), which Lambda cannot reach'],
+    ['http://[::1]:4100/bot', 'a local host ([::1]), which Lambda cannot reach'],
+    ['https://REPLACE-WITH-DESK-URL/parley', 'a placeholder host (replace-with-desk-url)'],
+  ])('refuses the downstream URL %s as %s', (url, what) => {
+    const raw = staging((r) => {
+      r.services[1].downstreamUrl = url;
+    });
+
+    const message = messageOf(() => parseStageConfig(raw, 'x.json'));
+
+    oneSentence(message);
+    expect(message).toContain(`services[1].downstreamUrl points at ${what}, set your agent desk's`);
+  });
+
+  it.each([
+    'https://chat.example.company.com/parley',
+    'https://example.com.au/parley',
+    'https://myexample.com/parley',
+    'https://examples.org/hook',
+    'https://bot.testing.nl/parley',
+    'https://128.0.0.1/parley',
+  ])('accepts the real-looking downstream URL %s', (url) => {
+    const raw = staging((r) => {
+      r.services[1].downstreamUrl = url;
+    });
+
+    expect(parseStageConfig(raw, 'x.json').config.services[1]!.downstreamUrl).toBe(url);
+  });
+
+  it("refuses an example host as Parley's base URL and an alarm address at an example domain", () => {
+    const raw = staging((r) => {
+      r.parley.baseUrl = 'https://parley.example.org/serviceApi/v2.5';
+      r.infra.alarmEmail = 'alarms@ops.example.com';
+    });
+
+    expect(messageOf(() => parseStageConfig(raw, 'x.json'))).toBe(
+      'Stage configuration x.json holds placeholders, which only stage "dev" may keep: ' +
+        "parley.baseUrl points at an example host (parley.example.org), set the URL of Parley's " +
+        'Service API; infra.alarmEmail is at an example domain (alarms@ops.example.com), set the ' +
+        'address that should receive alarms or remove the key.',
+    );
+  });
+
+  it.each([
+    'REPLACE-WITH-PARLEY-ACCOUNT-IDENTIFICATION',
+    'replace_with_account',
+    '<your account identification>',
+    'your-parley-account-identification',
+    'acc…',
+  ])('refuses the placeholder account identification %s', (account) => {
+    const raw = staging((r) => {
+      r.accountIdentification = account;
+    });
+
+    expect(messageOf(() => parseStageConfig(raw, 'x.json'))).toContain(
+      `accountIdentification is a placeholder (${account}), set your Parley account identification`,
+    );
+  });
+
+  it('accepts a stage other than dev once every value is real', () => {
+    const loaded = parseStageConfig(staging(), 'config/staging.json', 'staging');
+
+    expect(loaded.config.accountIdentification).toBe('acme-parley-account');
+    expect(loaded.infra.alarmEmail).toBe('oncall@acme.nl');
+  });
+
+  it('lets stage dev keep placeholders and example hosts, and lists them for a warning', () => {
+    const raw = dev();
+    raw.services[0].downstreamUrl = 'https://bot.example.com/parley';
+    raw.infra.alarmEmail = 'ops@example.com';
+
+    const loaded = parseStageConfig(raw, 'config/dev.json');
+
+    expect(placeholdersOf(loaded)).toEqual([
+      'accountIdentification is a placeholder (REPLACE-WITH-PARLEY-ACCOUNT-IDENTIFICATION), set ' +
+        'your Parley account identification',
+      'services[0].downstreamUrl points at an example host (bot.example.com), set your ' +
+        "bot's real URL or remove the key",
+      'infra.alarmEmail is at an example domain (ops@example.com), set the address that should ' +
+        'receive alarms or remove the key',
+    ]);
+  });
+
+  it('ends `cdk synth -c stage=prod` with the sentence on one line and exit code 1', () => {
+    const result = synth({ stage: 'prod' });
+
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      messageOf(() => loadStage({ stage: 'prod' })),
+    ]);
+    expect(result.stdout).toBe('');
+  });
 });
