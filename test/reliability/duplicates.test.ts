@@ -3,6 +3,7 @@
 // once a lease has passed), and once more after it was done. Exactly one effect each: at most one
 // handover, at most one reply, one delivery item; forwards at least once under one delivery id,
 // and never again after the delivery is done.
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import { sqsEvent, sqsRecord } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import {
@@ -61,16 +62,13 @@ afterAll(async () => {
   await desk.close();
 });
 
-const callbackOf = (i: number) => ({
-  type: 'message',
-  body: {
+const callbackOf = (i: number) =>
+  messageCallback({
+    userId: userOf(i),
     id: 90_000 + i,
-    message: `${kindOf(i)} question ${i}`,
+    text: `${kindOf(i)} question ${i}`,
     time: 1_700_000_000 + i,
-    typeId: 1,
-    user: { id: userOf(i), uniqueIdentifier: null, additionalInformation: null },
-  },
-});
+  });
 
 const deliver = async (raw: string) => {
   const res = await api.call({

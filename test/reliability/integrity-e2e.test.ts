@@ -11,6 +11,7 @@
 // - every authentic message forwarded to exactly one Service that owned the user between Parley
 //   routing it and the forward arriving (or, when it caused a handover, then to the new owner), or
 //   quarantined with its reason; never lost, never `standby`.
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import { createHash } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { HandoverRecord } from '../../functions/domain/types';
@@ -457,10 +458,9 @@ describe('integrity end to end under latency', () => {
 
 /** An authentic callback the processor cannot route: a user id with '/'. */
 function garbageBody(i: number): string {
-  return JSON.stringify({
-    type: 'message',
-    body: { id: 990_000 + i, message: 'x', user: { id: `a/${i}` } },
-  });
+  return JSON.stringify(
+    messageCallback({ userId: `a/${i}`, id: 990_000 + i, text: 'x', time: 1_700_000_000 }),
+  );
 }
 
 /** DESIGN.md: a callback the processor cannot understand is named by its body's hash. */

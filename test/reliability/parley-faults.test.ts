@@ -5,6 +5,7 @@
 // equals Parley's for every user, every change Parley applied has exactly one `completed` record,
 // and no pending marker is left. Changes made at Parley outside this service become `observed`
 // records and never block the real owner.
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import type { FaultRule } from '../../local/parley-sim';
 import { sqsEvent, sqsRecord } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
@@ -199,10 +200,9 @@ describe('changes made at Parley outside this service', () => {
 
       if (i % 3 === 0) {
         // The real owner's user writes: Parley calls the bot's webhook; the bot must hear it.
-        const raw = JSON.stringify({
-          type: 'message',
-          body: { id: 70_000 + i, message: 'still there?', user: { id: userId } },
-        });
+        const raw = JSON.stringify(
+          messageCallback({ userId, id: 70_000 + i, text: 'still there?' }),
+        );
         const accepted = await api.call({
           method: 'POST',
           path: `/webhooks/parley/${BOT}`,

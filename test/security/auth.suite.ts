@@ -2,6 +2,7 @@
 // wrong, another Service's token, a callback token used as an API token and the reverse, an auditor
 // token where a Service is needed and the reverse): 401 or 403 in the error shape, and a refused
 // request changes nothing. Tokens are compared by digest with timingSafeEqual.
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import * as crypto from 'node:crypto';
 import fc from 'fast-check';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
@@ -53,7 +54,7 @@ export const defineAuthSuite = (randomTokens: number, label: string): void => {
       : r.fn === 'messages'
         ? { text: 'hello' }
         : r.fn === 'inbound'
-          ? { type: 'message', body: { id: 1, message: 'hi', user: { id: 'auth-1' } } }
+          ? messageCallback({ userId: 'auth-1', id: 1, text: 'hi' })
           : r.method === 'POST'
             ? {}
             : undefined;

@@ -4,6 +4,7 @@
 // authentic JSON callback accepted (200) and, after processing, done (quarantined if unparsable),
 // never lost. Whether a body is JSON is decided by JSON.parse, not by the parser under test.
 // Shared by the quick suite (npm test) and the full one (npm run test:reliability).
+import { eventCallback, messageCallback } from '../../local/parley-sim/callback-body';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
@@ -361,10 +362,7 @@ export const defineHostileInputSuite = (sizes: HostileSizes, label: string): voi
   ])(
     'quarantines a callback whose user id has %s at its first attempt (no retry, no DLQ)',
     async (_case, userId) => {
-      const raw = JSON.stringify({
-        type: 'message',
-        body: { id: 99, message: 'hi', user: { id: userId } },
-      });
+      const raw = JSON.stringify(messageCallback({ userId, id: 99, text: 'hi' }));
       const res = await api.call({
         method: 'POST',
         path: `/webhooks/parley/${BOT}`,
@@ -447,7 +445,7 @@ export const defineHostileInputSuite = (sizes: HostileSizes, label: string): voi
               method: 'POST',
               path: `/webhooks/parley/${BOT}`,
               headers: { authorization: `Bearer ${h.tokens.bot.callback}` },
-              body: { type: 'event', body: { name: 'startTyping', user: { id: '1' } } },
+              body: eventCallback({ userId: '1', name: 'startTyping' }),
             });
             event.pathParameters = { serviceId: value };
           } else {

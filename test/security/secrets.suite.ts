@@ -4,6 +4,7 @@
 // output: the production logger's JSON lines (Powertools, at DEBUG), the Log port's calls, stdout,
 // stderr and console, and every response. None may hold a token, a secret, a Parley Authorization
 // value, a secret in a downstream URL, or message text.
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -85,10 +86,7 @@ export const defineSecretsSuite = (users: number, label: string): void => {
     for (let i = 0; i < users; i++) {
       const userId = `secret-${i}`;
       const text = `${TEXT_MARK} ${i % 3 === 0 ? 'I want a human' : i % 3 === 1 ? 'please fail' : 'hello'}`;
-      const callback = JSON.stringify({
-        type: 'message',
-        body: { id: 50_000 + i, message: text, user: { id: userId } },
-      });
+      const callback = JSON.stringify(messageCallback({ userId, id: 50_000 + i, text }));
       // Good and bad webhook credentials, a bare token, a token of the wrong kind.
       for (const header of [
         `Bearer ${t.bot.callback}`,
