@@ -85,7 +85,7 @@ export const functionSpecs: Record<FunctionName, FunctionSpec> = {
   health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
 };
 
-export type HttpMethod = 'GET' | 'POST';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST';
 
 export interface HttpRoute {
   method: HttpMethod;
@@ -94,7 +94,7 @@ export interface HttpRoute {
   fn: FunctionName;
 }
 
-export const httpRoutes: readonly HttpRoute[] = [
+const declaredRoutes: readonly HttpRoute[] = [
   { method: 'POST', path: '/webhooks/parley/{serviceId}', fn: 'inbound' },
   { method: 'POST', path: '/handovers', fn: 'handover' },
   { method: 'POST', path: '/users/{userId}/messages', fn: 'messages' },
@@ -106,6 +106,18 @@ export const httpRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/users/{userId}/verify', fn: 'verify' },
   { method: 'GET', path: '/verify', fn: 'verify' },
   { method: 'GET', path: '/health', fn: 'health' },
+];
+
+/**
+ * The routes served: the declared ones, and HEAD wherever GET is, on the same function. The
+ * function answers HEAD as it answers GET; the HTTP server (API Gateway, the local gateway) sends
+ * the status and headers without the body.
+ */
+export const httpRoutes: readonly HttpRoute[] = [
+  ...declaredRoutes,
+  ...declaredRoutes
+    .filter((route) => route.method === 'GET')
+    .map((route): HttpRoute => ({ ...route, method: 'HEAD' })),
 ];
 
 /** Bodies above this are refused with 413 by the functions themselves. */

@@ -79,7 +79,9 @@ export const requireAuditor = (caller: Caller): string => {
 /** The `{userId}` path parameter, validated. */
 export const userIdParam = (event: APIGatewayProxyEventV2): string => {
   const parsed = userIdSchema.safeParse(event.pathParameters?.userId ?? '');
-  if (!parsed.success)
-    throw new ValidationError('The userId in the path is not valid.', 'invalid_user_id');
+  if (!parsed.success) {
+    const problem = parsed.error.issues[0]?.message ?? 'is not valid';
+    throw new ValidationError(`The userId in the path ${problem}.`, 'invalid_user_id');
+  }
   return parsed.data;
 };

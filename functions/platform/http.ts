@@ -116,6 +116,9 @@ const describePath = (path: readonly PropertyKey[]): string => {
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
 
+const isMissing = (issue: z.core.$ZodIssue): boolean =>
+  issue.code === 'invalid_type' && /received undefined$/.test(issue.message);
+
 /** One short sentence naming the first failing field; zod 4 messages never quote the input. */
 export function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
@@ -123,18 +126,65 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
     return `Field "${key}" is not allowed.`;
   }
   const field = describePath(issue.path);
-  // zod does not keep the input in an issue: a missing field reads "received undefined".
-  const missing = issue.code === 'invalid_type' && /received undefined$/.test(issue.message);
+  // zod does not keep the input in an issue: a missing field reads "received undefined" (in every
+  // option, for a union).
+  const missing =
+    issue.code === 'invalid_union'
+      ? issue.errors.length > 0 && issue.errors.every((option) => option.some(isMissing))
+      : isMissing(issue);
   const detail = lowerFirst(issue.message).replace(/\.$/, '').slice(0, 160);
   if (!field) return `The request body is invalid: ${detail}.`;
   return missing ? `Field "${field}" is required.` : `Field "${field}" is invalid: ${detail}.`;
 }
 
-/** The body parsed as JSON and checked with `schema`; 400 `invalid_json` or `invalid_request`. */
+/**
+ * 415: a JSON API route was sent a body of another media type. Parley's webhook never answers it:
+ * Parley's callbacks are taken as whatever type they arrive with.
+ */
+export class UnsupportedMediaTypeError extends AppError {
+  readonly httpStatus = 415;
+  readonly code = 'unsupported_media_type';
+}
+
+const WANTED = 'The request body must be sent as Content-Type: application/json';
+/** A media type as RFC 9110 writes one (a token, a slash, a token), safe to repeat in a message. */
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/;
+
+/**
+ * A request body must be `application/json`, with no parameter but `charset=utf-8` (JSON is
+ * UTF-8: a body that says otherwise would be read wrong). A form or text that happens to hold
+ * JSON is refused, so a client that forgot the header learns it at its first call.
+ */
+export function requireJsonContentType(event: EventParts): void {
+  const given = header(event, 'content-type');
+  if (given === undefined || given.trim() === '') {
+    throw new UnsupportedMediaTypeError(`${WANTED}; the request named no Content-Type.`);
+  }
+  const [type = '', ...params] = given.split(';').map((part) => part.trim().toLowerCase());
+  if (type !== 'application/json') {
+    if (!MEDIA_TYPE.test(type)) throw new UnsupportedMediaTypeError(`${WANTED}.`);
+    const hint =
+      type === 'application/x-www-form-urlencoded'
+        ? " (curl -d sends a form unless given -H 'Content-Type: application/json')"
+        : '';
+    throw new UnsupportedMediaTypeError(`${WANTED}, not ${type}${hint}.`);
+  }
+  for (const param of params) {
+    if (param !== '' && !/^charset\s*=\s*"?utf-8"?$/.test(param)) {
+      throw new UnsupportedMediaTypeError(`${WANTED} in UTF-8 (charset=utf-8 or none).`);
+    }
+  }
+}
+
+/**
+ * The body parsed as JSON and checked with `schema`: 415 `unsupported_media_type` for a body that
+ * is not sent as JSON, 400 `invalid_json` or `invalid_request`.
+ */
 export function parseJsonBody<T>(
   schema: z.core.$ZodType<T>,
-  event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded'>,
+  event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64Encoded' | 'headers'>,
 ): T {
+  if (event.body) requireJsonContentType(event);
   const text = readBody(event);
   if (text.trim() === '') {
     throw new ValidationError('The request body must be a JSON document.', 'invalid_json');

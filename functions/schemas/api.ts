@@ -1,30 +1,44 @@
 // Request shapes of the HTTP API (DESIGN.md "HTTP API"), parsed with zod at the handler boundary.
 import * as z from 'zod/mini';
 import type { HandoverSource, HandoverStatus, HistoryFilters } from '../domain/types';
-import { isValidUserId, MAX_USER_ID_LENGTH } from '../domain/user-id';
+import { userIdFromJson, userIdProblem } from '../domain/user-id';
 import './zod-config';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 
-/** A user id by the one rule of domain/user-id (short, printable, one path segment). */
-export const userIdSchema = z
-  .string()
-  .check(
-    z.minLength(1),
-    z.maxLength(MAX_USER_ID_LENGTH),
-    z.refine(isValidUserId, 'must be printable, without "/", and not "." or ".."'),
-  );
+/** A user id by the one rule of domain/user-id; the issue names what breaks it. */
+export const userIdSchema = z.string().check(
+  z.superRefine((id, ctx) => {
+    const problem = userIdProblem(id);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: id });
+  }),
+);
+
+const USER_ID_TYPE = 'must be a string, or a whole number of at most 2^53 - 1 in size';
+
+/**
+ * A user id in a JSON body, read as userIdFromJson reads it on every route and in Parley's
+ * callbacks: a string by the rule, or a safe integer as its digits (`20` is `"20"`).
+ */
+export const userIdValueSchema = z.pipe(
+  z.union([z.string(), z.number()], { error: USER_ID_TYPE }),
+  z.transform((value, ctx): string => {
+    const id = userIdFromJson(value);
+    if (id !== null) return id;
+    const message =
+      typeof value === 'string' ? (userIdProblem(value) ?? USER_ID_TYPE) : USER_ID_TYPE;
+    ctx.issues.push({ code: 'custom', message, input: value });
+    return z.NEVER;
+  }),
+);
 
 const serviceRef = z
   .string()
   .check(z.trim(), z.minLength(1), z.maxLength(200), z.regex(printable, 'must be printable'));
 
 export const handoverRequestSchema = z.strictObject({
-  userId: z.union([
-    userIdSchema,
-    z.pipe(z.number().check(z.int(), z.nonnegative()), z.transform(String)),
-  ]),
+  userId: userIdValueSchema,
   newOwner: serviceRef,
   metadata: z.optional(z.record(z.string(), z.unknown())),
   expectedOwner: z.optional(serviceRef),
@@ -36,7 +50,7 @@ export const messageRequestSchema = z.strictObject({
 });
 
 export const reconcileRequestSchema = z.strictObject({
-  userId: z.optional(userIdSchema),
+  userId: z.optional(userIdValueSchema),
 });
 
 export const idempotencyKeySchema = z
@@ -75,37 +89,151 @@ const SOURCES = [
   'observed',
 ] as const satisfies readonly HandoverSource[];
 
-/** An RFC 3339 date-time with a zone (`Z` or `+01:00`); seconds and their fraction optional. */
-const dateTime = (error: string) =>
-  z.union(
-    [
-      z.iso.datetime({ offset: true, error }),
-      z.iso.datetime({ offset: true, precision: -1, error }),
-    ],
-    { error },
+// ---------------------------------------------------------------- instants
+// One reader for `at`, `from` and `to`: RFC 3339 `2026-03-10T14:00:05.123Z` (seconds and their
+// fraction optional, a zone required: `Z` or `+01:00`), or a date alone where a range allows it.
+// A refusal says what is wrong with the value without quoting it.
+
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+const EXAMPLE = '(e.g. 2026-03-10T14:00:00Z)';
+
+/** How much of an instant was written: the unit of its last field. */
+type Precision = 'day' | 'minute' | 'second' | 'millisecond';
+
+type Reading = { ms: number; precision: Precision } | { problem: string };
+
+const daysIn = (year: number, month: number): number =>
+  month === 2
+    ? (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+      ? 29
+      : 28
+    : [4, 6, 9, 11].includes(month)
+      ? 30
+      : 31;
+
+/** A value that matched INSTANT, checked field by field. */
+const readFields = (m: RegExpExecArray): Reading => {
+  const [, y, mo, d, hh, mi, ss, fraction, zone] = m;
+  const [year, month, day] = [Number(y), Number(mo), Number(d)];
+  if (month < 1 || month > 12) return { problem: 'names a month that does not exist (01 to 12)' };
+  if (day < 1 || day > daysIn(year, month)) {
+    return {
+      problem: `names a day that does not exist (that month has ${daysIn(year, month)} days)`,
+    };
+  }
+  if (hh === undefined) return { ms: Date.parse(`${y}-${mo}-${d}T00:00:00Z`), precision: 'day' };
+  if (zone === undefined) {
+    return {
+      problem:
+        'has no time zone: end it with Z (UTC) or an offset such as +01:00 (written %2B01:00 in a URL)',
+    };
+  }
+  if (Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) {
+    return {
+      problem: 'names a time that does not exist (hours 00 to 23, minutes and seconds 00 to 59)',
+    };
+  }
+  if (zone !== 'Z' && (Number(zone.slice(1, 3)) > 23 || Number(zone.slice(4)) > 59)) {
+    return { problem: 'has an offset that does not exist (hours 00 to 23, minutes 00 to 59)' };
+  }
+  const millis = (fraction ?? '').slice(0, 3).padEnd(3, '0');
+  // Date.parse reads this exact form, years below 100 included.
+  const ms = Date.parse(`${y}-${mo}-${d}T${hh}:${mi}:${ss ?? '00'}.${millis}${zone}`);
+  const precision = fraction !== undefined ? 'millisecond' : ss !== undefined ? 'second' : 'minute';
+  return { ms, precision };
+};
+
+/** Reads an instant, or names what is wrong with it (as a phrase to follow the parameter). */
+export function readInstant(value: string): Reading {
+  if (value === '') return { problem: 'is empty' };
+  const m = INSTANT.exec(value);
+  if (m) return readFields(m);
+  // A query string reads `+` as a space: `...T15:00:00+01:00` sent unencoded arrives with a space.
+  if (value.includes(' ')) {
+    const plus = INSTANT.exec(value.replaceAll(' ', '+'));
+    if (plus && !('problem' in readFields(plus))) {
+      return {
+        problem:
+          'has a space where a `+` belongs: it looks like a `+` sent unencoded (a query string reads `+` as a space); write it as %2B',
+      };
+    }
+    const t = INSTANT.exec(value.replace(' ', 'T'));
+    if (t && !('problem' in readFields(t))) {
+      return { problem: 'has a space where the `T` between the date and the time belongs' };
+    }
+  }
+  return { problem: 'is not an ISO-8601 instant' };
+}
+
+/** The last millisecond an instant written to `precision` names: `14:00:05Z` is `14:00:05.999Z`. */
+const endOf = (ms: number, precision: Precision): number =>
+  precision === 'day'
+    ? ms + 24 * 3600 * 1000 - 1
+    : precision === 'minute'
+      ? ms + 59_999
+      : precision === 'second'
+        ? ms + 999
+        : ms;
+
+/**
+ * An instant parameter as epoch ms: `read` turns a reading into the value (or a problem); a
+ * missing or refused value gets a sentence that names the parameter and what is wrong.
+ */
+const instantParameter = (
+  name: string,
+  forms: string,
+  read: (reading: { ms: number; precision: Precision }) => number | { problem: string },
+) =>
+  z.pipe(
+    z.string({
+      error: (issue) =>
+        issue.input === undefined
+          ? `\`${name}\` is required: ${forms} ${EXAMPLE}.`
+          : `\`${name}\` must be ${forms} ${EXAMPLE}.`,
+    }),
+    z.transform((value, ctx): number => {
+      const reading = readInstant(value);
+      const out = 'problem' in reading ? reading : read(reading);
+      if (typeof out === 'number') return out;
+      const message =
+        out.problem === 'is not an ISO-8601 instant'
+          ? `\`${name}\` must be ${forms} ${EXAMPLE}.`
+          : out.problem === 'is empty'
+            ? `\`${name}\` is empty: give ${forms} ${EXAMPLE}.`
+            : `\`${name}\` ${out.problem}.`;
+      ctx.issues.push({ code: 'custom', message, input: value });
+      return z.NEVER;
+    }),
   );
 
-/** An instant (`?at=`), as epoch ms. The one ISO-8601 reader of the API. */
-export const instantSchema = z.pipe(
-  dateTime('at must be an ISO-8601 instant with a time zone.'),
-  z.transform((value) => Date.parse(value)),
+/**
+ * An instant (`?at=`), as epoch ms: the one ISO-8601 reader of the API (the CLI checks `--at`
+ * with it too). Inclusive at the precision it is written with: without a fraction it is the last
+ * millisecond of its second, without seconds the last of its minute, so an instant copied from a
+ * clock that shows whole seconds includes what happened during that second. A date alone is
+ * refused: which moment of the day would it be?
+ */
+export const instantSchema = instantParameter(
+  'at',
+  'an ISO-8601 date-time with a zone',
+  ({ ms, precision }) =>
+    precision === 'day'
+      ? {
+          problem:
+            'is a date without a time: add a time and a zone (e.g. 2026-03-10T23:59:59Z for the end of that day)',
+        }
+      : endOf(ms, precision),
 );
 
 /**
- * An end of a range, as epoch ms: a date-time with a zone, or a date (`2026-03-10`), which is the
- * start of that day (UTC), or with `endOfDay` its last millisecond.
+ * An end of a range, as epoch ms: a date-time with a zone, exactly as written, or a date
+ * (`2026-03-10`), which is the start of that day (UTC), or with `endOfDay` its last millisecond.
  */
-export const rangeBoundSchema = (name: 'from' | 'to', endOfDay = name === 'to') => {
-  const error = `\`${name}\` is required as an ISO-8601 date or date-time with a zone (e.g. 2026-03-10T14:00:00Z).`;
-  return z.pipe(
-    z.union([dateTime(error), z.iso.date({ error })], { error }),
-    z.transform((value) => {
-      const ms = Date.parse(value);
-      // Date.parse reads a date alone as midnight UTC.
-      return endOfDay && value.length === 10 ? ms + 24 * 3600 * 1000 - 1 : ms;
-    }),
+export const rangeBoundSchema = (name: 'from' | 'to', endOfDay = name === 'to') =>
+  instantParameter(name, 'an ISO-8601 date or date-time with a zone', ({ ms, precision }) =>
+    precision === 'day' && endOfDay ? endOf(ms, 'day') : ms,
   );
-};
 
 /** `limit`: absent -> `fallback`; else an integer 1..max. */
 export const limitSchema = (fallback: number, max: number) =>

@@ -11,6 +11,8 @@ import { makeHandler as services } from '../../functions/handlers/services';
 import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { HttpResult } from '../../functions/platform/handler';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
+import { startGateway } from '../../local/gateway';
+import { messageCallback } from '../../local/parley-sim/callback-body';
 import { type ApiEventInput, apiEvent } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 
@@ -312,6 +314,36 @@ describe('POST /handovers and GET /users/{userId}/owner', () => {
     expect(now.json).toMatchObject({ known: true, owner: { identification: AGENT } });
   });
 
+  it('counts a handover made during the second an ?at= without a fraction names', async () => {
+    const made = await handOver('109', AGENT);
+    const wholeSecond = `${String(made.handover.createdAt).slice(0, 19)}Z`;
+
+    const res = await call({
+      method: 'GET',
+      path: `/users/109/owner?at=${wholeSecond}`,
+      token: h.tokens.auditor,
+    });
+
+    expect(res.json).toMatchObject({
+      at: `${wholeSecond.slice(0, 19)}.999Z`,
+      known: true,
+      owner: { identification: AGENT },
+    });
+  });
+
+  it('says an ?at= with an unencoded + has a space where the + belongs', async () => {
+    const res = await call({
+      method: 'GET',
+      path: '/users/109/owner?at=2026-03-10T15:00:00+01:00',
+      token: h.tokens.auditor,
+    });
+    expect([res.statusCode, res.json.error.code, res.json.error.message]).toEqual([
+      400,
+      'invalid_instant',
+      expect.stringContaining('write it as %2B'),
+    ]);
+  });
+
   it('answers 400 for an ?at= that is not an instant', async () => {
     const res = await call({
       method: 'GET',
@@ -488,6 +520,22 @@ describe('audit routes', () => {
     const res = await call({ method: 'GET', path: '/handovers', token: h.tokens.auditor });
     expect(res.statusCode).toBe(400);
   });
+
+  it('names what is wrong with a `from` that is present but malformed', async () => {
+    const res = await call({
+      method: 'GET',
+      path: '/handovers?from=2026-03-01T00:00:00&to=2026-03-31',
+      token: h.tokens.auditor,
+    });
+    expect([res.statusCode, res.json.error]).toEqual([
+      400,
+      {
+        code: 'invalid_range',
+        message:
+          '`from` has no time zone: end it with Z (UTC) or an offset such as +01:00 (written %2B01:00 in a URL).',
+      },
+    ]);
+  });
 });
 
 describe('user ids', () => {
@@ -522,6 +570,186 @@ describe('user ids', () => {
   });
 });
 
+describe('user ids on every route', () => {
+  const recorded = async (userId: string) =>
+    (await h.deps.history.listUser(userId, { limit: 10 })).items.length;
+
+  it.each([
+    ['blank', '   ', 'must not be blank'],
+    ['with a leading space', ' 301', 'must not start or end with whitespace'],
+    ['with a trailing no-break space', '301\u00a0', 'must not start or end with whitespace'],
+    [
+      'with a zero-width space',
+      '30\u200b1',
+      'must not contain control or invisible characters (U+200B)',
+    ],
+    [
+      'with a right-to-left override',
+      '\u202e301',
+      'must not contain control or invisible characters (U+202E)',
+    ],
+  ])(
+    'refuses a handover of a user id %s, naming what is wrong, and records nothing',
+    async (_case, userId, problem) => {
+      const res = await call({
+        method: 'POST',
+        path: '/handovers',
+        token: h.tokens.bot.api,
+        body: { userId, newOwner: AGENT },
+      });
+
+      expect([res.statusCode, res.json.error]).toEqual([
+        400,
+        { code: 'invalid_request', message: `Field "userId" is invalid: ${problem}.` },
+      ]);
+      expect(await recorded(userId)).toBe(0);
+    },
+  );
+
+  it('refuses a user id with a leading space in a path', async () => {
+    const res = await call({
+      method: 'GET',
+      path: '/users/%20301/handovers',
+      token: h.tokens.auditor,
+    });
+    expect([res.statusCode, res.json.error]).toEqual([
+      400,
+      {
+        code: 'invalid_user_id',
+        message: 'The userId in the path must not start or end with whitespace.',
+      },
+    ]);
+  });
+
+  it('reads a numeric userId as its digits on /handovers and on /reconcile alike', async () => {
+    const handover = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: 302, newOwner: AGENT },
+    });
+    const asNumber = await call({
+      method: 'POST',
+      path: '/reconcile',
+      token: h.tokens.auditor,
+      body: { userId: 302 },
+    });
+    const asString = await call({
+      method: 'POST',
+      path: '/reconcile',
+      token: h.tokens.auditor,
+      body: { userId: '302' },
+    });
+
+    expect([handover.statusCode, handover.json.handover?.userId]).toEqual([200, '302']);
+    expect([asNumber.statusCode, asNumber.json]).toEqual([asString.statusCode, asString.json]);
+    expect(asNumber.statusCode).toBe(200);
+  });
+});
+
+describe('request bodies that are not sent as JSON', () => {
+  const handoverText = JSON.stringify({ userId: '311', newOwner: AGENT });
+
+  it.each([
+    ['text/plain', 'text/plain;charset=UTF-8'],
+    ['a form', 'application/x-www-form-urlencoded'],
+  ])('refuses a handover sent as %s with 415, moving no one', async (_case, type) => {
+    const res = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      headers: { 'Content-Type': type },
+      rawBody: handoverText,
+    });
+
+    expect([res.statusCode, res.json.error.code]).toEqual([415, 'unsupported_media_type']);
+    expect(h.sim.ownerOf('311')).not.toBe(AGENT);
+    expect((await h.deps.history.listUser('311', { limit: 10 })).items).toEqual([]);
+  });
+
+  it('refuses a message and a reconcile body sent as text/plain with 415', async () => {
+    const message = await call({
+      method: 'POST',
+      path: '/users/20/messages',
+      token: h.tokens.bot.api,
+      headers: { 'Content-Type': 'text/plain' },
+      rawBody: '{"text":"hi"}',
+    });
+    const reconcileCall = await call({
+      method: 'POST',
+      path: '/reconcile',
+      token: h.tokens.auditor,
+      headers: { 'Content-Type': 'text/plain' },
+      rawBody: '{}',
+    });
+
+    expect([message.statusCode, reconcileCall.statusCode]).toEqual([415, 415]);
+  });
+
+  it("takes a JSON body with a charset, and Parley's callbacks whatever their Content-Type", async () => {
+    h.queued.length = 0;
+    const charset = await call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      headers: { 'Content-Type': 'application/json; charset=utf-8' },
+      rawBody: JSON.stringify({ userId: '312', newOwner: AGENT }),
+    });
+    const callback = await call({
+      method: 'POST',
+      path: `/webhooks/parley/${BOT}`,
+      headers: { Authorization: `Bearer ${h.tokens.bot.callback}`, 'Content-Type': 'text/plain' },
+      rawBody: JSON.stringify({
+        type: 'message',
+        body: { id: 312, message: 'hi', user: { id: '312' } },
+      }),
+    });
+
+    expect([charset.statusCode, callback.statusCode, h.queued.length]).toEqual([200, 200, 1]);
+  });
+});
+
+describe('HEAD', () => {
+  it('is served wherever GET is, by the same function', () => {
+    const gets = httpRoutes.filter((r) => r.method === 'GET');
+    const heads = httpRoutes.filter((r) => r.method === 'HEAD');
+
+    expect(heads.map((r) => [r.path, r.fn])).toEqual(gets.map((r) => [r.path, r.fn]));
+  });
+
+  it('answers HEAD /health with 200 without credentials', async () => {
+    const res = await call({ method: 'HEAD', path: '/health' });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('answers HEAD on an owner lookup as GET does, and 401 without a token', async () => {
+    const get = await call({ method: 'GET', path: '/users/20/owner', token: h.tokens.auditor });
+    const head = await call({ method: 'HEAD', path: '/users/20/owner', token: h.tokens.auditor });
+    const anonymous = await call({ method: 'HEAD', path: '/users/20/owner' });
+
+    expect([head.statusCode, head.headers]).toEqual([get.statusCode, get.headers]);
+    expect(anonymous.statusCode).toBe(401);
+  });
+
+  it("is answered over HTTP with GET's status and length and no body (the local gateway)", async () => {
+    const gateway = await startGateway({ handlers: { health: health(h.source) } });
+    try {
+      const get = await fetch(`${gateway.url}/health`);
+      const head = await fetch(`${gateway.url}/health`, { method: 'HEAD' });
+      const getBody = await get.text();
+
+      expect([head.status, head.headers.get('content-length'), await head.text()]).toEqual([
+        get.status,
+        String(Buffer.byteLength(getBody)),
+        '',
+      ]);
+      expect(get.status).toBe(200);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
 describe('POST /reconcile', () => {
   it('answers what it examined and recovered', async () => {
     const res = await call({ method: 'POST', path: '/reconcile', token: h.tokens.auditor });
@@ -541,10 +769,8 @@ describe('POST /reconcile', () => {
 });
 
 describe('POST /webhooks/parley/{serviceId}', () => {
-  const callback = (userId: string, id: number, text: string) => ({
-    type: 'message',
-    body: { id, message: text, time: 1536739259, typeId: 1, user: { id: userId } },
-  });
+  const callback = (userId: string, id: number, text: string) =>
+    messageCallback({ userId, id, text, time: 1536739259 });
 
   it('accepts an authentic callback with exactly 200 and queues it by user', async () => {
     h.queued.length = 0;

@@ -18,15 +18,17 @@ import {
   parseJsonBody,
   readBody,
   toHttpResponse,
+  UnsupportedMediaTypeError,
 } from '../../functions/platform/http';
 import { MAX_BODY_BYTES } from '../../functions/contracts/routes';
 
+/** A JSON API request as API Gateway hands it over (the client said `application/json`). */
 const event = (over: Partial<APIGatewayProxyEventV2> = {}): APIGatewayProxyEventV2 => ({
   version: '2.0',
   routeKey: 'POST /handovers',
   rawPath: '/handovers',
   rawQueryString: '',
-  headers: {},
+  headers: { 'content-type': 'application/json' },
   isBase64Encoded: false,
   requestContext: {} as APIGatewayProxyEventV2['requestContext'],
   ...over,
@@ -267,6 +269,13 @@ describe('parseJsonBody', () => {
     );
   });
 
+  it('names a missing field that may be a string or a number', () => {
+    const either = z.object({ userId: z.union([z.string(), z.number()]) });
+    expect(() => parseJsonBody(either, event({ body: '{}' }))).toThrow(
+      'Field "userId" is required.',
+    );
+  });
+
   it('names an unexpected field of a strict schema', () => {
     const strict = z.object({ text: z.string() }).strict();
     expect(() => parseJsonBody(strict, event({ body: '{"text":"hi","extra":1}' }))).toThrow(
@@ -300,6 +309,89 @@ describe('parseJsonBody', () => {
   it('refuses a body over the limit with 413 before parsing', () => {
     const body = JSON.stringify({ userId: 'x'.repeat(MAX_BODY_BYTES), newOwner: 'a' });
     expect(() => parseJsonBody(handoverSchema, event({ body }))).toThrow(PayloadTooLargeError);
+  });
+});
+
+describe('parseJsonBody and the Content-Type', () => {
+  const body = '{"userId":"20","newOwner":"Agent Service"}';
+  const refusal = (headers: Record<string, string>, over: Partial<APIGatewayProxyEventV2> = {}) => {
+    try {
+      parseJsonBody(handoverSchema, event({ body, headers, ...over }));
+    } catch (err) {
+      return err;
+    }
+    return null;
+  };
+
+  it.each([
+    ['application/json'],
+    ['application/json; charset=utf-8'],
+    ['Application/JSON;charset="UTF-8"'],
+    ['application/json ; charset=UTF-8'],
+    ['application/json;'],
+  ])('takes a body sent as %s', (type) => {
+    expect(refusal({ 'content-type': type })).toBeNull();
+  });
+
+  it('finds the Content-Type whatever the case of its name', () => {
+    expect(refusal({ 'Content-Type': 'application/json' })).toBeNull();
+  });
+
+  it.each([
+    [
+      'a form (curl -d without a Content-Type)',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      "The request body must be sent as Content-Type: application/json, not application/x-www-form-urlencoded (curl -d sends a form unless given -H 'Content-Type: application/json').",
+    ],
+    [
+      'text/plain',
+      { 'content-type': 'text/plain;charset=UTF-8' },
+      'The request body must be sent as Content-Type: application/json, not text/plain.',
+    ],
+    [
+      'no Content-Type',
+      {},
+      'The request body must be sent as Content-Type: application/json; the request named no Content-Type.',
+    ],
+    [
+      'a JSON variant',
+      { 'content-type': 'application/merge-patch+json' },
+      'The request body must be sent as Content-Type: application/json, not application/merge-patch+json.',
+    ],
+    [
+      'JSON in another charset',
+      { 'content-type': 'application/json; charset=iso-8859-1' },
+      'The request body must be sent as Content-Type: application/json in UTF-8 (charset=utf-8 or none).',
+    ],
+    [
+      'a type that is not a media type',
+      { 'content-type': '<script>x</script>' },
+      'The request body must be sent as Content-Type: application/json.',
+    ],
+  ])('refuses %s with 415 unsupported_media_type', (_case, headers, message) => {
+    const err = refusal(headers);
+    expect(err).toBeInstanceOf(UnsupportedMediaTypeError);
+    const result = toHttpResponse(err);
+    expect([result.statusCode, bodyOf(result)]).toEqual([
+      415,
+      { error: { code: 'unsupported_media_type', message } },
+    ]);
+  });
+
+  it('refuses a base64-encoded form the same way', () => {
+    const err = refusal(
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      { body: Buffer.from(body).toString('base64'), isBase64Encoded: true },
+    );
+    expect(err).toBeInstanceOf(UnsupportedMediaTypeError);
+  });
+
+  it('answers an absent body as before (400 invalid_json), whatever the Content-Type', () => {
+    const err = refusal({ 'content-type': 'text/plain' }, { body: undefined });
+    expect([(err as ValidationError).code, (err as Error).message]).toEqual([
+      'invalid_json',
+      'The request body must be a JSON document.',
+    ]);
   });
 });
 

@@ -5,10 +5,12 @@ import { parseQuery } from '../../functions/platform/http';
 import {
   AUDIT_PAGE_DEFAULT,
   AUDIT_PAGE_MAX,
+  handoverRequestSchema,
   instantSchema,
   pageQuerySchema,
   rangeBoundSchema,
   rangeQuerySchema,
+  reconcileRequestSchema,
 } from '../../functions/schemas/api';
 
 const parseRangeQuery = (params: Record<string, string | undefined>) =>
@@ -34,6 +36,17 @@ const codeOf = (fn: () => unknown): string | undefined => {
 };
 
 const range = { from: '2026-03-01T00:00:00Z', to: '2026-03-31T23:59:59Z' };
+
+/** The sentence a refused query answers with. */
+const messageOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ValidationError) return err.message;
+    throw err;
+  }
+  return undefined;
+};
 
 describe('rangeQuerySchema (GET /handovers)', () => {
   it('normalizes the range and reads every filter', () => {
@@ -139,16 +152,32 @@ describe('rangeBoundSchema', () => {
 
 describe('instantSchema (`?at=`)', () => {
   const at = (value: string) => instantSchema.safeParse(value);
+  const iso = (value: string) => {
+    const parsed = at(value);
+    return parsed.success ? new Date(parsed.data).toISOString() : null;
+  };
 
-  it('reads a date-time with a zone, seconds and their fraction optional', () => {
+  it('reads a fraction to the millisecond, as written', () => {
     expect([
-      at('2026-03-10T14:00Z').data,
-      at('2026-03-10T15:00:00.5+01:00').data,
-      at('2026-03-10T14:00:00.123456789Z').data,
+      iso('2026-03-10T15:00:00.5+01:00'),
+      iso('2026-03-10T14:00:00.123456789Z'),
+      iso('2026-03-10T14:00:05.000Z'),
     ]).toEqual([
-      Date.parse('2026-03-10T14:00:00.000Z'),
-      Date.parse('2026-03-10T14:00:00.500Z'),
-      Date.parse('2026-03-10T14:00:00.123Z'),
+      '2026-03-10T14:00:00.500Z',
+      '2026-03-10T14:00:00.123Z',
+      '2026-03-10T14:00:05.000Z',
+    ]);
+  });
+
+  it('reads an instant without a fraction as the end of its second, and without seconds as the end of its minute', () => {
+    expect([
+      iso('2026-03-10T14:00:05Z'),
+      iso('2026-03-10T15:00:05+01:00'),
+      iso('2026-03-10T14:00Z'),
+    ]).toEqual([
+      '2026-03-10T14:00:05.999Z',
+      '2026-03-10T14:00:05.999Z',
+      '2026-03-10T14:00:59.999Z',
     ]);
   });
 
@@ -157,9 +186,121 @@ describe('instantSchema (`?at=`)', () => {
     ['no time zone', '2026-03-10T14:00:00'],
     ['February 30', '2026-02-30T00:00:00Z'],
     ['hour 24', '2026-03-10T24:00:00Z'],
+    ['an offset without a colon', '2026-03-10T14:00:00+0100'],
     ['a word', 'yesterday'],
+    ['nothing', ''],
   ])('refuses %s', (_case, value) => {
     expect(at(value).success).toBe(false);
+  });
+
+  it.each([
+    [
+      'a `+` sent unencoded',
+      '2026-03-10T15:00:00 01:00',
+      '`at` has a space where a `+` belongs: it looks like a `+` sent unencoded (a query string reads `+` as a space); write it as %2B.',
+    ],
+    [
+      'no time zone',
+      '2026-03-10T14:00:00',
+      '`at` has no time zone: end it with Z (UTC) or an offset such as +01:00 (written %2B01:00 in a URL).',
+    ],
+    [
+      'a date alone',
+      '2026-03-10',
+      '`at` is a date without a time: add a time and a zone (e.g. 2026-03-10T23:59:59Z for the end of that day).',
+    ],
+    [
+      'February 30',
+      '2026-02-30T00:00:00Z',
+      '`at` names a day that does not exist (that month has 28 days).',
+    ],
+    ['month 13', '2026-13-01T00:00:00Z', '`at` names a month that does not exist (01 to 12).'],
+    [
+      'hour 24',
+      '2026-03-10T24:00:00Z',
+      '`at` names a time that does not exist (hours 00 to 23, minutes and seconds 00 to 59).',
+    ],
+    [
+      'an offset out of range',
+      '2026-03-10T14:00:00+24:00',
+      '`at` has an offset that does not exist (hours 00 to 23, minutes 00 to 59).',
+    ],
+    [
+      'a word',
+      'yesterday',
+      '`at` must be an ISO-8601 date-time with a zone (e.g. 2026-03-10T14:00:00Z).',
+    ],
+    [
+      'nothing',
+      '',
+      '`at` is empty: give an ISO-8601 date-time with a zone (e.g. 2026-03-10T14:00:00Z).',
+    ],
+  ])('says what is wrong with %s', (_case, value, message) => {
+    expect(at(value).error?.issues[0]?.message).toBe(message);
+  });
+});
+
+describe('range errors', () => {
+  it.each([
+    [
+      'missing',
+      undefined,
+      '`from` is required: an ISO-8601 date or date-time with a zone (e.g. 2026-03-10T14:00:00Z).',
+    ],
+    [
+      'a `+` sent unencoded',
+      '2026-03-10T15:00:00 01:00',
+      '`from` has a space where a `+` belongs: it looks like a `+` sent unencoded (a query string reads `+` as a space); write it as %2B.',
+    ],
+    [
+      'no time zone',
+      '2026-03-10T14:00:00',
+      '`from` has no time zone: end it with Z (UTC) or an offset such as +01:00 (written %2B01:00 in a URL).',
+    ],
+    [
+      'February 30',
+      '2026-02-30',
+      '`from` names a day that does not exist (that month has 28 days).',
+    ],
+    [
+      'a space for the T',
+      '2026-03-10 14:00:00Z',
+      '`from` has a space where the `T` between the date and the time belongs.',
+    ],
+  ])('names what is wrong when `from` is %s', (_case, from, message) => {
+    expect(messageOf(() => parseRangeQuery({ from, to: range.to }))).toBe(message);
+  });
+
+  it('names `to` when `to` is the bad one', () => {
+    expect(messageOf(() => parseRangeQuery({ from: range.from, to: '2024-02-30' }))).toBe(
+      '`to` names a day that does not exist (that month has 29 days).',
+    );
+  });
+});
+
+describe('user ids in request bodies', () => {
+  const handoverUserIdOf = (userId: unknown) => {
+    const parsed = handoverRequestSchema.safeParse({ userId, newOwner: 'default' });
+    return parsed.success ? parsed.data.userId : parsed.error.issues[0]?.message;
+  };
+  const reconcileUserIdOf = (userId: unknown) => {
+    const parsed = reconcileRequestSchema.safeParse({ userId });
+    return parsed.success ? parsed.data.userId : parsed.error.issues[0]?.message;
+  };
+
+  it.each([
+    ['a number', 20, '20'],
+    ['a string', '20', '20'],
+    ['a negative whole number', -7, '-7'],
+    ['a fraction', 1.5, 'must be a string, or a whole number of at most 2^53 - 1 in size'],
+    ['a blank string', '   ', 'must not be blank'],
+    ['a leading space', ' 20', 'must not start or end with whitespace'],
+    ['a zero-width space', '2\u200b0', 'must not contain control or invisible characters (U+200B)'],
+    ['a boolean', true, 'must be a string, or a whole number of at most 2^53 - 1 in size'],
+  ])('reads %s the same on /handovers and /reconcile', (_case, raw, expected) => {
+    const userId = typeof raw === 'string' ? JSON.parse(`"${raw}"`) : raw;
+
+    expect([handoverUserIdOf(userId), reconcileUserIdOf(userId)]).toEqual([expected, expected]);
   });
 });
 
@@ -184,7 +325,7 @@ describe('parseQuery', () => {
     })();
 
     expect(err?.message).toEqual(
-      '`from` is required as an ISO-8601 date or date-time with a zone (e.g. 2026-03-10T14:00:00Z).',
+      '`from` must be an ISO-8601 date or date-time with a zone (e.g. 2026-03-10T14:00:00Z).',
     );
   });
 });
