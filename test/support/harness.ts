@@ -1,6 +1,7 @@
 // A real stack for handler tests: dynalite over HTTP, the Parley simulator over HTTP, the static
 // secrets provider, and the production composition root (buildDeps). Only the queue is captured in
 // memory, so a test can hand the queued callbacks to the processor handler itself.
+import { generateServicesFile, parseServicesFile } from '../../local/services-file';
 import { randomBytes } from 'node:crypto';
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
 import type { Clock, LogAttributes, Log } from '../../functions/domain/ports';
@@ -73,24 +74,27 @@ export const startHarness = async (
   const account = sim.seed.accountIdentification;
   const secretOf = (id: string) =>
     sim.seed.services.find((s) => s.identification === id)!.sharedSecret;
+  // The same document the local runtime reads: one builder for services files.
+  const settings = parseServicesFile(
+    generateServicesFile(
+      account,
+      [
+        { id: BOT, name: 'Bot Service', t: tokens.bot },
+        { id: AGENT, name: 'Agent Service', t: tokens.agent },
+      ].map(({ id, name, t }) => ({
+        identification: id,
+        name,
+        sharedSecret: secretOf(id),
+        callbackTokens: [t.callback],
+        apiTokens: [t.api],
+        signingSecret: t.signing,
+      })),
+      { auditors: [{ name: 'auditor', token: tokens.auditor }] },
+    ),
+  );
   const secrets = createStaticSecretsProvider({
-    services: {
-      [BOT]: {
-        accountIdentification: account,
-        sharedServiceAccountSecret: secretOf(BOT),
-        callbackTokens: [tokens.bot.callback],
-        apiTokens: [tokens.bot.api],
-        signingSecret: tokens.bot.signing,
-      },
-      [AGENT]: {
-        accountIdentification: account,
-        sharedServiceAccountSecret: secretOf(AGENT),
-        callbackTokens: [tokens.agent.callback],
-        apiTokens: [tokens.agent.api],
-        signingSecret: tokens.agent.signing,
-      },
-    },
-    auditors: [{ name: 'auditor', token: tokens.auditor }],
+    services: settings.secrets,
+    auditors: settings.auditors,
   });
   const config = stageConfigSchema.parse({
     stage: 'test',

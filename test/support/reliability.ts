@@ -1,6 +1,7 @@
 // Shared helpers of the reliability and security suites: a clock that can be moved, one call
 // helper over every real handler, invariants that compare our store with the Parley simulator,
 // crash and pause injection at the adapter boundary, and a capture of everything a run prints.
+import { readBody } from '../../local/http/body';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -410,28 +411,23 @@ export const startDownstream = async (
   const { createServer } = await import('node:http');
   const received: Received[] = [];
   const attempts = new Map<string, number>();
-  const server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => {
-      raw += c;
-    });
-    req.on('end', () => {
-      const deliveryId = String(req.headers['x-handover-delivery'] ?? '');
-      let body: unknown;
-      try {
-        body = JSON.parse(raw);
-      } catch {
-        body = raw;
-      }
-      const forward = { deliveryId, body };
-      const attempt = (attempts.get(deliveryId) ?? 0) + 1;
-      attempts.set(deliveryId, attempt);
-      const out = answer(forward, attempt);
-      received.push({ ...forward, answered: out === 'hang' ? 'hang' : out.status });
-      if (out === 'hang') return;
-      res.writeHead(out.status, { 'content-type': 'application/json' });
-      res.end(out.body === undefined ? '' : JSON.stringify(out.body));
-    });
+  const server = createServer(async (req, res) => {
+    const raw = (await readBody(req, { limit: 1024 * 1024 })).bytes.toString('utf8');
+    const deliveryId = String(req.headers['x-handover-delivery'] ?? '');
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      body = raw;
+    }
+    const forward = { deliveryId, body };
+    const attempt = (attempts.get(deliveryId) ?? 0) + 1;
+    attempts.set(deliveryId, attempt);
+    const out = answer(forward, attempt);
+    received.push({ ...forward, answered: out === 'hang' ? 'hang' : out.status });
+    if (out === 'hang') return;
+    res.writeHead(out.status, { 'content-type': 'application/json' });
+    res.end(out.body === undefined ? '' : JSON.stringify(out.body));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as import('node:net').AddressInfo;
