@@ -1,5 +1,9 @@
-// The DynamoDB history store against dynalite over real HTTP: conditional appends, exact round
-// trips, a user's history in pages, the owner at an instant, and time ranges across days.
+// The DynamoDB history store against dynalite over real HTTP: what only this store shows, the
+// metadata its marshaller and DynamoDB refuse, how many items a page read, full pages across day
+// partitions and the destination index, a filtered page cut at its read budget, and cursors
+// altered by hand. What any HistoryStore promises (appends, round trips, a user's pages, the owner
+// at an instant, ranges and their filters, limits) is in the store contract,
+// test/contracts/stores.contract.ts, run against this store and the fake.
 import { UnstorableItemError } from '../../functions/adapters/dynamo';
 import { createHistoryStore } from '../../functions/adapters/history-store';
 import { ValidationError } from '../../functions/domain/errors';
@@ -86,52 +90,6 @@ const errorOf = async (run: () => Promise<unknown>): Promise<unknown> => {
   return undefined;
 };
 
-describe('append and get', () => {
-  it('appends a record once and answers exists for a second record with the same seq', async () => {
-    const first = record();
-    const second = record({ handoverId: 'h-other', toOwner: 'Other', hash: 'hash-other' });
-
-    const results = [await store.append(first), await store.append(second)];
-
-    expect(results).toEqual(['appended', 'exists']);
-    expect(await store.get('20', 1)).toEqual(first);
-  });
-
-  it('reads back exactly the appended record, nulls and nested metadata included', async () => {
-    const observed = record({
-      seq: 1,
-      fromOwner: null,
-      reason: null,
-      metadata: null,
-      source: 'observed',
-      requestedBy: 'parley',
-      parley: null,
-    });
-    const nested = record({
-      seq: 2,
-      handoverId: 'h-2',
-      metadata: { ticket: { id: 7, tags: ['vip', null], note: null, empty: {} }, flag: false },
-      parley: { status: 503, code: null, durationMs: 0 },
-      status: 'failed',
-    });
-    await appendAll([observed, nested]);
-
-    const read = [await store.get('20', 1), await store.get('20', 2)];
-
-    expect(read).toEqual([observed, nested]);
-    expect(read[0]?.fromOwner).toBeNull();
-    expect(read[0]?.metadata).toBeNull();
-    expect(Object.keys(read[1] ?? {}).sort()).toEqual(Object.keys(nested).sort());
-  });
-
-  it('answers null for a seq that was never written', async () => {
-    await store.append(record());
-
-    expect(await store.get('20', 2)).toBeNull();
-    expect(await store.get('21', 1)).toBeNull();
-  });
-});
-
 describe('metadata the document marshaller or DynamoDB would not keep', () => {
   /** `depth` nested objects, the outermost counting as 1. */
   const nested = (depth: number): Record<string, unknown> => {
@@ -186,26 +144,6 @@ describe('metadata the document marshaller or DynamoDB would not keep', () => {
 });
 
 describe('listUser', () => {
-  it('lists a user newest first in pages of 10, 10 and 5 without duplicates or gaps', async () => {
-    await appendAll([...userRecords('20', 25), ...userRecords('21', 3)]);
-
-    const result = await allPages((cursor) => store.listUser('20', { limit: 10, cursor }));
-
-    expect(result.sizes).toEqual([10, 10, 5]);
-    expect(result.ids).toEqual(Array.from({ length: 25 }, (_, i) => `20-h${25 - i}`));
-  });
-
-  it('lists oldest first when asked, and gives no cursor after the last full page', async () => {
-    await appendAll(userRecords('20', 20));
-
-    const result = await allPages((cursor) =>
-      store.listUser('20', { limit: 10, cursor, order: 'asc' }),
-    );
-
-    expect(result.sizes).toEqual([10, 10]);
-    expect(result.ids).toEqual(Array.from({ length: 20 }, (_, i) => `20-h${i + 1}`));
-  });
-
   it('reads one item beyond the page, however long the history is', async () => {
     await appendAll(userRecords('20', 40));
 
@@ -215,44 +153,8 @@ describe('listUser', () => {
     expect(page.itemsRead).toEqual(6);
   });
 
-  it('answers an empty page without a cursor for a user without records', async () => {
+  it('answers an empty page, having read no item, for a user without records', async () => {
     expect(await store.listUser('nobody', { limit: 10 })).toEqual({ items: [], itemsRead: 0 });
-  });
-
-  it('rejects a cursor made for the other order', async () => {
-    await appendAll(userRecords('20', 3));
-    const first = await store.listUser('20', { limit: 1 });
-
-    const err = await errorOf(() =>
-      store.listUser('20', { limit: 1, cursor: first.cursor, order: 'asc' }),
-    );
-
-    expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).code).toEqual('invalid_cursor');
-  });
-});
-
-describe('latestAtOrBefore', () => {
-  it('finds the owner record in force before, at and after the records', async () => {
-    const [r1, r2, r3] = userRecords('20', 3, '2026-03-02T10:00:00.000Z');
-    await appendAll([r1, r2, r3, ...userRecords('21', 2, '2026-03-01T00:00:00.000Z')]);
-
-    const answers = [
-      await store.latestAtOrBefore('20', '2026-03-02T09:59:59.999Z'),
-      await store.latestAtOrBefore('20', '2026-03-02T10:00:00.000Z'),
-      await store.latestAtOrBefore('20', '2026-03-02T10:01:30Z'),
-      await store.latestAtOrBefore('20', '2026-03-02T10:02:00.000Z'),
-      await store.latestAtOrBefore('20', '2027-01-01T00:00:00.000Z'),
-    ];
-
-    expect(answers.map((r) => r?.handoverId ?? null)).toEqual([
-      null,
-      '20-h1',
-      '20-h2',
-      '20-h3',
-      '20-h3',
-    ]);
-    expect(answers[1]).toEqual(r1);
   });
 });
 
@@ -290,8 +192,8 @@ describe('listRange', () => {
   const from = '2026-03-01T08:00:00.000Z';
   const to = '2026-03-04T23:59:59.999Z';
 
-  const collect = (limit: number, filters?: HistoryFilters, bounds = { from, to }) =>
-    allPages((cursor) => store.listRange({ ...bounds, limit, cursor, filters }));
+  const collect = (limit: number, filters?: HistoryFilters) =>
+    allPages((cursor) => store.listRange({ from, to, limit, cursor, filters }));
 
   it('walks several days oldest first in full pages, bounds included', async () => {
     const records = dayRecords();
@@ -303,39 +205,6 @@ describe('listRange', () => {
     expect(result.ids).toHaveLength(12);
     expect(result.sizes).toEqual([5, 5, 2]);
     expect(result.emptyPagesWithCursor).toEqual(0);
-  });
-
-  it('starts and ends inside a day', async () => {
-    const records = dayRecords();
-    await appendAll(records);
-    const bounds = { from: '2026-03-01T12:00:00.000Z', to: '2026-03-03T12:00:00.000Z' };
-
-    const result = await collect(2, undefined, bounds);
-
-    expect(result.ids).toEqual(inRange(records, bounds.from, bounds.to).map((r) => r.handoverId));
-    expect(result.ids).toHaveLength(7);
-  });
-
-  it('applies reason, status and source filters across days and pages', async () => {
-    const records = dayRecords();
-    await appendAll(records);
-    const window = inRange(records, from, to);
-
-    const byReason = await collect(2, { reason: 'user_requested_human' });
-    const byStatus = await collect(2, { status: 'failed' });
-    const bySource = await collect(3, { source: 'rule', reason: 'question_too_complex' });
-
-    expect(byReason.ids).toEqual(
-      window.filter((r) => r.reason === 'user_requested_human').map((r) => r.handoverId),
-    );
-    expect(byReason.ids).toHaveLength(4);
-    expect(byStatus.ids).toEqual(['2026-03-03T08:00:00.000Z-u3']);
-    expect(bySource.ids).toEqual(
-      window
-        .filter((r) => r.source === 'rule' && r.reason === 'question_too_complex')
-        .map((r) => r.handoverId),
-    );
-    expect(bySource.ids).toHaveLength(4);
   });
 
   it('ends a sparse filtered page at its read budget with a cursor that resumes the walk', async () => {
@@ -376,7 +245,7 @@ describe('listRange', () => {
     expect(toBotWithReason.ids).toHaveLength(4);
   });
 
-  it('answers an empty page without a cursor for a range without records', async () => {
+  it('answers an empty page, having read no item, for a range without records', async () => {
     await appendAll(dayRecords());
 
     const page = await store.listRange({
@@ -398,29 +267,23 @@ describe('listRange', () => {
   });
 });
 
-describe('cursors and limits', () => {
+describe('cursors altered by hand', () => {
   const tampered = (cursor: string, change: (state: Record<string, unknown>) => void) => {
     const state = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     change(state);
     return Buffer.from(JSON.stringify(state)).toString('base64url');
   };
 
-  it('rejects malformed cursors as invalid_cursor', async () => {
+  it('rejects a cursor of its own whose key or day was changed as invalid_cursor', async () => {
     await appendAll(userRecords('20', 5, '2026-03-01T00:00:00.000Z'));
     const userCursor = (await store.listUser('20', { limit: 2 })).cursor!;
     const range = { from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z', limit: 2 };
     const rangeCursor = (await store.listRange(range)).cursor!;
 
     const attempts = [
-      () => store.listUser('20', { limit: 2, cursor: 'not a cursor!' }),
-      () => store.listUser('20', { limit: 2, cursor: Buffer.from('[1,2]').toString('base64url') }),
-      () => store.listUser('20', { limit: 2, cursor: 'bm90IGpzb24' }),
-      () => store.listUser('20', { limit: 2, cursor: rangeCursor }),
       () => store.listUser('20', { limit: 2, cursor: tampered(userCursor, (s) => (s.sk = 'x')) }),
-      () => store.listRange({ ...range, cursor: userCursor }),
       () =>
         store.listRange({ ...range, cursor: tampered(rangeCursor, (s) => (s.day = '2027-01-01')) }),
-      () => store.listRange({ ...range, cursor: rangeCursor, filters: { toOwner: 'Agent' } }),
     ];
     const codes: unknown[] = [];
     for (const attempt of attempts) {
@@ -429,21 +292,5 @@ describe('cursors and limits', () => {
     }
 
     expect(codes).toEqual(attempts.map(() => 'invalid_cursor'));
-  });
-
-  it('rejects a limit above 1000 or below 1', async () => {
-    const errors = [
-      await errorOf(() => store.listUser('20', { limit: 1001 })),
-      await errorOf(() => store.listUser('20', { limit: 0 })),
-      await errorOf(() =>
-        store.listRange({ from: '2026-03-01T00:00:00Z', to: '2026-03-02T00:00:00Z', limit: 2.5 }),
-      ),
-    ];
-
-    expect(errors.map((e) => (e instanceof ValidationError ? e.code : e))).toEqual([
-      'invalid_limit',
-      'invalid_limit',
-      'invalid_limit',
-    ]);
   });
 });

@@ -137,8 +137,16 @@ const codeOf = async (run: () => Promise<unknown>): Promise<unknown> => {
   return 'no error';
 };
 
-/** A cursor no store made: valid base64url that decodes to nothing it could have written. */
-const FORGED_CURSORS = ['not a cursor!', Buffer.from('[1,2]').toString('base64url'), 'bm90IGpzb24'];
+/**
+ * Cursors no store made: not base64url, or base64url of something it could not have written
+ * (an array, not JSON, a cursor's kind without a position).
+ */
+const FORGED_CURSORS = [
+  'not a cursor!',
+  Buffer.from('[1,2]').toString('base64url'),
+  'bm90IGpzb24',
+  Buffer.from('{"kind":"user"}').toString('base64url'),
+];
 
 /**
  * Registers the contract's cases. `fresh` gives empty stores for each case; `hooks` start and stop
@@ -192,10 +200,12 @@ export function describeStoreContract(
         });
         await appendAll([observed, failed]);
 
-        expect([await history.get('20', 1), await history.get('20', 2)]).toEqual([
-          observed,
-          failed,
-        ]);
+        const read = [await history.get('20', 1), await history.get('20', 2)];
+
+        expect(read).toEqual([observed, failed]);
+        expect(read[0]?.fromOwner).toBeNull();
+        expect(read[0]?.metadata).toBeNull();
+        expect(Object.keys(read[1] ?? {}).sort()).toEqual(Object.keys(failed).sort());
       });
 
       it('answers null for a seq or a user never written', async () => {
@@ -216,25 +226,27 @@ export function describeStoreContract(
 
     describe('history: a user in pages', () => {
       it('lists newest first in pages of 10, 10 and 5, without duplicates or gaps', async () => {
-        await appendAll([...userRecords('20', 25), ...userRecords('21', 3)]);
+        const records = userRecords('20', 25);
+        await appendAll([...records, ...userRecords('21', 3)]);
 
         const { items, sizes } = await allPages((cursor) =>
           history.listUser('20', { limit: 10, cursor }),
         );
 
         expect(sizes).toEqual([10, 10, 5]);
-        expect(items.map((r) => r.seq)).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
+        expect(items).toEqual([...records].reverse());
       });
 
       it('lists oldest first when asked, with no cursor after a last full page', async () => {
-        await appendAll(userRecords('20', 20));
+        const records = userRecords('20', 20);
+        await appendAll(records);
 
         const { items, sizes } = await allPages((cursor) =>
           history.listUser('20', { limit: 10, cursor, order: 'asc' }),
         );
 
         expect(sizes).toEqual([10, 10]);
-        expect(items.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(items).toEqual(records);
       });
 
       it('answers an empty page without a cursor for a user without records', async () => {
@@ -254,6 +266,36 @@ export function describeStoreContract(
         expect(codes).toEqual(FORGED_CURSORS.map(() => 'invalid_cursor'));
       });
 
+      it('rejects a cursor made for another query as invalid_cursor', async () => {
+        await appendAll(userRecords('20', 5, '2026-03-01T00:00:00.000Z'));
+        const userCursor = (await history.listUser('20', { limit: 2 })).cursor;
+        const range = {
+          from: '2026-03-01T00:00:00.000Z',
+          to: '2026-03-02T00:00:00.000Z',
+          limit: 2,
+        };
+        const rangeCursor = (await history.listRange(range)).cursor;
+
+        const codes = [
+          await codeOf(() =>
+            history.listUser('20', { limit: 2, cursor: userCursor, order: 'asc' }),
+          ),
+          await codeOf(() => history.listUser('20', { limit: 2, cursor: rangeCursor })),
+          await codeOf(() => history.listRange({ ...range, cursor: userCursor })),
+          await codeOf(() =>
+            history.listRange({ ...range, cursor: rangeCursor, filters: { toOwner: AGENT } }),
+          ),
+        ];
+
+        expect([userCursor, rangeCursor]).toEqual([expect.any(String), expect.any(String)]);
+        expect(codes).toEqual([
+          'invalid_cursor',
+          'invalid_cursor',
+          'invalid_cursor',
+          'invalid_cursor',
+        ]);
+      });
+
       it('rejects a limit above 1000 or below 1 as invalid_limit', async () => {
         const codes = [
           await codeOf(() => history.listUser('20', { limit: 1001 })),
@@ -266,12 +308,14 @@ export function describeStoreContract(
 
     describe('history: the owner at an instant', () => {
       it('finds the record in force before, at, between and after the records', async () => {
-        await appendAll([...userRecords('20', 3), ...userRecords('21', 2, '2026-03-01T00:00:00Z')]);
+        const records = userRecords('20', 3);
+        await appendAll([...records, ...userRecords('21', 2, '2026-03-01T00:00:00Z')]);
 
         const answers = [
           await history.latestAtOrBefore('20', '2026-03-02T09:59:59.999Z'),
           await history.latestAtOrBefore('20', '2026-03-02T10:00:00.000Z'),
-          await history.latestAtOrBefore('20', '2026-03-02T10:01:30.000Z'),
+          await history.latestAtOrBefore('20', '2026-03-02T10:01:30Z'),
+          await history.latestAtOrBefore('20', '2026-03-02T10:02:00.000Z'),
           await history.latestAtOrBefore('20', '2027-01-01T00:00:00.000Z'),
         ];
 
@@ -280,7 +324,9 @@ export function describeStoreContract(
           '20-h01',
           '20-h02',
           '20-h03',
+          '20-h03',
         ]);
+        expect(answers[1]).toEqual(records[0]);
       });
 
       it('compares instants as times, whatever ISO form the instant is written in', async () => {
@@ -343,6 +389,23 @@ export function describeStoreContract(
         expect(Math.max(...sizes)).toBeLessThanOrEqual(5);
       });
 
+      it('starts and ends inside a day', async () => {
+        const records = dayRecords();
+        await appendAll(records);
+        const bounds = { from: '2026-03-01T12:00:00.000Z', to: '2026-03-03T12:00:00.000Z' };
+
+        const { items } = await allPages((cursor) =>
+          history.listRange({ ...bounds, limit: 2, cursor }),
+        );
+
+        expect(items.map((r) => r.handoverId)).toEqual(
+          records
+            .filter((r) => r.createdAt >= bounds.from && r.createdAt <= bounds.to)
+            .map((r) => r.handoverId),
+        );
+        expect(items).toHaveLength(7);
+      });
+
       it('orders records of the same instant by handover id', async () => {
         const at = '2026-03-02T10:00:00.000Z';
         await appendAll([
@@ -373,6 +436,7 @@ export function describeStoreContract(
         const results = [
           await walk({ toOwner: AGENT }),
           await walk({ toOwner: BOT, reason: 'user_requested_human' }),
+          await walk({ reason: 'user_requested_human' }),
           await walk({ status: 'failed' }),
           await walk({ source: 'rule', reason: 'question_too_complex' }),
         ];
@@ -380,9 +444,11 @@ export function describeStoreContract(
         expect(results.map((r) => r.items.map((i) => i.handoverId))).toEqual([
           expected((r) => r.toOwner === AGENT),
           expected((r) => r.toOwner === BOT && r.reason === 'user_requested_human'),
-          expected((r) => r.status === 'failed'),
+          expected((r) => r.reason === 'user_requested_human'),
+          ['2026-03-03T08:00:00.000Z-u3'],
           expected((r) => r.source === 'rule' && r.reason === 'question_too_complex'),
         ]);
+        expect(results.map((r) => r.items.length)).toEqual([4, 4, 4, 1, 4]);
       });
 
       it('answers an empty page without a cursor for a range without records, or reversed', async () => {
@@ -471,10 +537,14 @@ export function describeStoreContract(
         expect(await state.getOwner('20')).toEqual(owner());
       });
 
-      it('lets exactly one of ten writers from the same version win', async () => {
+      it('lets exactly one of 20 concurrent writers from the same version win', async () => {
         await state.createOwner(owner());
-        const writers = Array.from({ length: 10 }, (_, i) =>
-          owner({ version: 2, owner: `Service${i}` }),
+        const writers = Array.from({ length: 20 }, (_, i) =>
+          owner({
+            version: 2,
+            owner: `Service${i}`,
+            refreshedAt: `2026-03-02T10:00:${String(i).padStart(2, '0')}.000Z`,
+          }),
         );
 
         const results = await Promise.all(writers.map((w) => state.compareAndSetOwner(w, 1)));
@@ -525,10 +595,13 @@ export function describeStoreContract(
         await mark('a', '2026-03-02T10:00:00.000Z');
         await mark('b', '2026-03-02T10:05:00.000Z');
 
-        await state.compareAndSetOwner(owner({ userId: 'a', version: 3, owner: AGENT }), 2);
+        const cleared = owner({ userId: 'a', version: 3, owner: AGENT, lastSeq: 1, pending: null });
+
+        await state.compareAndSetOwner(cleared, 2);
 
         const page = await state.listStalePending('2026-03-02T11:00:00.000Z', { limit: 10 });
         expect(page.items.map((i) => i.userId)).toEqual(['b']);
+        expect(await state.getOwner('a')).toEqual(cleared);
       });
 
       it('pages through markers with a cursor', async () => {
@@ -576,7 +649,11 @@ export function describeStoreContract(
 
       it('refuses a second item while the first lives, and takes it once the first expired', async () => {
         const first = idempotency();
-        const second = idempotency({ handoverId: 'h-2', expiresAt: first.expiresAt + 86_400 });
+        const second = idempotency({
+          handoverId: 'h-2',
+          bodyHash: 'body-2',
+          expiresAt: first.expiresAt + 86_400,
+        });
         await state.putIdempotency(first, NOW);
 
         const results = [
@@ -590,25 +667,24 @@ export function describeStoreContract(
 
       it('replaces an item only while it names the previous handover, or is gone or expired', async () => {
         await state.putIdempotency(idempotency(), NOW);
-        const retry = idempotency({ handoverId: 'h-2' });
-        const expiry = idempotency().expiresAt * 1000;
+        const retry = idempotency({ handoverId: 'h-2', expiresAt: NOW / 1000 + 90_000 });
+        const expiry = retry.expiresAt * 1000;
+        const last = idempotency({ handoverId: 'h-5', expiresAt: NOW / 1000 + 2 * 86_400 });
 
         const results = [
           await state.replaceIdempotency(idempotency({ handoverId: 'h-3' }), 'h-0', NOW),
           await state.replaceIdempotency(retry, 'h-1', NOW),
           await state.replaceIdempotency(idempotency({ handoverId: 'h-4' }), 'h-1', NOW),
-          await state.replaceIdempotency(idempotency({ key: 'key-2' }), 'h-other', NOW),
-          await state.replaceIdempotency(
-            idempotency({ handoverId: 'h-5', expiresAt: NOW / 1000 + 2 * 86_400 }),
-            'h-other',
-            expiry,
-          ),
         ];
+        const afterRetry = await state.getIdempotency(BOT, 'key-1', NOW);
+        results.push(
+          await state.replaceIdempotency(idempotency({ key: 'key-2' }), 'h-other', NOW),
+          await state.replaceIdempotency(last, 'h-other', expiry),
+        );
 
         expect(results).toEqual([false, true, false, true, true]);
-        expect(await state.getIdempotency(BOT, 'key-1', expiry)).toEqual(
-          idempotency({ handoverId: 'h-5', expiresAt: NOW / 1000 + 2 * 86_400 }),
-        );
+        expect(afterRetry).toEqual(retry);
+        expect(await state.getIdempotency(BOT, 'key-1', expiry)).toEqual(last);
       });
     });
 
@@ -619,7 +695,10 @@ export function describeStoreContract(
         const claims = [
           await state.claimDelivery(first, NOW, null),
           await state.claimDelivery(
-            delivery({ leaseUntil: NOW + 1_000 + LEASE_MS }),
+            delivery({
+              receivedAt: '2026-03-02T10:00:01.000Z',
+              leaseUntil: NOW + 1_000 + LEASE_MS,
+            }),
             NOW + 1_000,
             null,
           ),
@@ -731,6 +810,122 @@ export function describeStoreContract(
           'does not exist',
         );
         expect(await state.getDelivery('missing', NOW)).toBeNull();
+      });
+    });
+
+    // The processor reads a delivery item, then claims it on the strength of that read (see
+    // takeDelivery): the store must refuse the claim once the item is no longer as read, whatever
+    // the clock says.
+    describe('state: claiming a delivery on what was read', () => {
+      const DELIVERY_ID = delivery().deliveryId;
+
+      /** What an attempt claims with after reading `read` at `at`: a new lease, the rest kept. */
+      const retryOf = (read: DeliveryItem, at: number): DeliveryItem => ({
+        ...read,
+        leaseUntil: at + LEASE_MS,
+      });
+
+      /** A first attempt claimed at NOW and never finished: its lease ends at NOW + LEASE_MS. */
+      const abandoned = () => state.claimDelivery(delivery(), NOW, null);
+
+      /** Two attempts read the delivery at `at`; the second claims it, the first stalls. */
+      const stallOneClaimOther = async (at: number) => {
+        const stalledRead = (await state.getDelivery(DELIVERY_ID, at))!;
+        const read = (await state.getDelivery(DELIVERY_ID, at))!;
+        const claimed = retryOf(read, at);
+        await state.claimDelivery(claimed, at, read);
+        return { stalledRead, claimed };
+      };
+
+      it('lets only the first of two attempts that read the same expired lease claim it', async () => {
+        await abandoned();
+        const at = NOW + LEASE_MS + 1;
+        const readA = (await state.getDelivery(DELIVERY_ID, at))!;
+        const readB = (await state.getDelivery(DELIVERY_ID, at))!;
+
+        const a = await state.claimDelivery(retryOf(readA, at), at, readA);
+        const b = await state.claimDelivery(retryOf(readB, at + 5), at + 5, readB);
+
+        expect([a, b]).toEqual([
+          { claimed: true },
+          { claimed: false, existing: retryOf(readA, at) },
+        ]);
+      });
+
+      it('refuses a stalled attempt after the attempt that claimed since released its lease', async () => {
+        await abandoned();
+        const at = NOW + LEASE_MS + 1;
+        const { stalledRead, claimed } = await stallOneClaimOther(at);
+        await state.updateDelivery(DELIVERY_ID, { replyState: 'sending' }, claimed.leaseUntil);
+        await state.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, claimed.leaseUntil);
+
+        const stalled = await state.claimDelivery(retryOf(stalledRead, at), at, stalledRead);
+
+        const left: DeliveryItem = { ...claimed, replyState: 'sending', leaseUntil: 0 };
+        expect(stalled).toEqual({ claimed: false, existing: left });
+        expect(await state.getDelivery(DELIVERY_ID, at)).toEqual(left);
+      });
+
+      it('refuses a stalled attempt once the lease of the attempt that claimed since ran out', async () => {
+        await abandoned();
+        const at = NOW + LEASE_MS + 1;
+        const { stalledRead, claimed } = await stallOneClaimOther(at);
+        const later = claimed.leaseUntil + 1;
+
+        const stalled = await state.claimDelivery(retryOf(stalledRead, later), later, stalledRead);
+
+        expect(stalled).toEqual({ claimed: false, existing: claimed });
+      });
+
+      it('refuses a stalled attempt that read a released lease another attempt has used since', async () => {
+        // The lease reads 0 before and after: what the other attempt did to the delivery tells.
+        await abandoned();
+        await state.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, NOW + LEASE_MS);
+        const at = NOW + 1_000;
+        const { stalledRead, claimed } = await stallOneClaimOther(at);
+        await state.updateDelivery(DELIVERY_ID, { replyState: 'sent' }, claimed.leaseUntil);
+        await state.updateDelivery(DELIVERY_ID, { handoverId: 'h-1' }, claimed.leaseUntil);
+        await state.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, claimed.leaseUntil);
+
+        const stalled = await state.claimDelivery(retryOf(stalledRead, at), at, stalledRead);
+
+        expect(stalledRead.leaseUntil).toBe(0);
+        expect(stalled).toEqual({
+          claimed: false,
+          existing: { ...claimed, replyState: 'sent', handoverId: 'h-1', leaseUntil: 0 },
+        });
+      });
+
+      it('lets a retry claim a released lease that nothing has touched since it read it', async () => {
+        await abandoned();
+        await state.updateDelivery(DELIVERY_ID, { replyState: 'sent' }, NOW + LEASE_MS);
+        await state.updateDelivery(DELIVERY_ID, { leaseUntil: 0 }, NOW + LEASE_MS);
+        const at = NOW + 1_000;
+        const read = (await state.getDelivery(DELIVERY_ID, at))!;
+
+        const result = await state.claimDelivery(retryOf(read, at), at, read);
+
+        expect(result).toEqual({ claimed: true });
+        expect(await state.getDelivery(DELIVERY_ID, at)).toEqual({
+          ...delivery(),
+          replyState: 'sent',
+          leaseUntil: at + LEASE_MS,
+        });
+      });
+
+      it('claims over an item that expired after it was read, whatever it holds', async () => {
+        const first = delivery({ expiresAt: NOW / 1000 + 30 });
+        await state.claimDelivery(first, NOW, null);
+        const read = (await state.getDelivery(DELIVERY_ID, NOW + 1))!;
+        await state.updateDelivery(DELIVERY_ID, { replyState: 'sent' }, first.leaseUntil);
+        const at = NOW + 31_000;
+        const next = delivery({ leaseUntil: at + LEASE_MS, expiresAt: at / 1000 + 3600 });
+
+        const result = await state.claimDelivery(next, at, read);
+
+        expect(at).toBeLessThan(first.leaseUntil);
+        expect(result).toEqual({ claimed: true });
+        expect(await state.getDelivery(DELIVERY_ID, at)).toEqual(next);
       });
     });
   });
