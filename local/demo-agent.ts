@@ -18,6 +18,7 @@ export interface DemoAgent extends ForwardReceiver {
 }
 
 const isBye = (text: string) => /\b(bye|goodbye)\b/i.test(text);
+const isBilling = (text: string) => /\b(charged|invoice|refund|payment)\b/i.test(text);
 
 export const startDemoAgent = async (options: DemoAgentOptions): Promise<DemoAgent> => {
   const name = options.agentName ?? 'Sam';
@@ -63,9 +64,12 @@ export const startDemoAgent = async (options: DemoAgentOptions): Promise<DemoAge
         );
         return {};
       }
-      const reply = forward.handover
-        ? `Hi, this is ${name} from the service desk, taking over from the bot. I have corrected it on your account: you will see the change within three working days.`
-        : `${name} here: noted, I will look into that for you.`;
+      const greeting = `Hi, this is ${name} from the service desk, taking over from the bot.`;
+      const reply = !forward.handover
+        ? `${name} here: noted, I will look into that for you.`
+        : isBilling(text)
+          ? `${greeting} I have corrected it on your account: you will see the change within three working days.`
+          : `${greeting} How can I help?`;
       await once(deliveryId, 'reply', () => call('POST', path, { text: reply }));
       return {};
     },

@@ -4,8 +4,8 @@
 // replies through our API and, on "bye", hands the user back to the default Service. At the end it
 // prints the conversation as a timeline and the audit queries' answers.
 //
-// It uses a stack started with `npm start -- --demo` when one is running, else starts its own
-// throwaway stack (in memory, free ports) and stops it afterwards.
+// It uses a running `npm start` that has the demo bot and desk attached, else says so and starts
+// its own throwaway stack (in memory, free ports), stopping it afterwards.
 import type { HandoverRecord } from '../functions/domain/types';
 import type { Log, LogAttributes } from '../functions/domain/ports';
 import { createApiClient } from '../cli/parley-handover/api-client';
@@ -258,8 +258,9 @@ Plays the seed's story end to end: user 20 asks the bot a question, then one it 
 the bot hands the user to the Agent Service; the agent answers and, on "bye", hands the user back.
 Prints the conversation as a timeline and the audit queries' answers.
 
-Uses the stack of a running "npm start -- --demo" when there is one; otherwise starts its own
-throwaway stack (in memory, free ports) and stops it at the end.`;
+Uses the running "npm start" when the demo bot and desk are attached to it (they are with the
+services file it generates, or with --demo); otherwise says so, starts a throwaway stack of its
+own (in memory, free ports) and stops it at the end.`;
 
 export const main = async (argv: string[]): Promise<number> => {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -287,6 +288,14 @@ export const main = async (argv: string[]): Promise<number> => {
       };
       console.log(`Using the running stack at ${env.url}.`);
     } else {
+      // Playing on a stack without the bot and desk would hear nothing: say why another one starts.
+      if (running) {
+        console.log(
+          running.simulatorUrl
+            ? `The stack running at ${running.url} has no demo bot and desk attached ("npm start -- --demo" attaches them): the demo starts a throwaway stack of its own.`
+            : `The stack running at ${running.url} talks to a real Parley: the demo starts a throwaway stack with the simulator.`,
+        );
+      }
       own = await startDemoStack({ log, reconcileIntervalMs: 0 });
       env = own.env;
       console.log(`Started a throwaway local stack at ${env.url}.`);

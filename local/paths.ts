@@ -23,7 +23,7 @@ export interface RunInfo {
   /** The simulator's address, when it plays Parley. */
   simulatorUrl: string | null;
   servicesFile: string;
-  /** True when the demo bot and desk are attached (`npm start -- --demo`). */
+  /** True when the demo bot and desk are both attached (generated services file, or --demo). */
   demo: boolean;
   /** The run's dynalite (the DLQ tool reaches the queue table through it). */
   dynamoEndpoint?: string;

@@ -188,6 +188,17 @@ export const toStageConfig = (settings: LocalSettings, options: StageOptions): S
 
 const randomToken = () => randomBytes(24).toString('base64url');
 
+/**
+ * The example handover rule, defined here once: the generated services files, config/*.json and
+ * the docs show this one (test/local/example-rule.test.ts holds them to it). A user who asks for a
+ * human, an agent or (in Dutch) a medewerker goes to the Agent Service. RE2 syntax.
+ */
+export const EXAMPLE_RULE: Readonly<{ match: string; newOwner: string; reason: string }> = {
+  match: '\\b(human|agent|medewerker)\\b',
+  newOwner: 'Agent Service',
+  reason: 'user_requested_human',
+};
+
 /** One Service of a services document; what is left out gets a fresh random value. */
 export interface ServiceSpec {
   identification: string;
@@ -235,6 +246,26 @@ export const generateServicesFile = (
     token: a.token ?? randomToken(),
   })),
 });
+
+/**
+ * The Services of a simulator seed for a services file: the account's default Service (else the
+ * first) is the bot, with the example rule when its `newOwner` is one of them; the others are
+ * agents. `sharedSecrets`: take the seed's (a simulator already running with them), else fresh.
+ */
+export const servicesForSeed = (
+  seed: SimSeed,
+  options: { sharedSecrets?: boolean } = {},
+): ServiceSpec[] => {
+  const bot = seed.services.find((s) => s.default) ?? seed.services[0];
+  const ruled = seed.services.some((s) => s !== bot && s.name === EXAMPLE_RULE.newOwner);
+  return seed.services.map((s) => ({
+    identification: s.identification,
+    name: s.name,
+    role: s === bot ? 'bot' : 'agent',
+    ...(options.sharedSecrets ? { sharedSecret: s.sharedSecret } : {}),
+    ...(s === bot && ruled ? { rules: [{ ...EXAMPLE_RULE }] } : {}),
+  }));
+};
 
 /**
  * The Parley simulator's seed for a services file: its account and Services with their shared

@@ -35,6 +35,7 @@ import {
   type StageOptions,
   type ServiceSpec,
   type ServicesFile,
+  servicesForSeed,
   simulatorSeed,
   toStageConfig,
   tokensOf,
@@ -117,26 +118,10 @@ export interface LocalStack {
 }
 
 /**
- * The simulator's seed services, with the roles the services file gives them, and one example rule
- * for the bot: a user asking for a human is handed to the Agent Service.
+ * The simulator's seed services, with the roles the services file gives them, and the example rule
+ * (EXAMPLE_RULE) for the bot: a user asking for a human is handed to the Agent Service.
  */
-export const simulatorServices = (): ServiceSpec[] =>
-  seedFixture().services.map((s) =>
-    s.identification === AGENT_SERVICE_ID
-      ? { identification: s.identification, name: s.name, role: 'agent' }
-      : {
-          identification: s.identification,
-          name: s.name,
-          role: 'bot',
-          rules: [
-            {
-              match: '\\b(human|medewerker)\\b',
-              newOwner: 'Agent Service',
-              reason: 'user_requested_human',
-            },
-          ],
-        },
-  );
+export const simulatorServices = (): ServiceSpec[] => servicesForSeed(seedFixture());
 
 /** A services file with fresh tokens for the simulator's account and services. */
 export const generateSimulatorServicesFile = (): ServicesFile =>

@@ -4,11 +4,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { DemoAgent } from './demo-agent';
-import { startDemoAgent } from './demo-agent';
+import { type DemoAgent, startDemoAgent } from './demo-agent';
 import { startDemoBot } from './demo-bot';
 import { LocalSetupError } from './dynamo';
-import type { ForwardReceiver } from './forward-receiver';
 import {
   defaultServicesFile,
   localDir,
@@ -17,23 +15,27 @@ import {
   writeRunInfo,
 } from './paths';
 import {
+  EXAMPLE_RULE,
   type LocalSettings,
   loadOrCreateServicesFile,
   parseServicesFile,
   readServicesFile,
   tokensOf,
 } from './services-file';
+import { shellWord } from './shell';
 import { generateSimulatorServicesFile, type LocalStack, startLocalStack } from './stack';
 import { demoServices } from './demo';
 
 const HELP = `Usage: npm start [-- --memory] [-- --demo]
 
 Runs parley-handover locally: dynalite, the Parley simulator (or a real Parley), the local queue
-and the HTTP API on http://localhost:3000, through the same handlers as in AWS.
+and the HTTP API on http://localhost:3000, through the same handlers as in AWS. With the services
+file it generates itself, the demo bot and agent desk receive the Services' forwards (a Service
+the file gives a downstreamUrl keeps it); a file given with PARLEY_SERVICES_FILE is used as written.
 
 Options:
   --memory   a throwaway run: data in memory only, nothing written
-  --demo     attach the demo bot and agent desk (then "npm run demo" uses this stack)
+  --demo     attach the demo bot and agent desk whatever the services file says
   --help     this text
 
 Environment:
@@ -41,7 +43,7 @@ Environment:
   HOST                   API address (default 127.0.0.1)
   PARLEY_SERVICES_FILE   the services file (default .local/services.json, generated on first run)
   PARLEY_API_URL         a real Parley's Service API base URL: then no simulator starts
-  PARLEY_SIM_PORT        the simulator's port (default: a free one)
+  PARLEY_SIM_PORT        the simulator's port (default 3001)
   PARLEY_LOCAL_DIR       where data lives (default .local/ in the project)`;
 
 export interface StartIo {
@@ -65,6 +67,12 @@ const portOf = (value: string | undefined, name: string, fallback: number): numb
   }
   return port;
 };
+
+/** Fixed ports, so that a curl copied from the banner still works after a restart. */
+export const localPorts = (env: NodeJS.ProcessEnv): { api: number; simulator: number } => ({
+  api: portOf(env.PORT, 'PORT', 3000),
+  simulator: portOf(env.PARLEY_SIM_PORT, 'PARLEY_SIM_PORT', 3001),
+});
 
 /** The services file to use, generated when it is the default one and does not exist yet. */
 const loadSettings = (
@@ -93,24 +101,142 @@ const loadSettings = (
   return { settings, path, origin: 'generated now, with fresh tokens', onDisk: true };
 };
 
+/** What the demo attached: the receivers' URLs by service identification. */
+interface Attached {
+  bot?: { id: string; url: string };
+  desk?: { id: string; url: string };
+}
+
+/** Where each Service's forwards go, one line per Service. */
+const forwardLines = (stack: LocalStack, attached: Attached): string[] =>
+  stack.config.services.map((s, i) => {
+    const target =
+      attached.bot?.id === s.identification && attached.bot.url === s.downstreamUrl
+        ? `the demo bot at ${s.downstreamUrl}`
+        : attached.desk?.id === s.identification && attached.desk.url === s.downstreamUrl
+          ? `the demo desk at ${s.downstreamUrl}`
+          : (s.downstreamUrl ?? 'nowhere (no downstreamUrl): its callbacks are only recorded');
+    return `  ${i === 0 ? 'Forwards' : ''.padEnd(8)}      ${s.name} -> ${target}`;
+  });
+
+/** `export NAME=value ...` for the README's examples: the API, a bot and an agent, an auditor. */
+const exportLine = (stack: LocalStack, url: string): string => {
+  const byRole = (role: 'bot' | 'agent') =>
+    stack.settings.file.services.find((s) => (s.role ?? 'bot') === role)?.serviceIdentification;
+  const bot = byRole('bot');
+  const agent = byRole('agent');
+  const tokens = (id: string | undefined) => (id ? stack.tokens.services[id] : undefined);
+  const vars: [string, string | undefined][] = [
+    ['API', url],
+    ['BOT', bot],
+    ['AGENT', agent],
+    ['BOT_TOKEN', tokens(bot)?.apiToken],
+    ['AGENT_TOKEN', tokens(agent)?.apiToken],
+    ['BOT_CALLBACK_TOKEN', tokens(bot)?.callbackToken],
+    ['AUDITOR_TOKEN', stack.tokens.auditor?.token],
+  ];
+  const set = vars.filter((v): v is [string, string] => v[1] !== undefined);
+  return `    export ${set.map(([k, v]) => `${k}=${shellWord(v)}`).join(' ')}`;
+};
+
+/** The banner's curls: with the simulator, a user of its own writes (the rule when there is one). */
+const tryLines = (stack: LocalStack, url: string, userId: string, attached: Attached): string[] => {
+  const auth = (token: string) => `-H ${shellWord(`Authorization: Bearer ${token}`)}`;
+  const json = `-H 'Content-Type: application/json'`;
+  const t = stack.tokens;
+  const auditor = t.auditor?.token ?? '<auditor token>';
+  const services = stack.config.services;
+  const first = services[0]!;
+  const handover = (from: string, to: string, user: string, reason: string) =>
+    `    curl -s -X POST ${url}/handovers ${auth(t.services[from]!.apiToken)} ${json} -d ${shellWord(JSON.stringify({ userId: user, newOwner: to, metadata: { reason } }))}`;
+  const trail = (user: string) => [
+    `    # the audit trail of user ${user}:`,
+    `    curl -s ${url}/users/${user}/handovers ${auth(auditor)}`,
+  ];
+  if (!stack.parley) {
+    const other = services[1]?.name ?? 'default';
+    return [
+      '    # who owns user 20:',
+      `    curl -s ${url}/users/20/owner ${auth(auditor)}`,
+      `    # the owner hands user 20 to the ${other}:`,
+      handover(first.identification, other, '20', 'question_too_complex'),
+      ...trail('20'),
+    ];
+  }
+  const sim = stack.parley.url.replace('127.0.0.1', 'localhost');
+  const lower = (name: string) => name.toLowerCase();
+  const ruled = first.rules.some((r) => r.match === EXAMPLE_RULE.match);
+  const target = ruled
+    ? services.find(
+        (s) =>
+          s.identification === EXAMPLE_RULE.newOwner ||
+          lower(s.name) === lower(EXAMPLE_RULE.newOwner),
+      )
+    : undefined;
+  const answers = (s: (typeof services)[number]) =>
+    attached.desk?.id === s.identification
+      ? ', whose demo desk answers'
+      : s.downstreamUrl
+        ? ', whose program answers'
+        : ' (no program behind it answers)';
+  const lines: string[] = [];
+  if (target) {
+    lines.push(
+      `    # user ${userId} asks for a human: the ${first.name}'s rule hands them to the ${target.name}${answers(target)}`,
+      `    curl -s -X POST ${sim}/_sim/users/${userId}/messages ${json} -d '{"text":"I want a human"}'`,
+    );
+  } else {
+    lines.push(
+      `    # user ${userId} writes to the account (Parley calls our webhook):`,
+      `    curl -s -X POST ${sim}/_sim/users/${userId}/messages ${json} -d '{"text":"Hello"}'`,
+    );
+  }
+  lines.push(
+    `    # what the Services sent user ${userId}:`,
+    `    curl -s ${sim}/_sim/users/${userId}/messages`,
+  );
+  if (target) {
+    lines.push(
+      `    # the ${target.name} hands user ${userId} back to the ${first.name}:`,
+      handover(target.identification, first.name, userId, 'conversation_closed'),
+    );
+  } else if (services[1]) {
+    lines.push(
+      `    # the ${first.name} hands user ${userId} to the ${services[1].name}:`,
+      handover(first.identification, services[1].name, userId, 'question_too_complex'),
+    );
+  }
+  return [...lines, ...trail(userId)];
+};
+
 const bannerOf = (
   stack: LocalStack,
-  info: { servicesFile: string; origin: string; memory: boolean; demo: boolean },
+  info: {
+    servicesFile: string;
+    origin: string;
+    memory: boolean;
+    attached: Attached;
+    userId: string;
+  },
 ): string[] => {
   const url = stack.url.replace('127.0.0.1', 'localhost');
   const t = stack.tokens;
+  const sim = stack.parley?.url.replace('127.0.0.1', 'localhost');
   const lines = [
     '',
     'parley-handover is running locally',
     `  API           ${url}   (GET /health answers 200)`,
     stack.parley
-      ? `  Parley        the simulator at ${stack.parleyBaseUrl} (control API ${stack.parley.url}/_sim/)`
-      : `  Parley        a real Parley at ${stack.parleyBaseUrl}`,
+      ? `  Parley        the simulator at ${sim}${new URL(stack.parleyBaseUrl).pathname} (control API ${sim}/_sim/)`
+      : `  Parley        the Parley at ${stack.parleyBaseUrl} (PARLEY_API_URL)`,
     info.memory
       ? '  Data          in memory: gone when this run stops'
       : `  Data          ${join(stack.dataDir ?? '', 'dynamo')} (kept between runs; --memory for a throwaway run)`,
     `  Services file ${info.servicesFile} (${info.origin})`,
-    ...(info.demo ? ['  Demo          bot and agent desk attached: run "npm run demo"'] : []),
+    ...forwardLines(stack, info.attached),
+    ...(info.attached.bot && info.attached.desk
+      ? ['  Demo          "npm run demo" plays its story on this stack']
+      : []),
     '',
     '  Tokens (local development only)',
   ];
@@ -122,32 +248,70 @@ const bannerOf = (
   }
   if (t.auditor)
     lines.push(`    ${'auditor'.padEnd(width)}  ${t.auditor.name}: ${t.auditor.token}`);
-
-  const first = Object.values(t.services)[0];
-  const auditor = t.auditor?.token ?? '<auditor token>';
-  const other = Object.values(t.services)[1]?.name ?? 'default';
-  lines.push('', '  Try');
-  if (stack.parley) {
-    lines.push(
-      '    # user 20 writes to the account (Parley calls our webhook):',
-      `    curl -s -X POST ${stack.parley.url}/_sim/users/20/messages -H 'Content-Type: application/json' -d '{"text":"Hello"}'`,
-    );
-  } else {
-    lines.push(
-      '    # who owns user 20:',
-      `    curl -s ${url}/users/20/owner -H 'Authorization: Bearer ${auditor}'`,
-    );
-  }
   lines.push(
-    `    # the owner hands user 20 to the ${other}:`,
-    `    curl -s -X POST ${url}/handovers -H 'Authorization: Bearer ${first?.apiToken ?? '<apiToken>'}' -H 'Content-Type: application/json' -d '{"userId":"20","newOwner":"${other}","metadata":{"reason":"question_too_complex"}}'`,
-    '    # the audit trail of user 20:',
-    `    curl -s ${url}/users/20/handovers -H 'Authorization: Bearer ${auditor}'`,
+    '',
+    "  For the README's examples, paste into your shell:",
+    exportLine(stack, url),
+    '',
+    '  Try',
+    ...tryLines(stack, url, info.userId, info.attached),
     '',
     '  Ctrl-C stops everything.',
     '',
   );
   return lines;
+};
+
+interface DemoSide {
+  extras: { close(): Promise<void> }[];
+  downstreamUrls: Record<string, string>;
+  attached: Attached;
+  agent: (DemoAgent & { serviceId: string }) | null;
+}
+
+/**
+ * The demo bot and desk behind the first `bot` and the first `agent` Service: `all` attaches both
+ * (--demo), `free` only behind a Service the file gives no downstreamUrl, `none` neither.
+ */
+const startDemoSide = async (
+  settings: LocalSettings,
+  options: { mode: 'all' | 'free' | 'none' },
+): Promise<DemoSide> => {
+  const side: DemoSide = { extras: [], downstreamUrls: {}, attached: {}, agent: null };
+  if (options.mode === 'none') return side;
+  let services: ReturnType<typeof demoServices>;
+  try {
+    services = demoServices(settings);
+  } catch (err) {
+    if (options.mode === 'all') throw err;
+    return side;
+  }
+  const free = (id: string) =>
+    options.mode === 'all' ||
+    !settings.file.services.find((s) => s.serviceIdentification === id)?.downstreamUrl;
+  const tokens = tokensOf(settings);
+  const secretOf = (id: string) => tokens.services[id]?.signingSecret ?? '';
+  const bot = services.bot.identification;
+  const desk = services.agent.identification;
+  try {
+    if (free(bot)) {
+      const receiver = await startDemoBot({ signingSecret: secretOf(bot), agentService: desk });
+      side.extras.push(receiver);
+      side.downstreamUrls[bot] = receiver.url;
+      side.attached.bot = { id: bot, url: receiver.url };
+    }
+    if (free(desk)) {
+      const agent = await startDemoAgent({ signingSecret: secretOf(desk) });
+      side.extras.push(agent);
+      side.downstreamUrls[desk] = agent.url;
+      side.attached.desk = { id: desk, url: agent.url };
+      side.agent = Object.assign(agent, { serviceId: desk });
+    }
+  } catch (err) {
+    for (const e of side.extras) await e.close();
+    throw err;
+  }
+  return side;
 };
 
 /** Starts everything as `npm start` does; the caller prints and stops. */
@@ -179,48 +343,32 @@ export const startFromEnvironment = async (
   const env = io.env;
   const memory = args.memory === true;
   const demo = args.demo === true;
-  const port = portOf(env.PORT, 'PORT', 3000);
-  const simPort = portOf(env.PARLEY_SIM_PORT, 'PARLEY_SIM_PORT', 0);
+  const ports = localPorts(env);
   const { settings, path, origin, onDisk } = loadSettings(env, memory);
 
-  const extras: (ForwardReceiver | DemoAgent)[] = [];
-  const downstreamUrls: Record<string, string> = {};
-  let agent: DemoAgent | null = null;
-  let services: ReturnType<typeof demoServices> | null = null;
-  if (demo) {
-    services = demoServices(settings);
-    const tokens = tokensOf(settings);
-    const bot = await startDemoBot({
-      signingSecret: tokens.services[services.bot.identification]?.signingSecret ?? '',
-      agentService: services.agent.identification,
-    });
-    extras.push(bot);
-    agent = await startDemoAgent({
-      signingSecret: tokens.services[services.agent.identification]?.signingSecret ?? '',
-    });
-    extras.push(agent);
-    downstreamUrls[services.bot.identification] = bot.url;
-    downstreamUrls[services.agent.identification] = agent.url;
-  }
+  const demoSide = await startDemoSide(settings, {
+    // By default only for a services file this command generated (never one given through
+    // PARLEY_SERVICES_FILE, nor with a real Parley), and only where it names no downstreamUrl.
+    mode: demo ? 'all' : !env.PARLEY_SERVICES_FILE && !env.PARLEY_API_URL ? 'free' : 'none',
+  });
+  const { extras, downstreamUrls, attached, agent } = demoSide;
 
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
       settings,
-      port,
+      port: ports.api,
       host: env.HOST || '127.0.0.1',
       dataDir: memory ? undefined : localDir(env),
       parleyApiUrl: env.PARLEY_API_URL || undefined,
-      simulator: { port: simPort },
+      simulator: { port: ports.simulator },
       downstreamUrls,
     });
   } catch (err) {
     for (const e of extras) await e.close();
     throw err;
   }
-  if (agent && services) {
-    agent.connect(stack.url, stack.tokens.services[services.agent.identification]!.apiToken);
-  }
+  if (agent) agent.connect(stack.url, stack.tokens.services[agent.serviceId]!.apiToken);
   if (onDisk) {
     // run.json is what outside tools rely on (local/README.md); a --memory run given a services
     // file writes it too, into a PARLEY_LOCAL_DIR that may not exist yet.
@@ -232,7 +380,7 @@ export const startFromEnvironment = async (
           url: stack.url,
           simulatorUrl: stack.parley?.url ?? null,
           servicesFile: path,
-          demo,
+          demo: Boolean(attached.bot && attached.desk),
           dynamoEndpoint: stack.dynamo.endpoint,
         },
         env,
@@ -249,7 +397,9 @@ export const startFromEnvironment = async (
     servicesFile: onDisk ? path : `${defaultServicesFile(env)} (not written)`,
     origin,
     memory,
-    demo,
+    attached,
+    // A user of this run's own, so that the banner's rule curl hands over on every run.
+    userId: String(Date.now()),
   })) {
     io.out(line);
   }

@@ -97,13 +97,22 @@ export function createUserSide(
     const routedAt = state.iso();
     const service = state.services.get(serviceId)!;
     const url = service.callbackUrl;
-    if (!url) return { delivered: false, attempts: 0, serviceId };
+    if (!url) {
+      return {
+        delivered: false,
+        attempts: 0,
+        serviceId,
+        reason: `${service.name} (${serviceId}), the owner of user ${userId}, has no callback URL: set one with PUT /_sim/services/${serviceId}/callback.`,
+      };
+    }
     const headers = { ...(service.callbackHeaders ?? {}) };
     const raw = callbackJson(callback);
     let attempts = 0;
+    const got: string[] = [];
     while (attempts < CALLBACK_ATTEMPTS && !state.closed) {
       attempts += 1;
       const status = await poster.post(url, headers, raw);
+      got.push(status === null ? 'no answer' : `HTTP ${status}`);
       state.record({
         kind: 'callback',
         at: state.iso(),
@@ -118,7 +127,11 @@ export function createUserSide(
       if (status === 200) return { delivered: true, attempts, serviceId };
       if (attempts < CALLBACK_ATTEMPTS) await state.sleep(options.retryDelayMs);
     }
-    return { delivered: false, attempts, serviceId };
+    const reason =
+      attempts < CALLBACK_ATTEMPTS
+        ? `The simulator stopped after ${attempts} attempt(s) at ${url}.`
+        : `${attempts} attempts at ${url} got ${got.join(', ')}: Parley wants exactly 200 and gives up after ${CALLBACK_ATTEMPTS}.`;
+    return { delivered: false, attempts, serviceId, reason };
   };
 
   return {

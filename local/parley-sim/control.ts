@@ -25,21 +25,78 @@ type ControlRoute =
   | 'messagesTo'
   | 'setCallback';
 
-const controlRouter = createRouter<{ method: string; path: string; name: ControlRoute }>([
-  { method: 'GET', path: 'log', name: 'getLog' },
-  { method: 'DELETE', path: 'log', name: 'clearLog' },
-  { method: 'GET', path: 'faults', name: 'getFaults' },
-  { method: 'PUT', path: 'faults', name: 'setFaults' },
-  { method: 'GET', path: 'in-flight', name: 'inFlight' },
-  { method: 'GET', path: 'latency', name: 'getLatency' },
-  { method: 'PUT', path: 'latency', name: 'setLatency' },
-  { method: 'POST', path: 'users/{userId}/messages', name: 'userMessage' },
-  { method: 'POST', path: 'users/{userId}/events', name: 'userEvent' },
-  { method: 'GET', path: 'users/{userId}/owner', name: 'getOwner' },
-  { method: 'PUT', path: 'users/{userId}/owner', name: 'setOwner' },
-  { method: 'GET', path: 'users/{userId}/messages', name: 'messagesTo' },
-  { method: 'PUT', path: 'services/{serviceId}/callback', name: 'setCallback' },
-]);
+const CONTROL_ROUTES: readonly {
+  method: string;
+  path: string;
+  name: ControlRoute;
+  what: string;
+}[] = [
+  { method: 'GET', path: 'log', name: 'getLog', what: 'the log: requests, changes, callbacks' },
+  { method: 'DELETE', path: 'log', name: 'clearLog', what: 'empty the log' },
+  { method: 'GET', path: 'faults', name: 'getFaults', what: 'the fault rules in effect' },
+  {
+    method: 'PUT',
+    path: 'faults',
+    name: 'setFaults',
+    what: 'replace the fault rules: [{ route, errorRate?, ... }]',
+  },
+  {
+    method: 'GET',
+    path: 'in-flight',
+    name: 'inFlight',
+    what: 'Service API calls started and not yet answered',
+  },
+  { method: 'GET', path: 'latency', name: 'getLatency', what: 'the latency rules in effect' },
+  {
+    method: 'PUT',
+    path: 'latency',
+    name: 'setLatency',
+    what: 'replace the latency rules: [{ route, request?, response? }]',
+  },
+  {
+    method: 'POST',
+    path: 'users/{userId}/messages',
+    name: 'userMessage',
+    what: 'the user writes { text }: a callback to the owner',
+  },
+  {
+    method: 'POST',
+    path: 'users/{userId}/events',
+    name: 'userEvent',
+    what: 'the user does { name, body? } (startTyping, ...): a callback to the owner',
+  },
+  {
+    method: 'GET',
+    path: 'users/{userId}/owner',
+    name: 'getOwner',
+    what: "the user's owner at Parley",
+  },
+  {
+    method: 'PUT',
+    path: 'users/{userId}/owner',
+    name: 'setOwner',
+    what: 'change the owner { owner } outside the Service API',
+  },
+  {
+    method: 'GET',
+    path: 'users/{userId}/messages',
+    name: 'messagesTo',
+    what: 'what the Services sent the user',
+  },
+  {
+    method: 'PUT',
+    path: 'services/{serviceId}/callback',
+    name: 'setCallback',
+    what: "point a Service's callbacks at { url, headers? }",
+  },
+];
+
+const controlRouter = createRouter(CONTROL_ROUTES);
+
+/** The answer of GET /_sim/: every control route, so that the printed control URL explains itself. */
+const controlIndex = () => ({
+  routes: CONTROL_ROUTES.map((r) => ({ method: r.method, path: `/_sim/${r.path}`, what: r.what })),
+});
 
 function isHttpUrl(value: string): boolean {
   try {
@@ -76,6 +133,9 @@ export function createControlApi(state: SimState, options: ControlApiOptions): C
     const parsed = parseJson(text);
     if (!parsed.ok) return problem(400, 'invalid_json', 'The request body is not valid JSON.');
     const body = parsed.value;
+    if (segments.length === 0 && (method === 'GET' || method === 'HEAD')) {
+      return reply(200, controlIndex());
+    }
     const found = controlRouter.matchSegments(method, segments);
     if (found.route === null) return problem(404, 'not_found', 'No such control route.');
     const userId = found.params.userId ?? '';

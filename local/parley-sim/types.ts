@@ -147,6 +147,8 @@ export interface CallbackResult {
   delivered: boolean;
   attempts: number;
   serviceId: string;
+  /** Why it was not delivered, in one sentence (absent when it was). */
+  reason?: string;
 }
 
 export interface SimulatorOptions {

@@ -1,7 +1,13 @@
 import { signForward } from '../../functions/domain/signature';
 import { type DemoStack, main, playDemo, startDemoStack } from '../../local/demo';
 import { startDemoBot } from '../../local/demo-bot';
-import { AGENT_SERVICE_ID as AGENT, BOT_SERVICE_ID as BOT } from '../../local/stack';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AGENT_SERVICE_ID as AGENT,
+  BOT_SERVICE_ID as BOT,
+  generateSimulatorServicesFile,
+} from '../../local/stack';
 import { startFromEnvironment } from '../../local/start';
 import { http, tempDir } from './support';
 
@@ -135,7 +141,7 @@ describe('npm run demo', () => {
       printed.push(line);
     });
     const running = await startFromEnvironment(['--demo'], {
-      env: { PARLEY_LOCAL_DIR: dir.dir, PORT: '0' },
+      env: { PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' },
       out: () => undefined,
       err: () => undefined,
     });
@@ -150,6 +156,47 @@ describe('npm run demo', () => {
         AGENT,
         AGENT,
       ]);
+    } finally {
+      await running.close();
+      log.mockRestore();
+      process.env.PARLEY_LOCAL_DIR = saved;
+      if (saved === undefined) delete process.env.PARLEY_LOCAL_DIR;
+      dir.remove();
+    }
+  });
+
+  it('says so when the running stack has no demo bot and desk, and plays on a throwaway stack of its own', async () => {
+    const dir = tempDir('demo-plain-');
+    const file = join(dir.dir, 'mine.json');
+    writeFileSync(file, JSON.stringify(generateSimulatorServicesFile()));
+    const saved = process.env.PARLEY_LOCAL_DIR;
+    process.env.PARLEY_LOCAL_DIR = dir.dir;
+    const printed: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((line: string) => {
+      printed.push(line);
+    });
+    const running = await startFromEnvironment([], {
+      env: {
+        PARLEY_LOCAL_DIR: dir.dir,
+        PARLEY_SERVICES_FILE: file,
+        PORT: '0',
+        PARLEY_SIM_PORT: '0',
+      },
+      out: () => undefined,
+      err: () => undefined,
+    });
+    if (typeof running === 'number') throw new Error('npm start did not start');
+    try {
+      const code = await main([]);
+
+      expect(code).toBe(0);
+      expect(printed[0]).toBe(
+        `The stack running at ${running.stack.url} has no demo bot and desk attached ("npm start -- --demo" attaches them): the demo starts a throwaway stack of its own.`,
+      );
+      expect(printed[1]).toMatch(
+        /^Started a throwaway local stack at http:\/\/127\.0\.0\.1:\d+\.$/,
+      );
+      expect(running.stack.parley!.messagesTo('20')).toEqual([]);
     } finally {
       await running.close();
       log.mockRestore();

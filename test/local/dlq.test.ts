@@ -62,7 +62,7 @@ describe('local DLQ tool', () => {
 
   it('works against a running npm start through its dynalite', async () => {
     const dir = tempDir('dlq-running-');
-    const env = { PARLEY_LOCAL_DIR: dir.dir, PORT: '0' };
+    const env = { PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' };
     const running = await startFromEnvironment([], {
       env,
       out: () => undefined,

@@ -6,10 +6,16 @@ import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { startParleySimulator } from '../../local/parley-sim';
-import { generateServicesFile } from '../../local/services-file';
-import { generateSimulatorServicesFile } from '../../local/stack';
-import { type Started, type StartIo, startFromEnvironment } from '../../local/start';
-import { http as request, tempDir } from './support';
+import { EXAMPLE_RULE, generateServicesFile } from '../../local/services-file';
+import {
+  AGENT_SERVICE_ID,
+  BOT_SERVICE_ID,
+  generateSimulatorServicesFile,
+  simulatorServices,
+} from '../../local/stack';
+import { localPorts, type Started, type StartIo, startFromEnvironment } from '../../local/start';
+import { parseCurl, runCurl, shellWords } from './curl';
+import { eventually, http as request, tempDir } from './support';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -20,6 +26,16 @@ const io = (env: NodeJS.ProcessEnv) => {
   return { io: value, out, err };
 };
 
+/** The user the banner's curls play (the first curl writes as that user). */
+const bannerUser = (out: string[]): string | undefined =>
+  /\/_sim\/users\/([^/]+)\/messages/.exec(out.join('\n'))?.[1];
+
+/** The banner's curl lines, as a reader pastes them. */
+const bannerCurls = (out: string[]) =>
+  out
+    .filter((line) => /^ {4}curl /.test(line))
+    .map((line) => parseCurl(shellWords(line.trim(), { vars: {} })));
+
 const started = (value: Started | number): Started => {
   if (typeof value === 'number') throw new Error(`expected a running stack, got exit ${value}`);
   return value;
@@ -28,7 +44,7 @@ const started = (value: Started | number): Started => {
 describe('npm start', () => {
   it('generates the services file, prints one banner with tokens and curls, and keeps data across runs', async () => {
     const dir = tempDir('start-');
-    const env = { PARLEY_LOCAL_DIR: dir.dir, PORT: '0' };
+    const env = { PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' };
     try {
       const first = io(env);
       const run = started(await startFromEnvironment([], first.io));
@@ -41,10 +57,10 @@ describe('npm start', () => {
         `${join(dir.dir, 'services.json')} (generated now, with fresh tokens)`,
       );
       expect(banner).toContain(auditor);
-      expect(banner.match(/^ {4}curl /gm)).toHaveLength(3);
+      expect(banner.match(/^ {4}curl /gm)).toHaveLength(4);
       expect(JSON.parse(readFileSync(join(dir.dir, 'run.json'), 'utf8'))).toMatchObject({
         url: run.stack.url,
-        demo: false,
+        demo: true,
       });
       expect((await request(`${run.stack.url}/health`)).status).toBe(200);
       const moved = await request(`${run.stack.url}/handovers`, {
@@ -63,6 +79,8 @@ describe('npm start', () => {
       const again = started(await startFromEnvironment([], second.io));
       try {
         expect(second.out.join('\n')).toContain('(read)');
+        // Each run's banner plays its rule curl with a user of its own, so it hands over again.
+        expect(bannerUser(second.out)).not.toBe(bannerUser(first.out));
         const history = await request(`${again.stack.url}/users/20/handovers`, { token: auditor });
         expect(history.body.handovers).toHaveLength(1);
       } finally {
@@ -71,6 +89,143 @@ describe('npm start', () => {
     } finally {
       dir.remove();
     }
+  });
+
+  it('attaches the demo bot and desk to a services file it generated, and says where forwards go', async () => {
+    const dir = tempDir('start-demo-');
+    const out = io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' });
+    const run = started(await startFromEnvironment(['--memory'], out.io));
+    try {
+      const forwards = Object.fromEntries(
+        run.stack.config.services.map((s) => [s.name, s.downstreamUrl]),
+      );
+      const banner = out.out.join('\n');
+
+      expect(forwards['Bot Service']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(forwards['Agent Service']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(forwards['Bot Service']).not.toBe(forwards['Agent Service']);
+      expect(banner).toContain(
+        `  Forwards      Bot Service -> the demo bot at ${forwards['Bot Service']}`,
+      );
+      expect(banner).toContain(
+        `                Agent Service -> the demo desk at ${forwards['Agent Service']}`,
+      );
+    } finally {
+      await run.close();
+      dir.remove();
+    }
+  });
+
+  it('keeps a downstreamUrl the generated services file was given, attaching the demo only where there is none', async () => {
+    const dir = tempDir('start-edited-');
+    const file = generateSimulatorServicesFile();
+    file.services[0]!.downstreamUrl = 'http://127.0.0.1:9/my-bot';
+    writeFileSync(join(dir.dir, 'services.json'), JSON.stringify(file));
+    const out = io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' });
+    const run = started(await startFromEnvironment(['--memory'], out.io));
+    try {
+      const forwards = run.stack.config.services.map((s) => [s.name, s.downstreamUrl]);
+
+      expect(forwards).toEqual([
+        ['Bot Service', 'http://127.0.0.1:9/my-bot'],
+        ['Agent Service', expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/$/)],
+      ]);
+      expect(out.out).toContain('  Forwards      Bot Service -> http://127.0.0.1:9/my-bot');
+      expect(JSON.parse(readFileSync(join(dir.dir, 'run.json'), 'utf8')).demo).toBe(false);
+    } finally {
+      await run.close();
+      dir.remove();
+    }
+  });
+
+  it('uses a services file given through PARLEY_SERVICES_FILE exactly as written: nothing attached, nothing overridden', async () => {
+    const dir = tempDir('start-given-');
+    const file = join(dir.dir, 'mine.json');
+    const services = generateSimulatorServicesFile();
+    services.services[0]!.downstreamUrl = 'http://127.0.0.1:9/my-bot';
+    writeFileSync(file, JSON.stringify(services));
+    const out = io({
+      PARLEY_LOCAL_DIR: dir.dir,
+      PARLEY_SERVICES_FILE: file,
+      PORT: '0',
+      PARLEY_SIM_PORT: '0',
+    });
+    const run = started(await startFromEnvironment(['--memory'], out.io));
+    try {
+      const forwards = run.stack.config.services.map((s) => [s.name, s.downstreamUrl]);
+
+      expect(forwards).toEqual([
+        ['Bot Service', 'http://127.0.0.1:9/my-bot'],
+        ['Agent Service', undefined],
+      ]);
+      expect(out.out).toContain('  Forwards      Bot Service -> http://127.0.0.1:9/my-bot');
+      expect(out.out).toContain(
+        '                Agent Service -> nowhere (no downstreamUrl): its callbacks are only recorded',
+      );
+      expect(JSON.parse(readFileSync(join(dir.dir, 'run.json'), 'utf8')).demo).toBe(false);
+    } finally {
+      await run.close();
+      dir.remove();
+    }
+  });
+
+  it("plays the banner's curls as printed: a fresh user asks for a human, the rule hands them over, the desk answers, the agent hands back", async () => {
+    const dir = tempDir('start-curls-');
+    const out = io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' });
+    const run = started(await startFromEnvironment(['--memory'], out.io));
+    try {
+      const [ask, sent, handBack, trail, ...more] = bannerCurls(out.out);
+      const userId = bannerUser(out.out)!;
+      const auditor = run.stack.tokens.auditor!.token;
+      const records = async () =>
+        (await request(`${run.stack.url}/users/${userId}/handovers`, { token: auditor })).body
+          .handovers as { source: string; fromOwner: string; toOwner: string }[];
+
+      expect(userId).not.toBe('20');
+      expect(await records()).toEqual([]);
+      const asked = await runCurl(ask!);
+      expect([asked.status, JSON.parse(asked.text).delivered]).toEqual([200, true]);
+      await eventually('the desk to answer', () =>
+        run.stack.parley!.messagesTo(userId).some((m) => m.from === AGENT_SERVICE_ID),
+      );
+      const seen = await runCurl(sent!);
+      const back = await runCurl(handBack!);
+      const audit = await runCurl(trail!);
+
+      expect(more).toEqual([]);
+      expect(seen.status).toBe(200);
+      expect(JSON.parse(seen.text).map((m: { from: string }) => m.from)).toEqual([
+        AGENT_SERVICE_ID,
+      ]);
+      expect(back.status).toBe(200);
+      expect(audit.status).toBe(200);
+      expect(
+        JSON.parse(audit.text).handovers.map((r: { source: string; toOwner: string }) => [
+          r.source,
+          r.toOwner,
+        ]),
+      ).toEqual([
+        ['api', BOT_SERVICE_ID],
+        ['rule', AGENT_SERVICE_ID],
+      ]);
+      expect(ask!.body).toBe('{"text":"I want a human"}');
+      expect(out.out).toContain(
+        `    # user ${userId} asks for a human: the Bot Service's rule hands them to the Agent Service, whose demo desk answers`,
+      );
+      expect(simulatorServices()[0]!.rules).toEqual([EXAMPLE_RULE]);
+    } finally {
+      await run.close();
+      dir.remove();
+    }
+  });
+
+  it('puts the API on 3000 and the simulator on 3001 unless PORT and PARLEY_SIM_PORT say otherwise', () => {
+    expect(localPorts({})).toEqual({ api: 3000, simulator: 3001 });
+    expect(localPorts({ PORT: '8080', PARLEY_SIM_PORT: '8081' })).toEqual({
+      api: 8080,
+      simulator: 8081,
+    });
+    expect(localPorts({ PORT: '', PARLEY_SIM_PORT: '' })).toEqual({ api: 3000, simulator: 3001 });
   });
 
   it('talks to the Parley at PARLEY_API_URL with the credentials of the services file, starting no simulator', async () => {
@@ -95,6 +250,7 @@ describe('npm start', () => {
     const out = io({
       PARLEY_LOCAL_DIR: dir.dir,
       PORT: '0',
+      PARLEY_SIM_PORT: '0',
       PARLEY_SERVICES_FILE: file,
       PARLEY_API_URL: parley.baseUrl,
     });
@@ -105,7 +261,9 @@ describe('npm start', () => {
       });
 
       expect(run.stack.parley).toBeNull();
-      expect(out.out.join('\n')).toContain(`Parley        a real Parley at ${parley.baseUrl}`);
+      expect(out.out.join('\n')).toContain(
+        `Parley        the Parley at ${parley.baseUrl} (PARLEY_API_URL)`,
+      );
       expect(owner.status).toBe(200);
       expect(owner.body.owner.identification).toBe(parley.seed.services[0]!.identification);
       expect(
@@ -124,7 +282,12 @@ describe('npm start', () => {
     const local = join(dir.dir, 'local');
     const file = join(dir.dir, 'mine.json');
     writeFileSync(file, JSON.stringify(generateSimulatorServicesFile()));
-    const env = { PARLEY_LOCAL_DIR: local, PARLEY_SERVICES_FILE: file, PORT: '0' };
+    const env = {
+      PARLEY_LOCAL_DIR: local,
+      PARLEY_SERVICES_FILE: file,
+      PORT: '0',
+      PARLEY_SIM_PORT: '0',
+    };
     const run = started(await startFromEnvironment(['--memory'], io(env).io));
     try {
       const info = JSON.parse(readFileSync(join(local, 'run.json'), 'utf8'));
@@ -183,7 +346,10 @@ describe('npm start', () => {
     const dir = tempDir('start-memory-');
     try {
       const run = started(
-        await startFromEnvironment(['--memory'], io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0' }).io),
+        await startFromEnvironment(
+          ['--memory'],
+          io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' }).io,
+        ),
       );
       await run.close();
 
@@ -224,7 +390,7 @@ describe('npm start', () => {
     const attempt = (env: NodeJS.ProcessEnv) =>
       startFromEnvironment(
         ['--memory'],
-        io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', ...env }).io,
+        io({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0', ...env }).io,
       ).then(
         () => 'started',
         (err: Error) => err.message,
@@ -250,6 +416,12 @@ describe('npm start', () => {
       expect(await attempt({ PORT: String(busyPort) })).toBe(
         `Port ${busyPort} is in use: stop the other program or set PORT.`,
       );
+      expect(await attempt({ PARLEY_SIM_PORT: 'x' })).toBe(
+        'PARLEY_SIM_PORT must be a port number from 0 to 65535.',
+      );
+      expect(await attempt({ PARLEY_SIM_PORT: String(busyPort) })).toBe(
+        `Port ${busyPort} for the Parley simulator is in use: stop the other program or set PARLEY_SIM_PORT.`,
+      );
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
       dir.remove();
@@ -268,7 +440,7 @@ describe('npm start', () => {
         [require.resolve('tsx/cli'), 'local/start.ts', ...args],
         {
           cwd: ROOT,
-          env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', ...env },
+          env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', PARLEY_SIM_PORT: '0', ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
@@ -290,7 +462,9 @@ describe('npm start', () => {
     it('stops cleanly with exit code 0 on Ctrl-C', async () => {
       const dir = tempDir('start-proc-');
       try {
-        const run = launch({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0' }, ['--memory']);
+        const run = launch({ PARLEY_LOCAL_DIR: dir.dir, PORT: '0', PARLEY_SIM_PORT: '0' }, [
+          '--memory',
+        ]);
         const url = await new Promise<string>((resolve, reject) => {
           const timer = setInterval(() => {
             const m = /API {11}(http:\/\/localhost:\d+)/.exec(run.output().stdout);

@@ -117,7 +117,12 @@ describe('Parley simulator: callbacks', () => {
 
     const result = await sim.sendUserMessage('20', 'lost');
 
-    expect(result).toEqual({ delivered: false, attempts: 3, serviceId: BOT_SERVICE_ID });
+    expect(result).toEqual({
+      delivered: false,
+      attempts: 3,
+      serviceId: BOT_SERVICE_ID,
+      reason: `3 attempts at ${hook.url} got HTTP 500, HTTP 500, HTTP 500: Parley wants exactly 200 and gives up after 3.`,
+    });
     expect(hook.received).toHaveLength(3);
   });
 
@@ -134,7 +139,12 @@ describe('Parley simulator: callbacks', () => {
 
     const result = await sim.sendUserMessage('20', 'nobody home');
 
-    expect(result).toEqual({ delivered: false, attempts: 3, serviceId: BOT_SERVICE_ID });
+    expect(result).toEqual({
+      delivered: false,
+      attempts: 3,
+      serviceId: BOT_SERVICE_ID,
+      reason: `3 attempts at http://127.0.0.1:${closedPort}/webhook got no answer, no answer, no answer: Parley wants exactly 200 and gives up after 3.`,
+    });
     expect(sim.log().map((e) => (e.kind === 'callback' ? e.status : 'request'))).toEqual([
       null,
       null,
@@ -142,12 +152,17 @@ describe('Parley simulator: callbacks', () => {
     ]);
   });
 
-  it('reports no attempt when the owner has no callback URL', async () => {
+  it('reports no attempt, and why, when the owner has no callback URL', async () => {
     const sim = await start();
 
     const result = await sim.sendUserMessage('20', 'into the void');
 
-    expect(result).toEqual({ delivered: false, attempts: 0, serviceId: BOT_SERVICE_ID });
+    expect(result).toEqual({
+      delivered: false,
+      attempts: 0,
+      serviceId: BOT_SERVICE_ID,
+      reason: `Bot Service (${BOT_SERVICE_ID}), the owner of user 20, has no callback URL: set one with PUT /_sim/services/${BOT_SERVICE_ID}/callback.`,
+    });
   });
 
   it('keeps message text out of the callback log', async () => {

@@ -6,6 +6,31 @@ import { authorization, call, closeAll, control, receiver, start, until } from '
 afterAll(closeAll);
 
 describe('Parley simulator: control API', () => {
+  it('answers GET /_sim/ (the URL its banner prints) with the list of control routes', async () => {
+    const sim = await start();
+
+    const index = await control(sim, 'GET', '');
+    const routes = (index.body as { routes: { method: string; path: string }[] }).routes;
+
+    expect(index.status).toBe(200);
+    expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
+      expect.arrayContaining([
+        'GET /_sim/log',
+        'POST /_sim/users/{userId}/messages',
+        'PUT /_sim/services/{serviceId}/callback',
+      ]),
+    );
+    // Each one answers something other than "no such route".
+    for (const r of routes) {
+      const path = r.path
+        .replace('/_sim/', '')
+        .replace('{userId}', '20')
+        .replace('{serviceId}', BOT_SERVICE_ID);
+      const res = await control(sim, r.method, path, r.method === 'GET' ? undefined : {});
+      expect([r.path, res.status]).not.toEqual([r.path, 404]);
+    }
+  });
+
   it('sets faults with PUT /_sim/faults and refuses invalid rules', async () => {
     const sim = await start();
 
