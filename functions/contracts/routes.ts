@@ -11,7 +11,8 @@ export type FunctionName =
   | 'audit'
   | 'reconcile'
   | 'verify'
-  | 'health';
+  | 'health'
+  | 'openapi';
 
 export interface FunctionSpec {
   /** File under functions/handlers/ that exports `handler`. */
@@ -83,6 +84,12 @@ export const functionSpecs: Record<FunctionName, FunctionSpec> = {
     timeoutSeconds: 30,
   },
   health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
+  openapi: {
+    entry: 'openapi.ts',
+    description: 'GET /openapi.json',
+    memoryMb: 256,
+    timeoutSeconds: 3,
+  },
 };
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST';
@@ -106,6 +113,7 @@ const declaredRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/users/{userId}/verify', fn: 'verify' },
   { method: 'GET', path: '/verify', fn: 'verify' },
   { method: 'GET', path: '/health', fn: 'health' },
+  { method: 'GET', path: '/openapi.json', fn: 'openapi' },
 ];
 
 /**

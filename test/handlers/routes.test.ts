@@ -5,11 +5,13 @@ import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as health } from '../../functions/handlers/health';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as messages } from '../../functions/handlers/messages';
+import { CACHE_CONTROL, makeHandler as openapi } from '../../functions/handlers/openapi';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
 import { makeHandler as services } from '../../functions/handlers/services';
 import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { HttpResult } from '../../functions/platform/handler';
+import { buildOpenApiDocument } from '../../functions/contracts/openapi';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 import { startGateway } from '../../local/gateway';
 import { messageCallback } from '../../local/parley-sim/callback-body';
@@ -27,6 +29,7 @@ beforeAll(async () => {
     health: health(h.source),
     inbound: inbound(h.source),
     messages: messages(h.source),
+    openapi: openapi(h.source),
     owner: owner(h.source),
     reconcile: reconcile(h.source),
     services: services(h.source),
@@ -63,7 +66,7 @@ const samplePath = (route: HttpRoute) =>
   route.path.replace('{serviceId}', BOT).replace('{userId}', '20');
 
 describe('authentication', () => {
-  const protectedRoutes = httpRoutes.filter((r) => r.fn !== 'health');
+  const protectedRoutes = httpRoutes.filter((r) => r.fn !== 'health' && r.fn !== 'openapi');
 
   it.each(protectedRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))(
     'answers 401 on %s without a token',
@@ -114,6 +117,29 @@ describe('GET /health', () => {
     const res = await call({ method: 'GET', path: '/health' });
     expect(res.statusCode).toBe(200);
     expect(res.json).toEqual({ status: 'ok', stage: 'test', services: 2 });
+  });
+});
+
+describe('GET /openapi.json', () => {
+  it('answers the OpenAPI document without credentials, cacheable', async () => {
+    const res = await call({ method: 'GET', path: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers?.['Cache-Control']).toBe(CACHE_CONTROL);
+    expect(res.json).toEqual(buildOpenApiDocument());
+  });
+
+  it('is served over HTTP by the local gateway, HEAD included', async () => {
+    const gateway = await startGateway({ handlers: { openapi: openapi(h.source) } });
+    try {
+      const get = await fetch(`${gateway.url}/openapi.json`);
+      const head = await fetch(`${gateway.url}/openapi.json`, { method: 'HEAD' });
+
+      expect([get.status, get.headers.get('cache-control')]).toEqual([200, CACHE_CONTROL]);
+      expect(await get.json()).toEqual(buildOpenApiDocument());
+      expect([head.status, await head.text()]).toEqual([200, '']);
+    } finally {
+      await gateway.close();
+    }
   });
 });
 

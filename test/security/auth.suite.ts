@@ -46,7 +46,7 @@ export const defineAuthSuite = (randomTokens: number, label: string): void => {
     });
   });
 
-  const protectedRoutes = httpRoutes.filter((r) => r.fn !== 'health');
+  const protectedRoutes = httpRoutes.filter((r) => r.fn !== 'health' && r.fn !== 'openapi');
   const pathOf = (r: HttpRoute) => r.path.replace('{serviceId}', BOT).replace('{userId}', 'auth-1');
   const bodyOf = (r: HttpRoute): unknown =>
     r.fn === 'handover'

@@ -1,0 +1,218 @@
+// The OpenAPI document's shapes (contracts/openapi.ts): every error code the one error mapper can
+// answer, by status, and the response bodies in zod. The domain types these in TypeScript; a test
+// holds the two equal at compile time, and reads the codes back from the error classes.
+import * as z from 'zod/mini';
+import type { VerifyProblem } from '../domain/verify';
+import '../schemas/zod-config';
+
+// ---------------------------------------------------------------- errors
+
+/**
+ * Every error code the one error mapper (platform/http.ts) can answer, with its status. Kept by
+ * hand; a test reads the error classes and every ValidationError/ForbiddenError raised in
+ * functions/ and fails when this list misses one or names one nothing raises.
+ */
+export const ERROR_CODES: Readonly<Record<string, number>> = {
+  invalid_request: 400,
+  invalid_json: 400,
+  invalid_user_id: 400,
+  invalid_metadata: 400,
+  metadata_too_large: 400,
+  reason_too_long: 400,
+  invalid_text: 400,
+  invalid_idempotency_key: 400,
+  invalid_instant: 400,
+  invalid_range: 400,
+  invalid_limit: 400,
+  invalid_cursor: 400,
+  invalid_filter: 400,
+  unknown_service: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_owner: 403,
+  service_required: 403,
+  auditor_required: 403,
+  not_found: 404,
+  owner_changed: 409,
+  handover_in_progress: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  idempotency_key_reused: 422,
+  internal_error: 500,
+  parley_error: 502,
+  parley_unavailable: 503,
+  enqueue_failed: 503,
+  parley_timeout: 504,
+};
+
+export const codesOf = (status: number): [string, ...string[]] => {
+  const codes = Object.keys(ERROR_CODES).filter((code) => ERROR_CODES[code] === status);
+  if (codes.length === 0) throw new Error(`No error code answers ${status}.`);
+  return codes as [string, ...string[]];
+};
+
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad input',
+  401: 'No or bad credentials',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Conflict',
+  413: 'Body too large',
+  415: 'The body is not sent as application/json',
+  422: 'Idempotency-Key reused with another body',
+  500: 'Internal error (generic message, nothing internal)',
+  502: 'Parley refused the call',
+  503: 'Unavailable; retry after Retry-After',
+  504: 'Parley did not answer in time',
+};
+
+/** Statuses that carry Retry-After (HandoverInProgressError, the unknown-outcome Parley errors). */
+export const RETRY_AFTER_STATUSES = new Set([409, 503]);
+
+export const errorBody = (status: number) =>
+  z.object({
+    error: z.object({
+      code: z.enum(codesOf(status)),
+      message: z.string(),
+      currentOwner: z.optional(z.nullable(z.string())),
+      parley: z.optional(z.object({ status: z.number(), code: z.nullable(z.string()) })),
+    }),
+  });
+
+// ---------------------------------------------------------------- response bodies
+
+export const ownerView = z.object({
+  identification: z.string(),
+  name: z.string(),
+  default: z.boolean(),
+});
+
+export const handoverRecordSchema = z.object({
+  handoverId: z.string(),
+  userId: z.string(),
+  seq: z.number(),
+  fromOwner: z.nullable(z.string()),
+  toOwner: z.string(),
+  reason: z.nullable(z.string()),
+  metadata: z.nullable(z.record(z.string(), z.unknown())),
+  metadataDigest: z.string(),
+  requestedBy: z.string(),
+  source: z.enum(['api', 'rule', 'downstream', 'observed']),
+  status: z.enum(['completed', 'failed']),
+  parley: z.nullable(
+    z.object({
+      status: z.nullable(z.number()),
+      code: z.nullable(z.string()),
+      durationMs: z.number(),
+    }),
+  ),
+  createdAt: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+export const handoverResultSchema = z.object({
+  changed: z.boolean(),
+  owner: ownerView,
+  handover: z.optional(handoverRecordSchema),
+});
+
+export const messageResultSchema = z.object({ userId: z.string(), sent: z.literal(true) });
+
+export const ownerNowSchema = z.object({
+  userId: z.string(),
+  owner: ownerView,
+  since: z.optional(z.string()),
+  lastHandoverId: z.optional(z.string()),
+});
+
+export const ownerAtSchema = z.object({
+  userId: z.string(),
+  at: z.string(),
+  owner: z.nullable(ownerView),
+  known: z.boolean(),
+  since: z.optional(z.string()),
+  handoverId: z.optional(z.string()),
+});
+
+export const servicesSchema = z.object({
+  services: z.array(
+    z.object({
+      identification: z.string(),
+      name: z.string(),
+      default: z.boolean(),
+      role: z.enum(['bot', 'agent']),
+    }),
+  ),
+});
+
+export const handoverPageSchema = z.object({
+  handovers: z.array(handoverRecordSchema),
+  cursor: z.optional(z.string()),
+});
+
+export const reconcileResultSchema = z.object({
+  examined: z.number(),
+  recovered: z.number(),
+  failed: z.array(z.object({ userId: z.string(), code: z.string() })),
+  oldestPendingAgeSeconds: z.number(),
+});
+
+const VERIFY_PROBLEMS = [
+  'hash_mismatch',
+  'prev_hash_mismatch',
+  'seq_gap',
+  'metadata_digest_mismatch',
+  'wrong_user',
+  'head_mismatch',
+  'record_missing',
+  'beyond_head',
+  'owner_item_missing',
+] as const satisfies readonly VerifyProblem[];
+
+export const verifyReportSchema = z.object({
+  userId: z.string(),
+  ok: z.boolean(),
+  count: z.number(),
+  lastSeq: z.number(),
+  lastHash: z.string(),
+  firstBroken: z.optional(
+    z.object({
+      seq: z.number(),
+      handoverId: z.nullable(z.string()),
+      problem: z.enum(VERIFY_PROBLEMS),
+    }),
+  ),
+  pending: z.optional(
+    z.object({
+      seq: z.number(),
+      handoverId: z.string(),
+      markedAt: z.string(),
+      recorded: z.boolean(),
+    }),
+  ),
+});
+
+export const verifyPageSchema = z.object({
+  users: z.array(verifyReportSchema),
+  cursor: z.optional(z.string()),
+});
+
+export const healthSchema = z.object({
+  status: z.literal('ok'),
+  stage: z.string(),
+  services: z.number(),
+});
+
+export const acceptedSchema = z.object({ accepted: z.literal(true) });
+
+/** What a Service's downstream receives (webhook `forward`, DESIGN.md "Downstream signature"). */
+export const forwardPayloadSchema = z.object({
+  deliveryId: z.string(),
+  serviceId: z.string(),
+  userId: z.nullable(z.string()),
+  type: z.string(),
+  text: z.nullable(z.string()),
+  handover: z.optional(z.object({ handoverId: z.string(), fromOwner: z.string() })),
+  callback: z.unknown(),
+});

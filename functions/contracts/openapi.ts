@@ -1,0 +1,329 @@
+// The OpenAPI 3.1 document of the HTTP API, built from the route table (contracts/routes.ts), the
+// operations (contracts/openapi-operations.ts) and the zod schemas the handlers parse with, so the
+// document cannot drift from what is served. `npm run openapi` writes docs/openapi.json from
+// this; GET /openapi.json serves it.
+import * as z from 'zod/mini';
+import { VERIFY_PAGE_DEFAULT, VERIFY_PAGE_MAX } from '../domain/verify';
+import {
+  AUDIT_PAGE_DEFAULT,
+  AUDIT_PAGE_MAX,
+  idempotencyKeySchema,
+  QUERY_ERROR_CODES,
+} from '../schemas/api';
+import { downstreamAnswerSchema } from '../schemas/downstream';
+import '../schemas/zod-config';
+import { type Operation, OPERATIONS } from './openapi-operations';
+import {
+  ERROR_CODES,
+  errorBody,
+  forwardPayloadSchema,
+  handoverRecordSchema,
+  ownerView,
+  RETRY_AFTER_STATUSES,
+  STATUS_TEXT,
+  verifyReportSchema,
+} from './openapi-schemas';
+import { type HttpRoute, httpRoutes, routeKey } from './routes';
+
+export { OPERATIONS } from './openapi-operations';
+export * from './openapi-schemas';
+
+// ---------------------------------------------------------------- building
+
+type Json = Record<string, unknown>;
+const REF = '#/components/schemas/';
+
+/** JSON Schemas (2020-12, as OpenAPI 3.1 takes them) of the named schemas, sharing $refs. */
+function componentSchemas(named: Record<string, z.core.$ZodType>): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(named)) registry.add(schema, { id });
+  // io 'input': a request is described as the client writes it (before any transform). Checks
+  // written as code (the user-id rule, instants) cannot be expressed and are left to descriptions.
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+    uri: (id) => `${REF}${id}`,
+  });
+  const out: Record<string, Json> = {};
+  for (const [id, schema] of Object.entries(schemas)) {
+    const { $schema: _s, $id: _i, ...rest } = schema as Json;
+    out[id] = rest;
+  }
+  return out;
+}
+
+export const THROTTLED = 'Throttled by API Gateway (its own body, not the error shape)';
+
+const TAGS: Readonly<Record<string, string>> = {
+  webhook: "Parley's callbacks",
+  handovers: 'Handing a user over to another Service',
+  messages: 'Sending text to a user as the owning Service',
+  owners: 'Who owns a user, now or at an instant',
+  services: "The account's Services",
+  audit: 'The history, its verification and recovery (auditors)',
+  meta: 'Liveness and this document (public)',
+};
+
+const ref = (id: string): Json => ({ $ref: `${REF}${id}` });
+
+const pascal = (id: string): string => id.charAt(0).toUpperCase() + id.slice(1);
+
+const PARAM_TEXT: Readonly<Record<string, string>> = {
+  userId: 'A user id (1-128 UTF-16 code units, no `/`, no control or invisible characters).',
+  serviceId: "The Service's identification (as registered with Parley).",
+  at: 'An RFC 3339 instant with a zone, inclusive at the precision written (`…:05Z` reads `…:05.999Z`).',
+  from: 'Start of the range: an RFC 3339 date or date-time with a zone (`+` written %2B).',
+  to: 'End of the range (inclusive): a date (its last millisecond) or a date-time with a zone.',
+  limit: 'Page size.',
+  cursor: 'Opaque cursor from the previous page.',
+  status: 'Only records of this status.',
+  source: 'Only records of this source.',
+  reason: 'Only records with this reason (at most 100 characters).',
+  service: 'Only handovers to this Service (identification, name or "default").',
+};
+
+const LIMIT_TEXT: Readonly<Record<string, string>> = {
+  listUserHandovers: `Page size, 1-${AUDIT_PAGE_MAX} (default ${AUDIT_PAGE_DEFAULT}).`,
+  listHandovers: `Page size, 1-${AUDIT_PAGE_MAX} (default ${AUDIT_PAGE_DEFAULT}).`,
+  verifyUsers: `Users per page, 1-${VERIFY_PAGE_MAX} (default ${VERIFY_PAGE_DEFAULT}).`,
+};
+
+function queryParameters(op: Operation, schemas: Record<string, Json>): Json[] {
+  const schema = schemas[`${pascal(op.operationId)}Query`];
+  if (!schema) return [];
+  const properties = (schema.properties ?? {}) as Record<string, Json>;
+  const required = new Set((schema.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, property]) => {
+    const code = Object.hasOwn(QUERY_ERROR_CODES, name) ? QUERY_ERROR_CODES[name] : undefined;
+    const text =
+      (name === 'limit' ? LIMIT_TEXT[op.operationId] : undefined) ?? PARAM_TEXT[name] ?? name;
+    return {
+      name,
+      in: 'query',
+      required: required.has(name),
+      description: code ? `${text} A bad value answers 400 \`${code}\`.` : text,
+      schema: property,
+    };
+  });
+}
+
+const pathParameters = (path: string): Json[] =>
+  [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    description: PARAM_TEXT[name ?? ''] ?? name,
+    schema: { type: 'string', minLength: 1 },
+  }));
+
+const header = (description: string, schema: Json = { type: 'string' }): Json => ({
+  description,
+  schema,
+});
+
+function operationObject(route: HttpRoute, op: Operation, schemas: Record<string, Json>): Json {
+  const head = route.method === 'HEAD';
+  const okHeaders: Json = {};
+  const okContent: Json = {};
+  if (op.ok === 'openapi') {
+    okHeaders['Cache-Control'] = header('The document is cached (public).');
+    okContent['application/json'] = { schema: { type: 'object' } };
+  } else {
+    okContent['application/json'] = { schema: ref(`${pascal(op.operationId)}Response`) };
+    if (op.ok.csv) {
+      okContent['text/csv'] = { schema: { type: 'string' } };
+      okHeaders['X-Next-Cursor'] = header(
+        'With `Accept: text/csv`: the cursor of the next page, when there may be more.',
+      );
+    }
+  }
+  const responses: Json = {
+    '200': {
+      description: 'OK',
+      ...(Object.keys(okHeaders).length ? { headers: okHeaders } : {}),
+      ...(head ? {} : { content: okContent }),
+    },
+  };
+  for (const status of [...new Set(op.errors)].sort((a, b) => a - b)) {
+    responses[String(status)] = {
+      description: STATUS_TEXT[status] ?? String(status),
+      ...(RETRY_AFTER_STATUSES.has(status)
+        ? {
+            headers: {
+              'Retry-After': header('Seconds to wait before retrying.', {
+                type: 'string',
+                pattern: '^[0-9]+$',
+              }),
+            },
+          }
+        : {}),
+      ...(head ? {} : { content: { 'application/json': { schema: ref(`Error${status}`) } } }),
+    };
+  }
+  // API Gateway throttles every route (infra.*Throttle) and answers 429 itself, in its own body.
+  responses['429'] = { description: THROTTLED };
+  const parameters = [...pathParameters(route.path), ...queryParameters(op, schemas)];
+  if (op.idempotencyKey) {
+    parameters.push({
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      description:
+        'A repeat with the same body answers the same result; with another body 422. Kept 24 h.',
+      schema: schemas.IdempotencyKey,
+    });
+  }
+  const body =
+    head || op.body === undefined
+      ? undefined
+      : op.body === 'any-json'
+        ? {
+            required: true,
+            description: "Parley's callback as sent, any JSON (taken whatever its Content-Type).",
+            content: { 'application/json': { schema: {} } },
+          }
+        : {
+            required: op.body.required,
+            content: {
+              'application/json': { schema: ref(`${pascal(op.operationId)}Request`) },
+            },
+          };
+  return {
+    operationId: head ? `${op.operationId}Head` : op.operationId,
+    summary: head ? `${op.summary} (headers only)` : op.summary,
+    tags: [op.tag],
+    security: op.security.map((scheme) => ({ [scheme]: [] })),
+    ...(parameters.length ? { parameters } : {}),
+    ...(body ? { requestBody: body } : {}),
+    responses,
+  };
+}
+
+/** The route an operation of the table stands for, by route key (HEAD shares GET's). */
+export const operationFor = (route: HttpRoute): Operation | undefined =>
+  OPERATIONS[routeKey(route.method === 'HEAD' ? { ...route, method: 'GET' } : route)];
+
+/** Keys sorted at every depth, so the written document is stable. */
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Json = {};
+  for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Json)[key]);
+  return out;
+}
+
+export interface OpenApiOptions {
+  /** `info.version`. @default '0.1.0' */
+  version?: string;
+}
+
+/** The whole document, keys sorted. Throws when a route has no operation. */
+export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
+  const named: Record<string, z.core.$ZodType> = { IdempotencyKey: idempotencyKeySchema };
+  for (const op of Object.values(OPERATIONS)) {
+    const base = pascal(op.operationId);
+    if (op.query) named[`${base}Query`] = op.query;
+    if (op.body && op.body !== 'any-json') named[`${base}Request`] = op.body.schema;
+    if (op.ok !== 'openapi') named[`${base}Response`] = op.ok.schema;
+  }
+  for (const status of new Set(Object.values(ERROR_CODES))) {
+    named[`Error${status}`] = errorBody(status);
+  }
+  Object.assign(named, {
+    HandoverRecord: handoverRecordSchema,
+    OwnerView: ownerView,
+    VerifyReport: verifyReportSchema,
+    ForwardPayload: forwardPayloadSchema,
+    DownstreamAnswer: downstreamAnswerSchema,
+  });
+  const schemas = componentSchemas(named);
+
+  const paths: Record<string, Json> = {};
+  for (const route of httpRoutes) {
+    const op = operationFor(route);
+    if (!op) throw new Error(`The route ${routeKey(route)} has no operation in OPERATIONS.`);
+    paths[route.path] ??= {};
+    paths[route.path]![route.method.toLowerCase()] = operationObject(route, op, schemas);
+  }
+  // Query schemas become parameters: keep only the ones something else refers to.
+  for (const id of Object.keys(schemas)) {
+    if (id.endsWith('Query') || id === 'IdempotencyKey') delete schemas[id];
+  }
+
+  const bearer = (description: string): Json => ({ type: 'http', scheme: 'bearer', description });
+  return sortKeys({
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'parley-handover',
+      version: options.version ?? '0.1.0',
+      description:
+        "Parley's webhook target, handovers of users between Services, and the append-only, hash-chained history for audits. Errors are `{ error: { code, message } }`; 413 and 429 answered by API Gateway itself are outside that shape.",
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    servers: [{ url: '/', description: 'The API of one stage (API Gateway URL, or npm start)' }],
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
+    paths,
+    webhooks: {
+      forward: {
+        post: {
+          operationId: 'forward',
+          // Authenticated by its signature headers (below): no security scheme of this API.
+          security: [],
+          summary: "A user's callback, forwarded to the owning Service's downstreamUrl, signed",
+          description:
+            'At least once, with a stable delivery id: dedupe on X-Handover-Delivery; reject timestamps more than 5 minutes old. A non-2xx answer, a timeout or a body that is not an answer is retried.',
+          parameters: [
+            {
+              name: 'X-Handover-Timestamp',
+              in: 'header',
+              required: true,
+              description: 'Unix seconds when the forward was signed.',
+              schema: { type: 'string', pattern: '^[0-9]+$' },
+            },
+            {
+              name: 'X-Handover-Delivery',
+              in: 'header',
+              required: true,
+              description: 'The delivery id, the same on every retry.',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'X-Handover-Signature',
+              in: 'header',
+              required: false,
+              description:
+                'v1=hex(HMAC-SHA256(signingSecret, "{timestamp}.{raw body}")); present when the Service has a signingSecret.',
+              schema: { type: 'string', pattern: '^v1=[0-9a-f]{64}$' },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('ForwardPayload') } },
+          },
+          responses: {
+            '200': {
+              description: 'Any 2xx: optionally a reply to send and a handover to perform',
+              content: { 'application/json': { schema: ref('DownstreamAnswer') } },
+            },
+          },
+        },
+      },
+    },
+    components: {
+      schemas,
+      securitySchemes: {
+        callbackToken: bearer(
+          "A Service's callback token (Parley's callback header); a bare token is accepted too.",
+        ),
+        apiToken: bearer("A Service's API token."),
+        auditorToken: bearer("An auditor's token from the auditors' secret."),
+      },
+    },
+  }) as Json;
+}
+
+/** The document as written to docs/openapi.json: 2-space JSON and a final newline. */
+export const openApiText = (options?: OpenApiOptions): string =>
+  `${JSON.stringify(buildOpenApiDocument(options), null, 2)}\n`;
