@@ -38,8 +38,11 @@ export const PROCESSOR_BATCH_SIZE = 5;
 /** Which function needs what (least privilege, DESIGN.md). */
 interface Needs {
   history?: HistoryAccess;
-  /** true: read and write; 'list': owner items read and listed only. */
-  state?: true | Extract<StateAccess, 'list'>;
+  /** History indexes it queries: audit ranges (byDay, byDestination), owner at an instant (byTime). */
+  historyIndexes?: readonly string[];
+  state?: StateAccess;
+  /** State indexes it queries: the stale pending markers (byPendingSince), reconcile only. */
+  stateIndexes?: readonly string[];
   serviceSecrets?: boolean;
   /** Each Service's callback-token secret (the webhook's and nothing else). */
   callbackTokenSecrets?: boolean;
@@ -52,17 +55,35 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   // enqueues: no table, no Parley call.
   inbound: { callbackTokenSecrets: true, queue: 'send' },
   // Owner check, rules, forwards, handovers (records and observed drift).
-  processor: { history: 'append', state: true, serviceSecrets: true, queue: 'consume' },
-  handover: { history: 'append', state: true, serviceSecrets: true, auditorsSecret: true },
+  processor: { history: 'append', state: 'deliver', serviceSecrets: true, queue: 'consume' },
+  handover: { history: 'append', state: 'write', serviceSecrets: true, auditorsSecret: true },
   // The owner check may refresh from Parley and record observed drift.
-  messages: { history: 'append', state: true, serviceSecrets: true, auditorsSecret: true },
-  owner: { history: 'append', state: true, serviceSecrets: true, auditorsSecret: true },
+  messages: { history: 'append', state: 'write', serviceSecrets: true, auditorsSecret: true },
+  owner: {
+    history: 'append',
+    historyIndexes: ['byTime'],
+    state: 'write',
+    serviceSecrets: true,
+    auditorsSecret: true,
+  },
   services: { serviceSecrets: true, auditorsSecret: true },
-  audit: { history: 'read', serviceSecrets: true, auditorsSecret: true },
-  reconcile: { history: 'append', state: true, serviceSecrets: true, auditorsSecret: true },
+  audit: {
+    history: 'read',
+    historyIndexes: ['byDay', 'byDestination'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+  },
+  reconcile: {
+    history: 'append',
+    state: 'write',
+    stateIndexes: ['byPendingSince'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+  },
   // Reads only: a user's records (table, no index), owner items (GetItem, and Scan to list users).
   verify: { history: 'walk', state: 'list', serviceSecrets: true, auditorsSecret: true },
   health: {},
+  openapi: {},
 };
 
 export interface ApiStackProps extends StackProps {
@@ -102,8 +123,8 @@ export class ApiStack extends Stack {
         handlersDir: props.handlersDir,
       });
       const needs = FUNCTION_NEEDS[name];
-      if (needs.history) fn.useHistoryTable(props.history, needs.history);
-      if (needs.state) fn.useStateTable(props.state, needs.state === 'list' ? 'list' : 'write');
+      if (needs.history) fn.useHistoryTable(props.history, needs.history, needs.historyIndexes);
+      if (needs.state) fn.useStateTable(props.state, needs.state, needs.stateIndexes);
       if (needs.serviceSecrets) fn.useServiceSecrets(props.secrets.services);
       if (needs.callbackTokenSecrets) fn.useCallbackTokenSecrets(props.secrets.callbackTokens);
       if (needs.auditorsSecret) fn.useAuditorsSecret(props.secrets.auditors);

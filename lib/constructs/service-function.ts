@@ -27,23 +27,30 @@ export const METRICS_NAMESPACE = 'ParleyHandover';
 export const METRICS_SERVICE = 'parley-handover';
 
 /**
- * History access: `read` = GetItem + Query; `append` = read + PutItem (never Update/Delete);
- * `walk` = GetItem + Query on the table alone, no index (verify).
+ * History access: `read` = Query (audit lists); `append` = GetItem + Query + PutItem (never
+ * Update/Delete); `walk` = GetItem + Query (verify). Indexes are granted by name, to those that
+ * query them.
  */
 export type HistoryAccess = 'append' | 'read' | 'walk';
-/** State access: `write` = what the state store's writers call; `list` = GetItem + Scan only. */
-export type StateAccess = 'write' | 'list';
+/**
+ * State access: `write` = GetItem + PutItem (owner items, idempotency, markers: conditional puts);
+ * `deliver` = write + UpdateItem (the processor's delivery leases); `list` = GetItem + Scan only.
+ */
+export type StateAccess = 'write' | 'deliver' | 'list';
 /** Queue access: `send` for the inbound function, `consume` (event source) for the processor. */
 export type QueueAccess = 'send' | 'consume';
 
 export const HISTORY_ACTIONS: Record<HistoryAccess, readonly string[]> = {
-  read: ['dynamodb:GetItem', 'dynamodb:Query'],
+  read: ['dynamodb:Query'],
   append: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
   walk: ['dynamodb:GetItem', 'dynamodb:Query'],
 };
-/** What the state store calls: conditional puts and updates, reads, the pending-index query. */
-export const STATE_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
-export const STATE_INDEX_ACTIONS = ['dynamodb:Query'];
+export const STATE_ACTIONS: Record<StateAccess, readonly string[]> = {
+  write: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  deliver: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  list: ['dynamodb:GetItem', 'dynamodb:Scan'],
+};
+export const INDEX_ACTIONS = ['dynamodb:Query'];
 export const SECRET_ACTIONS = ['secretsmanager:GetSecretValue'];
 export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'];
 /** The processor defers a callback by shortening its visibility (it calls SQS itself). */
@@ -165,26 +172,23 @@ export class ServiceFunction extends Construct {
     });
   }
 
-  /** HISTORY_TABLE_NAME, and GetItem/Query (on the table and its indexes), plus PutItem to append. */
-  useHistoryTable(history: DefinedTable, access: HistoryAccess): this {
+  /** HISTORY_TABLE_NAME, the access's actions on the table, and Query on the named indexes. */
+  useHistoryTable(
+    history: DefinedTable,
+    access: HistoryAccess,
+    indexes: readonly string[] = [],
+  ): this {
     this.setEnv(ENV.historyTable, history.table.tableName);
     this.grant(HISTORY_ACTIONS[access], [history.table.tableArn]);
-    if (access !== 'walk') this.grant(['dynamodb:Query'], history.indexArns());
+    if (indexes.length > 0) this.grant(INDEX_ACTIONS, history.indexArns(indexes));
     return this;
   }
 
-  /**
-   * STATE_TABLE_NAME, GetItem/PutItem/UpdateItem on the table, Query on its (pending) index; or,
-   * with `list`, GetItem and Scan on the table and nothing else (verify reads owner items).
-   */
-  useStateTable(state: DefinedTable, access: StateAccess = 'write'): this {
+  /** STATE_TABLE_NAME, the access's actions on the table, and Query on the named indexes. */
+  useStateTable(state: DefinedTable, access: StateAccess, indexes: readonly string[] = []): this {
     this.setEnv(ENV.stateTable, state.table.tableName);
-    if (access === 'list') {
-      this.grant(['dynamodb:GetItem', 'dynamodb:Scan'], [state.table.tableArn]);
-      return this;
-    }
-    this.grant(STATE_TABLE_ACTIONS, [state.table.tableArn]);
-    this.grant(STATE_INDEX_ACTIONS, state.indexArns());
+    this.grant(STATE_ACTIONS[access], [state.table.tableArn]);
+    if (indexes.length > 0) this.grant(INDEX_ACTIONS, state.indexArns(indexes));
     return this;
   }
 

@@ -7,11 +7,12 @@ import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
 import type { Clock, LogAttributes, Log } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
 import type { AppDeps } from '../../functions/platform/deps';
-import { buildDeps } from '../../functions/platform/runtime';
+import { buildDeps, type RuntimeOptions } from '../../functions/platform/runtime';
 import { type ServiceConfig, stageConfigSchema } from '../../functions/schemas/config';
 import { type FaultRule, type ParleySimulator, startParleySimulator } from '../../local/parley-sim';
 import { type LocalDynamo, startDynalite } from './dynalite';
 import { sqsEvent, sqsRecord } from './events';
+import { strictRuntime } from './iam';
 
 export const BOT = 'as272d6g2ds766fcdfgh';
 export const AGENT = 'Jlk9e7cSf9g3FFsaqe39';
@@ -26,7 +27,11 @@ export interface CapturedLog {
 
 export interface Harness {
   deps: AppDeps;
-  source: () => Promise<AppDeps>;
+  /**
+   * The deps as one source. Under strict IAM, `forFunction(name)` gives a function deps of its own
+   * whose calls are checked against that function's role (the invoker uses it).
+   */
+  source: (() => Promise<AppDeps>) & { forFunction?: (fn: string) => () => Promise<AppDeps> };
   sim: ParleySimulator;
   tokens: {
     bot: { callback: string; api: string; signing: string };
@@ -34,7 +39,12 @@ export interface Harness {
     auditor: string;
   };
   /** The document client and the table names, to reach the stored items directly. */
-  dynamo: { client: LocalDynamo['client']; tables: { history: string; state: string } };
+  dynamo: {
+    client: LocalDynamo['client'];
+    tables: { history: string; state: string };
+    /** dynalite's URL (for clients of a test's own). */
+    endpoint: string;
+  };
   queued: { groupId: string; dedupId: string; body: string }[];
   logs: CapturedLog[];
   /** The queued messages as one SQS event (and clears the capture). */
@@ -57,6 +67,11 @@ export const startHarness = async (
     log?: Log;
     /** Used for Parley and the downstreams. @default globalThis.fetch */
     fetch?: typeof fetch;
+    /**
+     * Each function's table, secret and queue calls checked against its role in the template, as
+     * in AWS (test/support/iam.ts). @default true
+     */
+    strictIam?: boolean;
   } = {},
 ): Promise<Harness> => {
   const dynalite = await startDynalite();
@@ -125,7 +140,7 @@ export const startHarness = async (
     error: capture('error'),
   };
   const queued: Harness['queued'] = [];
-  const deps = buildDeps({
+  const runtime: RuntimeOptions = {
     config,
     secrets,
     dynamo: { client: dynalite.client, historyTable: tables.history, stateTable: tables.state },
@@ -138,18 +153,32 @@ export const startHarness = async (
     metrics: noMetrics,
     clock: options.clock,
     fetch: options.fetch,
-  });
+  };
+  const deps = buildDeps(runtime);
+  const strict = new Map<string, Promise<AppDeps>>();
+  const strictClients: { destroy(): void }[] = [];
+  const strictDeps = async (fn: string): Promise<AppDeps> => {
+    const made = await strictRuntime(fn, runtime, dynalite.endpoint);
+    strictClients.push(made.client);
+    return buildDeps(made.runtime);
+  };
+  const forFunction = (fn: string) => () => {
+    const made = strict.get(fn) ?? strictDeps(fn);
+    strict.set(fn, made);
+    return made;
+  };
   return {
     deps,
-    source: async () => deps,
+    source: Object.assign(async () => deps, options.strictIam === false ? {} : { forFunction }),
     sim,
     tokens,
-    dynamo: { client: dynalite.client, tables },
+    dynamo: { client: dynalite.client, tables, endpoint: dynalite.endpoint },
     queued,
     logs,
     drainQueue: () => sqsEvent(queued.splice(0).map((m) => sqsRecord(m))),
     close: async () => {
       await sim.close();
+      for (const client of strictClients) client.destroy();
       await dynalite.close();
     },
   };

@@ -73,20 +73,24 @@ const parseBody = (result: HttpResult): Response => {
   return { ...result, json };
 };
 
-export const invoker = (source: DepsSource): Invoker => {
+export const invoker = (
+  source: DepsSource & { forFunction?: (fn: FunctionName) => DepsSource },
+): Invoker => {
+  // A harness in strict IAM mode gives each function deps of its own, checked against its role.
+  const of = (fn: FunctionName): DepsSource => source.forFunction?.(fn) ?? source;
   const http: Partial<Record<FunctionName, (e: APIGatewayProxyEventV2) => Promise<unknown>>> = {
-    audit: audit(source),
-    handover: handover(source),
-    health: health(source),
-    inbound: inbound(source),
-    messages: messages(source),
-    owner: owner(source),
-    reconcile: reconcile(source) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
-    services: services(source),
-    verify: verify(source),
+    audit: audit(of('audit')),
+    handover: handover(of('handover')),
+    health: health(of('health')),
+    inbound: inbound(of('inbound')),
+    messages: messages(of('messages')),
+    owner: owner(of('owner')),
+    reconcile: reconcile(of('reconcile')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
+    services: services(of('services')),
+    verify: verify(of('verify')),
   };
-  const consume = processor(source);
-  const scheduled = reconcile(source);
+  const consume = processor(of('processor'));
+  const scheduled = reconcile(of('reconcile'));
   const send = async (event: APIGatewayProxyEventV2) => {
     const route = httpRoutes.find((r) => `${r.method} ${r.path}` === event.routeKey);
     if (!route) throw new Error(`no handler for ${event.routeKey}`);
