@@ -74,7 +74,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     security: ['apiToken'],
     body: { schema: messageRequestSchema, required: true },
     ok: { schema: messageResultSchema },
-    errors: [...AUTH, ...BODY, ...PARLEY],
+    // 409: a handover of the user is in flight (handover_in_progress, Retry-After).
+    errors: [...AUTH, ...BODY, 409, ...PARLEY],
   },
   'GET /users/{userId}/owner': {
     operationId: 'getOwner',

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkResponse } from '../support/openapi-check';
 
 /** Polls `check` until it returns a value that is not undefined/false, or fails after `timeoutMs`. */
 export const eventually = async <T>(
@@ -44,8 +45,9 @@ export const http = async <T = any>(
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const method = options.method ?? (options.body === undefined ? 'GET' : 'POST');
   const res = await fetch(url, {
-    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
+    method,
     headers,
     body:
       options.body === undefined
@@ -55,6 +57,8 @@ export const http = async <T = any>(
           : JSON.stringify(options.body),
   });
   const text = await res.text();
+  // Every answer of our API must be one the OpenAPI document describes (other servers pass).
+  checkResponse(method, new URL(url).pathname, res.status, res.headers, text);
   let body: unknown = text;
   try {
     body = text ? JSON.parse(text) : undefined;

@@ -30,6 +30,7 @@ import type { HttpResult } from '../../functions/platform/handler';
 import { type FunctionName, httpRoutes } from '../../functions/contracts/routes';
 import type { ParleySimulator } from '../../local/parley-sim';
 import { type ApiEventInput, apiEvent } from './events';
+import { checkResponse } from './openapi-check';
 
 // ---------------------------------------------------------------- clock
 
@@ -94,7 +95,16 @@ export const invoker = (
   const send = async (event: APIGatewayProxyEventV2) => {
     const route = httpRoutes.find((r) => `${r.method} ${r.path}` === event.routeKey);
     if (!route) throw new Error(`no handler for ${event.routeKey}`);
-    return parseBody((await http[route.fn]!(event)) as HttpResult);
+    const result = (await http[route.fn]!(event)) as HttpResult;
+    // Every answer the suites see must be one the OpenAPI document describes.
+    checkResponse(
+      event.requestContext.http.method,
+      event.rawPath,
+      result.statusCode ?? 200,
+      result.headers,
+      result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64').toString() : result.body,
+    );
+    return parseBody(result);
   };
   return {
     call: (input) => send(apiEvent(input)),
