@@ -5,7 +5,7 @@ import { refreshOwner } from './handover/owner';
 import { isPendingFresh } from './handover/pending';
 import { ownerItemAtRest } from './handover/recover';
 import type { OwnerItem } from './types';
-import { isValidUserId, MAX_USER_ID_LENGTH } from './user-id';
+import { assertUserId } from './user-id';
 
 /** Longest text accepted, in characters (code points), after trimming. */
 export const MAX_MESSAGE_CHARS = 4096;
@@ -55,12 +55,7 @@ export async function sendUserMessage(
   deps: HandoverDeps,
 ): Promise<{ userId: string; sent: true }> {
   const { userId, serviceId } = input;
-  if (typeof userId !== 'string' || !isValidUserId(userId)) {
-    throw new ValidationError(
-      `userId must be 1 to ${MAX_USER_ID_LENGTH} printable characters without '/'.`,
-      'invalid_user_id',
-    );
-  }
+  assertUserId(userId);
   const text = normalizeMessageText(input.text);
 
   const cached = await deps.state.getOwner(userId);

@@ -2,6 +2,8 @@
 // and the Parley paths. Parley's ids are numbers sent as strings; any short id that reads the same
 // to a person as it does to us, and that can name a single path segment, is accepted.
 
+import { ValidationError } from './errors';
+
 export const MAX_USER_ID_LENGTH = 128;
 
 /** With the `u` flag a surrogate range matches only surrogates that are not part of a pair. */
@@ -42,6 +44,12 @@ export function userIdProblem(id: string): string | null {
 }
 
 export const isValidUserId = (id: string): boolean => userIdProblem(id) === null;
+
+/** Throws ValidationError (400 `invalid_user_id`) saying what breaks the rule, if anything does. */
+export function assertUserId(userId: unknown): asserts userId is string {
+  const problem = typeof userId === 'string' ? userIdProblem(userId) : 'must be a string';
+  if (problem !== null) throw new ValidationError(`userId ${problem}.`, 'invalid_user_id');
+}
 
 /**
  * A user id as JSON carries it (an API body, a Parley callback): a string by the rule, or a safe

@@ -1,7 +1,9 @@
 // The one user-id rule (domain/user-id): what an id may hold, the sentence that says why one is
 // refused, and how a number given as an id is read, the same for the API and Parley's callbacks.
 import { parseCallback } from '../../functions/domain/delivery';
+import { ValidationError } from '../../functions/domain/errors';
 import {
+  assertUserId,
   isValidUserId,
   MAX_USER_ID_LENGTH,
   userIdFromJson,
@@ -114,5 +116,24 @@ describe('userIdFromJson', () => {
       null,
       null,
     ]);
+  });
+});
+
+describe('assertUserId', () => {
+  it.each([
+    ['', 'userId must not be empty.'],
+    ['20\u200b', 'userId must not contain control or invisible characters (U+200B).'],
+    [20, 'userId must be a string.'],
+  ])('refuses %j with 400 invalid_user_id saying what is wrong', (id, message) => {
+    expect(() => assertUserId(id)).toThrow(new ValidationError(message, 'invalid_user_id'));
+    try {
+      assertUserId(id);
+    } catch (err) {
+      expect(err).toMatchObject({ httpStatus: 400, code: 'invalid_user_id' });
+    }
+  });
+
+  it('lets a valid id through', () => {
+    expect(() => assertUserId('20')).not.toThrow();
   });
 });

@@ -1,10 +1,10 @@
 // The handover protocol (DESIGN.md, "The handover sequence"): one Service moves a user to another
 // through Parley, with exactly one history record per ownership change made through this service.
 import { withDeadline } from '../deadline';
-import { ForbiddenError, NotOwnerError, OwnerChangedError, ValidationError } from '../errors';
+import { ForbiddenError, NotOwnerError, OwnerChangedError } from '../errors';
 import { checkMetadata } from '../metadata';
 import type { DraftRecord, OwnerItem } from '../types';
-import { isValidUserId, MAX_USER_ID_LENGTH } from '../user-id';
+import { assertUserId } from '../user-id';
 import { completePending } from './complete';
 import type { HandoverDeps, HandoverInput, HandoverResult } from './deps';
 import { claimIdempotencyKey } from './idempotency';
@@ -30,12 +30,7 @@ export async function performHandover(
 ): Promise<HandoverResult> {
   const deps = withDeadline(requestDeps);
   const { userId, requestedBy } = input;
-  if (typeof userId !== 'string' || !isValidUserId(userId)) {
-    throw new ValidationError(
-      `userId must be 1 to ${MAX_USER_ID_LENGTH} printable characters without '/'.`,
-      'invalid_user_id',
-    );
-  }
+  assertUserId(userId);
   if (!deps.catalog.get(requestedBy)) {
     throw new ForbiddenError('The calling service is not configured in this deployment.');
   }
