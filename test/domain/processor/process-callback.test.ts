@@ -93,13 +93,8 @@ describe('processCallback: delivery items', () => {
     const id = idOf(raw);
     const now = t.clock.now();
     t.state.deliveries.set(id, {
-      deliveryId: id,
-      serviceId: BOT,
-      userId: USER,
-      type: 'message',
+      ...messageDeliveryLike(id),
       receivedAt: '2026-03-10T13:59:00.000Z',
-      state: 'in_progress',
-      disposition: null,
       replyState: 'none',
       handoverId: null,
       leaseUntil: now + 59_000,
@@ -158,13 +153,8 @@ describe('processCallback: delivery items', () => {
     const id = idOf(raw);
     const now = t.clock.now();
     t.state.deliveries.set(id, {
-      deliveryId: id,
-      serviceId: BOT,
-      userId: USER,
-      type: 'message',
+      ...messageDeliveryLike(id),
       receivedAt: '2026-03-10T13:58:00.000Z',
-      state: 'in_progress',
-      disposition: null,
       replyState: 'sending',
       handoverId: null,
       leaseUntil: now - 1,
@@ -223,13 +213,8 @@ describe('processCallback: delivery items', () => {
       const id = idOf(raw);
       const now = t.clock.now();
       t.state.deliveries.set(id, {
-        deliveryId: id,
-        serviceId: BOT,
-        userId: USER,
-        type: 'message',
+        ...messageDeliveryLike(id),
         receivedAt: '2026-03-10T13:58:00.000Z',
-        state: 'in_progress',
-        disposition: null,
         replyState: 'sent',
         handoverId: null,
         leaseUntil: now - 1,
@@ -298,13 +283,8 @@ describe('processCallback: delivery items', () => {
     const id = idOf(raw);
     const now = t.clock.now();
     t.state.deliveries.set(id, {
-      deliveryId: id,
-      serviceId: BOT,
-      userId: USER,
-      type: 'message',
+      ...messageDeliveryLike(id),
       receivedAt: '2026-03-10T13:58:00.000Z',
-      state: 'in_progress',
-      disposition: null,
       replyState: 'none',
       handoverId: null,
       leaseUntil: now - 1,
