@@ -12,7 +12,10 @@ export type FunctionName =
   | 'reconcile'
   | 'verify'
   | 'health'
-  | 'openapi';
+  | 'openapi'
+  | 'notifier'
+  | 'notifications'
+  | 'release';
 
 export interface FunctionSpec {
   /** File under functions/handlers/ that exports `handler`. */
@@ -83,6 +86,27 @@ export const functionSpecs: Record<FunctionName, FunctionSpec> = {
     memoryMb: 512,
     timeoutSeconds: 30,
   },
+  // Sends the outbox: the notify queue's consumer, and (on a schedule) the relay that re-queues
+  // items a crashed writer left pending. One attempt is one HTTP POST to a Service.
+  notifier: {
+    entry: 'notifier.ts',
+    description: 'Notify queue consumer and outbox relay: signed notifications to Services',
+    memoryMb: 512,
+    timeoutSeconds: 30,
+  },
+  notifications: {
+    entry: 'notifications.ts',
+    description: 'GET /notifications, POST /notifications/{id}/redeliver',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  // Bulk release: pages of handovers to the default Service within Parley's budget, resumable.
+  release: {
+    entry: 'release.ts',
+    description: 'POST /services/{serviceId}/release (operator bulk release)',
+    memoryMb: 512,
+    timeoutSeconds: 60,
+  },
   health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
   openapi: {
     entry: 'openapi.ts',
@@ -112,6 +136,9 @@ const declaredRoutes: readonly HttpRoute[] = [
   { method: 'POST', path: '/reconcile', fn: 'reconcile' },
   { method: 'GET', path: '/users/{userId}/verify', fn: 'verify' },
   { method: 'GET', path: '/verify', fn: 'verify' },
+  { method: 'GET', path: '/notifications', fn: 'notifications' },
+  { method: 'POST', path: '/notifications/{id}/redeliver', fn: 'notifications' },
+  { method: 'POST', path: '/services/{serviceId}/release', fn: 'release' },
   { method: 'GET', path: '/health', fn: 'health' },
   { method: 'GET', path: '/openapi.json', fn: 'openapi' },
 ];

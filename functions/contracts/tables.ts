@@ -17,9 +17,11 @@ export interface TableDefinition {
 }
 
 /**
- * History: append-only. `pk = USER#{userId}`, `sk = SEQ#{seq, 10 digits}`.
- * - byDay: `DAY#{yyyy-mm-dd}` / `{createdAt}#{handoverId}`, time ranges across all users;
- * - byDestination: `TO#{service}` / `{createdAt}#{handoverId}`, handovers to one service;
+ * History: append-only. `pk = USER#{userId}`, `sk = SEQ#{seq, 10 digits}`. Shared partition keys
+ * are write-sharded (functions/domain/shards.ts; shard = hash(handoverId) mod indexShards):
+ * - byDay: `DAY#{yyyy-mm-dd}#{shard}` / `{createdAt}#{handoverId}`, time ranges across all users;
+ * - byDestination: `TO#{service}#{yyyy-mm-dd}#{shard}` / `{createdAt}#{handoverId}`, handovers to
+ *   one service;
  * - byTime (local): a user's records by `createdAt`, for "who owned user X at instant T".
  */
 export const historyTable: TableDefinition = {
@@ -42,8 +44,13 @@ export const historyTable: TableDefinition = {
 
 /**
  * State: owner items `USER#{userId}`, idempotency items `IDEM#{caller}#{key}`, delivery items
- * `CB#{deliveryId}`. byPendingSince is sparse: only owner items with a pending marker carry
- * `pendingPk = "PENDING"` and `pendingSince`.
+ * `CB#{deliveryId}`, outbox items `NOTIFY#{id}`, circuit items `CIRCUIT#{serviceId}`. Every index
+ * is sparse and write-sharded (functions/domain/shards.ts; owner items by hash(userId), outbox
+ * items by hash(id)):
+ * - byPendingSince: owner items with a pending marker, `PENDING#{shard}` / `pendingSince`;
+ * - byOwner: every owner item, `OWNER#{service}#{shard}` / `{userId}` (a Service's users);
+ * - byDue: owner items with a timer, `DUE#{shard}` / `{dueAt}#{userId}` (the sweep);
+ * - byNotificationStatus: outbox items, `NTF#{status}#{shard}` / `{createdAt}#{id}`.
  */
 export const stateTable: TableDefinition = {
   partitionKey: { name: 'pk', type: 'S' },
@@ -52,6 +59,21 @@ export const stateTable: TableDefinition = {
       name: 'byPendingSince',
       partitionKey: { name: 'pendingPk', type: 'S' },
       sortKey: { name: 'pendingSince', type: 'S' },
+    },
+    {
+      name: 'byOwner',
+      partitionKey: { name: 'ownerPk', type: 'S' },
+      sortKey: { name: 'ownerSk', type: 'S' },
+    },
+    {
+      name: 'byDue',
+      partitionKey: { name: 'duePk', type: 'S' },
+      sortKey: { name: 'dueSk', type: 'S' },
+    },
+    {
+      name: 'byNotificationStatus',
+      partitionKey: { name: 'ntfPk', type: 'S' },
+      sortKey: { name: 'ntfSk', type: 'S' },
     },
   ],
   localIndexes: [],

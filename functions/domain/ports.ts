@@ -6,6 +6,8 @@ import type {
   HandoverRecord,
   HistoryFilters,
   IdempotencyItem,
+  NotificationItem,
+  NotificationStatus,
   OwnerItem,
   Page,
   ServiceInfo,
@@ -111,6 +113,14 @@ export interface StateStore {
    * `item.pending`.
    */
   compareAndSetOwner(item: OwnerItem, expectedVersion: number): Promise<boolean>;
+  /**
+   * The users a Service owns (as last known), through the sharded byOwner index: every shard is
+   * read and the pages merged by userId. Eventually consistent.
+   */
+  listOwnedBy(
+    serviceId: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<{ userId: string }>>;
   /** Users whose pending marker was written before `markedBefore` (ISO), via the sparse index. */
   listStalePending(
     markedBefore: string,
@@ -168,6 +178,27 @@ export interface StateStore {
     >,
     lease?: number,
   ): Promise<boolean>;
+}
+
+/** The outbox: notification items in the state table (functions/adapters/notification-store.ts). */
+export interface NotificationStore {
+  /** Writes it unless an item with its id exists; false when one exists (a retry of the writer). */
+  put(item: NotificationItem): Promise<boolean>;
+  get(id: string): Promise<NotificationItem | null>;
+  /** Replaces it if its stored version is `expectedVersion` (`item.version` = that + 1). */
+  compareAndSet(item: NotificationItem, expectedVersion: number): Promise<boolean>;
+  /** Newest first; every filter optional. Filtered pages may be short and still carry a cursor. */
+  list(options: {
+    service?: string;
+    status?: NotificationStatus;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<NotificationItem>>;
+  /** Pending items written before `before` (ISO), oldest first: what the relay re-queues. */
+  listPendingBefore(
+    before: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<NotificationItem>>;
 }
 
 // ---------------------------------------------------------------- Queue, downstream, catalog
@@ -257,8 +288,11 @@ export interface MetricsSink {
   ): void;
 }
 
-/** Who is calling an API route. */
-export type Caller = { kind: 'service'; serviceId: string } | { kind: 'auditor'; name: string };
+/** Who is calling an API route. An operator may do all an auditor may, and act. */
+export type Caller =
+  | { kind: 'service'; serviceId: string }
+  | { kind: 'auditor'; name: string }
+  | { kind: 'operator'; name: string };
 
 export interface Authenticator {
   /** Parley's callback header for a service; throws UnauthorizedError (also for unknown ids). */

@@ -1,7 +1,20 @@
 // The domain's data: handover records, the owner item (a cache of Parley's truth), idempotency and
 // delivery items. Shapes follow DESIGN.md ("Data model"); stores persist them as they are.
 
-export type HandoverSource = 'api' | 'rule' | 'downstream' | 'observed';
+/**
+ * Who moved the user: `api`, `rule`, `downstream` (a Service or its program), `observed` (a change
+ * made at Parley), `failover` (the processor, a desk that is down), `operator` (a release),
+ * `timeout` (a lease expired) and `offer` (an accepted offer or its fallback).
+ */
+export type HandoverSource =
+  | 'api'
+  | 'rule'
+  | 'downstream'
+  | 'observed'
+  | 'failover'
+  | 'operator'
+  | 'timeout'
+  | 'offer';
 export type HandoverStatus = 'completed' | 'failed';
 export type ServiceRole = 'bot' | 'agent';
 
@@ -145,4 +158,59 @@ export interface HistoryFilters {
   reason?: string;
   status?: HandoverStatus;
   source?: HandoverSource;
+}
+
+// ---------------------------------------------------------------- Notifications (the outbox)
+
+export type NotificationType =
+  | 'handover.completed'
+  | 'handover.failed'
+  | 'handover.observed'
+  | 'failover.triggered'
+  | 'offer.created'
+  | 'offer.accepted'
+  | 'offer.declined'
+  | 'offer.expired'
+  | 'offer.cancelled'
+  | 'offer.superseded'
+  | 'lease.expiring'
+  | 'lease.expired';
+
+/**
+ * pending: written, not yet delivered (queued or waiting for a retry); sent: the receiver answered
+ * 2xx; failed: refused for good (400/401/403/404/410) or out of retries (24 h), now in the DLQ.
+ */
+export type NotificationStatus = 'pending' | 'sent' | 'failed';
+
+/**
+ * One notification in the outbox (state table, `pk = NOTIFY#{id}`). `id` is derived from
+ * `NOTIFY#{handoverId}#{type}#{recipient}`, so a retry of the writer writes the same item.
+ * `kind: 'action'` items are work for the sender that no Service receives (e.g. clearing Parley's
+ * agent label after a hand-back); they share the queue, retries and outcome records.
+ */
+export interface NotificationItem {
+  id: string;
+  kind: 'notification' | 'action';
+  type: NotificationType | 'parley.agent_unset';
+  /** The receiving Service's identification (for an action: the Service whose credentials act). */
+  recipient: string;
+  userId: string;
+  /** The seq of the history record it is about. */
+  seq: number;
+  handoverId: string;
+  /** The exact JSON body to send (built once, so every attempt sends the same bytes). */
+  body: string;
+  status: NotificationStatus;
+  /** Delivery attempts made so far. */
+  attempts: number;
+  /** HTTP status of the last attempt, or null (no answer, or not tried yet). */
+  lastStatus: number | null;
+  /** A short, secret-free reason for the last failure. */
+  lastError: string | null;
+  createdAt: string;
+  /** When it was last changed (ISO). */
+  updatedAt: string;
+  sentAt: string | null;
+  /** 1 on creation, +1 on every write (compare-and-set). */
+  version: number;
 }

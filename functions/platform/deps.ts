@@ -11,6 +11,7 @@ import type {
   IdGenerator,
   Log,
   MetricsSink,
+  NotificationStore,
   ParleyClients,
   SecretsProvider,
   ServiceCatalog,
@@ -29,6 +30,10 @@ export interface AppDeps {
   readonly history: HistoryStore;
   readonly state: StateStore;
   queue: CallbackQueue;
+  /** The outbox (notification items in the state table). */
+  readonly notifications: NotificationStore;
+  /** The FIFO notify queue the sender consumes (same shape as the callback queue). */
+  notifyQueue: CallbackQueue;
   parley: ParleyClients;
   readonly catalog: ServiceCatalog;
   readonly downstream: Downstream;

@@ -154,6 +154,8 @@ export const ENV = {
   historyTable: 'HISTORY_TABLE_NAME',
   stateTable: 'STATE_TABLE_NAME',
   queueUrl: 'CALLBACK_QUEUE_URL',
+  /** The FIFO notify queue (the outbox's sender consumes it). */
+  notifyQueueUrl: 'NOTIFY_QUEUE_URL',
   /** Local runs: one file with configuration and secrets instead of Secrets Manager. */
   servicesFile: 'PARLEY_SERVICES_FILE',
 } as const;
