@@ -2,7 +2,8 @@
 // safely, as DESIGN.md "Downstream signature" asks of receivers: check X-Handover-Signature over
 // "{timestamp}.{raw body}" with the Service's signing secret, refuse timestamps more than 5 minutes
 // off, and deduplicate on X-Handover-Delivery (a repeat gets the first answer again). Used by the
-// demo bot and the demo agent desk; never deployed.
+// demo bot and the demo agent desk; never deployed. A fault mode makes it a desk that is down
+// (a status, a late answer, a cut connection) for the failover tests.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyForwardSignature } from '../functions/domain/signature';
@@ -27,10 +28,24 @@ export interface ForwardAnswer {
   handover?: { newOwner: string; metadata?: Record<string, unknown> };
 }
 
+/**
+ * What a receiver in fault mode does with a valid forward: wait `delayMs` first, then cut the
+ * connection (`drop`), answer `status` with `body` instead of its answer, or answer as usual.
+ */
+export interface ForwardFault {
+  delayMs?: number;
+  drop?: boolean;
+  status?: number;
+  /** @default a small JSON error */
+  body?: string;
+}
+
 export interface ForwardReceiverOptions {
   /** The Service's signing secret (a function when it is known only later). */
   signingSecret: string | (() => string | undefined);
   onForward(forward: Forward): Promise<ForwardAnswer>;
+  /** Asked for each valid forward; null or undefined: no fault. */
+  fault?: (forward: Forward) => ForwardFault | null | undefined;
   port?: number;
   host?: string;
   /** Seconds. @default 300 */
@@ -40,10 +55,17 @@ export interface ForwardReceiverOptions {
 
 export interface ForwardReceiver {
   url: string;
-  /** Forwards accepted (signature valid), in arrival order; repeats included. */
+  /** Forwards accepted (signature valid) and answered as usual, in arrival order; repeats included. */
   received: Forward[];
+  /** Valid forwards answered with a fault (a status or a cut connection), in arrival order. */
+  failed: Forward[];
   /** Requests refused for a missing or wrong signature or an old timestamp. */
   rejected: number;
+  /**
+   * Notifications (signed the same way, told apart by their `webhook-id` header) that came to
+   * this url: answered 200 and kept here, never taken for a forward.
+   */
+  notifications: Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -59,6 +81,8 @@ export const startForwardReceiver = async (
     typeof options.signingSecret === 'function' ? options.signingSecret() : options.signingSecret;
   const answers = new Map<string, Promise<ForwardAnswer>>();
   const received: Forward[] = [];
+  const failed: Forward[] = [];
+  const notifications: Record<string, unknown>[] = [];
   let rejected = 0;
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -88,6 +112,18 @@ export const startForwardReceiver = async (
     } catch {
       return sendJson(res, 400, { error: 'not JSON' });
     }
+    if (one(req.headers['webhook-id'])) {
+      notifications.push(forward as unknown as Record<string, unknown>);
+      return sendJson(res, 200, {});
+    }
+    const fault = options.fault?.(forward);
+    if (fault?.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault?.drop || fault?.status !== undefined) {
+      failed.push(forward);
+      if (fault.drop) return void req.socket.destroy();
+      res.writeHead(fault.status!, { 'content-type': 'application/json' });
+      return void res.end(fault.body ?? JSON.stringify({ error: 'fault injected' }));
+    }
     received.push(forward);
     const deliveryId = one(req.headers['x-handover-delivery']) ?? forward.deliveryId;
     // A repeat of a delivery gets the answer of the first one; a failed first try is retried.
@@ -116,6 +152,8 @@ export const startForwardReceiver = async (
   return {
     url: `http://127.0.0.1:${port}/`,
     received,
+    failed,
+    notifications,
     get rejected() {
       return rejected;
     },

@@ -17,13 +17,14 @@ import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as processor } from '../../functions/handlers/processor';
 import type { AppDeps } from '../../functions/platform/deps';
 import { createLogger } from '../../functions/platform/logger';
+import { type ForwardReceiver, startForwardReceiver } from '../../local/forward-receiver';
 import { type LocalDynamo, startLocalDynamo } from '../../local/dynamo';
 import { callbackJson, messageCallback } from '../../local/parley-sim/callback-body';
 import { createLocalQueue, type LocalQueue } from '../../local/queue/local-queue';
 import { queueTable } from '../../local/queue/store';
 import { apiEvent, lambdaContext, sqsEvent, sqsRecord } from '../support/events';
 import { type ManualClock, manualClock, recordingLog, recordingMetrics } from '../support/fakes';
-import { BOT, type Harness, startHarness } from '../support/harness';
+import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 
 const VISIBILITY_MS = 90_000;
 
@@ -546,5 +547,69 @@ describe('a callback deferred while a handover is in flight', () => {
     expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
       'visibility change failed; the message returns after the visibility timeout',
     ]);
+  });
+});
+
+describe('failover through the queue', () => {
+  // A harness of its own: the agent desk and the bot have downstreams here.
+  let f: Harness;
+  let desk: ForwardReceiver;
+  let bot: ForwardReceiver;
+  const deskDown = { down: true };
+
+  beforeAll(async () => {
+    desk = await startForwardReceiver({
+      signingSecret: () => f?.tokens.agent.signing,
+      onForward: async () => ({}),
+      fault: () => (deskDown.down ? { status: 503 } : null),
+    });
+    bot = await startForwardReceiver({
+      signingSecret: () => f?.tokens.bot.signing,
+      onForward: async () => ({}),
+    });
+    f = await startHarness({
+      services: { [AGENT]: { downstreamUrl: desk.url }, [BOT]: { downstreamUrl: bot.url } },
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([f.close(), desk.close(), bot.close()]);
+  });
+
+  it('counts the failures on the delivery item and hands the user to the bot at the third, once', async () => {
+    const queue = await newQueue();
+    const deps: AppDeps = { ...f.deps, queue };
+    const handler = processor(async () => deps);
+    f.sim.setOwner('fo-1', AGENT);
+    const raw = callbackOf('fo-1', 901, 'my order is late');
+    const accepted = await inbound(async () => deps)(
+      apiEvent({
+        method: 'POST',
+        path: `/webhooks/parley/${AGENT}`,
+        headers: { Authorization: `Bearer ${f.tokens.agent.callback}` },
+        rawBody: raw,
+      }),
+    );
+    const deliveryId = `${AGENT}#message#901`;
+
+    const failures: (number | undefined)[] = [];
+    for (let receive = 0; receive < 3; receive++) {
+      await queue.pollOnce(handler);
+      failures.push((await f.deps.state.getDelivery(deliveryId, Date.now()))?.failures);
+      clock.advance(VISIBILITY_MS + 1_000);
+    }
+
+    expect(accepted.statusCode).toBe(200);
+    expect(failures).toEqual([1, 2, 3]);
+    expect(desk.failed.map((x) => x.deliveryId)).toEqual([deliveryId, deliveryId, deliveryId]);
+    expect(bot.received.map((x) => [x.deliveryId, x.handover?.fromOwner])).toEqual([
+      [deliveryId, AGENT],
+    ]);
+    const records = (await f.deps.history.listUser('fo-1', { limit: 10 })).items;
+    expect(records.map((r) => [r.source, r.fromOwner, r.toOwner, r.requestedBy])).toEqual([
+      ['failover', AGENT, BOT, 'system:failover'],
+    ]);
+    const changes = f.sim.log().filter((e) => e.kind === 'change' && e.userId === 'fo-1');
+    expect(changes).toEqual([expect.objectContaining({ from: AGENT, to: BOT, by: AGENT })]);
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, dlq: 0 });
   });
 });

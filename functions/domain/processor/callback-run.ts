@@ -1,12 +1,13 @@
 // Steps 3-7 of a claimed, parsed callback of a configured Service (DESIGN.md "Processor"): the
 // owner at rest, the Service's rules, the signed forward, the answer's reply and handover, and the
 // message sent on to whoever owns the user afterwards.
-import { DeliveryBusyError, DeliveryDeferredError, HandoverInProgressError } from '../errors';
+import type { DownstreamAnswer } from '../../schemas/downstream';
+import { DeliveryBusyError } from '../errors';
+import { CircuitOpenError } from '../failover/errors';
 import type { HandoverInput, HandoverResult } from '../handover/deps';
-import { pendingRemainingMs } from '../handover/pending';
 import type { DownstreamResponse, StateStore } from '../ports';
 import { matchRule } from '../rules';
-import type { DeliveryDisposition, DeliveryItem, ServiceInfo } from '../types';
+import type { DeliveryDisposition, DeliveryItem, FailoverRequest, ServiceInfo } from '../types';
 import {
   type CallbackDeps,
   type CallbackOutcome,
@@ -14,17 +15,26 @@ import {
   doneExpiry,
   type Parsed,
 } from './deps';
-import { forwardSigned, parseAnswer } from './forward';
-import { type HandoverAttempt, refusalDetails, refusalOf } from './refusals';
+import { parseAnswer } from './forward';
+import { DeliveryForwards } from './forwards';
+import { type OwnerLookup, ownerAtRest, ownerNow } from './owner-at-rest';
+import { askHandover, type HandoverAttempt } from './refusals';
 import { type ReplyDelivery, replyOnce } from './reply';
 
-/** How long a message waits for a handover in flight before it looks again. */
-export const DEFER_MS = 1_000;
-/** Reads of the owner item before a callback gives up looking for one at rest (then it waits). */
-const OWNER_READS = 3;
+export { DEFER_MS } from './owner-at-rest';
 
 /** Who, within a callback, asks for a handover. */
-type CallbackHandoverSource = 'rule' | 'downstream';
+type CallbackHandoverSource = 'rule' | 'downstream' | 'failover';
+
+/** The Idempotency-Key prefix of each source's handover. */
+const KEY_PREFIX: Record<CallbackHandoverSource, string> = {
+  rule: 'cb:rule',
+  downstream: 'cb:ds',
+  failover: 'cb:fo',
+};
+
+/** The record's reason of a failover (its metadata carries `failures` and `lastStatus`). */
+export const FAILOVER_REASON = 'downstream_unavailable';
 
 /** Steps 3-7 for one claimed, parsed callback of a configured Service. */
 export class CallbackRun {
@@ -32,6 +42,7 @@ export class CallbackRun {
   private readonly serviceId: string;
   private readonly userId: string | null;
   private handoverId: string | null;
+  private readonly forwards: DeliveryForwards;
 
   constructor(
     private readonly parsed: Parsed,
@@ -44,6 +55,13 @@ export class CallbackRun {
     this.serviceId = service.identification;
     this.userId = parsed.userId;
     this.handoverId = item.handoverId;
+    const { deliveryId, userId, ctx } = this;
+    this.forwards = new DeliveryForwards({
+      deps,
+      item,
+      callback: { deliveryId, userId, parsed, ctx },
+      update: (patch) => this.update(patch),
+    });
   }
 
   private get ctx() {
@@ -56,7 +74,7 @@ export class CallbackRun {
    * answer's): their requests differ, so they need keys of their own.
    */
   private idempotencyKey(source: CallbackHandoverSource): string {
-    const key = `cb:${source === 'rule' ? 'rule' : 'ds'}:${this.deliveryId}`;
+    const key = `${KEY_PREFIX[source]}:${this.deliveryId}`;
     // A delivery named by its body's hash can be a new event later (the same body next week):
     // its key also names the reception it belongs to, which retries and redrives keep.
     return this.parsed.bodyId === null ? `${key}@${this.item.receivedAt}` : key;
@@ -67,7 +85,7 @@ export class CallbackRun {
     if (userId === null) return this.forwardUnrouted();
 
     // Step 3: the owner, at rest (a message waits while a handover of its user is in flight).
-    const owner = await this.ownerAtRest(userId);
+    const owner = await ownerAtRest(this.lookup, userId);
     // A retry of a delivery whose own handover moved the user: the message goes to the owner
     // now, and nothing this delivery asked for is asked again.
     if (owner !== this.serviceId && (await this.earlierHandover(userId)) !== null) {
@@ -104,11 +122,11 @@ export class CallbackRun {
       ) {
         // The user is no longer this Service's (the refusal refreshed the cache): the owner hears
         // the message, and this Service does not talk to them.
-        const now = await this.ownerNow(userId, null);
+        const now = await ownerNow(this.lookup, userId, null);
         if (now !== this.serviceId) return this.toOwner(now, 'rule handover refused');
       }
       const target = attempt.kind === 'done' ? await this.movedTo(attempt.result) : null;
-      const now = target === null ? this.serviceId : await this.ownerNow(userId, target);
+      const now = target === null ? this.serviceId : await ownerNow(this.lookup, userId, target);
       if (now !== this.serviceId) return this.handOver(now);
       // Back with this Service (moved on and handed back since): it has not heard the message.
       if (target !== null) mayHandOver = false;
@@ -116,10 +134,16 @@ export class CallbackRun {
       // user: the message still goes to the receiving Service.
     }
 
-    // Step 5: forward to the receiving Service.
+    // Step 5: forward to the receiving Service; a desk that is down loses the user (failover).
     const url = this.service.downstreamUrl;
     if (!url) return this.finish('stored');
-    const answer = parseAnswer(url, await this.forward(this.service, url));
+    const sent = await this.toReceiver(
+      userId,
+      url,
+      mayHandOver && this.forwards.failoverOn(this.service),
+    );
+    if ('moved' in sent) return sent.moved;
+    const { answer } = sent;
 
     // Step 6: the answer, reply first.
     if (answer.reply) await replyOnce(this.deps, this.replyDelivery, userId, answer.reply);
@@ -134,7 +158,7 @@ export class CallbackRun {
       });
       if (attempt.kind === 'done') target = await this.movedTo(attempt.result);
     }
-    const now = target === null ? this.serviceId : await this.ownerNow(userId, target);
+    const now = target === null ? this.serviceId : await ownerNow(this.lookup, userId, target);
     // Back with this Service already: it heard the message above.
     return now !== this.serviceId ? this.handOver(now) : this.finish('forwarded');
   }
@@ -143,68 +167,17 @@ export class CallbackRun {
   private async forwardUnrouted(): Promise<CallbackOutcome> {
     const url = this.service.downstreamUrl;
     if (!url) return this.finish('stored');
-    const answer = parseAnswer(url, await this.forward(this.service, url));
+    const answer = await this.forwards.send(this.service, url, (r) => parseAnswer(url, r));
     if (answer.reply || answer.handover) {
       this.deps.log.warn('downstream answer ignored: the callback names no user', this.ctx);
     }
     return this.finish('forwarded');
   }
 
-  /**
-   * The user's owner with no handover in flight. Parley sends a user's callbacks to the owner, so
-   * a cache naming another owner may be stale (a change made at Parley outside this service): ask
-   * Parley before holding the real owner back. A pending handover's target hears its callbacks
-   * (Parley routed them there: the PUT has applied); any other callback waits for the handover
-   * to settle (DeliveryDeferredError: the queue brings it back shortly), and a stale marker is
-   * recovered first.
-   */
-  private async ownerAtRest(userId: string): Promise<string> {
-    let item = await this.deps.state.getOwner(userId);
-    for (let read = 0; read < OWNER_READS; read++) {
-      if (!item || (!item.pending && item.owner !== this.serviceId)) {
-        item = await this.deps.refreshOwner(userId, this.serviceId);
-      }
-      const { pending } = item;
-      if (!pending) return item.owner;
-      // Routed to the handover's target after its marker: Parley had applied the PUT already.
-      const routedToTarget =
-        pending.draft.toOwner === this.serviceId &&
-        Date.parse(this.item.receivedAt) > Date.parse(pending.markedAt);
-      if (routedToTarget) return this.serviceId;
-      const remainingMs = pendingRemainingMs(item, this.deps.clock.now(), this.deps.staleAfterMs);
-      if (remainingMs > 0) throw this.deferred(pending.draft.handoverId, remainingMs);
-      if ((await this.deps.recoverPending(userId)) === 'busy') {
-        throw this.deferred(pending.draft.handoverId, DEFER_MS);
-      }
-      item = await this.deps.state.getOwner(userId);
-    }
-    throw this.deferred(item?.pending?.draft.handoverId ?? null, DEFER_MS);
-  }
-
-  private deferred(handoverId: string | null, remainingMs: number): DeliveryDeferredError {
-    // The queue side counts CallbackDeferred, with the delay it chose.
-    this.deps.log.info('callback waits for a handover in flight', { ...this.ctx, handoverId });
-    return new DeliveryDeferredError(this.deliveryId, Math.min(DEFER_MS, remainingMs));
-  }
-
-  /**
-   * The owner after a handover this delivery asked for (or after its refusal), from the cache
-   * alone: the handover just wrote it. An Idempotency-Key replay answers the owner the earlier
-   * handover made, and the user may have moved on since: the cache names the owner now. While
-   * another handover is in flight the message waits for it.
-   */
-  private async ownerNow(userId: string, target: string | null): Promise<string> {
-    const item = await this.deps.state.getOwner(userId);
-    if (item?.pending) return this.ownerAtRest(userId);
-    const owner = item?.owner ?? target ?? this.serviceId;
-    if (target !== null && owner !== target) {
-      this.deps.log.info("the user moved on after this delivery's handover", {
-        ...this.ctx,
-        handoverOwner: target,
-        owner,
-      });
-    }
-    return owner;
+  /** What the owner lookups need of this delivery (./owner-at-rest.ts). */
+  private get lookup(): OwnerLookup {
+    const { deps, serviceId, deliveryId, ctx } = this;
+    return { deps, serviceId, deliveryId, receivedAt: this.item.receivedAt, ctx };
   }
 
   /** A callback for a Service that does not own the user: the owner hears it. */
@@ -223,7 +196,7 @@ export class CallbackRun {
   private async earlierHandover(userId: string): Promise<string | null> {
     if (!this.previous) return null;
     if (this.item.handoverId) return this.item.handoverId;
-    for (const source of ['downstream', 'rule'] as const) {
+    for (const source of ['downstream', 'failover', 'rule'] as const) {
       const idem = await this.deps.state.getIdempotency(
         this.serviceId,
         this.idempotencyKey(source),
@@ -257,37 +230,13 @@ export class CallbackRun {
       userId,
       ...request,
       requestedBy: this.serviceId,
+      // A failover acts with the failing owner's credentials; the record names the system.
+      ...(request.source === 'failover' ? { actor: 'system:failover' } : {}),
       idempotencyKey: this.idempotencyKey(request.source),
       // The key names this delivery's handover for as long as the delivery can come back.
       idempotencyTtlSeconds: this.deps.deliveryTtlSeconds ?? DEFAULT_DELIVERY_TTL_SECONDS,
     };
-    try {
-      const result = await this.deps.handover(input);
-      this.deps.log.info('handover requested by callback', {
-        ...this.ctx,
-        source: request.source,
-        changed: result.changed,
-        handoverId: result.handover?.handoverId,
-        owner: result.owner.identification,
-      });
-      return { kind: 'done', result };
-    } catch (err) {
-      // Another handover of the user is in flight: wait for it as at the owner check, a second
-      // or so, not a whole visibility timeout (the user's later callbacks wait behind this one).
-      if (err instanceof HandoverInProgressError) {
-        throw this.deferred(null, err.retryAfterSeconds * 1000);
-      }
-      const reason = refusalOf(err);
-      if (reason === null) throw err;
-      this.deps.metrics.count('CallbackHandoverRefused', 1, { reason });
-      this.deps.log.warn('handover requested by callback was refused', {
-        ...this.ctx,
-        source: request.source,
-        reason,
-        ...refusalDetails(err),
-      });
-      return { kind: 'refused', reason };
-    }
+    return askHandover(this.lookup, input);
   }
 
   /** What sending the reply at most once needs of this delivery. */
@@ -346,21 +295,85 @@ export class CallbackRun {
     return this.finish(heard === this.serviceId ? 'forwarded' : 'handed_over');
   }
 
-  /**
-   * Posts the signed forward (forwardSigned); its failures throw DownstreamError. The first
-   * forward of a delivery names its Service on the delivery item before it leaves (again()).
-   */
-  private async forward(
+  /** A forward whose answer only needs a 2xx status (the new owner's, a repeat). */
+  private forward(
     target: ServiceInfo,
     url: string,
     extra: Record<string, unknown> = {},
   ): Promise<DownstreamResponse> {
-    if (this.item.forwardedTo === undefined) {
-      await this.update({ forwardedTo: target.identification });
-      this.item.forwardedTo = target.identification;
+    return this.forwards.send(target, url, (r) => r, { extra });
+  }
+
+  /**
+   * Step 5 (DESIGN.md "Failover"): the forward to the receiving Service and its answer, or the
+   * user failed over: at once while its circuit is open (the message not sent), or at the
+   * delivery's afterFailures-th failure; a failover asked by an earlier attempt is asked again.
+   * The loop guard refusing, the error stands: the queue retries, then the DLQ.
+   */
+  private async toReceiver(
+    userId: string,
+    url: string,
+    mayFailOver: boolean,
+  ): Promise<{ answer: DownstreamAnswer } | { moved: CallbackOutcome }> {
+    const { forwards } = this;
+    if (mayFailOver && this.item.failover) {
+      const moved = await this.failOver(userId, this.item.failover);
+      if (moved) return { moved };
     }
-    const { deliveryId, userId, parsed, ctx } = this;
-    return forwardSigned(this.deps, { deliveryId, userId, parsed, ctx }, target, url, extra);
+    const gate = await forwards.admit(this.service);
+    if (mayFailOver && gate?.admission.kind === 'hold') {
+      const moved = forwards.tried ? null : await this.failOver(userId, forwards.circuitRequest());
+      if (moved) return { moved };
+      // The default Service never fails over: its messages are sent whatever its circuit says.
+      if (!forwards.disabled) throw new CircuitOpenError(this.serviceId);
+    }
+    try {
+      return {
+        answer: await forwards.send(this.service, url, (r) => parseAnswer(url, r), { gate }),
+      };
+    } catch (err) {
+      const request = await forwards.failed(this.service, err, mayFailOver);
+      const moved = request ? await this.failOver(userId, request) : null;
+      if (moved) return { moved };
+      throw err;
+    }
+  }
+
+  /**
+   * Hands the user to the failover target (the loop guard permitting) through the handover use
+   * case, as the failing owner with `requestedBy: system:failover`; the new owner then hears the
+   * message. Null: the user stays (a refusal of the guard or of the handover).
+   */
+  private async failOver(
+    userId: string,
+    request: FailoverRequest,
+  ): Promise<CallbackOutcome | null> {
+    const to = await this.forwards.target(userId, this.serviceId, request);
+    if (to === null) return null;
+    const attempt = await this.handover(userId, {
+      newOwner: to,
+      metadata: { reason: FAILOVER_REASON, ...request },
+      source: 'failover',
+    });
+    if (attempt.kind === 'refused') {
+      if (attempt.reason !== 'not_owner' && attempt.reason !== 'owner_changed') return null;
+      const now = await ownerNow(this.lookup, userId, null);
+      return now !== this.serviceId ? this.toOwner(now, 'failover refused') : null;
+    }
+    const target = await this.movedTo(attempt.result);
+    if (target === null) return null;
+    this.deps.metrics.count('FailoverTriggered');
+    this.deps.log.warn('failover: the user went to the target', {
+      ...this.ctx,
+      to: target,
+      handoverId: this.handoverId,
+      failures: request.failures,
+      lastStatus: request.lastStatus,
+      circuit: request.circuit ?? 'closed',
+    });
+    const now = await ownerNow(this.lookup, userId, target);
+    // Back with this Service already: it has not heard the message; the error stands.
+    return now !== this.serviceId ? this.handOver(now) : null;
   }
 
   private async finish(disposition: DeliveryDisposition): Promise<CallbackOutcome> {

@@ -4,8 +4,10 @@ import type { ParsedCallback } from '../delivery';
 import { deliveryTtlSeconds } from '../delivery';
 import type { HandoverInput, HandoverResult } from '../handover/deps';
 import type {
+  CircuitStore,
   Clock,
   Downstream,
+  HistoryStore,
   Log,
   MetricsSink,
   ParleyClients,
@@ -28,6 +30,11 @@ export interface CallbackDeps {
   refreshOwner: (userId: string, asService: string) => Promise<OwnerItem>;
   /** Finishes a user's stale pending handover (recoverPending). */
   recoverPending: (userId: string) => Promise<'none' | 'busy' | 'recovered'>;
+  /**
+   * Failover of a desk that is down (DESIGN.md "Failover"): the Services' circuits, and the
+   * history the loop guard reads. Absent: no circuit is kept and no user fails over.
+   */
+  failover?: { circuits: CircuitStore; history: HistoryStore };
   /** A pending marker older than this is recovered (the handover's staleAfter). */
   staleAfterMs: number;
   downstreamTimeoutMs: number;

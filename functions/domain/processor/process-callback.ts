@@ -28,7 +28,9 @@ const DEFAULT_LEASE_MS = 60_000;
  * handover moved the user likewise); the Service's rules on a message's text (match ->
  * handover, then the message goes to the new owner); else the signed forward (no downstream ->
  * `stored`); the answer's reply (at most once) and handover (then the message goes to the new
- * owner); mark done. One delivery asks for at most one handover that moves the user, ever.
+ * owner); mark done. One delivery asks for at most one handover that moves the user, ever. A
+ * desk that fails the delivery afterFailures times, or whose circuit is open, loses the user to
+ * its failover target (the loop guard permitting), who then hears the message.
  * Throws DeliveryDeferredError, DownstreamError, DeliveryBusyError, HandoverInProgressError,
  * unknown Parley outcomes and store failures: the queue retries, and the retry resumes from the
  * delivery item.
@@ -132,6 +134,10 @@ async function takeDelivery(item: DeliveryItem, now: number, deps: CallbackDeps)
     item.handoverId = previous.handoverId;
     item.receivedAt = previous.receivedAt;
     if (previous.forwardedTo !== undefined) item.forwardedTo = previous.forwardedTo;
+    // The failures counted so far, and the failover asked for (its request is kept as it was).
+    if (previous.failures !== undefined) item.failures = previous.failures;
+    if (previous.lastStatus !== undefined) item.lastStatus = previous.lastStatus;
+    if (previous.failover !== undefined) item.failover = previous.failover;
   }
   const claim = await deps.state.claimDelivery(item, now, previous);
   if (!claim.claimed) {

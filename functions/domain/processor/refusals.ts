@@ -1,4 +1,4 @@
-// How a callback reads a refusal of the handover it asked for: which ones are final (logged, not
+// How a callback asks for a handover and reads its refusal: which ones are final (logged, not
 // retried) and what a log line may say about them.
 import {
   HandoverInProgressError,
@@ -11,8 +11,9 @@ import {
   UnknownServiceError,
   ValidationError,
 } from '../errors';
-import type { HandoverResult } from '../handover/deps';
+import type { HandoverInput, HandoverResult } from '../handover/deps';
 import { isNotOwnerRefusal } from '../messages';
+import { deferred, type OwnerLookup } from './owner-at-rest';
 
 export type HandoverAttempt =
   | { kind: 'done'; result: HandoverResult }
@@ -46,4 +47,42 @@ export function refusalOf(
   }
   if (err instanceof ParleyError && err.outcome === 'rejected') return 'parley_rejected';
   return null;
+}
+
+/**
+ * Asks the handover use case for a callback's handover: definite refusals are logged, counted
+ * and answered (not retried); a handover in flight defers the message; the rest throws.
+ */
+export async function askHandover(
+  run: OwnerLookup,
+  input: HandoverInput,
+): Promise<HandoverAttempt> {
+  const { deps, ctx } = run;
+  try {
+    const result = await deps.handover(input);
+    deps.log.info('handover requested by callback', {
+      ...ctx,
+      source: input.source,
+      changed: result.changed,
+      handoverId: result.handover?.handoverId,
+      owner: result.owner.identification,
+    });
+    return { kind: 'done', result };
+  } catch (err) {
+    // Another handover of the user is in flight: wait for it as at the owner check, a second
+    // or so, not a whole visibility timeout (the user's later callbacks wait behind this one).
+    if (err instanceof HandoverInProgressError) {
+      throw deferred(run, null, err.retryAfterSeconds * 1000);
+    }
+    const reason = refusalOf(err);
+    if (reason === null) throw err;
+    deps.metrics.count('CallbackHandoverRefused', 1, { reason });
+    deps.log.warn('handover requested by callback was refused', {
+      ...ctx,
+      source: input.source,
+      reason,
+      ...refusalDetails(err),
+    });
+    return { kind: 'refused', reason };
+  }
 }

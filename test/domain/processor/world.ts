@@ -21,6 +21,7 @@ import type {
 import {
   AGENT,
   BOT,
+  FakeCircuitStore,
   FakeHistoryStore,
   FakeParley,
   FakeStateStore,
@@ -308,4 +309,33 @@ export const withRealHandover = (t: ReturnType<typeof setup>): FakeHistoryStore 
     }),
   );
   return history;
+};
+
+/**
+ * The processor with failover on: the real handover use case (records in `history`), the
+ * circuits in a fake store, the agent desk failing over to the default Service (the bot).
+ */
+export const failoverWorld = (catalogServices = services()) => {
+  const t = setup(catalogServices);
+  const history = new FakeHistoryStore();
+  const circuits = new FakeCircuitStore();
+  const ids = sequentialIds();
+  t.setHandover((input) =>
+    performHandover(input, {
+      parley: t.parley.clients,
+      history,
+      state: t.state,
+      catalog: t.deps.catalog,
+      clock: t.clock,
+      ids,
+      log: t.deps.log,
+      metrics: t.deps.metrics,
+      staleAfterMs: 60_000,
+    }),
+  );
+  t.deps.failover = { circuits, history };
+  // The user is the agent desk's, at Parley and in the cache; Parley routes to its webhook.
+  t.parley.owners.set(USER, AGENT);
+  t.state.owners.set(USER, ownerItem(AGENT));
+  return { ...t, history, circuits };
 };
