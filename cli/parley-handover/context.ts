@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { instantSchema } from '../../functions/schemas/api';
 import { noExtraOperands, UsageError } from '../usage';
-import { type Target, targetOf } from './target';
+import { type LocalRole, type Target, targetOf } from './target';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -26,15 +26,18 @@ export type Format = 'table' | 'json' | 'csv';
 
 export interface Context {
   io: CliIo;
-  /** The API and the token to call it with, from the global options, the environment or run.json. */
-  target(command: Command): Target;
+  /**
+   * The API and the token to call it with, from the global options, the environment or run.json
+   * (with the local services file's auditor token, or its operator's for `role: 'operator'`).
+   */
+  target(command: Command, role?: LocalRole): Target;
   /** The output format a command asked for (--format, or --json), among those it offers. */
   format(command: Command, allowed: readonly Format[]): Format;
 }
 
 export const createContext = (io: CliIo): Context => ({
   io,
-  target: (command) => targetOf(command.optsWithGlobals<GlobalOptions>(), io),
+  target: (command, role) => targetOf(command.optsWithGlobals<GlobalOptions>(), io, role),
   format(command, allowed) {
     const { format, json } = command.optsWithGlobals<GlobalOptions>();
     if (json && format !== undefined && format !== 'json') {

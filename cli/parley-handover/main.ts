@@ -8,8 +8,10 @@ import { configureCommand, EXIT, isHelp, UsageError, usageLine, usageSentence } 
 import { ApiError } from './api-client';
 import { registerAudit } from './commands/audit';
 import { registerHandover } from './commands/handover';
+import { registerNotifications } from './commands/notifications';
 import { registerOwner } from './commands/owner';
 import { registerReconcile } from './commands/reconcile';
+import { registerRelease } from './commands/release';
 import { registerServices } from './commands/services';
 import { registerVerify } from './commands/verify';
 import { type CliIo, createContext, type ExitSink } from './context';
@@ -34,7 +36,7 @@ const program = (io: CliIo, sink: ExitSink): Command => {
     .option('--url <URL>', 'the API (default PARLEY_HANDOVER_URL, else the local stack)')
     .option(
       '--token <TOKEN>',
-      "a bearer token (default PARLEY_HANDOVER_TOKEN, else the local auditor's)",
+      "a bearer token (default PARLEY_HANDOVER_TOKEN, else the local auditor's, or operator's for release and redeliver)",
     )
     .option('--format <FORMAT>', 'table (default), json, or csv for audit')
     .option('--json', 'the same as --format json')
@@ -46,6 +48,8 @@ const program = (io: CliIo, sink: ExitSink): Command => {
     registerAudit,
     registerVerify,
     registerReconcile,
+    registerNotifications,
+    registerRelease,
   ]) {
     register(root, ctx, sink);
   }

@@ -1,6 +1,6 @@
 // Where the CLI finds the API and with which token: --url / --token, else PARLEY_HANDOVER_URL /
 // PARLEY_HANDOVER_TOKEN, else the running local stack (its run.json) with the auditor token of the
-// local services file. Tokens are never printed.
+// local services file (the operator token for the commands that act). Tokens are never printed.
 import { readRunInfo, servicesFilePath } from '../../local/paths';
 import { type LocalSettings, readServicesFile } from '../../local/services-file';
 import { UsageError } from '../usage';
@@ -22,9 +22,13 @@ const localSettings = (env: NodeJS.ProcessEnv): LocalSettings | null => {
   }
 };
 
+/** Whose local token a command uses by default: an auditor's reads, an operator's acts. */
+export type LocalRole = 'auditor' | 'operator';
+
 export const targetOf = (
   options: { url?: string; token?: string },
   io: { env: NodeJS.ProcessEnv; fetch?: typeof fetch },
+  role: LocalRole = 'auditor',
 ): Target => {
   const env = io.env;
   const deployed = options.url !== undefined || env.PARLEY_HANDOVER_URL !== undefined;
@@ -35,7 +39,7 @@ export const targetOf = (
     `http://localhost:${env.PORT || 3000}`;
   const explicit = options.token ?? env.PARLEY_HANDOVER_TOKEN;
   const local = deployed ? null : localSettings(env);
-  const token = explicit ?? local?.auditors[0]?.token;
+  const token = explicit ?? (role === 'operator' ? local?.operators : local?.auditors)?.[0]?.token;
   return {
     api: createApiClient({ url, token, fetch: io.fetch }),
     local,

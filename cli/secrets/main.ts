@@ -9,6 +9,7 @@ import { ConfigError } from '../../lib/config';
 import { SecretInputError } from '../../lib/secret-values';
 import { configureCommand, EXIT, isHelp, UsageError, usageLine, usageSentence } from '../usage';
 import { registerAddAuditor } from './commands/add-auditor';
+import { registerAddOperator } from './commands/add-operator';
 import { registerRotate } from './commands/rotate';
 import { registerSetService } from './commands/set-service';
 import type { SecretsContext } from './context';
@@ -33,7 +34,12 @@ const program = (ctx: SecretsContext, sink: { code: number }): Command => {
     .description("Sets and rotates a stage's secrets in Secrets Manager.")
     .option('--stage <stage>', 'the stage (config/<stage>.json), before or after the command')
     .addHelpText('after', '\nRun "<command> --help" for its options.');
-  for (const register of [registerSetService, registerAddAuditor, registerRotate]) {
+  for (const register of [
+    registerSetService,
+    registerAddAuditor,
+    registerAddOperator,
+    registerRotate,
+  ]) {
     register(root, ctx, sink);
   }
   return root;

@@ -1,6 +1,6 @@
 // Bearer-token authentication for the webhook and the API routes (the `Authenticator` port).
-// API callers: every API token of every Service secret (each rotation entry) and every token of the
-// auditors' secret is indexed by sha256(token); a presented token is hashed, looked up, and the
+// API callers: every API token of every Service secret (each rotation entry) and every auditor's
+// and operator's token of the auditors' secret is indexed by sha256(token); a presented token is hashed, looked up, and the
 // digests confirmed with crypto.timingSafeEqual. The index is rebuilt when the secrets provider
 // hands out new values (its cache refreshed); the provider is asked again at most once per ttlMs.
 // The webhook names its Service in the path: a callback reads that one Service's callback tokens
@@ -21,7 +21,10 @@ export interface AuthenticatorOptions {
   ttlMs?: number;
 }
 
-type Grant = { kind: 'api'; serviceId: string } | { kind: 'auditor'; name: string };
+type Grant =
+  | { kind: 'api'; serviceId: string }
+  | { kind: 'auditor'; name: string }
+  | { kind: 'operator'; name: string };
 
 interface IndexEntry {
   digest: Buffer;
@@ -33,7 +36,7 @@ interface Index {
   byDigest: Map<string, IndexEntry>;
   /** The provider's values the index was built from; a new object means a refreshed secret. */
   sources: Map<string, unknown>;
-  /** Secrets that could not be loaded, by service id (or 'auditors'). */
+  /** Secrets that could not be loaded, by service id (or 'auditors', 'operators'). */
   failures: Map<string, unknown>;
 }
 
@@ -49,6 +52,7 @@ interface CallbackEntry {
 }
 
 const AUDITORS = '\u0000auditors';
+const OPERATORS = '\u0000operators';
 const MAX_TOKEN_LENGTH = 512;
 const FAILURE_RETRY_MS = 5_000;
 const systemClock: Clock = { now: () => Date.now() };
@@ -81,8 +85,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const loaded = await Promise.allSettled<ServiceSecret | AuditorsSecret['auditors']>([
       ...serviceIds.map((id) => secrets.service(id)),
       secrets.auditors(),
+      secrets.operators(),
     ]);
-    const keys = [...serviceIds, AUDITORS];
+    const keys = [...serviceIds, AUDITORS, OPERATORS];
     const sources = new Map<string, unknown>();
     const failures = new Map<string, unknown>();
     loaded.forEach((result, i) => {
@@ -110,6 +115,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
     const auditors = (sources.get(AUDITORS) as AuditorsSecret['auditors'] | undefined) ?? [];
     for (const auditor of auditors) add(auditor.token, { kind: 'auditor', name: auditor.name });
+    const operators = (sources.get(OPERATORS) as AuditorsSecret['operators'] | undefined) ?? [];
+    for (const op of operators) add(op.token, { kind: 'operator', name: op.name });
     return { builtAt: clock.now(), byDigest, sources, failures };
   };
 
@@ -201,11 +208,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const callers: Caller[] = [];
       for (const grant of grantsOf(idx, token)) {
         if (grant.kind === 'api') callers.push({ kind: 'service', serviceId: grant.serviceId });
-        else if (grant.kind === 'auditor') callers.push({ kind: 'auditor', name: grant.name });
+        else callers.push({ kind: grant.kind, name: grant.name });
       }
-      // One token, one caller: a token configured for two callers identifies neither.
+      // One token, one caller: a token configured for two callers identifies neither (the
+      // auditors' secret refuses one listed as auditor and operator at load already).
       if (callers.length === 1) return callers[0]!;
-      if (callers.length === 0) rethrowFailure(idx, [...serviceIds, AUDITORS]);
+      if (callers.length === 0) rethrowFailure(idx, [...serviceIds, AUDITORS, OPERATORS]);
       throw new UnauthorizedError();
     },
   };

@@ -217,6 +217,19 @@ export function createSecretsManagerProvider(
     entry.generation += 1;
   };
 
+  /** The auditors' secret: auditors and operators, one cached fetch for both. */
+  const auditorsSecret = (): Promise<AuditorsSecret> => {
+    const label = 'The auditors secret';
+    return cached(AUDITORS, { arn: auditorsSecretArn, kind: 'auditors' }, async () =>
+      parse(
+        auditorsSecretSchema,
+        await fetchJson(auditorsSecretArn, label),
+        label,
+        auditorsSecretArn,
+      ),
+    );
+  };
+
   return {
     service(serviceId) {
       const arn = arns.get(serviceId);
@@ -253,19 +266,10 @@ export function createSecretsManagerProvider(
       );
     },
     async auditors() {
-      const label = 'The auditors secret';
-      const secret = await cached(
-        AUDITORS,
-        { arn: auditorsSecretArn, kind: 'auditors' },
-        async () =>
-          parse(
-            auditorsSecretSchema,
-            await fetchJson(auditorsSecretArn, label),
-            label,
-            auditorsSecretArn,
-          ),
-      );
-      return secret.auditors;
+      return (await auditorsSecret()).auditors;
+    },
+    async operators() {
+      return (await auditorsSecret()).operators;
     },
     invalidate(serviceId) {
       if (serviceId === undefined) {
@@ -281,6 +285,8 @@ export interface StaticSecretsProviderOptions {
   /** Service identification -> both of its secrets' values in one object (the local services file). */
   services: Record<string, CombinedServiceSecret>;
   auditors: AuditorsSecret['auditors'];
+  /** @default [] */
+  operators?: AuditorsSecret['operators'];
   /** The stage's Parley account: construction fails when a service names another one. */
   expectedAccount?: string;
 }
@@ -301,7 +307,16 @@ export function createStaticSecretsProvider(
     services.set(id, secret);
     callbackTokens.set(id, [...tokens]);
   }
-  const auditors = [...options.auditors];
+  // The same check as the secret's: a token listed both as an auditor and as an operator is refused.
+  const people = auditorsSecretSchema.safeParse({
+    auditors: options.auditors,
+    operators: options.operators ?? [],
+  });
+  if (!people.success) {
+    const problem = describeIssues(people.error.issues);
+    throw new SecretError(`The auditors and operators are malformed: ${problem}.`, 'auditors');
+  }
+  const { auditors, operators } = people.data;
   const unknown = (serviceId: string) =>
     new SecretError(`No secret is configured for service "${printable(serviceId)}".`, serviceId);
   return {
@@ -317,6 +332,9 @@ export function createStaticSecretsProvider(
     },
     async auditors() {
       return auditors;
+    },
+    async operators() {
+      return operators;
     },
     invalidate() {},
   };

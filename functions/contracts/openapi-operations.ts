@@ -6,9 +6,12 @@ import {
   handoverRequestSchema,
   historyQuerySchema,
   messageRequestSchema,
+  notificationsQuerySchema,
   pageQuerySchema,
   rangeQuerySchema,
   reconcileRequestSchema,
+  redeliverRequestSchema,
+  releaseRequestSchema,
 } from '../schemas/api';
 import '../schemas/zod-config';
 import {
@@ -17,9 +20,13 @@ import {
   handoverResultSchema,
   healthSchema,
   messageResultSchema,
+  notificationPageSchema,
   ownerAtSchema,
   ownerNowSchema,
   reconcileResultSchema,
+  redeliverResultSchema,
+  releaseDryRunSchema,
+  releaseRunSchema,
   servicesSchema,
   verifyPageSchema,
   verifyReportSchema,
@@ -27,7 +34,7 @@ import {
 
 // ---------------------------------------------------------------- operations
 
-export type Security = 'callbackToken' | 'apiToken' | 'auditorToken';
+export type Security = 'callbackToken' | 'apiToken' | 'auditorToken' | 'operatorToken';
 
 export interface Operation {
   operationId: string;
@@ -37,14 +44,18 @@ export interface Operation {
   security: Security[];
   query?: z.core.$ZodType;
   body?: { schema: z.core.$ZodType; required: boolean } | 'any-json';
-  idempotencyKey?: boolean;
-  ok: { schema: z.core.$ZodType; csv?: boolean } | 'openapi';
+  /** The Idempotency-Key header this operation takes: what a repeat under the same key does. */
+  idempotencyKey?: string;
+  /** The success status and its body. @default status 200 */
+  ok: { schema: z.core.$ZodType; csv?: boolean; status?: number } | 'openapi';
   errors: number[];
 }
 
 const AUTH = [400, 401, 403, 500];
 const BODY = [413, 415];
 const PARLEY = [502, 503, 504];
+/** An auditor's routes: an operator may do all an auditor may. */
+const READERS: Security[] = ['auditorToken', 'operatorToken'];
 
 /** One operation per declared route (HEAD ones are derived from GET), keyed by route key. */
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
@@ -63,7 +74,8 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     tag: 'handovers',
     security: ['apiToken'],
     body: { schema: handoverRequestSchema, required: true },
-    idempotencyKey: true,
+    idempotencyKey:
+      'A repeat with the same body answers the same result; with another body 422. Kept 24 h.',
     ok: { schema: handoverResultSchema },
     errors: [...AUTH, ...BODY, 409, 422, ...PARLEY],
   },
@@ -81,7 +93,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'getOwner',
     summary: 'The owner now (from Parley), or at an instant (`at`, from the history)',
     tag: 'owners',
-    security: ['apiToken', 'auditorToken'],
+    security: ['apiToken', ...READERS],
     query: z.object({ at: z.optional(z.string()) }),
     ok: { schema: z.union([ownerNowSchema, ownerAtSchema]) },
     errors: [...AUTH, ...PARLEY],
@@ -90,7 +102,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'listServices',
     summary: "Parley's services of this account, `default` as a boolean (cached 60 s)",
     tag: 'services',
-    security: ['apiToken', 'auditorToken'],
+    security: ['apiToken', ...READERS],
     ok: { schema: servicesSchema },
     errors: [...AUTH, ...PARLEY],
   },
@@ -98,7 +110,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'listUserHandovers',
     summary: "A user's history, newest first",
     tag: 'audit',
-    security: ['auditorToken'],
+    security: READERS,
     query: historyQuerySchema,
     ok: { schema: handoverPageSchema, csv: true },
     errors: AUTH,
@@ -107,7 +119,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'listHandovers',
     summary: 'Handovers in a time range, oldest first, with filters',
     tag: 'audit',
-    security: ['auditorToken'],
+    security: READERS,
     query: rangeQuerySchema,
     ok: { schema: handoverPageSchema, csv: true },
     errors: [...AUTH, ...PARLEY],
@@ -116,7 +128,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'reconcile',
     summary: 'Resolve stale pending handovers (all, or one user)',
     tag: 'audit',
-    security: ['auditorToken'],
+    security: READERS,
     body: { schema: reconcileRequestSchema, required: false },
     ok: { schema: reconcileResultSchema },
     errors: [...AUTH, ...BODY, ...PARLEY],
@@ -125,7 +137,7 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'verifyUser',
     summary: "The user's hash chain against its owner item (reads only)",
     tag: 'audit',
-    security: ['auditorToken'],
+    security: READERS,
     ok: { schema: verifyReportSchema },
     errors: [...AUTH, 404],
   },
@@ -133,10 +145,40 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
     operationId: 'verifyUsers',
     summary: 'A page of users, each verified whole',
     tag: 'audit',
-    security: ['auditorToken'],
+    security: READERS,
     query: pageQuerySchema(VERIFY_PAGE_DEFAULT, VERIFY_PAGE_MAX),
     ok: { schema: verifyPageSchema },
     errors: AUTH,
+  },
+  'GET /notifications': {
+    operationId: 'listNotifications',
+    summary: 'The outbox, newest first: who was told what, and how it went (never a body)',
+    tag: 'notifications',
+    security: READERS,
+    query: notificationsQuerySchema,
+    ok: { schema: notificationPageSchema },
+    errors: AUTH,
+  },
+  'POST /notifications/{id}/redeliver': {
+    operationId: 'redeliverNotification',
+    summary: 'Send a notification again, sent or failed (202: pending, queued)',
+    tag: 'notifications',
+    security: ['operatorToken'],
+    body: { schema: redeliverRequestSchema, required: false },
+    ok: { schema: redeliverResultSchema, status: 202 },
+    // 409: the sender kept changing the item (notification_busy, Retry-After).
+    errors: [...AUTH, ...BODY, 404, 409],
+  },
+  'POST /services/{serviceId}/release': {
+    operationId: 'releaseService',
+    summary: 'Hand every user of a Service to the default Service (or count them: dryRun)',
+    tag: 'operators',
+    security: ['operatorToken'],
+    body: { schema: releaseRequestSchema, required: true },
+    idempotencyKey:
+      "Names the release: a repeat of the call replays each user's move instead of trying it again (the cursor carries it on). Kept 24 h.",
+    ok: { schema: z.union([releaseDryRunSchema, releaseRunSchema]) },
+    errors: [...AUTH, ...BODY, 422, ...PARLEY],
   },
   'GET /health': {
     operationId: 'health',

@@ -2,6 +2,7 @@
 // answer, by status, and the response bodies in zod. The domain types these in TypeScript; a test
 // holds the two equal at compile time, and reads the codes back from the error classes.
 import * as z from 'zod/mini';
+import type { NotificationItem } from '../domain/types';
 import type { VerifyProblem } from '../domain/verify';
 import '../schemas/zod-config';
 
@@ -28,16 +29,21 @@ export const ERROR_CODES: Readonly<Record<string, number>> = {
   invalid_filter: 400,
   unknown_service: 400,
   unauthorized: 401,
+  invalid_notification_id: 400,
   forbidden: 403,
   not_owner: 403,
   service_required: 403,
   auditor_required: 403,
+  operator_required: 403,
   not_found: 404,
+  notification_not_found: 404,
   owner_changed: 409,
   handover_in_progress: 409,
+  notification_busy: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
+  cannot_release_default: 422,
   internal_error: 500,
   parley_error: 502,
   parley_unavailable: 503,
@@ -59,14 +65,17 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   409: 'Conflict',
   413: 'Body too large',
   415: 'The body is not sent as application/json',
-  422: 'Idempotency-Key reused with another body',
+  422: 'Refused as asked: an Idempotency-Key reused with another body, or the default Service released',
   500: 'Internal error (generic message, nothing internal)',
   502: 'Parley refused the call',
   503: 'Unavailable; retry after Retry-After',
   504: 'Parley did not answer in time',
 };
 
-/** Statuses that carry Retry-After (HandoverInProgressError, the unknown-outcome Parley errors). */
+/**
+ * Statuses that carry Retry-After (HandoverInProgressError, NotificationBusyError, the
+ * unknown-outcome Parley errors).
+ */
 export const RETRY_AFTER_STATUSES = new Set([409, 503]);
 
 export const errorBody = (status: number) =>
@@ -97,7 +106,16 @@ export const handoverRecordSchema = z.object({
   metadata: z.nullable(z.record(z.string(), z.unknown())),
   metadataDigest: z.string(),
   requestedBy: z.string(),
-  source: z.enum(['api', 'rule', 'downstream', 'observed']),
+  source: z.enum([
+    'api',
+    'rule',
+    'downstream',
+    'observed',
+    'failover',
+    'operator',
+    'timeout',
+    'offer',
+  ]),
   status: z.enum(['completed', 'failed']),
   parley: z.nullable(
     z.object({
@@ -195,6 +213,65 @@ export const verifyReportSchema = z.object({
 
 export const verifyPageSchema = z.object({
   users: z.array(verifyReportSchema),
+  cursor: z.optional(z.string()),
+});
+
+const NOTIFICATION_TYPES = [
+  'handover.completed',
+  'handover.failed',
+  'handover.observed',
+  'failover.triggered',
+  'offer.created',
+  'offer.accepted',
+  'offer.declined',
+  'offer.expired',
+  'offer.cancelled',
+  'offer.superseded',
+  'lease.expiring',
+  'lease.expired',
+  // An action item (work for the sender that no Service receives) is listed with the others.
+  'parley.agent_unset',
+] as const satisfies readonly NotificationItem['type'][];
+
+/** One outbox item as GET /notifications lists it (never its body). */
+export const notificationViewSchema = z.object({
+  id: z.string(),
+  type: z.enum(NOTIFICATION_TYPES),
+  recipient: z.string(),
+  userId: z.string(),
+  seq: z.number(),
+  handoverId: z.string(),
+  status: z.enum(['pending', 'sent', 'failed']),
+  attempts: z.number(),
+  lastStatus: z.nullable(z.number()),
+  lastError: z.nullable(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  sentAt: z.nullable(z.string()),
+});
+
+export const notificationPageSchema = z.object({
+  items: z.array(notificationViewSchema),
+  cursor: z.optional(z.string()),
+});
+
+export const redeliverResultSchema = z.object({ id: z.string(), status: z.literal('pending') });
+
+/** A bulk release: the dry run's count, or what one call did (and the cursor to go on). */
+export const releaseDryRunSchema = z.object({
+  serviceId: z.string(),
+  dryRun: z.literal(true),
+  count: z.number(),
+  complete: z.boolean(),
+  firstUsers: z.array(z.string()),
+});
+
+export const releaseRunSchema = z.object({
+  serviceId: z.string(),
+  dryRun: z.literal(false),
+  moved: z.number(),
+  skipped: z.number(),
+  failed: z.array(z.object({ userId: z.string(), code: z.string() })),
   cursor: z.optional(z.string()),
 });
 

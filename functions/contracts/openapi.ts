@@ -8,6 +8,8 @@ import {
   AUDIT_PAGE_DEFAULT,
   AUDIT_PAGE_MAX,
   idempotencyKeySchema,
+  NOTIFICATIONS_PAGE_DEFAULT,
+  NOTIFICATIONS_PAGE_MAX,
   QUERY_ERROR_CODES,
 } from '../schemas/api';
 import { downstreamAnswerSchema } from '../schemas/downstream';
@@ -61,7 +63,9 @@ const TAGS: Readonly<Record<string, string>> = {
   messages: 'Sending text to a user as the owning Service',
   owners: 'Who owns a user, now or at an instant',
   services: "The account's Services",
-  audit: 'The history, its verification and recovery (auditors)',
+  audit: 'The history, its verification and recovery (auditors and operators)',
+  notifications: 'What Services were told about their users (the outbox), and redelivery',
+  operators: 'Actions that move users (operators)',
   meta: 'Liveness and this document (public)',
 };
 
@@ -72,6 +76,7 @@ const pascal = (id: string): string => id.charAt(0).toUpperCase() + id.slice(1);
 const PARAM_TEXT: Readonly<Record<string, string>> = {
   userId: 'A user id (1-128 UTF-16 code units, no `/`, no control or invisible characters).',
   serviceId: "The Service's identification (as registered with Parley).",
+  id: 'A notification id, as GET /notifications lists it.',
   at: 'An RFC 3339 instant with a zone, inclusive at the precision written (`…:05Z` reads `…:05.999Z`).',
   from: 'Start of the range: an RFC 3339 date or date-time with a zone (`+` written %2B).',
   to: 'End of the range (inclusive): a date (its last millisecond) or a date-time with a zone.',
@@ -83,10 +88,22 @@ const PARAM_TEXT: Readonly<Record<string, string>> = {
   service: 'Only handovers to this Service (identification, name or "default").',
 };
 
+/** A parameter's text where an operation reads it otherwise. */
+const OPERATION_PARAM_TEXT: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  listNotifications: {
+    service: 'Only notifications to this Service (identification, name or "default").',
+    status: 'Only notifications of this status: pending, sent or failed.',
+  },
+  releaseService: {
+    serviceId: 'The released Service: its identification or name (not the default Service).',
+  },
+};
+
 const LIMIT_TEXT: Readonly<Record<string, string>> = {
   listUserHandovers: `Page size, 1-${AUDIT_PAGE_MAX} (default ${AUDIT_PAGE_DEFAULT}).`,
   listHandovers: `Page size, 1-${AUDIT_PAGE_MAX} (default ${AUDIT_PAGE_DEFAULT}).`,
   verifyUsers: `Users per page, 1-${VERIFY_PAGE_MAX} (default ${VERIFY_PAGE_DEFAULT}).`,
+  listNotifications: `Page size, 1-${NOTIFICATIONS_PAGE_MAX} (default ${NOTIFICATIONS_PAGE_DEFAULT}).`,
 };
 
 function queryParameters(op: Operation, schemas: Record<string, Json>): Json[] {
@@ -97,7 +114,10 @@ function queryParameters(op: Operation, schemas: Record<string, Json>): Json[] {
   return Object.entries(properties).map(([name, property]) => {
     const code = Object.hasOwn(QUERY_ERROR_CODES, name) ? QUERY_ERROR_CODES[name] : undefined;
     const text =
-      (name === 'limit' ? LIMIT_TEXT[op.operationId] : undefined) ?? PARAM_TEXT[name] ?? name;
+      (name === 'limit' ? LIMIT_TEXT[op.operationId] : undefined) ??
+      OPERATION_PARAM_TEXT[op.operationId]?.[name] ??
+      PARAM_TEXT[name] ??
+      name;
     return {
       name,
       in: 'query',
@@ -108,12 +128,13 @@ function queryParameters(op: Operation, schemas: Record<string, Json>): Json[] {
   });
 }
 
-const pathParameters = (path: string): Json[] =>
+const pathParameters = (path: string, op: Operation): Json[] =>
   [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
     name,
     in: 'path',
     required: true,
-    description: PARAM_TEXT[name ?? ''] ?? name,
+    description:
+      OPERATION_PARAM_TEXT[op.operationId]?.[name ?? ''] ?? PARAM_TEXT[name ?? ''] ?? name,
     schema: { type: 'string', minLength: 1 },
   }));
 
@@ -138,9 +159,10 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
       );
     }
   }
+  const okStatus = op.ok === 'openapi' ? 200 : (op.ok.status ?? 200);
   const responses: Json = {
-    '200': {
-      description: 'OK',
+    [String(okStatus)]: {
+      description: okStatus === 202 ? 'Accepted' : 'OK',
       ...(Object.keys(okHeaders).length ? { headers: okHeaders } : {}),
       ...(head ? {} : { content: okContent }),
     },
@@ -163,14 +185,13 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
   }
   // API Gateway throttles every route (infra.*Throttle) and answers 429 itself, in its own body.
   responses['429'] = { description: THROTTLED };
-  const parameters = [...pathParameters(route.path), ...queryParameters(op, schemas)];
+  const parameters = [...pathParameters(route.path, op), ...queryParameters(op, schemas)];
   if (op.idempotencyKey) {
     parameters.push({
       name: 'Idempotency-Key',
       in: 'header',
       required: false,
-      description:
-        'A repeat with the same body answers the same result; with another body 422. Kept 24 h.',
+      description: op.idempotencyKey,
       schema: schemas.IdempotencyKey,
     });
   }
@@ -318,7 +339,10 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
           "A Service's callback token (Parley's callback header); a bare token is accepted too.",
         ),
         apiToken: bearer("A Service's API token."),
-        auditorToken: bearer("An auditor's token from the auditors' secret."),
+        auditorToken: bearer("An auditor's token from the auditors' secret (reads)."),
+        operatorToken: bearer(
+          "An operator's token from the auditors' secret: all an auditor may, and actions that move users or resend notifications.",
+        ),
       },
     },
   }) as Json;

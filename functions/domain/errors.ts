@@ -69,6 +69,25 @@ export class NotFoundError extends AppError {
   readonly code = 'not_found';
 }
 
+/** POST /notifications/{id}/redeliver: no notification has this id. */
+export class NotificationNotFoundError extends AppError {
+  readonly httpStatus = 404;
+  readonly code = 'notification_not_found';
+  constructor() {
+    super('No notification has this id.');
+  }
+}
+
+/** 409: the sender kept changing the notification while a redelivery tried to take it. */
+export class NotificationBusyError extends AppError {
+  readonly httpStatus = 409;
+  readonly code = 'notification_busy';
+  override readonly retryAfterSeconds = 1;
+  constructor() {
+    super('The notification is being sent right now; retry shortly.');
+  }
+}
+
 export class OwnerChangedError extends AppError {
   readonly httpStatus = 409;
   readonly code = 'owner_changed';
@@ -156,6 +175,15 @@ export class IdempotencyKeyReusedError extends AppError {
   readonly code = 'idempotency_key_reused';
   constructor() {
     super('This Idempotency-Key was used with a different request body.');
+  }
+}
+
+/** A bulk release of the default Service: its users have nowhere to go. */
+export class CannotReleaseDefaultError extends AppError {
+  readonly httpStatus = 422;
+  readonly code = 'cannot_release_default';
+  constructor() {
+    super('The default Service cannot be released: released users go to it.');
   }
 }
 

@@ -64,14 +64,26 @@ export const authenticate = (event: APIGatewayProxyEventV2, deps: AppDeps): Prom
 
 export const requireService = (caller: Caller): string => {
   if (caller.kind !== 'service') {
-    throw new ForbiddenError('This route is for Services, not auditors.', 'service_required');
+    throw new ForbiddenError(
+      'This route is for Services, not auditors or operators.',
+      'service_required',
+    );
   }
   return caller.serviceId;
 };
 
+/** An auditor's or an operator's name (an operator may do all an auditor may). */
 export const requireAuditor = (caller: Caller): string => {
-  if (caller.kind !== 'auditor') {
-    throw new ForbiddenError('This route is for auditors.', 'auditor_required');
+  if (caller.kind === 'service') {
+    throw new ForbiddenError('This route is for auditors and operators.', 'auditor_required');
+  }
+  return caller.name;
+};
+
+/** An operator's name: the routes that act (release, redeliver). */
+export const requireOperator = (caller: Caller): string => {
+  if (caller.kind !== 'operator') {
+    throw new ForbiddenError('This route is for operators.', 'operator_required');
   }
   return caller.name;
 };

@@ -1,6 +1,12 @@
 // Request shapes of the HTTP API (DESIGN.md "HTTP API"), parsed with zod at the handler boundary.
 import * as z from 'zod/mini';
-import type { HandoverSource, HandoverStatus, HistoryFilters } from '../domain/types';
+import { REASON_MAX_CHARS } from '../domain/metadata';
+import type {
+  HandoverSource,
+  HandoverStatus,
+  HistoryFilters,
+  NotificationStatus,
+} from '../domain/types';
 import { userIdFromJson, userIdProblem } from '../domain/user-id';
 import './zod-config';
 
@@ -53,6 +59,42 @@ export const reconcileRequestSchema = z.strictObject({
   userId: z.optional(userIdValueSchema),
 });
 
+/**
+ * An operator's reason: what a release writes into each record's `reason` (so at most as long as
+ * a record's reason may be), and what redeliver logs. Printable, not blank.
+ */
+export const operatorReasonSchema = z.string().check(
+  z.minLength(1),
+  z.maxLength(REASON_MAX_CHARS),
+  z.regex(printable, 'must be printable'),
+  z.refine((value) => value.trim() !== '', { error: 'must not be blank' }),
+);
+
+export const redeliverRequestSchema = z.strictObject({
+  reason: z.optional(operatorReasonSchema),
+});
+
+/** Users one release call handles at most (each one handover), and its default. */
+export const RELEASE_LIMIT_DEFAULT = 100;
+export const RELEASE_LIMIT_MAX = 500;
+
+/**
+ * POST /services/{serviceId}/release: `reason` required; `dryRun` counts instead of moving;
+ * `cursor` (from the previous answer) resumes; `limit` users per call.
+ */
+export const releaseRequestSchema = z.strictObject({
+  reason: operatorReasonSchema,
+  dryRun: z.optional(z.boolean()),
+  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(8192))),
+  limit: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(RELEASE_LIMIT_MAX))),
+});
+export type ReleaseRequest = z.infer<typeof releaseRequestSchema>;
+
+/** A notification id in a path: what the listing gives (printable, at most 256 characters). */
+export const notificationIdSchema = z
+  .string()
+  .check(z.minLength(1), z.maxLength(256), z.regex(printable, 'must be printable'));
+
 export const idempotencyKeySchema = z
   .string()
   .check(z.minLength(1), z.maxLength(200), z.regex(/^[\x21-\x7e]+$/, 'must be visible ASCII'));
@@ -74,6 +116,10 @@ export const QUERY_ERROR_CODES: Readonly<Record<string, string>> = {
   service: 'invalid_filter',
 };
 
+/** A page of the outbox (GET /notifications). */
+export const NOTIFICATIONS_PAGE_DEFAULT = 50;
+export const NOTIFICATIONS_PAGE_MAX = 100;
+
 /** A page of a user's history or of a time range (GET /handovers, /users/{userId}/handovers). */
 export const AUDIT_PAGE_DEFAULT = 100;
 export const AUDIT_PAGE_MAX = 1000;
@@ -87,7 +133,16 @@ const SOURCES = [
   'rule',
   'downstream',
   'observed',
+  'failover',
+  'operator',
+  'timeout',
+  'offer',
 ] as const satisfies readonly HandoverSource[];
+const NOTIFICATION_STATUSES = [
+  'pending',
+  'sent',
+  'failed',
+] as const satisfies readonly NotificationStatus[];
 
 // ---------------------------------------------------------------- instants
 // One reader for `at`, `from` and `to`: RFC 3339 `2026-03-10T14:00:05.123Z` (seconds and their
@@ -319,3 +374,17 @@ export const rangeQuerySchema = z.pipe(
   }),
 );
 export type RangeQuery = z.output<typeof rangeQuerySchema>;
+
+/**
+ * GET /notifications: every filter optional; `service` as given (identification or name: the
+ * handler resolves it), `status` one of pending, sent, failed.
+ */
+export const notificationsQuerySchema = z.object({
+  service: z.optional(
+    z.string().check(z.maxLength(MAX_SERVICE_CHARS, { error: '`service` is too long.' })),
+  ),
+  status: z.optional(oneOf('status', NOTIFICATION_STATUSES)),
+  limit: limitSchema(NOTIFICATIONS_PAGE_DEFAULT, NOTIFICATIONS_PAGE_MAX),
+  cursor: z.optional(cursorSchema),
+});
+export type NotificationsQuery = z.output<typeof notificationsQuerySchema>;

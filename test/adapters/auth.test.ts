@@ -1,6 +1,6 @@
-// The authenticator: Parley's callback header per service, API callers (services and auditors),
-// every kind of bad credential answered 401, token rotation lists, and the index rebuilt when the
-// secrets change.
+// The authenticator: Parley's callback header per service, API callers (services, auditors and
+// operators), every kind of bad credential answered 401, token rotation lists, and the index
+// rebuilt when the secrets change.
 import {
   GetSecretValueCommand,
   ResourceNotFoundException,
@@ -27,6 +27,7 @@ const T = {
   agentCallback: 'cb-token-agent-current-01',
   agentApi: 'api-token-agent-current-1',
   auditor: 'auditor-token-desk-00001',
+  operator: 'operator-token-ops-00001',
   unknown: 'not-a-known-token-000001',
 };
 
@@ -46,6 +47,7 @@ const staticAuth = (): Authenticator =>
         [AGENT]: secret([T.agentCallback], [T.agentApi]),
       },
       auditors: [{ name: 'Audit Desk', token: T.auditor }],
+      operators: [{ name: 'ops-anna', token: T.operator }],
     }),
     serviceIds: [BOT, AGENT],
   });
@@ -117,6 +119,36 @@ describe('API caller authentication', () => {
     });
   });
 
+  it('identifies an operator by name', async () => {
+    expect(await auth.caller(`Bearer ${T.operator}`)).toEqual({
+      kind: 'operator',
+      name: 'ops-anna',
+    });
+  });
+
+  it("refuses an operator's token on Parley's webhook", async () => {
+    expect(await rejection(auth.callback(BOT, `Bearer ${T.operator}`))).toBeInstanceOf(
+      UnauthorizedError,
+    );
+  });
+
+  it('refuses an operator token that differs from a real one in its last character', async () => {
+    const near = `${T.operator.slice(0, -1)}2`;
+    expect(await rejection(auth.caller(`Bearer ${near}`))).toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('refuses at load a token listed both as an auditor and as an operator, naming no token', () => {
+    const load = () =>
+      createStaticSecretsProvider({
+        services: {},
+        auditors: [{ name: 'Desk', token: T.auditor }],
+        operators: [{ name: 'ops', token: T.auditor }],
+      });
+    expect(load).toThrow(SecretError);
+    expect(load).toThrow(/listed both as an auditor and as an operator/);
+    expect(load).not.toThrow(new RegExp(T.auditor));
+  });
+
   it.each([
     ['a missing header', undefined],
     ['a bare token without Bearer', T.botApi],
@@ -180,7 +212,46 @@ describe('secret refresh', () => {
     sm.reset();
     serveService(BOT_ARN, BOT_CB_ARN, secret([T.botCallback], [T.botApi]));
     serveService(AGENT_ARN, AGENT_CB_ARN, secret([T.agentCallback], [T.agentApi]));
+    serve(AUDITORS_ARN, {
+      auditors: [{ name: 'Audit Desk', token: T.auditor }],
+      operators: [{ name: 'ops-anna', token: T.operator }],
+    });
+  });
+
+  it('reads auditors and operators from the one auditors secret, in one fetch', async () => {
+    const { auth } = setup();
+    expect(await auth.caller(`Bearer ${T.operator}`)).toEqual({
+      kind: 'operator',
+      name: 'ops-anna',
+    });
+    expect(await auth.caller(`Bearer ${T.auditor}`)).toEqual({
+      kind: 'auditor',
+      name: 'Audit Desk',
+    });
+    expect(
+      sm
+        .commandCalls(GetSecretValueCommand, { SecretId: AUDITORS_ARN })
+        .map((c) => c.args[0].input),
+    ).toEqual([{ SecretId: AUDITORS_ARN }]);
+  });
+
+  it('reads a secret without operators as none (the first version wrote auditors only)', async () => {
     serve(AUDITORS_ARN, { auditors: [{ name: 'Audit Desk', token: T.auditor }] });
+    const { auth } = setup();
+    expect(await rejection(auth.caller(`Bearer ${T.operator}`))).toBeInstanceOf(UnauthorizedError);
+    expect(await auth.caller(`Bearer ${T.auditor}`)).toMatchObject({ kind: 'auditor' });
+  });
+
+  it('refuses an auditors secret that lists one token in both roles, naming the problem and no token', async () => {
+    serve(AUDITORS_ARN, {
+      auditors: [{ name: 'Audit Desk', token: T.auditor }],
+      operators: [{ name: 'ops-anna', token: T.auditor }],
+    });
+    const { auth } = setup();
+    const err = await rejection(auth.caller(`Bearer ${T.auditor}`));
+    expect(err).toBeInstanceOf(SecretError);
+    expect((err as Error).message).toMatch(/listed both as an auditor and as an operator/);
+    expect((err as Error).message).not.toContain(T.auditor);
   });
 
   it('reads each secret once while warm', async () => {

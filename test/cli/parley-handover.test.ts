@@ -8,7 +8,9 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { createNotificationStore } from '../../functions/adapters/notification-store';
 import { hashRecord } from '../../functions/domain/chain';
+import type { NotificationItem } from '../../functions/domain/types';
 import { type CliIo, runCli } from '../../cli/parley-handover/main';
 import { removeRunInfo, writeRunInfo } from '../../local/paths';
 import { parseServicesFile } from '../../local/services-file';
@@ -482,5 +484,128 @@ describe('parley-handover CLI', () => {
     });
 
     expect(result).toEqual({ code: 0, stdout: expect.stringMatching(/^user 60: Agent Service/) });
+  });
+
+  // Last: a release moves every user the agent owns, which the tests above arranged for themselves.
+  describe('operators: notifications and release', () => {
+    const outbox = () =>
+      createNotificationStore({ client: stack.dynamo.client, tableName: TABLES.state });
+    const failedItem = (id: string, userId: string): NotificationItem => ({
+      id,
+      kind: 'notification',
+      type: 'handover.completed',
+      recipient: AGENT,
+      userId,
+      seq: 1,
+      handoverId: `h-${id}`,
+      body: '{}',
+      status: 'failed',
+      attempts: 2,
+      lastStatus: 404,
+      lastError: 'the receiver answered 404',
+      createdAt: '2026-03-10T14:00:00.000Z',
+      updatedAt: '2026-03-10T14:00:00.000Z',
+      sentAt: null,
+      version: 3,
+    });
+
+    it('lists failed notifications, a page at a time, and redelivers one with the local operator token', async () => {
+      await outbox().put(failedItem('cli-n-1', '80'));
+      await outbox().put(failedItem('cli-n-2', '81'));
+
+      const page = await cli('notifications', 'list', '--status', 'failed', '--limit', '1');
+      const json = await cli('notifications', 'list', '--service', 'Agent Service', '--json');
+      const redeliver = await cli('notifications', 'redeliver', 'cli-n-1', '--reason', 'fixed');
+
+      expect(page.code).toBe(0);
+      expect(page.stdout.split('\n')[0]).toMatch(/^id\s+type\s+recipient\s+userId\s+seq\s+status/);
+      expect(page.stdout.trim().split('\n')).toHaveLength(3); // header, one row, its error line
+      expect(page.stderr).toMatch(/^more: --cursor \S+\n$/);
+      const ids = JSON.parse(json.stdout).items.map((i: { id: string }) => i.id);
+      expect(ids).toEqual(expect.arrayContaining(['cli-n-1', 'cli-n-2']));
+      expect(JSON.parse(json.stdout).items[0].body).toBeUndefined();
+      expect(redeliver).toEqual({
+        code: 0,
+        stdout: 'notification cli-n-1: pending, queued again\n',
+        stderr: '',
+      });
+      expect((await outbox().get('cli-n-1'))?.status).toBe('pending');
+    });
+
+    it('answers an auditor token on redeliver with the API refusal, and usage mistakes with exit 2', async () => {
+      const auditor = stack.tokens.auditor!.token;
+      const refused = await cli('notifications', 'redeliver', 'cli-n-2', '--token', auditor);
+
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^The service answered 403 operator_required: /);
+      for (const argv of [
+        ['notifications'],
+        ['notifications', 'resend'],
+        ['notifications', 'list', '--status', 'lost'],
+        ['notifications', 'list', '--limit', '101'],
+        ['notifications', 'redeliver'],
+        ['release', 'Agent Service'],
+        ['release', 'Agent Service', '--reason', 'x', '--dry-run', '--all'],
+        ['release', 'Agent Service', '--reason', 'x', '--limit', '501'],
+      ]) {
+        expect({ argv, code: (await cli(...argv)).code }).toEqual({ argv, code: 2 });
+      }
+      expect((await cli('release', '--help')).stdout).toContain('--all');
+    });
+
+    it('counts in a dry run, then releases every user of the agent with --all, a progress line per call', async () => {
+      for (const user of ['90', '91', '92']) {
+        expect((await cli('handover', user, 'Agent Service', '--reason', 'to release')).code).toBe(
+          0,
+        );
+      }
+      const dry = await cli(
+        'release',
+        'Agent Service',
+        '--reason',
+        'closing',
+        '--dry-run',
+        '--json',
+      );
+      const owned = JSON.parse(dry.stdout).count as number;
+
+      const released = await cli(
+        'release',
+        'Agent Service',
+        '--reason',
+        'closing',
+        '--all',
+        '--limit',
+        '1',
+      );
+      const again = await cli('release', 'Agent Service', '--reason', 'closing', '--dry-run');
+      const audit = await cli('audit', 'user', '91', '--json');
+
+      expect(owned).toBeGreaterThanOrEqual(3);
+      expect(released.code).toBe(0);
+      // A user moved at Parley behind the cache (an earlier test's) is skipped, not failed.
+      const [, moved, skipped] = /^\S+: moved (\d+), skipped (\d+), failed 0\n$/.exec(
+        released.stdout,
+      )!;
+      expect(Number(moved) + Number(skipped)).toBe(owned);
+      const progress = released.stderr.trimEnd().split('\n');
+      expect(progress.at(-1)).toBe(
+        `release: moved ${moved}, skipped ${skipped}, failed 0 after ${progress.length} call(s)`,
+      );
+      expect(progress.length).toBeGreaterThanOrEqual(owned);
+      expect(again.stdout).toBe(`0 user(s) of ${AGENT} would go to the default Service\n`);
+      expect(JSON.parse(audit.stdout).handovers[0]).toMatchObject({
+        source: 'operator',
+        requestedBy: 'operator:local-operator',
+        reason: 'closing',
+        fromOwner: AGENT,
+      });
+    });
+
+    it('exits 1 with the refusal when asked to release the default Service', async () => {
+      const out = await cli('release', 'default', '--reason', 'no');
+      expect(out.code).toBe(1);
+      expect(out.stderr).toMatch(/^The service answered 422 cannot_release_default: /);
+    });
   });
 });

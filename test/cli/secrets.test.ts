@@ -186,11 +186,38 @@ describe('the secrets CLI commands', () => {
     expect(out).toEqual([`Auditor token of Compliance: ${written.auditors[0].token}`]);
   });
 
+  it('add-operator adds an operator beside the auditors and prints the token once', async () => {
+    const mem = memoryStore({
+      'arn:auditors': '{"auditors":[{"name":"Compliance","token":"auditor-token-0000001"}]}',
+    });
+
+    expect(await run(['add-operator', '--stage', 'dev', '--name', 'Ops'], () => mem.store)).toBe(0);
+
+    const written = JSON.parse(mem.values['arn:auditors']!);
+    expect(written).toEqual({
+      auditors: [{ name: 'Compliance', token: 'auditor-token-0000001' }],
+      operators: [{ name: 'Ops', token: expect.stringMatching(/^[A-Za-z0-9_-]{32,}$/) }],
+    });
+    expect(written.operators[0].token).not.toBe('auditor-token-0000001');
+    expect(out).toEqual([`Operator token of Ops: ${written.operators[0].token}`]);
+  });
+
+  it('add-operator refuses a name already given to an operator, and writes nothing', async () => {
+    const before = '{"auditors":[],"operators":[{"name":"Ops","token":"operator-token-000001"}]}';
+    const mem = memoryStore({ 'arn:auditors': before });
+
+    await expect(
+      run(['add-operator', '--stage', 'dev', '--name', 'Ops'], () => mem.store),
+    ).rejects.toThrow('An operator named "Ops" exists already.');
+    expect(mem.values['arn:auditors']).toBe(before);
+    expect(out).toEqual([]);
+  });
+
   it('answers --help on each command on stdout without touching a secret', async () => {
     const store = () => {
       throw new Error('no store for --help');
     };
-    for (const command of ['set-service', 'add-auditor', 'rotate']) {
+    for (const command of ['set-service', 'add-auditor', 'add-operator', 'rotate']) {
       expect(await run([command, '--help'], store)).toBe(0);
     }
     expect(await run(['--help'], store)).toBe(0);

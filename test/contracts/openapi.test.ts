@@ -15,11 +15,16 @@ import {
   type handoverRecordSchema,
   type handoverResultSchema,
   type messageResultSchema,
+  type notificationPageSchema,
+  type notificationViewSchema,
   OPERATIONS,
   openApiText,
   type ownerAtSchema,
   type ownerNowSchema,
   type reconcileResultSchema,
+  type redeliverResultSchema,
+  type releaseDryRunSchema,
+  type releaseRunSchema,
   THROTTLED,
   type verifyReportSchema,
 } from '../../functions/contracts/openapi';
@@ -35,6 +40,12 @@ import type { HandoverResult } from '../../functions/domain/handover/deps';
 import type { currentOwner, ownerAt } from '../../functions/domain/handover/owner';
 import type { reconcile } from '../../functions/domain/handover/reconcile';
 import type { sendUserMessage } from '../../functions/domain/messages';
+import type {
+  listNotifications,
+  NotificationView,
+  redeliverNotification,
+} from '../../functions/domain/notify/routes';
+import type { ReleaseDryRun, ReleaseRun } from '../../functions/domain/release';
 import { forwardSigned } from '../../functions/domain/processor/forward';
 import { verifyForwardSignature } from '../../functions/domain/signature';
 import type { HandoverRecord } from '../../functions/domain/types';
@@ -59,6 +70,16 @@ same<Same<Out<typeof ownerAtSchema>, Awaited<ReturnType<typeof ownerAt>>>>();
 same<Same<Out<typeof verifyReportSchema>, VerifyReport>>();
 same<Same<Out<typeof reconcileResultSchema>, Awaited<ReturnType<typeof reconcile>>>>();
 same<Same<Out<typeof messageResultSchema>, Awaited<ReturnType<typeof sendUserMessage>>>>();
+same<Same<Out<typeof notificationViewSchema>, NotificationView>>();
+same<
+  Same<
+    Out<typeof notificationPageSchema>,
+    Omit<Awaited<ReturnType<typeof listNotifications>>, 'itemsRead'>
+  >
+>();
+same<Same<Out<typeof redeliverResultSchema>, Awaited<ReturnType<typeof redeliverNotification>>>>();
+same<Same<Out<typeof releaseDryRunSchema>, ReleaseDryRun>>();
+same<Same<Out<typeof releaseRunSchema>, ReleaseRun>>();
 
 type Json = Record<string, any>;
 const doc = buildOpenApiDocument() as Json;
@@ -128,10 +149,21 @@ describe('routes and operations', () => {
     expect(doc.paths['/webhooks/parley/{serviceId}'].post.security).toEqual([
       { callbackToken: [] },
     ]);
-    expect(doc.paths['/handovers'].get.security).toEqual([{ auditorToken: [] }]);
+    expect(doc.paths['/handovers'].get.security).toEqual([
+      { auditorToken: [] },
+      { operatorToken: [] },
+    ]);
     expect(doc.paths['/users/{userId}/owner'].get.security).toEqual([
       { apiToken: [] },
       { auditorToken: [] },
+      { operatorToken: [] },
+    ]);
+    // The routes that act are the operators' alone.
+    expect(doc.paths['/services/{serviceId}/release'].post.security).toEqual([
+      { operatorToken: [] },
+    ]);
+    expect(doc.paths['/notifications/{id}/redeliver'].post.security).toEqual([
+      { operatorToken: [] },
     ]);
   });
 
@@ -292,7 +324,7 @@ describe('error codes', () => {
     for (const item of Object.values(doc.paths as Json)) {
       for (const method of METHODS.filter((m) => item[m])) {
         for (const [status, response] of Object.entries(item[method].responses as Json)) {
-          if (status === '200') continue;
+          if (status.startsWith('2')) continue;
           if (status === '429') {
             expect(response).toEqual({ description: THROTTLED });
             continue;
@@ -310,13 +342,32 @@ describe('error codes', () => {
 // ---------------------------------------------------------------- headers and webhooks
 
 describe('headers', () => {
-  it('takes Idempotency-Key on POST /handovers', () => {
-    const params = doc.paths['/handovers'].post.parameters as Json[];
-    expect(params.find((p) => p.name === 'Idempotency-Key')).toMatchObject({
-      in: 'header',
-      required: false,
-      schema: { type: 'string', maxLength: 200 },
+  it('takes Idempotency-Key on POST /handovers and on a release', () => {
+    for (const p of ['/handovers', '/services/{serviceId}/release']) {
+      const params = doc.paths[p].post.parameters as Json[];
+      expect(params.find((param) => param.name === 'Idempotency-Key')).toMatchObject({
+        in: 'header',
+        required: false,
+        schema: { type: 'string', maxLength: 200 },
+      });
+    }
+  });
+
+  it('answers a redelivery 202, and documents no 200 for it', () => {
+    const responses = doc.paths['/notifications/{id}/redeliver'].post.responses;
+    expect(responses['202'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/RedeliverNotificationResponse',
     });
+    expect(responses['200']).toBeUndefined();
+  });
+
+  it('documents the query of GET /notifications from its schema, every filter optional', () => {
+    const params = doc.paths['/notifications'].get.parameters as Json[];
+    const byName = Object.fromEntries(params.map((p) => [p.name, p]));
+    expect(Object.keys(byName).sort()).toEqual(['cursor', 'limit', 'service', 'status']);
+    expect(params.filter((p) => p.required)).toEqual([]);
+    expect(byName.status.schema.enum).toEqual(['pending', 'sent', 'failed']);
+    expect(byName.limit.description).toMatch(/^Page size, 1-100 \(default 50\)/);
   });
 
   it('answers X-Next-Cursor and CSV on both audit listings', () => {
@@ -465,6 +516,28 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
     await call({ method: 'POST', path: '/reconcile', token: auditor });
     await call({ method: 'POST', path: '/reconcile', token: h.tokens.bot.api });
     await call({ method: 'GET', path: '/services' });
+    const operator = h.tokens.operator;
+    await call({ method: 'GET', path: '/notifications?status=failed', token: operator });
+    await call({ method: 'POST', path: '/notifications/n-none/redeliver', token: operator });
+    await call({ method: 'POST', path: '/notifications/n-none/redeliver', token: auditor });
+    await call({
+      method: 'POST',
+      path: `/services/${AGENT}/release`,
+      token: operator,
+      body: { reason: 'walk', dryRun: true },
+    });
+    await call({
+      method: 'POST',
+      path: `/services/${AGENT}/release`,
+      token: operator,
+      body: { reason: 'walk' },
+    });
+    await call({
+      method: 'POST',
+      path: `/services/${BOT}/release`,
+      token: operator,
+      body: { reason: 'walk' },
+    });
     await call({
       method: 'POST',
       path: '/handovers',
@@ -479,10 +552,9 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
   });
 
   const responseSchema = (key: string, status: number): z.core.$ZodType => {
-    if (status !== 200) return errorBody(status);
     const op = OPERATIONS[key]!;
     if (op.ok === 'openapi') throw new Error(`${key} answers the document`);
-    return op.ok.schema;
+    return status === (op.ok.status ?? 200) ? op.ok.schema : errorBody(status);
   };
 
   it('answered every status the walk meant to show', () => {
@@ -504,6 +576,12 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
       'POST /reconcile 200',
       'POST /reconcile 403',
       'GET /services 401',
+      'GET /notifications 200',
+      'POST /notifications/{id}/redeliver 404',
+      'POST /notifications/{id}/redeliver 403',
+      'POST /services/{serviceId}/release 200',
+      'POST /services/{serviceId}/release 200',
+      'POST /services/{serviceId}/release 422',
       'POST /handovers 415',
     ]);
   });

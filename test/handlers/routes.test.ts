@@ -5,9 +5,11 @@ import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as health } from '../../functions/handlers/health';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as notifications } from '../../functions/handlers/notifications';
 import { CACHE_CONTROL, makeHandler as openapi } from '../../functions/handlers/openapi';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
+import { makeHandler as release } from '../../functions/handlers/release';
 import { makeHandler as services } from '../../functions/handlers/services';
 import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { HttpResult } from '../../functions/platform/handler';
@@ -29,9 +31,11 @@ beforeAll(async () => {
     health: health(h.source),
     inbound: inbound(h.source),
     messages: messages(h.source),
+    notifications: notifications(h.source),
     openapi: openapi(h.source),
     owner: owner(h.source),
     reconcile: reconcile(h.source),
+    release: release(h.source),
     services: services(h.source),
     verify: verify(h.source),
   } as Record<string, (e: ReturnType<typeof apiEvent>) => Promise<unknown>>;

@@ -1,9 +1,16 @@
 // The HTTP wrapper with the composition root's own log and metrics: the invocation's request id
 // and cold start on every line, Powertools' ColdStart metric once per container, none of it
-// without a Lambda context (the local runtime, most tests).
+// without a Lambda context (the local runtime, most tests). And the role checks of the routes.
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
 import { createDocumentClient } from '../../functions/adapters/dynamo';
-import { httpHandler } from '../../functions/platform/handler';
+import { ForbiddenError } from '../../functions/domain/errors';
+import type { Caller } from '../../functions/domain/ports';
+import {
+  httpHandler,
+  requireAuditor,
+  requireOperator,
+  requireService,
+} from '../../functions/platform/handler';
 import { createLogger } from '../../functions/platform/logger';
 import { buildDeps } from '../../functions/platform/runtime';
 import { stageConfigSchema } from '../../functions/schemas/config';
@@ -122,5 +129,45 @@ describe('httpHandler', () => {
       Object.keys(lines[0]!).filter((k) => k.startsWith('function_') || k === 'cold_start'),
     ).toEqual([]);
     expect(metrics).toEqual([]);
+  });
+});
+
+describe('role checks', () => {
+  const service: Caller = { kind: 'service', serviceId: 'bot-1' };
+  const auditor: Caller = { kind: 'auditor', name: 'desk' };
+  const operator: Caller = { kind: 'operator', name: 'ops-anna' };
+
+  /** The 403 code a check answers, or its value when it lets the caller through. */
+  const outcome = (check: (caller: Caller) => string, caller: Caller): string => {
+    try {
+      return check(caller);
+    } catch (err) {
+      if (err instanceof ForbiddenError) return `${err.httpStatus} ${err.code}`;
+      throw err;
+    }
+  };
+
+  it('lets auditors and operators through the auditor routes, by name, and refuses Services', () => {
+    expect([service, auditor, operator].map((c) => outcome(requireAuditor, c))).toEqual([
+      '403 auditor_required',
+      'desk',
+      'ops-anna',
+    ]);
+  });
+
+  it('lets only operators through the operator routes (403 operator_required)', () => {
+    expect([service, auditor, operator].map((c) => outcome(requireOperator, c))).toEqual([
+      '403 operator_required',
+      '403 operator_required',
+      'ops-anna',
+    ]);
+  });
+
+  it('keeps the Service routes for Services, operators included', () => {
+    expect([service, auditor, operator].map((c) => outcome(requireService, c))).toEqual([
+      'bot-1',
+      '403 service_required',
+      '403 service_required',
+    ]);
   });
 });

@@ -1,9 +1,10 @@
 // The composition root builds an adapter when a handler first uses it: a function that never
 // touches a table, the queue or a secret does not construct those clients.
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../functions/adapters/dynamo';
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
 import { type Downstream, noMetrics } from '../../functions/domain/ports';
+import { DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../../functions/domain/shards';
 import { buildDeps } from '../../functions/platform/runtime';
 import { type StageConfig, stageConfigSchema } from '../../functions/schemas/config';
 
@@ -36,6 +37,64 @@ describe('buildDeps', () => {
     expect(deps.history).toBe(deps.history);
     expect(deps.state).toBeDefined();
     expect(client).toHaveBeenCalledTimes(1);
+  });
+
+  it("gives both stores the stage's index shards", async () => {
+    const { startDynalite } = await import('../support/dynalite');
+    const dynamo = await startDynalite();
+    try {
+      const tables = await dynamo.createTables();
+      const deps = buildDeps({
+        config: { ...config, indexShards: 3 },
+        secrets: createStaticSecretsProvider({ services: {}, auditors: [] }),
+        dynamo: { client: dynamo.client, historyTable: tables.history, stateTable: tables.state },
+        queue: { send: async () => undefined },
+        metrics: noMetrics,
+      });
+      const createdAt = '2026-03-02T10:00:00.000Z';
+      await deps.history.append({
+        handoverId: 'h-shards',
+        userId: 'u-shards',
+        seq: 1,
+        fromOwner: null,
+        toOwner: 'bot-1',
+        reason: null,
+        metadata: null,
+        metadataDigest: 'd',
+        requestedBy: 'bot-1',
+        source: 'api',
+        status: 'completed',
+        parley: null,
+        createdAt,
+        prevHash: '',
+        hash: 'h',
+      });
+      await deps.state.createOwner({
+        userId: 'u-shards',
+        owner: 'bot-1',
+        version: 1,
+        since: null,
+        lastSeq: 1,
+        lastHash: 'h',
+        lastCreatedAt: createdAt,
+        lastHandoverId: 'h-shards',
+        pending: null,
+        refreshedAt: createdAt,
+      });
+      const stored = async (TableName: string, Key: Record<string, string>) =>
+        (await dynamo.client.send(new GetCommand({ TableName, Key }))).Item;
+
+      const record = await stored(tables.history, { pk: 'USER#u-shards', sk: 'SEQ#0000000001' });
+      const owner = await stored(tables.state, { pk: 'USER#u-shards' });
+
+      expect([record?.dayPk, owner?.ownerPk]).toEqual([
+        indexKeys.day('2026-03-02', shardOf('h-shards', 3)),
+        indexKeys.owner('bot-1', shardOf('u-shards', 3)),
+      ]);
+      expect(config.indexShards).toBe(DEFAULT_INDEX_SHARDS);
+    } finally {
+      await dynamo.close();
+    }
   });
 
   it('lets a test replace an adapter', () => {

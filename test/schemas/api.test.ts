@@ -1,5 +1,6 @@
 // The audit queries' parameters (schemas/api.ts, read with platform/http's parseQuery): the
-// range of GET /handovers, page limits, and the ISO-8601 instants.
+// range of GET /handovers, page limits, the ISO-8601 instants, the outbox listing and the
+// operators' bodies (release, redeliver).
 import { ValidationError } from '../../functions/domain/errors';
 import { parseQuery } from '../../functions/platform/http';
 import {
@@ -7,10 +8,15 @@ import {
   AUDIT_PAGE_MAX,
   handoverRequestSchema,
   instantSchema,
+  NOTIFICATIONS_PAGE_MAX,
+  notificationIdSchema,
+  notificationsQuerySchema,
   pageQuerySchema,
   rangeBoundSchema,
   rangeQuerySchema,
   reconcileRequestSchema,
+  redeliverRequestSchema,
+  releaseRequestSchema,
 } from '../../functions/schemas/api';
 
 const parseRangeQuery = (params: Record<string, string | undefined>) =>
@@ -327,5 +333,77 @@ describe('parseQuery', () => {
     expect(err?.message).toEqual(
       '`from` must be an ISO-8601 date or date-time with a zone (e.g. 2026-03-10T14:00:00Z).',
     );
+  });
+});
+
+describe('notificationsQuerySchema (GET /notifications)', () => {
+  const parse = (params: Record<string, string | undefined>) =>
+    parseQuery(notificationsQuerySchema, params);
+
+  it('takes every filter as optional, the limit 50 by default', () => {
+    expect(parse({})).toEqual({ limit: 50 });
+    expect(
+      parse({ service: 'Agent Service', status: 'failed', limit: '100', cursor: 'abc' }),
+    ).toEqual({ service: 'Agent Service', status: 'failed', limit: 100, cursor: 'abc' });
+  });
+
+  it.each([
+    [{ status: 'done' }, 'invalid_filter', '`status` must be one of: pending, sent, failed.'],
+    [
+      { limit: '0' },
+      'invalid_limit',
+      `\`limit\` must be an integer from 1 to ${NOTIFICATIONS_PAGE_MAX}.`,
+    ],
+    [
+      { limit: '101' },
+      'invalid_limit',
+      `\`limit\` must be an integer from 1 to ${NOTIFICATIONS_PAGE_MAX}.`,
+    ],
+    [{ service: 's'.repeat(201) }, 'invalid_filter', '`service` is too long.'],
+    [{ cursor: 'c'.repeat(2049) }, 'invalid_cursor', '`cursor` is not valid.'],
+  ])('refuses %p with its code and a sentence', (params, code, message) => {
+    expect([codeOf(() => parse(params)), messageOf(() => parse(params))]).toEqual([code, message]);
+  });
+});
+
+describe('operator bodies', () => {
+  it('takes a release with a reason, and optionally dryRun, cursor and limit', () => {
+    expect(releaseRequestSchema.parse({ reason: 'desk closed' })).toEqual({
+      reason: 'desk closed',
+    });
+    expect(
+      releaseRequestSchema.parse({ reason: 'desk closed', dryRun: true, cursor: 'c', limit: 500 }),
+    ).toEqual({ reason: 'desk closed', dryRun: true, cursor: 'c', limit: 500 });
+  });
+
+  it.each([
+    ['no reason', {}],
+    ['a blank reason', { reason: '   ' }],
+    ['a reason longer than a record keeps (100)', { reason: 'r'.repeat(101) }],
+    ['a reason with a control character', { reason: 'desk\nclosed' }],
+    ['dryRun as a string', { reason: 'x', dryRun: 'yes' }],
+    ['a limit of 0', { reason: 'x', limit: 0 }],
+    ['a limit above 500', { reason: 'x', limit: 501 }],
+    ['a fractional limit', { reason: 'x', limit: 1.5 }],
+    ['an unknown field', { reason: 'x', force: true }],
+  ])('refuses a release with %s', (_case, body) => {
+    expect(releaseRequestSchema.safeParse(body).success).toBe(false);
+  });
+
+  it('takes a redeliver with or without a reason, and nothing else', () => {
+    expect(redeliverRequestSchema.parse({})).toEqual({});
+    expect(redeliverRequestSchema.parse({ reason: 'receiver fixed' })).toEqual({
+      reason: 'receiver fixed',
+    });
+    expect(redeliverRequestSchema.safeParse({ reason: '' }).success).toBe(false);
+    expect(redeliverRequestSchema.safeParse({ id: 'n1' }).success).toBe(false);
+  });
+
+  it('reads a notification id as printable text of at most 256 characters', () => {
+    expect(
+      ['n-1', 'x'.repeat(256), 'x'.repeat(257), 'a\u0000b', ''].map(
+        (id) => notificationIdSchema.safeParse(id).success,
+      ),
+    ).toEqual([true, true, false, false, false]);
   });
 });

@@ -159,7 +159,10 @@ export const registerAudit: Register = (program, ctx, sink) => {
     .option('--service <S>', 'destination service (identification or name)')
     .option('--reason <R>', 'only this reason')
     .option('--status <STATUS>', 'completed or failed')
-    .option('--source <SRC>', 'api, rule, downstream or observed')
+    .option(
+      '--source <SRC>',
+      'api, rule, downstream, observed, failover, operator, timeout or offer',
+    )
     .option('--page-size <N>', 'records a request, 1 to 1000', '1000')
     .addHelpText('after', AUDIT_HELP)
     .action(
