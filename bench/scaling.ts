@@ -1,9 +1,14 @@
 // Scaling of the audit reads: the first page of an unfiltered user history and of an unfiltered
 // day, at 1e3 and 1e5 records in the history table. Records are written straight into dynalite
-// with BatchWrite (the item layout of functions/adapters/history-store.ts), then read through the
-// audit function behind the local gateway; items read are DynamoDB's ScannedCount, summed.
-import { createHash, randomUUID } from 'node:crypto';
+// with BatchWrite (the item layout of functions/adapters/history-store.ts, index keys from its own
+// historyIndexKeys with the stage's indexShards), then read through the audit function behind the
+// local gateway; items read are DynamoDB's ScannedCount, summed. All records fall on one day, so
+// that even the smaller table fills every shard of the day beyond a page: the day's first page
+// then reads `limit` items per shard at both sizes. The spread of the day over its shards is
+// counted from the items written.
+import { createHash } from 'node:crypto';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { historyIndexKeys } from '../functions/adapters/history-store';
 import { createStaticSecretsProvider } from '../functions/adapters/secrets';
 import { noMetrics, silentLog } from '../functions/domain/ports';
 import type { DepsSource } from '../functions/platform/deps';
@@ -17,9 +22,7 @@ import { median } from './stats';
 import { BENCH_SERVICES, benchSettings } from './system';
 
 const USERS = 5;
-const DAYS = 5;
 const DAY0 = Date.parse('2026-01-01T00:00:00.000Z');
-const DAY_MS = 86_400_000;
 
 export interface ScalingRow {
   records: number;
@@ -30,23 +33,25 @@ export interface ScalingRow {
   queries: number;
   latencyMedianMs: number;
   seedMs: number;
+  /** The queried day's records per partition of the day index (from the items written). */
+  dayPartitions: { shards: number; fewest: number; most: number };
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** One user's `count` records, spread evenly over DAYS days, in seq order. */
-const recordsOf = (user: number, count: number) => {
+/**
+ * One user's `count` records on DAY0, 2 s apart, in seq order. Handover ids are derived, not
+ * random, so the spread over the shards is the same on every run.
+ */
+const recordsOf = (user: number, count: number, shards: number) => {
   const [a, b] = [BENCH_SERVICES[1]!.identification, BENCH_SERVICES[2]!.identification];
-  const perDay = Math.max(1, Math.ceil(count / DAYS));
   const items: Record<string, unknown>[] = [];
   for (let k = 0; k < count; k += 1) {
-    const createdAt = new Date(
-      DAY0 + Math.floor(k / perDay) * DAY_MS + (k % perDay) * 1000 + user,
-    ).toISOString();
-    const handoverId = randomUUID();
+    const createdAt = new Date(DAY0 + k * 2000 + user).toISOString();
+    const handoverId = sha(`scale-${user}-${k}`).slice(0, 32);
     const toOwner = k % 2 === 0 ? a : b;
     const userId = `scale-user-${user}`;
-    items.push({
+    const record = {
       handoverId,
       userId,
       seq: k + 1,
@@ -62,19 +67,39 @@ const recordsOf = (user: number, count: number) => {
       createdAt,
       prevHash: sha(`${user}-${k}`),
       hash: sha(`${user}-${k + 1}`),
+    };
+    items.push({
+      ...record,
       pk: `USER#${userId}`,
       sk: `SEQ#${String(k + 1).padStart(10, '0')}`,
-      dayPk: `DAY#${createdAt.slice(0, 10)}`,
-      toPk: `TO#${toOwner}`,
-      timeSk: `${createdAt}#${handoverId}`,
+      ...historyIndexKeys(record, shards),
     });
   }
   return items;
 };
 
-const seed = async (client: DynamoDBDocumentClient, table: string, records: number) => {
+/** Records per partition of DAY0's day index, counted from the items. */
+const spreadOf = (items: Record<string, unknown>[], shards: number) => {
+  const counts = new Map<unknown, number>();
+  for (const item of items) counts.set(item.dayPk, (counts.get(item.dayPk) ?? 0) + 1);
+  const values = [...counts.values()];
+  return {
+    shards,
+    fewest: values.length < shards ? 0 : Math.min(...values),
+    most: Math.max(0, ...values),
+  };
+};
+
+const seed = async (
+  client: DynamoDBDocumentClient,
+  table: string,
+  records: number,
+  shards: number,
+) => {
   const started = performance.now();
-  const items = Array.from({ length: USERS }, (_, u) => recordsOf(u, records / USERS)).flat();
+  const items = Array.from({ length: USERS }, (_, u) =>
+    recordsOf(u, records / USERS, shards),
+  ).flat();
   const batches: Record<string, unknown>[][] = [];
   for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
   let next = 0;
@@ -90,7 +115,7 @@ const seed = async (client: DynamoDBDocumentClient, table: string, records: numb
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  return performance.now() - started;
+  return { seedMs: performance.now() - started, dayPartitions: spreadOf(items, shards) };
 };
 
 export const measureScaling = async (options: {
@@ -116,7 +141,7 @@ export const measureScaling = async (options: {
       const table = `scale-history-${size}`;
       await dynamo.ensureTable(historyTable, table);
       await dynamo.ensureTable(stateTable, `scale-state-${size}`);
-      const seedMs = await seed(client, table, size);
+      const { seedMs, dayPartitions } = await seed(client, table, size, config.indexShards);
       const deps = buildDeps({
         config,
         secrets,
@@ -131,7 +156,7 @@ export const measureScaling = async (options: {
       ).makeHandler(source);
       const gateway = await startGateway({ handlers: { audit } });
       try {
-        const day = new Date(DAY0 + 2 * DAY_MS).toISOString().slice(0, 10);
+        const day = new Date(DAY0).toISOString().slice(0, 10);
         const queries = [
           {
             query: 'user history, first page (limit 100)',
@@ -169,6 +194,7 @@ export const measureScaling = async (options: {
             ...last,
             latencyMedianMs: median(latencies),
             seedMs,
+            dayPartitions,
           });
         }
       } finally {

@@ -172,9 +172,14 @@ export const invalidCursor = (): ValidationError =>
 /**
  * Decodes a cursor made by `encodeCursor` and checks its kind; anything else throws
  * ValidationError('invalid_cursor'). Field checks beyond the kind are the caller's (`field`).
+ * `maxChars`: longer cursors are refused before they are parsed.
  */
-export const decodeCursor = (cursor: string, kind: string): Record<string, unknown> => {
-  if (cursor.length === 0 || cursor.length > 4096 || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+export const decodeCursor = (
+  cursor: string,
+  kind: string,
+  maxChars = 4096,
+): Record<string, unknown> => {
+  if (cursor.length === 0 || cursor.length > maxChars || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
     throw invalidCursor();
   }
   let parsed: unknown;

@@ -1,18 +1,22 @@
-// The append-only handover history on DynamoDB (table layout: functions/platform/tables.ts).
-// One item per record: `pk = USER#{userId}`, `sk = SEQ#{seq, 10 digits}`, plus the index keys
-// `dayPk = DAY#{yyyy-mm-dd, UTC}`, `toPk = TO#{toOwner}`, `timeSk = {createdAt}#{handoverId}` and
-// every record field as it is (`createdAt` doubles as the byTime LSI's sort key). Items are only
-// ever put, conditionally on their key; nothing here updates or deletes.
+// The append-only handover history on DynamoDB (table layout: functions/contracts/tables.ts).
+// One item per record: `pk = USER#{userId}`, `sk = SEQ#{seq, 10 digits}`, plus the write-sharded
+// index keys of historyIndexKeys (`dayPk = DAY#{yyyy-mm-dd, UTC}#{shard}`, `toPk =
+// TO#{toOwner}#{yyyy-mm-dd}#{shard}`, `timeSk = {createdAt}#{handoverId}`, shard = hash(handoverId)
+// mod `shards`) and every record field as it is (`createdAt` doubles as the byTime LSI's sort key).
+// Items are only ever put, conditionally on their key; nothing here updates or deletes.
 //
-// Pages: `itemsRead` is the sum of DynamoDB's ScannedCount. Unfiltered pages read `limit + 1`
-// items per partition so that a cursor is returned only when another record exists (a range may
-// still end with one empty page when the next record would be on a later day). Filtered pages
-// (reason, status, source) may be short; they stop after `maxItemsReadPerPage` items or
+// Ranges walk the days; each day's shards are read in parallel and merged by timeSk
+// (shard-merge.ts), the cursor holding the day, the exhausted shards and where the others resume.
+// `itemsRead` is the sum of DynamoDB's ScannedCount. An unfiltered page reads at most `limit` items
+// per shard, so at most `limit x shards` whatever the table holds; a cursor may come with a last
+// full page and lead to an empty one. Filtered pages (reason, status, source) may be short; they
+// stop after `maxItemsReadPerPage` items (passed by at most one item per shard) or
 // `maxQueriesPerPage` queries, and only then can a page be empty while carrying a cursor.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../domain/errors';
 import type { HistoryStore } from '../domain/ports';
+import { DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
 import type { HandoverRecord, HistoryFilters, Page } from '../domain/types';
 import {
   checkLimit,
@@ -25,21 +29,37 @@ import {
   isInvalidStartKey,
   type Key,
 } from './dynamo';
+import {
+  allDone,
+  compareSortKeys,
+  decodeShardPositions,
+  encodeShardPositions,
+  mergeShardPage,
+  type ShardPosition,
+  type ShardSegment,
+  startPositions,
+  successor,
+} from './shard-merge';
 
 export interface HistoryStoreOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
   /** Work bound for one filtered or multi-day page. @default 5000 */
   maxItemsReadPerPage?: number;
-  /** Query bound for one range page (one query per day at least). @default 100 */
+  /**
+   * Query bound for one range page: a day costs one query per shard; a page always reads at least
+   * one day. @default 100
+   */
   maxQueriesPerPage?: number;
+  /** Index shards (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
+  shards?: number;
 }
 
 const KEY_ATTRIBUTES = ['pk', 'sk', 'dayPk', 'toPk', 'timeSk'] as const;
 const BASE_KEY = ['pk', 'sk'];
-const DAY_KEY = ['pk', 'sk', 'dayPk', 'timeSk'];
-const DESTINATION_KEY = ['pk', 'sk', 'toPk', 'timeSk'];
 const DAY_MS = 86_400_000;
+/** Items a filtered range query reads per shard and step (matches may be sparse). */
+const FILTERED_STEP = 100;
 
 const userPk = (userId: string) => `USER#${userId}`;
 const seqSk = (seq: number) => `SEQ#${String(seq).padStart(10, '0')}`;
@@ -59,18 +79,34 @@ const dayOf = (iso: string) => iso.slice(0, 10);
 const nextDay = (day: string) =>
   new Date(Date.parse(`${day}T00:00:00.000Z`) + DAY_MS).toISOString().slice(0, 10);
 
-const toItem = (record: HandoverRecord): Record<string, unknown> => {
+/**
+ * The index keys a record's item gets with `shards` index shards: its UTC day's partition of the
+ * day index and of its destination's, in the shard of its handover id (a busy user's records
+ * spread too), and the sort key both share. Pure: the bench computes key spreads with it.
+ */
+export const historyIndexKeys = (
+  record: Pick<HandoverRecord, 'handoverId' | 'toOwner' | 'createdAt'>,
+  shards: number,
+): { dayPk: string; toPk: string; timeSk: string } => {
+  const createdAt = instantOf(record.createdAt, 'record');
+  const day = dayOf(createdAt);
+  const shard = shardOf(record.handoverId, shards);
+  return {
+    dayPk: indexKeys.day(day, shard),
+    toPk: indexKeys.destination(record.toOwner, day, shard),
+    timeSk: `${createdAt}#${record.handoverId}`,
+  };
+};
+
+const toItem = (record: HandoverRecord, shards: number): Record<string, unknown> => {
   if (!Number.isInteger(record.seq) || record.seq < 0) {
     throw new Error('A history record needs a whole, non-negative seq.');
   }
-  const createdAt = instantOf(record.createdAt, 'record');
   return {
     ...record,
     pk: userPk(record.userId),
     sk: seqSk(record.seq),
-    dayPk: `DAY#${dayOf(createdAt)}`,
-    toPk: `TO#${record.toOwner}`,
-    timeSk: `${createdAt}#${record.handoverId}`,
+    ...historyIndexKeys(record, shards),
   };
 };
 
@@ -98,6 +134,8 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
   const { client, tableName } = options;
   const maxRead = options.maxItemsReadPerPage ?? 5000;
   const maxQueries = options.maxQueriesPerPage ?? 100;
+  const shards = options.shards ?? DEFAULT_INDEX_SHARDS;
+  shardOf('', shards); // refuses a shard count out of range at construction
 
   /** Runs a query that fails on a forged start key as an invalid cursor. */
   const guarded = async <T>(hasCursor: boolean, run: () => Promise<T>): Promise<T> => {
@@ -114,7 +152,7 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
       await client.send(
         new PutCommand({
           TableName: tableName,
-          Item: toItem(record),
+          Item: toItem(record, shards),
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -194,103 +232,113 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
     // timeSk is `{createdAt}#{handoverId}`: every record at `to` sorts below `{to}#\uffff`.
     const upper = `${upperInstant}#\uffff`;
     const filter = filterExpression(filters);
-    const query = (keyName: string, keyValue: string) => ({
-      TableName: tableName,
-      KeyConditionExpression: '#ipk = :ipk AND timeSk BETWEEN :lower AND :upper',
-      ExpressionAttributeNames: { '#ipk': keyName, ...filter?.names },
-      ExpressionAttributeValues: {
-        ':ipk': keyValue,
-        ':lower': lower,
-        ':upper': upper,
-        ...filter?.values,
-      },
-      ScanIndexForward: true,
-      ...(filter ? { FilterExpression: filter.expression } : {}),
-    });
-
-    if (filters?.toOwner !== undefined) {
-      const toPk = `TO#${filters.toOwner}`;
-      let startKey: Key | undefined;
-      if (cursor !== undefined) startKey = { ...itemKeyFromCursor(cursor, 'dest'), toPk };
-      const segment = await guarded(cursor !== undefined, () =>
-        collectQuery(
-          client,
-          { ...query('toPk', toPk), IndexName: 'byDestination' },
-          { want: limit, keyAttributes: DESTINATION_KEY, startKey, maxRead },
-        ),
-      );
-      return {
-        items: segment.items.map(toRecord),
-        ...(segment.next
-          ? { cursor: encodeCursor({ kind: 'dest', ...itemKey(segment.next) }) }
-          : {}),
-        itemsRead: segment.read,
-      };
-    }
+    const toOwner = filters?.toOwner;
+    // The destination index is per day too: both walk the days the same way.
+    const kind = toOwner === undefined ? 'day' : 'dest';
+    const partition = (day: string, shard: number) =>
+      toOwner === undefined
+        ? { index: 'byDay', name: 'dayPk', value: indexKeys.day(day, shard) }
+        : {
+            index: 'byDestination',
+            name: 'toPk',
+            value: indexKeys.destination(toOwner, day, shard),
+          };
 
     const lastDay = dayOf(upperInstant);
     let day = dayOf(lower);
-    let startKey: Key | undefined;
+    let positions: ShardPosition[] = startPositions(shards);
     if (cursor !== undefined) {
-      const state = decodeCursor(cursor, 'day');
+      const state = decodeCursor(cursor, kind);
       const cursorDay = cursorString(state, 'day');
       if (!DAY_PATTERN.test(cursorDay) || cursorDay < day || cursorDay > lastDay) {
         throw invalidCursor();
       }
       day = cursorDay;
-      if (state.sk !== undefined) {
-        const key = itemKeyFromState(state);
-        if (!key.timeSk.startsWith(cursorDay)) throw invalidCursor();
-        startKey = { ...key, dayPk: `DAY#${cursorDay}` };
-      }
+      // A position is a timeSk of the cursor's day.
+      positions = decodeShardPositions(state, shards, (key) => key.startsWith(`${cursorDay}T`));
     }
+
+    /** One shard of `day` from just after `after`: one query of at most `perShard` items. */
+    const readShard =
+      (day: string, perShard: number) =>
+      async (shard: number, after: string | undefined): Promise<ShardSegment> => {
+        const from = after === undefined ? lower : maxKey(lower, successor(after));
+        if (compareSortKeys(from, upper) > 0) return { items: [], read: 0, queries: 0 };
+        const key = partition(day, shard);
+        const out = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: key.index,
+            KeyConditionExpression: '#ipk = :ipk AND timeSk BETWEEN :lower AND :upper',
+            ExpressionAttributeNames: { '#ipk': key.name, ...filter?.names },
+            ExpressionAttributeValues: {
+              ':ipk': key.value,
+              ':lower': from,
+              ':upper': upper,
+              ...filter?.values,
+            },
+            ScanIndexForward: true,
+            Limit: perShard,
+            ...(filter ? { FilterExpression: filter.expression } : {}),
+          }),
+        );
+        const next = out.LastEvaluatedKey?.timeSk;
+        return {
+          items: (out.Items ?? []) as Record<string, unknown>[],
+          ...(typeof next === 'string' ? { next } : {}),
+          read: out.ScannedCount ?? 0,
+          queries: 1,
+        };
+      };
 
     const items: HandoverRecord[] = [];
     let read = 0;
     let queries = 0;
-    const page = (next?: Record<string, unknown>): Page<HandoverRecord> => ({
+    const page = (next?: { day: string; positions: ShardPosition[] }): Page<HandoverRecord> => ({
       items,
-      ...(next ? { cursor: encodeCursor({ kind: 'day', ...next }) } : {}),
+      ...(next
+        ? {
+            cursor: encodeCursor({
+              kind,
+              day: next.day,
+              ...encodeShardPositions(next.positions),
+            }),
+          }
+        : {}),
       itemsRead: read,
     });
-    while (day <= lastDay) {
-      const segment = await guarded(startKey !== undefined, () =>
-        collectQuery(
-          client,
-          { ...query('dayPk', `DAY#${day}`), IndexName: 'byDay' },
-          {
-            want: limit - items.length,
-            keyAttributes: DAY_KEY,
-            startKey,
-            maxRead: Math.max(1, maxRead - read),
-          },
-        ),
-      );
-      items.push(...segment.items.map(toRecord));
-      read += segment.read;
-      queries += segment.queries;
-      if (segment.next) return page({ day, ...itemKey(segment.next) });
-      day = nextDay(day);
-      startKey = undefined;
-      if (day > lastDay) break;
-      if (items.length === limit || queries >= maxQueries || read >= maxRead) return page({ day });
+    for (;;) {
+      const want = limit - items.length;
+      const open = positions.filter((p) => p.state !== 'done').length;
+      // Unfiltered: a page's worth per shard bounds the page at `limit x shards` items read.
+      const perShard = filter
+        ? Math.max(1, Math.min(Math.max(want, FILTERED_STEP), Math.floor((maxRead - read) / open)))
+        : want;
+      const merged = await mergeShardPage({
+        positions,
+        want,
+        read: readShard(day, perShard),
+        sortKeyOf: (item) => item.timeSk as string,
+        sortKeyOfPosition: (position) => position,
+        positionOf: (item) => item.timeSk as string,
+        uniqueSortKeys: true,
+      });
+      items.push(...merged.items.map(toRecord));
+      read += merged.read;
+      queries += merged.queries;
+      positions = merged.positions;
+      if (allDone(positions)) {
+        day = nextDay(day);
+        positions = startPositions(shards);
+        if (day > lastDay) return page();
+      }
+      if (items.length === limit || read >= maxRead || queries + shards > maxQueries) {
+        return page({ day, positions });
+      }
     }
-    return page();
   };
 
   return { append, get, listUser, latestAtOrBefore, listRange };
 };
 
-/** The base-table part of an index start key, as kept in a cursor. */
-const itemKey = (key: Key) => ({ pk: key.pk, sk: key.sk, timeSk: key.timeSk });
-
-const itemKeyFromState = (state: Record<string, unknown>) => {
-  const pk = cursorString(state, 'pk');
-  const sk = cursorString(state, 'sk');
-  const timeSk = cursorString(state, 'timeSk');
-  if (!pk.startsWith('USER#') || !SK_PATTERN.test(sk)) throw invalidCursor();
-  return { pk, sk, timeSk };
-};
-
-const itemKeyFromCursor = (cursor: string, kind: string) =>
-  itemKeyFromState(decodeCursor(cursor, kind));
+const maxKey = (a: string, b: string) => (compareSortKeys(a, b) >= 0 ? a : b);

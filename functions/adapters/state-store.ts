@@ -1,8 +1,10 @@
-// The state table on DynamoDB (layout: functions/platform/tables.ts). Three kinds of item:
+// The state table on DynamoDB (layout: functions/contracts/tables.ts). Three kinds of item:
 // - owner items `USER#{userId}`: the OwnerItem fields as they are (`pending` as a map or null),
-//   replaced whole on every write with a condition on `version`; while `pending` is set they also
-//   carry `pendingPk = "PENDING"` and `pendingSince = pending.markedAt` (the sparse
-//   byPendingSince index), and a write without `pending` drops both;
+//   replaced whole on every write with a condition on `version`, plus the write-sharded index keys
+//   of ownerIndexKeys (shard = hash(userId) mod `shards`): always `ownerPk`/`ownerSk` (byOwner),
+//   while `pending` is set `pendingPk`/`pendingSince` (byPendingSince), while a timer is set
+//   `duePk`/`dueSk` (byDue). A whole-item put drops the keys a write no longer gives, and moves the
+//   item to its new owner's partition. Reads strip them all;
 // - idempotency items `IDEM#{callerServiceId}#{key}` and delivery items `CB#{deliveryId}`, both
 //   with `expiresAt` (epoch seconds). An item counts as absent from `expiresAt` on: reads return
 //   null for it and conditional writes may replace it (`expiresAt <= now`), while DynamoDB's TTL
@@ -16,10 +18,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { StateStore } from '../domain/ports';
+import { DEFAULT_INDEX_SHARDS, shardOf } from '../domain/shards';
 import type { DeliveryItem, IdempotencyItem, OwnerItem } from '../domain/types';
 import {
   checkLimit,
-  collectQuery,
   cursorString,
   decodeCursor,
   encodeCursor,
@@ -28,6 +30,9 @@ import {
   isInvalidStartKey,
   type Key,
 } from './dynamo';
+import { createOwnerIndexReads, OWNER_INDEX_ATTRIBUTES, ownerIndexKeys } from './owner-index';
+
+export { ownerIndexKeys } from './owner-index';
 
 export interface StateStoreOptions {
   client: DynamoDBDocumentClient;
@@ -37,29 +42,20 @@ export interface StateStoreOptions {
    * items are returned). @default 5000
    */
   maxScannedPerPage?: number;
+  /** Index shards (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
+  shards?: number;
 }
 
-const PENDING = 'PENDING';
-const PENDING_KEY = ['pk', 'pendingPk', 'pendingSince'];
-const OWNER_ATTRIBUTES_ADDED = ['pk', 'pendingPk', 'pendingSince'] as const;
+const OWNER_ATTRIBUTES_ADDED = ['pk', ...OWNER_INDEX_ATTRIBUTES] as const;
 
 const ownerPk = (userId: string) => `USER#${userId}`;
 const idempotencyPk = (callerServiceId: string, key: string) => `IDEM#${callerServiceId}#${key}`;
 const deliveryPk = (deliveryId: string) => `CB#${deliveryId}`;
 
-/** `markedAt` in `toISOString` form, so that the index sorts by time. */
-const sortableInstant = (iso: string): string => {
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new Error('A pending marker needs a valid markedAt time.');
-  return new Date(ms).toISOString();
-};
-
-const toOwnerItem = (item: OwnerItem): Record<string, unknown> => ({
+const toOwnerItem = (item: OwnerItem, shards: number): Record<string, unknown> => ({
   ...item,
   pk: ownerPk(item.userId),
-  ...(item.pending
-    ? { pendingPk: PENDING, pendingSince: sortableInstant(item.pending.markedAt) }
-    : {}),
+  ...ownerIndexKeys(item, shards),
 });
 
 const withoutAttributes = <T>(item: Record<string, unknown>, names: readonly string[]): T => {
@@ -81,6 +77,9 @@ const DELIVERY_FIELDS = [
   'leaseUntil',
   'expiresAt',
   'forwardedTo',
+  'failures',
+  'lastStatus',
+  'failover',
 ] as const;
 
 const ABSENT_OR_EXPIRED = 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds';
@@ -89,7 +88,10 @@ export const createStateStore = ({
   client,
   tableName,
   maxScannedPerPage = 5000,
+  shards = DEFAULT_INDEX_SHARDS,
 }: StateStoreOptions): StateStore => {
+  shardOf('', shards); // refuses a shard count out of range at construction
+  const { listOwnedBy, listStalePending } = createOwnerIndexReads({ client, tableName, shards });
   const conditionalPut = async (
     item: Record<string, unknown>,
     condition: string,
@@ -179,66 +181,19 @@ export const createStateStore = ({
     }
   };
 
-  const createOwner: StateStore['createOwner'] = (item) =>
-    conditionalPut(toOwnerItem(item), 'attribute_not_exists(pk)');
+  const createOwner: StateStore['createOwner'] = async (item) =>
+    conditionalPut(toOwnerItem(item, shards), 'attribute_not_exists(pk)');
 
   const compareAndSetOwner: StateStore['compareAndSetOwner'] = async (item, expectedVersion) => {
     if (item.version !== expectedVersion + 1) {
       throw new Error('An owner item write must advance the version by exactly one.');
     }
     return conditionalPut(
-      toOwnerItem(item),
+      toOwnerItem(item, shards),
       '#version = :expected',
       { ':expected': expectedVersion },
       { '#version': 'version' },
     );
-  };
-
-  const listStalePending: StateStore['listStalePending'] = async (
-    markedBefore,
-    { limit, cursor },
-  ) => {
-    checkLimit(limit);
-    let startKey: Key | undefined;
-    if (cursor !== undefined) {
-      const state = decodeCursor(cursor, 'pending');
-      const pk = cursorString(state, 'pk');
-      if (!pk.startsWith('USER#')) throw invalidCursor();
-      startKey = { pk, pendingPk: PENDING, pendingSince: cursorString(state, 'pendingSince') };
-    }
-    let segment: Awaited<ReturnType<typeof collectQuery>>;
-    try {
-      segment = await collectQuery(
-        client,
-        {
-          TableName: tableName,
-          IndexName: 'byPendingSince',
-          KeyConditionExpression: 'pendingPk = :pending AND pendingSince < :before',
-          ExpressionAttributeValues: {
-            ':pending': PENDING,
-            ':before': sortableInstant(markedBefore),
-          },
-          ScanIndexForward: true,
-        },
-        { want: limit, keyAttributes: PENDING_KEY, startKey, maxRead: limit + 1 },
-      );
-    } catch (err) {
-      if (cursor !== undefined && isInvalidStartKey(err)) throw invalidCursor();
-      throw err;
-    }
-    const next = segment.next;
-    return {
-      items: segment.items.map((item) => ({
-        userId: item.userId as string,
-        markedAt: (item.pending as { markedAt: string }).markedAt,
-      })),
-      ...(next
-        ? {
-            cursor: encodeCursor({ kind: 'pending', pk: next.pk, pendingSince: next.pendingSince }),
-          }
-        : {}),
-      itemsRead: segment.read,
-    };
   };
 
   const getIdempotency: StateStore['getIdempotency'] = async (callerServiceId, key, nowMs) => {
@@ -351,6 +306,7 @@ export const createStateStore = ({
     getOwner,
     createOwner,
     compareAndSetOwner,
+    listOwnedBy,
     listStalePending,
     listUsers,
     getIdempotency,

@@ -1,12 +1,14 @@
 // The DynamoDB history store against dynalite over real HTTP: what only this store shows, the
-// metadata its marshaller and DynamoDB refuse, how many items a page read, full pages across day
-// partitions and the destination index, a filtered page cut at its read budget, and cursors
-// altered by hand. What any HistoryStore promises (appends, round trips, a user's pages, the owner
+// metadata its marshaller and DynamoDB refuse, the sharded index keys each item gets, how many
+// items a page read, full pages across day partitions and the destination index, a filtered page
+// cut at its read budget, and cursors altered by hand. What any HistoryStore promises (appends, round trips, a user's pages, the owner
 // at an instant, ranges and their filters, limits) is in the store contract,
 // test/contracts/stores.contract.ts, run against this store and the fake.
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { UnstorableItemError } from '../../functions/adapters/dynamo';
-import { createHistoryStore } from '../../functions/adapters/history-store';
+import { createHistoryStore, historyIndexKeys } from '../../functions/adapters/history-store';
 import { ValidationError } from '../../functions/domain/errors';
+import { DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../../functions/domain/shards';
 import type { HistoryStore } from '../../functions/domain/ports';
 import type { HandoverRecord, HistoryFilters, Page } from '../../functions/domain/types';
 import { type LocalDynamo, startDynalite } from '../support/dynalite';
@@ -143,6 +145,84 @@ describe('metadata the document marshaller or DynamoDB would not keep', () => {
   });
 });
 
+describe('the sharded index keys', () => {
+  const stored = async (userId: string, seq: number) =>
+    (
+      await dynamo.client.send(
+        new GetCommand({
+          TableName: currentTable,
+          Key: { pk: `USER#${userId}`, sk: `SEQ#${String(seq).padStart(10, '0')}` },
+        }),
+      )
+    ).Item;
+
+  it('gives a record its day and destination keys in the shard of its handover id', async () => {
+    const appended = record({ handoverId: 'h-keys', createdAt: '2026-03-02T23:59:59.999+00:00' });
+    await store.append(appended);
+
+    const item = await stored('20', 1);
+
+    const shard = shardOf('h-keys', DEFAULT_INDEX_SHARDS);
+    expect(item).toMatchObject({
+      dayPk: `DAY#2026-03-02#${shard}`,
+      toPk: `TO#${appended.toOwner}#2026-03-02#${shard}`,
+      timeSk: '2026-03-02T23:59:59.999Z#h-keys',
+    });
+    expect(historyIndexKeys(appended, DEFAULT_INDEX_SHARDS)).toEqual({
+      dayPk: item?.dayPk,
+      toPk: item?.toPk,
+      timeSk: item?.timeSk,
+    });
+  });
+
+  it('keys by the number of shards it is given, and by the UTC day of the record', async () => {
+    const threeShards = createHistoryStore({
+      client: dynamo.client,
+      tableName: currentTable,
+      shards: 3,
+    });
+    const late = record({ handoverId: 'h-late', createdAt: '2026-03-03T00:30:00.000+01:00' });
+    await threeShards.append(late);
+
+    const item = await stored('20', 1);
+
+    const shard = shardOf('h-late', 3);
+    expect([item?.dayPk, item?.toPk]).toEqual([
+      indexKeys.day('2026-03-02', shard),
+      indexKeys.destination(late.toOwner, '2026-03-02', shard),
+    ]);
+  });
+
+  it("spreads one day's records over every shard of the day index", async () => {
+    const records = Array.from({ length: 120 }, (_, i) =>
+      record({
+        userId: `s${i}`,
+        handoverId: `spread-${i}`,
+        createdAt: new Date(Date.parse('2026-03-02T00:00:00.000Z') + i * 1000).toISOString(),
+      }),
+    );
+    await Promise.all(records.map((r) => store.append(r)));
+
+    const perShard: number[] = [];
+    for (let shard = 0; shard < DEFAULT_INDEX_SHARDS; shard += 1) {
+      const out = await dynamo.client.send(
+        new QueryCommand({
+          TableName: currentTable,
+          IndexName: 'byDay',
+          KeyConditionExpression: 'dayPk = :pk',
+          ExpressionAttributeValues: { ':pk': indexKeys.day('2026-03-02', shard) },
+          Select: 'COUNT',
+        }),
+      );
+      perShard.push(out.Count ?? 0);
+    }
+
+    expect(perShard.reduce((a, b) => a + b, 0)).toBe(120);
+    expect(perShard.every((count) => count > 0)).toBe(true);
+    expect(Math.max(...perShard)).toBeLessThan(120 / 2);
+  });
+});
+
 describe('listUser', () => {
   it('reads one item beyond the page, however long the history is', async () => {
     await appendAll(userRecords('20', 40));
@@ -225,6 +305,46 @@ describe('listRange', () => {
     expect(result.emptyPagesWithCursor).toBeGreaterThan(0);
   });
 
+  it('keeps every cursor of a sparse filtered walk over 64 shards within the API cap', async () => {
+    // The API takes cursors of at most 2,048 characters: with one resume position for all open
+    // shards, the cursor does not grow with the number of shards. A read budget of ten items per
+    // shard and page leaves the shards at different places after every page.
+    const wide = createHistoryStore({
+      client: dynamo.client,
+      tableName: currentTable,
+      shards: 64,
+      maxItemsReadPerPage: 640,
+    });
+    const records = Array.from({ length: 1000 }, (_, i) =>
+      record({
+        userId: `w${i}`,
+        handoverId: `wide-${i}-${'x'.repeat(60)}`,
+        createdAt: new Date(Date.parse('2026-03-02T00:00:00.000Z') + i * 1000).toISOString(),
+        status: i % 37 === 0 ? 'failed' : 'completed',
+      }),
+    );
+    await Promise.all(records.map((r) => wide.append(r)));
+    const cursors: string[] = [];
+
+    const result = await allPages(async (cursor) => {
+      const page = await wide.listRange({
+        from: '2026-03-02T00:00:00.000Z',
+        to: '2026-03-02T23:59:59.999Z',
+        limit: 2,
+        cursor,
+        filters: { status: 'failed' },
+      });
+      if (page.cursor) cursors.push(page.cursor);
+      return page;
+    });
+
+    expect(result.ids).toEqual(
+      records.filter((r) => r.status === 'failed').map((r) => r.handoverId),
+    );
+    expect(cursors.length).toBeGreaterThan(2);
+    expect(Math.max(...cursors.map((c) => c.length))).toBeLessThanOrEqual(2048);
+  });
+
   it('lists the handovers to one service through the destination index', async () => {
     const records = dayRecords();
     await appendAll(records);
@@ -257,13 +377,18 @@ describe('listRange', () => {
     expect(page).toEqual({ items: [], itemsRead: 0 });
   });
 
-  it('reads one item beyond a first page that one day fills', async () => {
-    await appendAll(userRecords('20', 30, '2026-03-02T00:00:00.000Z'));
+  it('reads at most a page from each shard of a day that fills the first page', async () => {
+    const records = userRecords('20', 120, '2026-03-02T00:00:00.000Z');
+    await appendAll(records);
+    // One query per shard with the page's limit: what each shard holds, up to 10.
+    const held = new Array<number>(DEFAULT_INDEX_SHARDS).fill(0);
+    for (const r of records) held[shardOf(r.handoverId, DEFAULT_INDEX_SHARDS)]! += 1;
 
     const page = await store.listRange({ from, to, limit: 10 });
 
     expect(page.items.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(page.itemsRead).toEqual(11);
+    expect(page.itemsRead).toEqual(held.reduce((sum, n) => sum + Math.min(n, 10), 0));
+    expect(page.itemsRead).toBeLessThanOrEqual(10 * DEFAULT_INDEX_SHARDS);
   });
 });
 
@@ -292,5 +417,48 @@ describe('cursors altered by hand', () => {
     }
 
     expect(codes).toEqual(attempts.map(() => 'invalid_cursor'));
+  });
+
+  it("rejects a range cursor whose shards' positions were changed, or made with other shards", async () => {
+    const records = Array.from({ length: 40 }, (_, i) =>
+      record({
+        userId: `c${i}`,
+        handoverId: `cursor-${i}`,
+        createdAt: new Date(Date.parse('2026-03-01T10:00:00.000Z') + i * 1000).toISOString(),
+      }),
+    );
+    await appendAll(records);
+    const range = { from: '2026-03-01T00:00:00.000Z', to: '2026-03-02T00:00:00.000Z', limit: 5 };
+    const cursor = (await store.listRange(range)).cursor!;
+    const threeShards = createHistoryStore({
+      client: dynamo.client,
+      tableName: currentTable,
+      shards: 3,
+    });
+
+    const attempts = [
+      () => threeShards.listRange({ ...range, cursor }),
+      () => store.listRange({ ...range, cursor: tampered(cursor, (s) => (s.n = 3)) }),
+      () => store.listRange({ ...range, cursor: tampered(cursor, (s) => (s.at = 42)) }),
+      () =>
+        store.listRange({
+          ...range,
+          cursor: tampered(cursor, (s) => (s.at = '2026-03-05T00:00:00.000Z#x')),
+        }),
+      () => store.listRange({ ...range, cursor: tampered(cursor, (s) => (s.done = 'zz')) }),
+      () => store.listRange({ ...range, cursor: tampered(cursor, (s) => (s.done = 'fff')) }),
+      () => store.listRange({ ...range, cursor: tampered(cursor, (s) => (s.other = { 9: 'x' })) }),
+    ];
+    const codes: unknown[] = [];
+    for (const attempt of attempts) {
+      const err = await errorOf(attempt);
+      codes.push(err instanceof ValidationError ? err.code : err);
+    }
+
+    expect(codes).toEqual(attempts.map(() => 'invalid_cursor'));
+    const resumed = await store.listRange({ ...range, cursor });
+    expect(resumed.items.map((r) => r.handoverId)).toEqual(
+      records.slice(5, 10).map((r) => r.handoverId),
+    );
   });
 });

@@ -1,8 +1,10 @@
 // The stores' contract (functions/domain/ports.ts: HistoryStore and StateStore) as one set of
 // cases, run against the in-memory fakes the domain tests use (stores.fakes.test.ts) and against
 // the DynamoDB adapters over dynalite (stores.dynalite.test.ts), so the fakes cannot drift from
-// what the real stores do. Only what the port promises is asserted: page contents and order, not
-// how many items a store read, nor how a short filtered page is cut.
+// what the real stores do. Only what the port promises is asserted: page contents and order, the
+// bound on items read per page (the scaling budget: at most limit x index shards, whatever the
+// table holds), not how a short filtered page is cut. The sharded indexes are walked with 1, 3 and
+// 8 shards; the fakes have no shards and keep the same promises.
 import { ValidationError } from '../../functions/domain/errors';
 import type { HistoryStore, StateStore } from '../../functions/domain/ports';
 import type {
@@ -152,9 +154,30 @@ const FORGED_CURSORS = [
  * Registers the contract's cases. `fresh` gives empty stores for each case; `hooks` start and stop
  * whatever the stores need (a dynalite server).
  */
+/** The index shards the sharded cases run with (the fakes ignore it). */
+export interface StoreOptions {
+  shards?: number;
+}
+
+/** `count` distinct ids, a 32-bit LCG from `seed`: the same spread of shards on every run. */
+const pseudoIds = (prefix: string, count: number, seed = 7): string[] => {
+  let x = seed;
+  return Array.from({ length: count }, (_, i) => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return `${prefix}-${i}-${x.toString(36)}`;
+  });
+};
+
+/** Appends with a few writes in flight at once (seeding thousands of records one by one is slow). */
+const appendMany = async (history: HistoryStore, records: HandoverRecord[]) => {
+  for (let i = 0; i < records.length; i += 50) {
+    await Promise.all(records.slice(i, i + 50).map((r) => history.append(r)));
+  }
+};
+
 export function describeStoreContract(
   subject: string,
-  fresh: () => Promise<Stores>,
+  fresh: (options?: StoreOptions) => Promise<Stores>,
   hooks: { beforeAll?: () => Promise<void>; afterAll?: () => Promise<void> } = {},
 ): void {
   describe(`the store contract: ${subject}`, () => {
@@ -632,6 +655,227 @@ export function describeStoreContract(
       });
     });
 
+    describe.each([1, 3, 8])('sharded indexes, %i shard(s)', (shards) => {
+      // Records of many users over three days, several at the same instant, to two Services; the
+      // range asked starts and ends inside a day.
+      const spread = (): HandoverRecord[] => {
+        const ids = pseudoIds('h', 90);
+        const seqs = new Map<string, number>();
+        return ids.map((handoverId, i) => {
+          const userId = `u${i % 23}`;
+          const seq = (seqs.get(userId) ?? 0) + 1;
+          seqs.set(userId, seq);
+          const at = Date.parse('2026-03-01T06:00:00.000Z') + Math.floor(i / 3) * 7_200_000;
+          return record({
+            userId,
+            seq,
+            handoverId,
+            createdAt: new Date(at).toISOString(),
+            toOwner: i % 4 === 0 ? AGENT : BOT,
+            reason: i % 5 === 0 ? 'user_requested_human' : 'question_too_complex',
+          });
+        });
+      };
+      const bounds = { from: '2026-03-01T08:00:00.000Z', to: '2026-03-03T20:00:00.000Z' };
+      const ordered = (records: HandoverRecord[]) =>
+        records
+          .filter((r) => r.createdAt >= bounds.from && r.createdAt <= bounds.to)
+          .sort(
+            (a, b) =>
+              a.createdAt.localeCompare(b.createdAt) || a.handoverId.localeCompare(b.handoverId),
+          )
+          .map((r) => r.handoverId);
+
+      it('walks a range across the shards oldest first, each record exactly once', async () => {
+        const stores = await fresh({ shards });
+        const records = spread();
+        await appendMany(stores.history, records);
+
+        const walks = [];
+        for (const limit of [1, 7, 40]) {
+          walks.push(
+            await allPages((cursor) => stores.history.listRange({ ...bounds, limit, cursor }), 500),
+          );
+        }
+
+        const expected = ordered(records);
+        expect(expected.length).toBeGreaterThan(60);
+        for (const walk of walks) expect(walk.items.map((r) => r.handoverId)).toEqual(expected);
+        expect(walks.map((w) => Math.max(...w.sizes))).toEqual([1, 7, 40]);
+      });
+
+      it('walks a destination, and a filtered range, across the shards each record once', async () => {
+        const stores = await fresh({ shards });
+        const records = spread();
+        await appendMany(stores.history, records);
+
+        const toAgent = await allPages((cursor) =>
+          stores.history.listRange({ ...bounds, limit: 4, cursor, filters: { toOwner: AGENT } }),
+        );
+        const asked = await allPages((cursor) =>
+          stores.history.listRange({
+            ...bounds,
+            limit: 3,
+            cursor,
+            filters: { reason: 'user_requested_human' },
+          }),
+        );
+
+        expect(toAgent.items.map((r) => r.handoverId)).toEqual(
+          ordered(records.filter((r) => r.toOwner === AGENT)),
+        );
+        expect(asked.items.map((r) => r.handoverId)).toEqual(
+          ordered(records.filter((r) => r.reason === 'user_requested_human')),
+        );
+      });
+
+      it('reads at most limit x shards items for a first page, the same at 200 and 2,000 records', async () => {
+        // One day of records: every shard holds far more than a page.
+        const dayOf = (count: number) =>
+          pseudoIds('d', count, 11).map((handoverId, i) =>
+            record({
+              userId: `d${i}`,
+              handoverId,
+              createdAt: new Date(
+                Date.parse('2026-03-02T00:00:00.000Z') + i * 40_000,
+              ).toISOString(),
+            }),
+          );
+        const firstPage = async (count: number) => {
+          const stores = await fresh({ shards });
+          await appendMany(stores.history, dayOf(count));
+          const range = { from: '2026-03-02T00:00:00.000Z', to: '2026-03-02T23:59:59.999Z' };
+          return [
+            await stores.history.listRange({ ...range, limit: 10 }),
+            await stores.history.listRange({ ...range, limit: 10, filters: { toOwner: AGENT } }),
+          ];
+        };
+
+        const small = await firstPage(200);
+        const large = await firstPage(2_000);
+
+        const read = (pages: Page<HandoverRecord>[]) => pages.map((p) => p.itemsRead);
+        expect([...small, ...large].map((p) => p.items.length)).toEqual([10, 10, 10, 10]);
+        for (const n of [...read(small), ...read(large)]) {
+          expect(n).toBeGreaterThanOrEqual(10);
+          expect(n).toBeLessThanOrEqual(10 * shards);
+        }
+        expect(read(large)).toEqual(read(small));
+      });
+
+      it("lists a Service's users across the shards by user id, each once", async () => {
+        const stores = await fresh({ shards });
+        const users = pseudoIds('user', 30, 3);
+        for (const [i, userId] of users.entries()) {
+          await stores.state.createOwner(owner({ userId, owner: i % 3 === 0 ? AGENT : BOT }));
+        }
+        await stores.state.putIdempotency(idempotency(), NOW);
+
+        const walks = [];
+        for (const limit of [1, 4, 100]) {
+          walks.push(
+            await allPages((cursor) => stores.state.listOwnedBy(BOT, { limit, cursor }), 100),
+          );
+        }
+        const agents = await allPages((cursor) =>
+          stores.state.listOwnedBy(AGENT, { limit: 3, cursor }),
+        );
+
+        const expected = (service: string) =>
+          users.filter((_, i) => (i % 3 === 0 ? AGENT : BOT) === service).sort();
+        for (const walk of walks)
+          expect(walk.items).toEqual(expected(BOT).map((userId) => ({ userId })));
+        expect(agents.items).toEqual(expected(AGENT).map((userId) => ({ userId })));
+        const first = await stores.state.listOwnedBy(BOT, { limit: 4 });
+        expect(first.itemsRead).toBeLessThanOrEqual(4 * shards);
+        const nobody = await stores.state.listOwnedBy('nobody', { limit: 5 });
+        expect([nobody.items, nobody.cursor]).toEqual([[], undefined]);
+      });
+
+      it('moves a user between the byOwner listings when its owner changes', async () => {
+        const stores = await fresh({ shards });
+        const users = pseudoIds('mover', 6, 5);
+        for (const userId of users) await stores.state.createOwner(owner({ userId }));
+        const moved = owner({ userId: users[2]!, owner: AGENT, version: 2, lastSeq: 1 });
+
+        await stores.state.compareAndSetOwner(moved, 1);
+        const listed = async (service: string) =>
+          (
+            await allPages((cursor) => stores.state.listOwnedBy(service, { limit: 2, cursor }))
+          ).items.map((u) => u.userId);
+
+        expect(await listed(BOT)).toEqual(users.filter((u) => u !== users[2]).sort());
+        expect(await listed(AGENT)).toEqual([users[2]]);
+        expect(await stores.state.getOwner(users[2]!)).toEqual(moved);
+      });
+
+      it('lists stale pending markers across the shards oldest first, each once', async () => {
+        const stores = await fresh({ shards });
+        const users = pseudoIds('pending', 24, 9);
+        // Two users per minute: markers of the same instant in different shards.
+        const markedAt = (i: number) =>
+          new Date(
+            Date.parse('2026-03-02T10:00:00.000Z') + Math.floor(i / 2) * 60_000,
+          ).toISOString();
+        for (const [i, userId] of users.entries()) {
+          await stores.state.createOwner(owner({ userId }));
+          await stores.state.compareAndSetOwner(
+            owner({ userId, version: 2, pending: pending(markedAt(i), userId) }),
+            1,
+          );
+        }
+        const cutoff = markedAt(20);
+
+        const walks = [];
+        for (const limit of [1, 5, 50]) {
+          walks.push(
+            await allPages(
+              (cursor) => stores.state.listStalePending(cutoff, { limit, cursor }),
+              100,
+            ),
+          );
+        }
+
+        const expected = users.slice(0, 20).map((userId, i) => ({ userId, markedAt: markedAt(i) }));
+        const first = await stores.state.listStalePending(cutoff, { limit: 5 });
+        expect(first.itemsRead).toBeLessThanOrEqual(5 * shards);
+        for (const walk of walks) {
+          expect(walk.items.map((i) => i.markedAt)).toEqual(expected.map((i) => i.markedAt));
+          expect([...walk.items].sort((a, b) => a.userId.localeCompare(b.userId))).toEqual(
+            [...expected].sort((a, b) => a.userId.localeCompare(b.userId)),
+          );
+        }
+      });
+    });
+
+    describe('state: the byOwner listing', () => {
+      it('rejects a forged cursor, a cursor of another Service and a bad limit', async () => {
+        for (const userId of ['a', 'b', 'c']) await state.createOwner(owner({ userId }));
+        for (const userId of ['d', 'e', 'f'])
+          await state.createOwner(owner({ userId, owner: AGENT }));
+        const botCursor = (await state.listOwnedBy(BOT, { limit: 1 })).cursor;
+
+        const codes = [
+          ...(await Promise.all(
+            FORGED_CURSORS.map((cursor) =>
+              codeOf(() => state.listOwnedBy(BOT, { limit: 2, cursor })),
+            ),
+          )),
+          await codeOf(() => state.listOwnedBy(AGENT, { limit: 2, cursor: botCursor })),
+          await codeOf(() => state.listOwnedBy(BOT, { limit: 0 })),
+          await codeOf(() => state.listOwnedBy(BOT, { limit: 1001 })),
+        ];
+
+        expect(botCursor).toEqual(expect.any(String));
+        expect(codes).toEqual([
+          ...FORGED_CURSORS.map(() => 'invalid_cursor'),
+          'invalid_cursor',
+          'invalid_limit',
+          'invalid_limit',
+        ]);
+      });
+    });
+
     describe('state: idempotency items (expiry on read)', () => {
       it('stores an item and reads it back until it expires', async () => {
         const stored = idempotency();
@@ -785,6 +1029,31 @@ export function describeStoreContract(
           replyState: 'sending',
           handoverId: null,
           leaseUntil: NOW + 5,
+        });
+      });
+
+      it("keeps a delivery's failed forwards, last status and the failover it asked for", async () => {
+        const item = delivery();
+        await state.claimDelivery(item, NOW, null);
+
+        await state.updateDelivery(
+          item.deliveryId,
+          { failures: 2, lastStatus: 503 },
+          NOW + LEASE_MS,
+        );
+        const counted = await state.getDelivery(item.deliveryId, NOW);
+        await state.updateDelivery(item.deliveryId, {
+          failures: 3,
+          lastStatus: null,
+          failover: { failures: 3, lastStatus: null, circuit: 'open' },
+        });
+
+        expect(counted).toEqual({ ...item, failures: 2, lastStatus: 503 });
+        expect(await state.getDelivery(item.deliveryId, NOW)).toEqual({
+          ...item,
+          failures: 3,
+          lastStatus: null,
+          failover: { failures: 3, lastStatus: null, circuit: 'open' },
         });
       });
 

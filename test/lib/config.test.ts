@@ -156,6 +156,25 @@ it('refuses a configuration that breaks the timeout chain', () => {
   expect(message).toContain('staleAfterSeconds (120) must lie between');
 });
 
+it('takes the index shards from 1 to 64, 8 when not given, and refuses any other count', () => {
+  const given = (indexShards: unknown) => parseStageConfig({ ...dev(), indexShards }, 'x.json');
+  const refusal = (indexShards: unknown) => messageOf(() => given(indexShards));
+
+  const counts = [given(1), given(64), parseStageConfig(dev(), 'x.json')].map(
+    (stage) => stage.config.indexShards,
+  );
+  const messages = [refusal(0), refusal(65), refusal(2.5), refusal('8')];
+
+  expect(counts).toEqual([1, 64, 8]);
+  expect(JSON.parse(given(3).configJson).indexShards).toBe(3);
+  for (const message of messages) {
+    oneSentence(message);
+    expect(message).toMatch(
+      /^Stage configuration x\.json is invalid: indexShards: .*whole number from 1 to 64/,
+    );
+  }
+});
+
 it('refuses a configuration too large for the Lambda environment', () => {
   const raw = dev();
   raw.services = Array.from({ length: 12 }, (_, i) => ({

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { historyIndexKeys } from '../../functions/adapters/history-store';
+import { DEFAULT_INDEX_SHARDS } from '../../functions/domain/shards';
 import { startParleySimulator } from '../../local/parley-sim';
 import { EXAMPLE_RULE, generateServicesFile } from '../../local/services-file';
 import {
@@ -57,6 +59,10 @@ describe('npm start', () => {
         `${join(dir.dir, 'services.json')} (generated now, with fresh tokens)`,
       );
       expect(banner).toContain(auditor);
+      expect(banner).toMatch(
+        new RegExp(`operator\\s+local-operator: ${services.operators[0].token}\n`),
+      );
+      expect(banner).toContain(`OPERATOR_TOKEN=${services.operators[0].token}`);
       expect(banner.match(/^ {4}curl /gm)).toHaveLength(4);
       expect(JSON.parse(readFileSync(join(dir.dir, 'run.json'), 'utf8'))).toMatchObject({
         url: run.stack.url,
@@ -329,9 +335,7 @@ describe('npm start', () => {
           ...record,
           pk: 'USER#20',
           sk: expect.stringMatching(/^SEQ#0*1$/),
-          dayPk: `DAY#${record.createdAt.slice(0, 10)}`,
-          toPk: `TO#${record.toOwner}`,
-          timeSk: `${record.createdAt}#${record.handoverId}`,
+          ...historyIndexKeys(record, DEFAULT_INDEX_SHARDS),
         },
       ]);
     } finally {
