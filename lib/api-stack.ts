@@ -1,6 +1,6 @@
-// The stateless stack: the functions (from functionSpecs), the callback queue, the HTTP API (from
-// httpRoutes), the reconcile schedule and the alarms. Grants are wired here, in one table: which
-// function uses which table, secret and queue.
+// The stateless stack: the functions (from functionSpecs), the callback and notify queues, the
+// HTTP API (from httpRoutes), the reconcile and outbox relay schedules and the alarms. Grants are
+// wired here, in one table: which function uses which table, secret and queue.
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -18,8 +18,10 @@ import { OperationalAlarms } from './constructs/alarms';
 import { CallbackQueue } from './constructs/callback-queue';
 import { HandoverHttpApi } from './constructs/http-api';
 import { acknowledge } from './constructs/nag';
+import { NOTIFY_SPARE_RECEIVES, NotifyQueue, notifyAttempts } from './constructs/notify-queue';
 import {
   type HistoryAccess,
+  type QueueAccess,
   ServiceFunction,
   type StateAccess,
 } from './constructs/service-function';
@@ -35,36 +37,86 @@ import { outputIdFor } from './data-stack';
  */
 export const PROCESSOR_BATCH_SIZE = 5;
 
+/** Seconds of the notifier's timeout kept for the item reads and writes around its POSTs. */
+const NOTIFIER_MARGIN_SECONDS = 5;
+
+/**
+ * Notifications per notifier invocation. A FIFO batch is sent one record after another and each
+ * POST may wait a whole downstream timeout, so a batch holds as many as fit the notifier's timeout
+ * less a margin (2 at the defaults, 30 s and 10 s; at most 10, SQS FIFO's limit): a batch that
+ * timed out would spend a receive of each record without an attempt.
+ */
+export const notifierBatchSize = (downstreamTimeoutMs: number): number => {
+  const budgetMs = (functionSpecs.notifier.timeoutSeconds - NOTIFIER_MARGIN_SECONDS) * 1000;
+  return Math.min(10, Math.max(1, Math.floor(budgetMs / downstreamTimeoutMs)));
+};
+
+/**
+ * The notify queue's visibility timeout, which only a crashed or timed-out attempt waits (the
+ * notifier sets each retry's wait itself): six times the notifier's timeout, as Lambda advises for
+ * a queue event source, so that a throttled batch is not received twice (each receive counts
+ * towards the DLQ).
+ */
+export const NOTIFY_VISIBILITY_TIMEOUT_SECONDS = 6 * functionSpecs.notifier.timeoutSeconds;
+
 /** Which function needs what (least privilege, DESIGN.md). */
 interface Needs {
   history?: HistoryAccess;
   /** History indexes it queries: audit ranges (byDay, byDestination), owner at an instant (byTime). */
   historyIndexes?: readonly string[];
   state?: StateAccess;
-  /** State indexes it queries: the stale pending markers (byPendingSince), reconcile only. */
+  /**
+   * State indexes it queries: the stale pending markers (byPendingSince, reconcile), the outbox by
+   * status (byNotificationStatus, notifier and notifications), a Service's users (byOwner, release).
+   */
   stateIndexes?: readonly string[];
   serviceSecrets?: boolean;
   /** Each Service's callback-token secret (the webhook's and nothing else). */
   callbackTokenSecrets?: boolean;
   auditorsSecret?: boolean;
-  queue?: 'send' | 'consume';
+  queue?: QueueAccess;
+  /**
+   * The notify queue: `send` where records cause notifications (their outbox items are state
+   * puts), `consume` for the notifier.
+   */
+  notifyQueue?: readonly QueueAccess[];
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   // Authenticates Parley with callback tokens only (internet-facing: no Parley secret) and
   // enqueues: no table, no Parley call.
   inbound: { callbackTokenSecrets: true, queue: 'send' },
-  // Owner check, rules, forwards, handovers (records and observed drift).
-  processor: { history: 'append', state: 'deliver', serviceSecrets: true, queue: 'consume' },
-  handover: { history: 'append', state: 'write', serviceSecrets: true, auditorsSecret: true },
+  // Owner check, rules, forwards, handovers (records and observed drift), failover (circuit
+  // items), delivery leases (UpdateItem).
+  processor: {
+    history: 'append',
+    state: 'deliver',
+    serviceSecrets: true,
+    queue: 'consume',
+    notifyQueue: ['send'],
+  },
+  handover: {
+    history: 'append',
+    state: 'write',
+    serviceSecrets: true,
+    auditorsSecret: true,
+    notifyQueue: ['send'],
+  },
   // The owner check may refresh from Parley and record observed drift.
-  messages: { history: 'append', state: 'write', serviceSecrets: true, auditorsSecret: true },
+  messages: {
+    history: 'append',
+    state: 'write',
+    serviceSecrets: true,
+    auditorsSecret: true,
+    notifyQueue: ['send'],
+  },
   owner: {
     history: 'append',
     historyIndexes: ['byTime'],
     state: 'write',
     serviceSecrets: true,
     auditorsSecret: true,
+    notifyQueue: ['send'],
   },
   services: { serviceSecrets: true, auditorsSecret: true },
   audit: {
@@ -79,11 +131,37 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     stateIndexes: ['byPendingSince'],
     serviceSecrets: true,
     auditorsSecret: true,
+    notifyQueue: ['send'],
   },
   // Reads only: a user's records (table, no index), owner items (GetItem, and Scan to list users).
   verify: { history: 'walk', state: 'list', serviceSecrets: true, auditorsSecret: true },
   health: {},
   openapi: {},
+  // Sends the outbox (items read, then set by compare-and-set puts), signed with each Service's
+  // signing secret; as the relay (every minute) it finds pending items by status and queues them.
+  notifier: {
+    state: 'write',
+    stateIndexes: ['byNotificationStatus'],
+    serviceSecrets: true,
+    notifyQueue: ['consume', 'send'],
+  },
+  // Lists the outbox for auditors; an operator's redeliver sets an item back and queues it.
+  notifications: {
+    state: 'write',
+    stateIndexes: ['byNotificationStatus'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+    notifyQueue: ['send'],
+  },
+  // An operator hands a Service's users (found by byOwner) to the default Service, as handovers.
+  release: {
+    history: 'append',
+    state: 'write',
+    stateIndexes: ['byOwner'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+    notifyQueue: ['send'],
+  },
 };
 
 export interface ApiStackProps extends StackProps {
@@ -101,9 +179,11 @@ export interface ApiStackProps extends StackProps {
 export class ApiStack extends Stack {
   public readonly functions: Readonly<Record<FunctionName, ServiceFunction>>;
   public readonly queue: CallbackQueue;
+  public readonly notifyQueue: NotifyQueue;
   public readonly http: HandoverHttpApi;
   public readonly alarms: OperationalAlarms;
   public readonly schedule: Rule;
+  public readonly relaySchedule: Rule;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -111,6 +191,10 @@ export class ApiStack extends Stack {
     const logRetention = infra.logRetentionDays as RetentionDays;
 
     this.queue = new CallbackQueue(this, 'Callbacks');
+    this.notifyQueue = new NotifyQueue(this, 'Notify', {
+      visibilityTimeout: Duration.seconds(NOTIFY_VISIBILITY_TIMEOUT_SECONDS),
+      maxReceiveCount: notifyAttempts(config.notifyRetrySeconds) + NOTIFY_SPARE_RECEIVES,
+    });
 
     const functions = {} as Record<FunctionName, ServiceFunction>;
     for (const [name, spec] of Object.entries(functionSpecs) as [FunctionName, FunctionSpec][]) {
@@ -131,6 +215,14 @@ export class ApiStack extends Stack {
       if (needs.queue === 'send') fn.useQueue(this.queue.queue, 'send');
       if (needs.queue === 'consume') {
         fn.useQueue(this.queue.queue, 'consume', { batchSize: PROCESSOR_BATCH_SIZE });
+      }
+      for (const access of needs.notifyQueue ?? []) {
+        if (access === 'send') fn.useNotifyQueue(this.notifyQueue.queue, 'send');
+        else {
+          fn.useNotifyQueue(this.notifyQueue.queue, 'consume', {
+            batchSize: notifierBatchSize(config.downstreamTimeoutMs),
+          });
+        }
       }
       functions[name] = fn;
     }
@@ -154,9 +246,24 @@ export class ApiStack extends Stack {
       targets: [new LambdaFunction(lambdas.reconcile, { retryAttempts: 0 })],
     });
 
+    // The outbox relay: the notifier queues again what a writer left pending, every minute. The
+    // next run does the same work, so a failed run is not retried: it is dropped and counted
+    // (AsyncEventsDropped, alarmed), as is a run that could not start within the minute.
+    this.relaySchedule = new Rule(this, 'NotifyRelaySchedule', {
+      description: 'Queue notifications left pending in the outbox again',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(lambdas.notifier, { retryAttempts: 0 })],
+    });
+    functions.notifier.function.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(1),
+    });
+
     this.alarms = new OperationalAlarms(this, 'Alarms', {
       functions: lambdas,
       deadLetterQueue: this.queue.deadLetterQueue,
+      notifyDeadLetterQueue: this.notifyQueue.deadLetterQueue,
+      relay: { function: lambdas.notifier, rule: this.relaySchedule },
       httpApi: this.http.api,
       staleAfterSeconds: config.staleAfterSeconds,
       alarmEmail: infra.alarmEmail,
@@ -183,5 +290,11 @@ export class ApiStack extends Stack {
     new CfnOutput(this, 'CallbackQueueUrl', { value: this.queue.queue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueArn', { value: this.queue.deadLetterQueue.queueArn });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.queue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'NotifyDeadLetterQueueArn', {
+      value: this.notifyQueue.deadLetterQueue.queueArn,
+    });
+    new CfnOutput(this, 'NotifyDeadLetterQueueUrl', {
+      value: this.notifyQueue.deadLetterQueue.queueUrl,
+    });
   }
 }

@@ -1,17 +1,20 @@
-// Operational alarms (DESIGN.md "Operations"): the dead-letter queue not empty, each function's
-// errors and throttles, API 5xx, failed handovers and the oldest pending handover older than
-// staleAfter (the last two from metrics the functions emit in embedded metric format). With an
+// Operational alarms (DESIGN.md "Operations"): both dead-letter queues not empty, each function's
+// errors and throttles, API 5xx, the outbox relay's own failure, and from the metrics the functions
+// emit in embedded metric format: failed handovers, the oldest pending handover older than
+// staleAfter, a failover with no target, a misconfigured downstream, an opened circuit. With an
 // e-mail address they notify an SNS topic.
 import { Duration } from 'aws-cdk-lib';
 import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
   ComparisonOperator,
-  Metric,
   type IMetric,
+  MathExpression,
+  Metric,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IRule } from 'aws-cdk-lib/aws-events';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -20,15 +23,22 @@ import { Construct } from 'constructs';
 import type { FunctionName } from '../../functions/contracts/routes';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from './service-function';
 
-/** The custom metrics the code emits (EMF, Powertools: dimension `service`). */
+/** The custom metrics the code emits (EMF, Powertools: dimension `service`, often others too). */
 export const CUSTOM_METRICS = {
   handoverFailed: 'HandoverFailed',
   oldestPendingAge: 'OldestPendingAgeSeconds',
+  failoverTargetUnavailable: 'FailoverTargetUnavailable',
+  downstreamMisconfigured: 'DownstreamMisconfigured',
+  circuitOpened: 'CircuitOpened',
 } as const;
 
 export interface OperationalAlarmsProps {
   functions: Readonly<Record<FunctionName, IFunction>>;
   deadLetterQueue: IQueue;
+  /** The notify queue's dead-letter queue: notifications that used their whole retry window. */
+  notifyDeadLetterQueue: IQueue;
+  /** The outbox relay: the function its schedule invokes, and the schedule. */
+  relay: { function: IFunction; rule: IRule };
   httpApi: IHttpApi;
   /** A pending handover older than this is stuck (the stage's staleAfterSeconds). */
   staleAfterSeconds: number;
@@ -61,12 +71,18 @@ export class OperationalAlarms extends Construct {
       this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     }
 
-    const add = (name: string, metric: IMetric, threshold: number, description: string) => {
+    const add = (
+      name: string,
+      metric: IMetric,
+      threshold: number,
+      description: string,
+      comparisonOperator = ComparisonOperator.GREATER_THAN_THRESHOLD,
+    ) => {
       const alarm = new Alarm(this, name, {
         metric,
         threshold,
         evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        comparisonOperator,
         treatMissingData: TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       });
@@ -83,6 +99,17 @@ export class OperationalAlarms extends Construct {
       }),
       0,
       'Callbacks reached the dead-letter queue: see the README runbook "DLQ redrive".',
+    );
+    add(
+      'NotifyDeadLetterQueueNotEmpty',
+      props.notifyDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period,
+        statistic: 'Maximum',
+      }),
+      0,
+      'Notifications reached the notify dead-letter queue (a Service unreachable for their 24 h ' +
+        'window): GET /notifications?status=failed lists them, POST /notifications/{id}/redeliver ' +
+        'sends one again.',
     );
     for (const [name, fn] of Object.entries(props.functions)) {
       const id = name[0]!.toUpperCase() + name.slice(1);
@@ -105,25 +132,77 @@ export class OperationalAlarms extends Construct {
       0,
       'The HTTP API answered 5xx.',
     );
-    const custom = (metricName: string, statistic: string) =>
+
+    // The relay runs only from its schedule (asynchronously, never retried): a failed run, or one
+    // that could not start within a minute, is dropped and counted here; the notifier's Errors
+    // alarm cannot tell it from a failed send.
+    add(
+      'NotifyRelayFailed',
+      props.relay.function.metric('AsyncEventsDropped', { period, statistic: 'Sum' }),
+      0,
+      'An outbox relay run failed or did not start: notifications left pending by a crashed ' +
+        'writer wait for the next run that succeeds.',
+    );
+    add(
+      'NotifyRelayNotInvoked',
       new Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: METRICS_SERVICE },
+        namespace: 'AWS/Events',
+        metricName: 'FailedInvocations',
+        dimensionsMap: { RuleName: props.relay.rule.ruleName },
         period,
-        statistic,
+        statistic: 'Sum',
+      }),
+      0,
+      'The outbox relay schedule could not invoke the notifier.',
+    );
+
+    // A custom metric is published under `service` and whatever dimensions its code adds
+    // (HandoverFailed by source): an alarm on one exact dimension set would never see the others,
+    // so each alarm is a Metrics Insights query over every dimension set of the namespace.
+    const custom = (metricName: string, statistic: 'SUM' | 'MAX') =>
+      new MathExpression({
+        expression:
+          `SELECT ${statistic}(${metricName}) FROM "${METRICS_NAMESPACE}" ` +
+          `WHERE service = '${METRICS_SERVICE}'`,
+        usingMetrics: {},
+        label: metricName,
+        period,
       });
     add(
       'HandoverFailed',
-      custom(CUSTOM_METRICS.handoverFailed, 'Sum'),
+      custom(CUSTOM_METRICS.handoverFailed, 'SUM'),
       0,
       'A handover failed (Parley rejected it or the outcome was settled as failed).',
     );
     add(
       'PendingHandoverStale',
-      custom(CUSTOM_METRICS.oldestPendingAge, 'Maximum'),
+      custom(CUSTOM_METRICS.oldestPendingAge, 'MAX'),
       props.staleAfterSeconds,
       `A pending handover is older than staleAfter (${props.staleAfterSeconds} s): see the README runbook "stuck pending".`,
+    );
+    const atFirst = ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD;
+    add(
+      'FailoverTargetUnavailable',
+      custom(CUSTOM_METRICS.failoverTargetUnavailable, 'SUM'),
+      1,
+      'A desk failed and no Service could take its user (loop guard): the owner stays and the ' +
+        'message goes to the callback dead-letter queue.',
+      atFirst,
+    );
+    add(
+      'DownstreamMisconfigured',
+      custom(CUSTOM_METRICS.downstreamMisconfigured, 'SUM'),
+      1,
+      "A Service's downstream answered 401, 403 or 404: its URL or credentials are wrong.",
+      atFirst,
+    );
+    add(
+      'CircuitOpened',
+      custom(CUSTOM_METRICS.circuitOpened, 'SUM'),
+      1,
+      "Informational: a Service's circuit opened; its users' messages fail over at once until " +
+        'a probe succeeds.',
+      atFirst,
     );
   }
 }

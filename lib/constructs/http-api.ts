@@ -18,6 +18,9 @@ import { Construct } from 'constructs';
 import { type FunctionName, type HttpRoute, routeKey } from '../../functions/contracts/routes';
 import { acknowledge } from './nag';
 
+/** The functions whose routes anyone may call (DESIGN.md's route table: "anyone"). */
+const PUBLIC_FUNCTIONS: readonly FunctionName[] = ['health', 'openapi'];
+
 export interface Throttle {
   rate: number;
   burst: number;
@@ -118,12 +121,12 @@ export class HandoverHttpApi extends Construct {
       }
       acknowledge(created, {
         id: 'AwsSolutions-APIG4',
-        reason:
-          `${routeKey(route)} authenticates in its function: bearer tokens looked up by sha256 and ` +
-          'compared in constant time against Secrets Manager (the same code runs locally); ' +
-          (route.fn === 'health'
-            ? 'health is public by design.'
-            : 'an authorizer would duplicate it.'),
+        reason: PUBLIC_FUNCTIONS.includes(route.fn)
+          ? `${routeKey(route)} is public by design: it answers the same to anyone and reads no ` +
+            'data (liveness, the published API description).'
+          : `${routeKey(route)} authenticates in its function: bearer tokens looked up by sha256 ` +
+            'and compared in constant time against Secrets Manager (the same code runs locally); ' +
+            'an authorizer would duplicate it.',
       });
     }
     if (Object.keys(routeSettings).length > 0) {

@@ -33,11 +33,12 @@ export const METRICS_SERVICE = 'parley-handover';
  */
 export type HistoryAccess = 'append' | 'read' | 'walk';
 /**
- * State access: `write` = GetItem + PutItem (owner items, idempotency, markers: conditional puts);
- * `deliver` = write + UpdateItem (the processor's delivery leases); `list` = GetItem + Scan only.
+ * State access: `write` = GetItem + PutItem (owner items, idempotency, markers, circuit and outbox
+ * items: conditional puts, compare-and-set included); `deliver` = write + UpdateItem (the
+ * processor's delivery leases); `list` = GetItem + Scan only.
  */
 export type StateAccess = 'write' | 'deliver' | 'list';
-/** Queue access: `send` for the inbound function, `consume` (event source) for the processor. */
+/** Queue access: `send` (the inbound function, every notifying function) or `consume`. */
 export type QueueAccess = 'send' | 'consume';
 
 export const HISTORY_ACTIONS: Record<HistoryAccess, readonly string[]> = {
@@ -53,7 +54,10 @@ export const STATE_ACTIONS: Record<StateAccess, readonly string[]> = {
 export const INDEX_ACTIONS = ['dynamodb:Query'];
 export const SECRET_ACTIONS = ['secretsmanager:GetSecretValue'];
 export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'];
-/** The processor defers a callback by shortening its visibility (it calls SQS itself). */
+/**
+ * A consumer sets a received message's visibility itself: the processor to defer a callback, the
+ * notifier to wait for its next retry.
+ */
 export const QUEUE_DEFER_ACTIONS = ['sqs:ChangeMessageVisibility'];
 
 /** A reference resolved only at deploy time is counted as this many bytes in the env estimate. */
@@ -242,7 +246,23 @@ export class ServiceFunction extends Construct {
   useQueue(queue: IQueue, access: 'send'): this;
   useQueue(queue: IQueue, access: 'consume', options: ConsumeOptions): this;
   useQueue(queue: IQueue, access: QueueAccess, options?: ConsumeOptions): this {
-    this.setEnv(ENV.queueUrl, queue.queueUrl);
+    return this.wireQueue(ENV.queueUrl, queue, access, options);
+  }
+
+  /** NOTIFY_QUEUE_URL and the notify queue, as useQueue does for the callback queue. */
+  useNotifyQueue(queue: IQueue, access: 'send'): this;
+  useNotifyQueue(queue: IQueue, access: 'consume', options: ConsumeOptions): this;
+  useNotifyQueue(queue: IQueue, access: QueueAccess, options?: ConsumeOptions): this {
+    return this.wireQueue(ENV.notifyQueueUrl, queue, access, options);
+  }
+
+  private wireQueue(
+    variable: string,
+    queue: IQueue,
+    access: QueueAccess,
+    options?: ConsumeOptions,
+  ): this {
+    this.setEnv(variable, queue.queueUrl);
     if (access === 'send') {
       this.grant(QUEUE_SEND_ACTIONS, [queue.queueArn]);
     } else {

@@ -45,7 +45,9 @@ export class DefinedTable extends Construct {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       timeToLiveAttribute: definition.ttlAttribute,
     });
-    // Every index is declared in the first version: CloudFormation adds only one GSI per update.
+    // DynamoDB creates one GSI per update of an existing table, so a stage deployed before an index
+    // was declared would need one deploy per new index. No stage is deployed yet: every index
+    // (the state table's byOwner, byDue and byNotificationStatus included) comes with the table.
     for (const g of definition.globalIndexes) {
       this.table.addGlobalSecondaryIndex({
         indexName: g.name,

@@ -1,11 +1,17 @@
 // The API stack's template: routes and integrations, each function's exact grants, runtime and
-// timeouts (and their chain), environment wiring, the FIFO queue with its DLQ and alarm, the
-// reconcile schedule, the access log, alarms and outputs. Bundling is skipped (see bundles.test).
+// timeouts (and their chain), environment wiring, the FIFO queues (callbacks, notifications) with
+// their DLQs and alarms, the reconcile and relay schedules, the access log, alarms and outputs.
+// Bundling is skipped and the entries are placeholders (see bundles.test).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { type FunctionName, functionSpecs, httpRoutes } from '../../functions/contracts/routes';
 import { CALLBACK_MAX_RECEIVE_COUNT, SQS_MAX_MESSAGE_BYTES } from '../../functions/contracts/queue';
+import { attemptsWithin, NOTIFY_MAX_RECEIVE_COUNT } from '../../functions/domain/notify/backoff';
+import { createMetrics } from '../../functions/platform/metrics';
 import { ENV } from '../../functions/schemas/config';
 import { type LoadedStage, loadStage, QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../lib/config';
+import { HANDLERS_DIR } from '../../lib/constructs/service-function';
 import { buildApp, devStage, functionIdOf, grantsOf, kindOf, templatesOf } from './support';
 
 let api: Template;
@@ -15,6 +21,90 @@ const resources = (type: string) =>
   Object.entries(api.findResources(type)) as [string, { Properties: any }][];
 const fnProps = (name: FunctionName) =>
   api.findResources('AWS::Lambda::Function')[functionIdOf(api, cap(name))]!.Properties;
+const alarmProps = () => resources('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+
+/** A metric as CloudWatch stores it from an EMF line: namespace, name, dimension values. */
+interface PublishedMetric {
+  namespace: string;
+  name: string;
+  dimensions: Record<string, string>;
+}
+
+/** The metrics the functions' own sink (functions/platform/metrics.ts) publishes for `emit`. */
+const published = (emit: (metrics: ReturnType<typeof createMetrics>) => void) => {
+  const written: string[] = [];
+  const disabled = process.env.POWERTOOLS_METRICS_DISABLED;
+  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    written.push(String(chunk));
+    return true;
+  });
+  try {
+    const metrics = createMetrics();
+    emit(metrics);
+    metrics.flush();
+  } finally {
+    write.mockRestore();
+    process.env.POWERTOOLS_METRICS_DISABLED = disabled;
+  }
+  return written
+    .flatMap((chunk) => chunk.split('\n'))
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line))
+    .flatMap((doc): PublishedMetric[] =>
+      doc._aws.CloudWatchMetrics.flatMap((d: any) =>
+        d.Dimensions.flatMap((set: string[]) =>
+          d.Metrics.map((m: { Name: string }) => ({
+            namespace: d.Namespace,
+            name: m.Name,
+            dimensions: Object.fromEntries(set.map((k) => [k, doc[k]])),
+          })),
+        ),
+      ),
+    );
+};
+
+/** A Metrics Insights alarm: `SELECT STAT(Name) FROM "Namespace" WHERE service = 'value'`. */
+const INSIGHTS = /^SELECT (SUM|MAX)\((\w+)\) FROM "([^"]+)" WHERE service = '([^']+)'$/;
+
+/**
+ * Whether an alarm sees a published metric: a plain metric alarm only its exact dimension set; a
+ * query over the namespace every dimension set, its WHERE clause held against the values.
+ */
+const watches = (alarm: any, metric: PublishedMetric): boolean => {
+  if (alarm.MetricName) {
+    const dims = Object.fromEntries(
+      (alarm.Dimensions ?? []).map((d: { Name: string; Value: unknown }) => [d.Name, d.Value]),
+    );
+    return (
+      alarm.Namespace === metric.namespace &&
+      alarm.MetricName === metric.name &&
+      JSON.stringify(Object.entries(dims).sort()) ===
+        JSON.stringify(Object.entries(metric.dimensions).sort())
+    );
+  }
+  const q = INSIGHTS.exec(alarm.Metrics?.[0]?.Expression ?? '');
+  return (
+    q !== null &&
+    q[2] === metric.name &&
+    q[3] === metric.namespace &&
+    metric.dimensions.service === q[4]
+  );
+};
+
+/** The one alarm watching a custom metric through a query, with the query's statistic. */
+const query = (metricName: string) => {
+  const found = alarmProps().filter(
+    (a) => INSIGHTS.exec(a.Metrics?.[0]?.Expression ?? '')?.[2] === metricName,
+  );
+  expect({ metricName, alarms: found.length }).toEqual({ metricName, alarms: 1 });
+  const [, statistic, , namespace, service] = INSIGHTS.exec(found[0].Metrics[0].Expression)!;
+  expect({ namespace, service }).toEqual({
+    namespace: 'ParleyHandover',
+    service: 'parley-handover',
+  });
+  return { ...found[0], statistic };
+};
 
 beforeAll(() => {
   stage = loadStage();
@@ -164,6 +254,8 @@ describe('functions', () => {
       ENV.historyTable,
       ENV.stateTable,
     ].sort();
+    // Every function whose records cause notifications sends to the notify queue.
+    const notifying = [...all, ENV.notifyQueueUrl].sort();
     expect(wiring).toEqual({
       inbound: [
         ENV.config,
@@ -177,16 +269,26 @@ describe('functions', () => {
         ENV.historyTable,
         ENV.stateTable,
         ENV.queueUrl,
+        ENV.notifyQueueUrl,
       ].sort(),
-      handover: all,
-      messages: all,
-      owner: all,
+      handover: notifying,
+      messages: notifying,
+      owner: notifying,
       services: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn].sort(),
       audit: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.historyTable].sort(),
-      reconcile: all,
+      reconcile: notifying,
       verify: all,
       health: [ENV.config, ENV.serviceSecretArns].sort(),
       openapi: [ENV.config, ENV.serviceSecretArns].sort(),
+      notifier: [ENV.config, ENV.serviceSecretArns, ENV.stateTable, ENV.notifyQueueUrl].sort(),
+      notifications: [
+        ENV.config,
+        ENV.serviceSecretArns,
+        ENV.auditorsSecretArn,
+        ENV.stateTable,
+        ENV.notifyQueueUrl,
+      ].sort(),
+      release: notifying,
     });
     // A function without secrets is told so explicitly, and has no grant (see least privilege).
     expect(fnProps('health').Environment.Variables[ENV.serviceSecretArns]).toBe('{}');
@@ -221,6 +323,16 @@ describe('functions', () => {
     expect(kindOf(fnProps('audit').Environment.Variables[ENV.historyTable])).toBe('history');
     expect(kindOf(fnProps('processor').Environment.Variables[ENV.stateTable])).toBe('state');
     expect(kindOf(fnProps('inbound').Environment.Variables[ENV.queueUrl])).toBe('queue');
+    for (const name of ['notifier', 'notifications', 'release', 'handover'] as const) {
+      expect(kindOf(fnProps(name).Environment.Variables[ENV.notifyQueueUrl])).toBe('notify-queue');
+    }
+  });
+
+  it('has an entry file in functions/handlers for every function', () => {
+    const missing = Object.values(functionSpecs)
+      .map((spec) => spec.entry)
+      .filter((entry) => !fs.existsSync(path.join(HANDLERS_DIR, entry)));
+    expect(missing).toEqual([]);
   });
 });
 
@@ -244,13 +356,17 @@ describe('least privilege', () => {
     'callback-tokens:bot secretsmanager:GetSecretValue',
     'callback-tokens:agent secretsmanager:GetSecretValue',
   ];
-  const consume = [
-    'queue sqs:ChangeMessageVisibility',
-    'queue sqs:DeleteMessage',
-    'queue sqs:GetQueueAttributes',
-    'queue sqs:GetQueueUrl',
-    'queue sqs:ReceiveMessage',
+  const consume = (queue: string) => [
+    `${queue} sqs:ChangeMessageVisibility`,
+    `${queue} sqs:DeleteMessage`,
+    `${queue} sqs:GetQueueAttributes`,
+    `${queue} sqs:GetQueueUrl`,
+    `${queue} sqs:ReceiveMessage`,
   ];
+  // Records cause notifications: outbox items are state puts, then a send to the notify queue.
+  const notify = ['notify-queue sqs:SendMessage'];
+  // Outbox items: read by id, written by conditional and compare-and-set puts (no UpdateItem).
+  const outbox = state;
   const expected: Record<FunctionName, string[]> = {
     inbound: [...logs, ...callbackTokens, 'queue sqs:SendMessage'],
     processor: [
@@ -259,10 +375,11 @@ describe('least privilege', () => {
       ...state,
       'state dynamodb:UpdateItem',
       ...serviceSecrets,
-      ...consume,
+      ...consume('queue'),
+      ...notify,
     ],
-    handover: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors],
-    messages: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors],
+    handover: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors, ...notify],
+    messages: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors, ...notify],
     owner: [
       ...logs,
       ...historyAppend,
@@ -270,6 +387,7 @@ describe('least privilege', () => {
       ...state,
       ...serviceSecrets,
       ...auditors,
+      ...notify,
     ],
     services: [...logs, ...serviceSecrets, ...auditors],
     audit: [...logs, ...historyRead, ...serviceSecrets, ...auditors],
@@ -280,6 +398,7 @@ describe('least privilege', () => {
       'state-index dynamodb:Query',
       ...serviceSecrets,
       ...auditors,
+      ...notify,
     ],
     verify: [
       ...logs,
@@ -292,10 +411,75 @@ describe('least privilege', () => {
     ],
     health: logs,
     openapi: logs,
+    // Signing secrets; the outbox; the queue it consumes, and sends to as the relay.
+    notifier: [
+      ...logs,
+      ...outbox,
+      'state-index dynamodb:Query',
+      ...serviceSecrets,
+      ...consume('notify-queue'),
+      ...notify,
+    ],
+    notifications: [
+      ...logs,
+      ...outbox,
+      'state-index dynamodb:Query',
+      ...serviceSecrets,
+      ...auditors,
+      ...notify,
+    ],
+    release: [
+      ...logs,
+      ...historyAppend,
+      ...state,
+      'state-index dynamodb:Query',
+      ...serviceSecrets,
+      ...auditors,
+      ...notify,
+    ],
   };
 
   it.each(Object.keys(expected) as FunctionName[])('grants %s exactly what it uses', (name) => {
     expect(grantsOf(api, cap(name))).toEqual([...expected[name]].sort());
+  });
+
+  /** The index names a function may query, per table, read from its statements. */
+  const indexesOf = (name: FunctionName) => {
+    const role = fnProps(name).Role['Fn::GetAtt'][0];
+    const found: string[] = [];
+    for (const [, policy] of resources('AWS::IAM::Policy')) {
+      if (!JSON.stringify(policy.Properties.Roles).includes(`"${role}"`)) continue;
+      for (const st of policy.Properties.PolicyDocument.Statement) {
+        for (const r of [st.Resource].flat()) {
+          const index = /\/index\/(\w+)"/.exec(JSON.stringify(r))?.[1];
+          if (index) found.push(`${kindOf(r).replace('-index', '')}/${index}`);
+        }
+      }
+    }
+    return found.sort();
+  };
+
+  it('grants each index only to the function that queries it', () => {
+    const queried = Object.fromEntries(
+      (Object.keys(functionSpecs) as FunctionName[])
+        .map((name) => [name, indexesOf(name)] as const)
+        .filter(([, indexes]) => indexes.length > 0),
+    );
+    expect(queried).toEqual({
+      owner: ['history/byTime'],
+      audit: ['history/byDay', 'history/byDestination'],
+      reconcile: ['state/byPendingSince'],
+      notifier: ['state/byNotificationStatus'],
+      notifications: ['state/byNotificationStatus'],
+      release: ['state/byOwner'],
+    });
+  });
+
+  it('allows UpdateItem on the state table only to the processor (delivery leases)', () => {
+    const updaters = (Object.keys(functionSpecs) as FunctionName[]).filter((name) =>
+      grantsOf(api, cap(name)).includes('state dynamodb:UpdateItem'),
+    );
+    expect(updaters).toEqual(['processor']);
   });
 
   it('never allows rewriting history, deleting, scanning or wildcards, on any role', () => {
@@ -398,7 +582,10 @@ describe('callback queue', () => {
       BatchSize: 5,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
-    expect(resources('AWS::Lambda::EventSourceMapping')).toHaveLength(1);
+    const sources = resources('AWS::Lambda::EventSourceMapping').filter(([, m]) =>
+      JSON.stringify(m.Properties.EventSourceArn).includes('"CallbacksQueue'),
+    );
+    expect(sources).toHaveLength(1);
   });
 
   it('alarms as soon as one message is visible in the DLQ', () => {
@@ -419,7 +606,134 @@ describe('callback queue', () => {
   });
 });
 
+describe('notify queue', () => {
+  const queue = (prefix: string) =>
+    resources('AWS::SQS::Queue').find(([id]) => id.startsWith(prefix))!;
+  const notifierSource = () => {
+    const found = resources('AWS::Lambda::EventSourceMapping').filter(
+      ([, m]) => m.Properties.FunctionName.Ref === functionIdOf(api, 'Notifier'),
+    );
+    expect(found).toHaveLength(1);
+    return found[0]![1].Properties;
+  };
+
+  it('is FIFO with the sender dedup ids, high-throughput per group, encrypted, with a FIFO DLQ kept 14 days', () => {
+    const [, main] = queue('NotifyQueue');
+    const [dlqId, dlq] = queue('NotifyDeadLetterQueue');
+    expect(main.Properties).toMatchObject({
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
+    });
+    expect(dlq.Properties).toMatchObject({
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      SqsManagedSseEnabled: true,
+    });
+  });
+
+  it('refuses every request to either notify queue that does not use TLS', () => {
+    for (const prefix of ['NotifyQueue', 'NotifyDeadLetterQueue']) {
+      const [id] = queue(prefix);
+      const policies = resources('AWS::SQS::QueuePolicy').filter(
+        ([, p]) => JSON.stringify(p.Properties.Queues) === JSON.stringify([{ Ref: id }]),
+      );
+      expect(policies).toHaveLength(1);
+      expect(policies[0]![1].Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'sqs:*',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+    }
+  });
+
+  it("keeps a notification through every attempt of the stage's retry schedule before the DLQ", () => {
+    const [, main] = queue('NotifyQueue');
+    // Counted by the notifier's own schedule: 2 s, 10 s, 30 s, then doubling, within 24 h.
+    const attempts = attemptsWithin(stage.config.notifyRetrySeconds);
+    expect(attempts).toBe(15);
+    expect(main.Properties.RedrivePolicy.maxReceiveCount).toBe(attempts + 5);
+    // The local notify queue parks a message after as many receives.
+    expect(main.Properties.RedrivePolicy.maxReceiveCount).toBe(NOTIFY_MAX_RECEIVE_COUNT);
+    // The whole window fits the queue's retention (4 days), with room for a late redrive.
+    expect(main.Properties.MessageRetentionPeriod).toBe(4 * 24 * 3600);
+  });
+
+  it('counts the attempts of a schedule the stage configures', () => {
+    const fast = devStage((raw) => {
+      raw.notifyRetrySeconds = [1];
+    });
+    const custom = templatesOf(buildApp(fast)).api;
+    const [, main] = Object.entries(custom.findResources('AWS::SQS::Queue')).find(([id]) =>
+      id.startsWith('NotifyQueue'),
+    )!;
+    const attempts = attemptsWithin([1]);
+    expect(attempts).toBeGreaterThan(15);
+    expect(main.Properties.RedrivePolicy.maxReceiveCount).toBe(attempts + 5);
+  });
+
+  it('gives a message back only after the notifier is surely done with it: 6x its timeout', () => {
+    const [, main] = queue('NotifyQueue');
+    const timeout = fnProps('notifier').Timeout;
+    expect(timeout).toBe(functionSpecs.notifier.timeoutSeconds);
+    expect(main.Properties.VisibilityTimeout).toBe(6 * timeout);
+  });
+
+  it('triggers the notifier with partial batch responses, in batches whose attempts all fit its timeout', () => {
+    const source = notifierSource();
+    expect(source).toMatchObject({
+      EventSourceArn: { 'Fn::GetAtt': [expect.stringMatching(/^NotifyQueue/), 'Arn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // A FIFO batch is sent one record after another: each may wait a whole downstream timeout.
+    const budgetMs = (fnProps('notifier').Timeout - 5) * 1000;
+    const perAttemptMs = stage.config.downstreamTimeoutMs;
+    expect(source.BatchSize).toBeGreaterThanOrEqual(1);
+    expect(source.BatchSize * perAttemptMs).toBeLessThanOrEqual(budgetMs);
+    expect((source.BatchSize + 1) * perAttemptMs).toBeGreaterThan(budgetMs);
+  });
+
+  it('sends one notification per invocation when the downstream timeout is the longest allowed', () => {
+    const slow = templatesOf(
+      buildApp(
+        devStage((raw) => {
+          raw.downstreamTimeoutMs = 20_000;
+        }),
+      ),
+    ).api;
+    slow.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionIdOf(slow, 'Notifier') },
+      BatchSize: 1,
+    });
+  });
+});
+
 describe('schedule and alarms', () => {
+  it('runs the outbox relay on the notifier every minute, once per run', () => {
+    api.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [functionIdOf(api, 'Notifier'), 'Arn'] } }),
+      ],
+    });
+    // The next minute's run does the same work: a failed run is not retried, and counts as
+    // dropped (the relay alarm), as does a run that could not start within a minute.
+    api.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionIdOf(api, 'Notifier') },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+
   it('runs reconcile every 5 minutes', () => {
     api.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
@@ -447,24 +761,111 @@ describe('schedule and alarms', () => {
     expect(alarms.some((a) => a.Namespace === 'AWS/ApiGateway' && a.MetricName === '5xx')).toBe(
       true,
     );
-    expect(alarms).toContainEqual(
-      expect.objectContaining({
-        Namespace: 'ParleyHandover',
-        MetricName: 'HandoverFailed',
-        Dimensions: [{ Name: 'service', Value: 'parley-handover' }],
-        Threshold: 0,
-      }),
-    );
-    expect(alarms).toContainEqual(
-      expect.objectContaining({
-        Namespace: 'ParleyHandover',
-        MetricName: 'OldestPendingAgeSeconds',
-        Statistic: 'Maximum',
-        Threshold: stage.config.staleAfterSeconds,
-      }),
-    );
+    expect(query('HandoverFailed')).toMatchObject({
+      statistic: 'SUM',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(query('OldestPendingAgeSeconds')).toMatchObject({
+      statistic: 'MAX',
+      Threshold: stage.config.staleAfterSeconds,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
     // No e-mail in config/dev.json: no topic, no alarm actions.
     expect(resources('AWS::SNS::Topic')).toHaveLength(0);
+  });
+
+  it('alarms at the first FailoverTargetUnavailable, DownstreamMisconfigured and CircuitOpened', () => {
+    for (const name of ['FailoverTargetUnavailable', 'DownstreamMisconfigured', 'CircuitOpened']) {
+      expect({ name, ...query(name) }).toMatchObject({
+        name,
+        statistic: 'SUM',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+  });
+
+  it('watches each custom metric under whatever dimensions the functions publish it with', () => {
+    const emitted = published((m) => {
+      // As functions/domain/handover/records.ts and reconcile.ts publish them.
+      m.count('HandoverFailed', 1, { source: 'api' });
+      m.gauge('OldestPendingAgeSeconds', 90, 'Seconds');
+      // Plain, and with a dimension of their own: the alarm must see both.
+      for (const name of [
+        'FailoverTargetUnavailable',
+        'DownstreamMisconfigured',
+        'CircuitOpened',
+      ]) {
+        m.count(name, 1);
+        m.count(name, 1, { serviceId: 'Jlk9e7cSf9g3FFsaqe39' });
+      }
+    });
+    expect(emitted).toHaveLength(8);
+    const unwatched = emitted.filter((metric) => !alarmProps().some((a) => watches(a, metric)));
+    expect(unwatched).toEqual([]);
+  });
+
+  it('evaluates every query alarm over the same 5-minute period as the others', () => {
+    for (const alarm of alarmProps().filter((a) => a.Metrics)) {
+      expect(alarm.Metrics).toEqual([
+        expect.objectContaining({ Expression: expect.any(String), Period: 300, ReturnData: true }),
+      ]);
+    }
+  });
+
+  it('alarms as soon as a notification reaches the notify DLQ', () => {
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: {
+            'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDeadLetterQueue'), 'QueueName'],
+          },
+        },
+      ],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it("alarms on the relay's own failure: a run that failed or never started, or a schedule that could not invoke it", () => {
+    const [ruleId] = resources('AWS::Events::Rule').find(
+      ([, r]) => r.Properties.ScheduleExpression === 'rate(1 minute)',
+    )!;
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'AsyncEventsDropped',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionIdOf(api, 'Notifier') } }],
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Events',
+      MetricName: 'FailedInvocations',
+      Dimensions: [{ Name: 'RuleName', Value: { Ref: ruleId } }],
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it('sends every alarm to the topic when the stage names an e-mail, the informational ones too', () => {
+    const mailed = templatesOf(
+      buildApp(
+        devStage((raw) => {
+          raw.infra.alarmEmail = 'alarms@example.com';
+        }),
+      ),
+    ).api;
+    const [[topicId]] = Object.entries(mailed.findResources('AWS::SNS::Topic'));
+    const all = Object.values(mailed.findResources('AWS::CloudWatch::Alarm'));
+    expect(all.length).toBe(alarmProps().length);
+    for (const alarm of all) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
   });
 });
 
@@ -479,7 +880,13 @@ describe('outputs', () => {
       '/webhooks/parley/Jlk9e7cSf9g3FFsaqe39',
     );
     expect(Object.keys(outputs)).toEqual(
-      expect.arrayContaining(['CallbackQueueUrl', 'DeadLetterQueueArn', 'DeadLetterQueueUrl']),
+      expect.arrayContaining([
+        'CallbackQueueUrl',
+        'DeadLetterQueueArn',
+        'DeadLetterQueueUrl',
+        'NotifyDeadLetterQueueArn',
+        'NotifyDeadLetterQueueUrl',
+      ]),
     );
   });
 });

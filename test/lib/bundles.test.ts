@@ -17,6 +17,7 @@ const FAKE = {
   HISTORY_TABLE_NAME: 'ParleyHandover-dev-Data-HistoryTable-TEST',
   STATE_TABLE_NAME: 'ParleyHandover-dev-Data-StateTable-TEST',
   CALLBACK_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/callbacks.fifo',
+  NOTIFY_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/notify.fifo',
 } as Record<string, string>;
 const resolve = (value: unknown): string => {
   if (typeof value === 'string') return value;

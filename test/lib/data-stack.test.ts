@@ -51,6 +51,21 @@ describe('tables', () => {
     expect(t.Properties.LocalSecondaryIndexes.map((l: any) => l.IndexName)).toEqual(['byTime']);
   });
 
+  it('declares every state GSI of the shared definition with the table, each with its own keys', () => {
+    const [, t] = table('StateTable');
+    const keys = (g: any) =>
+      `${g.IndexName}: ${g.KeySchema.map((k: any) => `${k.AttributeName}/${k.KeyType}`).join(' ')}`;
+    expect(t.Properties.GlobalSecondaryIndexes.map(keys).sort()).toEqual([
+      'byDue: duePk/HASH dueSk/RANGE',
+      'byNotificationStatus: ntfPk/HASH ntfSk/RANGE',
+      'byOwner: ownerPk/HASH ownerSk/RANGE',
+      'byPendingSince: pendingPk/HASH pendingSince/RANGE',
+    ]);
+    for (const g of t.Properties.GlobalSecondaryIndexes) {
+      expect(g.Projection).toEqual({ ProjectionType: 'ALL' });
+    }
+  });
+
   it('expires state items by expiresAt and finds pending handovers by a sparse index', () => {
     const [, t] = table('StateTable');
     expect(t.Properties.TimeToLiveSpecification).toEqual({

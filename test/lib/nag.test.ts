@@ -1,14 +1,16 @@
 // cdk-nag (AwsSolutions, 3.x validation plugin): the app has zero unacknowledged findings, with
-// and without the optional parts (alarm e-mail, tracing); a new finding fails synth.
+// and without the optional parts (alarm e-mail, tracing); a new finding fails synth; what is
+// acknowledged is a known, short list, each with a reason that is true of what it covers.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { httpRoutes, routeKey } from '../../functions/contracts/routes';
 import { addNagChecks } from '../../lib/constructs/nag';
 import { addParleyHandover } from '../../lib/parley-handover';
-import { buildApp, cdkJsonContext, devStage } from './support';
+import { buildApp, cdkJsonContext, devStage, stubHandlersDir } from './support';
 
 const findings = (app: App) =>
   new AwsSolutionsChecks(app).validateScope(app).violations.map((v) => ({
@@ -34,12 +36,59 @@ it('finds nothing unacknowledged with an alarm e-mail topic and X-Ray tracing', 
   expect(findings(buildApp(stage).app)).toEqual([]);
 });
 
+/** Every acknowledgement in the app: construct path, rule and reason. */
+const acknowledged = (app: App) =>
+  app.node.findAll().flatMap((c) =>
+    c.node.metadata
+      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((m) =>
+        Object.entries(m.data as Record<string, string>).map(([rule, reason]) => ({
+          path: c.node.path,
+          rule: rule.replace(/^Annotation::/, ''),
+          reason,
+        })),
+      ),
+  );
+
+it('acknowledges only the known findings: the runtime, the secrets rotation and each route authorizer', () => {
+  const acks = acknowledged(buildApp().app);
+  const routePath = (key: string) =>
+    `ParleyHandover-dev-Api/Http/Api/${key.replace(/\//g, '--').replace(' ', '')}`;
+  expect(acks.map((a) => `${a.rule} ${a.path}`).sort()).toEqual(
+    [
+      'AwsSolutions-L1 ParleyHandover-dev-Api',
+      'AwsSolutions-SMG4 ParleyHandover-dev-Data/Secrets',
+      ...httpRoutes.map((r) => `AwsSolutions-APIG4 ${routePath(routeKey(r))}`),
+    ].sort(),
+  );
+});
+
+it('gives each route without an authorizer a true reason: the public ones say so, the others name the tokens their function checks', () => {
+  const reasons = new Map(
+    acknowledged(buildApp().app)
+      .filter((a) => a.rule === 'AwsSolutions-APIG4')
+      .map((a) => [a.path.split('/').pop()!, a.reason]),
+  );
+  for (const route of httpRoutes) {
+    const reason = reasons.get(routeKey(route).replace(/\//g, '--').replace(' ', ''))!;
+    const isPublic = route.fn === 'health' || route.fn === 'openapi';
+    expect({ route: routeKey(route), public: /public/.test(reason) }).toEqual({
+      route: routeKey(route),
+      public: isPublic,
+    });
+    expect({ route: routeKey(route), tokens: /bearer tokens/.test(reason) }).toEqual({
+      route: routeKey(route),
+      tokens: !isPublic,
+    });
+  }
+});
+
 it('synthesizes the app with the plugin registered as bin/app.ts does', () => {
   const app = new App({
     outdir,
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
   });
-  addParleyHandover(app, devStage());
+  addParleyHandover(app, devStage(), { handlersDir: stubHandlersDir() });
   addNagChecks(app);
   expect(() => app.synth()).not.toThrow();
 });

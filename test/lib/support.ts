@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { functionSpecs } from '../../functions/contracts/routes';
 import { type LoadedStage, loadStage, parseStageConfig, REPO_ROOT } from '../../lib/config';
 import { addParleyHandover } from '../../lib/parley-handover';
 
@@ -19,12 +20,33 @@ export const devStage = (change?: (raw: Record<string, any>) => void): LoadedSta
   return parseStageConfig(raw, 'config/dev.json (test variant)');
 };
 
-/** Both stacks of a stage with bundling skipped (stack tests check the template, not code). */
+/**
+ * A folder with one placeholder module per function entry. With bundling skipped the template
+ * never reads a handler's code, so the grants and the wiring do not wait for a handler to be
+ * written; bundles.test.ts builds the real ones, and api-stack.test.ts checks that each exists.
+ * It lies under the project (esbuild's root, even when it does not run), in an ignored folder
+ * shared by every test process (the same files, written once).
+ */
+export const stubHandlersDir = (): string => {
+  const dir = path.join(REPO_ROOT, 'node_modules', '.cache', 'handler-stubs');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const spec of Object.values(functionSpecs)) {
+    const file = path.join(dir, spec.entry);
+    if (!fs.existsSync(file))
+      fs.writeFileSync(file, 'export const handler = async () => undefined;\n');
+  }
+  return dir;
+};
+
+/**
+ * Both stacks of a stage. Without `bundle`, bundling is skipped and the entries are placeholders
+ * (stack tests check the template, not code); with it, the real handlers are bundled.
+ */
 export const buildApp = (stage: LoadedStage = loadStage(), bundle = false) => {
   const app = new App({
     context: { ...cdkJsonContext(), ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
-  const stacks = addParleyHandover(app, stage);
+  const stacks = addParleyHandover(app, stage, bundle ? {} : { handlersDir: stubHandlersDir() });
   return { app, ...stacks };
 };
 
@@ -86,6 +108,8 @@ export const kindOf = (resource: unknown): string => {
   if (/SecretsAuditors/.test(s)) return 'secret:auditors';
   if (/CallbacksDeadLetterQueue/.test(s)) return 'dlq';
   if (/CallbacksQueue/.test(s)) return 'queue';
+  if (/NotifyDeadLetterQueue/.test(s)) return 'notify-dlq';
+  if (/NotifyQueue/.test(s)) return 'notify-queue';
   if (/Logs/.test(s)) return 'own-logs';
   return `unknown:${s}`;
 };

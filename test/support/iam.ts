@@ -51,6 +51,8 @@ export const resourceName = (ref: unknown, fnConstruct: string, serviceIds: stri
   if (/SecretsAuditors/.test(s)) return 'secret/auditors';
   if (/CallbacksDeadLetterQueue/.test(s)) return 'queue/dead-letter';
   if (/CallbacksQueue/.test(s)) return 'queue/callbacks';
+  if (/NotifyDeadLetterQueue/.test(s)) return 'queue/notify-dead-letter';
+  if (/NotifyQueue/.test(s)) return 'queue/notify';
   if (s.includes(`"${fnConstruct}Logs`)) return 'logs/own';
   return `unknown:${s}`;
 };
@@ -249,19 +251,28 @@ export const strictSecrets = (secrets: SecretsProvider, check: StrictCheck): Sec
     check('secretsmanager:GetSecretValue', 'secret/auditors');
     return secrets.auditors();
   },
+  operators: async () => {
+    check('secretsmanager:GetSecretValue', 'secret/auditors');
+    return secrets.operators();
+  },
   invalidate: (id) => secrets.invalidate(id),
 });
 
-export const strictQueue = (queue: CallbackQueue, check: StrictCheck): CallbackQueue => ({
+/** A queue port checked as its SQS calls would be, on `resource` (the callback or notify queue). */
+export const strictQueue = (
+  queue: CallbackQueue,
+  check: StrictCheck,
+  resource = 'queue/callbacks',
+): CallbackQueue => ({
   ...queue,
   send: async (message) => {
-    check('sqs:SendMessage', 'queue/callbacks');
+    check('sqs:SendMessage', resource);
     return queue.send(message);
   },
   ...(queue.changeVisibility
     ? {
         changeVisibility: async (receiptHandle: string, seconds: number) => {
-          check('sqs:ChangeMessageVisibility', 'queue/callbacks');
+          check('sqs:ChangeMessageVisibility', resource);
           return queue.changeVisibility!(receiptHandle, seconds);
         },
       }
@@ -270,7 +281,7 @@ export const strictQueue = (queue: CallbackQueue, check: StrictCheck): CallbackQ
 
 /**
  * A function's runtime options in strict mode: its own document client (to `endpoint`) with the
- * middleware, and its secrets and queue checked at the port. Returns the client to destroy.
+ * middleware, and its secrets and queues checked at the port. Returns the client to destroy.
  */
 export const strictRuntime = async (
   fn: string,
@@ -294,6 +305,9 @@ export const strictRuntime = async (
       secrets: strictSecrets(runtime.secrets, check),
       dynamo: { ...runtime.dynamo, client },
       queue: strictQueue(runtime.queue, check),
+      ...(runtime.notifyQueue
+        ? { notifyQueue: strictQueue(runtime.notifyQueue, check, 'queue/notify') }
+        : {}),
     },
   };
 };
