@@ -25,6 +25,8 @@ export interface LocalAwsEndpointOptions {
    */
   queuePath: string;
   queue: Required<CallbackQueue>;
+  /** The notify queue, at a path of its own. */
+  notify?: { queuePath: string; queue: Required<CallbackQueue> };
 }
 
 /** SQS's own limit is 256 KiB; a request body is read up to a little more (JSON escaping). */
@@ -53,7 +55,13 @@ const sqsCall = async (
   } catch {
     // not a URL: no such queue
   }
-  if (path !== options.queuePath) {
+  const queue =
+    path === options.queuePath
+      ? options.queue
+      : path === options.notify?.queuePath
+        ? options.notify.queue
+        : null;
+  if (!queue) {
     throw new AwsError(400, 'QueueDoesNotExist', 'The specified queue does not exist.');
   }
   if (action === 'SendMessage') {
@@ -65,7 +73,7 @@ const sqsCall = async (
       }
       attributes[name] = value.StringValue;
     }
-    await options.queue.send({
+    await queue.send({
       groupId: String(input.MessageGroupId ?? ''),
       dedupId: String(input.MessageDeduplicationId ?? ''),
       body,
@@ -78,7 +86,7 @@ const sqsCall = async (
     };
   }
   if (action === 'ChangeMessageVisibility') {
-    await options.queue.changeVisibility(
+    await queue.changeVisibility(
       String(input.ReceiptHandle ?? ''),
       Number(input.VisibilityTimeout ?? 0),
     );

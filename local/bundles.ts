@@ -128,6 +128,7 @@ export interface LocalNames {
   historyTable: string;
   stateTable: string;
   queueUrl: string;
+  notifyQueueUrl?: string;
 }
 
 /**
@@ -147,6 +148,7 @@ export const localEnvironment = (
     [ENV.historyTable]: names.historyTable,
     [ENV.stateTable]: names.stateTable,
     [ENV.queueUrl]: names.queueUrl,
+    ...(names.notifyQueueUrl ? { [ENV.notifyQueueUrl]: names.notifyQueueUrl } : {}),
   };
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(fn.env)) {
@@ -219,6 +221,8 @@ export interface BundleFunctionsOptions {
   dynamoEndpoint: string;
   tables: { history: string; state: string };
   queue: Required<CallbackQueue>;
+  /** The notify queue (NOTIFY_QUEUE_URL of the functions that queue notifications). */
+  notifyQueue?: Required<CallbackQueue>;
   /** True: the functions' own output (their log lines) is dropped. @default false */
   quiet?: boolean;
   log: Log;
@@ -244,7 +248,7 @@ export const startBundleFunctions = async (
   if (!existsSync(node)) throw new LocalSetupError(`The Node binary ${node} does not exist.`);
   const functions = readSynthOutput(options.dir);
 
-  // Each Service's two secrets and the auditors', as the data stack splits them.
+  // Each Service's two secrets and the auditors' (auditors and operators), as the data stack splits them.
   const secrets = new Map<string, string>();
   const serviceSecretArns: Record<string, string> = {};
   const callbackTokenSecretArns: Record<string, string> = {};
@@ -255,9 +259,18 @@ export const startBundleFunctions = async (
     secrets.set(callbackTokenSecretArns[id], JSON.stringify({ callbackTokens }));
   }
   const auditorsSecretArn = secretArn('auditors');
-  secrets.set(auditorsSecretArn, JSON.stringify({ auditors: options.settings.auditors }));
+  const { auditors, operators } = options.settings;
+  secrets.set(auditorsSecretArn, JSON.stringify({ auditors, operators }));
   const queuePath = '/000000000000/parley-handover-callbacks.fifo';
-  const endpoint = await startLocalAwsEndpoint({ secrets, queuePath, queue: options.queue });
+  const notifyQueuePath = '/000000000000/parley-handover-notify.fifo';
+  const endpoint = await startLocalAwsEndpoint({
+    secrets,
+    queuePath,
+    queue: options.queue,
+    ...(options.notifyQueue
+      ? { notify: { queuePath: notifyQueuePath, queue: options.notifyQueue } }
+      : {}),
+  });
   const queueUrl = `${endpoint.url}${queuePath}`;
   const names: LocalNames = {
     config: options.config,
@@ -267,6 +280,7 @@ export const startBundleFunctions = async (
     historyTable: options.tables.history,
     stateTable: options.tables.state,
     queueUrl,
+    ...(options.notifyQueue ? { notifyQueueUrl: `${endpoint.url}${notifyQueuePath}` } : {}),
   };
 
   const containers = new Map<FunctionName, Container>();

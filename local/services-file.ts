@@ -7,11 +7,13 @@
 //
 //   { "services": [ { "serviceIdentification", "accountIdentification",
 //       "sharedServiceAccountSecret", "name", "role"?, "callbackToken" | "callbackTokens",
-//       "apiToken" | "apiTokens", "downstreamUrl"?, "signingSecret"?, "rules"? } ],
-//     "auditors": [ { "name", "token" } ] }
+//       "apiToken" | "apiTokens", "downstreamUrl"?, "signingSecret"?, "rules"?, "failover"?,
+//       "notify"?: { "url"?, "events"? } } ],
+//     "auditors": [ { "name", "token" } ], "operators": [ { "name", "token" } ] }
 //
 // `role` defaults to "bot". When the simulator plays Parley, the first service is the account's
-// default Service.
+// default Service. Operators may do all an auditor may, and act (release users, redeliver
+// notifications); a token listed as both is refused.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -21,6 +23,8 @@ import {
   auditorsSecretSchema,
   type CombinedServiceSecret,
   callbackTokensSecretSchema,
+  failoverConfigSchema,
+  notifySchema,
   ruleSchema,
   serviceSecretSchema,
   type StageConfig,
@@ -49,6 +53,8 @@ export const servicesFileSchema = z
             downstreamUrl: z.url({ protocol: /^https?$/ }).optional(),
             signingSecret: z.string().min(16).optional(),
             rules: z.array(ruleSchema).optional(),
+            failover: z.optional(failoverConfigSchema),
+            notify: z.optional(notifySchema),
           })
           .strict()
           .refine((s) => s.callbackToken || s.callbackTokens, {
@@ -60,6 +66,7 @@ export const servicesFileSchema = z
       )
       .min(1, 'lists no service'),
     auditors: z.array(z.object({ name: z.string().min(1).max(100), token }).strict()).default([]),
+    operators: z.array(z.object({ name: z.string().min(1).max(100), token }).strict()).default([]),
   })
   .strict();
 
@@ -73,6 +80,7 @@ export interface LocalSettings {
   /** The per-Service secret values: both of a Service's Secrets Manager secrets in one object. */
   secrets: Record<string, CombinedServiceSecret>;
   auditors: AuditorsSecret['auditors'];
+  operators: AuditorsSecret['operators'];
 }
 
 const describe = (issue: z.core.$ZodIssue): string => {
@@ -119,8 +127,15 @@ export const parseServicesFile = (input: unknown, source = 'The services file'):
       }),
     };
   }
-  const auditors = auditorsSecretSchema.parse({ auditors: file.auditors }).auditors;
-  return { file, accountIdentification: accounts[0]!, secrets, auditors };
+  const people = auditorsSecretSchema.safeParse({
+    auditors: file.auditors,
+    operators: file.operators,
+  });
+  if (!people.success) {
+    throw new LocalSetupError(`${source} is invalid: ${people.error.issues[0]!.message}.`);
+  }
+  const { auditors, operators } = people.data;
+  return { file, accountIdentification: accounts[0]!, secrets, auditors, operators };
 };
 
 /** Reads and validates a services file. */
@@ -175,6 +190,8 @@ export const toStageConfig = (settings: LocalSettings, options: StageOptions): S
       role: s.role ?? 'bot',
       ...(downstream(s) ? { downstreamUrl: downstream(s) } : {}),
       rules: s.rules ?? [],
+      ...(s.failover ? { failover: s.failover } : {}),
+      ...(s.notify ? { notify: s.notify } : {}),
     })),
     ...rest,
   });
@@ -213,11 +230,15 @@ export interface ServiceSpec {
   signingSecret?: string | null;
   downstreamUrl?: string;
   rules?: { match: string; newOwner: string; reason: string }[];
+  /** The Service's failover settings (DESIGN.md "Failover"), as the stage configuration takes. */
+  failover?: ServiceEntry['failover'];
 }
 
 export interface ServicesFileOptions {
   /** Each without a token gets a fresh one. @default one named "local-auditor" */
   auditors?: { name: string; token?: string }[];
+  /** Each without a token gets a fresh one. @default one named "local-operator" */
+  operators?: { name: string; token?: string }[];
 }
 
 /**
@@ -240,10 +261,15 @@ export const generateServicesFile = (
     ...(s.signingSecret === null ? {} : { signingSecret: s.signingSecret ?? randomToken() }),
     ...(s.downstreamUrl ? { downstreamUrl: s.downstreamUrl } : {}),
     ...(s.rules ? { rules: s.rules } : {}),
+    ...(s.failover ? { failover: s.failover } : {}),
   })),
   auditors: (options.auditors ?? [{ name: 'local-auditor' }]).map((a) => ({
     name: a.name,
     token: a.token ?? randomToken(),
+  })),
+  operators: (options.operators ?? [{ name: 'local-operator' }]).map((o) => ({
+    name: o.name,
+    token: o.token ?? randomToken(),
   })),
 });
 
@@ -274,7 +300,19 @@ export const servicesForSeed = (
 export const simulatorSeed = (
   settings: LocalSettings,
   owners?: Record<string, string>,
-): SimSeed => ({
+): SimSeed => {
+  // Here the default Service is known at load: failover asked of it is refused, not ignored.
+  const first = settings.file.services[0]!;
+  if (first.failover?.enabled === true) {
+    throw new LocalSetupError(
+      `The services file asks failover of "${first.name}", the simulator's default Service; ` +
+        'the default Service never fails over (remove failover.enabled).',
+    );
+  }
+  return seedOf(settings, owners);
+};
+
+const seedOf = (settings: LocalSettings, owners?: Record<string, string>): SimSeed => ({
   accountIdentification: settings.accountIdentification,
   services: settings.file.services.map((s, i) => ({
     identification: s.serviceIdentification,
@@ -317,6 +355,7 @@ export interface LocalTokens {
     { name: string; callbackToken: string; apiToken: string; signingSecret?: string }
   >;
   auditor: { name: string; token: string } | null;
+  operator: { name: string; token: string } | null;
 }
 
 export const tokensOf = (settings: LocalSettings): LocalTokens => ({
@@ -335,4 +374,5 @@ export const tokensOf = (settings: LocalSettings): LocalTokens => ({
     }),
   ),
   auditor: settings.auditors[0] ?? null,
+  operator: settings.operators[0] ?? null,
 });

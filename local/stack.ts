@@ -1,7 +1,8 @@
 // The whole system on one machine, in one process: dynalite (tables from the shared definitions),
 // the Parley simulator (unless a real Parley URL is given), the local queue feeding the processor
-// handler, the local gateway serving the shared route table through the same handlers as AWS, and
-// the reconcile schedule. Used by `npm start`, the demo, the CLI's tests, the e2e tests and the
+// handler, the local gateway serving the shared route table through the same handlers as AWS, the
+// reconcile schedule, and the notify queue feeding the notifier with the outbox relay on a timer.
+// Used by `npm start`, the demo, the CLI's tests, the e2e tests and the
 // benchmarks.
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -26,6 +27,7 @@ import {
   seedFixture,
   startParleySimulator,
 } from './parley-sim';
+import { NOTIFY_MAX_RECEIVE_COUNT } from '../functions/domain/notify/backoff';
 import { createLocalQueue, type LocalQueue, type LocalQueueOptions } from './queue/local-queue';
 import { queueTable } from './queue/store';
 import {
@@ -106,6 +108,19 @@ export interface LocalStackOptions {
   ) => Promise<RuntimeOptions>;
   /** The reconcile schedule. 0 turns it off. @default 300000 (5 minutes, like AWS) */
   reconcileIntervalMs?: number;
+  /**
+   * The notify queue (its own table partition and DLQ). `deliver: false` keeps notifications
+   * queued, undelivered. @default deliver as `queue.deliver`
+   */
+  notifyQueue?: Pick<
+    LocalQueueOptions,
+    'visibilityTimeoutMs' | 'maxReceiveCount' | 'pollIntervalMs' | 'concurrency' | 'batchSize'
+  > & { deliver?: boolean };
+  /**
+   * The outbox relay's schedule. 0 turns it off.
+   * @default PARLEY_RELAY_INTERVAL_MS, else 60000 (every minute, like AWS)
+   */
+  relayIntervalMs?: number;
   log?: Log;
   /** Metrics in embedded metric format are for CloudWatch; locally they are off by default. */
   metrics?: MetricsSink;
@@ -127,10 +142,14 @@ export interface LocalStack {
   /** The bundle mode's folder, Node version and template runtime; null with the sources. */
   bundles: Pick<BundleFunctions, 'dir' | 'nodeVersion' | 'runtime'> | null;
   queue: LocalQueue;
+  /** The notify queue the notifier consumes (its DLQ: `notifyQueue.listDlq()`). */
+  notifyQueue: LocalQueue;
   dynamo: LocalDynamo;
   deps: AppDeps;
   /** Runs the reconcile function as the schedule would. */
   reconcileNow(): Promise<unknown>;
+  /** Runs the outbox relay (the notifier's scheduled run) as the schedule would. */
+  relayNow(): Promise<unknown>;
   /** Stops the queue (waiting for batches in flight), the gateway, the simulator and dynalite. */
   close(): Promise<void>;
 }
@@ -199,6 +218,18 @@ const scheduledEvent = (now: number) => ({
   detail: {},
 });
 
+/** PARLEY_RELAY_INTERVAL_MS: whole milliseconds, 0 for no relay; unset: every minute. */
+const relayIntervalFromEnv = (): number => {
+  const raw = process.env.PARLEY_RELAY_INTERVAL_MS;
+  if (raw === undefined || raw === '') return 60_000;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new LocalSetupError(
+      'PARLEY_RELAY_INTERVAL_MS must be a whole number of milliseconds (0 turns the relay off).',
+    );
+  }
+  return Number(raw);
+};
+
 export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
   const settings = options.settings ?? parseServicesFile(generateSimulatorServicesFile());
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -251,6 +282,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const secrets = createStaticSecretsProvider({
       services: settings.secrets,
       auditors: settings.auditors,
+      operators: settings.operators,
       expectedAccount: settings.accountIdentification,
     });
     const queue = createLocalQueue({
@@ -261,11 +293,23 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       visibilityTimeoutMs: LOCAL_VISIBILITY_TIMEOUT_MS,
       ...options.queue,
     });
+    const { deliver: deliverNotifications, ...notifyQueueOptions } = options.notifyQueue ?? {};
+    const notifyQueue = createLocalQueue({
+      client: dynamo.client,
+      tableName: TABLES.queue,
+      name: 'notify',
+      clock: options.clock,
+      log: options.log,
+      visibilityTimeoutMs: LOCAL_VISIBILITY_TIMEOUT_MS,
+      maxReceiveCount: NOTIFY_MAX_RECEIVE_COUNT,
+      ...notifyQueueOptions,
+    });
     const runtime: RuntimeOptions = {
       config,
       secrets,
       dynamo: { client: dynamo.client, historyTable: TABLES.history, stateTable: TABLES.state },
       queue,
+      notifyQueue,
       fetch: options.fetch,
       clock: options.clock,
       log: options.log,
@@ -291,6 +335,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         dynamoEndpoint: dynamo.endpoint,
         tables: { history: TABLES.history, state: TABLES.state },
         queue,
+        notifyQueue,
         log: deps.log,
       });
       cleanup.push(() => run.close());
@@ -298,10 +343,12 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     }
     const fns = bundled ? bundled.handlers : loadHandlers(sourceOf);
     const processor = fns.processor as (event: SQSEvent) => Promise<SQSBatchResponse>;
+    // Absent in a bundle mode whose template has no notifier.
+    const notifier = fns.notifier as ((event: unknown) => Promise<unknown>) | undefined;
     const reconcileFn = fns.reconcile as (event: unknown) => Promise<unknown>;
     const http: Partial<Record<FunctionName, HttpFunction>> = {};
     for (const [name, fn] of Object.entries(fns) as [FunctionName, unknown][]) {
-      if (name !== 'processor') {
+      if (name !== 'processor' && name !== 'notifier') {
         http[name] = fn as (event: APIGatewayProxyEventV2) => Promise<never>;
       }
     }
@@ -342,6 +389,10 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
 
     if (options.queue?.deliver !== false) queue.start(processor);
     cleanup.push(() => queue.stop());
+    if (notifier && (deliverNotifications ?? options.queue?.deliver) !== false) {
+      notifyQueue.start(notifier as (event: SQSEvent) => Promise<SQSBatchResponse>);
+    }
+    cleanup.push(() => notifyQueue.stop());
 
     const clock = options.clock ?? { now: () => Date.now() };
     const reconcileNow = () => reconcileFn(scheduledEvent(clock.now()));
@@ -356,6 +407,20 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         );
       }, interval);
       timer.unref();
+    }
+
+    const relayNow = async () => (notifier ? notifier(scheduledEvent(clock.now())) : undefined);
+    const relayInterval = options.relayIntervalMs ?? relayIntervalFromEnv();
+    let relayTimer: NodeJS.Timeout | null = null;
+    if (notifier && relayInterval > 0) {
+      relayTimer = setInterval(() => {
+        relayNow().catch((err) =>
+          deps.log.warn('scheduled notification relay failed', {
+            error: err instanceof Error ? err.name : typeof err,
+          }),
+        );
+      }, relayInterval);
+      relayTimer.unref();
     }
 
     let closing: Promise<void> | null = null;
@@ -374,15 +439,19 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         runtime: bundled.runtime,
       },
       queue,
+      notifyQueue,
       dynamo,
       deps,
       reconcileNow,
+      relayNow,
       close: () => {
         closing ??= (async () => {
           if (timer) clearInterval(timer);
+          if (relayTimer) clearInterval(relayTimer);
           // Batches in flight may still talk to the gateway (a desk replying) and to Parley:
           // the queue stops first, then what it needed.
           await queue.stop().catch(() => undefined);
+          await notifyQueue.stop().catch(() => undefined);
           await gateway.close();
           await bundled?.close();
           if (parley) await parley.close();

@@ -123,7 +123,10 @@ const forwardLines = (stack: LocalStack, attached: Attached): string[] =>
     return `  ${i === 0 ? 'Forwards' : ''.padEnd(8)}      ${s.name} -> ${target}`;
   });
 
-/** `export NAME=value ...` for the README's examples: the API, a bot and an agent, an auditor. */
+/**
+ * `export NAME=value ...` for the README's examples: the API, a bot and an agent, an auditor and
+ * an operator.
+ */
 const exportLine = (stack: LocalStack, url: string): string => {
   const byRole = (role: 'bot' | 'agent') =>
     stack.settings.file.services.find((s) => (s.role ?? 'bot') === role)?.serviceIdentification;
@@ -138,6 +141,7 @@ const exportLine = (stack: LocalStack, url: string): string => {
     ['AGENT_TOKEN', tokens(agent)?.apiToken],
     ['BOT_CALLBACK_TOKEN', tokens(bot)?.callbackToken],
     ['AUDITOR_TOKEN', stack.tokens.auditor?.token],
+    ['OPERATOR_TOKEN', stack.tokens.operator?.token],
   ];
   const set = vars.filter((v): v is [string, string] => v[1] !== undefined);
   return `    export ${set.map(([k, v]) => `${k}=${shellWord(v)}`).join(' ')}`;
@@ -249,7 +253,7 @@ const bannerOf = (
     '',
     '  Tokens (local development only)',
   ];
-  const width = Math.max(...Object.values(t.services).map((s) => s.name.length), 7);
+  const width = Math.max(...Object.values(t.services).map((s) => s.name.length), 8);
   for (const [id, s] of Object.entries(t.services)) {
     lines.push(`    ${s.name.padEnd(width)}  ${id}`);
     lines.push(`    ${''.padEnd(width)}  apiToken      ${s.apiToken}`);
@@ -257,6 +261,8 @@ const bannerOf = (
   }
   if (t.auditor)
     lines.push(`    ${'auditor'.padEnd(width)}  ${t.auditor.name}: ${t.auditor.token}`);
+  if (t.operator)
+    lines.push(`    ${'operator'.padEnd(width)}  ${t.operator.name}: ${t.operator.token}`);
   lines.push(
     '',
     "  For the README's examples, paste into your shell:",

@@ -4,8 +4,9 @@
 // Parley's list is asked for as the first configured Service and cached for the TTL; when a
 // refresh fails, the previous list keeps serving.
 import { UnknownServiceError } from '../domain/errors';
-import type { Clock, ParleyClients, ParleyService, ServiceCatalog } from '../domain/ports';
-import type { ServiceInfo } from '../domain/types';
+import { resolveFailover } from '../domain/failover/settings';
+import type { Clock, Log, ParleyClients, ParleyService, ServiceCatalog } from '../domain/ports';
+import type { ServiceInfo, ServiceNotify } from '../domain/types';
 import type { StageConfig } from '../schemas/config';
 
 export interface ServiceCatalogOptions {
@@ -14,25 +15,48 @@ export interface ServiceCatalogOptions {
   clock: Clock;
   /** @default config.servicesCacheSeconds * 1000 */
   ttlMs?: number;
+  /** Warns when the configuration asks failover of the default Service (ignored). */
+  log?: Log;
 }
+
+const copyNotify = (n: ServiceNotify): ServiceNotify => ({
+  ...(n.url ? { url: n.url } : {}),
+  ...(n.events ? { events: [...n.events] } : {}),
+});
 
 const copy = (s: ServiceInfo): ServiceInfo => ({
   ...s,
   rules: s.rules.map((r) => ({ ...r })),
+  ...(s.notify ? { notify: copyNotify(s.notify) } : {}),
+  ...(s.failover ? { failover: { ...s.failover, circuit: { ...s.failover.circuit } } } : {}),
+});
+
+/** Parley names the default Service: it never fails over, whatever its configuration says. */
+const asDefault = (s: ServiceInfo, isDefault: boolean): ServiceInfo => ({
+  ...s,
+  default: isDefault,
+  ...(s.failover ? { failover: { ...s.failover, enabled: s.failover.enabled && !isDefault } } : {}),
 });
 
 /** Configured services first (configuration order), then Parley's others (Parley's order). */
 export function mergeServices(config: StageConfig, parleyServices: ParleyService[]): ServiceInfo[] {
   const fromParley = new Map(parleyServices.map((s) => [s.identification, s]));
   const configured = config.services.map(
-    (s): ServiceInfo => ({
-      identification: s.identification,
-      name: s.name,
-      role: s.role,
-      default: fromParley.get(s.identification)?.default ?? false,
-      ...(s.downstreamUrl ? { downstreamUrl: s.downstreamUrl } : {}),
-      rules: s.rules.map((r) => ({ ...r })),
-    }),
+    (s): ServiceInfo =>
+      asDefault(
+        {
+          identification: s.identification,
+          name: s.name,
+          role: s.role,
+          default: false,
+          ...(s.downstreamUrl ? { downstreamUrl: s.downstreamUrl } : {}),
+          rules: s.rules.map((r) => ({ ...r })),
+          ...(s.notify ? { notify: copyNotify(s.notify) } : {}),
+          // Absent: the role's defaults (failoverSettingsOf).
+          ...(s.failover ? { failover: resolveFailover(s.failover, s.role) } : {}),
+        },
+        fromParley.get(s.identification)?.default ?? false,
+      ),
   );
   const ids = new Set(configured.map((s) => s.identification));
   const others = parleyServices
@@ -53,6 +77,18 @@ export function createServiceCatalog(options: ServiceCatalogOptions): ServiceCat
   const { config, parley, clock } = options;
   const ttlMs = options.ttlMs ?? config.servicesCacheSeconds * 1000;
   const asService = config.services[0]!.identification;
+  // Known only once Parley names the default: the configuration cannot be refused at load.
+  const warned = new Set<string>();
+  const warnDefaultFailover = (services: ServiceInfo[]) => {
+    for (const s of services) {
+      const asked = config.services.find((c) => c.identification === s.identification)?.failover;
+      if (!s.default || asked?.enabled !== true || warned.has(s.identification)) continue;
+      warned.add(s.identification);
+      options.log?.warn('failover of the default Service ignored: it never fails over', {
+        serviceId: s.identification,
+      });
+    }
+  };
   let cached: { services: ServiceInfo[]; fetchedAt: number } | null = null;
   let inFlight: Promise<ServiceInfo[]> | null = null;
 
@@ -64,6 +100,7 @@ export function createServiceCatalog(options: ServiceCatalogOptions): ServiceCat
         .then(
           (call) => {
             const services = mergeServices(config, call.data);
+            warnDefaultFailover(services);
             cached = { services, fetchedAt: clock.now() };
             return services;
           },
@@ -108,7 +145,7 @@ export function createServiceCatalog(options: ServiceCatalogOptions): ServiceCat
       const base = configured.get(identification);
       if (!base) return undefined;
       const known = cached?.services.find((s) => s.identification === identification);
-      return copy({ ...base, default: known?.default ?? false });
+      return copy(asDefault(base, known?.default ?? false));
     },
   };
 }

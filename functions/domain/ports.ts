@@ -2,6 +2,7 @@
 // client, SQS, Secrets Manager); domain tests implement them with small in-memory fakes.
 import type { AuditorsSecret, ServiceSecret } from '../schemas/config';
 import type {
+  CircuitItem,
   DeliveryItem,
   HandoverRecord,
   HistoryFilters,
@@ -174,10 +175,23 @@ export interface StateStore {
         | 'leaseUntil'
         | 'expiresAt'
         | 'forwardedTo'
+        | 'failures'
+        | 'lastStatus'
+        | 'failover'
       >
     >,
     lease?: number,
   ): Promise<boolean>;
+}
+
+/** Circuit items of the state table (functions/adapters/circuit-store.ts); no index. */
+export interface CircuitStore {
+  get(serviceId: string): Promise<CircuitItem | null>;
+  /**
+   * Writes it if the stored version is `expectedVersion` (0: none stored yet); false otherwise.
+   * `item.version` must be `expectedVersion + 1`.
+   */
+  compareAndSet(item: CircuitItem, expectedVersion: number): Promise<boolean>;
 }
 
 /** The outbox: notification items in the state table (functions/adapters/notification-store.ts). */
@@ -297,7 +311,7 @@ export type Caller =
 export interface Authenticator {
   /** Parley's callback header for a service; throws UnauthorizedError (also for unknown ids). */
   callback(serviceId: string, authorization: string | undefined): Promise<void>;
-  /** A Service's apiToken or an auditor's token; throws UnauthorizedError. */
+  /** A Service's apiToken, an auditor's or an operator's token; throws UnauthorizedError. */
   caller(authorization: string | undefined): Promise<Caller>;
 }
 
@@ -307,6 +321,8 @@ export interface SecretsProvider {
   /** A Service's callback tokens (rotation list), kept in a secret of their own. */
   callbackTokens(serviceId: string): Promise<string[]>;
   auditors(): Promise<AuditorsSecret['auditors']>;
+  /** The operators, from the same secret as the auditors (one fetch serves both). */
+  operators(): Promise<AuditorsSecret['operators']>;
   /** Drops a cached value (after Parley's 401 api_key_not_valid), or all of them. */
   invalidate(serviceId?: string): void;
 }

@@ -124,6 +124,23 @@ export interface DeliveryItem {
    * an attempt that died mid-way sends it there again, never to a second Service.
    */
   forwardedTo?: string;
+  /** Failed forwards to the receiving Service (a timeout, no connection, 5xx, 429, a bad answer). */
+  failures?: number;
+  /** The HTTP status of the last failed forward; null when none came (a timeout, no connection). */
+  lastStatus?: number | null;
+  /**
+   * The failover this delivery asked for, written before the handover: a retry resumes it with
+   * the same request (its Idempotency-Key), never a second one.
+   */
+  failover?: FailoverRequest;
+}
+
+/** What a failover's record carries as metadata (DESIGN.md "Failover"). */
+export interface FailoverRequest {
+  failures: number;
+  lastStatus: number | null;
+  /** Set when the owner's circuit was open: the message was not sent to it. */
+  circuit?: 'open';
 }
 
 export interface HandoverRule {
@@ -142,6 +159,47 @@ export interface ServiceInfo {
   default: boolean;
   downstreamUrl?: string;
   rules: HandoverRule[];
+  /** Its notifications: `url` defaults to downstreamUrl, `events` to every type. */
+  notify?: ServiceNotify;
+  /** Resolved failover settings; absent: the defaults of its role (failoverSettingsOf). */
+  failover?: FailoverSettings;
+}
+
+/** A Service's circuit breaker (DESIGN.md "Failover"). */
+export interface CircuitSettings {
+  windowSeconds: number;
+  minRequests: number;
+  /** Opens when the window's failures / requests is above it. */
+  failureRate: number;
+  openSeconds: number;
+}
+
+/** A Service's failover settings, every field resolved (functions/domain/failover/settings.ts). */
+export interface FailoverSettings {
+  enabled: boolean;
+  afterFailures: number;
+  /** 'default', or a Service's identification or name. */
+  target: string;
+  maxPerUserPerDay: number;
+  circuit: CircuitSettings;
+}
+
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
+/** A Service's circuit (state table, `pk = CIRCUIT#{serviceId}`), written with a CAS on version. */
+export interface CircuitItem {
+  serviceId: string;
+  state: CircuitState;
+  /** Epoch ms when the current window of counts began. */
+  windowStart: number;
+  requests: number;
+  failures: number;
+  /** Epoch ms it last opened; null while closed. */
+  openedAt: number | null;
+  /** Epoch ms the half-open probe was let through; null when none is out. */
+  probeAt: number | null;
+  /** 1 on creation, +1 on every write. */
+  version: number;
 }
 
 export interface Page<T> {
@@ -213,4 +271,10 @@ export interface NotificationItem {
   sentAt: string | null;
   /** 1 on creation, +1 on every write (compare-and-set). */
   version: number;
+}
+
+/** A Service's notification settings, as configured (every field optional). */
+export interface ServiceNotify {
+  url?: string;
+  events?: NotificationType[];
 }

@@ -5,6 +5,7 @@
 import type {
   Authenticator,
   CallbackQueue,
+  CircuitStore,
   Clock,
   Downstream,
   HistoryStore,
@@ -36,6 +37,8 @@ export interface AppDeps {
   notifyQueue: CallbackQueue;
   parley: ParleyClients;
   readonly catalog: ServiceCatalog;
+  /** The Services' circuits (failover), items of the state table. */
+  readonly circuits: CircuitStore;
   readonly downstream: Downstream;
   secrets: SecretsProvider;
   readonly auth: Authenticator;

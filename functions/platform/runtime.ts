@@ -7,19 +7,25 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createAuthenticator } from '../adapters/auth';
 import { createServiceCatalog } from '../adapters/catalog';
+import { createCircuitStore } from '../adapters/circuit-store';
 import { createDocumentClient } from '../adapters/dynamo';
 import { createDownstream } from '../adapters/downstream';
 import { createHistoryStore } from '../adapters/history-store';
 import { createParleyClient } from '../adapters/parley-client';
 import { createSecretsManagerProvider, parleyCredentialsSource } from '../adapters/secrets';
 import { createSqsQueue } from '../adapters/sqs-queue';
+import { createNotificationStore } from '../adapters/notification-store';
 import { createStateStore } from '../adapters/state-store';
 import { functionSpecs } from '../contracts/routes';
 import type { HandoverDeps } from '../domain/handover/deps';
 import { refreshOwner } from '../domain/handover/owner';
 import { performHandover } from '../domain/handover/perform';
+import { emitNotifications } from '../domain/notify/emit';
+import type { RelayDeps } from '../domain/notify/relay';
+import type { SendDeps } from '../domain/notify/send';
 import { recoverPending } from '../domain/handover/recover';
 import type { CallbackDeps } from '../domain/processor/deps';
+import type { ReleaseDeps } from '../domain/release';
 import type { CallbackQueue, Clock, Log, MetricsSink, ParleyClient } from '../domain/ports';
 import type * as z from 'zod/mini';
 import {
@@ -43,6 +49,8 @@ export interface RuntimeOptions {
     stateTable: string;
   };
   queue: CallbackQueue;
+  /** The FIFO notify queue. @default one that refuses every send (the relay sends later) */
+  notifyQueue?: CallbackQueue;
   /** Used for Parley and the downstreams (tests and benchmarks count calls through it). */
   fetch?: typeof fetch;
   /** Timestamps and ages (markers, caches). @default system time */
@@ -121,9 +129,17 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
   };
   // Each adapter is built at its first read: each function uses a few of them (health none, the
   // webhook the authenticator and the queue). A test that needs another one spreads the deps.
-  const history = once(() => createHistoryStore({ client: dynamo(), tableName: historyTable }));
-  const state = once(() => createStateStore({ client: dynamo(), tableName: stateTable }));
-  const catalog = once(() => createServiceCatalog({ config, parley, clock }));
+  // Every reader and writer of a sharded index must agree on the stage's shard count.
+  const shards = config.indexShards;
+  const history = once(() =>
+    createHistoryStore({ client: dynamo(), tableName: historyTable, shards }),
+  );
+  const state = once(() => createStateStore({ client: dynamo(), tableName: stateTable, shards }));
+  const notifications = once(() =>
+    createNotificationStore({ client: dynamo(), tableName: stateTable, shards }),
+  );
+  const catalog = once(() => createServiceCatalog({ config, parley, clock, log }));
+  const circuits = once(() => createCircuitStore({ client: dynamo(), tableName: stateTable }));
   const downstream = once(() => createDownstream({ fetch: options.fetch }));
   const auth = once(() =>
     createAuthenticator({
@@ -140,8 +156,12 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     log,
     metrics,
     queue: options.queue,
+    notifyQueue: options.notifyQueue ?? unsetQueue(ENV.notifyQueueUrl),
     parley,
     secrets,
+    get notifications() {
+      return notifications();
+    },
     get history() {
       return history();
     },
@@ -150,6 +170,9 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     },
     get catalog() {
       return catalog();
+    },
+    get circuits() {
+      return circuits();
     },
     get downstream() {
       return downstream();
@@ -173,6 +196,39 @@ export const handoverDeps = (deps: AppDeps): HandoverDeps => ({
   metrics: deps.metrics,
   staleAfterMs: deps.config.staleAfterSeconds * 1000,
   requestBudgetMs: REQUEST_BUDGET_MS,
+  notify: async (record) => {
+    await emitNotifications(record, {
+      notifications: deps.notifications,
+      queue: deps.notifyQueue,
+      services: deps.catalog,
+      clock: deps.clock,
+      log: deps.log,
+    });
+  },
+});
+
+/** The notifier's view of the deps: one attempt at a notification (sendNotification). */
+export const sendDeps = (deps: AppDeps): SendDeps => ({
+  notifications: deps.notifications,
+  downstream: deps.downstream,
+  services: deps.catalog,
+  signingSecret: async (serviceId) => (await deps.secrets.service(serviceId)).signingSecret,
+  clock: deps.clock,
+  log: deps.log,
+  metrics: deps.metrics,
+  downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
+  retrySeconds: deps.config.notifyRetrySeconds,
+});
+
+/** The outbox relay's view of the deps (relayPending). */
+export const relayDeps = (deps: AppDeps): RelayDeps => ({
+  notifications: deps.notifications,
+  queue: deps.notifyQueue,
+  clock: deps.clock,
+  log: deps.log,
+  metrics: deps.metrics,
+  relayAfterMs: deps.config.notifyRelayAfterSeconds * 1000,
+  retrySeconds: deps.config.notifyRetrySeconds,
 });
 
 /** The processor's view of the deps: the handover use cases bound to the handover's deps. */
@@ -190,6 +246,7 @@ export const callbackDeps = (deps: AppDeps): CallbackDeps => {
     handover: (input) => performHandover(input, hd),
     refreshOwner: (userId, asService) => refreshOwner(userId, asService, hd),
     recoverPending: (userId) => recoverPending(userId, hd),
+    failover: { circuits: deps.circuits, history: deps.history },
     staleAfterMs: hd.staleAfterMs,
     downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
   };
@@ -201,8 +258,35 @@ export const callbackDeps = (deps: AppDeps): CallbackDeps => {
  */
 export const REQUEST_BUDGET_MS = functionSpecs.handover.timeoutSeconds * 1000 - 3_000;
 
+/**
+ * A bulk release's view of the deps: the handover use case bound to its deps, and the call's time
+ * (the release function's timeout less a margin for the answer); a user is started only while one
+ * whole handover (its Parley time and the writes after) still fits.
+ */
+export const releaseDeps = (deps: AppDeps): ReleaseDeps => {
+  const hd = handoverDeps(deps);
+  return {
+    state: deps.state,
+    catalog: deps.catalog,
+    handover: (input) => performHandover(input, hd),
+    ids: deps.ids,
+    timer: deps.timer,
+    log: deps.log,
+    metrics: deps.metrics,
+    budgetMs: functionSpecs.release.timeoutSeconds * 1000 - 2_000,
+    handoverReserveMs: REQUEST_BUDGET_MS + 3_000,
+  };
+};
+
 /** Thrown at the first invocation when the function's environment is wrong. */
 export class EnvironmentError extends Error {}
+
+/** A queue whose URL the function was not given: every send fails, naming the variable. */
+const unsetQueue = (variable: string): CallbackQueue => ({
+  send: async () => {
+    throw new EnvironmentError(`Environment variable ${variable} is not set.`);
+  },
+});
 
 const required = (name: string): string => {
   const value = process.env[name];
@@ -253,14 +337,15 @@ export const depsFromEnvironment = (): DepsSource => {
       log,
       metrics,
     });
+    const sqs = once(() => new SQSClient({}));
     const queueUrl = process.env[ENV.queueUrl];
     const queue: CallbackQueue = queueUrl
-      ? createSqsQueue({ client: () => new SQSClient({}), queueUrl })
-      : {
-          send: async () => {
-            throw new EnvironmentError(`Environment variable ${ENV.queueUrl} is not set.`);
-          },
-        };
+      ? createSqsQueue({ client: sqs, queueUrl })
+      : unsetQueue(ENV.queueUrl);
+    const notifyQueueUrl = process.env[ENV.notifyQueueUrl];
+    const notifyQueue: CallbackQueue = notifyQueueUrl
+      ? createSqsQueue({ client: sqs, queueUrl: notifyQueueUrl })
+      : unsetQueue(ENV.notifyQueueUrl);
     built = buildDeps({
       config,
       secrets,
@@ -270,6 +355,7 @@ export const depsFromEnvironment = (): DepsSource => {
         stateTable: process.env[ENV.stateTable] ?? '',
       },
       queue,
+      notifyQueue,
       log,
       metrics,
     });

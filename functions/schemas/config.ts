@@ -1,17 +1,53 @@
 // Stage configuration (non-secret) and secret shapes, parsed with zod at the boundaries.
 import * as z from 'zod/mini';
+import { NOTIFICATION_TYPES } from '../domain/notify/events';
 import { checkRulePattern } from '../domain/rules';
+import { DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS } from '../domain/shards';
 import './zod-config';
 
 const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
 const httpUrl = () => z.url({ protocol: /^https?$/ });
 const integer = (...checks: z.core.$ZodCheck<number>[]) => z.number().check(z.int(), ...checks);
 
+const shardsError = { error: `must be a whole number from 1 to ${MAX_INDEX_SHARDS}` };
+const indexShardsSchema = z
+  .number(shardsError)
+  .check(z.int(shardsError), z.minimum(1, shardsError), z.maximum(MAX_INDEX_SHARDS, shardsError));
+
 /** A handover rule; its pattern is checked with the service (see serviceConfigSchema). */
 export const ruleSchema = z.object({
   match: text(1, 500),
   newOwner: text(1, 200),
   reason: text(1, 100),
+});
+
+/** A Service's notifications (DESIGN.md "Notifications"): url defaults to downstreamUrl. */
+export const notifySchema = z.strictObject({
+  url: z.optional(httpUrl()),
+  /** Which types it gets; absent: all of them, `[]`: none. */
+  events: z.optional(z.array(z.enum(NOTIFICATION_TYPES)).check(z.maxLength(20))),
+});
+
+/**
+ * A Service's failover (DESIGN.md "Failover"): every field optional, the defaults applied where
+ * it is read (functions/domain/failover/settings.ts), so the configuration stays short.
+ * `afterFailures` stays below the queue's maxReceiveCount: the failover comes before the DLQ.
+ */
+export const MAX_AFTER_FAILURES = 9;
+
+export const failoverConfigSchema = z.strictObject({
+  enabled: z.optional(z.boolean()),
+  afterFailures: z.optional(integer(z.minimum(1), z.maximum(MAX_AFTER_FAILURES))),
+  target: z.optional(text(1, 200)),
+  maxPerUserPerDay: z.optional(integer(z.minimum(1), z.maximum(100))),
+  circuit: z.optional(
+    z.strictObject({
+      windowSeconds: z.optional(integer(z.minimum(1), z.maximum(3_600))),
+      minRequests: z.optional(integer(z.minimum(1), z.maximum(10_000))),
+      failureRate: z.optional(z.number().check(z.gte(0), z.lt(1))),
+      openSeconds: z.optional(integer(z.minimum(1), z.maximum(86_400))),
+    }),
+  ),
 });
 
 export const serviceConfigSchema = z
@@ -21,6 +57,8 @@ export const serviceConfigSchema = z
     role: z.enum(['bot', 'agent']),
     downstreamUrl: z.optional(httpUrl()),
     rules: z._default(z.array(ruleSchema).check(z.maxLength(50)), []),
+    failover: z.optional(failoverConfigSchema),
+    notify: z.optional(notifySchema),
   })
   .check(
     // Rules run on RE2 (functions/domain/rules.ts): a pattern it cannot compile is refused here,
@@ -37,6 +75,17 @@ export const serviceConfigSchema = z
             `cannot run: ${problem} (RE2 has no backreferences or lookaround)`,
         });
       });
+      const target = service.failover?.target;
+      if (
+        target !== undefined &&
+        (target === service.identification || target.toLowerCase() === service.name.toLowerCase())
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['failover', 'target'],
+          message: `service "${service.name}" names itself as its failover target`,
+        });
+      }
     }),
   );
 
@@ -59,6 +108,18 @@ export const stageConfigSchema = z
     downstreamTimeoutMs: z._default(integer(z.positive(), z.maximum(20_000)), 10_000),
     secretsTtlSeconds: z._default(integer(z.minimum(0), z.maximum(3_600)), 300),
     servicesCacheSeconds: z._default(integer(z.minimum(0), z.maximum(3_600)), 60),
+    /**
+     * Partitions of each write-sharded index (functions/domain/shards.ts). Raising it needs no
+     * migration; lowering it does (DESIGN.md, "Changing the number of index shards").
+     */
+    indexShards: z._default(indexShardsSchema, DEFAULT_INDEX_SHARDS),
+    /** Waits before the notifier's retries, in seconds; past the list each doubles the last. */
+    notifyRetrySeconds: z._default(
+      z.array(integer(z.minimum(0), z.maximum(43_200))).check(z.minLength(1), z.maxLength(10)),
+      [2, 10, 30],
+    ),
+    /** The relay re-queues a notification its sender has not touched for this long past due. */
+    notifyRelayAfterSeconds: z._default(integer(z.minimum(1), z.maximum(3_600)), 60),
   })
   .check(
     z.superRefine((config, ctx) => {
@@ -132,9 +193,25 @@ export const callbackTokensSecretSchema = z.pipe(
 /** Both secrets of a Service in one object: what the local services file holds. */
 export type CombinedServiceSecret = ServiceSecret & { callbackTokens: string[] };
 
-export const auditorsSecretSchema = z.object({
-  auditors: z._default(z.array(z.object({ name: text(1, 100), token: tokenSchema })), []),
-});
+const namedTokens = () =>
+  z._default(z.array(z.object({ name: text(1, 100), token: tokenSchema })), []);
+
+/**
+ * `{ auditors, operators }`: auditors read; operators may do all an auditor may, and act. A token
+ * listed in both is refused at load: who holds it would be ambiguous in the logs and records, and
+ * taking the stronger role would quietly let a read-only token move users.
+ */
+export const auditorsSecretSchema = z
+  .object({ auditors: namedTokens(), operators: namedTokens() })
+  .check(
+    z.refine(
+      (s) => {
+        const auditorTokens = new Set(s.auditors.map((a) => a.token));
+        return !s.operators.some((o) => auditorTokens.has(o.token));
+      },
+      { error: 'a token is listed both as an auditor and as an operator; give each its own' },
+    ),
+  );
 
 export type AuditorsSecret = z.output<typeof auditorsSecretSchema>;
 

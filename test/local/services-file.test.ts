@@ -190,6 +190,28 @@ describe('services file', () => {
     expect(() => parseServicesFile(file)).not.toThrow();
   });
 
+  it('writes a local-operator with a token of its own beside the auditor, and reads it back', () => {
+    const settings = parseServicesFile(
+      generateServicesFile('acc-1', [{ identification: 'bot-id', name: 'Bot Service' }]),
+    );
+    const tokens = tokensOf(settings);
+
+    expect(tokens.operator?.name).toBe('local-operator');
+    expect(tokens.operator?.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(tokens.operator?.token).not.toBe(tokens.auditor?.token);
+    expect(settings.operators).toEqual([tokens.operator]);
+  });
+
+  it('refuses a token listed both as an auditor and as an operator, quoting no token', () => {
+    const file = {
+      services: [service()],
+      auditors: [{ name: 'desk', token: 'shared-token-00000000' }],
+      operators: [{ name: 'ops', token: 'shared-token-00000000' }],
+    };
+    expect(() => parseServicesFile(file)).toThrow(/listed both as an auditor and as an operator/);
+    expect(() => parseServicesFile(file)).not.toThrow(/shared-token/);
+  });
+
   it("gives the simulator a seed of the file's services, the first one the default", () => {
     const settings = parseServicesFile(
       generateServicesFile('acc-1', [

@@ -82,7 +82,10 @@ describe('local stack end to end', () => {
 
     const owner = await eventually('user 20 to be owned by the Agent Service', async () => {
       const res = await http(`${stack.url}/users/20/owner`, { token: tokens.auditor!.token });
-      return res.body.owner?.identification === AGENT ? res.body : undefined;
+      // Finished, not only applied at Parley: the cache names the handover (its outbox written).
+      return res.body.owner?.identification === AGENT && res.body.lastHandoverId
+        ? res.body
+        : undefined;
     });
     expect(owner.owner).toEqual({ identification: AGENT, name: 'Agent Service', default: false });
 

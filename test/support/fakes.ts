@@ -11,6 +11,7 @@ import {
 } from '../../functions/domain/errors';
 import type { HandoverDeps } from '../../functions/domain/handover/deps';
 import type {
+  CircuitStore,
   Clock,
   HistoryStore,
   IdGenerator,
@@ -24,6 +25,7 @@ import type {
   StateStore,
 } from '../../functions/domain/ports';
 import type {
+  CircuitItem,
   DeliveryItem,
   HandoverRecord,
   IdempotencyItem,
@@ -271,6 +273,24 @@ export class FakeStateStore implements StateStore {
     };
   }
 
+  /** No shards here: one sorted list, with the adapter's order, limits and cursor checks. */
+  async listOwnedBy(serviceId: string, options: { limit: number; cursor?: string }) {
+    checkLimit(options.limit);
+    const kind = `owned:${serviceId}`;
+    const all = [...this.owners.values()]
+      .filter((o) => o.owner === serviceId)
+      .map((o) => o.userId)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map((userId) => ({ userId }));
+    const start = pageOffset(kind, options.cursor);
+    const items = all.slice(start, start + options.limit);
+    return {
+      items,
+      cursor: pageCursor(kind, start + items.length, all.length),
+      itemsRead: items.length,
+    };
+  }
+
   async getIdempotency(callerServiceId: string, key: string, nowMs: number) {
     const item = this.idempotency.get(`${callerServiceId}#${key}`);
     return item && item.expiresAt * 1000 > nowMs ? clone(item) : null;
@@ -325,6 +345,32 @@ export class FakeStateStore implements StateStore {
       throw new Error(`The delivery ${deliveryId} does not exist; it cannot be updated.`);
     }
     this.deliveries.set(deliveryId, { ...existing, ...clone(patch) });
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------- circuits (failover)
+
+/** Circuit items by Service, with the adapter's CAS on version (0: none stored yet). */
+export class FakeCircuitStore implements CircuitStore {
+  readonly items = new Map<string, CircuitItem>();
+  /** Writes that lost their compare-and-set, for tests of contention. */
+  conflicts = 0;
+
+  async get(serviceId: string) {
+    const item = this.items.get(serviceId);
+    return item ? clone(item) : null;
+  }
+
+  async compareAndSet(item: CircuitItem, expectedVersion: number) {
+    if (item.version !== expectedVersion + 1) {
+      throw new Error('A circuit item write must advance the version by exactly one.');
+    }
+    if ((this.items.get(item.serviceId)?.version ?? 0) !== expectedVersion) {
+      this.conflicts += 1;
+      return false;
+    }
+    this.items.set(item.serviceId, clone(item));
     return true;
   }
 }
@@ -556,3 +602,77 @@ export const handoverWorld = (services: ServiceInfo[] = seedServices()) => {
   };
   return { parley, history, state, clock, log, metrics, deps };
 };
+
+// ---------------------------------------------------------------- outbox (notifications)
+
+type NotificationItemT = import('../../functions/domain/types').NotificationItem;
+type NotificationStatusT = import('../../functions/domain/types').NotificationStatus;
+type NotificationStoreT = import('../../functions/domain/ports').NotificationStore;
+
+/** The outbox in memory, with the adapter's contract (test/adapters/notification-store.test.ts). */
+export class FakeNotificationStore implements NotificationStoreT {
+  readonly items = new Map<string, NotificationItemT>();
+  /** Runs once before the next compareAndSet (a test interleaves a writer there). */
+  beforeNextCas: (() => void) | null = null;
+
+  async put(item: NotificationItemT) {
+    if (this.items.has(item.id)) return false;
+    this.items.set(item.id, clone(item));
+    return true;
+  }
+
+  async get(id: string) {
+    const item = this.items.get(id);
+    return item ? clone(item) : null;
+  }
+
+  async compareAndSet(item: NotificationItemT, expectedVersion: number) {
+    if (item.version !== expectedVersion + 1) {
+      throw new Error('A notification write must advance the version by exactly one.');
+    }
+    const hook = this.beforeNextCas;
+    this.beforeNextCas = null;
+    hook?.();
+    if (this.items.get(item.id)?.version !== expectedVersion) return false;
+    this.items.set(item.id, clone(item));
+    return true;
+  }
+
+  /** By `{createdAt}#{id}`, as the index sorts. */
+  private sorted(): NotificationItemT[] {
+    const key = (i: NotificationItemT) => `${instantOf(i.createdAt, 'createdAt')}#${i.id}`;
+    return [...this.items.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
+  }
+
+  async list(options: {
+    service?: string;
+    status?: NotificationStatusT;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<NotificationItemT>> {
+    checkLimit(options.limit);
+    const all = this.sorted()
+      .reverse()
+      .filter(
+        (i) =>
+          (options.status === undefined || i.status === options.status) &&
+          (options.service === undefined || i.recipient === options.service),
+      );
+    const offset = pageOffset('notifications', options.cursor);
+    const end = offset + options.limit;
+    const cursor = pageCursor('notifications', end, all.length);
+    return { items: all.slice(offset, end).map(clone), ...(cursor ? { cursor } : {}) };
+  }
+
+  async listPendingBefore(before: string, options: { limit: number; cursor?: string }) {
+    checkLimit(options.limit);
+    const bound = instantOf(before, 'before');
+    const all = this.sorted().filter(
+      (i) => i.status === 'pending' && instantOf(i.createdAt, 'createdAt') < bound,
+    );
+    const offset = pageOffset('notifications-pending', options.cursor);
+    const end = offset + options.limit;
+    const cursor = pageCursor('notifications-pending', end, all.length);
+    return { items: all.slice(offset, end).map(clone), ...(cursor ? { cursor } : {}) };
+  }
+}

@@ -37,6 +37,7 @@ export interface Harness {
     bot: { callback: string; api: string; signing: string };
     agent: { callback: string; api: string; signing: string };
     auditor: string;
+    operator: string;
   };
   /** The document client and the table names, to reach the stored items directly. */
   dynamo: {
@@ -85,6 +86,7 @@ export const startHarness = async (
     bot: { callback: token(), api: token(), signing: token() },
     agent: { callback: token(), api: token(), signing: token() },
     auditor: token(),
+    operator: token(),
   };
   const account = sim.seed.accountIdentification;
   const secretOf = (id: string) =>
@@ -104,12 +106,16 @@ export const startHarness = async (
         apiTokens: [t.api],
         signingSecret: t.signing,
       })),
-      { auditors: [{ name: 'auditor', token: tokens.auditor }] },
+      {
+        auditors: [{ name: 'auditor', token: tokens.auditor }],
+        operators: [{ name: 'operator', token: tokens.operator }],
+      },
     ),
   );
   const secrets = createStaticSecretsProvider({
     services: settings.secrets,
     auditors: settings.auditors,
+    operators: settings.operators,
   });
   const config = stageConfigSchema.parse({
     stage: 'test',

@@ -20,9 +20,11 @@ import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as health } from '../../functions/handlers/health';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as notifications } from '../../functions/handlers/notifications';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as processor } from '../../functions/handlers/processor';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
+import { makeHandler as release } from '../../functions/handlers/release';
 import { makeHandler as services } from '../../functions/handlers/services';
 import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { AppDeps, DepsSource } from '../../functions/platform/deps';
@@ -85,8 +87,10 @@ export const invoker = (
     health: health(of('health')),
     inbound: inbound(of('inbound')),
     messages: messages(of('messages')),
+    notifications: notifications(of('notifications')),
     owner: owner(of('owner')),
     reconcile: reconcile(of('reconcile')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
+    release: release(of('release')),
     services: services(of('services')),
     verify: verify(of('verify')),
   };

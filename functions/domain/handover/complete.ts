@@ -217,6 +217,8 @@ export async function completePending(
   let maybeFollowed = true;
   if (stored) {
     record = stored;
+    // Its writer may have died before the record's notifications were written (the same ids).
+    await deps.notify?.(stored);
   } else if (draft.source === 'observed') {
     // A change seen at Parley, claimed by its marker: a fact to record, nothing to settle.
     record = await appendOnce(finalizeRecord(draft, 'completed', null), deps);
@@ -239,6 +241,7 @@ export async function completePending(
   const next = maybeFollowed ? await deps.history.get(draft.userId, record.seq + 1) : null;
   if (next) {
     records.push(next); // written before a crash, by us or a recoverer
+    await deps.notify?.(next);
   } else if (record.status === 'failed' && otherOwner) {
     records.push(
       await appendOnce(

@@ -10,7 +10,7 @@ import type {
   ServiceCatalog,
   StateStore,
 } from '../ports';
-import type { HandoverRecord } from '../types';
+import type { HandoverRecord, HandoverSource } from '../types';
 
 export interface HandoverDeps {
   parley: ParleyClients;
@@ -31,6 +31,11 @@ export interface HandoverDeps {
   requestBudgetMs?: number;
   /** When the current request's Parley time ends; set per request (withDeadline). */
   deadlineMs?: number;
+  /**
+   * Writes the notifications a stored record causes (the outbox) and queues them; called by
+   * appendOnce for every record it returns. Throws only when the outbox could not be written.
+   */
+  notify?: (record: HandoverRecord) => Promise<void>;
 }
 
 export interface HandoverInput {
@@ -40,9 +45,14 @@ export interface HandoverInput {
   metadata?: Record<string, unknown>;
   /** Same forms as newOwner: refuse (409) unless this service owns the user now. */
   expectedOwner?: string;
-  /** The calling Service's identification. */
+  /** The calling Service's identification (the handover acts with its credentials). */
   requestedBy: string;
-  source: 'api' | 'rule' | 'downstream';
+  /**
+   * Who the record names as `requestedBy` when someone acts through that Service (e.g.
+   * `operator:{name}` releasing its users). @default requestedBy (`rule:{id}` for a rule)
+   */
+  actor?: string;
+  source: Exclude<HandoverSource, 'observed'>;
   idempotencyKey?: string;
   /** How long the Idempotency-Key is kept; defaults to deps.idempotencyTtlSeconds (24 h). */
   idempotencyTtlSeconds?: number;

@@ -66,7 +66,7 @@ export async function performHandover(
     reason: meta.reason,
     metadata: meta.metadata,
     metadataDigest: meta.digest,
-    requestedBy: input.source === 'rule' ? `rule:${requestedBy}` : requestedBy,
+    requestedBy: input.actor ?? (input.source === 'rule' ? `rule:${requestedBy}` : requestedBy),
     source: input.source,
     createdAt: nextCreatedAt(item.lastCreatedAt, nowMs),
     prevHash: item.lastHash,

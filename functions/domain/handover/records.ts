@@ -61,9 +61,20 @@ export const observedRecord = (...args: Parameters<typeof observedDraft>): Hando
 
 /**
  * Appends a record; when its seq is already written (a recoverer, a zombie or a concurrent
- * observer got there first) the stored record is the truth and is returned instead.
+ * observer got there first) the stored record is the truth and is returned instead. Then the
+ * notifications of the stored record are written (deps.notify): every writer, a retry after a
+ * crash included, writes the same ones, so none is lost and none doubled.
  */
 export async function appendOnce(
+  record: HandoverRecord,
+  deps: Pick<HandoverDeps, 'history' | 'log' | 'metrics' | 'notify'>,
+): Promise<HandoverRecord> {
+  const stored = await appendOrRead(record, deps);
+  await deps.notify?.(stored);
+  return stored;
+}
+
+async function appendOrRead(
   record: HandoverRecord,
   deps: Pick<HandoverDeps, 'history' | 'log' | 'metrics'>,
 ): Promise<HandoverRecord> {

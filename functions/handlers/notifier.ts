@@ -1,0 +1,120 @@
+// The notifier: the notify queue's consumer (each SQS record is one notification id for
+// sendNotification) and, on a schedule (EventBridge), the outbox relay. Partial batch failures on
+// Powertools' FIFO processor, as the callback processor: a record to retry and the later records
+// of its FIFO group (one Service, one user) go back to the queue, with the retry's delay as their
+// visibility, so a Service hears about a user in order. A notification out of retries fails its
+// record each time, so the queue moves it to the DLQ.
+import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { relayPending } from '../domain/notify/relay';
+import { type SendDeps, sendNotification } from '../domain/notify/send';
+import type { DepsSource } from '../platform/deps';
+import { flushMetrics, startInvocation } from '../platform/handler';
+import { depsFromEnvironment, relayDeps, sendDeps } from '../platform/runtime';
+
+interface ScheduledEvent {
+  source: 'aws.events';
+  'detail-type': string;
+}
+
+const isScheduled = (event: unknown): event is ScheduledEvent =>
+  typeof event === 'object' && event !== null && (event as ScheduledEvent).source === 'aws.events';
+
+/** The record must come back after `seconds` (a retry, or a trip towards the DLQ). */
+class NotifyAgainError extends Error {
+  constructor(readonly seconds: number) {
+    super(`Notification to be tried again in ${seconds} s.`);
+    this.name = 'NotifyAgainError';
+  }
+}
+
+/** The notification id a record carries (`{ "id": "ntf_..." }`), or null. */
+const idOf = (record: SQSRecord): string | null => {
+  try {
+    const { id } = JSON.parse(record.body) as { id?: unknown };
+    return typeof id === 'string' && id.length > 0 && id.length <= 128 ? id : null;
+  } catch {
+    return null;
+  }
+};
+
+const groupOf = (record: SQSRecord): string =>
+  record.attributes?.MessageGroupId ?? record.messageId;
+
+export interface NotifierOptions {
+  /** The use case; tests replace it to drive outcomes. */
+  send?: typeof sendNotification;
+}
+
+export const makeHandler =
+  (deps: DepsSource, options: NotifierOptions = {}) =>
+  async (event: SQSEvent | ScheduledEvent, context?: Context) => {
+    const d = await deps();
+    startInvocation(d, context);
+    if (isScheduled(event)) {
+      const summary = await relayPending(relayDeps(d));
+      flushMetrics(d);
+      return summary;
+    }
+    const sd: SendDeps = sendDeps(d);
+    const send = options.send ?? sendNotification;
+    const delays = new Map<string, number>();
+    const delayed = new Set<string>();
+    const delay = async (record: SQSRecord, seconds: number) => {
+      delayed.add(record.messageId);
+      try {
+        await d.notifyQueue.changeVisibility?.(record.receiptHandle, seconds);
+      } catch (err) {
+        d.log.warn('visibility change failed; the message returns after the visibility timeout', {
+          messageId: record.messageId,
+          error: (err as Error).name,
+        });
+      }
+    };
+
+    const handleRecord = async (record: SQSRecord): Promise<void> => {
+      const id = idOf(record);
+      if (!id) {
+        // Only this service writes to the queue: an unreadable record is a bug, not a retry.
+        d.log.error('unreadable notify queue record', { messageId: record.messageId });
+        d.metrics.count('QueueRecordUnreadable');
+        return;
+      }
+      let outcome: Awaited<ReturnType<typeof sendNotification>>;
+      try {
+        outcome = await send(id, sd);
+      } catch (err) {
+        d.log.warn('notification attempt failed in the notifier; will retry', {
+          notificationId: id,
+          error: (err as Error).name,
+          receiveCount: record.attributes?.ApproximateReceiveCount,
+        });
+        throw err;
+      }
+      if (outcome.outcome !== 'retry' && outcome.outcome !== 'expired') return;
+      // Expired: back at once, failing each time, until the queue's receive limit parks it.
+      const seconds = outcome.outcome === 'retry' ? outcome.delaySeconds : 0;
+      delays.set(groupOf(record), seconds);
+      await delay(record, seconds);
+      throw new NotifyAgainError(seconds);
+    };
+
+    const response: SQSBatchResponse = await processPartialResponse(
+      event,
+      handleRecord,
+      new SqsFifoPartialProcessorAsync(),
+      { skipGroupOnError: true, throwOnFullBatchFailure: false },
+    );
+    // The records handed back behind a retried one wait as long, so they stay behind it.
+    const byId = new Map(event.Records.map((r) => [r.messageId, r]));
+    for (const { itemIdentifier } of response.batchItemFailures) {
+      const record = byId.get(itemIdentifier);
+      if (!record || delayed.has(record.messageId)) continue;
+      const seconds = delays.get(groupOf(record));
+      if (seconds !== undefined) await delay(record, seconds);
+    }
+    flushMetrics(d);
+    return response;
+  };
+
+export const handler = makeHandler(depsFromEnvironment());
