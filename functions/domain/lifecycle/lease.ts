@@ -168,7 +168,9 @@ export function extendLease(
 ): ExtendResult {
   // Any whole number is a fair question; past the hard cap its answer is lease_limit_exceeded.
   if (!wholeIn(extendSeconds, 1, MAX_LEASE_SECONDS)) {
-    throw new ValidationError(`extendSeconds must be a whole number from 1 to ${MAX_LEASE_SECONDS}.`);
+    throw new ValidationError(
+      `extendSeconds must be a whole number from 1 to ${MAX_LEASE_SECONDS}.`,
+    );
   }
   const until = Math.max(ms(lease.expiresAt), nowMs) + extendSeconds * SECOND;
   if (until > ms(lease.hardExpiresAt)) {

@@ -71,7 +71,10 @@ export type CreateOfferResult =
 export function createOffer(input: CreateOfferInput): CreateOfferResult {
   if (input.by !== input.owner) return { ok: false, code: 'not_owner', currentOwner: input.owner };
   if (input.to === input.owner) {
-    throw new ValidationError('An offer must go to another Service than the owner.', 'invalid_offer');
+    throw new ValidationError(
+      'An offer must go to another Service than the owner.',
+      'invalid_offer',
+    );
   }
   const { timeoutSeconds, onTimeout } = offerSettings(input);
   const offer: LiveOffer = {
@@ -173,9 +176,7 @@ export function declineOffer(
   caller: string,
   nowMs: number,
   reason?: string,
-):
-  | { ok: true; status: 'declined'; reason?: string; events: LifecycleEvent[] }
-  | OfferRefusal {
+): { ok: true; status: 'declined'; reason?: string; events: LifecycleEvent[] } | OfferRefusal {
   const refused = refusal(state, caller, 'to', nowMs);
   if (refused) return refused;
   return {

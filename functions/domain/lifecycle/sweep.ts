@@ -60,8 +60,7 @@ export async function runSweep(deps: SweepDeps): Promise<SweepSummary> {
   const walks: ShardWalk[] = allShards(deps.shards).map((shard) => ({ shard, done: false }));
   const queried = new Set<number>();
   let oldestDueMs: number | null = null;
-  const outOfBudget = () =>
-    summary.due >= maxItems || deps.clock.now() - startMs >= budgetMs;
+  const outOfBudget = () => summary.due >= maxItems || deps.clock.now() - startMs >= budgetMs;
 
   sweep: while (walks.some((w) => !w.done)) {
     for (const walk of walks) {

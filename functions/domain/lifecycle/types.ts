@@ -51,7 +51,13 @@ export interface LiveOffer {
   idempotencyKey?: string;
 }
 
-export type OfferStatus = 'pending' | 'accepted' | 'declined' | 'cancelled' | 'expired' | 'superseded';
+export type OfferStatus =
+  | 'pending'
+  | 'accepted'
+  | 'declined'
+  | 'cancelled'
+  | 'expired'
+  | 'superseded';
 
 /** An offer as found: live on the owner item (`pending`), else as its end record says. */
 export interface OfferState {
