@@ -15,7 +15,10 @@ export type FunctionName =
   | 'openapi'
   | 'notifier'
   | 'notifications'
-  | 'release';
+  | 'release'
+  | 'lease'
+  | 'offers'
+  | 'sweep';
 
 export interface FunctionSpec {
   /** File under functions/handlers/ that exports `handler`. */
@@ -107,6 +110,26 @@ export const functionSpecs: Record<FunctionName, FunctionSpec> = {
     memoryMb: 512,
     timeoutSeconds: 60,
   },
+  lease: {
+    entry: 'lease.ts',
+    description: 'POST /users/{userId}/lease (the owner extends its lease)',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  // Accepting an offer runs a handover (Parley PUT owner): the handover's timeout.
+  offers: {
+    entry: 'offers.ts',
+    description: 'Offers: accept, decline, cancel, read',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  // One run every minute: bounded by page size and a time budget under its timeout.
+  sweep: {
+    entry: 'sweep.ts',
+    description: 'The sweep: lease warnings and expiries, offer expiries (schedule)',
+    memoryMb: 512,
+    timeoutSeconds: 60,
+  },
   health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
   openapi: {
     entry: 'openapi.ts',
@@ -139,6 +162,12 @@ const declaredRoutes: readonly HttpRoute[] = [
   { method: 'GET', path: '/notifications', fn: 'notifications' },
   { method: 'POST', path: '/notifications/{id}/redeliver', fn: 'notifications' },
   { method: 'POST', path: '/services/{serviceId}/release', fn: 'release' },
+  { method: 'POST', path: '/users/{userId}/lease', fn: 'lease' },
+  { method: 'GET', path: '/offers/{offerId}', fn: 'offers' },
+  { method: 'POST', path: '/offers/{offerId}/accept', fn: 'offers' },
+  { method: 'POST', path: '/offers/{offerId}/decline', fn: 'offers' },
+  { method: 'POST', path: '/offers/{offerId}/cancel', fn: 'offers' },
+  { method: 'GET', path: '/users/{userId}/offers', fn: 'offers' },
   { method: 'GET', path: '/health', fn: 'health' },
   { method: 'GET', path: '/openapi.json', fn: 'openapi' },
 ];

@@ -1,3 +1,5 @@
+import type { LeaseState, LiveOffer } from './lifecycle/types';
+
 // The domain's data: handover records, the owner item (a cache of Parley's truth), idempotency and
 // delivery items. Shapes follow DESIGN.md ("Data model"); stores persist them as they are.
 
@@ -78,6 +80,12 @@ export interface OwnerItem {
   pending: PendingHandover | null;
   /** When this item last agreed with Parley (ISO). */
   refreshedAt: string;
+  /** The owner's lease (functions/domain/lifecycle/lease.ts); absent when its Service has none. */
+  lease?: LeaseState | null;
+  /** The user's one live offer (functions/domain/lifecycle/offer.ts). */
+  offer?: LiveOffer | null;
+  /** The earliest timer of lease and offer (dueAtOf): the byDue index key; absent without one. */
+  dueAt?: string | null;
 }
 
 export interface IdempotencyItem {
