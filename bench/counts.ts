@@ -5,11 +5,12 @@
 import type { SQSEvent } from 'aws-lambda';
 import { deliveryIdFor, groupIdFor, parseCallback } from '../functions/domain/delivery';
 import type { QueuedCallback } from '../functions/domain/ports';
-import type { DepsSource } from '../functions/platform/deps';
+import type { AppDeps, DepsSource } from '../functions/platform/deps';
 import { functionSpecs } from '../functions/contracts/routes';
 import { type HttpFunction, startGateway } from '../local/gateway';
 import { callbackJson, messageCallback } from '../local/parley-sim/callback-body';
 import { type Counts, totalDynamo, totalParley } from './instrument';
+import { startReceiver } from './receiver';
 import { mean } from './stats';
 import { BENCH_SERVICES, type BenchSystem } from './system';
 
@@ -265,6 +266,25 @@ export const measureCounts = async (sys: BenchSystem, options: CountsOptions) =>
 
     const processor = await measureProcessor(sys, options);
     rows.push(processor);
+    // The same with the bot given a downstream: each message is forwarded (forwardedTo, then done).
+    const receiver = await startReceiver();
+    try {
+      const config = {
+        ...sys.config,
+        services: sys.config.services.map((s) =>
+          s.identification === BOT ? { ...s, downstreamUrl: receiver.url } : s,
+        ),
+      };
+      rows.push(
+        await measureProcessor(sys, options, {
+          deps: sys.freshDeps(config),
+          label: 'processor, forwarded, per message',
+          tag: 'fwd',
+        }),
+      );
+    } finally {
+      await new Promise((resolve) => receiver.server.close(resolve));
+    }
     const firstRequests = await freshContainerSecrets(sys, rid);
     return { rows, firstRequests, ringUser };
   } finally {
@@ -273,18 +293,26 @@ export const measureCounts = async (sys: BenchSystem, options: CountsOptions) =>
 };
 
 /** The queue consumer, per message: batches of the CDK stack's batch size, users already known. */
-const measureProcessor = async (sys: BenchSystem, options: CountsOptions): Promise<CountRow> => {
+const measureProcessor = async (
+  sys: BenchSystem,
+  options: CountsOptions,
+  variant: { deps: AppDeps; label: string; tag: string } = {
+    deps: sys.deps,
+    label: 'processor, per message',
+    tag: 'proc',
+  },
+): Promise<CountRow> => {
   const mod = require('../functions/handlers/processor') as {
     makeHandler: (s: DepsSource) => (e: SQSEvent) => Promise<unknown>;
   };
-  const handler = mod.makeHandler(async () => sys.deps);
+  const handler = mod.makeHandler(async () => variant.deps);
   const size = options.processorBatchSize;
   let seq = 0;
   const batch = (): SQSEvent => ({
     Records: Array.from({ length: size }, (_, i) => {
       seq += 1;
-      const userId = `${options.runId}-proc-${i}`;
-      const raw = callbackBody(userId, `${options.runId}-proc-${seq}`);
+      const userId = `${options.runId}-${variant.tag}-${i}`;
+      const raw = callbackBody(userId, `${options.runId}-${variant.tag}-${seq}`);
       const parsed = parseCallback(raw);
       const message: QueuedCallback = {
         serviceId: BOT,
@@ -327,7 +355,7 @@ const measureProcessor = async (sys: BenchSystem, options: CountsOptions): Promi
     samples.push(sys.counters.reset());
   }
   const row = rowOf(
-    `processor, per message (batches of ${size})`,
+    `${variant.label} (batches of ${size})`,
     samples,
     samples.map(() => 200),
     size,

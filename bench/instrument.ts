@@ -41,6 +41,11 @@ export interface Counters {
   current: Counts;
   /** Ask DynamoDB for consumed capacity on every call (off during timed runs). */
   capacity: boolean;
+  /**
+   * When set, every item a PutItem writes and every item an UpdateItem leaves (asked back with
+   * ReturnValues ALL_NEW unless the caller asked for something else) is handed to it.
+   */
+  onItem?: (table: string, command: string, item: Record<string, unknown>) => void;
   reset(): Counts;
 }
 
@@ -91,22 +96,34 @@ export const countingDocumentClient = (
       if (counters.capacity && input.ReturnConsumedCapacity === undefined) {
         input.ReturnConsumedCapacity = 'TOTAL';
       }
+      const command = context.commandName ?? '';
+      const onItem = counters.onItem;
+      const askedBack = onItem && command === 'UpdateItemCommand' && !input.ReturnValues;
+      if (askedBack) input.ReturnValues = 'ALL_NEW';
       const result = await next(args);
       const output = result.output as {
         ConsumedCapacity?: Capacity | Capacity[];
         ScannedCount?: number;
+        Attributes?: Record<string, unknown>;
       };
+      const table = String(input.TableName ?? '?');
+      if (onItem && command === 'PutItemCommand' && input.Item) {
+        onItem(table, command, input.Item as Record<string, unknown>);
+      }
+      if (askedBack && output.Attributes) {
+        onItem(table, command, output.Attributes);
+        delete output.Attributes; // the caller did not ask for them
+      }
       counters.current.itemsRead += output.ScannedCount ?? 0;
       const consumed = output.ConsumedCapacity;
       const units = (Array.isArray(consumed) ? consumed : [consumed]).reduce(
         (sum, c) => sum + (c?.CapacityUnits ?? 0),
         0,
       );
-      const isRead = READ_COMMANDS.has(context.commandName ?? '');
+      const isRead = READ_COMMANDS.has(command);
       if (isRead) counters.current.readUnits += units;
       else counters.current.writeUnits += units;
       if (units > 0) {
-        const table = String(input.TableName ?? '?');
         const byTable = counters.current.unitsByTable[table] ?? { read: 0, write: 0 };
         counters.current.unitsByTable[table] = byTable;
         if (isRead) byTable.read += units;

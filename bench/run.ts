@@ -4,53 +4,30 @@ import './env';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
-import { functionSpecs } from '../functions/contracts/routes';
+import { DEFAULT_INDEX_SHARDS } from '../functions/domain/shards';
 import { PROCESSOR_BATCH_SIZE } from '../lib/api-stack';
 import { type BuiltBundles, buildBundles } from './bundles';
 import { type ColdResult, measureColdStarts } from './cold-start';
-import { PRICES, estimateCost, secretsFixedPerMonth, type CostEstimate } from './cost';
+import { PRICES } from './cost';
 import { type CountRow, measureCounts } from './counts';
-import { BenchUsageError, HELP, parseOptions, type Section } from './options';
+import { costRows, measureCost } from './cost-report';
+import { type MeasuredSizes, measureItemSizes } from './item-sizes';
+import { gapRows, measureGap } from './gap';
+import { keyRows, measureKeys } from './keys-report';
+import { loadSimRows, runLoadSim } from './load-sim';
+import { BenchUsageError, HELP, parseOptions, SECTIONS, type Section } from './options';
+import { measureRange, rangeRows } from './range';
 import { measureScaling, type ScalingRow } from './scaling';
 import { fmt, ratio } from './stats';
-import { BENCH_SERVICES, startBenchSystem, TABLES } from './system';
+import { startBenchSystem } from './system';
+import { renderTable, type TableRow, verdict } from './table';
 import { type PhaseResult, phases, runPhase } from './warm';
 
-export interface TableRow {
-  section: string;
-  check: string;
-  subject: string;
-  floor: string;
-  result: string;
-  budget: string;
-  verdict: 'within' | 'over' | 'reported';
-}
+export { renderTable, type TableRow };
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const ms = (v: number) => `${fmt(v, 1)} ms`;
-const verdict = (ok: boolean): TableRow['verdict'] => (ok ? 'within' : 'over');
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-
-/** A markdown table with padded columns (the layout the repository's formatter keeps). */
-export const renderTable = (rows: TableRow[]): string => {
-  const head = ['section', 'check', 'subject', 'floor', 'ratio / delta', 'budget', 'verdict'];
-  const cells = rows.map((r) => [
-    r.section,
-    r.check,
-    r.subject,
-    r.floor,
-    r.result,
-    r.budget,
-    r.verdict,
-  ]);
-  const widths = head.map((h, i) => Math.max(3, h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
-  return [
-    line(head),
-    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
-    ...cells.map(line),
-  ].join('\n');
-};
 
 const main = async () => {
   const options = parseOptions(process.argv.slice(2));
@@ -168,11 +145,14 @@ const main = async () => {
   // ------------------------------------------------------------- warm runs, counts, cost
   const warm: PhaseResult[] = [];
   let counts: Awaited<ReturnType<typeof measureCounts>> | undefined;
-  if (wants('warm') || wants('counts') || wants('cost')) {
+  if (['warm', 'counts', 'cost', 'gap', 'keys', 'load'].some((x) => wants(x as Section))) {
     log(
       `starting the bench stack (dynalite, simulator at ${options.parleyLatencyMs} ms, gateway)...`,
     );
-    const sys = await startBenchSystem({ parleyLatencyMs: options.parleyLatencyMs });
+    const sys = await startBenchSystem({
+      parleyLatencyMs: options.parleyLatencyMs,
+      storeProcess: options.storeProcess,
+    });
     try {
       if (wants('warm')) {
         const firstC = options.concurrencies[0]!;
@@ -331,104 +311,73 @@ const main = async () => {
         });
       }
 
+      // Item sizes as the code writes them: the key check and the cost model charge by them.
+      let sizes: MeasuredSizes | undefined;
+      const measuredSizes = async () => {
+        sizes ??= await measureItemSizes(sys, `${runId}-sizes`);
+        return sizes;
+      };
       if (wants('cost') && counts) {
         const c1 = options.concurrencies[0]!;
         const handlerP50 = (phase: string) =>
           warm.find((w) => w.phase === phase && w.concurrency === c1)?.arms[0]?.handlerP50;
-        const row = (scenario: string) =>
-          counts!.rows.find((r) => r.scenario.startsWith(scenario))!;
-        const webhook = row('webhook');
-        const happy = row('handover, desk to desk');
-        const processor = row('processor');
-        const units = (r: CountRow, table: string) => r.units[table] ?? { read: 0, write: 0 };
-        const inboundMs = handlerP50('webhook') ?? webhook.durationMeanMs ?? 0;
-        const handoverMs = handlerP50('handover') ?? happy.durationMeanMs ?? 0;
-        const batch = PROCESSOR_BATCH_SIZE;
-        // Index writes DynamoDB bills on top of the table write (the local server reports the table only):
-        // history: byDay + byDestination (GSIs) + byTime (LSI); state during a handover: the sparse
-        // byPendingSince GSI, written when the marker is set and when it is cleared.
-        const HISTORY_WRITE_FACTOR = 4;
-        const STATE_HANDOVER_WRITE_FACTOR = 2;
-        const inbound: CostEstimate = estimateCost({
-          label: 'per million inbound messages (webhook + queue + processor, no handover)',
-          apiRequests: 1,
-          lambdas: [
-            {
-              function: 'inbound',
-              memoryMb: functionSpecs.inbound.memoryMb,
-              durationMs: inboundMs,
-              invocations: 1,
-            },
-            {
-              function: `processor (batch ${batch})`,
-              memoryMb: functionSpecs.processor.memoryMb,
-              durationMs: (processor.durationMeanMs ?? 0) * batch,
-              invocations: 1 / batch,
-            },
-          ],
-          sqsRequests: 1 + 2 / batch,
-          wru:
-            units(processor, TABLES.state).write +
-            units(processor, TABLES.history).write * HISTORY_WRITE_FACTOR,
-          rru: units(processor, TABLES.state).read + units(processor, TABLES.history).read,
-          secretFetches: webhook.secretFetchesMax + processor.secretFetchesMax,
+        const cost = measureCost({
+          counts: counts.rows,
+          handlerP50: { inbound: handlerP50('webhook'), handover: handlerP50('handover') },
+          sizes: await measuredSizes(),
+          sys,
         });
-        const handover: CostEstimate = estimateCost({
-          label: 'per million handovers (POST /handovers, happy path, desk to desk)',
-          apiRequests: 1,
-          lambdas: [
-            {
-              function: 'handover',
-              memoryMb: functionSpecs.handover.memoryMb,
-              durationMs: handoverMs,
-              invocations: 1,
-            },
-          ],
-          sqsRequests: 0,
-          wru:
-            units(happy, TABLES.state).write * STATE_HANDOVER_WRITE_FACTOR +
-            units(happy, TABLES.history).write * HISTORY_WRITE_FACTOR,
-          rru: units(happy, TABLES.state).read + units(happy, TABLES.history).read,
-          secretFetches: happy.secretFetchesMax,
+        report.cost = cost;
+        rows.push(...costRows(cost));
+      }
+      if (wants('gap')) {
+        log(
+          `handover gap: 3 arms interleaved at concurrency ${options.concurrencies.join(', ')}, then each alone, profiled...`,
+        );
+        const separate = await startBenchSystem({
+          parleyLatencyMs: options.parleyLatencyMs,
+          storeProcess: true,
         });
-        const fixed = secretsFixedPerMonth({
-          secrets: BENCH_SERVICES.length + 1,
-          warmContainers: Object.keys(functionSpecs).length,
-          ttlSeconds: sys.config.secretsTtlSeconds,
-          secretsPerContainer: BENCH_SERVICES.length + 1,
-        });
-        report.cost = {
-          prices: PRICES,
-          inbound,
-          handover,
-          secretsFixed: fixed,
-          assumptions: {
-            durations: `handler p50 at c=${c1} on this machine (x86, Node ${process.version}), not Lambda arm64`,
-            historyWriteFactor: HISTORY_WRITE_FACTOR,
-            stateHandoverWriteFactor: STATE_HANDOVER_WRITE_FACTOR,
-            sqs: `1 SendMessage + (ReceiveMessage + DeleteMessageBatch) per batch of ${batch}; empty long polls not counted`,
+        const gap = await measureGap(
+          sys,
+          {
+            concurrencies: options.concurrencies,
+            samples: options.gapSamples,
+            profileRequests: options.gapProfileRequests,
+            warmupRounds: options.warmupRounds,
+            runId: `${runId}-gap`,
           },
-        };
-        for (const est of [inbound, handover]) {
-          rows.push({
-            section: 'cost',
-            check: est.label,
-            subject: `$${fmt(est.perMillion, 2)}`,
-            floor: '-',
-            result: est.lines.map((l) => `${l.item} $${fmt(l.perMillion, 3)}`).join('; '),
-            budget: '-',
-            verdict: 'reported',
-          });
-        }
-        rows.push({
-          section: 'cost',
-          check: 'fixed: secrets and their cache refreshes, per month',
-          subject: `$${fmt(fixed.perMonth, 2)}`,
-          floor: '-',
-          result: fixed.basis,
-          budget: '-',
-          verdict: 'reported',
+          separate,
+        ).finally(() => separate.close());
+        report.gap = gap;
+        rows.push(...gapRows(gap));
+      }
+      if (wants('keys')) {
+        log('keys: measuring item sizes on the stack, then simulating the key distribution...');
+        const keys = measureKeys(await measuredSizes(), {
+          handoversPerSecond: 10_000,
+          webhooksPerSecond: 50_000,
+          users: 1_000_000,
+          seconds: options.keySeconds,
         });
+        report.keys = keys;
+        rows.push(...keyRows(keys));
+      }
+      if (wants('load')) {
+        log(
+          `load simulation: webhooks and handovers 10:1 at concurrency ${options.loadConcurrencies.join(', ')} (until throughput stops rising), ${options.loadSeconds} s each...`,
+        );
+        const sim = await runLoadSim(sys, {
+          concurrencies: options.loadConcurrencies,
+          seconds: options.loadSeconds,
+          runId: `${runId}-load`,
+          onLevel: (l) =>
+            log(
+              `  c=${l.concurrency}: ${fmt(l.throughput, 0)} req/s, stack CPU ${fmt(l.stackCpuPercent, 0)}%, ${l.errors} errors`,
+            ),
+        });
+        report.load = sim;
+        rows.push(...loadSimRows(sim));
       }
     } finally {
       await sys.close();
@@ -462,6 +411,18 @@ const main = async () => {
     }
   }
 
+  // ------------------------------------------------------------- sharded range queries
+  if (wants('range')) {
+    log(`range: seeding ${options.rangeSizes.join(' and ')} records, sharded and unsharded...`);
+    const range = await measureRange({
+      sizes: options.rangeSizes,
+      shards: DEFAULT_INDEX_SHARDS,
+      reads: options.quick ? 5 : 20,
+    });
+    report.range = range;
+    rows.push(...rangeRows(range, DEFAULT_INDEX_SHARDS));
+  }
+
   const durationS = (Date.now() - started) / 1000;
   report.durationSeconds = durationS;
   report.rows = rows;
@@ -493,7 +454,9 @@ const main = async () => {
     `bench-${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`,
   );
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(__dirname, 'latest.md'), summary);
+  // bench/latest.md is the whole bench's; a run of some sections leaves it as it is.
+  const full = SECTIONS.every((section) => options.only.includes(section));
+  if (full) writeFileSync(join(__dirname, 'latest.md'), summary);
   process.stdout.write(`${summary}\nJSON report: bench/reports/${file.split('/').pop()}\n`);
 };
 
