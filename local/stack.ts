@@ -1,9 +1,12 @@
 // The whole system on one machine, in one process: dynalite (tables from the shared definitions),
 // the Parley simulator (unless a real Parley URL is given), the local queue feeding the processor
 // handler, the local gateway serving the shared route table through the same handlers as AWS, the
-// reconcile schedule, and the notify queue feeding the notifier with the outbox relay on a timer.
+// reconcile schedule, the notify queue feeding the notifier with the outbox relay on a timer, and
+// the timers' sweep on a timer of its own.
 // Used by `npm start`, the demo, the CLI's tests, the e2e tests and the
 // benchmarks.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -15,6 +18,7 @@ import { buildDeps, type RuntimeOptions } from '../functions/platform/runtime';
 import { historyTable, stateTable } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
 import { type BundleFunctions, startBundleFunctions } from './bundles';
+import { localCheckpoints } from './checkpoints';
 import { type LocalDynamo, LocalSetupError, startLocalDynamo } from './dynamo';
 import { type ExtraRoute, type HttpFunction, type LocalGateway, startGateway } from './gateway';
 import {
@@ -121,6 +125,22 @@ export interface LocalStackOptions {
    * @default PARLEY_RELAY_INTERVAL_MS, else 60000 (every minute, like AWS)
    */
   relayIntervalMs?: number;
+  /**
+   * The timers' sweep (lease warnings and expiries, offer expiries). 0 turns it off.
+   * @default PARLEY_SWEEP_INTERVAL_MS, else 60000 (every minute, like AWS)
+   */
+  sweepIntervalMs?: number;
+  /**
+   * The metrics' schedules on one timer (the rollup of mature days, written once, and the
+   * stuck-owner count). 0 turns it off. @default 300000 (5 minutes)
+   */
+  metricsIntervalMs?: number;
+  /**
+   * The signed checkpoints' schedule (the file signer, `{dataDir}/checkpoints/` as the bucket; a
+   * temporary folder with --memory). 0 turns it off.
+   * @default PARLEY_CHECKPOINT_INTERVAL_MS, else the stage's checkpoints.intervalMinutes (15)
+   */
+  checkpointIntervalMs?: number;
   log?: Log;
   /** Metrics in embedded metric format are for CloudWatch; locally they are off by default. */
   metrics?: MetricsSink;
@@ -150,6 +170,14 @@ export interface LocalStack {
   reconcileNow(): Promise<unknown>;
   /** Runs the outbox relay (the notifier's scheduled run) as the schedule would. */
   relayNow(): Promise<unknown>;
+  /** Runs the metrics function's scheduled work (rollup and stuck owners) as a schedule would. */
+  metricsNow(): Promise<unknown>;
+  /** Runs the timers' sweep as the schedule would (its summary). */
+  sweepNow(): Promise<unknown>;
+  /** Runs the checkpoint job as its schedule would (its answer). */
+  checkpointNow(): Promise<unknown>;
+  /** Where the checkpoints and their key are kept (`.local/` with a data folder). */
+  checkpointDir: string;
   /** Stops the queue (waiting for batches in flight), the gateway, the simulator and dynalite. */
   close(): Promise<void>;
 }
@@ -218,17 +246,20 @@ const scheduledEvent = (now: number) => ({
   detail: {},
 });
 
-/** PARLEY_RELAY_INTERVAL_MS: whole milliseconds, 0 for no relay; unset: every minute. */
-const relayIntervalFromEnv = (): number => {
-  const raw = process.env.PARLEY_RELAY_INTERVAL_MS;
-  if (raw === undefined || raw === '') return 60_000;
+/** An interval variable: whole milliseconds, 0 to turn its timer off; unset: every minute. */
+const intervalFromEnv = (name: string, what: string, unset = 60_000): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return unset;
   if (!/^\d{1,9}$/.test(raw)) {
     throw new LocalSetupError(
-      'PARLEY_RELAY_INTERVAL_MS must be a whole number of milliseconds (0 turns the relay off).',
+      `${name} must be a whole number of milliseconds (0 turns the ${what} off).`,
     );
   }
   return Number(raw);
 };
+
+const relayIntervalFromEnv = () => intervalFromEnv('PARLEY_RELAY_INTERVAL_MS', 'relay');
+const sweepIntervalFromEnv = () => intervalFromEnv('PARLEY_SWEEP_INTERVAL_MS', 'sweep');
 
 export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
   const settings = options.settings ?? parseServicesFile(generateSimulatorServicesFile());
@@ -304,6 +335,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       maxReceiveCount: NOTIFY_MAX_RECEIVE_COUNT,
       ...notifyQueueOptions,
     });
+    // A throwaway run keeps its checkpoints in a folder of its own, removed with it.
+    const checkpointDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'parley-checkpoints-'));
+    if (!options.dataDir) {
+      cleanup.push(async () => rmSync(checkpointDir, { recursive: true, force: true }));
+    }
     const runtime: RuntimeOptions = {
       config,
       secrets,
@@ -314,6 +350,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       clock: options.clock,
       log: options.log,
       metrics: options.metrics ?? noMetrics,
+      checkpoints: localCheckpoints(checkpointDir),
     };
     const deps = buildDeps(runtime);
     const source: DepsSource = async () => deps;
@@ -336,6 +373,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         tables: { history: TABLES.history, state: TABLES.state },
         queue,
         notifyQueue,
+        checkpointDir,
         log: deps.log,
       });
       cleanup.push(() => run.close());
@@ -346,9 +384,12 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     // Absent in a bundle mode whose template has no notifier.
     const notifier = fns.notifier as ((event: unknown) => Promise<unknown>) | undefined;
     const reconcileFn = fns.reconcile as (event: unknown) => Promise<unknown>;
+    // Absent in a bundle mode whose template has no sweep.
+    const sweepFn = fns.sweep as ((event: unknown) => Promise<unknown>) | undefined;
     const http: Partial<Record<FunctionName, HttpFunction>> = {};
     for (const [name, fn] of Object.entries(fns) as [FunctionName, unknown][]) {
-      if (name !== 'processor' && name !== 'notifier') {
+      // The sweep has no route: only its timer calls it.
+      if (name !== 'processor' && name !== 'notifier' && name !== 'sweep') {
         http[name] = fn as (event: APIGatewayProxyEventV2) => Promise<never>;
       }
     }
@@ -423,6 +464,70 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       relayTimer.unref();
     }
 
+    const sweepNow = async () => (sweepFn ? sweepFn(scheduledEvent(clock.now())) : undefined);
+    const sweepInterval = options.sweepIntervalMs ?? sweepIntervalFromEnv();
+    let sweepTimer: NodeJS.Timeout | null = null;
+    let sweeping: Promise<unknown> | null = null;
+    if (sweepFn && sweepInterval > 0) {
+      sweepTimer = setInterval(() => {
+        // One run at a time: a short test interval must not overlap runs.
+        if (sweeping) return;
+        sweeping = sweepNow()
+          .catch((err) =>
+            deps.log.warn('scheduled sweep failed', {
+              error: err instanceof Error ? err.name : typeof err,
+            }),
+          )
+          .finally(() => {
+            sweeping = null;
+          });
+      }, sweepInterval);
+      sweepTimer.unref();
+    }
+
+    const metricsFn = fns.metrics as ((event: unknown) => Promise<unknown>) | undefined;
+    const metricsNow = async () => metricsFn?.(scheduledEvent(clock.now()));
+    const metricsInterval = options.metricsIntervalMs ?? 300_000;
+    let metricsTimer: NodeJS.Timeout | null = null;
+    if (metricsFn && metricsInterval > 0) {
+      metricsTimer = setInterval(() => {
+        metricsNow().catch((err) =>
+          deps.log.warn('scheduled metrics run failed', {
+            error: err instanceof Error ? err.name : typeof err,
+          }),
+        );
+      }, metricsInterval);
+      metricsTimer.unref();
+    }
+
+    const checkpointFn = fns.checkpoint as ((event: unknown) => Promise<unknown>) | undefined;
+    const checkpointNow = async () => checkpointFn?.(scheduledEvent(clock.now()));
+    const checkpointInterval =
+      options.checkpointIntervalMs ??
+      intervalFromEnv(
+        'PARLEY_CHECKPOINT_INTERVAL_MS',
+        'checkpoints',
+        config.checkpoints.intervalMinutes * 60_000,
+      );
+    let checkpointTimer: NodeJS.Timeout | null = null;
+    let checkpointing: Promise<unknown> | null = null;
+    if (checkpointFn && checkpointInterval > 0) {
+      checkpointTimer = setInterval(() => {
+        // One run at a time (each chains to the one before).
+        if (checkpointing) return;
+        checkpointing = checkpointNow()
+          .catch((err) =>
+            deps.log.warn('scheduled checkpoint failed', {
+              error: err instanceof Error ? err.name : typeof err,
+            }),
+          )
+          .finally(() => {
+            checkpointing = null;
+          });
+      }, checkpointInterval);
+      checkpointTimer.unref();
+    }
+
     let closing: Promise<void> | null = null;
     return {
       url: gateway.url,
@@ -444,10 +549,20 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       deps,
       reconcileNow,
       relayNow,
+      metricsNow,
+      sweepNow,
+      checkpointNow,
+      checkpointDir,
       close: () => {
         closing ??= (async () => {
           if (timer) clearInterval(timer);
           if (relayTimer) clearInterval(relayTimer);
+          if (metricsTimer) clearInterval(metricsTimer);
+          if (sweepTimer) clearInterval(sweepTimer);
+          if (checkpointTimer) clearInterval(checkpointTimer);
+          // A run in flight still talks to the tables and Parley.
+          await sweeping;
+          await checkpointing;
           // Batches in flight may still talk to the gateway (a desk replying) and to Parley:
           // the queue stops first, then what it needed.
           await queue.stop().catch(() => undefined);
@@ -456,6 +571,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           await bundled?.close();
           if (parley) await parley.close();
           await dynamo.close();
+          if (!options.dataDir) rmSync(checkpointDir, { recursive: true, force: true });
         })();
         return closing;
       },

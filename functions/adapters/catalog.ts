@@ -5,6 +5,7 @@
 // refresh fails, the previous list keeps serving.
 import { UnknownServiceError } from '../domain/errors';
 import { resolveFailover } from '../domain/failover/settings';
+import { resolveLeaseConfig } from '../domain/lifecycle/lease';
 import type { Clock, Log, ParleyClients, ParleyService, ServiceCatalog } from '../domain/ports';
 import type { ServiceInfo, ServiceNotify } from '../domain/types';
 import type { StageConfig } from '../schemas/config';
@@ -15,7 +16,7 @@ export interface ServiceCatalogOptions {
   clock: Clock;
   /** @default config.servicesCacheSeconds * 1000 */
   ttlMs?: number;
-  /** Warns when the configuration asks failover of the default Service (ignored). */
+  /** Warns when the configuration asks failover or a lease of the default Service (ignored). */
   log?: Log;
 }
 
@@ -29,13 +30,18 @@ const copy = (s: ServiceInfo): ServiceInfo => ({
   rules: s.rules.map((r) => ({ ...r })),
   ...(s.notify ? { notify: copyNotify(s.notify) } : {}),
   ...(s.failover ? { failover: { ...s.failover, circuit: { ...s.failover.circuit } } } : {}),
+  ...(s.lease !== undefined ? { lease: s.lease && { ...s.lease } } : {}),
 });
 
-/** Parley names the default Service: it never fails over, whatever its configuration says. */
+/**
+ * Parley names the default Service: it never fails over and holds no lease, whatever its
+ * configuration says.
+ */
 const asDefault = (s: ServiceInfo, isDefault: boolean): ServiceInfo => ({
   ...s,
   default: isDefault,
   ...(s.failover ? { failover: { ...s.failover, enabled: s.failover.enabled && !isDefault } } : {}),
+  ...(s.lease !== undefined && isDefault ? { lease: null } : {}),
 });
 
 /** Configured services first (configuration order), then Parley's others (Parley's order). */
@@ -54,6 +60,8 @@ export function mergeServices(config: StageConfig, parleyServices: ParleyService
           ...(s.notify ? { notify: copyNotify(s.notify) } : {}),
           // Absent: the role's defaults (failoverSettingsOf).
           ...(s.failover ? { failover: resolveFailover(s.failover, s.role) } : {}),
+          // Absent: the role's default (leaseSettingsOf); null: none (a bot without idleSeconds).
+          ...(s.lease ? { lease: resolveLeaseConfig(s.role, false, s.lease, s.name) } : {}),
         },
         fromParley.get(s.identification)?.default ?? false,
       ),
@@ -81,12 +89,20 @@ export function createServiceCatalog(options: ServiceCatalogOptions): ServiceCat
   const warned = new Set<string>();
   const warnDefaultFailover = (services: ServiceInfo[]) => {
     for (const s of services) {
-      const asked = config.services.find((c) => c.identification === s.identification)?.failover;
-      if (!s.default || asked?.enabled !== true || warned.has(s.identification)) continue;
-      warned.add(s.identification);
-      options.log?.warn('failover of the default Service ignored: it never fails over', {
-        serviceId: s.identification,
-      });
+      const asked = config.services.find((c) => c.identification === s.identification);
+      if (!s.default) continue;
+      if (asked?.failover?.enabled === true && !warned.has(s.identification)) {
+        warned.add(s.identification);
+        options.log?.warn('failover of the default Service ignored: it never fails over', {
+          serviceId: s.identification,
+        });
+      }
+      if (asked?.lease !== undefined && !warned.has(`lease:${s.identification}`)) {
+        warned.add(`lease:${s.identification}`);
+        options.log?.warn('lease of the default Service ignored: it never holds one', {
+          serviceId: s.identification,
+        });
+      }
     }
   };
   let cached: { services: ServiceInfo[]; fetchedAt: number } | null = null;

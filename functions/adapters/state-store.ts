@@ -13,12 +13,14 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   GetCommand,
   PutCommand,
+  QueryCommand,
+  type QueryCommandOutput,
   ScanCommand,
   type ScanCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { StateStore } from '../domain/ports';
-import { DEFAULT_INDEX_SHARDS, shardOf } from '../domain/shards';
+import { DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
 import type { DeliveryItem, IdempotencyItem, OwnerItem } from '../domain/types';
 import {
   checkLimit,
@@ -83,6 +85,9 @@ const DELIVERY_FIELDS = [
 ] as const;
 
 const ABSENT_OR_EXPIRED = 'attribute_not_exists(pk) OR expiresAt <= :nowSeconds';
+
+/** A byDue position: `{dueAt}#{userId}`, the item's own sort key (unique per user). */
+const DUE_POSITION = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#./s;
 
 export const createStateStore = ({
   client,
@@ -179,6 +184,57 @@ export const createStateStore = ({
       startKey = out.LastEvaluatedKey;
       if (read >= maxScannedPerPage) return page(startKey.pk);
     }
+  };
+
+  // byDue, one shard a call (the sweep walks the shards in turn): oldest first, below the bound.
+  // The cursor is the last sort key read; the item's own key follows from it.
+  const listDue: StateStore['listDue'] = async (shard, beforeDueSk, { limit, cursor }) => {
+    checkLimit(limit);
+    if (!Number.isInteger(shard) || shard < 0 || shard >= shards) {
+      throw new RangeError(`shard must be a whole number from 0 to ${shards - 1}`);
+    }
+    const duePk = indexKeys.due(shard);
+    let after: string | undefined;
+    if (cursor !== undefined) {
+      const state = decodeCursor(cursor, 'due');
+      after = cursorString(state, 'sk');
+      if (state.shard !== shard || !DUE_POSITION.test(after)) throw invalidCursor();
+    }
+    let out: QueryCommandOutput;
+    try {
+      out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: 'byDue',
+          KeyConditionExpression: 'duePk = :pk AND dueSk < :before',
+          ExpressionAttributeValues: { ':pk': duePk, ':before': beforeDueSk },
+          ScanIndexForward: true,
+          Limit: limit,
+          ...(after === undefined
+            ? {}
+            : {
+                ExclusiveStartKey: {
+                  pk: ownerPk(after.slice(after.indexOf('#') + 1)),
+                  duePk,
+                  dueSk: after,
+                },
+              }),
+        }),
+      );
+    } catch (err) {
+      if (cursor !== undefined && isInvalidStartKey(err)) throw invalidCursor();
+      throw err;
+    }
+    const last = out.LastEvaluatedKey?.dueSk;
+    return {
+      items: (out.Items ?? []).map((item) =>
+        withoutAttributes<OwnerItem>(item, OWNER_ATTRIBUTES_ADDED),
+      ),
+      ...(typeof last === 'string'
+        ? { cursor: encodeCursor({ kind: 'due', shard, sk: last }) }
+        : {}),
+      itemsRead: out.ScannedCount ?? 0,
+    };
   };
 
   const createOwner: StateStore['createOwner'] = async (item) =>
@@ -308,6 +364,7 @@ export const createStateStore = ({
     compareAndSetOwner,
     listOwnedBy,
     listStalePending,
+    listDue,
     listUsers,
     getIdempotency,
     putIdempotency,

@@ -4,6 +4,7 @@ import type { HandoverDeps } from './handover/deps';
 import { refreshOwner } from './handover/owner';
 import { isPendingFresh } from './handover/pending';
 import { ownerItemAtRest } from './handover/recover';
+import { recordActivity } from './lifecycle/activity';
 import type { OwnerItem } from './types';
 import { assertUserId } from './user-id';
 
@@ -46,9 +47,10 @@ export function normalizeMessageText(text: unknown): string {
  * -> NotOwnerError (whoever ends up owning the user, it is not the caller); else the owner item
  * with no handover in flight (ownerItemAtRest: a fresh marker -> HandoverInProgressError, its
  * target owns the user only once it completed; a stale one is recovered; a missing item or one
- * naming someone else is refreshed from Parley) -> any other owner: NotOwnerError -> send as the
- * caller. Parley refusing because the caller is not the owner (the cache was stale) -> refresh,
- * NotOwnerError with the real owner.
+ * naming someone else is refreshed from Parley) -> any other owner: NotOwnerError -> the
+ * owner's activity resets its lease (recordActivity) -> send as the caller. Parley refusing
+ * because the caller is not the owner (the cache was stale) -> refresh, NotOwnerError with the
+ * real owner.
  */
 export async function sendUserMessage(
   input: { userId: string; text: string; serviceId: string },
@@ -77,6 +79,13 @@ export async function sendUserMessage(
     throw err;
   }
   if (owner.owner !== serviceId) throw refused(userId, serviceId, owner.owner, deps);
+  // The owner's message resets its lease before it leaves (a CAS that bumps the version: it wins
+  // a tie with the sweep). A handover marked first (the sweep's expiry among them): the message
+  // follows it (409 while in flight, then whoever owns the user sends).
+  if ((await recordActivity(userId, serviceId, 'owner', deps, owner)) === 'moved') {
+    const now = await ownerItemAtRest(userId, serviceId, deps);
+    if (now.owner !== serviceId) throw refused(userId, serviceId, now.owner, deps);
+  }
 
   try {
     await deps.parley(serviceId).sendMessage(userId, text);
@@ -92,6 +101,7 @@ export async function sendUserMessage(
     if (refreshed.owner === serviceId) throw err;
     throw new NotOwnerError(serviceId, refreshed.owner);
   }
+  await deps.noteOwnerMessage?.({ userId, serviceId, since: owner.since });
   deps.log.info('user message sent', { userId, serviceId, length: [...text].length });
   return { userId, sent: true };
 }

@@ -122,6 +122,16 @@ export interface StateStore {
     serviceId: string,
     options: { limit: number; cursor?: string },
   ): Promise<Page<{ userId: string }>>;
+  /**
+   * One shard's owner items with a timer (the sparse byDue index) whose `dueSk` sorts before
+   * `beforeDueSk` (lifecycle/due.ts dueSkBefore), oldest first; the cursor resumes that shard.
+   * Eventually consistent: the sweep reads each item again before it acts.
+   */
+  listDue(
+    shard: number,
+    beforeDueSk: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<OwnerItem>>;
   /** Users whose pending marker was written before `markedBefore` (ISO), via the sparse index. */
   listStalePending(
     markedBefore: string,

@@ -11,6 +11,7 @@ import {
   type Actor,
   actorsArbitrary,
   checkWorld,
+  drive,
   explorerProperty,
   inOrderScheduler,
   report,
@@ -30,6 +31,16 @@ const handover = (
   to: 'Bot' | 'Agent',
   faults: Partial<Pick<HandoverActor, 'put' | 'get' | 'crashAtWrite'>> = {},
 ): Actor => ({ kind: 'handover', by, to, put: [], get: [], crashAtWrite: null, ...faults });
+
+const sweep = (
+  faults: Partial<Pick<HandoverActor, 'put' | 'get' | 'crashAtWrite'>> = {},
+): Actor => ({
+  kind: 'sweep',
+  put: [],
+  get: [],
+  crashAtWrite: null,
+  ...faults,
+});
 
 const focused = (actors: Actor[]) =>
   fc.assert(explorerProperty(fc.constant(actors)), { seed: SEED, numRuns: FOCUSED_RUNS });
@@ -63,6 +74,38 @@ describe('the schedule explorer', () => {
       handover('Bot', 'Agent', { put: ['late_hang'] }),
       { kind: 'recovery', via: 'reconcile', put: [], get: [] },
     ]);
+  });
+
+  it('ends a lease once against a message at its very instant: the message cancels it or follows it', async () => {
+    const seen = { expired: 0, kept: 0 };
+    await fc.assert(
+      explorerProperty(
+        fc.constant<Actor[]>([
+          handover('Bot', 'Agent'),
+          sweep(),
+          { ...message, answer: 'reply' } as Actor,
+          sweep({ put: ['applied_timeout'] }),
+        ]),
+        (w) => {
+          const expired = w.history.userRecords(USER).some((r) => r.source === 'timeout');
+          seen[expired ? 'expired' : 'kept'] += 1;
+        },
+      ),
+      { seed: SEED, numRuns: FOCUSED_RUNS },
+    );
+    // Both outcomes were explored: the race is real in the model.
+    expect(seen.expired).toBeGreaterThan(0);
+    expect(seen.kept).toBeGreaterThan(0);
+  });
+
+  it('sends a message its own handover moved to no second Service after the lease sends the user back', async () => {
+    // The rule hands the user to the Agent, who hears the message; the attempt dies before the
+    // answer, the lease runs out meanwhile and the user is the Bot's again when it is retried.
+    await focused([{ ...message, text: 'human' } as Actor, sweep()]);
+  });
+
+  it('loses nothing when a sweep dies halfway through an expiry', async () => {
+    await focused([handover('Bot', 'Agent'), sweep({ crashAtWrite: 2 }), message]);
   });
 });
 
@@ -162,6 +205,28 @@ describe('the checker', () => {
     w.history.records.set(key, { ...record, reason: 'edited' });
 
     expect(invariantsOf(w)).toEqual([5]);
+  });
+
+  it('reports a lease that ended twice, or a lease the owner does not hold (6)', async () => {
+    // The sweep starts once the handover has come to rest.
+    const twice = await plainRun([handover('Bot', 'Agent')]);
+    twice.start(sweep(), 'A2');
+    await drive(twice.scheduler);
+    const [, expiry] = twice.history.userRecords(USER);
+    expect(expiry?.source).toBe('timeout');
+    twice.history.records.set('planted', { ...expiry!, seq: 99 });
+    const kept = await plainRun([handover('Bot', 'Agent')]);
+    const item = kept.state.owners.get(USER)!;
+    kept.state.owners.set(USER, { ...item, lease: null });
+
+    expect(
+      checkWorld(twice)
+        .filter((v) => v.invariant === 6)
+        .map((v) => v.detail),
+    ).toEqual([
+      `the lease Agent ${expiry!.metadata?.lastUserAt} ${expiry!.metadata?.lastOwnerAt} ended 2 times`,
+    ]);
+    expect(invariantsOf(kept)).toEqual([6]);
   });
 
   it('reports an error no use case declares (0)', async () => {

@@ -33,6 +33,7 @@ import type {
   Page,
   ServiceInfo,
 } from '../../functions/domain/types';
+import { shardOf } from '../../functions/domain/shards';
 
 export const BOT = 'as272d6g2ds766fcdfgh';
 export const AGENT = 'Jlk9e7cSf9g3FFsaqe39';
@@ -269,6 +270,28 @@ export class FakeStateStore implements StateStore {
     return {
       items,
       cursor: pageCursor('pending', start + items.length, all.length),
+      itemsRead: items.length,
+    };
+  }
+
+  /** Index shards, for listDue (the stage's indexShards). */
+  shards = 8;
+
+  /** byDue: one shard's items with a dueAt, by `{dueAt}#{userId}` below the bound, oldest first. */
+  async listDue(shard: number, beforeDueSk: string, options: { limit: number; cursor?: string }) {
+    checkLimit(options.limit);
+    const kind = `due:${shard}`;
+    const key = (o: OwnerItem) => `${new Date(Date.parse(o.dueAt!)).toISOString()}#${o.userId}`;
+    const utf8 = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const all = [...this.owners.values()]
+      .filter((o) => typeof o.dueAt === 'string' && shardOf(o.userId, this.shards) === shard)
+      .filter((o) => utf8(key(o), beforeDueSk) < 0)
+      .sort((a, b) => utf8(key(a), key(b)));
+    const start = pageOffset(kind, options.cursor);
+    const items = all.slice(start, start + options.limit);
+    return {
+      items: clone(items),
+      cursor: pageCursor(kind, start + items.length, all.length),
       itemsRead: items.length,
     };
   }

@@ -8,6 +8,9 @@
 // lets every actor reach its next step before the scheduler picks again). Then the world comes to
 // rest: the clock passes staleAfter, reconcile runs, undelivered callbacks are delivered again and
 // an auditor reads the owner (which heals the cache), a few rounds at most, with no faults.
+// The timers' sweep is an actor too: the clock moves past the Agent's lease and a sweep runs
+// (lifecycle/act.ts over the same stores and Parley), so an expiry meets handovers, messages (whose
+// processing resets the lease) and recovery at every interleaving.
 import fc, { type Scheduler } from 'fast-check';
 import type { CallbackDeps } from '../../functions/domain/processor/deps';
 import { DeliveryBusyError, DownstreamError } from '../../functions/domain/errors';
@@ -20,6 +23,10 @@ import type { HandoverDeps } from '../../functions/domain/handover/deps';
 import { performHandover } from '../../functions/domain/handover/perform';
 import { reconcile } from '../../functions/domain/handover/reconcile';
 import { recoverPending } from '../../functions/domain/handover/recover';
+import { sweepPort } from '../../functions/domain/lifecycle/act';
+import { leaseOfOwner } from '../../functions/domain/lifecycle/owner-lease';
+import { runSweep } from '../../functions/domain/lifecycle/sweep';
+import type { LeaseConfig } from '../../functions/domain/lifecycle/types';
 import type { Downstream, HistoryStore, StateStore } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
 import type { HandoverRecord, ServiceInfo } from '../../functions/domain/types';
@@ -52,6 +59,14 @@ const REST_ROUNDS = 5;
 const BOT_URL = 'https://bot.example/hooks';
 const DESK_URL = 'https://desk.example/inbox';
 
+/** The Agent's lease: a sweep actor moves the clock past it. */
+export const AGENT_LEASE: LeaseConfig = {
+  idleSeconds: 600,
+  maxSeconds: 604_800,
+  warnBeforeSeconds: 0,
+  onExpiry: 'default',
+};
+
 export type ServiceName = 'Bot' | 'Agent';
 const ID: Record<ServiceName, string> = { Bot: BOT, Agent: AGENT };
 export const nameOf = (id: string): string =>
@@ -73,6 +88,7 @@ const services = (): ServiceInfo[] => [
     default: false,
     downstreamUrl: DESK_URL,
     rules: [],
+    lease: AGENT_LEASE,
   },
 ];
 
@@ -99,6 +115,7 @@ export type Actor =
     } & Faults)
   | { kind: 'outside'; to: ServiceName }
   | ({ kind: 'recovery'; via: 'reconcile' | 'recoverPending' } & Omit<Faults, 'crashAtWrite'>)
+  | ({ kind: 'sweep' } & Faults)
   | { kind: 'garbage' };
 
 export const describeActor = (a: Actor): string => {
@@ -122,6 +139,8 @@ export const describeActor = (a: Actor): string => {
       return `change at Parley outside us to ${a.to}`;
     case 'recovery':
       return `clock past staleAfter, then ${a.via}${faults(a)}`;
+    case 'sweep':
+      return `clock past the Agent's lease, then the sweep${faults(a)}`;
     case 'garbage':
       return 'a callback body that is not JSON';
   }
@@ -166,6 +185,12 @@ export const actorArbitraries = {
     put: putFaults,
     get: getFaults,
   }),
+  sweep: fc.record({
+    kind: fc.constant('sweep' as const),
+    put: putFaults,
+    get: getFaults,
+    crashAtWrite,
+  }),
   garbage: fc.constant({ kind: 'garbage' as const }),
 } satisfies Record<Actor['kind'], fc.Arbitrary<Actor>>;
 
@@ -178,6 +203,7 @@ export const actorsArbitrary = (maxActors: number): fc.Arbitrary<Actor[]> =>
       { arbitrary: actorArbitraries.read, weight: 2 },
       { arbitrary: actorArbitraries.outside, weight: 1 },
       { arbitrary: actorArbitraries.recovery, weight: 2 },
+      { arbitrary: actorArbitraries.sweep, weight: 2 },
       { arbitrary: actorArbitraries.garbage, weight: 1 },
     ),
     { minLength: 1, maxLength: maxActors },
@@ -414,6 +440,8 @@ export class World {
         return this.parley.outsideChange(USER, ID[actor.to], name);
       case 'recovery':
         return this.recovery(actor, name);
+      case 'sweep':
+        return this.sweep(actor, name);
     }
   }
 
@@ -466,6 +494,36 @@ export class World {
         (r) => r,
       );
     }
+  }
+
+  /** The clock past the Agent's lease, then one sweep run over this invocation's deps. */
+  private async sweep(a: Extract<Actor, { kind: 'sweep' }>, name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor(a)}`);
+    this.clock.advance(AGENT_LEASE.idleSeconds * 1000 + 1_000);
+    const { hd } = this.run(name, {
+      put: [...a.put],
+      get: [...a.get],
+      crashAtWrite: a.crashAtWrite,
+    });
+    const port = sweepPort({
+      ...hd,
+      // No outbox in this model: the warning's write is the owner item's.
+      warnLease: async () => {},
+      expireOfferDue: async () => 'not_due',
+    });
+    await this.act(
+      name,
+      () =>
+        runSweep({
+          port,
+          leaseConfigOf: leaseOfOwner(this.catalog),
+          clock: this.clock,
+          log: this.log,
+          metrics: noMetrics,
+          shards: this.state.shards,
+        }),
+      (r) => `acted ${r.acted}, lost ${r.lostRace}, failed ${r.failed}`,
+    );
   }
 
   private async message(a: Extract<Actor, { kind: 'message' }>, name: string): Promise<void> {
@@ -635,7 +693,7 @@ export async function runWorld(s: Scheduler, actors: Actor[]): Promise<World> {
 
 // ---------------------------------------------------------------- the checker
 
-export type Invariant = 0 | 1 | 2 | 3 | 4 | 5;
+export type Invariant = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
 export const INVARIANTS: Record<Invariant, string> = {
   0: 'no use case throws an error it does not declare',
@@ -644,6 +702,7 @@ export const INVARIANTS: Record<Invariant, string> = {
   3: 'at rest the owner cache equals Parley and no pending marker remains',
   4: 'every authentic message reaches exactly one Service (or is quarantined with its reason)',
   5: "each user's hash chain verifies",
+  6: 'a lease ends at most once (one `timeout` record per lease), and at rest the owner item holds a lease exactly when its owner has one',
 };
 
 export interface Violation {
@@ -824,6 +883,25 @@ export function checkWorld(w: World): Violation[] {
         );
       }
     }
+  }
+
+  // (6) Leases: a lease is named by its owner and activity times (the expiry's metadata), so two
+  // timeout records naming the same lease mean two claims acted on it.
+  const expiries = new Map<string, number>();
+  for (const r of records) {
+    if (r.source !== 'timeout' || r.status !== 'completed') continue;
+    const m = r.metadata ?? {};
+    const lease = `${nameOf(r.fromOwner ?? '')} ${String(m.lastUserAt)} ${String(m.lastOwnerAt)}`;
+    expiries.set(lease, (expiries.get(lease) ?? 0) + 1);
+  }
+  for (const [lease, count] of expiries) {
+    if (count > 1) broken(6, `the lease ${lease} ended ${count} times`);
+  }
+  if (item && !item.pending && (item.lease != null) !== (item.owner === AGENT)) {
+    broken(
+      6,
+      `at rest ${nameOf(item.owner)} owns the user and the item ${item.lease ? 'holds' : 'holds no'} lease`,
+    );
   }
 
   // (5) The chain, against the owner item's head.

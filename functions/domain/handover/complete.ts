@@ -1,6 +1,8 @@
 // Finishing a handover from its pending marker (steps 3-5 of DESIGN.md's sequence), shared by the
 // request that wrote the marker and by recovery of a stale one, so that both write the same record
-// key and a handover never gets a second record.
+// key and a handover never gets a second record. Its only Parley calls settle the owner: the
+// agent/unset after a hand-back to a bot is an outbox action (notify/build.ts), written with the
+// record's notifications, so the request does not wait for it.
 import { finalizeRecord } from '../chain';
 import { callBudget } from '../deadline';
 import {
@@ -11,6 +13,7 @@ import {
   ParleyError,
   parleyErrorCode,
 } from '../errors';
+import { completeOfferEvents, supersedeAfterHandover } from '../offers/records';
 import type { HandoverRecord, OwnerItem, ParleyOutcomeInfo, PendingHandover } from '../types';
 import type { HandoverDeps } from './deps';
 import { advanceItem, appendOnce, observedRecord } from './records';
@@ -196,9 +199,9 @@ export interface Completion {
  * Completes the handover in `marked` (an owner item holding a pending marker, as stored).
  * Input: the marked item; `startWith` as for settle; `stored` when the record is already written.
  * Output: the record (exactly one per handover), the error for a failed one, the final item.
- * Steps: settle with Parley (unless stored) -> append the record (an existing one wins) -> an
- * `observed` record when another service owns the user -> CAS the item to its new state ->
- * `agent/unset` when a bot takes over.
+ * Steps: settle with Parley (unless stored) -> append the record (an existing one wins; its
+ * outbox items written) -> an `observed` record when another service owns the user -> CAS the
+ * item to its new state.
  */
 export async function completePending(
   marked: OwnerItem,
@@ -209,6 +212,8 @@ export async function completePending(
   const pending = marked.pending;
   if (!pending) throw new Error('completePending needs an item with a pending marker.');
   const { draft } = pending;
+  // An offer's own events: records to write, nothing to settle with Parley.
+  if (draft.kind === 'offer') return completeOfferEvents(marked, deps);
 
   let record: HandoverRecord;
   let error: Error | undefined;
@@ -255,15 +260,15 @@ export async function completePending(
         deps,
       ),
     );
+  } else {
+    // A change of owner ends the user's live offer: superseded, recorded right after it.
+    records.push(...(await supersedeAfterHandover(marked, record, deps)));
   }
 
-  const finalItem = advanceItem(marked, records, nowMs);
+  const finalItem = advanceItem(marked, records, nowMs, deps.catalog);
   const won = await deps.state.compareAndSetOwner(finalItem, marked.version);
   if (!won) {
     deps.log.info('handover finished by another writer', { handoverId: record.handoverId });
-  }
-  if (record.status === 'completed' && record.source !== 'observed') {
-    await unsetAgentForBot(record, deps);
   }
   return { record, error, item: won ? finalItem : null };
 }
@@ -288,7 +293,7 @@ async function seqTaken(
   const records = [stored];
   const next = await deps.history.get(draft.userId, stored.seq + 1);
   if (next) records.push(next);
-  const finalItem = advanceItem(marked, records, deps.clock.now());
+  const finalItem = advanceItem(marked, records, deps.clock.now(), deps.catalog);
   const won = await deps.state.compareAndSetOwner(finalItem, marked.version);
   return {
     record: stored,
@@ -298,18 +303,4 @@ async function seqTaken(
     ),
     item: won ? finalItem : null,
   };
-}
-
-/** A user handed to a bot should no longer see a human agent; failure never fails the handover. */
-async function unsetAgentForBot(record: HandoverRecord, deps: HandoverDeps): Promise<void> {
-  if (deps.catalog.get(record.toOwner)?.role !== 'bot') return;
-  try {
-    await deps.parley(record.toOwner).unsetAgent(record.userId, callBudget(deps, 'PUT', 'agent'));
-  } catch (err) {
-    deps.metrics.count('AgentUnsetFailed', 1);
-    deps.log.warn('agent unset failed', {
-      handoverId: record.handoverId,
-      code: err instanceof ParleyError ? parleyErrorCode(err) : 'internal_error',
-    });
-  }
 }

@@ -36,6 +36,15 @@ export interface HandoverDeps {
    * appendOnce for every record it returns. Throws only when the outbox could not be written.
    */
   notify?: (record: HandoverRecord) => Promise<void>;
+  /**
+   * Notes an owner's message sent through us, for the metrics' time to first agent reply
+   * (domain/metrics/notes.ts); never throws.
+   */
+  noteOwnerMessage?: (message: {
+    userId: string;
+    serviceId: string;
+    since?: string | null;
+  }) => Promise<void>;
 }
 
 export interface HandoverInput {
@@ -53,9 +62,19 @@ export interface HandoverInput {
    */
   actor?: string;
   source: Exclude<HandoverSource, 'observed'>;
+  /**
+   * A timer's claim (the sweep): refused with TimerClaimLostError unless the owner item is still
+   * at this version when its marker is written, so activity since wins the tie.
+   */
+  expectedVersion?: number;
   idempotencyKey?: string;
   /** How long the Idempotency-Key is kept; defaults to deps.idempotencyTtlSeconds (24 h). */
   idempotencyTtlSeconds?: number;
+  /**
+   * Asks for an offer instead (a rule's or a downstream answer's `mode: "offer"`): the user stays,
+   * `changed: false`, `handover` the offer's `created` record (offers/create.ts).
+   */
+  offer?: { offerTimeoutSeconds?: number; onTimeout?: string };
 }
 
 export interface OwnerView {

@@ -30,6 +30,8 @@ type Claim = { handoverId: string } | { answer: HandoverResult };
 export async function claimIdempotencyKey(
   input: HandoverInput,
   deps: HandoverDeps,
+  /** An offer's own settings (mode offer): part of the body, so a handover's key is not one. */
+  offer?: Record<string, unknown>,
 ): Promise<Claim> {
   const key = input.idempotencyKey!;
   const bodyHash = sha256Hex(
@@ -38,6 +40,7 @@ export async function claimIdempotencyKey(
       newOwner: input.newOwner,
       metadata: input.metadata ?? null,
       expectedOwner: input.expectedOwner,
+      offer,
     }),
   );
   const fresh = (nowMs: number): IdempotencyItem => ({

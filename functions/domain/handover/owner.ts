@@ -7,6 +7,7 @@ import { OwnerChangedError, ParleyError, ValidationError } from '../errors';
 import type { HistoryStore, ServiceCatalog } from '../ports';
 import type { HandoverRecord, OwnerItem } from '../types';
 import type { HandoverDeps, OwnerView } from './deps';
+import { leaseView, startOwnerLease } from '../lifecycle/owner-lease';
 import { advanceItem, appendOnce, isoAt, observedDraft } from './records';
 
 /**
@@ -63,7 +64,13 @@ export async function syncOwner(
     const parleyOwner = (await deps.parley(asService).getOwner(userId, budget)).data.owner;
     if (!before) {
       // createOwner is conditional on no item existing: it needs no second read.
-      const baseline = baselineItem(userId, parleyOwner, deps.clock.now());
+      // A first sight starts the owner's lease: the user may already sit with an agent.
+      const nowMs = deps.clock.now();
+      const baseline = startOwnerLease(
+        baselineItem(userId, parleyOwner, nowMs),
+        nowMs,
+        deps.catalog,
+      );
       if (await deps.state.createOwner(baseline)) return { item: baseline, parleyOwner };
       before = await deps.state.getOwner(userId);
       continue; // created meanwhile: Parley's answer may predate that item's owner
@@ -125,7 +132,7 @@ async function recordObserved(
   };
   if (!(await deps.state.compareAndSetOwner(marked, item.version))) return null;
   const stored = await appendOnce(finalizeRecord(draft, 'completed', null), deps);
-  const next = advanceItem(marked, [stored], deps.clock.now());
+  const next = advanceItem(marked, [stored], deps.clock.now(), deps.catalog);
   return (await deps.state.compareAndSetOwner(next, marked.version)) ? next : null;
 }
 
@@ -159,6 +166,7 @@ export async function currentOwner(
   owner: OwnerView;
   since?: string;
   lastHandoverId?: string;
+  lease?: ReturnType<typeof leaseView>;
 }> {
   const asService =
     reader.kind === 'service'
@@ -166,26 +174,29 @@ export async function currentOwner(
       : (await deps.catalog.resolve('default')).identification;
   const { item, parleyOwner } = await syncOwner(userId, asService, withDeadline(deps));
   const since = item.owner === parleyOwner ? item.since : null;
+  // The lease is the cached owner's: shown only while Parley agrees it owns the user.
+  const lease = item.owner === parleyOwner && item.lease ? leaseView(item.lease) : null;
   return {
     userId,
     owner: await toOwnerView(parleyOwner, deps.catalog),
     ...(since !== null ? { since } : {}),
     ...(item.lastHandoverId !== null ? { lastHandoverId: item.lastHandoverId } : {}),
+    ...(lease ? { lease } : {}),
   };
 }
 
 /**
- * How many failed records ownerAt walks back over before it stops: past that, the owner is the
- * earliest failed record's fromOwner, since unknown.
+ * How many records that moved no one (failed handovers, offer events) ownerAt walks back over
+ * before it stops: past that, the owner is the earliest one's fromOwner, since unknown.
  */
 export const OWNER_AT_MAX_FAILED = 50;
 
 /**
  * The owner at an instant, from the history only.
  * Input: user, ISO instant. Output: the owner then, or `{ owner: null, known: false }` before the
- * first record. Steps: the newest record at or before the instant; a `failed` record changed
- * nothing, so walk back to the one before it (or, with none before or after OWNER_AT_MAX_FAILED
- * failed records in a row, the earliest failed one's fromOwner, since unknown).
+ * first record. Steps: the newest record at or before the instant; a `failed` record or an
+ * offer's own record changed nothing, so walk back to the one before it (or, with none before or
+ * after OWNER_AT_MAX_FAILED such records in a row, the earliest one's fromOwner, since unknown).
  */
 export async function ownerAt(
   userId: string,
@@ -207,9 +218,9 @@ export async function ownerAt(
   const at = isoAt(ms);
   const record = await latestEffective(userId, at, deps.history);
   if (!record) return { userId, at, owner: null, known: false };
-  if (record.status === 'failed') {
-    // Only failed records (or more than the walk takes): the earliest one's fromOwner owned the
-    // user then, since an unknown time.
+  if (changedNoOwner(record)) {
+    // Only records that moved no one (or more than the walk takes): the earliest one's fromOwner
+    // owned the user then, since an unknown time.
     return record.fromOwner === null
       ? { userId, at, owner: null, known: false }
       : { userId, at, owner: await toOwnerView(record.fromOwner, deps.catalog), known: true };
@@ -224,9 +235,14 @@ export async function ownerAt(
   };
 }
 
+/** A record that moved no one: a failed handover, or an offer's own event. */
+const changedNoOwner = (record: HandoverRecord): boolean =>
+  record.status === 'failed' || record.kind === 'offer';
+
 /**
- * The newest completed record at or before `at`; else (none before, or OWNER_AT_MAX_FAILED failed
- * records walked) the earliest failed one met on the way back.
+ * The newest completed change of owner at or before `at`; else (none before, or
+ * OWNER_AT_MAX_FAILED records that moved no one walked) the earliest such record met on the way
+ * back: a failed handover or an offer's own record, whose fromOwner owned the user then.
  */
 async function latestEffective(
   userId: string,
@@ -235,7 +251,7 @@ async function latestEffective(
 ): Promise<HandoverRecord | null> {
   let record = await history.latestAtOrBefore(userId, at);
   let lastFailed: HandoverRecord | null = null;
-  for (let walked = 0; record && record.status === 'failed'; walked++) {
+  for (let walked = 0; record && changedNoOwner(record); walked++) {
     if (walked === OWNER_AT_MAX_FAILED) return lastFailed;
     lastFailed = record;
     record = record.seq > 1 ? await history.get(userId, record.seq - 1) : null;

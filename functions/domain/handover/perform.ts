@@ -2,7 +2,9 @@
 // through Parley, with exactly one history record per ownership change made through this service.
 import { withDeadline } from '../deadline';
 import { ForbiddenError, NotOwnerError, OwnerChangedError } from '../errors';
+import { TimerClaimLostError } from '../lifecycle/errors';
 import { checkMetadata } from '../metadata';
+import { offerAsHandover } from '../offers/create';
 import type { DraftRecord, OwnerItem } from '../types';
 import { assertUserId } from '../user-id';
 import { completePending } from './complete';
@@ -21,13 +23,16 @@ import { isoAt, nextCreatedAt } from './records';
  * (ownerItemAtRest): a fresh marker 409, recover a stale one, refresh from Parley when
  * missing or not the caller (drift becomes an `observed` record) -> rules (expected owner 409,
  * already owner: unchanged, not owner 403) -> CAS a pending marker holding the full draft ->
- * complete it (PUT owner, settle unknown outcomes, one record, final CAS, agent/unset for a bot).
+ * complete it (PUT owner, settle unknown outcomes, one record, final CAS; a bot's agent/unset
+ * is an outbox action).
  * A failed handover throws its error after it is recorded.
  */
 export async function performHandover(
   input: HandoverInput,
   requestDeps: HandoverDeps,
 ): Promise<HandoverResult> {
+  // A rule or a downstream answer asking for an offer: the offer's use case, answered as a result.
+  if (input.offer) return offerAsHandover(input, requestDeps);
   const deps = withDeadline(requestDeps);
   const { userId, requestedBy } = input;
   assertUserId(userId);
@@ -47,6 +52,10 @@ export async function performHandover(
   }
 
   const item = await ownerItemAtRest(userId, requestedBy, deps);
+  const timerClaim = input.expectedVersion !== undefined;
+  if (timerClaim && item.version !== input.expectedVersion) {
+    throw new TimerClaimLostError(item.owner);
+  }
 
   if (expected && expected.identification !== item.owner) {
     throw new OwnerChangedError(item.owner, 'The user is not owned by the expected owner.');
@@ -83,7 +92,10 @@ export async function performHandover(
   };
   if (!(await deps.state.compareAndSetOwner(marked, item.version))) {
     const now = await deps.state.getOwner(userId);
-    throw new OwnerChangedError(now?.owner ?? null);
+    // The marker's CAS is on the version read: for a timer, on the version it claimed.
+    throw timerClaim
+      ? new TimerClaimLostError(now?.owner ?? null)
+      : new OwnerChangedError(now?.owner ?? null);
   }
   deps.log.info('handover started', {
     handoverId: draft.handoverId,

@@ -1,6 +1,8 @@
 // The history records the handover use cases write, and the owner item after them: every writer
 // (a handover, its recovery, an observer of drift) builds the same record key from the same draft.
 import { finalizeRecord, metadataDigest } from '../chain';
+import { leaseSettingsOf, startOwnerLease, withDueAt } from '../lifecycle/owner-lease';
+import type { ServiceCatalog } from '../ports';
 import type { DraftRecord, HandoverRecord, OwnerItem } from '../types';
 import type { HandoverDeps } from './deps';
 
@@ -10,8 +12,18 @@ export const isoAt = (ms: number): string => new Date(ms).toISOString();
 export const nextCreatedAt = (lastCreatedAt: string | null, nowMs: number): string =>
   isoAt(lastCreatedAt === null ? nowMs : Math.max(nowMs, Date.parse(lastCreatedAt) + 1));
 
-/** The owner item after `records` (ascending) were written; clears the pending marker. */
-export function advanceItem(item: OwnerItem, records: HandoverRecord[], nowMs: number): OwnerItem {
+/**
+ * The owner item after `records` (ascending) were written; clears the pending marker. An offer's
+ * own record moves no owner; a record that ends the live offer (its `offer.offerId`) clears it.
+ * A change of owner starts the new owner's lease from `services` (none without them): the old
+ * owner's never carries over.
+ */
+export function advanceItem(
+  item: OwnerItem,
+  records: HandoverRecord[],
+  nowMs: number,
+  services: Pick<ServiceCatalog, 'get'> = { get: () => undefined },
+): OwnerItem {
   const next: OwnerItem = {
     ...item,
     version: item.version + 1,
@@ -23,12 +35,17 @@ export function advanceItem(item: OwnerItem, records: HandoverRecord[], nowMs: n
     next.lastHash = record.hash;
     next.lastCreatedAt = record.createdAt;
     next.lastHandoverId = record.handoverId;
-    if (record.status === 'completed') {
+    if (record.offer && record.offer.event !== 'created') {
+      if (next.offer?.offerId === record.offer.offerId) next.offer = null;
+    }
+    if (record.status === 'completed' && record.kind !== 'offer') {
       next.owner = record.toOwner;
       next.since = record.createdAt;
     }
   }
-  return next;
+  if (next.owner !== item.owner) return startOwnerLease(next, nowMs, services);
+  // The same owner: its timers as they stand (an ended offer no longer counts).
+  return withDueAt(next, leaseSettingsOf(services.get(next.owner)));
 }
 
 /** The draft of the record that notes a change of owner made outside this service. */
@@ -79,6 +96,18 @@ async function appendOrRead(
   deps: Pick<HandoverDeps, 'history' | 'log' | 'metrics'>,
 ): Promise<HandoverRecord> {
   const outcome = await deps.history.append(record);
+  if (outcome === 'appended' && record.kind === 'offer') {
+    // An offer's own event is no handover: the handover metrics skip it.
+    deps.metrics.count('OfferEvent', 1, { event: record.offer?.event ?? 'unknown' });
+    deps.log.info('offer recorded', {
+      handoverId: record.handoverId,
+      userId: record.userId,
+      seq: record.seq,
+      offerId: record.offer?.offerId,
+      event: record.offer?.event,
+    });
+    return record;
+  }
   if (outcome === 'appended') {
     deps.metrics.count('Handover', 1, { source: record.source, status: record.status });
     if (record.status === 'failed')

@@ -1,6 +1,6 @@
 // The timers' refusals as errors the one HTTP mapper answers (functions/platform/http.ts). The
 // lifecycle functions return refusals as values; a use case throws these when it answers them.
-import { AppError } from '../errors';
+import { AppError, OwnerChangedError } from '../errors';
 import type { OfferRefusal } from './offer';
 
 /** POST /users/{userId}/lease: the extension would run past hardExpiresAt. */
@@ -32,5 +32,15 @@ export class OfferRefusedError extends AppError {
     super(MESSAGES[refusal.code]);
     this.httpStatus = refusal.httpStatus;
     this.code = refusal.code;
+  }
+}
+
+/**
+ * A timer's handover refused because the owner item is no longer at the version the sweep read
+ * (activity, or another change, came first): the sweep reports the claim as a lost race.
+ */
+export class TimerClaimLostError extends OwnerChangedError {
+  constructor(currentOwner: string | null) {
+    super(currentOwner, 'The user changed since the timer was claimed.');
   }
 }

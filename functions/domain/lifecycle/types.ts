@@ -49,6 +49,8 @@ export interface LiveOffer {
   metadata: Record<string, unknown> | null;
   requestedBy: string;
   idempotencyKey?: string;
+  /** 'both': the offeree gets a standby copy of the user's messages while the offer is open. */
+  deliverDuringOffer?: 'owner' | 'both';
 }
 
 export type OfferStatus =

@@ -6,8 +6,16 @@ import { DeliveryBusyError } from '../errors';
 import { CircuitOpenError } from '../failover/errors';
 import type { HandoverInput, HandoverResult } from '../handover/deps';
 import type { DownstreamResponse, StateStore } from '../ports';
+import { offerAsked } from '../offers/create';
+import { openOfferOf, sendStandbyCopy } from '../offers/standby';
 import { matchRule } from '../rules';
-import type { DeliveryDisposition, DeliveryItem, FailoverRequest, ServiceInfo } from '../types';
+import type {
+  DeliveryDisposition,
+  DeliveryItem,
+  FailoverRequest,
+  OwnerItem,
+  ServiceInfo,
+} from '../types';
 import {
   type CallbackDeps,
   type CallbackOutcome,
@@ -15,9 +23,9 @@ import {
   doneExpiry,
   type Parsed,
 } from './deps';
-import { parseAnswer } from './forward';
+import { type ForwardedCallback, parseAnswer } from './forward';
 import { DeliveryForwards } from './forwards';
-import { type OwnerLookup, ownerAtRest, ownerNow } from './owner-at-rest';
+import { type OwnerLookup, ownerAfterUserMessage, ownerAtRest, ownerNow } from './owner-at-rest';
 import { askHandover, type HandoverAttempt } from './refusals';
 import { type ReplyDelivery, replyOnce } from './reply';
 
@@ -43,6 +51,8 @@ export class CallbackRun {
   private readonly userId: string | null;
   private handoverId: string | null;
   private readonly forwards: DeliveryForwards;
+  /** What the forwards say of the callback; its open offer is set by the owner lookup. */
+  private readonly callback: ForwardedCallback;
 
   constructor(
     private readonly parsed: Parsed,
@@ -56,10 +66,11 @@ export class CallbackRun {
     this.userId = parsed.userId;
     this.handoverId = item.handoverId;
     const { deliveryId, userId, ctx } = this;
+    this.callback = { deliveryId, userId, parsed, ctx };
     this.forwards = new DeliveryForwards({
       deps,
       item,
-      callback: { deliveryId, userId, parsed, ctx },
+      callback: this.callback,
       update: (patch) => this.update(patch),
     });
   }
@@ -93,13 +104,19 @@ export class CallbackRun {
       return this.handOver(owner);
     }
     const heard = this.item.forwardedTo;
-    if (heard !== undefined && this.handoverId === null && heard !== owner)
-      return this.again(heard);
+    // Heard by another Service, even after this delivery's own handover took the user there and
+    // the user came back since (a hand-back, a lease run out): to it again, never to a second one.
+    const back = this.handoverId === null || owner === this.serviceId;
+    if (heard !== undefined && heard !== owner && back) return this.again(heard);
     if (owner !== this.serviceId) {
       // Parley sends a user's callbacks to the owner: this one was routed here while this Service
       // owned the user, and a change of owner came after (a handover, or a change at Parley). It
       // is the owner's now to hear: never lost, and never the old owner's.
       return this.toOwner(owner, 'owner changed after Parley routed the callback');
+    }
+    if (this.parsed.type === 'message') {
+      const after = await ownerAfterUserMessage(this.lookup, userId);
+      if (after !== this.serviceId) return this.toOwner(after, 'the owner changed as it came in');
     }
     // A delivery that already moved the user once (and got them back since) asks for no second
     // handover: its rules and its answer's handover are not acted on again.
@@ -115,6 +132,7 @@ export class CallbackRun {
         newOwner: rule.newOwner,
         metadata: { reason: rule.reason },
         source: 'rule',
+        ...offerAsked(rule),
       });
       if (
         attempt.kind === 'refused' &&
@@ -143,6 +161,8 @@ export class CallbackRun {
       mayHandOver && this.forwards.failoverOn(this.service),
     );
     if ('moved' in sent) return sent.moved;
+    // An open offer with `deliverDuringOffer: "both"`: the offeree reads along (best effort).
+    await sendStandbyCopy(this.deps, this.callback);
     const { answer } = sent;
 
     // Step 6: the answer, reply first.
@@ -155,6 +175,7 @@ export class CallbackRun {
         newOwner: answer.handover.newOwner,
         ...(answer.handover.metadata ? { metadata: answer.handover.metadata } : {}),
         source: 'downstream',
+        ...offerAsked(answer.handover),
       });
       if (attempt.kind === 'done') target = await this.movedTo(attempt.result);
     }
@@ -177,7 +198,10 @@ export class CallbackRun {
   /** What the owner lookups need of this delivery (./owner-at-rest.ts). */
   private get lookup(): OwnerLookup {
     const { deps, serviceId, deliveryId, ctx } = this;
-    return { deps, serviceId, deliveryId, receivedAt: this.item.receivedAt, ctx };
+    const onItem = (item: OwnerItem) => {
+      this.callback.offer = openOfferOf(item);
+    };
+    return { deps, serviceId, deliveryId, receivedAt: this.item.receivedAt, ctx, onItem };
   }
 
   /** A callback for a Service that does not own the user: the owner hears it. */
@@ -224,7 +248,9 @@ export class CallbackRun {
   /** Calls the handover use case; definite refusals are logged and not retried, the rest throws. */
   private async handover(
     userId: string,
-    request: Pick<HandoverInput, 'newOwner' | 'metadata'> & { source: CallbackHandoverSource },
+    request: Pick<HandoverInput, 'newOwner' | 'metadata' | 'offer'> & {
+      source: CallbackHandoverSource;
+    },
   ): Promise<HandoverAttempt> {
     const input: HandoverInput = {
       userId,

@@ -3,6 +3,8 @@
 // asked for.
 import { DeliveryDeferredError } from '../errors';
 import { pendingRemainingMs } from '../handover/pending';
+import { recordActivity } from '../lifecycle/activity';
+import type { OwnerItem } from '../types';
 import type { CallbackDeps } from './deps';
 
 /** How long a message waits for a handover in flight before it looks again. */
@@ -18,6 +20,8 @@ export interface OwnerLookup {
   deliveryId: string;
   receivedAt: string;
   ctx: Record<string, string | null>;
+  /** Hears the owner item the owner at rest was read from (the forward's open offer). */
+  onItem?: (item: OwnerItem) => void;
 }
 
 /**
@@ -36,7 +40,10 @@ export async function ownerAtRest(run: OwnerLookup, userId: string): Promise<str
       item = await deps.refreshOwner(userId, serviceId);
     }
     const { pending } = item;
-    if (!pending) return item.owner;
+    if (!pending) {
+      run.onItem?.(item);
+      return item.owner;
+    }
     // Routed to the handover's target after its marker: Parley had applied the PUT already.
     const routedToTarget =
       pending.draft.toOwner === serviceId &&
@@ -50,6 +57,16 @@ export async function ownerAtRest(run: OwnerLookup, userId: string): Promise<str
     item = await deps.state.getOwner(userId);
   }
   throw deferred(run, item?.pending?.draft.handoverId ?? null, DEFER_MS);
+}
+
+/**
+ * A user message processed for its owner resets the owner's lease (a CAS that bumps the version:
+ * it wins a tie with the sweep). Lost to a handover marked first (the sweep's expiry among them),
+ * the message follows that handover: the owner at rest afterwards (a fresh marker: it waits).
+ */
+export async function ownerAfterUserMessage(run: OwnerLookup, userId: string): Promise<string> {
+  const outcome = await recordActivity(userId, run.serviceId, 'user', run.deps);
+  return outcome === 'moved' ? ownerAtRest(run, userId) : run.serviceId;
 }
 
 export function deferred(

@@ -1,12 +1,16 @@
 // A downstream's reply, sent to the user through Parley at most once per delivery: the delivery
 // item's replyState is written before the call (`sending`), so a retry never sends it again.
 import { DeliveryBusyError, ParleyError } from '../errors';
+import { recordActivity } from '../lifecycle/activity';
 import { isNotOwnerRefusal, MAX_MESSAGE_CHARS } from '../messages';
 import type { DeliveryItem } from '../types';
 import type { CallbackDeps } from './deps';
 import { refusalDetails } from './refusals';
 
-type ReplyDeps = Pick<CallbackDeps, 'clock' | 'log' | 'metrics' | 'parley' | 'refreshOwner'>;
+type ReplyDeps = Pick<
+  CallbackDeps,
+  'clock' | 'log' | 'metrics' | 'parley' | 'refreshOwner' | 'noteOwnerMessage' | 'state' | 'catalog'
+>;
 
 /** The delivery a reply belongs to: its item (replyState, lease) and a lease-fenced write. */
 export interface ReplyDelivery {
@@ -61,6 +65,9 @@ export async function replyOnce(
     return;
   }
   await delivery.setReplyState('sent');
+  // The owner's activity on its lease; the reply is out whatever a handover marked first does.
+  await recordActivity(userId, delivery.serviceId, 'owner', deps);
+  await deps.noteOwnerMessage?.({ userId, serviceId: delivery.serviceId });
   deps.metrics.count('CallbackReplySent');
   deps.log.info('reply sent', { ...delivery.ctx, length });
 }

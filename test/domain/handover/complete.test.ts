@@ -91,6 +91,40 @@ describe('a record of another handover at the draft’s seq', () => {
   });
 });
 
+describe('completing a hand-back to the bot', () => {
+  it('makes one Parley call in the request, PUT owner, and no agent/unset', async () => {
+    const w = handoverWorld();
+    await performHandover(seedRequest(), w.deps);
+    const before = w.parley.calls.length;
+
+    const back = await performHandover(
+      seedRequest({ newOwner: BOT, requestedBy: AGENT, metadata: undefined }),
+      w.deps,
+    );
+
+    expect(back).toMatchObject({ changed: true, owner: { identification: BOT } });
+    expect(w.parley.calls.slice(before)).toEqual([
+      { as: AGENT, method: 'setOwner', userId: '20', newOwner: BOT, metadata: {} },
+    ]);
+    expectConsistent(w, BOT);
+  });
+
+  it('hands the record to the outbox writer once, which is where the agent/unset comes from', async () => {
+    const w = handoverWorld();
+    const told: [number, string][] = [];
+    w.deps.notify = async (record) => void told.push([record.seq, record.toOwner]);
+    await performHandover(seedRequest(), w.deps);
+
+    await performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps);
+
+    expect(told).toEqual([
+      [1, AGENT],
+      [2, BOT],
+    ]);
+    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
+  });
+});
+
 describe('a late original invocation', () => {
   it('does not PUT again once a recoverer took its marker and the user was handed on', async () => {
     const w = handoverWorld();

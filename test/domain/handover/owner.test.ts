@@ -383,18 +383,25 @@ describe("syncOwner when Parley's answer lands after the owner changed", () => {
 });
 
 describe('currentOwner', () => {
-  it('answers Parley’s owner with since and the last handover id', async () => {
+  it('answers Parley’s owner with since, the last handover id and the owner’s lease', async () => {
     const w = handoverWorld();
     await performHandover(toAgent, w.deps);
     w.clock.advance(60_000);
 
     const answer = await currentOwner('20', { kind: 'service', serviceId: BOT }, w.deps);
 
+    // An agent's default lease (a day idle, a week at most), started by the handover.
     expect(answer).toEqual({
       userId: '20',
       owner: agentView,
       since: '2026-03-10T14:00:00.000Z',
       lastHandoverId: 'h0001',
+      lease: {
+        expiresAt: '2026-03-11T14:00:00.000Z',
+        hardExpiresAt: '2026-03-17T14:00:00.000Z',
+        lastUserAt: '2026-03-10T14:00:00.000Z',
+        lastOwnerAt: '2026-03-10T14:00:00.000Z',
+      },
     });
   });
 

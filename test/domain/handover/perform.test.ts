@@ -14,7 +14,7 @@ import {
 } from '../../../functions/domain/errors';
 import { performHandover } from '../../../functions/domain/handover/perform';
 import type { OwnerItem } from '../../../functions/domain/types';
-import { AGENT, BOT, handoverWorld } from '../../support/fakes';
+import { AGENT, BOT, handoverWorld, manualClock } from '../../support/fakes';
 import { seedRequest } from './world';
 
 const T0 = '2026-03-10T14:00:00.000Z';
@@ -79,11 +79,19 @@ describe('performHandover', () => {
       lastHandoverId: 'h0001',
       pending: null,
       refreshedAt: T0,
+      // The agent's default lease starts with the handover; its warning is the first timer.
+      lease: {
+        expiresAt: '2026-03-11T14:00:00.000Z',
+        hardExpiresAt: '2026-03-17T14:00:00.000Z',
+        lastUserAt: T0,
+        lastOwnerAt: T0,
+      },
+      dueAt: '2026-03-11T13:55:00.000Z',
     });
     expect(w.metrics.total('Handover', { source: 'api', status: 'completed' })).toBe(1);
   });
 
-  it('hands back to "default" with a second record and unsets the agent as the Bot', async () => {
+  it('hands back to "default" with a second record, leaving the agent/unset to the outbox', async () => {
     const w = handoverWorld();
     await performHandover(seedRequest(), w.deps);
     w.clock.advance(1000);
@@ -101,9 +109,7 @@ describe('performHandover', () => {
     expect(records[1]!.prevHash).toBe(records[0]!.hash);
     expect(records[1]!.reason).toBeNull();
     expect(w.parley.callsOf('setOwner').map((c) => c.as)).toEqual([BOT, AGENT]);
-    expect(w.parley.callsOf('unsetAgent')).toEqual([
-      { as: BOT, method: 'unsetAgent', userId: '20' },
-    ]);
+    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
     expect(result).toEqual({ changed: true, owner: botView, handover: records[1] });
     expect(verifyChain('20', records)).toEqual({ ok: true, count: 2, lastHash: records[1]!.hash });
   });
@@ -568,18 +574,34 @@ describe('performHandover', () => {
     expect(w.log.lines.some((l) => l.attributes?.handoverId === 'h0001')).toBe(true);
   });
 
-  it('still succeeds when agent/unset fails, counting the failure', async () => {
+  it('spends no Parley time on agent/unset: a hand-back that leaves no time after its PUT succeeds', async () => {
     const w = handoverWorld();
     await performHandover(seedRequest(), w.deps);
-    w.parley.failNext('unsetAgent', 'reject_500');
+    // The request's Parley time ends the moment its PUT owner returns.
+    const timer = manualClock(0);
+    const client = w.parley.clients;
+    const deps = {
+      ...w.deps,
+      timer,
+      requestBudgetMs: 1000,
+      parley: (id: string) => {
+        const c = client(id);
+        return {
+          ...c,
+          setOwner: async (...args: Parameters<typeof c.setOwner>) => {
+            const done = await c.setOwner(...args);
+            timer.advance(1000);
+            return done;
+          },
+        };
+      },
+    };
 
-    const result = await performHandover(
-      seedRequest({ newOwner: BOT, requestedBy: AGENT }),
-      w.deps,
-    );
+    const result = await performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), deps);
 
     expect(result.changed).toBe(true);
-    expect(w.metrics.total('AgentUnsetFailed')).toBe(1);
+    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
+    expect(w.metrics.total('AgentUnsetFailed')).toBe(0);
   });
 });
 

@@ -195,7 +195,7 @@ describe('recoverPending', () => {
     expectConsistent(w, AGENT);
   });
 
-  it('unsets the agent when a recovered handover goes to the bot', async () => {
+  it('hands a recovered hand-back to the bot to the outbox writer, making no agent/unset itself', async () => {
     const w = handoverWorld();
     await performHandover(seedRequest(), w.deps);
     crashAfterMarker(w);
@@ -204,9 +204,13 @@ describe('recoverPending', () => {
     ).rejects.toThrow();
     w.clock.advance(61_000);
 
+    const told: [number, string][] = [];
+    w.deps.notify = async (record) => void told.push([record.seq, record.toOwner]);
+
     await recoverPending('20', w.deps);
 
-    expect(w.parley.callsOf('unsetAgent').map((c) => c.as)).toEqual([BOT]);
+    expect(told).toEqual([[2, BOT]]);
+    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
     expectConsistent(w, BOT);
   });
 });
