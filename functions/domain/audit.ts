@@ -19,6 +19,10 @@ export const CSV_COLUMNS = [
   'metadataDigest',
   'prevHash',
   'hash',
+  // Last, so the columns before keep their places: `handover` or `offer` (an offer's own event).
+  'kind',
+  'offerId',
+  'offerEvent',
 ] as const;
 
 const CRLF = '\r\n';
@@ -51,6 +55,9 @@ const rowOf = (r: HandoverRecord): (string | number | null)[] => [
   r.metadataDigest,
   r.prevHash,
   r.hash,
+  r.kind ?? 'handover',
+  r.offer?.offerId ?? null,
+  r.offer?.event ?? null,
 ];
 
 /**

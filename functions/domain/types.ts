@@ -1,4 +1,4 @@
-import type { LeaseState, LiveOffer } from './lifecycle/types';
+import type { LeaseConfig, LeaseState, LiveOffer } from './lifecycle/types';
 
 // The domain's data: handover records, the owner item (a cache of Parley's truth), idempotency and
 // delivery items. Shapes follow DESIGN.md ("Data model"); stores persist them as they are.
@@ -27,6 +27,28 @@ export interface ParleyOutcomeInfo {
   durationMs: number;
 }
 
+/** What happened to an offer (LIFECYCLE.md "Records"). */
+export type OfferEvent =
+  | 'created'
+  | 'accepted'
+  | 'declined'
+  | 'cancelled'
+  | 'expired'
+  | 'superseded';
+
+/** The offer a record is about. */
+export interface OfferRef {
+  offerId: string;
+  event: OfferEvent;
+  /** The offering Service (the owner when it offered). */
+  from: string;
+  /** The Service offered the user. */
+  to: string;
+  expiresAt: string;
+  /** On `created` only: what the expiry does ('keep', 'default' or a Service). */
+  onTimeout?: string;
+}
+
 /** One row of the append-only history. `hash` chains it to the user's previous record. */
 export interface HandoverRecord {
   handoverId: string;
@@ -49,6 +71,13 @@ export interface HandoverRecord {
   createdAt: string;
   prevHash: string;
   hash: string;
+  /**
+   * 'offer': an offer's own event (created, declined, cancelled, expired with onTimeout keep,
+   * superseded), which changes no owner (fromOwner = toOwner = the owner). Absent on handovers.
+   */
+  kind?: 'offer';
+  /** The offer a record is about: on `kind: 'offer'` records, and on an offer's handover. */
+  offer?: OfferRef;
 }
 
 /** The record as fixed when the pending marker is written: everything but the outcome. */
@@ -62,6 +91,11 @@ export interface PendingHandover {
   actingService: string;
   /** Set when the handover came with an Idempotency-Key. */
   idempotencyKey?: string;
+  /**
+   * Offer events only: records chained after `draft` in the same change (a new offer's
+   * `superseded` record for the one it replaced), written in order before the marker is cleared.
+   */
+  then?: DraftRecord[];
 }
 
 /** Per-user owner item of the state table. Always written with a condition on `version`. */
@@ -157,6 +191,10 @@ export interface HandoverRule {
   /** Identification, name or "default". */
   newOwner: string;
   reason: string;
+  /** `offer`: offer the user to newOwner instead of moving it (issue 15). */
+  mode?: 'handover' | 'offer';
+  offerTimeoutSeconds?: number;
+  onTimeout?: string;
 }
 
 /** A Service as this deployment knows it: stage configuration merged with Parley's `default`. */
@@ -171,6 +209,11 @@ export interface ServiceInfo {
   notify?: ServiceNotify;
   /** Resolved failover settings; absent: the defaults of its role (failoverSettingsOf). */
   failover?: FailoverSettings;
+  /**
+   * Its lease as configured and resolved (null: it holds none); absent: its role's default
+   * (lifecycle/owner-lease.ts leaseSettingsOf). The default Service never holds one.
+   */
+  lease?: LeaseConfig | null;
 }
 
 /** A Service's circuit breaker (DESIGN.md "Failover"). */
@@ -244,7 +287,9 @@ export type NotificationType =
 
 /**
  * pending: written, not yet delivered (queued or waiting for a retry); sent: the receiver answered
- * 2xx; failed: refused for good (400/401/403/404/410) or out of retries (24 h), now in the DLQ.
+ * 2xx (an action: Parley did it); failed: either refused for good (the receiver's 400/401/403/404/
+ * 410, or Parley's refusal of an action): failed at once and its message deleted, never in the
+ * DLQ; or out of retries (24 h after the event): failed, and its message goes on to the DLQ.
  */
 export type NotificationStatus = 'pending' | 'sent' | 'failed';
 

@@ -6,8 +6,18 @@
 // What an ok proves: records 1..lastSeq are all there, unedited (erased metadata aside), linked in
 // order, and the newest is the one the owner item names. What it does not: that the owner item
 // itself is genuine (whoever can rewrite records and the owner item together is not caught), or
-// that Parley agrees (GET owner and reconcile look at Parley; verify does not).
+// that Parley agrees (GET owner and reconcile look at Parley; verify does not). The signed
+// checkpoints close that gap: the records are also checked against the newest checkpoint holding
+// the user (checkpoints/coverage.ts), which no table writer can forge; records after it are not
+// yet checkpointed, which is no break.
 import { type ChainProblem, ChainWalker, GENESIS_HASH } from './chain';
+import {
+  type CheckpointCoverage,
+  coverageOf,
+  findUserCheckpoint,
+  type UserCheckpoint,
+} from './checkpoints/coverage';
+import type { CheckpointPorts } from './checkpoints/ports';
 import { NotFoundError } from './errors';
 import type { HistoryStore, Log, StateStore } from './ports';
 import type { HandoverRecord, OwnerItem } from './types';
@@ -20,7 +30,13 @@ export type VerifyProblem =
   /** A record past the owner item's lastSeq that no handover in flight accounts for. */
   | 'beyond_head'
   /** Records without an owner item: nothing names their head. */
-  | 'owner_item_missing';
+  | 'owner_item_missing'
+  /** The record at the newest checkpoint's head is another one: rewritten below a checkpoint. */
+  | 'checkpoint_mismatch'
+  /** Records up to the newest checkpoint's head are gone. */
+  | 'checkpoint_record_missing'
+  /** That checkpoint itself does not verify (signature, tree, chain, or unreadable). */
+  | 'checkpoint_invalid';
 
 export interface BrokenLink {
   seq: number;
@@ -43,12 +59,16 @@ export interface VerifyReport {
    * is already stored at that seq. Not a break (see `judge`).
    */
   pending?: { seq: number; handoverId: string; markedAt: string; recorded: boolean };
+  /** Against the newest checkpoint holding the user; absent where no checkpoints are kept. */
+  checkpoint?: CheckpointCoverage;
 }
 
 export interface VerifyDeps {
   history: Pick<HistoryStore, 'listUser' | 'get'>;
   state: Pick<StateStore, 'getOwner' | 'listUsers'>;
   log: Log;
+  /** The signed checkpoints; null or absent: the report has no `checkpoint`. */
+  checkpoints?: CheckpointPorts | null;
 }
 
 /** Records per query: one page in memory at a time, whatever the history's length. */
@@ -68,15 +88,19 @@ interface Walk {
   chainBreak: BrokenLink | null;
   /** The record at `headSeq`, once walked past. */
   atHead: HandoverRecord | null;
+  /** The record at `checkpointSeq`, once walked past. */
+  atCheckpoint: HandoverRecord | null;
 }
 
 async function walk(
   userId: string,
   history: VerifyDeps['history'],
   headSeq: number,
+  checkpointSeq: number | null,
 ): Promise<Walk> {
   const walker = new ChainWalker(userId);
   let atHead: HandoverRecord | null = null;
+  let atCheckpoint: HandoverRecord | null = null;
   let cursor: string | undefined;
   let sound = true;
   do {
@@ -90,13 +114,14 @@ async function walk(
       sound = walker.add(record);
       if (!sound) break;
       if (record.seq === headSeq) atHead = record;
+      if (record.seq === checkpointSeq) atCheckpoint = record;
     }
     cursor = page.cursor;
   } while (sound && cursor);
   const report = walker.report();
   return report.ok
-    ? { n: report.count, chainBreak: null, atHead }
-    : { n: report.count, chainBreak: report.firstBroken, atHead };
+    ? { n: report.count, chainBreak: null, atHead, atCheckpoint }
+    : { n: report.count, chainBreak: report.firstBroken, atHead, atCheckpoint };
 }
 
 /**
@@ -106,6 +131,8 @@ async function walk(
  * - records past after.lastSeq are allowed only while `after` holds a pending marker: the draft's
  *   record (lastSeq + 1) and the `observed` record a failed attempt may add after it (lastSeq + 2)
  *   are written before the owner item names them. They are checked as links all the same.
+ * - against the newest checkpoint holding the user: records up to its head must be there and the
+ *   one at its head must carry its hash; the checkpoint must verify itself.
  * Candidates are ordered by seq; at the same seq the chain's own finding is the one named.
  */
 function judge(
@@ -113,6 +140,7 @@ function judge(
   before: OwnerItem | null,
   w: Walk,
   after: OwnerItem | null,
+  checkpoint: UserCheckpoint | null,
 ): VerifyReport {
   const candidates: BrokenLink[] = [];
   if (w.chainBreak) candidates.push(w.chainBreak);
@@ -139,6 +167,18 @@ function judge(
       candidates.push({ seq: allowed + 1, handoverId: null, problem: 'beyond_head' });
     }
   }
+  if (checkpoint?.status === 'invalid') {
+    const seq = checkpoint.head?.lastSeq ?? 1;
+    candidates.push({ seq, handoverId: null, problem: 'checkpoint_invalid' });
+  } else if (checkpoint?.status === 'found') {
+    const head = checkpoint.head;
+    if (w.n < head.lastSeq) {
+      candidates.push({ seq: w.n + 1, handoverId: null, problem: 'checkpoint_record_missing' });
+    } else if (w.atCheckpoint?.hash !== head.lastHash) {
+      const handoverId = w.atCheckpoint?.handoverId ?? null;
+      candidates.push({ seq: head.lastSeq, handoverId, problem: 'checkpoint_mismatch' });
+    }
+  }
   const firstBroken = candidates.sort((a, b) => a.seq - b.seq)[0];
   const head = before ?? after;
   const pending = after?.pending;
@@ -159,6 +199,7 @@ function judge(
           },
         }
       : {}),
+    ...(checkpoint ? { checkpoint: coverageOf(checkpoint, w.n, w.atCheckpoint) } : {}),
   };
 }
 
@@ -171,16 +212,18 @@ function judge(
  * behind (those two writes carry no marker): the walk is repeated before that counts as a break.
  */
 export async function verifyUser(userId: string, deps: VerifyDeps): Promise<VerifyReport> {
+  const checkpoint = deps.checkpoints ? await findUserCheckpoint(userId, deps.checkpoints) : null;
+  const checkpointSeq = checkpoint?.status === 'none' ? null : (checkpoint?.head?.lastSeq ?? null);
   for (let attempt = 1; ; attempt++) {
     const before = await deps.state.getOwner(userId, CONSISTENT);
-    const w = await walk(userId, deps.history, before?.lastSeq ?? 0);
+    const w = await walk(userId, deps.history, before?.lastSeq ?? 0, checkpointSeq);
     const after = await deps.state.getOwner(userId, CONSISTENT);
     if (!before && !after && w.n === 0 && !w.chainBreak) {
       throw new NotFoundError(
         'No owner item and no handover records for this user: nothing to verify (check the user id).',
       );
     }
-    const report = judge(userId, before, w, after);
+    const report = judge(userId, before, w, after, checkpoint);
     const broken = report.firstBroken;
     if (broken?.problem === 'beyond_head' && attempt < ATTEMPTS) continue;
     if (broken && broken.handoverId === null && broken.problem !== 'record_missing') {

@@ -1,5 +1,6 @@
 // Request shapes of the HTTP API (DESIGN.md "HTTP API"), parsed with zod at the handler boundary.
 import * as z from 'zod/mini';
+import { MAX_LEASE_SECONDS } from '../domain/lifecycle/lease';
 import { REASON_MAX_CHARS } from '../domain/metadata';
 import type {
   HandoverSource,
@@ -11,7 +12,7 @@ import { userIdFromJson, userIdProblem } from '../domain/user-id';
 import './zod-config';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-const printable = /^[^\u0000-\u001f\u007f]+$/;
+export const printable = /^[^\u0000-\u001f\u007f]+$/;
 
 /** A user id by the one rule of domain/user-id; the issue names what breaks it. */
 export const userIdSchema = z.string().check(
@@ -39,20 +40,21 @@ export const userIdValueSchema = z.pipe(
   }),
 );
 
-const serviceRef = z
+/** A Service as a body names it: its identification, its name or `default`. */
+export const serviceRef = z
   .string()
   .check(z.trim(), z.minLength(1), z.maxLength(200), z.regex(printable, 'must be printable'));
 
-export const handoverRequestSchema = z.strictObject({
-  userId: userIdValueSchema,
-  newOwner: serviceRef,
-  metadata: z.optional(z.record(z.string(), z.unknown())),
-  expectedOwner: z.optional(serviceRef),
-});
-export type HandoverRequest = z.infer<typeof handoverRequestSchema>;
-
 export const messageRequestSchema = z.strictObject({
   text: z.string().check(z.minLength(1), z.maxLength(4096)),
+});
+
+/**
+ * POST /users/{userId}/lease: how far past its current expiry the lease should run. A whole number
+ * of seconds from 1 to a year; past the lease's hard cap the answer is 422 lease_limit_exceeded.
+ */
+export const leaseExtendRequestSchema = z.strictObject({
+  extendSeconds: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_LEASE_SECONDS)),
 });
 
 export const reconcileRequestSchema = z.strictObject({
@@ -114,6 +116,7 @@ export const QUERY_ERROR_CODES: Readonly<Record<string, string>> = {
   source: 'invalid_filter',
   reason: 'invalid_filter',
   service: 'invalid_filter',
+  granularity: 'invalid_filter',
 };
 
 /** A page of the outbox (GET /notifications). */

@@ -1,5 +1,7 @@
 // Stage configuration (non-secret) and secret shapes, parsed with zod at the boundaries.
 import * as z from 'zod/mini';
+import { LeaseConfigError, resolveLeaseConfig } from '../domain/lifecycle/lease';
+import { CHECKPOINT_GENESIS } from '../domain/checkpoints/job';
 import { NOTIFICATION_TYPES } from '../domain/notify/events';
 import { checkRulePattern } from '../domain/rules';
 import { DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS } from '../domain/shards';
@@ -19,6 +21,10 @@ export const ruleSchema = z.object({
   match: text(1, 500),
   newOwner: text(1, 200),
   reason: text(1, 100),
+  /** `offer`: the rule offers the user to newOwner (a deadline, a fallback) instead of moving it. */
+  mode: z.optional(z.enum(['handover', 'offer'])),
+  offerTimeoutSeconds: z.optional(z.number().check(z.int(), z.minimum(5), z.maximum(3600))),
+  onTimeout: z.optional(text(1, 200)),
 });
 
 /** A Service's notifications (DESIGN.md "Notifications"): url defaults to downstreamUrl. */
@@ -50,6 +56,18 @@ export const failoverConfigSchema = z.strictObject({
   ),
 });
 
+/**
+ * A Service's lease (DESIGN.md "Timers"): every field optional. Its rules (whole seconds, 10 <=
+ * idleSeconds <= maxSeconds, warnBeforeSeconds below idleSeconds) are resolveLeaseConfig's, checked
+ * with the service below, so the load and the catalog apply one rule.
+ */
+export const leaseConfigSchema = z.strictObject({
+  idleSeconds: z.optional(z.number()),
+  maxSeconds: z.optional(z.number()),
+  warnBeforeSeconds: z.optional(z.number()),
+  onExpiry: z.optional(z.string()),
+});
+
 export const serviceConfigSchema = z
   .object({
     identification: text(1, 100),
@@ -59,6 +77,7 @@ export const serviceConfigSchema = z
     rules: z._default(z.array(ruleSchema).check(z.maxLength(50)), []),
     failover: z.optional(failoverConfigSchema),
     notify: z.optional(notifySchema),
+    lease: z.optional(leaseConfigSchema),
   })
   .check(
     // Rules run on RE2 (functions/domain/rules.ts): a pattern it cannot compile is refused here,
@@ -85,6 +104,27 @@ export const serviceConfigSchema = z
           path: ['failover', 'target'],
           message: `service "${service.name}" names itself as its failover target`,
         });
+      }
+      if (service.lease !== undefined) {
+        try {
+          resolveLeaseConfig(service.role, false, service.lease, service.name);
+        } catch (err) {
+          if (!(err instanceof LeaseConfigError)) throw err;
+          ctx.addIssue({ code: 'custom', path: err.field.split('.'), message: err.message });
+        }
+        const onExpiry = service.lease.onExpiry?.trim();
+        if (
+          onExpiry !== undefined &&
+          (onExpiry === service.identification ||
+            onExpiry.toLowerCase() === service.name.toLowerCase())
+        ) {
+          // An expiry would hand the user to its owner: a lease that never ends.
+          ctx.addIssue({
+            code: 'custom',
+            path: ['lease', 'onExpiry'],
+            message: `service "${service.name}" names itself as its lease's onExpiry`,
+          });
+        }
       }
     }),
   );
@@ -120,6 +160,34 @@ export const stageConfigSchema = z
     ),
     /** The relay re-queues a notification its sender has not touched for this long past due. */
     notifyRelayAfterSeconds: z._default(integer(z.minimum(1), z.maximum(3_600)), 60),
+    /**
+     * Signed checkpoints (DESIGN.md "Signed checkpoints"): the schedule, the bucket's Object Lock
+     * retention (compliance mode: nothing deletes a checkpoint before it ends), heads per checkpoint.
+     */
+    checkpoints: z.prefault(
+      z.strictObject({
+        intervalMinutes: z._default(integer(z.minimum(1), z.maximum(1_440)), 15),
+        retentionDays: z._default(integer(z.minimum(1), z.maximum(36_500)), 400),
+        maxHeads: z._default(integer(z.minimum(1), z.maximum(10_000)), 1_000),
+        /** Records before it are never checkpointed: no record of this service predates it. */
+        since: z._default(
+          z.iso.datetime({ error: 'must be an ISO-8601 instant in UTC, e.g. 2026-01-01T00:00:00Z' }),
+          CHECKPOINT_GENESIS,
+        ),
+      }),
+      {},
+    ),
+    /**
+     * Ownership metrics (docs/METRICS.md): a day is classified `maturityHours` after its end (at
+     * least 24: ping-pong looks 24 h on), a user waiting longer than `stuckAfterMinutes` is stuck.
+     */
+    metrics: z._default(
+      z.strictObject({
+        maturityHours: z._default(integer(z.minimum(24), z.maximum(168)), 24),
+        stuckAfterMinutes: z._default(integer(z.minimum(1), z.maximum(1_440)), 15),
+      }),
+      { maturityHours: 24, stuckAfterMinutes: 15 },
+    ),
   })
   .check(
     z.superRefine((config, ctx) => {
@@ -235,4 +303,8 @@ export const ENV = {
   notifyQueueUrl: 'NOTIFY_QUEUE_URL',
   /** Local runs: one file with configuration and secrets instead of Secrets Manager. */
   servicesFile: 'PARLEY_SERVICES_FILE',
+  /** The checkpoints' S3 bucket (the checkpoint and verify functions). */
+  checkpointBucket: 'CHECKPOINT_BUCKET_NAME',
+  /** The checkpoints' KMS key (the checkpoint function signs, verify reads its public key). */
+  checkpointKeyId: 'CHECKPOINT_KEY_ID',
 } as const;

@@ -3,6 +3,9 @@
 // the real handlers (dynalite and the Parley simulator over HTTP). No answer may be a 5xx, and every
 // answer must be one the document lists, with a body its schema for that status accepts.
 import fc from 'fast-check';
+import { performHandover } from '../../functions/domain/handover/perform';
+import { makeOffer } from '../../functions/domain/offers/create';
+import { handoverDeps } from '../../functions/platform/runtime';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import { openapiDocument, responseProblems } from '../support/openapi-check';
 import { type Invoker, invoker } from '../support/reliability';
@@ -169,6 +172,7 @@ const NOTIFICATION_ID = 'n-fuzz-0001';
 describe('the OpenAPI fuzzer (bodies from the document through the real handlers)', () => {
   let h: Harness;
   let api: Invoker;
+  let offerId = '';
 
   beforeAll(async () => {
     h = await startHarness();
@@ -192,6 +196,17 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
       sentAt: null,
       version: 1,
     });
+    // An open offer of a user the agent owns, to the bot (the fuzzer's apiToken), to decline.
+    const deps = handoverDeps(h.deps);
+    await performHandover(
+      { userId: 'fuzz-offer', newOwner: AGENT, requestedBy: BOT, source: 'api' },
+      deps,
+    );
+    const made = await makeOffer(
+      { userId: 'fuzz-offer', newOwner: BOT, offerTimeoutSeconds: 3600, requestedBy: AGENT },
+      deps,
+    );
+    offerId = made.offer.offerId;
   });
 
   afterAll(async () => {
@@ -215,12 +230,18 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
             { arbitrary: fc.constant(NOTIFICATION_ID), weight: 3 },
             { arbitrary: segment, weight: 1 },
           )
-        : segment;
+        : template.startsWith('/offers/')
+          ? fc.oneof(
+              { arbitrary: fc.constant(offerId), weight: 3 },
+              { arbitrary: segment, weight: 1 },
+            )
+          : segment;
 
   it('finds the operations with JSON bodies in the document', () => {
     expect(jsonOperations.map((op) => `${op.method} ${op.template} ${op.security}`)).toEqual([
       'POST /handovers apiToken',
       'POST /notifications/{id}/redeliver operatorToken',
+      'POST /offers/{offerId}/decline apiToken',
       'POST /reconcile auditorToken',
       'POST /services/{serviceId}/release operatorToken',
       'POST /users/{userId}/messages apiToken',

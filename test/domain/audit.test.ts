@@ -28,7 +28,8 @@ describe('recordsToCsv', () => {
     expect(csv).toEqual(
       `${CSV_COLUMNS.join(',')}\r\n` +
         `h0001,20,1,2026-03-10T14:00:00.000Z,${BOT},${AGENT},question_too_complex,downstream,` +
-        `completed,${BOT},200,,42,${'d'.repeat(64)},${'0'.repeat(64)},${'a'.repeat(64)}\r\n`,
+        `completed,${BOT},200,,42,${'d'.repeat(64)},${'0'.repeat(64)},${'a'.repeat(64)},` +
+        'handover,,\r\n',
     );
   });
 
@@ -50,6 +51,9 @@ describe('recordsToCsv', () => {
       'metadataDigest',
       'prevHash',
       'hash',
+      'kind',
+      'offerId',
+      'offerEvent',
     ]);
   });
 

@@ -3,10 +3,10 @@
 // operators' bodies (release, redeliver).
 import { ValidationError } from '../../functions/domain/errors';
 import { parseQuery } from '../../functions/platform/http';
+import { handoverRequestSchema } from '../../functions/schemas/handover-request';
 import {
   AUDIT_PAGE_DEFAULT,
   AUDIT_PAGE_MAX,
-  handoverRequestSchema,
   instantSchema,
   NOTIFICATIONS_PAGE_MAX,
   notificationIdSchema,

@@ -9,13 +9,7 @@ import type { DownstreamResponse, StateStore } from '../ports';
 import { offerAsked } from '../offers/create';
 import { openOfferOf, sendStandbyCopy } from '../offers/standby';
 import { matchRule } from '../rules';
-import type {
-  DeliveryDisposition,
-  DeliveryItem,
-  FailoverRequest,
-  OwnerItem,
-  ServiceInfo,
-} from '../types';
+import type { DeliveryDisposition, DeliveryItem, FailoverRequest, ServiceInfo } from '../types';
 import {
   type CallbackDeps,
   type CallbackOutcome,
@@ -198,7 +192,7 @@ export class CallbackRun {
   /** What the owner lookups need of this delivery (./owner-at-rest.ts). */
   private get lookup(): OwnerLookup {
     const { deps, serviceId, deliveryId, ctx } = this;
-    const onItem = (item: OwnerItem) => {
+    const onItem: OwnerLookup['onItem'] = (item) => {
       this.callback.offer = openOfferOf(item);
     };
     return { deps, serviceId, deliveryId, receivedAt: this.item.receivedAt, ctx, onItem };

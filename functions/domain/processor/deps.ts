@@ -42,6 +42,14 @@ export interface CallbackDeps {
   leaseMs?: number;
   /** @default 2592000 (30 days) */
   deliveryTtlSeconds?: number;
+  /** Notes a user's first message of the day (domain/metrics/notes.ts); throws on a store error. */
+  noteInbound?: (message: {
+    userId: string;
+    serviceId: string;
+    receivedAt: string;
+  }) => Promise<void>;
+  /** Notes an owner's reply sent through us (domain/metrics/notes.ts); never throws. */
+  noteOwnerMessage?: (message: { userId: string; serviceId: string }) => Promise<void>;
 }
 
 export interface CallbackOutcome {

@@ -5,6 +5,7 @@ import { type DownstreamAnswer, downstreamAnswerSchema } from '../../schemas/dow
 import { DownstreamError } from '../errors';
 import type { DownstreamResponse } from '../ports';
 import { hostOf, signForward } from '../signature';
+import type { LiveOffer } from '../lifecycle/types';
 import type { ServiceInfo } from '../types';
 import type { CallbackDeps, Parsed } from './deps';
 
@@ -21,7 +22,23 @@ export interface ForwardedCallback {
   userId: string | null;
   parsed: Parsed;
   ctx: Record<string, string | null>;
+  /**
+   * The user's open offer as the owner lookup found it (offers/standby.ts): the owner's forward
+   * and the offeree's standby copy carry `offer: { offerId, to, expiresAt }`.
+   */
+  offer?: LiveOffer | null;
 }
+
+/** The offer a forward to `target` carries: to its offerer (the owner), or a standby copy. */
+const offerFor = (
+  callback: ForwardedCallback,
+  target: ServiceInfo,
+  extra: Record<string, unknown>,
+): Pick<LiveOffer, 'offerId' | 'to' | 'expiresAt'> | undefined => {
+  const offer = callback.offer;
+  if (!offer || (target.identification !== offer.from && extra.standby !== true)) return undefined;
+  return { offerId: offer.offerId, to: offer.to, expiresAt: offer.expiresAt };
+};
 
 type ForwardDeps = Pick<
   CallbackDeps,
@@ -36,6 +53,7 @@ export async function forwardSigned(
   url: string,
   extra: Record<string, unknown> = {},
 ): Promise<DownstreamResponse> {
+  const offer = offerFor(callback, target, extra);
   const body = JSON.stringify({
     deliveryId: callback.deliveryId,
     serviceId: target.identification,
@@ -43,6 +61,7 @@ export async function forwardSigned(
     type: callback.parsed.type,
     text: callback.parsed.text,
     ...extra,
+    ...(offer ? { offer } : {}),
     callback: callback.parsed.value,
   });
   const timestamp = Math.floor(deps.clock.now() / 1000);

@@ -106,6 +106,10 @@ export async function processCallback(
   }
 
   try {
+    // The metrics' note of the user's first message of the day; a retry writes it if this fails.
+    if (parsed.type === 'message' && parsed.userId !== null) {
+      await deps.noteInbound?.({ userId: parsed.userId, serviceId, receivedAt: item.receivedAt });
+    }
     return await new CallbackRun(parsed, service, item, taken.previous, deps).run();
   } catch (err) {
     // This attempt is over: let the queue's next delivery claim it at once instead of waiting out
