@@ -1,7 +1,8 @@
 // The demo agent desk: behind the Agent Service's downstreamUrl (local only, never deployed). It
 // checks each forward's signature, replies to the user through this service's
 // `POST /users/{userId}/messages` (as an agent desk would), and on "bye" hands the user back to the
-// account's default Service with `POST /handovers`.
+// account's default Service with `POST /handovers`. It prints the notifications it gets, as the
+// demo bot does, and `PUT /_demo/fault` makes it a desk that is down (the failover walk).
 import { type ForwardReceiver, startForwardReceiver } from './forward-receiver';
 
 export interface DemoAgentOptions {
@@ -10,6 +11,10 @@ export interface DemoAgentOptions {
   port?: number;
   /** The agent's display name in its messages. @default 'Sam' */
   agentName?: string;
+  /** Where it prints the notifications it gets and its fault mode. @default nowhere */
+  out?: (line: string) => void;
+  /** Service names by identification, for those lines. */
+  names?: Record<string, string>;
 }
 
 export interface DemoAgent extends ForwardReceiver {
@@ -47,6 +52,9 @@ export const startDemoAgent = async (options: DemoAgentOptions): Promise<DemoAge
   const receiver = await startForwardReceiver({
     signingSecret: options.signingSecret,
     port: options.port,
+    label: 'demo desk',
+    out: options.out,
+    names: options.names,
     onForward: async (forward) => {
       const { userId, text, deliveryId } = forward;
       if (forward.type !== 'message' || !userId || !text) return {};

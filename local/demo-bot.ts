@@ -1,6 +1,8 @@
 // The demo bot: a tiny bot engine behind the Bot Service's downstreamUrl (local only, never
 // deployed). It checks each forward's signature, answers a few questions, and for anything else
-// asks for a handover to the Agent Service with the seed's reason, `question_too_complex`.
+// asks for a handover to the Agent Service with the seed's reason, `question_too_complex`. It
+// prints the notifications it gets (one line each), as a receiver should take them: signature
+// checked, a repeated or stale `seq` of a user dropped.
 import { type ForwardAnswer, type ForwardReceiver, startForwardReceiver } from './forward-receiver';
 
 const ANSWERS: { match: RegExp; reply: string }[] = [
@@ -30,12 +32,19 @@ export interface DemoBotOptions {
   /** Where questions it cannot answer go (identification or name). @default 'Agent Service' */
   agentService?: string;
   port?: number;
+  /** Where it prints the notifications it gets. @default nowhere */
+  out?: (line: string) => void;
+  /** Service names by identification, for those lines. */
+  names?: Record<string, string>;
 }
 
 export const startDemoBot = (options: DemoBotOptions): Promise<ForwardReceiver> =>
   startForwardReceiver({
     signingSecret: options.signingSecret,
     port: options.port,
+    label: 'demo bot',
+    out: options.out,
+    names: options.names,
     onForward: async (forward) =>
       // Events (typing, reads) and other kinds need no answer.
       forward.type === 'message' && forward.text

@@ -6,13 +6,26 @@
 //
 // It uses a running `npm start` that has the demo bot and desk attached, else says so and starts
 // its own throwaway stack (in memory, free ports), stopping it afterwards.
+import { MIN_IDLE_SECONDS } from '../functions/domain/lifecycle/lease';
 import type { HandoverRecord } from '../functions/domain/types';
 import type { Log, LogAttributes } from '../functions/domain/ports';
 import { createApiClient } from '../cli/parley-handover/api-client';
 import { startDemoAgent } from './demo-agent';
 import { startDemoBot } from './demo-bot';
+import {
+  deskIdleSeconds,
+  type IdleReport,
+  MAX_DEMO_IDLE_SECONDS,
+  startIdleAct,
+} from './demo-lease';
 import { readRunInfo } from './paths';
-import { type LocalSettings, parseServicesFile, readServicesFile, tokensOf } from './services-file';
+import {
+  type LocalSettings,
+  parseServicesFile,
+  readServicesFile,
+  type ServicesFile,
+  tokensOf,
+} from './services-file';
 import {
   generateSimulatorServicesFile,
   type LocalStack,
@@ -32,6 +45,8 @@ export interface DemoEnvironment {
   auditorToken: string;
   bot: ServiceRef;
   agent: ServiceRef;
+  /** The desk's lease (idle seconds), when it holds one: the second act waits it out. */
+  deskIdleSeconds?: number | null;
 }
 
 /** The demo's Services: the first `bot` and the first `agent` of the services file. */
@@ -50,28 +65,74 @@ export interface DemoStack {
   close(): Promise<void>;
 }
 
-/** A local stack with the demo bot and desk behind the Bot and Agent Services. */
-export const startDemoStack = async (options: LocalStackOptions = {}): Promise<DemoStack> => {
+/**
+ * The services file `npm start` generates: the simulator's, with each agent failing over at its
+ * first failed forward (`afterFailures: 1`; the default 3 waits a visibility timeout, 65 s here,
+ * between tries), so the README's failover walk shows in seconds what a stage does in minutes.
+ */
+export const generateStartServicesFile = (): ServicesFile => {
+  const file = generateSimulatorServicesFile();
+  for (const s of file.services) {
+    if (s.role === 'agent' && !s.failover) s.failover = { afterFailures: 1 };
+    // A user the desk leaves alone is back with the bot within a minute (issue 15), yet slowly
+    // enough to follow the README's examples.
+    if (s.role === 'agent' && !s.lease) s.lease = { idleSeconds: START_DESK_IDLE_SECONDS };
+  }
+  return file;
+};
+
+/** The desk's idle time in the file `npm start` generates. */
+export const START_DESK_IDLE_SECONDS = 30;
+
+/**
+ * The services file of the demo's own stack: `npm start`'s, with the shortest lease for the desk
+ * (10 s), so that the second act is quick to watch.
+ */
+export const generateDemoServicesFile = (): ServicesFile => {
+  const file = generateStartServicesFile();
+  for (const s of file.services) {
+    if (s.role === 'agent') s.lease = { ...s.lease, idleSeconds: MIN_IDLE_SECONDS };
+  }
+  return file;
+};
+
+/** Service names by identification, for the lines the demo bot and desk print. */
+export const serviceNames = (settings: LocalSettings): Record<string, string> =>
+  Object.fromEntries(settings.file.services.map((s) => [s.serviceIdentification, s.name]));
+
+/**
+ * A local stack with the demo bot and desk behind the Bot and Agent Services; `out` gets the
+ * lines they print (the notifications they receive).
+ */
+export const startDemoStack = async (
+  options: LocalStackOptions & { out?: (line: string) => void } = {},
+): Promise<DemoStack> => {
   // The bot and the desk listen first: the stack's configuration names their URLs.
-  const settings = options.settings ?? parseServicesFile(generateSimulatorServicesFile());
+  const { out, ...stackOptions } = options;
+  const settings = stackOptions.settings ?? parseServicesFile(generateSimulatorServicesFile());
   const services = demoServices(settings);
   const tokens = tokensOf(settings);
+  const names = serviceNames(settings);
   const started: { close(): Promise<void> }[] = [];
   try {
     const bot = await startDemoBot({
       signingSecret: tokens.services[services.bot.identification]!.signingSecret ?? '',
       agentService: services.agent.identification,
+      out,
+      names,
     });
     started.push(bot);
     const agent = await startDemoAgent({
       signingSecret: tokens.services[services.agent.identification]!.signingSecret ?? '',
+      out,
+      names,
     });
     started.push(agent);
     const stack = await startLocalStack({
-      ...options,
+      ...stackOptions,
       settings,
       downstreamUrls: {
-        ...options.downstreamUrls,
+        ...stackOptions.downstreamUrls,
         [services.bot.identification]: bot.url,
         [services.agent.identification]: agent.url,
       },
@@ -86,6 +147,7 @@ export const startDemoStack = async (options: LocalStackOptions = {}): Promise<D
       simulatorUrl: stack.parley.url,
       auditorToken: stack.tokens.auditor.token,
       ...services,
+      deskIdleSeconds: deskIdleSeconds(settings, services.agent.identification),
     };
     const all = [...started];
     return {
@@ -116,6 +178,8 @@ export interface DemoReport {
   handovers: HandoverRecord[];
   /** `GET /handovers?from&to&reason=question_too_complex` over the demo's time span. */
   tooComplex: HandoverRecord[];
+  /** The second act: a user whose lease with the desk ran out (null when not played). */
+  idle: IdleReport | null;
 }
 
 /** The user's lines of the story, and what each waits for before the next one. */
@@ -141,7 +205,13 @@ const clockTime = (iso: string) => iso.slice(11, 23);
 /** Plays the script against a running stack; `out` gets the printed lines. */
 export const playDemo = async (
   env: DemoEnvironment,
-  options: { userId?: string; out?: (line: string) => void; timeoutMs?: number } = {},
+  options: {
+    userId?: string;
+    out?: (line: string) => void;
+    timeoutMs?: number;
+    /** The second act (a lease running out). @default true, when the desk's lease is short */
+    leaseAct?: boolean;
+  } = {},
 ): Promise<DemoReport> => {
   const out = options.out ?? (() => undefined);
   const timeoutMs = options.timeoutMs ?? 20_000;
@@ -169,6 +239,8 @@ export const playDemo = async (
   const started = new Date().toISOString();
   const said: TimelineEntry[] = [];
   out(`Playing the demo as user ${userId} (Parley simulator: ${env.simulatorUrl})`);
+  // The second act starts first, so the desk's lease runs while the seed's story plays.
+  const idleAct = await beginLeaseAct(env, api, sim, userId, options, out, timeoutMs);
   for (const line of DEMO_SCRIPT) {
     const botBefore = await from(env.bot.identification)();
     const agentBefore = await from(env.agent.identification)();
@@ -240,7 +312,46 @@ export const playDemo = async (
       .map((r) => `${nameOf(r.fromOwner)} -> ${nameOf(r.toOwner)} at ${r.createdAt}`)
       .join('; ')}`,
   );
-  return { userId, timeline, handovers: records, tooComplex };
+  const idle = idleAct ? await idleAct.finish() : null;
+  return { userId, timeline, handovers: records, tooComplex, idle };
+};
+
+/**
+ * The second act, when the desk's lease is short enough to wait out: another user (21 on a fresh
+ * stack) asks for a human, and the desk leaves them alone until the lease runs out.
+ */
+const beginLeaseAct = async (
+  env: DemoEnvironment,
+  api: ReturnType<typeof createApiClient>,
+  sim: ReturnType<typeof createApiClient>,
+  userId: string,
+  options: { userId?: string; leaseAct?: boolean },
+  out: (line: string) => void,
+  timeoutMs: number,
+) => {
+  const idleSeconds = env.deskIdleSeconds ?? null;
+  if (options.leaseAct === false || idleSeconds === null) return null;
+  if (idleSeconds > MAX_DEMO_IDLE_SECONDS) {
+    out(
+      `  (${env.agent.name}'s lease gives a user back after ${idleSeconds} s of silence: too long ` +
+        'for the demo to wait; "npm run demo" on its own stack shows it in seconds.)',
+    );
+    return null;
+  }
+  let idleUser = `${userId}-idle`;
+  if (userId === '20' && !options.userId) {
+    const earlier = await api.call<{ handovers: unknown[] }>('GET', '/users/21/handovers?limit=1');
+    if (earlier.handovers.length === 0) idleUser = '21';
+  }
+  return startIdleAct(idleUser, {
+    api,
+    sim,
+    bot: env.bot,
+    agent: env.agent,
+    idleSeconds,
+    out,
+    timeoutMs,
+  });
 };
 
 /** Keeps the stack's warnings to show them if the demo fails. */
@@ -256,11 +367,13 @@ const HELP = `Usage: npm run demo [-- --help]
 
 Plays the seed's story end to end: user 20 asks the bot a question, then one it cannot answer;
 the bot hands the user to the Agent Service; the agent answers and, on "bye", hands the user back.
-Prints the conversation as a timeline and the audit queries' answers.
+Meanwhile user 21 asks for a human and then says nothing: the desk lets the lease run out and the
+user is back with the bot. Prints the conversations as timelines and the audit queries' answers.
 
 Uses the running "npm start" when the demo bot and desk are attached to it (they are with the
 services file it generates, or with --demo); otherwise says so, starts a throwaway stack of its
-own (in memory, free ports) and stops it at the end.`;
+own (in memory, free ports, the desk's lease 10 s) and stops it at the end. A desk lease longer
+than ${MAX_DEMO_IDLE_SECONDS} s is not waited out.`;
 
 export const main = async (argv: string[]): Promise<number> => {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -285,6 +398,7 @@ export const main = async (argv: string[]): Promise<number> => {
         simulatorUrl: running.simulatorUrl,
         auditorToken: settings.auditors[0].token,
         ...demoServices(settings),
+        deskIdleSeconds: deskIdleSeconds(settings, demoServices(settings).agent.identification),
       };
       console.log(`Using the running stack at ${env.url}.`);
     } else {
@@ -296,7 +410,15 @@ export const main = async (argv: string[]): Promise<number> => {
             : `The stack running at ${running.url} talks to a real Parley: the demo starts a throwaway stack with the simulator.`,
         );
       }
-      own = await startDemoStack({ log, reconcileIntervalMs: 0 });
+      // Its bot and desk print the notifications they get as the story plays.
+      // The desk's shortest lease and a sweep every second: the second act takes seconds.
+      own = await startDemoStack({
+        log,
+        reconcileIntervalMs: 0,
+        sweepIntervalMs: 1000,
+        settings: parseServicesFile(generateDemoServicesFile()),
+        out: (line) => console.log(line),
+      });
       env = own.env;
       console.log(`Started a throwaway local stack at ${env.url}.`);
     }

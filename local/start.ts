@@ -23,8 +23,8 @@ import {
   tokensOf,
 } from './services-file';
 import { shellWord } from './shell';
-import { generateSimulatorServicesFile, type LocalStack, startLocalStack } from './stack';
-import { demoServices } from './demo';
+import { type LocalStack, startLocalStack } from './stack';
+import { demoServices, generateStartServicesFile, serviceNames } from './demo';
 
 const HELP = `Usage: npm start [-- --memory] [-- --demo] [-- --bundles DIR [--node PATH]]
 
@@ -95,13 +95,13 @@ const loadSettings = (
   }
   if (memory) {
     return {
-      settings: parseServicesFile(generateSimulatorServicesFile()),
+      settings: parseServicesFile(generateStartServicesFile()),
       path,
       origin: 'generated in memory for this run',
       onDisk: false,
     };
   }
-  const { settings } = loadOrCreateServicesFile(path, generateSimulatorServicesFile);
+  const { settings } = loadOrCreateServicesFile(path, generateStartServicesFile);
   return { settings, path, origin: 'generated now, with fresh tokens', onDisk: true };
 };
 
@@ -127,7 +127,7 @@ const forwardLines = (stack: LocalStack, attached: Attached): string[] =>
  * `export NAME=value ...` for the README's examples: the API, a bot and an agent, an auditor and
  * an operator.
  */
-const exportLine = (stack: LocalStack, url: string): string => {
+const exportLine = (stack: LocalStack, url: string, attached: Attached): string => {
   const byRole = (role: 'bot' | 'agent') =>
     stack.settings.file.services.find((s) => (s.role ?? 'bot') === role)?.serviceIdentification;
   const bot = byRole('bot');
@@ -142,6 +142,9 @@ const exportLine = (stack: LocalStack, url: string): string => {
     ['BOT_CALLBACK_TOKEN', tokens(bot)?.callbackToken],
     ['AUDITOR_TOKEN', stack.tokens.auditor?.token],
     ['OPERATOR_TOKEN', stack.tokens.operator?.token],
+    // The README's failover walk: the simulator's control API and the demo desk's fault mode.
+    ['SIM', stack.parley?.url.replace('127.0.0.1', 'localhost')],
+    ['DESK_URL', attached.desk?.url.replace(/\/+$/, '')],
   ];
   const set = vars.filter((v): v is [string, string] => v[1] !== undefined);
   return `    export ${set.map(([k, v]) => `${k}=${shellWord(v)}`).join(' ')}`;
@@ -234,6 +237,7 @@ const bannerOf = (
     '',
     'parley-handover is running locally',
     `  API           ${url}   (GET /health answers 200)`,
+    `  Console       ${url}/console   (log in with the auditor's or operator's token below)`,
     stack.parley
       ? `  Parley        the simulator at ${sim}${new URL(stack.parleyBaseUrl).pathname} (control API ${sim}/_sim/)`
       : `  Parley        the Parley at ${stack.parleyBaseUrl} (PARLEY_API_URL)`,
@@ -266,7 +270,7 @@ const bannerOf = (
   lines.push(
     '',
     "  For the README's examples, paste into your shell:",
-    exportLine(stack, url),
+    exportLine(stack, url, info.attached),
     '',
     '  Try',
     ...tryLines(stack, url, info.userId, info.attached),
@@ -290,7 +294,7 @@ interface DemoSide {
  */
 const startDemoSide = async (
   settings: LocalSettings,
-  options: { mode: 'all' | 'free' | 'none' },
+  options: { mode: 'all' | 'free' | 'none'; out: (line: string) => void },
 ): Promise<DemoSide> => {
   const side: DemoSide = { extras: [], downstreamUrls: {}, attached: {}, agent: null };
   if (options.mode === 'none') return side;
@@ -310,13 +314,22 @@ const startDemoSide = async (
   const desk = services.agent.identification;
   try {
     if (free(bot)) {
-      const receiver = await startDemoBot({ signingSecret: secretOf(bot), agentService: desk });
+      const receiver = await startDemoBot({
+        signingSecret: secretOf(bot),
+        agentService: desk,
+        out: options.out,
+        names: serviceNames(settings),
+      });
       side.extras.push(receiver);
       side.downstreamUrls[bot] = receiver.url;
       side.attached.bot = { id: bot, url: receiver.url };
     }
     if (free(desk)) {
-      const agent = await startDemoAgent({ signingSecret: secretOf(desk) });
+      const agent = await startDemoAgent({
+        signingSecret: secretOf(desk),
+        out: options.out,
+        names: serviceNames(settings),
+      });
       side.extras.push(agent);
       side.downstreamUrls[desk] = agent.url;
       side.attached.desk = { id: desk, url: agent.url };
@@ -377,6 +390,8 @@ export const startFromEnvironment = async (
     // By default only for a services file this command generated (never one given through
     // PARLEY_SERVICES_FILE, nor with a real Parley), and only where it names no downstreamUrl.
     mode: demo ? 'all' : !env.PARLEY_SERVICES_FILE && !env.PARLEY_API_URL ? 'free' : 'none',
+    // The notifications they receive are printed after the banner, one line each.
+    out: io.out,
   });
   const { extras, downstreamUrls, attached, agent } = demoSide;
 

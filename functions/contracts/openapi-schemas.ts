@@ -3,6 +3,7 @@
 // holds the two equal at compile time, and reads the codes back from the error classes.
 import * as z from 'zod/mini';
 import type { NotificationItem } from '../domain/types';
+import type { CoverageFault } from '../domain/checkpoints/coverage';
 import type { VerifyProblem } from '../domain/verify';
 import '../schemas/zod-config';
 
@@ -40,6 +41,18 @@ export const ERROR_CODES: Readonly<Record<string, number>> = {
   owner_changed: 409,
   handover_in_progress: 409,
   notification_busy: 409,
+  offer_expired: 409,
+  offer_superseded: 409,
+  offer_cancelled: 409,
+  offer_declined: 409,
+  offer_accepted: 409,
+  not_offeree: 403,
+  not_offerer: 403,
+  not_offer_party: 403,
+  offer_not_found: 404,
+  invalid_offer: 400,
+  invalid_offer_id: 400,
+  checkpoint_in_progress: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
@@ -127,6 +140,17 @@ export const handoverRecordSchema = z.object({
   createdAt: z.string(),
   prevHash: z.string(),
   hash: z.string(),
+  kind: z.optional(z.literal('offer')),
+  offer: z.optional(
+    z.object({
+      offerId: z.string(),
+      event: z.enum(['created', 'accepted', 'declined', 'cancelled', 'expired', 'superseded']),
+      from: z.string(),
+      to: z.string(),
+      expiresAt: z.string(),
+      onTimeout: z.optional(z.string()),
+    }),
+  ),
 });
 
 export const handoverResultSchema = z.object({
@@ -186,7 +210,29 @@ const VERIFY_PROBLEMS = [
   'record_missing',
   'beyond_head',
   'owner_item_missing',
+  'checkpoint_mismatch',
+  'checkpoint_record_missing',
+  'checkpoint_invalid',
 ] as const satisfies readonly VerifyProblem[];
+
+const COVERAGE_FAULTS = [
+  'heads_not_sorted',
+  'tree_size_mismatch',
+  'root_mismatch',
+  'signature_invalid',
+  'chain_broken',
+  'unreadable',
+] as const satisfies readonly CoverageFault[];
+
+/** A user's records against the newest signed checkpoint holding the user. */
+export const checkpointCoverageSchema = z.object({
+  status: z.enum(['verified', 'none', 'broken']),
+  checkpointId: z.nullable(z.string()),
+  createdAt: z.nullable(z.string()),
+  seq: z.nullable(z.number()),
+  notYetCheckpointed: z.number(),
+  fault: z.optional(z.enum(COVERAGE_FAULTS)),
+});
 
 export const verifyReportSchema = z.object({
   userId: z.string(),
@@ -209,6 +255,25 @@ export const verifyReportSchema = z.object({
       recorded: z.boolean(),
     }),
   ),
+  checkpoint: z.optional(checkpointCoverageSchema),
+});
+
+/** A signed checkpoint without its heads (they are in the bucket), and the hash that chains it. */
+export const checkpointSummarySchema = z.object({
+  checkpointId: z.string(),
+  createdAt: z.string(),
+  coveredUntil: z.nullable(z.string()),
+  previousCheckpointHash: z.string(),
+  treeSize: z.number(),
+  rootHash: z.string(),
+  hash: z.string(),
+});
+
+/** POST /checkpoints: the newest checkpoint written (null: no history changed), all of them. */
+export const checkpointRunSchema = z.object({
+  checkpoint: z.nullable(checkpointSummarySchema),
+  checkpoints: z.array(checkpointSummarySchema),
+  complete: z.boolean(),
 });
 
 export const verifyPageSchema = z.object({
@@ -236,6 +301,7 @@ const NOTIFICATION_TYPES = [
 /** One outbox item as GET /notifications lists it (never its body). */
 export const notificationViewSchema = z.object({
   id: z.string(),
+  kind: z.enum(['notification', 'action']),
   type: z.enum(NOTIFICATION_TYPES),
   recipient: z.string(),
   userId: z.string(),
@@ -291,5 +357,9 @@ export const forwardPayloadSchema = z.object({
   type: z.string(),
   text: z.nullable(z.string()),
   handover: z.optional(z.object({ handoverId: z.string(), fromOwner: z.string() })),
+  /** While an offer of the user is open: on the owner's forward and on the offeree's copy. */
+  offer: z.optional(z.object({ offerId: z.string(), to: z.string(), expiresAt: z.string() })),
+  /** The offeree's copy of a message the owner got (`deliverDuringOffer: "both"`): not to answer. */
+  standby: z.optional(z.literal(true)),
   callback: z.unknown(),
 });

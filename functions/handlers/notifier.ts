@@ -1,5 +1,6 @@
-// The notifier: the notify queue's consumer (each SQS record is one notification id for
-// sendNotification) and, on a schedule (EventBridge), the outbox relay. Partial batch failures on
+// The notifier: the notify queue's consumer (each SQS record is one outbox id for
+// sendNotification: a notification to POST, or an action such as a bot's agent/unset to run at
+// Parley) and, on a schedule (EventBridge), the outbox relay. Partial batch failures on
 // Powertools' FIFO processor, as the callback processor: a record to retry and the later records
 // of its FIFO group (one Service, one user) go back to the queue, with the retry's delay as their
 // visibility, so a Service hears about a user in order. A notification out of retries fails its

@@ -8,8 +8,10 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createAuthenticator } from '../adapters/auth';
 import { createServiceCatalog } from '../adapters/catalog';
 import { createCircuitStore } from '../adapters/circuit-store';
+import { createConsoleStore } from '../adapters/console-store';
 import { createDocumentClient } from '../adapters/dynamo';
 import { createDownstream } from '../adapters/downstream';
+import { createMetricsStore } from '../adapters/metrics-store';
 import { createHistoryStore } from '../adapters/history-store';
 import { createParleyClient } from '../adapters/parley-client';
 import { createSecretsManagerProvider, parleyCredentialsSource } from '../adapters/secrets';
@@ -20,6 +22,7 @@ import { functionSpecs } from '../contracts/routes';
 import type { HandoverDeps } from '../domain/handover/deps';
 import { refreshOwner } from '../domain/handover/owner';
 import { performHandover } from '../domain/handover/perform';
+import { runOutboxAction } from '../domain/notify/actions';
 import { emitNotifications } from '../domain/notify/emit';
 import type { RelayDeps } from '../domain/notify/relay';
 import type { SendDeps } from '../domain/notify/send';
@@ -35,8 +38,11 @@ import {
   stageConfigSchema,
 } from '../schemas/config';
 import type { SecretsProvider } from '../domain/ports';
+import type { CheckpointPorts } from '../domain/checkpoints/ports';
+import { awsCheckpointPorts } from './checkpoint-ports';
 import type { AppDeps, DepsSource } from './deps';
 import { createLogger } from './logger';
+import { notesOf } from './metrics-deps';
 import { createMetrics } from './metrics';
 
 export interface RuntimeOptions {
@@ -62,6 +68,8 @@ export interface RuntimeOptions {
   timer?: Clock;
   log?: Log;
   metrics?: MetricsSink;
+  /** Signed checkpoints (the local runtime: a key file and a directory). @default none */
+  checkpoints?: CheckpointPorts | null;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -141,6 +149,10 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
   const catalog = once(() => createServiceCatalog({ config, parley, clock, log }));
   const circuits = once(() => createCircuitStore({ client: dynamo(), tableName: stateTable }));
   const downstream = once(() => createDownstream({ fetch: options.fetch }));
+  const metricsStore = once(() =>
+    createMetricsStore({ client: dynamo(), tableName: stateTable, shards, now: clock.now }),
+  );
+  const consoleStore = once(() => createConsoleStore({ client: dynamo(), tableName: stateTable }));
   const auth = once(() =>
     createAuthenticator({
       secrets,
@@ -159,6 +171,7 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     notifyQueue: options.notifyQueue ?? unsetQueue(ENV.notifyQueueUrl),
     parley,
     secrets,
+    checkpoints: options.checkpoints ?? null,
     get notifications() {
       return notifications();
     },
@@ -180,6 +193,12 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     get auth() {
       return auth();
     },
+    get metricsStore() {
+      return metricsStore();
+    },
+    get consoleStore() {
+      return consoleStore();
+    },
   };
 };
 
@@ -196,6 +215,7 @@ export const handoverDeps = (deps: AppDeps): HandoverDeps => ({
   metrics: deps.metrics,
   staleAfterMs: deps.config.staleAfterSeconds * 1000,
   requestBudgetMs: REQUEST_BUDGET_MS,
+  noteOwnerMessage: (message) => notesOf(deps).reply(message),
   notify: async (record) => {
     await emitNotifications(record, {
       notifications: deps.notifications,
@@ -218,6 +238,13 @@ export const sendDeps = (deps: AppDeps): SendDeps => ({
   metrics: deps.metrics,
   downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
   retrySeconds: deps.config.notifyRetrySeconds,
+  // The outbox's actions (a bot's agent/unset), each within one attempt's time like a POST.
+  runAction: (item) =>
+    runOutboxAction(item, {
+      parley: deps.parley,
+      state: deps.state,
+      timeoutMs: deps.config.downstreamTimeoutMs,
+    }),
 });
 
 /** The outbox relay's view of the deps (relayPending). */
@@ -249,8 +276,11 @@ export const callbackDeps = (deps: AppDeps): CallbackDeps => {
     failover: { circuits: deps.circuits, history: deps.history },
     staleAfterMs: hd.staleAfterMs,
     downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
+    noteInbound: (message) => notesOf(deps).inbound(message),
+    noteOwnerMessage: (message) => notesOf(deps).reply(message),
   };
 };
+
 
 /**
  * Parley time of one request: the handover function's timeout less a margin for the writes that
@@ -346,6 +376,8 @@ export const depsFromEnvironment = (): DepsSource => {
     const notifyQueue: CallbackQueue = notifyQueueUrl
       ? createSqsQueue({ client: sqs, queueUrl: notifyQueueUrl })
       : unsetQueue(ENV.notifyQueueUrl);
+    const checkpointBucket = process.env[ENV.checkpointBucket];
+    const checkpointKey = process.env[ENV.checkpointKeyId];
     built = buildDeps({
       config,
       secrets,
@@ -358,6 +390,10 @@ export const depsFromEnvironment = (): DepsSource => {
       notifyQueue,
       log,
       metrics,
+      checkpoints:
+        checkpointBucket && checkpointKey
+          ? awsCheckpointPorts({ bucketName: checkpointBucket, keyId: checkpointKey })
+          : null,
     });
     return built;
   };

@@ -93,7 +93,7 @@ describe('GET /notifications', () => {
     const ids = res.json.items.map((i: { id: string }) => i.id);
     expect(ids.indexOf(newer!.id)).toBeLessThan(ids.indexOf(older!.id));
     const listed = res.json.items.find((i: { id: string }) => i.id === newer!.id);
-    const { body: _body, kind: _kind, version: _version, ...view } = newer!;
+    const { body: _body, version: _version, ...view } = newer!;
     expect(listed).toEqual(view);
   });
 

@@ -9,10 +9,11 @@ import { makeHandler as audit } from '../../functions/handlers/audit';
 import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
 import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as notifier } from '../../functions/handlers/notifier';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as processor } from '../../functions/handlers/processor';
 import { messageCallback } from '../../local/parley-sim/callback-body';
-import { apiEvent } from '../support/events';
+import { apiEvent, sqsEvent, sqsRecord } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 
 interface Received {
@@ -187,10 +188,18 @@ describe("the seed's story", () => {
       [2, BOT, 'completed'],
       [1, AGENT, 'completed'],
     ]);
-    const unset = h.sim
-      .log()
-      .filter((e) => e.kind === 'request' && e.path === 'users/20/agent/unset');
-    expect(unset).toHaveLength(1);
+    const unsets = () =>
+      h.sim.log().filter((e) => e.kind === 'request' && e.path === 'users/20/agent/unset');
+    // The request made no agent/unset: it is an outbox action, which the notifier runs.
+    expect(unsets()).toHaveLength(0);
+    const { items } = await h.deps.notifications.list({ limit: 100 });
+    const actions = items.filter((i) => i.kind === 'action' && i.userId === '20');
+    expect(actions.map((i) => [i.type, i.recipient, i.status])).toEqual([
+      ['parley.agent_unset', BOT, 'pending'],
+    ]);
+    await notifier(h.source)(sqsEvent([sqsRecord(JSON.stringify({ id: actions[0]!.id }), 'g')]));
+    expect(unsets()).toHaveLength(1);
+    expect((await h.deps.notifications.get(actions[0]!.id))?.status).toBe('sent');
     expect(h.sim.ownerOf('20')).toBe(BOT);
   });
 

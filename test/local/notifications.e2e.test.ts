@@ -2,13 +2,15 @@
 // the notify queue feeds the notifier, which posts to each Service's receiver (real HTTP servers
 // that verify every notification with the `standardwebhooks` package, as a receiver would). Injected
 // outages: a receiver answering 500 twice, one answering 410, and a writer whose queue send is
-// killed after the record (healed by the relay). The figures printed at the end are counted from
-// what the receivers logged and from the outbox items.
+// killed after the record (healed by the relay). A hand-back to the bot leaves its agent/unset to
+// the notifier: the simulator's own log shows when it was made. The figures printed at the end are
+// counted from what the receivers logged, the simulator's log and the outbox items.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { standardWebhookSecret } from '../../functions/domain/notify/sign';
 import type { NotificationItem } from '../../functions/domain/types';
+import type { SimLogEntry } from '../../local/parley-sim';
 import { parseServicesFile, tokensOf } from '../../local/services-file';
 import {
   AGENT_SERVICE_ID as AGENT,
@@ -84,6 +86,8 @@ const startReceiver = async (service: string, secret: string, log: Received[]) =
 describe('notifications on the local stack', () => {
   const log: Received[] = [];
   const kill = { handoverSend: false };
+  /** The notifier's agent/unset calls for these users wait until the test opens their gate. */
+  const gates = new Map<string, Promise<void>>();
   const file = generateSimulatorServicesFile();
   const settings0 = parseServicesFile(file);
   const tokens = tokensOf(settings0);
@@ -113,6 +117,18 @@ describe('notifications on the local stack', () => {
       // function's queue send can be killed, as if it crashed after the record.
       perFunction: async (fn, runtime, endpoint) => {
         const strict = await strictPerFunction(fn, runtime, endpoint);
+        if (fn === 'notifier') {
+          // Its Parley calls go through this fetch: an agent/unset waits for the user's gate.
+          const fetcher = strict.fetch ?? fetch;
+          return {
+            ...strict,
+            fetch: async (input, init) => {
+              const user = /\/users\/([^/]+)\/agent\/unset$/.exec(String(input))?.[1];
+              if (user) await gates.get(decodeURIComponent(user));
+              return fetcher(input, init);
+            },
+          };
+        }
         if (fn !== 'handover') return strict;
         const queue = strict.notifyQueue!;
         return {
@@ -170,6 +186,11 @@ describe('notifications on the local stack', () => {
     const s = await stack.notifyQueue.stats();
     return s.visible === 0 && s.inFlight === 0;
   };
+  /** The requests the simulator logged (its own record of what was made at Parley). */
+  const requests = () =>
+    stack
+      .parley!.log()
+      .filter((e): e is Extract<SimLogEntry, { kind: 'request' }> => e.kind === 'request');
   const got = (userId: string, service?: string) =>
     log.filter((r) => r.userId === userId && (!service || r.service === service));
 
@@ -205,7 +226,12 @@ describe('notifications on the local stack', () => {
     await handover('n2', BOT, AGENT);
     await handover('n2', AGENT, BOT);
     await handover('n2', BOT, AGENT);
-    const items = await settled('n2', 6);
+    // Six notifications, and the agent/unset of the hand-back at seq 2 (its own FIFO group, so
+    // the Agent's slow receiver did not hold it).
+    const items = await settled('n2', 7);
+    expect(
+      items.filter((i) => i.kind === 'action').map((i) => [i.type, i.seq, i.status, i.attempts]),
+    ).toEqual([['parley.agent_unset', 2, 'sent', 1]]);
 
     const toAgent = got('n2', AGENT);
     expect(toAgent.map((r) => [r.seq, r.status])).toEqual([
@@ -281,9 +307,49 @@ describe('notifications on the local stack', () => {
     );
   });
 
+  it('makes the agent/unset of a hand-back to the bot after the API answered, once, within seconds', async () => {
+    outageOf.n5 = 'none (hand-back)';
+    await handover('n5', BOT, AGENT);
+    await settled('n5', 2);
+    let open = () => {};
+    gates.set('n5', new Promise<void>((resolve) => (open = resolve)));
+    const unsets = () => requests().filter((e) => e.path === 'users/n5/agent/unset');
+
+    // The notifier's unset is held until the answer is in: a request that waited for it would
+    // never answer, and one that made the call itself would show in the simulator's log now.
+    const back = await handover('n5', AGENT, BOT);
+    const answeredAt = Date.now();
+    expect(unsets()).toEqual([]);
+    expect(
+      requests()
+        .filter((e) => e.path.startsWith('users/n5/'))
+        .map((e) => `${e.method} ${e.path}`),
+    ).toEqual(['GET users/n5/owner', 'PUT users/n5/owner', 'PUT users/n5/owner']);
+    open();
+
+    const [unset] = await eventually(
+      'the agent/unset of user n5',
+      () => unsets().length > 0 && unsets(),
+      5_000,
+    );
+    const items = await settled('n5', 5);
+    await eventually('the notify queue to be idle', notifyIdle);
+
+    expect(unsets()).toHaveLength(1);
+    expect([unset!.method, unset!.caller, unset!.status]).toEqual(['PUT', BOT, 200]);
+    expect(Date.parse(unset!.at)).toBeGreaterThanOrEqual(answeredAt - 1);
+    expect(Date.parse(unset!.at) - answeredAt).toBeLessThan(5_000);
+    expect(
+      items
+        .filter((i) => i.kind === 'action')
+        .map((i) => [i.type, i.recipient, i.seq, i.handoverId, i.status, i.attempts]),
+    ).toEqual([['parley.agent_unset', BOT, 2, back.handoverId, 'sent', 1]]);
+  });
+
   it('counts what was sent, duplicated and lost per injected outage', async () => {
     await eventually('the notify queue to be idle', notifyIdle);
-    const items = await outbox();
+    const all = await outbox();
+    const items = all.filter((i) => i.kind === 'notification');
     const figures = Object.entries(outageOf).map(([userId, outage]) => {
       const mine = items.filter((i) => i.userId === userId);
       const accepted = got(userId).filter((r) => r.status >= 200 && r.status < 300);
@@ -302,12 +368,37 @@ describe('notifications on the local stack', () => {
         unverified: got(userId).filter((r) => !r.verified).length,
       };
     });
+    // The actions: one per hand-back to the bot, each made at Parley once (the simulator's log).
+    const actions = all.filter((i) => i.kind === 'action');
+    const unsetCalls = requests().filter((e) => e.path.endsWith('/agent/unset'));
+    const actionFigures = {
+      actions: actions.length,
+      done: actions.filter((i) => i.status === 'sent').length,
+      unsetCalls: unsetCalls.length,
+      usersUnset: new Set(unsetCalls.map((e) => e.path)).size,
+    };
     console.log(
       ['notifications per injected outage (counted from the receivers and the outbox):']
         .concat(figures.map((f) => JSON.stringify(f)))
+        .concat(
+          `agent/unset actions (outbox and the simulator's log): ${JSON.stringify(actionFigures)}`,
+        )
         .join('\n'),
     );
-    expect(figures.map((f) => f.outage)).toEqual(['none', '500 twice', '410', 'killed send']);
+    expect(actionFigures).toEqual({
+      actions: actions.length,
+      done: actions.length,
+      unsetCalls: actions.length,
+      usersUnset: actions.length,
+    });
+    expect(actions.map((i) => i.userId).sort()).toEqual(['n2', 'n5']);
+    expect(figures.map((f) => f.outage)).toEqual([
+      'none',
+      '500 twice',
+      '410',
+      'killed send',
+      'none (hand-back)',
+    ]);
     for (const f of figures) {
       expect({
         outage: f.outage,

@@ -12,7 +12,7 @@
 import type { CallbackQueue, Clock, Log, MetricsSink, NotificationStore } from '../ports';
 import type { NotificationItem } from '../types';
 import { DEFAULT_RETRY_SECONDS, retryDelaySeconds } from './backoff';
-import { notifyGroupId } from './build';
+import { queueGroupOf } from './build';
 import { queueNotification } from './emit';
 
 export interface RelayDeps {
@@ -72,7 +72,7 @@ export async function relayPending(deps: RelayDeps): Promise<RelaySummary> {
     cursor = page.cursor;
     for (const item of page.items) {
       summary.examined += 1;
-      const group = notifyGroupId(item.recipient, item.userId);
+      const group = queueGroupOf(item);
       if (held.has(group)) {
         summary.waiting += 1;
         continue;

@@ -1,8 +1,7 @@
 // The outbox as operators see it: the listing auditors and operators read (GET /notifications)
-// and the redelivery an operator asks for (POST /notifications/{id}/redeliver). The listing never
-// carries an item's body: the body holds the new owner's metadata, which is not the auditors'.
-import { sha256Hex } from '../chain';
-import { QUEUE_ID } from '../delivery';
+// and the redelivery an operator asks for (POST /notifications/{id}/redeliver), notifications and
+// actions alike (`kind` tells them apart). The listing never carries an item's body: the body
+// holds the new owner's metadata, which is not the auditors'.
 import { NotificationBusyError, NotificationNotFoundError } from '../errors';
 import type {
   CallbackQueue,
@@ -24,10 +23,11 @@ export interface NotificationRouteDeps {
   metrics: MetricsSink;
 }
 
-/** One outbox item as listed: everything but its body, its kind and its CAS version. */
+/** One outbox item as listed: everything but its body and its CAS version. */
 export type NotificationView = Pick<
   NotificationItem,
   | 'id'
+  | 'kind'
   | 'type'
   | 'recipient'
   | 'userId'
@@ -44,6 +44,7 @@ export type NotificationView = Pick<
 
 export const toNotificationView = (item: NotificationItem): NotificationView => ({
   id: item.id,
+  kind: item.kind,
   type: item.type,
   recipient: item.recipient,
   userId: item.userId,
@@ -87,12 +88,6 @@ export async function listNotifications(
 /** Reads of the item before giving up on one the sender keeps changing. */
 const REDELIVER_ATTEMPTS = 3;
 
-/** A redelivery's deduplication id: a fresh one per redelivery (hashed when too long for SQS). */
-const redeliveryDedupId = (id: string, version: number): string => {
-  const readable = `${id}#redeliver#${version}`;
-  return QUEUE_ID.test(readable) ? readable : `h-${sha256Hex(readable)}`;
-};
-
 /**
  * Sends a notification again, sent or failed alike.
  * Input: the id, the operator and an optional reason. Output: `{ id, status: 'pending' }`.
@@ -126,10 +121,7 @@ export async function redeliverNotification(
       ...(request.reason !== undefined ? { reason: request.reason } : {}),
     };
     try {
-      await deps.notifyQueue.send({
-        ...notifyMessage(pending),
-        dedupId: redeliveryDedupId(id, pending.version),
-      });
+      await deps.notifyQueue.send(notifyMessage(pending, { redelivery: true }));
     } catch (err) {
       deps.log.warn('redeliver enqueue failed; the outbox relay sends it', {
         ...context,

@@ -11,6 +11,8 @@
 //   goes to the DLQ (`expired`: the handler fails it until the queue's receive limit moves it).
 // At-least-once: a receiver that answered but whose answer was lost gets it again, with the same
 // id (X-Handover-Delivery, webhook-id) to drop it by.
+// An action (`kind: 'action'`, e.g. parley.agent_unset) goes through the same steps with
+// `runAction` in place of the POST: ok -> sent, refused -> failed, retry -> the same backoff.
 import type {
   Clock,
   Downstream,
@@ -42,8 +44,8 @@ export interface SendDeps {
   /** @default NOTIFY_MAX_AGE_MS (24 h) */
   maxAgeMs?: number;
   /**
-   * Runs an item of kind `action` (work for the sender that no Service receives). Without it such
-   * an item waits, retried, for a notifier that has one.
+   * Runs an item of kind `action` (work for the sender that no Service receives; notify/actions.ts
+   * in the notifier). Without it such an item waits, retried, for a notifier that has one.
    */
   runAction?: (item: NotificationItem) => Promise<AttemptResult>;
 }
@@ -51,7 +53,13 @@ export interface SendDeps {
 /** What one attempt came to. */
 export type AttemptResult =
   | { result: 'ok'; status: number | null }
-  | { result: 'refused'; status: number | null; error: string }
+  | {
+      result: 'refused';
+      status: number | null;
+      error: string;
+      /** Nothing went wrong: the work no longer applies (an action superseded). Not counted. */
+      moot?: true;
+    }
   | { result: 'retry'; status: number | null; error: string };
 
 export type SendOutcome =
@@ -138,15 +146,22 @@ export async function sendNotification(id: string, deps: SendDeps): Promise<Send
     return { outcome: 'duplicate', status: item.status };
   }
 
+  const isAction = item.kind === 'action';
   let attempt: AttemptResult;
-  if (item.kind === 'notification') attempt = await post(item, deps);
+  if (!isAction) attempt = await post(item, deps);
   else if (deps.runAction) attempt = await deps.runAction(item);
   else attempt = { result: 'retry', status: null, error: 'no runner for this action' };
 
   const nowMs = deps.clock.now();
   const nowIso = new Date(nowMs).toISOString();
   const service = deps.services.get(item.recipient);
-  const url = service && notifyUrlOf(service);
+  // An action goes to Parley, never to the Service's url.
+  const url = !isAction && service ? notifyUrlOf(service) : undefined;
+  const what = isAction ? 'action' : 'notification';
+  /** An action that will not happen: the user may still see an agent (an existing metric). */
+  const actionLost = () => {
+    if (isAction) deps.metrics.count('AgentUnsetFailed');
+  };
   const fields = {
     ...ctx,
     type: item.type,
@@ -169,7 +184,10 @@ export async function sendNotification(id: string, deps: SendDeps): Promise<Send
     );
     if ('lost' in done) return { outcome: 'duplicate', status: done.lost };
     deps.metrics.count('NotificationSent');
-    deps.log.info('notification sent', { ...fields, attempts: done.item.attempts });
+    deps.log.info(isAction ? 'action done' : 'notification sent', {
+      ...fields,
+      attempts: done.item.attempts,
+    });
     return { outcome: 'sent', status: attempt.status };
   }
 
@@ -181,11 +199,17 @@ export async function sendNotification(id: string, deps: SendDeps): Promise<Send
       deps,
     );
     if ('lost' in done) return { outcome: 'duplicate', status: done.lost };
+    if (attempt.moot) {
+      deps.log.info(`${what} not needed any more; not run`, { ...fields, error });
+      return { outcome: 'failed', status: attempt.status, error };
+    }
     deps.metrics.count('NotificationFailed');
-    if (attempt.status !== null && MISCONFIGURED_STATUSES.has(attempt.status)) {
+    actionLost();
+    // Parley refusing an action says nothing about the Service's receiver.
+    if (!isAction && attempt.status !== null && MISCONFIGURED_STATUSES.has(attempt.status)) {
       deps.metrics.count('DownstreamMisconfigured');
     }
-    deps.log.warn('notification refused; not retried', {
+    deps.log.warn(`${what} refused; not retried`, {
       ...fields,
       error,
       attempts: done.item.attempts,
@@ -212,7 +236,8 @@ export async function sendNotification(id: string, deps: SendDeps): Promise<Send
     );
     if ('lost' in done) return { outcome: 'duplicate', status: done.lost };
     deps.metrics.count('NotificationFailed');
-    deps.log.error('notification out of retries; to the DLQ', {
+    actionLost();
+    deps.log.error(`${what} out of retries; to the DLQ`, {
       ...fields,
       error,
       attempts: done.item.attempts,
@@ -222,7 +247,7 @@ export async function sendNotification(id: string, deps: SendDeps): Promise<Send
   const done = await settle(item, (c) => ({ ...tried(c), lastError: error }), deps);
   if ('lost' in done) return { outcome: 'duplicate', status: done.lost };
   deps.metrics.count('NotificationRetried');
-  deps.log.warn('notification failed; will retry', {
+  deps.log.warn(`${what} failed; will retry`, {
     ...fields,
     error,
     attempts: done.item.attempts,

@@ -1,10 +1,14 @@
 // notificationsFor (notify/build.ts): who hears about a record, under which id, with which body.
+import { canonicalJson } from '../../../functions/domain/canonical';
 import {
+  AGENT_UNSET,
   notificationId,
   notificationsFor,
   notifyGroupId,
+  outboxItemsFor,
+  queueGroupOf,
 } from '../../../functions/domain/notify/build';
-import type { ServiceInfo } from '../../../functions/domain/types';
+import type { NotificationItem, ServiceInfo } from '../../../functions/domain/types';
 import { AGENT, BOT, staticCatalog } from '../../support/fakes';
 import { DESK, notifyServices, recordOf, T0 } from './world';
 
@@ -155,5 +159,113 @@ describe('notifyGroupId', () => {
     expect(long).toMatch(/^h-[0-9a-f]{64}$/);
     expect(notifyGroupId(BOT, 'Zoë')).toMatch(/^h-[0-9a-f]{64}$/);
     expect(notifyGroupId(BOT, 'Zoë')).not.toBe(notifyGroupId(AGENT, 'Zoë'));
+  });
+});
+
+describe('outboxItemsFor: the agent/unset action after a hand-back to a bot', () => {
+  const actions = (items: NotificationItem[]) => items.filter((i) => i.kind === 'action');
+
+  it('adds one action, run as the bot, for a completed change whose new owner is a bot', () => {
+    const handBack = recordOf({ seq: 2, fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT });
+
+    const items = outboxItemsFor(handBack, catalog(), NOW);
+
+    expect(items.filter((i) => i.kind === 'notification')).toEqual(
+      notificationsFor(handBack, catalog(), NOW),
+    );
+    expect(actions(items)).toEqual([
+      {
+        id: notificationId('h-1', AGENT_UNSET, BOT),
+        kind: 'action',
+        type: AGENT_UNSET,
+        recipient: BOT,
+        userId: '20',
+        seq: 2,
+        handoverId: 'h-1',
+        body: canonicalJson({
+          handoverId: 'h-1',
+          id: notificationId('h-1', AGENT_UNSET, BOT),
+          seq: 2,
+          type: AGENT_UNSET,
+          userId: '20',
+        }),
+        status: 'pending',
+        attempts: 0,
+        lastStatus: null,
+        lastError: null,
+        createdAt: T0,
+        updatedAt: NOW,
+        sentAt: null,
+        version: 1,
+      },
+    ]);
+  });
+
+  it('adds it whatever moved the user to the bot (a failover, an operator, a timeout)', () => {
+    for (const [source, requestedBy] of [
+      ['failover', 'system:failover'],
+      ['operator', 'operator:ops-ann'],
+      ['timeout', 'system:lease'],
+      ['rule', `rule:${AGENT}`],
+    ] as const) {
+      const record = recordOf({ source, requestedBy, fromOwner: AGENT, toOwner: BOT });
+      expect([source, actions(outboxItemsFor(record, catalog(), NOW)).map((i) => i.type)]).toEqual([
+        source,
+        [AGENT_UNSET],
+      ]);
+    }
+  });
+
+  it('adds none for a new owner that is an agent, a failed or observed change, or an unknown Service', () => {
+    const none = [
+      recordOf(),
+      recordOf({ toOwner: DESK }),
+      recordOf({ status: 'failed', fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT }),
+      recordOf({ source: 'observed', requestedBy: 'parley', fromOwner: AGENT, toOwner: BOT }),
+      recordOf({ fromOwner: AGENT, toOwner: 'not-configured', requestedBy: AGENT }),
+    ];
+    for (const record of none) expect(actions(outboxItemsFor(record, catalog(), NOW))).toEqual([]);
+  });
+
+  it('does not depend on the bot wanting notifications: no notify url, no events', () => {
+    const services = notifyServices();
+    delete services[0]!.downstreamUrl;
+    const handBack = recordOf({ fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT });
+    expect(
+      outboxItemsFor(handBack, catalog(services), NOW).map((i) => [i.kind, i.recipient]),
+    ).toEqual([
+      ['notification', AGENT],
+      ['action', BOT],
+    ]);
+    services[0]!.notify = { events: [] };
+    expect(actions(outboxItemsFor(handBack, catalog(services), NOW))).toHaveLength(1);
+  });
+
+  it('builds the same item on every run, so a writer that runs again writes nothing new', () => {
+    const handBack = recordOf({ fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT });
+    const later = '2026-03-10T14:09:00.000Z';
+    const strip = (items: NotificationItem[]) => items.map(({ updatedAt: _, ...rest }) => rest);
+    expect(strip(outboxItemsFor(handBack, catalog(), later))).toEqual(
+      strip(outboxItemsFor(handBack, catalog(), NOW)),
+    );
+  });
+});
+
+describe('queueGroupOf', () => {
+  it('puts a notification in its recipient and user group, an action in the user’s action group', () => {
+    const handBack = recordOf({ fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT });
+    const groups = outboxItemsFor(handBack, catalog(), NOW).map((i) => [i.kind, queueGroupOf(i)]);
+
+    expect(groups).toEqual([
+      ['notification', `${AGENT}#20`],
+      ['notification', `${BOT}#20`],
+      ['action', 'action#20'],
+    ]);
+    expect(queueGroupOf({ kind: 'action', recipient: BOT, userId: 'u'.repeat(128) })).toMatch(
+      /^h-[0-9a-f]{64}$/,
+    );
+    expect(queueGroupOf({ kind: 'action', recipient: BOT, userId: 'Zoë' })).not.toBe(
+      queueGroupOf({ kind: 'notification', recipient: BOT, userId: 'Zoë' }),
+    );
   });
 });

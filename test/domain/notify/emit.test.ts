@@ -55,6 +55,26 @@ describe('emitNotifications', () => {
     ]);
   });
 
+  it('writes the agent/unset of a hand-back to the bot and queues it in the user’s action group', async () => {
+    const w = notifyWorld();
+    const handBack = recordOf({ seq: 2, fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT });
+
+    const items = await emitNotifications(handBack, w.emit);
+
+    const action = items.find((i) => i.kind === 'action')!;
+    expect(items.map((i) => [i.kind, i.type, i.recipient])).toEqual([
+      ['notification', 'handover.completed', AGENT],
+      ['notification', 'handover.completed', BOT],
+      ['action', 'parley.agent_unset', BOT],
+    ]);
+    expect(w.store.items.get(action.id)).toEqual(action);
+    expect(w.queue.sent.at(-1)).toEqual({
+      groupId: 'action#20',
+      dedupId: action.id,
+      body: JSON.stringify({ id: action.id }),
+    });
+  });
+
   it('throws when the outbox cannot be written (the caller keeps its marker)', async () => {
     const w = notifyWorld();
     w.store.put = async () => {
@@ -94,6 +114,48 @@ describe('the handover use cases and the outbox', () => {
       ['handover.completed', AGENT, 1],
     ]);
     expect(w.queue.sent).toHaveLength(2);
+  });
+
+  it('leave the agent/unset of a hand-back to the bot in the outbox, not on the request', async () => {
+    const w = wired();
+    await performHandover(seedRequest(), w.deps);
+    const before = w.parley.calls.length;
+
+    const back = await performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps);
+
+    expect(back.changed).toBe(true);
+    expect(w.parley.calls.slice(before).map((c) => [c.method, c.as])).toEqual([
+      ['setOwner', AGENT],
+    ]);
+    expect(
+      [...w.store.items.values()]
+        .filter((i) => i.kind === 'action')
+        .map((i) => [i.type, i.recipient, i.seq, i.status]),
+    ).toEqual([['parley.agent_unset', BOT, 2, 'pending']]);
+    expect(w.queue.sent.filter((m) => m.groupId === 'action#20')).toHaveLength(1);
+  });
+
+  it('write the agent/unset of a hand-back that crashed before its outbox when recovery finishes it, once', async () => {
+    const w = wired();
+    await performHandover(seedRequest(), w.deps);
+    const notify = w.deps.notify!;
+    let crashes = 1;
+    w.deps.notify = async (record) => {
+      if (crashes-- > 0) throw new Error('crashed before the outbox was written');
+      await notify(record);
+    };
+    await expect(
+      performHandover(seedRequest({ newOwner: BOT, requestedBy: AGENT }), w.deps),
+    ).rejects.toThrow('crashed');
+    w.clock.advance(61_000);
+
+    await recoverPending('20', w.deps);
+    await recoverPending('20', w.deps);
+
+    expect(
+      [...w.store.items.values()].filter((i) => i.kind === 'action').map((i) => i.seq),
+    ).toEqual([2]);
+    expect(w.parley.callsOf('unsetAgent')).toEqual([]);
   });
 
   it('write them after a crash left the record without its notifications, and no more', async () => {

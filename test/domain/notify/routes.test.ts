@@ -7,9 +7,11 @@ import {
   type NotificationRouteDeps,
   redeliverNotification,
 } from '../../../functions/domain/notify/routes';
+import { notifyMessage } from '../../../functions/domain/notify/emit';
 import type { NotificationItem } from '../../../functions/domain/types';
 import {
   AGENT,
+  BOT,
   FakeNotificationStore,
   manualClock,
   recordingLog,
@@ -107,7 +109,49 @@ describe('redeliverNotification', () => {
   });
 });
 
+describe('redeliverNotification of an action', () => {
+  it('queues it again in the user’s action group, through the one builder of queue messages', async () => {
+    const { notifications, sent, deps } = world();
+    const action: NotificationItem = {
+      ...failed('a1'),
+      kind: 'action',
+      type: 'parley.agent_unset',
+      recipient: BOT,
+    };
+    await notifications.put(action);
+
+    await redeliverNotification('a1', { operator: 'anna', reason: 'Parley fixed' }, deps);
+
+    expect(sent).toEqual([
+      { groupId: 'action#20', dedupId: 'a1#redeliver#7', body: JSON.stringify({ id: 'a1' }) },
+    ]);
+    expect(sent[0]).toEqual({
+      ...notifyMessage({ ...action, version: 7 }, { redelivery: true }),
+    });
+  });
+});
+
 describe('listNotifications', () => {
+  it('shows each item’s kind, actions listed with the notifications', async () => {
+    const { notifications, deps } = world();
+    await notifications.put(failed('n4'));
+    await notifications.put({
+      ...failed('a2'),
+      kind: 'action',
+      type: 'parley.agent_unset',
+      recipient: BOT,
+      createdAt: '2026-03-10T14:00:01.000Z',
+    });
+
+    const page = await listNotifications({ limit: 10 }, deps);
+
+    expect(page.items.map((i) => [i.id, i.kind, i.type, i.recipient])).toEqual([
+      ['a2', 'action', 'parley.agent_unset', BOT],
+      ['n4', 'notification', 'handover.completed', AGENT],
+    ]);
+    expect(Object.keys(page.items[0]!)).not.toContain('body');
+  });
+
   it('lists without bodies, by the service named as the catalog knows it', async () => {
     const { notifications, deps } = world();
     await notifications.put(failed('n3'));

@@ -1,9 +1,9 @@
 // sendNotification (notify/send.ts): one attempt per queued id, its outcome on the outbox item,
 // with an injected clock.
 import { emitNotifications } from '../../../functions/domain/notify/emit';
-import { sendNotification } from '../../../functions/domain/notify/send';
+import { type AttemptResult, sendNotification } from '../../../functions/domain/notify/send';
 import type { NotificationItem } from '../../../functions/domain/types';
-import { AGENT } from '../../support/fakes';
+import { AGENT, BOT } from '../../support/fakes';
 import { notifyWorld, recordOf, T0 } from './world';
 
 const HOUR = 3600_000;
@@ -184,5 +184,133 @@ describe('sendNotification', () => {
     expect(written).toContain('desk.example');
     expect(written).not.toContain('url-secret-123');
     expect(written).not.toContain('agent-signing-secret');
+  });
+});
+
+describe('sendNotification of an action (kind: action)', () => {
+  /** The hand-back's items emitted; `run` answers each attempt of the action from `script`. */
+  const actionWorld = async (script: AttemptResult[]) => {
+    const w = notifyWorld();
+    const items = await emitNotifications(
+      recordOf({ seq: 2, fromOwner: AGENT, toOwner: BOT, requestedBy: AGENT }),
+      w.emit,
+    );
+    const action = items.find((i) => i.kind === 'action')!;
+    const ran: string[] = [];
+    w.send.runAction = async (item) => {
+      ran.push(item.id);
+      return script[Math.min(ran.length - 1, script.length - 1)]!;
+    };
+    return { ...w, action, ran, stored: () => w.store.items.get(action.id)! };
+  };
+
+  it('runs it through the runner, posts nothing, and marks it sent', async () => {
+    const w = await actionWorld([{ result: 'ok', status: 200 }]);
+
+    expect(await sendNotification(w.action.id, w.send)).toEqual({ outcome: 'sent', status: 200 });
+
+    expect(w.ran).toEqual([w.action.id]);
+    expect(w.downstream.posted).toEqual([]);
+    expect(w.stored()).toMatchObject({ status: 'sent', attempts: 1, lastStatus: 200, version: 2 });
+    expect(w.log.lines.map((l) => l.message)).toContain('action done');
+    expect(await sendNotification(w.action.id, w.send)).toEqual({
+      outcome: 'duplicate',
+      status: 'sent',
+    });
+    expect(w.ran).toHaveLength(1);
+  });
+
+  it('fails it for good on a refusal, counted as a failed agent/unset and no misconfigured downstream', async () => {
+    const w = await actionWorld([
+      { result: 'refused', status: 403, error: 'parley 403 service_is_not_owner' },
+    ]);
+
+    expect(await sendNotification(w.action.id, w.send)).toEqual({
+      outcome: 'failed',
+      status: 403,
+      error: 'parley 403 service_is_not_owner',
+    });
+    expect(w.stored()).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastStatus: 403,
+      lastError: 'refused: parley 403 service_is_not_owner',
+    });
+    expect(w.metrics.total('AgentUnsetFailed')).toBe(1);
+    expect(w.metrics.total('DownstreamMisconfigured')).toBe(0);
+  });
+
+  it('records a superseded action as failed without counting it as a failure', async () => {
+    const w = await actionWorld([
+      { result: 'refused', status: null, error: 'superseded: moved on', moot: true },
+    ]);
+
+    expect(await sendNotification(w.action.id, w.send)).toEqual({
+      outcome: 'failed',
+      status: null,
+      error: 'superseded: moved on',
+    });
+    expect(w.stored()).toMatchObject({
+      status: 'failed',
+      lastError: 'refused: superseded: moved on',
+    });
+    expect([w.metrics.total('AgentUnsetFailed'), w.metrics.total('NotificationFailed')]).toEqual([
+      0, 0,
+    ]);
+    expect(w.log.lines.map((l) => [l.level, l.message])).toContainEqual([
+      'info',
+      'action not needed any more; not run',
+    ]);
+  });
+
+  it('retries an unknown outcome on the notifications’ backoff, then marks it sent', async () => {
+    const w = await actionWorld([
+      { result: 'retry', status: 500, error: 'parley 500' },
+      { result: 'retry', status: null, error: 'timeout' },
+      { result: 'ok', status: 200 },
+    ]);
+    const outcomes = [];
+    for (let i = 0; i < 3; i += 1) {
+      const outcome = await sendNotification(w.action.id, w.send);
+      outcomes.push(outcome);
+      if (outcome.outcome === 'retry') w.clock.advance(outcome.delaySeconds * 1000);
+    }
+
+    expect(outcomes).toEqual([
+      { outcome: 'retry', delaySeconds: 2, status: 500 },
+      { outcome: 'retry', delaySeconds: 10, status: null },
+      { outcome: 'sent', status: 200 },
+    ]);
+    expect(w.stored()).toMatchObject({ status: 'sent', attempts: 3, lastError: null });
+    expect(
+      w.log.lines.filter((l) => l.message === 'action failed; will retry').map((l) => l.attributes),
+    ).toEqual([
+      expect.objectContaining({ error: 'parley 500', host: null, attempts: 1 }),
+      expect.objectContaining({ error: 'timeout', host: null, attempts: 2 }),
+    ]);
+  });
+
+  it('fails it after 24 h of unknown outcomes, counted as a failed agent/unset', async () => {
+    const w = await actionWorld([{ result: 'retry', status: 503, error: 'parley 503' }]);
+    w.clock.set(Date.parse(T0) + 24 * HOUR);
+
+    expect(await sendNotification(w.action.id, w.send)).toEqual({ outcome: 'expired' });
+    expect(w.stored()).toMatchObject({
+      status: 'failed',
+      lastError: 'expired after 1 attempts (last: parley 503)',
+    });
+    expect(w.metrics.total('AgentUnsetFailed')).toBe(1);
+  });
+
+  it('keeps it pending and retried when this sender has no runner', async () => {
+    const w = await actionWorld([{ result: 'ok', status: 200 }]);
+    delete w.send.runAction;
+
+    expect(await sendNotification(w.action.id, w.send)).toEqual({
+      outcome: 'retry',
+      delaySeconds: 2,
+      status: null,
+    });
+    expect(w.stored()).toMatchObject({ status: 'pending', lastError: 'no runner for this action' });
   });
 });

@@ -7,7 +7,11 @@ import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../../functions
 import { notificationsFor } from '../../../functions/domain/notify/build';
 import { emitNotifications } from '../../../functions/domain/notify/emit';
 import { sendNotification } from '../../../functions/domain/notify/send';
-import { notificationHeaders, standardWebhookSecret } from '../../../functions/domain/notify/sign';
+import {
+  notificationHeaders,
+  standardWebhookSecret,
+  verifyStandardWebhook,
+} from '../../../functions/domain/notify/sign';
 import { verifyForwardSignature } from '../../../functions/domain/signature';
 import { AGENT, BOT } from '../../support/fakes';
 import { notifyWorld, recordOf, SECRETS } from './world';
@@ -131,5 +135,38 @@ describe('a sent notification, as its receiver checks it', () => {
         Math.floor(Date.now() / 1000),
       ),
     ).toBe(false);
+  });
+});
+
+describe('verifyStandardWebhook', () => {
+  const v = readmeVector();
+  const ts = Number(v.timestamp);
+  const headers = { id: v.id!, timestamp: v.timestamp!, signature: v['webhook-signature']! };
+
+  it('accepts the README vector, also among several signatures (a sender rotating its secret)', () => {
+    expect(verifyStandardWebhook(v.secret!, headers, v.body!, ts)).toBe(true);
+    const rotating = { ...headers, signature: `v1,${'A'.repeat(44)} ${headers.signature}` };
+    expect(verifyStandardWebhook(v.secret!, rotating, v.body!, ts + 300)).toBe(true);
+  });
+
+  it('refuses another secret, a changed body or id, a stale timestamp and missing headers', () => {
+    expect(verifyStandardWebhook('another-secret-0123456', headers, v.body!, ts)).toBe(false);
+    expect(
+      verifyStandardWebhook(v.secret!, headers, v.body!.replace('"seq":1', '"seq":2'), ts),
+    ).toBe(false);
+    expect(verifyStandardWebhook(v.secret!, { ...headers, id: 'ntf_other' }, v.body!, ts)).toBe(
+      false,
+    );
+    expect(verifyStandardWebhook(v.secret!, headers, v.body!, ts + 301)).toBe(false);
+    expect(verifyStandardWebhook(v.secret!, headers, v.body!, ts - 301)).toBe(false);
+    expect(
+      verifyStandardWebhook(v.secret!, { ...headers, signature: undefined }, v.body!, ts),
+    ).toBe(false);
+    expect(verifyStandardWebhook(v.secret!, { ...headers, timestamp: '17e8' }, v.body!, ts)).toBe(
+      false,
+    );
+    expect(verifyStandardWebhook(v.secret!, { ...headers, signature: 'v1,***' }, v.body!, ts)).toBe(
+      false,
+    );
   });
 });
