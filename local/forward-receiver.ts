@@ -90,7 +90,7 @@ export interface ForwardReceiver {
    * here: see droppedNotifications.
    */
   notifications: ReceivedNotification[];
-  /** Verified notifications dropped (answered 200): a `seq` not newer than the user's last. */
+  /** Verified notifications dropped (answered 200): an older `seq`, or an id already taken. */
   droppedNotifications: number;
   close(): Promise<void>;
 }
@@ -169,8 +169,11 @@ export const startForwardReceiver = async (
   const received: Forward[] = [];
   const failed: Forward[] = [];
   const notifications: ReceivedNotification[] = [];
-  /** The newest `seq` taken per user: anything not newer is a repeat or came late. */
-  const lastSeq = new Map<string, number>();
+  /**
+   * Per user, the newest `seq` taken and the ids taken at it: an older seq came late, a taken id
+   * is a repeat. Several events can be about one record (a handover, then its lease's warning).
+   */
+  const lastSeq = new Map<string, { seq: number; ids: Set<string> }>();
   let rejected = 0;
   let dropped = 0;
   /** The fault `PUT /_demo/fault` set, for every forward. */
@@ -237,13 +240,17 @@ export const startForwardReceiver = async (
     }
     const what = `${n.type} user ${n.userId} seq ${n.seq}`;
     const last = lastSeq.get(n.userId);
+    const id = typeof n.id === 'string' ? n.id : '';
     // 200 all the same: the sender must stop sending it.
-    if (last !== undefined && n.seq <= last) {
+    if (last !== undefined && (n.seq < last.seq || (n.seq === last.seq && last.ids.has(id)))) {
       dropped += 1;
-      print(`${label} dropped ${what}: seq ${last} already seen`);
+      const why = n.seq < last.seq ? `seq ${last.seq} already seen` : 'already taken';
+      print(`${label} dropped ${what}: ${why}`);
       return sendJson(res, 200, {});
     }
-    lastSeq.set(n.userId, n.seq);
+    if (last === undefined || n.seq > last.seq)
+      lastSeq.set(n.userId, { seq: n.seq, ids: new Set([id]) });
+    else last.ids.add(id);
     notifications.push(n);
     print(`${label} ${what}: ${nameOf(n.from)} -> ${nameOf(n.to)}`);
     return sendJson(res, 200, {});

@@ -265,7 +265,7 @@ describe('the demo bot and desk as notification receivers', () => {
       expect(statuses).toEqual([200, 200, 200, 200, 200, 401]);
       expect(lines).toEqual([
         '[demo bot] handover.completed user 7 seq 2: Agent Service -> Bot Service',
-        '[demo bot] dropped handover.completed user 7 seq 2: seq 2 already seen',
+        '[demo bot] dropped handover.completed user 7 seq 2: already taken',
         '[demo bot] dropped handover.completed user 7 seq 1: seq 2 already seen',
         '[demo bot] handover.completed user 8 seq 1: Agent Service -> Bot Service',
         '[demo bot] handover.completed user 7 seq 3: Agent Service -> Bot Service',
@@ -278,6 +278,29 @@ describe('the demo bot and desk as notification receivers', () => {
       expect([bot.droppedNotifications, bot.rejected, bot.received]).toEqual([2, 1, []]);
     } finally {
       await bot.close();
+    }
+  });
+  it('takes a second event about the same record (a lease warning after its handover), and drops only a repeated id', async () => {
+    const lines: string[] = [];
+    const desk = await startDemoAgent({
+      signingSecret: secret,
+      out: (line) => lines.push(line),
+      names: { [BOT]: 'Bot Service', [AGENT]: 'Agent Service' },
+    });
+    try {
+      const post = (body: Record<string, unknown>) =>
+        http(desk.url, notificationRequest(secret, body));
+      const warning = { ...notification('9', 1, 'ntf_warn'), type: 'lease.expiring' };
+      for (const body of [notification('9', 1), warning, warning]) {
+        expect((await post(body)).status).toBe(200);
+      }
+      expect(desk.notifications.map((n) => [n.type, n.seq])).toEqual([
+        ['handover.completed', 1],
+        ['lease.expiring', 1],
+      ]);
+      expect(desk.droppedNotifications).toBe(1);
+    } finally {
+      await desk.close();
     }
   });
 });
