@@ -1,6 +1,6 @@
 // The stateless stack: the functions (from functionSpecs), the callback and notify queues, the
-// HTTP API (from httpRoutes), the reconcile and outbox relay schedules and the alarms. Grants are
-// wired here, in one table: which function uses which table, secret and queue.
+// HTTP API (from httpRoutes), the reconcile, outbox relay and timers' sweep schedules and the
+// alarms. Grants are wired here, in one table: which function uses which table, secret and queue.
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -15,6 +15,8 @@ import {
 } from '../functions/contracts/routes';
 import type { LoadedStage } from './config';
 import { OperationalAlarms } from './constructs/alarms';
+import type { CheckpointAccess, Checkpoints } from './constructs/checkpoints';
+import { MetricsSchedules } from './constructs/metrics-schedules';
 import { CallbackQueue } from './constructs/callback-queue';
 import { HandoverHttpApi } from './constructs/http-api';
 import { acknowledge } from './constructs/nag';
@@ -67,7 +69,8 @@ interface Needs {
   state?: StateAccess;
   /**
    * State indexes it queries: the stale pending markers (byPendingSince, reconcile), the outbox by
-   * status (byNotificationStatus, notifier and notifications), a Service's users (byOwner, release).
+   * status (byNotificationStatus, notifier and notifications), a Service's users (byOwner, release),
+   * the owner items with a timer due (byDue, sweep).
    */
   stateIndexes?: readonly string[];
   serviceSecrets?: boolean;
@@ -80,6 +83,8 @@ interface Needs {
    * puts), `consume` for the notifier.
    */
   notifyQueue?: readonly QueueAccess[];
+  /** The signed checkpoints: `sign` makes them (the key's only signer), `read` verifies them. */
+  checkpoints?: CheckpointAccess;
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
@@ -133,8 +138,25 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     auditorsSecret: true,
     notifyQueue: ['send'],
   },
-  // Reads only: a user's records (table, no index), owner items (GetItem, and Scan to list users).
-  verify: { history: 'walk', state: 'list', serviceSecrets: true, auditorsSecret: true },
+  // Reads only: a user's records (table, no index), owner items (GetItem, and Scan to list users),
+  // the user's newest checkpoint (bucket reads, the key's public half).
+  verify: {
+    history: 'walk',
+    state: 'list',
+    serviceSecrets: true,
+    auditorsSecret: true,
+    checkpoints: 'read',
+  },
+  // Lists the window's records (byDay), signs (the key's only signer) and writes the checkpoints;
+  // operators start it too (their tokens are told from the Services' by reading both), and anyone
+  // reads the public key.
+  checkpoint: {
+    history: 'ranges',
+    historyIndexes: ['byDay'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+    checkpoints: 'sign',
+  },
   health: {},
   openapi: {},
   // Sends the outbox (items read, then set by compare-and-set puts), signed with each Service's
@@ -162,6 +184,50 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     auditorsSecret: true,
     notifyQueue: ['send'],
   },
+  // The owner extends its lease: the owner item only (no record, no notification).
+  lease: { state: 'write', serviceSecrets: true, auditorsSecret: true },
+  // Offer records and their notifications; accepting one is a handover (Parley PUT owner with the
+  // offerer's credentials); auditors may read an offer.
+  offers: {
+    history: 'append',
+    state: 'write',
+    serviceSecrets: true,
+    auditorsSecret: true,
+    notifyQueue: ['send'],
+  },
+  // The operations console: sessions and failed-login counters (state puts), owner items and a
+  // Service's users (byOwner), stale markers (byPendingSince), the outbox (byNotificationStatus),
+  // history ranges (byDay, byDestination) and owner at an instant (byTime); an operator's release
+  // or reconcile is a handover (a record, Parley with the owner's credentials, notifications).
+  console: {
+    history: 'append',
+    historyIndexes: ['byDay', 'byDestination', 'byTime'],
+    state: 'write',
+    stateIndexes: ['byOwner', 'byPendingSince', 'byNotificationStatus'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+    notifyQueue: ['send'],
+  },
+  // Ownership metrics (reads and its own items): history ranges (byDay), the rollups and notes
+  // (state puts), the day's inbound notes (byInbound), the leased owner items (byDue); the
+  // Services' roles and default from Parley (the catalog).
+  metrics: {
+    history: 'ranges',
+    historyIndexes: ['byDay'],
+    state: 'write',
+    stateIndexes: ['byInbound', 'byDue'],
+    serviceSecrets: true,
+    auditorsSecret: true,
+  },
+  // Every minute: the owner items due (byDue), claimed by compare-and-set; an expiry is a handover
+  // made as the owner (its Parley credentials), with its record and notifications. Nobody calls it.
+  sweep: {
+    history: 'append',
+    state: 'write',
+    stateIndexes: ['byDue'],
+    serviceSecrets: true,
+    notifyQueue: ['send'],
+  },
 };
 
 export interface ApiStackProps extends StackProps {
@@ -169,6 +235,8 @@ export interface ApiStackProps extends StackProps {
   history: DefinedTable;
   state: DefinedTable;
   secrets: HandoverSecrets;
+  /** The signed checkpoints' key and bucket (the data stack's). */
+  checkpoints: Checkpoints;
   /**
    * Folder of the handler entry files.
    * @default functions/handlers in this repository
@@ -184,6 +252,9 @@ export class ApiStack extends Stack {
   public readonly alarms: OperationalAlarms;
   public readonly schedule: Rule;
   public readonly relaySchedule: Rule;
+  public readonly sweepSchedule: Rule;
+  public readonly metricsSchedules: MetricsSchedules;
+  public readonly checkpointSchedule: Rule;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -212,6 +283,7 @@ export class ApiStack extends Stack {
       if (needs.serviceSecrets) fn.useServiceSecrets(props.secrets.services);
       if (needs.callbackTokenSecrets) fn.useCallbackTokenSecrets(props.secrets.callbackTokens);
       if (needs.auditorsSecret) fn.useAuditorsSecret(props.secrets.auditors);
+      if (needs.checkpoints) props.checkpoints.grantTo(fn, needs.checkpoints);
       if (needs.queue === 'send') fn.useQueue(this.queue.queue, 'send');
       if (needs.queue === 'consume') {
         fn.useQueue(this.queue.queue, 'consume', { batchSize: PROCESSOR_BATCH_SIZE });
@@ -259,11 +331,41 @@ export class ApiStack extends Stack {
       maxEventAge: Duration.minutes(1),
     });
 
+    // The timers' sweep, every minute, on the same terms: a run that dies loses nothing (an item
+    // leaves byDue only by a write that acted on it), so the next run does the same work.
+    this.sweepSchedule = new Rule(this, 'SweepSchedule', {
+      description: 'Lease warnings and expiries, offer expiries',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      targets: [new LambdaFunction(lambdas.sweep, { retryAttempts: 0 })],
+    });
+    functions.sweep.function.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(1),
+    });
+
+    // Signed checkpoints on the stage's interval. A failed run is not retried: the next one does
+    // the same work (it chains to whatever is stored).
+    this.checkpointSchedule = new Rule(this, 'CheckpointSchedule', {
+      description: 'Sign and store a checkpoint of the chain heads changed since the last one',
+      schedule: Schedule.rate(Duration.minutes(config.checkpoints.intervalMinutes)),
+      targets: [new LambdaFunction(lambdas.checkpoint, { retryAttempts: 0 })],
+    });
+    functions.checkpoint.function.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(Math.min(config.checkpoints.intervalMinutes, 360)),
+    });
+
+    // The metrics' nightly rollup and the stuck-owner gauge.
+    this.metricsSchedules = new MetricsSchedules(this, 'MetricsSchedules', {
+      function: lambdas.metrics,
+    });
+
     this.alarms = new OperationalAlarms(this, 'Alarms', {
       functions: lambdas,
       deadLetterQueue: this.queue.deadLetterQueue,
       notifyDeadLetterQueue: this.notifyQueue.deadLetterQueue,
       relay: { function: lambdas.notifier, rule: this.relaySchedule },
+      sweep: { function: lambdas.sweep, rule: this.sweepSchedule },
       httpApi: this.http.api,
       staleAfterSeconds: config.staleAfterSeconds,
       alarmEmail: infra.alarmEmail,

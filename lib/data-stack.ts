@@ -1,9 +1,11 @@
-// The stateful stack: the history and state tables (built from the shared definitions) and the
-// Secrets Manager secrets. Everything here is retained when the stack is deleted.
+// The stateful stack: the history and state tables (built from the shared definitions), the
+// Secrets Manager secrets, and the signed checkpoints' key and bucket. Everything here is retained
+// when the stack is deleted.
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { historyTable, stateTable } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
+import { Checkpoints } from './constructs/checkpoints';
 import { HandoverSecrets } from './constructs/secrets';
 import { DefinedTable } from './constructs/tables';
 
@@ -20,6 +22,7 @@ export class DataStack extends Stack {
   public readonly history: DefinedTable;
   public readonly state: DefinedTable;
   public readonly secrets: HandoverSecrets;
+  public readonly checkpoints: Checkpoints;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -32,7 +35,20 @@ export class DataStack extends Stack {
       services: config.services,
     });
 
+    this.checkpoints = new Checkpoints(this, 'Checkpoints', {
+      stage: config.stage,
+      retentionDays: config.checkpoints.retentionDays,
+    });
+
     new CfnOutput(this, 'HistoryTableName', { value: this.history.table.tableName });
+    new CfnOutput(this, 'CheckpointBucketName', {
+      description: 'The signed checkpoints (Object Lock); an auditor syncs it for verify --offline',
+      value: this.checkpoints.bucket.bucketName,
+    });
+    new CfnOutput(this, 'CheckpointKeyArn', {
+      description: 'Signs the checkpoints; its public key: GET /checkpoints/public-key',
+      value: this.checkpoints.key.keyArn,
+    });
     new CfnOutput(this, 'StateTableName', { value: this.state.table.tableName });
     new CfnOutput(this, 'AuditorsSecretArn', { value: this.secrets.auditors.secretArn });
     for (const service of config.services) {

@@ -36,6 +36,7 @@ export const addParleyHandover = (
     history: data.history,
     state: data.state,
     secrets: data.secrets,
+    checkpoints: data.checkpoints,
     handlersDir: options.handlersDir,
   });
   api.addStackDependency(data);

@@ -8,7 +8,9 @@ import { configureCommand, EXIT, isHelp, UsageError, usageLine, usageSentence } 
 import { ApiError } from './api-client';
 import { registerAudit } from './commands/audit';
 import { registerHandover } from './commands/handover';
+import { registerLease } from './commands/lease';
 import { registerNotifications } from './commands/notifications';
+import { registerOffers } from './commands/offers';
 import { registerOwner } from './commands/owner';
 import { registerReconcile } from './commands/reconcile';
 import { registerRelease } from './commands/release';
@@ -36,7 +38,7 @@ const program = (io: CliIo, sink: ExitSink): Command => {
     .option('--url <URL>', 'the API (default PARLEY_HANDOVER_URL, else the local stack)')
     .option(
       '--token <TOKEN>',
-      "a bearer token (default PARLEY_HANDOVER_TOKEN, else the local auditor's, or operator's for release and redeliver)",
+      "a bearer token (default PARLEY_HANDOVER_TOKEN, else the local auditor's; the operator's for release and redeliver; the acting Service's for handover, lease extend and offers)",
     )
     .option('--format <FORMAT>', 'table (default), json, or csv for audit')
     .option('--json', 'the same as --format json')
@@ -45,6 +47,8 @@ const program = (io: CliIo, sink: ExitSink): Command => {
     registerServices,
     registerOwner,
     registerHandover,
+    registerLease,
+    registerOffers,
     registerAudit,
     registerVerify,
     registerReconcile,

@@ -56,6 +56,34 @@ export const localServiceToken = (local: LocalSettings, ref: string): string | u
   return local.secrets[service.serviceIdentification]!.apiTokens[0];
 };
 
+/**
+ * The token of a command that acts as one Service (POST /handovers, the lease, an offer's sides):
+ * undefined keeps the client's own (--token or PARLEY_HANDOVER_TOKEN, given without --as); locally
+ * --as names the Service, else `side` finds the one that must act (the owner, the offeree...).
+ */
+export const actingToken = async (
+  target: Target,
+  as: string | undefined,
+  side: () => Promise<string>,
+): Promise<string | undefined> => {
+  if (target.explicitToken && as === undefined) return undefined;
+  const local = target.local;
+  if (!local) {
+    if (as !== undefined) throw new UsageError('--as works with the local services file only.');
+    return undefined;
+  }
+  return localServiceToken(local, as ?? (await side()));
+};
+
+/** The identification of a user's current owner (asked with the target's own token). */
+export const currentOwner = async (target: Target, userId: string): Promise<string> =>
+  (
+    await target.api.call<{ owner: { identification: string } }>(
+      'GET',
+      `/users/${encodeURIComponent(userId)}/owner`,
+    )
+  ).owner.identification;
+
 /** Whether the CLI was pointed at a deployed stage (so the local hints do not apply). */
 export const pointedElsewhere = (argv: string[], env: NodeJS.ProcessEnv): boolean =>
   env.PARLEY_HANDOVER_URL !== undefined ||

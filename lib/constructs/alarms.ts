@@ -1,8 +1,8 @@
 // Operational alarms (DESIGN.md "Operations"): both dead-letter queues not empty, each function's
-// errors and throttles, API 5xx, the outbox relay's own failure, and from the metrics the functions
-// emit in embedded metric format: failed handovers, the oldest pending handover older than
-// staleAfter, a failover with no target, a misconfigured downstream, an opened circuit. With an
-// e-mail address they notify an SNS topic.
+// errors and throttles, API 5xx, the outbox relay's and the timers' sweep's own failures, and from
+// the metrics the functions emit in embedded metric format: failed handovers, the oldest pending
+// handover older than staleAfter, a failover with no target, a misconfigured downstream, an opened
+// circuit, a sweep lagging behind its timers. With an e-mail address they notify an SNS topic.
 import { Duration } from 'aws-cdk-lib';
 import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
@@ -30,7 +30,12 @@ export const CUSTOM_METRICS = {
   failoverTargetUnavailable: 'FailoverTargetUnavailable',
   downstreamMisconfigured: 'DownstreamMisconfigured',
   circuitOpened: 'CircuitOpened',
+  sweepLag: 'SweepLagSeconds',
+  stuckOwners: 'StuckOwners',
 } as const;
+
+/** A timer due longer than this when a sweep ran means the sweep is not keeping up (LIFECYCLE.md). */
+export const SWEEP_LAG_ALARM_SECONDS = 300;
 
 export interface OperationalAlarmsProps {
   functions: Readonly<Record<FunctionName, IFunction>>;
@@ -39,6 +44,8 @@ export interface OperationalAlarmsProps {
   notifyDeadLetterQueue: IQueue;
   /** The outbox relay: the function its schedule invokes, and the schedule. */
   relay: { function: IFunction; rule: IRule };
+  /** The timers' sweep: the function its schedule invokes, and the schedule. */
+  sweep: { function: IFunction; rule: IRule };
   httpApi: IHttpApi;
   /** A pending handover older than this is stuck (the stage's staleAfterSeconds). */
   staleAfterSeconds: number;
@@ -133,27 +140,47 @@ export class OperationalAlarms extends Construct {
       'The HTTP API answered 5xx.',
     );
 
-    // The relay runs only from its schedule (asynchronously, never retried): a failed run, or one
-    // that could not start within a minute, is dropped and counted here; the notifier's Errors
-    // alarm cannot tell it from a failed send.
-    add(
-      'NotifyRelayFailed',
-      props.relay.function.metric('AsyncEventsDropped', { period, statistic: 'Sum' }),
-      0,
+    // The relay and the sweep run only from their schedules (asynchronously, never retried): a
+    // failed run, or one that could not start within a minute, is dropped and counted here; the
+    // function's Errors alarm cannot tell it from a failed send or a failed sweep action.
+    const scheduled = (
+      prefix: string,
+      run: { function: IFunction; rule: IRule },
+      dropped: string,
+      notInvoked: string,
+    ) => {
+      add(
+        `${prefix}Failed`,
+        run.function.metric('AsyncEventsDropped', { period, statistic: 'Sum' }),
+        0,
+        dropped,
+      );
+      add(
+        `${prefix}NotInvoked`,
+        new Metric({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensionsMap: { RuleName: run.rule.ruleName },
+          period,
+          statistic: 'Sum',
+        }),
+        0,
+        notInvoked,
+      );
+    };
+    scheduled(
+      'NotifyRelay',
+      props.relay,
       'An outbox relay run failed or did not start: notifications left pending by a crashed ' +
         'writer wait for the next run that succeeds.',
-    );
-    add(
-      'NotifyRelayNotInvoked',
-      new Metric({
-        namespace: 'AWS/Events',
-        metricName: 'FailedInvocations',
-        dimensionsMap: { RuleName: props.relay.rule.ruleName },
-        period,
-        statistic: 'Sum',
-      }),
-      0,
       'The outbox relay schedule could not invoke the notifier.',
+    );
+    scheduled(
+      'Sweep',
+      props.sweep,
+      'A sweep run failed or did not start: leases and offers that are due wait for the next run ' +
+        'that succeeds.',
+      'The sweep schedule could not invoke the sweep function.',
     );
 
     // A custom metric is published under `service` and whatever dimensions its code adds
@@ -203,6 +230,24 @@ export class OperationalAlarms extends Construct {
       "Informational: a Service's circuit opened; its users' messages fail over at once until " +
         'a probe succeeds.',
       atFirst,
+    );
+    // The sweep reports how long the oldest timer it found had been due: past a few minutes it is
+    // failing, too slow for what is due (runs truncated by their budget), or not running at all
+    // (then SweepFailed or SweepNotInvoked).
+    add(
+      'SweepLagging',
+      custom(CUSTOM_METRICS.sweepLag, 'MAX'),
+      SWEEP_LAG_ALARM_SECONDS,
+      `A lease or offer has been due for more than ${SWEEP_LAG_ALARM_SECONDS} s when the sweep ` +
+        'ran: users wait past their timers (see the sweep log line: failed, truncated).',
+    );
+    // The metrics' stuck-owner count (every 5 minutes): a user wrote last and has waited on a
+    // non-default owner longer than stuckAfterMinutes (docs/METRICS.md).
+    add(
+      'StuckOwners',
+      custom(CUSTOM_METRICS.stuckOwners, 'MAX'),
+      0,
+      'Users have waited on their owner past stuckAfterMinutes: GET /metrics/stuck lists them.',
     );
   }
 }

@@ -20,6 +20,9 @@ import { acknowledge } from './nag';
 
 /** The functions whose routes anyone may call (DESIGN.md's route table: "anyone"). */
 const PUBLIC_FUNCTIONS: readonly FunctionName[] = ['health', 'openapi'];
+/** And one route of a function that checks tokens on its other route: the checkpoints' key. */
+const isPublic = (route: HttpRoute): boolean =>
+  PUBLIC_FUNCTIONS.includes(route.fn) || route.path === '/checkpoints/public-key';
 
 export interface Throttle {
   rate: number;
@@ -121,12 +124,17 @@ export class HandoverHttpApi extends Construct {
       }
       acknowledge(created, {
         id: 'AwsSolutions-APIG4',
-        reason: PUBLIC_FUNCTIONS.includes(route.fn)
+        reason: isPublic(route)
           ? `${routeKey(route)} is public by design: it answers the same to anyone and reads no ` +
-            'data (liveness, the published API description).'
-          : `${routeKey(route)} authenticates in its function: bearer tokens looked up by sha256 ` +
-            'and compared in constant time against Secrets Manager (the same code runs locally); ' +
-            'an authorizer would duplicate it.',
+            "data (liveness, the published API description, the checkpoints' public key)."
+          : route.fn === 'console'
+            ? `${routeKey(route)} authenticates in its function: a session cookie (HttpOnly, ` +
+              "Secure, SameSite=Strict) traded at the login form for an auditor's or operator's " +
+              'bearer tokens, looked up by sha256 and compared in constant time; the login form, ' +
+              'its page and static files need none; every POST checks same-origin and a CSRF token.'
+            : `${routeKey(route)} authenticates in its function: bearer tokens looked up by sha256 ` +
+              'and compared in constant time against Secrets Manager (the same code runs locally); ' +
+              'an authorizer would duplicate it.',
       });
     }
     if (Object.keys(routeSettings).length > 0) {

@@ -28,10 +28,11 @@ export const METRICS_SERVICE = 'parley-handover';
 
 /**
  * History access: `read` = Query (audit lists); `append` = GetItem + Query + PutItem (never
- * Update/Delete); `walk` = GetItem + Query (verify). Indexes are granted by name, to those that
+ * Update/Delete); `walk` = GetItem + Query (verify); `ranges` = nothing on the table itself, only
+ * the named indexes (the metrics read time ranges). Indexes are granted by name, to those that
  * query them.
  */
-export type HistoryAccess = 'append' | 'read' | 'walk';
+export type HistoryAccess = 'append' | 'read' | 'walk' | 'ranges';
 /**
  * State access: `write` = GetItem + PutItem (owner items, idempotency, markers, circuit and outbox
  * items: conditional puts, compare-and-set included); `deliver` = write + UpdateItem (the
@@ -45,6 +46,7 @@ export const HISTORY_ACTIONS: Record<HistoryAccess, readonly string[]> = {
   read: ['dynamodb:Query'],
   append: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
   walk: ['dynamodb:GetItem', 'dynamodb:Query'],
+  ranges: [],
 };
 export const STATE_ACTIONS: Record<StateAccess, readonly string[]> = {
   write: ['dynamodb:GetItem', 'dynamodb:PutItem'],
@@ -183,7 +185,9 @@ export class ServiceFunction extends Construct {
     indexes: readonly string[] = [],
   ): this {
     this.setEnv(ENV.historyTable, history.table.tableName);
-    this.grant(HISTORY_ACTIONS[access], [history.table.tableArn]);
+    if (HISTORY_ACTIONS[access].length > 0) {
+      this.grant(HISTORY_ACTIONS[access], [history.table.tableArn]);
+    }
     if (indexes.length > 0) this.grant(INDEX_ACTIONS, history.indexArns(indexes));
     return this;
   }

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { type FunctionName, functionSpecs, httpRoutes } from '../../functions/contracts/routes';
 import { CALLBACK_MAX_RECEIVE_COUNT, SQS_MAX_MESSAGE_BYTES } from '../../functions/contracts/queue';
+import { runSweep } from '../../functions/domain/lifecycle/sweep';
 import { attemptsWithin, NOTIFY_MAX_RECEIVE_COUNT } from '../../functions/domain/notify/backoff';
 import { createMetrics } from '../../functions/platform/metrics';
 import { ENV } from '../../functions/schemas/config';
@@ -31,7 +32,9 @@ interface PublishedMetric {
 }
 
 /** The metrics the functions' own sink (functions/platform/metrics.ts) publishes for `emit`. */
-const published = (emit: (metrics: ReturnType<typeof createMetrics>) => void) => {
+const published = async (
+  emit: (metrics: ReturnType<typeof createMetrics>) => void | Promise<void>,
+) => {
   const written: string[] = [];
   const disabled = process.env.POWERTOOLS_METRICS_DISABLED;
   process.env.POWERTOOLS_METRICS_DISABLED = 'false';
@@ -41,7 +44,7 @@ const published = (emit: (metrics: ReturnType<typeof createMetrics>) => void) =>
   });
   try {
     const metrics = createMetrics();
-    emit(metrics);
+    await emit(metrics);
     metrics.flush();
   } finally {
     write.mockRestore();
@@ -277,7 +280,16 @@ describe('functions', () => {
       services: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn].sort(),
       audit: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.historyTable].sort(),
       reconcile: notifying,
-      verify: all,
+      verify: [...all, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
+      // The window's records, the bucket and the key; operators call its route.
+      checkpoint: [
+        ENV.config,
+        ENV.serviceSecretArns,
+        ENV.auditorsSecretArn,
+        ENV.historyTable,
+        ENV.checkpointBucket,
+        ENV.checkpointKeyId,
+      ].sort(),
       health: [ENV.config, ENV.serviceSecretArns].sort(),
       openapi: [ENV.config, ENV.serviceSecretArns].sort(),
       notifier: [ENV.config, ENV.serviceSecretArns, ENV.stateTable, ENV.notifyQueueUrl].sort(),
@@ -289,6 +301,21 @@ describe('functions', () => {
         ENV.notifyQueueUrl,
       ].sort(),
       release: notifying,
+      // Sessions and pages for auditors and operators; a release is a handover.
+      console: notifying,
+      // The owner item only: no history, no notification.
+      lease: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.stateTable].sort(),
+      offers: notifying,
+      // Reads the history and its own state items; auditors call its routes.
+      metrics: all,
+      // Called by its schedule only: no auditor ever reaches it.
+      sweep: [
+        ENV.config,
+        ENV.serviceSecretArns,
+        ENV.historyTable,
+        ENV.stateTable,
+        ENV.notifyQueueUrl,
+      ].sort(),
     });
     // A function without secrets is told so explicitly, and has no grant (see least privilege).
     expect(fnProps('health').Environment.Variables[ENV.serviceSecretArns]).toBe('{}');
@@ -323,7 +350,14 @@ describe('functions', () => {
     expect(kindOf(fnProps('audit').Environment.Variables[ENV.historyTable])).toBe('history');
     expect(kindOf(fnProps('processor').Environment.Variables[ENV.stateTable])).toBe('state');
     expect(kindOf(fnProps('inbound').Environment.Variables[ENV.queueUrl])).toBe('queue');
-    for (const name of ['notifier', 'notifications', 'release', 'handover'] as const) {
+    for (const name of [
+      'notifier',
+      'notifications',
+      'release',
+      'handover',
+      'offers',
+      'sweep',
+    ] as const) {
       expect(kindOf(fnProps(name).Environment.Variables[ENV.notifyQueueUrl])).toBe('notify-queue');
     }
   });
@@ -408,6 +442,22 @@ describe('least privilege', () => {
       'state dynamodb:Scan',
       ...serviceSecrets,
       ...auditors,
+      // The user's newest checkpoint, and the key that verifies it.
+      'checkpoint-bucket s3:ListBucket',
+      'checkpoint-objects s3:GetObject',
+      'checkpoint-key kms:GetPublicKey',
+    ],
+    // The window's records (byDay); the checkpoints written and read back; the key's only signer.
+    checkpoint: [
+      ...logs,
+      'history-index dynamodb:Query',
+      ...serviceSecrets,
+      ...auditors,
+      'checkpoint-bucket s3:ListBucket',
+      'checkpoint-objects s3:GetObject',
+      'checkpoint-objects s3:PutObject',
+      'checkpoint-key kms:GetPublicKey',
+      'checkpoint-key kms:Sign',
     ],
     health: logs,
     openapi: logs,
@@ -435,6 +485,40 @@ describe('least privilege', () => {
       'state-index dynamodb:Query',
       ...serviceSecrets,
       ...auditors,
+      ...notify,
+    ],
+    // The owner extends its lease: the owner item, read and put on its version.
+    lease: [...logs, ...state, ...serviceSecrets, ...auditors],
+    offers: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors, ...notify],
+    // The console: sessions and login counters (state puts), owner items and listings, history
+    // ranges and owner at an instant; an operator's release or reconcile is a handover.
+    console: [
+      ...logs,
+      ...historyAppend,
+      'history-index dynamodb:Query',
+      ...state,
+      'state-index dynamodb:Query',
+      ...serviceSecrets,
+      ...auditors,
+      ...notify,
+    ],
+    // Metrics: history ranges (byDay), its rollups and notes (state puts), the day's inbound notes
+    // and the leased owner items (state indexes); the Services' roles from Parley.
+    metrics: [
+      ...logs,
+      'history-index dynamodb:Query',
+      ...state,
+      'state-index dynamodb:Query',
+      ...serviceSecrets,
+      ...auditors,
+    ],
+    // Acts as each owner (their Parley credentials); never an auditor's or operator's token.
+    sweep: [
+      ...logs,
+      ...historyAppend,
+      ...state,
+      'state-index dynamodb:Query',
+      ...serviceSecrets,
       ...notify,
     ],
   };
@@ -472,6 +556,17 @@ describe('least privilege', () => {
       notifier: ['state/byNotificationStatus'],
       notifications: ['state/byNotificationStatus'],
       release: ['state/byOwner'],
+      sweep: ['state/byDue'],
+      checkpoint: ['history/byDay'],
+      metrics: ['history/byDay', 'state/byDue', 'state/byInbound'],
+      console: [
+        'history/byDay',
+        'history/byDestination',
+        'history/byTime',
+        'state/byNotificationStatus',
+        'state/byOwner',
+        'state/byPendingSince',
+      ],
     });
   });
 
@@ -734,6 +829,51 @@ describe('schedule and alarms', () => {
     });
   });
 
+  it('runs the sweep every minute, once per run: a failed run is dropped, the next one does its work', () => {
+    const rules = resources('AWS::Events::Rule').filter(([, r]) =>
+      JSON.stringify(r.Properties.Targets).includes(functionIdOf(api, 'Sweep')),
+    );
+    expect(rules.map(([, r]) => r.Properties)).toEqual([
+      expect.objectContaining({
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Targets: [
+          expect.objectContaining({
+            Arn: { 'Fn::GetAtt': [functionIdOf(api, 'Sweep'), 'Arn'] },
+            RetryPolicy: { MaximumRetryAttempts: 0 },
+          }),
+        ],
+      }),
+    ]);
+    api.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionIdOf(api, 'Sweep') },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+    // Its time: the runs do not pile up (a minute apart, each within its timeout).
+    expect(fnProps('sweep').Timeout).toBeLessThanOrEqual(60);
+  });
+
+  it('runs the metrics rollup nightly at 00:30 UTC and counts stuck owners every 5 minutes', () => {
+    const rules = resources('AWS::Events::Rule').filter(([, r]) =>
+      JSON.stringify(r.Properties.Targets).includes(functionIdOf(api, 'Metrics')),
+    );
+    const byTask = Object.fromEntries(
+      rules.map(([, r]) => [
+        JSON.parse(r.Properties.Targets[0].Input).task,
+        {
+          schedule: r.Properties.ScheduleExpression,
+          retries: r.Properties.Targets[0].RetryPolicy.MaximumRetryAttempts,
+        },
+      ]),
+    );
+    expect(byTask).toEqual({
+      rollup: { schedule: 'cron(30 0 * * ? *)', retries: 2 },
+      stuck: { schedule: 'rate(5 minutes)', retries: 0 },
+    });
+  });
+
   it('runs reconcile every 5 minutes', () => {
     api.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
@@ -787,8 +927,8 @@ describe('schedule and alarms', () => {
     }
   });
 
-  it('watches each custom metric under whatever dimensions the functions publish it with', () => {
-    const emitted = published((m) => {
+  it('watches each custom metric under whatever dimensions the functions publish it with', async () => {
+    const emitted = await published((m) => {
       // As functions/domain/handover/records.ts and reconcile.ts publish them.
       m.count('HandoverFailed', 1, { source: 'api' });
       m.gauge('OldestPendingAgeSeconds', 90, 'Seconds');
@@ -805,6 +945,31 @@ describe('schedule and alarms', () => {
     expect(emitted).toHaveLength(8);
     const unwatched = emitted.filter((metric) => !alarmProps().some((a) => watches(a, metric)));
     expect(unwatched).toEqual([]);
+  });
+
+  it("sees the sweep's lag as the sweep itself publishes it, from one timer found 400 s late", async () => {
+    const nowMs = Date.parse('2026-12-01T12:00:00.000Z');
+    const dueAt = new Date(nowMs - 400_000).toISOString();
+    const emitted = await published(async (metrics) => {
+      await runSweep({
+        port: {
+          listDue: async () => ({
+            items: [{ userId: 'u1', owner: 'Jlk9e7cSf9g3FFsaqe39', version: 3, dueAt }],
+          }),
+          act: async () => 'lost_race',
+        },
+        leaseConfigOf: () => null,
+        clock: { now: () => nowMs },
+        log: { debug() {}, info() {}, warn() {}, error() {} },
+        metrics,
+        shards: 1,
+      });
+    });
+    const lag = emitted.filter((m) => m.name === 'SweepLagSeconds');
+    expect(lag).toHaveLength(1);
+    expect(alarmProps().filter((a) => watches(a, lag[0]!))).toEqual([
+      expect.objectContaining({ Threshold: 300 }),
+    ]);
   });
 
   it('evaluates every query alarm over the same 5-minute period as the others', () => {
@@ -832,25 +997,49 @@ describe('schedule and alarms', () => {
     });
   });
 
-  it("alarms on the relay's own failure: a run that failed or never started, or a schedule that could not invoke it", () => {
-    const [ruleId] = resources('AWS::Events::Rule').find(
-      ([, r]) => r.Properties.ScheduleExpression === 'rate(1 minute)',
-    )!;
-    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/Lambda',
-      MetricName: 'AsyncEventsDropped',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionIdOf(api, 'Notifier') } }],
-      Statistic: 'Sum',
-      Threshold: 0,
+  it.each([
+    ['the relay', 'Notifier'],
+    ['the sweep', 'Sweep'],
+  ])(
+    "alarms on %s's own failure: a run that failed or never started, or a schedule that could not invoke it",
+    (_what, construct) => {
+      const [ruleId] = resources('AWS::Events::Rule').find(([, r]) =>
+        JSON.stringify(r.Properties.Targets).includes(functionIdOf(api, construct)),
+      )!;
+      api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'AsyncEventsDropped',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionIdOf(api, construct) } }],
+        Statistic: 'Sum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Events',
+        MetricName: 'FailedInvocations',
+        Dimensions: [{ Name: 'RuleName', Value: { Ref: ruleId } }],
+        Statistic: 'Sum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    },
+  );
+
+  it('alarms when the sweep finds a timer due for more than 5 minutes', () => {
+    expect(query('SweepLagSeconds')).toMatchObject({
+      statistic: 'MAX',
+      Threshold: 300,
       ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
     });
-    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/Events',
-      MetricName: 'FailedInvocations',
-      Dimensions: [{ Name: 'RuleName', Value: { Ref: ruleId } }],
-      Statistic: 'Sum',
+  });
+
+  it('alarms when a user has waited on their owner past stuckAfterMinutes (StuckOwners above 0)', () => {
+    expect(query('StuckOwners')).toMatchObject({
+      statistic: 'MAX',
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
     });
   });
 

@@ -57,13 +57,59 @@ describe('tables', () => {
       `${g.IndexName}: ${g.KeySchema.map((k: any) => `${k.AttributeName}/${k.KeyType}`).join(' ')}`;
     expect(t.Properties.GlobalSecondaryIndexes.map(keys).sort()).toEqual([
       'byDue: duePk/HASH dueSk/RANGE',
+      'byInbound: inboundPk/HASH inboundSk/RANGE',
       'byNotificationStatus: ntfPk/HASH ntfSk/RANGE',
       'byOwner: ownerPk/HASH ownerSk/RANGE',
       'byPendingSince: pendingPk/HASH pendingSince/RANGE',
     ]);
-    for (const g of t.Properties.GlobalSecondaryIndexes) {
-      expect(g.Projection).toEqual({ ProjectionType: 'ALL' });
-    }
+  });
+
+  it('projects on each index only what its readers take (a write that changes nothing projected costs the index nothing)', () => {
+    const projections = (t: { Properties: any }) =>
+      Object.fromEntries(
+        [
+          ...(t.Properties.GlobalSecondaryIndexes ?? []),
+          ...(t.Properties.LocalSecondaryIndexes ?? []),
+        ].map((g: any) => [
+          g.IndexName,
+          g.Projection.NonKeyAttributes
+            ? { ...g.Projection, NonKeyAttributes: [...g.Projection.NonKeyAttributes].sort() }
+            : g.Projection,
+        ]),
+      );
+    // The audit lists whole records (ALL); reconcile and release take only user ids (KEYS_ONLY);
+    // the sweep and the metrics decide on the listed lease, offer and version (ALL); the outbox
+    // listing returns everything but the body, and the relay reads the item again.
+    expect(projections(table('HistoryTable')[1])).toEqual({
+      byDay: { ProjectionType: 'ALL' },
+      byDestination: { ProjectionType: 'ALL' },
+      byTime: { ProjectionType: 'ALL' },
+    });
+    expect(projections(table('StateTable')[1])).toEqual({
+      byPendingSince: { ProjectionType: 'KEYS_ONLY' },
+      byOwner: { ProjectionType: 'KEYS_ONLY' },
+      byDue: { ProjectionType: 'ALL' },
+      byNotificationStatus: {
+        ProjectionType: 'INCLUDE',
+        NonKeyAttributes: [
+          'attempts',
+          'createdAt',
+          'handoverId',
+          'id',
+          'kind',
+          'lastError',
+          'lastStatus',
+          'recipient',
+          'sentAt',
+          'seq',
+          'status',
+          'type',
+          'updatedAt',
+          'userId',
+        ],
+      },
+      byInbound: { ProjectionType: 'ALL' },
+    });
   });
 
   it('expires state items by expiresAt and finds pending handovers by a sparse index', () => {

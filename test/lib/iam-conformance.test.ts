@@ -32,10 +32,15 @@ import {
   type Response,
   trigger,
 } from '../support/reliability';
+import { makeHandler as checkpointHandler } from '../../functions/handlers/checkpoints';
 import { makeHandler as handoverHandler } from '../../functions/handlers/handover';
+import { makeHandler as leaseHandler } from '../../functions/handlers/lease';
+import { makeHandler as metricsHandler } from '../../functions/handlers/metrics';
 import { makeHandler as notificationsHandler } from '../../functions/handlers/notifications';
 import { makeHandler as notifierHandler } from '../../functions/handlers/notifier';
+import { makeHandler as offersHandler } from '../../functions/handlers/offers';
 import { makeHandler as releaseHandler } from '../../functions/handlers/release';
+import { makeHandler as sweepHandler } from '../../functions/handlers/sweep';
 
 let policies: Record<string, FunctionPolicy>;
 let h: Harness;
@@ -56,6 +61,8 @@ beforeAll(async () => {
         ],
       },
     },
+    // The checkpoints' bucket and key, checked at their ports (a folder and a key file here).
+    checkpoints: true,
   });
   api = invoker(h.source);
 });
@@ -109,6 +116,10 @@ const WRITTEN_IN_THIS_WAVE: Record<string, string[]> = {
     'dynamodb:PutItem table/state',
     'sqs:SendMessage queue/notify',
   ],
+  // An expiry's notifications (the harness has no notify queue, as above).
+  sweep: ['sqs:SendMessage queue/notify'],
+  // The notifications of offer records (the harness has no notify queue, as above).
+  offers: ['sqs:SendMessage queue/notify'],
 };
 
 /**
@@ -132,6 +143,10 @@ const NOT_EXERCISED_HERE: Record<string, string[]> = {
   reconcile: ['dynamodb:Query table/history'],
   // Its handovers take the handover's rare paths (above).
   release: ['dynamodb:GetItem table/history', 'dynamodb:Query table/history'],
+  // A lease expiry is a handover: the same rare paths.
+  sweep: ['dynamodb:GetItem table/history', 'dynamodb:Query table/history'],
+  // An accept is a handover: the same rare path of the seq lost after an append.
+  offers: ['dynamodb:GetItem table/history'],
   verify: ['dynamodb:GetItem table/history'],
 };
 
@@ -453,6 +468,89 @@ const exerciseEveryFunction = async () => {
   expect(h.sim.ownerOf('iam-u6')).toBe(BOT);
   const notifier = notifierHandler(h.source.forFunction!('notifier'));
   await notifier({ source: 'aws.events', 'detail-type': 'Scheduled Event' } as never);
+
+  // Signed checkpoints: an operator's run, the public key, the schedule's run (nothing changed
+  // since, so it reads back what is stored), and verify against them.
+  const checkpoint = checkpointHandler(h.source.forFunction!('checkpoint'));
+  const made = (await checkpoint(
+    apiEvent({ method: 'POST', path: '/checkpoints', token: t.operator }),
+  )) as { statusCode: number; body?: string };
+  expect({ statusCode: made.statusCode, body: made.statusCode === 201 ? 'ok' : made.body }).toEqual(
+    {
+      statusCode: 201,
+      body: 'ok',
+    },
+  );
+  const publicKey = (await checkpoint(
+    apiEvent({ method: 'GET', path: '/checkpoints/public-key' }),
+  )) as {
+    statusCode: number;
+  };
+  expect(publicKey.statusCode).toBe(200);
+  await checkpoint({ source: 'aws.events', 'detail-type': 'Scheduled Event' } as never);
+  await ok(api.call({ method: 'GET', path: '/users/iam-u1/verify', token: t.auditor }));
+
+  // Offers: the bot offers a user to the desk (the handover function), the desk declines the first
+  // and accepts the second (a handover with the bot's credentials); an auditor reads them.
+  const offers = offersHandler(h.source.forFunction!('offers'));
+  const offerOf = async (userId: string) => {
+    const made = await api.call({
+      method: 'POST',
+      path: '/handovers',
+      token: t.bot.api,
+      body: { userId, newOwner: AGENT, mode: 'offer', offerTimeoutSeconds: 60 },
+    });
+    expect(made.statusCode).toBe(202);
+    return made.json.offer.offerId as string;
+  };
+  const first = await offerOf('iam-u8');
+  const offerCall = (method: 'GET' | 'POST', path: string, token: string, body?: unknown) =>
+    status(offers(apiEvent({ method, path, token, ...(body !== undefined ? { body } : {}) })));
+  await offerCall('GET', `/offers/${first}`, t.auditor);
+  await offerCall('POST', `/offers/${first}/decline`, t.agent.api, { reason: 'busy' });
+  const second = await offerOf('iam-u8');
+  await offerCall('POST', `/offers/${second}/accept`, t.agent.api);
+  await offerCall('GET', '/users/iam-u8/offers', t.auditor);
+  expect(h.sim.ownerOf('iam-u8')).toBe(AGENT);
+
+  // The timers: the owner extends its lease (agents hold one of a day by default); past every
+  // lease's hard cap, a sweep the schedule starts hands the desk's idle users back, as the desk.
+  await ok(
+    api.call({
+      method: 'POST',
+      path: '/handovers',
+      token: t.bot.api,
+      body: { userId: 'iam-u7', newOwner: AGENT },
+    }),
+  );
+  const lease = leaseHandler(h.source.forFunction!('lease'));
+  await status(
+    lease(
+      apiEvent({
+        method: 'POST',
+        path: '/users/iam-u7/lease',
+        token: t.agent.api,
+        body: { extendSeconds: 3600 },
+      }),
+    ),
+  );
+  clock.advance(8 * 24 * 3600 * 1000);
+  const sweep = sweepHandler(h.source.forFunction!('sweep'));
+  const swept = await sweep({ source: 'aws.events', 'detail-type': 'Scheduled Event' });
+  expect({ acted: swept.acted > 0, failed: swept.failed }).toEqual({ acted: true, failed: 0 });
+  expect(h.sim.ownerOf('iam-u7')).toBe(BOT);
+  // The metrics: a day computed from the history and its notes, the stuck owners, the nightly
+  // rollup (the mature days of the last week stored).
+  const metrics = metricsHandler(h.source.forFunction!('metrics'));
+  const today = new Date(clock.now()).toISOString().slice(0, 10);
+  for (const path of [`/metrics?from=${today}&to=${today}`, '/metrics/stuck']) {
+    const res = (await metrics(apiEvent({ method: 'GET', path, token: t.auditor }))) as {
+      statusCode: number;
+    };
+    expect(res.statusCode).toBe(200);
+  }
+  const rolled = (await metrics({ task: 'rollup' })) as { rollup: { written: number } };
+  expect(rolled.rollup.written).toBeGreaterThan(0);
 };
 
 describe('granted against used', () => {
@@ -522,6 +620,8 @@ describe('environment', () => {
     if (resource === 'secret/auditors') return ENV.auditorsSecretArn;
     if (resource === 'queue/callbacks') return ENV.queueUrl;
     if (resource === 'queue/notify') return ENV.notifyQueueUrl;
+    if (resource.startsWith('bucket/checkpoints')) return ENV.checkpointBucket;
+    if (resource === 'key/checkpoints') return ENV.checkpointKeyId;
     return null;
   };
   /** Read at every first invocation, whatever the function uses. */
@@ -549,6 +649,8 @@ describe('environment', () => {
       ENV.auditorsSecretArn,
       ENV.queueUrl,
       ENV.notifyQueueUrl,
+      ENV.checkpointBucket,
+      ENV.checkpointKeyId,
     ]);
     expect([...read].filter((v) => !mapped.has(v)).sort()).toEqual([]);
   });

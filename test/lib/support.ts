@@ -110,6 +110,9 @@ export const kindOf = (resource: unknown): string => {
   if (/CallbacksQueue/.test(s)) return 'queue';
   if (/NotifyDeadLetterQueue/.test(s)) return 'notify-dlq';
   if (/NotifyQueue/.test(s)) return 'notify-queue';
+  if (/CheckpointsBucket/.test(s))
+    return s.includes('/*') ? 'checkpoint-objects' : 'checkpoint-bucket';
+  if (/CheckpointsKey/.test(s)) return 'checkpoint-key';
   if (/Logs/.test(s)) return 'own-logs';
   return `unknown:${s}`;
 };

@@ -1,9 +1,8 @@
 // `parley-handover handover <userId> <newOwner>`: moves a user, as its current owner.
 import type { HandoverRecord } from '../../../functions/domain/types';
-import { UsageError } from '../../usage';
 import { action, type Register, required } from '../context';
 import { printJson } from '../format';
-import { localServiceToken, type Target } from '../target';
+import { actingToken, currentOwner } from '../target';
 
 interface HandoverOptions {
   reason?: string;
@@ -11,29 +10,6 @@ interface HandoverOptions {
   idempotencyKey?: string;
   as?: string;
 }
-
-/**
- * The token for POST /handovers: --token (or PARLEY_HANDOVER_TOKEN) as given; locally --as names
- * the Service, else the current owner's apiToken from the services file.
- */
-const handoverToken = async (
-  target: Target,
-  userId: string,
-  as: string | undefined,
-): Promise<string | undefined> => {
-  if (target.explicitToken && as === undefined) return undefined; // the client's own token
-  const local = target.local;
-  if (!local) {
-    if (as !== undefined) throw new UsageError('--as works with the local services file only.');
-    return undefined;
-  }
-  if (as !== undefined) return localServiceToken(local, as);
-  const owner = await target.api.call<{ owner: { identification: string } }>(
-    'GET',
-    `/users/${encodeURIComponent(userId)}/owner`,
-  );
-  return localServiceToken(local, owner.owner.identification);
-};
 
 export const registerHandover: Register = (program, ctx, sink) => {
   program
@@ -62,7 +38,8 @@ export const registerHandover: Register = (program, ctx, sink) => {
         const format = ctx.format(command, ['table', 'json']);
         const options = command.opts<HandoverOptions>();
         const target = ctx.target(command);
-        const token = await handoverToken(target, userId, options.as);
+        // Locally without --as: the current owner's apiToken from the services file.
+        const token = await actingToken(target, options.as, () => currentOwner(target, userId));
         const out = await target.api.call<{
           changed: boolean;
           owner: { identification: string; name: string };

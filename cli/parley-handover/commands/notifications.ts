@@ -1,4 +1,5 @@
-// `parley-handover notifications list` (the outbox: who was told what, and how it went) and
+// `parley-handover notifications list` (the outbox: who was told what, what was done at Parley
+// after a hand-back, and how it went) and
 // `notifications redeliver <id>` (an operator sends one again). GET /notifications and
 // POST /notifications/{id}/redeliver; the CLI only reports their answers.
 import { UsageError } from '../../usage';
@@ -7,6 +8,8 @@ import { printJson, table } from '../format';
 
 interface NotificationRow {
   id: string;
+  /** `notification` (told to a Service) or `action` (done at Parley, e.g. parley.agent_unset). */
+  kind: string;
   type: string;
   recipient: string;
   userId: string;
@@ -20,6 +23,7 @@ interface NotificationRow {
 
 const COLUMNS = [
   'id',
+  'kind',
   'type',
   'recipient',
   'userId',
@@ -45,7 +49,8 @@ const HELP = [
   '  parley-handover notifications redeliver <id> [--reason R]',
   '',
   '"list" shows one page of the outbox, newest first (auditors and operators); the cursor of the',
-  'next page, when there may be one, goes to stderr. Bodies are never shown.',
+  'next page, when there may be one, goes to stderr. Bodies are never shown. Its kind is',
+  '"notification" (a Service told) or "action" (work done at Parley, e.g. parley.agent_unset).',
   '"redeliver" puts a notification, sent or failed, back to pending and queues it again',
   "(operators; locally the services file's operator token is used). Its id is the list's.",
 ].join('\n');

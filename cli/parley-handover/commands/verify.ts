@@ -1,10 +1,20 @@
 // `parley-handover verify <userId> | --all`: the service walks the hash chains against the owner
-// items (GET /users/{userId}/verify, GET /verify); the CLI only reports its verdicts.
+// items and the signed checkpoints (GET /users/{userId}/verify, GET /verify); the CLI only reports
+// its verdicts. `verify --offline` checks files with nothing of ours running (verify-offline.ts).
 import type { VerifyReport } from '../../../functions/domain/verify';
 import { UsageError } from '../../usage';
 import type { ApiClient } from '../api-client';
 import { action, type CliIo, countOption, type Format, type Register } from '../context';
 import { printJson, progressLine, verifyLine } from '../format';
+import { type OfflineOptions, verifyOfflineCommand } from './verify-offline';
+
+/** The checkpoint part of a report, once a checkpoint holds the user. */
+const checkpointLine = (r: VerifyReport): string => {
+  const c = r.checkpoint;
+  if (!c || c.status === 'none') return '';
+  const state = c.status === 'verified' ? 'verified' : `BROKEN${c.fault ? ` (${c.fault})` : ''}`;
+  return `  checkpoint ${c.checkpointId} (${c.createdAt ?? 'unreadable'}): ${state} at seq ${c.seq}, ${c.notYetCheckpointed} record(s) not yet checkpointed\n`;
+};
 
 /** verify --all: every page of GET /verify, a progress line, then the summary. */
 const verifyAll = async (
@@ -55,10 +65,16 @@ export const registerVerify: Register = (program, ctx, sink) => {
   program
     .command('verify')
     .description('check hash chains against the owner items (one user, or --all)')
-    .usage('<userId> | --all [--page-size N] [options]')
+    .usage(
+      '<userId> | --all [--page-size N] | --offline --public-key FILE --checkpoints DIR --records FILE',
+    )
     .argument('[userId]', 'the Parley user id')
     .option('--all', 'every user with an owner item')
     .option('--page-size <N>', 'with --all: users a request, 1 to 100 (default 20)')
+    .option('--offline', 'check files only, with nothing of this service running')
+    .option('--public-key <FILE>', "with --offline: the checkpoints' public key (PEM)")
+    .option('--checkpoints <DIR>', 'with --offline: a copy of the checkpoint bucket')
+    .option('--records <FILE>', "with --offline: the user's records (audit user <id> --json)")
     .addHelpText(
       'after',
       [
@@ -72,13 +88,36 @@ export const registerVerify: Register = (program, ctx, sink) => {
         "the owner item's lastSeq/lastHash (a deleted or rewritten newest record). Reads only.",
         '--all verifies every user with an owner item, --page-size users a request (default 20, at most',
         '100), with a progress line on stderr and a summary of the broken ones.',
+        'The newest signed checkpoint holding the user is checked too: a history rewritten below',
+        'it fails even when records and owner item agree; records after it are "not yet',
+        'checkpointed", which is no break.',
+        '',
+        '  parley-handover verify --offline --public-key key.pem --checkpoints DIR --records user.json',
+        'needs nothing of this service: the key (GET /checkpoints/public-key), a copy of the bucket',
+        "(aws s3 sync s3://BUCKET DIR, or .local/checkpoints) and the user's records (the output of",
+        '"audit user <id> --json", or a JSON list of records). Every checkpoint\'s signature and the',
+        "chain between them, the records' hash chain, and the user's head in the newest checkpoint",
+        'holding it. See docs/AUDIT.md.',
         'Exit code 1 when a chain is broken (or a request failed), 0 when all are intact.',
       ].join('\n'),
     )
     .action(
       action(sink, async (command, userId) => {
         const format = ctx.format(command, ['table', 'json']);
-        const options = command.opts<{ all?: boolean; pageSize?: string }>();
+        const options = command.opts<
+          { all?: boolean; pageSize?: string; offline?: boolean } & OfflineOptions
+        >();
+        const offlineOnly = (['publicKey', 'checkpoints', 'records'] as const).find(
+          (k) => options[k],
+        );
+        if (options.offline) {
+          if (options.all) throw new UsageError('verify --offline checks one user, not --all.');
+          if (options.pageSize !== undefined) throw new UsageError('--page-size goes with --all.');
+          return verifyOfflineCommand(ctx.io, format, userId || undefined, options);
+        }
+        if (offlineOnly) {
+          throw new UsageError(`--${offlineOnly.replace('K', '-k')} goes with --offline.`);
+        }
         if (options.all) {
           if (userId !== undefined) {
             throw new UsageError('verify takes a user id or --all, not both.');
@@ -94,7 +133,7 @@ export const registerVerify: Register = (program, ctx, sink) => {
           .target(command)
           .api.call<VerifyReport>('GET', `/users/${encodeURIComponent(userId)}/verify`);
         if (format === 'json') printJson(ctx.io, report);
-        else ctx.io.stdout(`${verifyLine(report)}\n`);
+        else ctx.io.stdout(`${verifyLine(report)}\n${checkpointLine(report)}`);
         return report.ok ? 0 : 1;
       }),
     );
