@@ -11,7 +11,8 @@ import type { OwnerItem } from '../types';
 import { dueSkBefore, stillDue } from './due';
 import { leaseExpiryPlan, markWarned, startLease, warningAtMs } from './lease';
 import { leaseSettingsOf, withDueAt } from './owner-lease';
-import type { ActOutcome, DueAction, DueEntry, LeaseConfig, SweepPort } from './types';
+import type { SweepPort } from './ports';
+import type { ActOutcome, DueAction, DueEntry, LeaseConfig } from './types';
 
 export interface ActDeps extends HandoverDeps {
   /** Writes and queues the owner's `lease.expiring` (notify/lease.ts emitLeaseWarning). */

@@ -7,13 +7,8 @@
 // request schema call them).
 import { ValidationError } from '../errors';
 import type { ServiceRole } from '../types';
-import type {
-  HandoverPlan,
-  LeaseConfig,
-  LeaseConfigInput,
-  LeaseState,
-  LifecycleEvent,
-} from './types';
+import type { HandoverPlan, LifecycleEvent } from './ports';
+import type { LeaseConfig, LeaseConfigInput, LeaseState } from './types';
 
 export const LEASE_DEFAULTS = {
   /** An agent's idle time when it configures none. */

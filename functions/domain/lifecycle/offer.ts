@@ -5,15 +5,8 @@
 // its HTTP status and code; the CAS on the owner item's version decides between racing answers,
 // and the loser, reading again, finds the offer ended and answers that end's 409.
 import { ValidationError } from '../errors';
-import type {
-  HandoverPlan,
-  LifecycleEvent,
-  LiveOffer,
-  OfferConflictCode,
-  OfferState,
-  OfferStatus,
-  OfferTimeout,
-} from './types';
+import type { HandoverPlan, LifecycleEvent } from './ports';
+import type { LiveOffer, OfferConflictCode, OfferState, OfferStatus, OfferTimeout } from './types';
 
 export const OFFER_TIMEOUT_SECONDS = { min: 5, max: 3600, default: 120 } as const;
 const SECOND = 1000;

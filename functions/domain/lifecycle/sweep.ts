@@ -11,7 +11,8 @@
 import type { Clock, Log, MetricsSink } from '../ports';
 import { allShards } from '../shards';
 import { dueActions } from './due';
-import type { DueAction, LeaseConfig, SweepPort, SweepSummary } from './types';
+import type { SweepPort } from './ports';
+import type { DueAction, LeaseConfig, SweepSummary } from './types';
 
 export interface SweepDeps {
   port: SweepPort;

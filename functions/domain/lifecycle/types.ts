@@ -1,7 +1,8 @@
 // The shapes of the timers (issue 15, LIFECYCLE.md): a lease that sends an idle user back, an
-// offer with a deadline, what the one sweep finds due and the port it works through. Times are ISO
-// strings as the owner item stores them; the functions take epoch milliseconds from a clock.
-import type { HandoverSource, NotificationType, Page } from '../types';
+// offer with a deadline, what the one sweep finds due and what it made of it. Times are ISO
+// strings as the owner item stores them; the functions take epoch milliseconds from a clock. It
+// imports nothing, so ../types.ts (the owner item holds a lease and an offer) reads it without an
+// import circle; what the timers ask of the rest of the domain is in ./ports.ts.
 
 /** A Service's lease, every field resolved (lease.ts `resolveLeaseConfig`). */
 export interface LeaseConfig {
@@ -75,24 +76,6 @@ export type OfferConflictCode =
   | 'offer_declined'
   | 'offer_accepted';
 
-/** A handover a timer or an offer asks for, run through the handover sequence. */
-export interface HandoverPlan {
-  /** Identification, name or 'default' (resolved by the catalog). */
-  newOwner: string;
-  /** Whose Parley credentials make the `PUT owner`: the owner when it was asked. */
-  actingService: string;
-  source: Extract<HandoverSource, 'timeout' | 'offer'>;
-  reason: string;
-  requestedBy: string;
-  metadata: Record<string, unknown> | null;
-}
-
-/** A notification a transition causes, to Services known here (the new owner's is the record's). */
-export interface LifecycleEvent {
-  type: NotificationType;
-  recipients: string[];
-}
-
 /** One timer that is due; `dueAt` is when it fell due (ISO). */
 export type DueAction =
   | { kind: 'offer_expiry'; offerId: string; dueAt: string }
@@ -121,18 +104,6 @@ export interface DueEntry extends TimedItem {
  * nothing of that kind due any more.
  */
 export type ActOutcome = 'acted' | 'lost_race' | 'not_due';
-
-/** What the sweep works through (the state store and the handover sequence behind it). */
-export interface SweepPort {
-  /** Items of one shard whose dueSk is at or before `nowIso`, oldest first. */
-  listDue(
-    shard: number,
-    nowIso: string,
-    options: { limit: number; cursor?: string },
-  ): Promise<Page<DueEntry>>;
-  /** Claims the item on `expectedVersion` and does `action`, re-checking it is due. */
-  act(userId: string, expectedVersion: number, action: DueAction): Promise<ActOutcome>;
-}
 
 /** The sweep's one summary line; every figure is counted from what the port answered. */
 export interface SweepSummary {

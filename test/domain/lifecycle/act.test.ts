@@ -8,7 +8,8 @@ import { type ActDeps, actOnDue, sweepPort } from '../../../functions/domain/lif
 import { TimerClaimLostError } from '../../../functions/domain/lifecycle/errors';
 import { leaseOfOwner } from '../../../functions/domain/lifecycle/owner-lease';
 import { runSweep } from '../../../functions/domain/lifecycle/sweep';
-import type { LeaseConfig, SweepPort } from '../../../functions/domain/lifecycle/types';
+import type { SweepPort } from '../../../functions/domain/lifecycle/ports';
+import type { LeaseConfig } from '../../../functions/domain/lifecycle/types';
 import { performHandover } from '../../../functions/domain/handover/perform';
 import { emitNotifications } from '../../../functions/domain/notify/emit';
 import { emitLeaseWarning } from '../../../functions/domain/notify/lease';

@@ -5,7 +5,8 @@
 import { runSweep, type SweepDeps } from '../../../functions/domain/lifecycle/sweep';
 import { startLease } from '../../../functions/domain/lifecycle/lease';
 import { createOffer } from '../../../functions/domain/lifecycle/offer';
-import type { LeaseConfig, SweepPort } from '../../../functions/domain/lifecycle/types';
+import type { SweepPort } from '../../../functions/domain/lifecycle/ports';
+import type { LeaseConfig } from '../../../functions/domain/lifecycle/types';
 import { shardOf } from '../../../functions/domain/shards';
 import { type ManualClock, manualClock, recordingLog, recordingMetrics } from '../../support/fakes';
 import { DEFAULT_SERVICE, TimerWorld } from './world';

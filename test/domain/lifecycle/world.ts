@@ -28,9 +28,9 @@ import type {
   DueEntry,
   LeaseConfig,
   OfferStatus,
-  SweepPort,
   TimedItem,
 } from '../../../functions/domain/lifecycle/types';
+import type { SweepPort } from '../../../functions/domain/lifecycle/ports';
 import { shardOf } from '../../../functions/domain/shards';
 import type { Clock } from '../../../functions/domain/ports';
 

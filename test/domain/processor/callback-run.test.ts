@@ -1,6 +1,6 @@
 // A claimed callback's way (processor/callback-run.ts): the owner check, the rules, the answer's
 // reply and handover, and the message sent on to the owner afterwards.
-import { DEFER_MS } from '../../../functions/domain/processor/callback-run';
+import { DEFER_MS } from '../../../functions/domain/processor/owner-at-rest';
 import { DownstreamError } from '../../../functions/domain/errors';
 import type { HandoverInput, HandoverResult } from '../../../functions/domain/handover/deps';
 import { processCallback } from '../../../functions/domain/processor/process-callback';

@@ -12,6 +12,7 @@ import {
   DESK_URL,
   failoverWorld,
   idOf,
+  loggedWith,
   messageBody,
   queued,
   rejection,
@@ -202,6 +203,41 @@ describe('processor failover: a desk that keeps failing one delivery', () => {
     expect(t.counted('CallbackHandoverRefused')).toEqual([
       ['CallbackHandoverRefused', 1, { reason: 'not_owner' }],
     ]);
+  });
+
+  it('sends the message to the owner Parley names when it refuses the failover: the user moved on', async () => {
+    const SECOND_DESK = 'Xq7d2Lm4Pz8rTn5Kw3Vb';
+    const secondDeskUrl = 'https://desk-two.example/inbox';
+    const t = failoverWorld([
+      ...services(),
+      {
+        identification: SECOND_DESK,
+        name: 'Second Desk',
+        role: 'agent',
+        default: false,
+        downstreamUrl: secondDeskUrl,
+        rules: [],
+      },
+    ]);
+    t.downstream.answer(DESK_URL, down, down, down);
+    await receive(t);
+    await receive(t);
+    t.parley.owners.set(USER, SECOND_DESK); // moved at Parley, outside this service
+
+    const outcome = await receive(t);
+
+    expect(outcome).toEqual({ deliveryId, disposition: 'handed_over', duplicate: false });
+    expect(t.counted('CallbackHandoverRefused')).toEqual([
+      ['CallbackHandoverRefused', 1, { reason: 'not_owner' }],
+    ]);
+    expect(t.counted('CallbackToOwner')).toHaveLength(1);
+    expect(loggedWith(t.logLines, 'callback goes to the owner')).toMatchObject({
+      owner: SECOND_DESK,
+      why: 'failover refused',
+    });
+    expect(postsTo(t, secondDeskUrl)).toHaveLength(1);
+    expect(postsTo(t, BOT_URL)).toEqual([]);
+    expect(t.counted('FailoverTriggered')).toEqual([]);
   });
 
   it('fails over no user of a bot, nor of the default Service', async () => {
