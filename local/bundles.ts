@@ -11,10 +11,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
 import type { CallbackQueue, Log } from '../functions/domain/ports';
 import { ENV, type StageConfig } from '../functions/schemas/config';
 import { startLocalAwsEndpoint } from './aws-endpoint';
+import { checkpointPaths } from './checkpoints';
 import { LocalSetupError } from './dynamo';
 import type { LocalSettings } from './services-file';
 
@@ -129,6 +131,8 @@ export interface LocalNames {
   stateTable: string;
   queueUrl: string;
   notifyQueueUrl?: string;
+  /** The checkpoints' folder and key file, as file: URLs (the runtime reads them locally). */
+  checkpoints?: { bucket: string; keyId: string };
 }
 
 /**
@@ -149,6 +153,12 @@ export const localEnvironment = (
     [ENV.stateTable]: names.stateTable,
     [ENV.queueUrl]: names.queueUrl,
     ...(names.notifyQueueUrl ? { [ENV.notifyQueueUrl]: names.notifyQueueUrl } : {}),
+    ...(names.checkpoints
+      ? {
+          [ENV.checkpointBucket]: names.checkpoints.bucket,
+          [ENV.checkpointKeyId]: names.checkpoints.keyId,
+        }
+      : {}),
   };
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(fn.env)) {
@@ -223,6 +233,8 @@ export interface BundleFunctionsOptions {
   queue: Required<CallbackQueue>;
   /** The notify queue (NOTIFY_QUEUE_URL of the functions that queue notifications). */
   notifyQueue?: Required<CallbackQueue>;
+  /** The checkpoints' folder (local/checkpoints.ts): the functions reach it by file: URLs. */
+  checkpointDir?: string;
   /** True: the functions' own output (their log lines) is dropped. @default false */
   quiet?: boolean;
   log: Log;
@@ -281,6 +293,14 @@ export const startBundleFunctions = async (
     stateTable: options.tables.state,
     queueUrl,
     ...(options.notifyQueue ? { notifyQueueUrl: `${endpoint.url}${notifyQueuePath}` } : {}),
+    ...(options.checkpointDir
+      ? {
+          checkpoints: {
+            bucket: pathToFileURL(checkpointPaths(options.checkpointDir).bucket).href,
+            keyId: pathToFileURL(checkpointPaths(options.checkpointDir).keyFile).href,
+          },
+        }
+      : {}),
   };
 
   const containers = new Map<FunctionName, Container>();

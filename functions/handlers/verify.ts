@@ -1,6 +1,7 @@
 // Auditors: GET /users/{userId}/verify (one user's hash chain against its owner item) and
 // GET /verify (a page of users, each verified whole, for `verify --all`). Reads only.
 import { VERIFY_PAGE_DEFAULT, VERIFY_PAGE_MAX, verifyUser, verifyUsers } from '../domain/verify';
+import { withCheckpoints } from '../platform/checkpoint-ports';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, requireAuditor, userIdParam } from '../platform/handler';
 import { json, parseQuery } from '../platform/http';
@@ -19,4 +20,4 @@ export const makeHandler = (deps: DepsSource) =>
     return json(200, page);
   });
 
-export const handler = makeHandler(depsFromEnvironment());
+export const handler = makeHandler(withCheckpoints(depsFromEnvironment()));

@@ -18,6 +18,10 @@ import type {
   ServiceCatalog,
   StateStore,
 } from '../domain/ports';
+import type { ConsoleStore } from '../console/ports';
+import type { MetricsStore } from '../domain/metrics/types';
+import type { CheckpointPorts } from '../domain/checkpoints/ports';
+import type { ErasureStore } from '../domain/erasure/types';
 import type { StageConfig } from '../schemas/config';
 
 export interface AppDeps {
@@ -40,8 +44,16 @@ export interface AppDeps {
   /** The Services' circuits (failover), items of the state table. */
   readonly circuits: CircuitStore;
   readonly downstream: Downstream;
+  /** The metrics' rollups and notes (state table items). */
+  readonly metricsStore: MetricsStore;
   secrets: SecretsProvider;
   readonly auth: Authenticator;
+  /** Signed checkpoints: the signer and the store; null where the function keeps none. */
+  checkpoints: CheckpointPorts | null;
+  /** The console's sessions and failed-login counters (items of the state table). */
+  readonly consoleStore: ConsoleStore;
+  /** The erasure register, work list and the eraser's history writes (platform/erasure-deps.ts). */
+  readonly erasureStore: ErasureStore;
 }
 
 export type DepsSource = () => Promise<AppDeps>;

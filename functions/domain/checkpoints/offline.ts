@@ -1,0 +1,162 @@
+// Offline verify: what an external auditor runs with nothing of ours running (docs/AUDIT.md). From
+// files only: the public key, the checkpoints (a copy of the bucket) and one user's records.
+//
+// Input: the key, every stored checkpoint at hand (any order), the user's records (any order).
+// Output: the report. Steps:
+//   1. every checkpoint on its own: heads sorted, tree size, root, signature;
+//   2. the checkpoints as a chain: consecutive ids, each naming the previous one's hash, the
+//      first of all (id 1) naming 64 zeros; a gap, a fork (two different checkpoints with one id)
+//      or a bad link is a break of the evidence;
+//   3. the records as a hash chain (chain.ts), from seq 1;
+//   4. the newest checkpoint holding the user: its head must be a record of the walk, with that
+//      hash. Records after it are not yet checkpointed (no break).
+// What it cannot see without the owner item: newest records deleted after the newest checkpoint
+// that holds the user (the route checks those against the owner item).
+import { ChainWalker } from '../chain';
+import type { HandoverRecord } from '../types';
+import type { BrokenLink } from '../verify';
+import {
+  type CheckpointCoverage,
+  type CoverageFault,
+  coverageIn,
+  coverageOf,
+  linkFault,
+} from './coverage';
+import {
+  checkpointFault,
+  checkpointHash,
+  FIRST_PREVIOUS_HASH,
+  indexOfCheckpoint,
+  type StoredCheckpoint,
+} from './document';
+
+export interface OfflineInput {
+  publicKeyPem: string;
+  checkpoints: readonly StoredCheckpoint[];
+  records: readonly HandoverRecord[];
+  /** The user; by default the records' (all of them must be that user's). */
+  userId?: string;
+}
+
+export interface OfflineReport {
+  userId: string;
+  ok: boolean;
+  /** Records found sound: all of them when ok; those before firstBroken if not. */
+  count: number;
+  /** The newest record's seq. */
+  lastSeq: number;
+  firstBroken?: BrokenLink;
+  /** The checkpoints read: how many, their first and newest id, and the first fault. */
+  chain: {
+    checkpoints: number;
+    first: string | null;
+    newest: string | null;
+    fault?: { checkpointId: string; fault: CoverageFault | 'fork' | 'gap' };
+  };
+  checkpoint: CheckpointCoverage;
+}
+
+type ChainFault = NonNullable<OfflineReport['chain']['fault']>;
+
+/** Steps 1 and 2: the first fault of the set, in id order. */
+const chainFaultOf = (
+  sorted: readonly StoredCheckpoint[],
+  publicKeyPem: string,
+): ChainFault | undefined => {
+  for (let i = 0; i < sorted.length; i++) {
+    const stored = sorted[i]!;
+    const checkpointId = stored.checkpoint.checkpointId;
+    const own = checkpointFault(stored, publicKeyPem);
+    if (own) return { checkpointId, fault: own };
+    const previous = sorted[i - 1];
+    if (previous === undefined) {
+      const first = indexOfCheckpoint(checkpointId) === 1;
+      if (first && stored.checkpoint.previousCheckpointHash !== FIRST_PREVIOUS_HASH) {
+        return { checkpointId, fault: 'chain_broken' };
+      }
+      continue;
+    }
+    const gap =
+      indexOfCheckpoint(checkpointId) - indexOfCheckpoint(previous.checkpoint.checkpointId);
+    if (gap === 0) {
+      // The same id twice: the same checkpoint copied twice is fine, two different ones a fork.
+      if (checkpointHash(previous.checkpoint) !== checkpointHash(stored.checkpoint)) {
+        return { checkpointId, fault: 'fork' };
+      }
+      continue;
+    }
+    if (gap > 1) return { checkpointId, fault: 'gap' };
+    const link = linkFault(previous.checkpoint, stored.checkpoint);
+    if (link) return { checkpointId, fault: link };
+  }
+  return undefined;
+};
+
+export function verifyOffline(input: OfflineInput): OfflineReport {
+  const sorted = [...input.checkpoints].sort(
+    (a, b) =>
+      indexOfCheckpoint(a.checkpoint.checkpointId) - indexOfCheckpoint(b.checkpoint.checkpointId),
+  );
+  const chainFault = chainFaultOf(sorted, input.publicKeyPem);
+
+  const records = [...input.records].sort((a, b) => a.seq - b.seq);
+  const userId = input.userId ?? records[0]?.userId ?? '';
+  const walker = new ChainWalker(userId);
+  let walked = 0;
+  for (const record of records) {
+    if (!walker.add(record)) break;
+    walked++;
+  }
+  const walk = walker.report();
+  const sound = records.slice(0, walked);
+
+  // Step 4: newest first; the chain was checked over the whole set, so each is taken as it is.
+  let found: ReturnType<typeof coverageIn> = null;
+  for (let i = sorted.length - 1; i >= 0 && !found; i--) {
+    found = coverageIn(sorted[i]!, userId, input.publicKeyPem, 'first');
+  }
+  const userCheckpoint = found ?? { status: 'none' as const };
+  const headSeq = userCheckpoint.status === 'none' ? null : (userCheckpoint.head?.lastSeq ?? null);
+  const atHead = headSeq === null ? null : (sound.find((r) => r.seq === headSeq) ?? null);
+
+  const candidates: BrokenLink[] = [];
+  if (!walk.ok) candidates.push(walk.firstBroken);
+  if (userCheckpoint.status === 'found') {
+    const head = userCheckpoint.head;
+    if (walk.count < head.lastSeq) {
+      candidates.push({
+        seq: walk.count + 1,
+        handoverId: null,
+        problem: 'checkpoint_record_missing',
+      });
+    } else if (atHead?.hash !== head.lastHash) {
+      candidates.push({
+        seq: head.lastSeq,
+        handoverId: atHead?.handoverId ?? null,
+        problem: 'checkpoint_mismatch',
+      });
+    }
+  }
+  if (userCheckpoint.status === 'invalid' || chainFault) {
+    candidates.push({ seq: headSeq ?? 1, handoverId: null, problem: 'checkpoint_invalid' });
+  }
+  const firstBroken = candidates.sort((a, b) => a.seq - b.seq)[0];
+  const coverage = coverageOf(userCheckpoint, walk.count, atHead);
+  return {
+    userId,
+    ok: firstBroken === undefined,
+    count: firstBroken ? firstBroken.seq - 1 : walk.count,
+    lastSeq: records.at(-1)?.seq ?? 0,
+    ...(firstBroken ? { firstBroken } : {}),
+    chain: {
+      checkpoints: sorted.length,
+      first: sorted[0]?.checkpoint.checkpointId ?? null,
+      newest: sorted.at(-1)?.checkpoint.checkpointId ?? null,
+      ...(chainFault ? { fault: chainFault } : {}),
+    },
+    checkpoint:
+      chainFault && coverage.status !== 'none'
+        ? { ...coverage, status: 'broken', fault: coverage.fault ?? 'chain_broken' }
+        : coverage,
+  };
+}

@@ -1,0 +1,20 @@
+// The signed checkpoints of the local runtime: `{dir}/checkpoints/` stands in for the bucket (the
+// same keys, so `verify --offline --checkpoints .local/checkpoints` reads it as it reads a copy of
+// the bucket) and `{dir}/checkpoint-key.pem` for the KMS key (made on first use, mode 0600).
+import { join } from 'node:path';
+import { createDirCheckpointStore } from '../functions/adapters/dir-checkpoint-store';
+import { createFileSigner } from '../functions/adapters/file-signer';
+import type { CheckpointPorts } from '../functions/domain/checkpoints/ports';
+
+export const checkpointPaths = (dir: string) => ({
+  bucket: join(dir, 'checkpoints'),
+  keyFile: join(dir, 'checkpoint-key.pem'),
+});
+
+export const localCheckpoints = (dir: string): CheckpointPorts => {
+  const paths = checkpointPaths(dir);
+  return {
+    store: createDirCheckpointStore(paths.bucket),
+    signer: createFileSigner({ keyFile: paths.keyFile }),
+  };
+};
