@@ -3,6 +3,7 @@
 // the outbox items the notification builder makes from the handover's record. The key-distribution
 // check (bench/keys.ts) charges every write by these sizes.
 import type { SQSEvent } from 'aws-lambda';
+import { NOTIFICATION_LISTED } from '../functions/contracts/tables';
 import { deliveryIdFor, groupIdFor, parseCallback } from '../functions/domain/delivery';
 import { closedCircuit } from '../functions/domain/failover/circuit';
 import { notificationsFor } from '../functions/domain/notify/build';
@@ -66,6 +67,8 @@ export interface MeasuredSizes {
   metadataBytes: number;
   /** Outbox items the builder made for one desk-to-desk handover. */
   notificationsPerHandover: number;
+  /** The history record without its metadata: what byDay and byDestination would hold without it. */
+  recordWithoutMetadata: number;
   /** Items seen per kind (a kind the run never wrote would fail the measurement). */
   seen: Record<string, number>;
 }
@@ -190,19 +193,29 @@ export const measureItemSizes = async (sys: BenchSystem, runId: string): Promise
       seen[kind] = (seen[kind] ?? 0) + 1;
       largest[kind] = Math.max(largest[kind] ?? 0, dynamoItemSize(item));
     };
+    let recordWithoutMetadata = 0;
     for (const { table, command, item } of captured) {
       const pk = String(item.pk);
-      if (table === TABLES.history) note('record', item);
-      else if (pk.startsWith('USER#')) note(item.pending ? 'ownerMarked' : 'ownerAtRest', item);
+      if (table === TABLES.history) {
+        note('record', item);
+        const { metadata: _metadata, ...rest } = item;
+        recordWithoutMetadata = Math.max(recordWithoutMetadata, dynamoItemSize(rest));
+      } else if (pk.startsWith('USER#')) note(item.pending ? 'ownerMarked' : 'ownerAtRest', item);
       else if (pk.startsWith('IDEM#')) note('idempotency', item);
       else if (pk.startsWith('CB#'))
         note(command === 'PutItemCommand' ? 'deliveryClaimed' : 'deliveryDone', item);
     }
+    // What byNotificationStatus holds of an item: its keys and the listed attributes (tables.ts).
+    const listed = (item: Record<string, unknown>) =>
+      Object.fromEntries(
+        ['pk', 'ntfPk', 'ntfSk', ...NOTIFICATION_LISTED].map((name) => [name, item[name]]),
+      );
     for (const item of outbox) {
       note('notificationPending', stored(item));
       note('notificationSent', stored(sent(item)));
+      note('notificationListed', listed(stored(sent(item))));
     }
-    // A busy Service's circuit item, as the breaker builds it (circuit-store adds its pk).
+    // A busy Service's circuit item, as the breaker stores it (circuit-store adds its pk).
     const circuit = { ...closedCircuit(BOT, Date.now()), requests: 48_213, failures: 17 };
     note('circuit', { ...circuit, version: 1_204_577, pk: `CIRCUIT#${BOT}` });
     const kinds: (keyof ItemSizes)[] = [
@@ -214,6 +227,7 @@ export const measureItemSizes = async (sys: BenchSystem, runId: string): Promise
       'deliveryDone',
       'notificationPending',
       'notificationSent',
+      'notificationListed',
       'circuit',
     ];
     const missing = kinds.filter((k) => largest[k] === undefined);
@@ -222,6 +236,7 @@ export const measureItemSizes = async (sys: BenchSystem, runId: string): Promise
       sizes: Object.fromEntries(kinds.map((k) => [k, largest[k]!])) as unknown as ItemSizes,
       metadataBytes: JSON.stringify(SAMPLE_METADATA).length,
       notificationsPerHandover: outbox.length,
+      recordWithoutMetadata,
       seen,
     };
   } finally {

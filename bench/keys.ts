@@ -21,19 +21,42 @@
 //   the enqueue is an SQS send (no table write); the processor claims the delivery item
 //   `CB#{deliveryId}` (claimDelivery: a put), names the Service before its first forward
 //   (forward(): updateDelivery forwardedTo) and marks it done (finish(): updateDelivery). Delivery
-//   items are in no index; the owner item is only read. Every forward also records its outcome
-//   in the circuit breaker (processor/forwards.ts -> failover/breaker.ts recordForward): a CAS of
-//   the one item `CIRCUIT#{serviceId}` of the Service it went to.
+//   items are in no index; the owner item is only read. Every forward's outcome goes to the
+//   circuit breaker (processor/forwards.ts -> failover/breaker.ts recordForward), which writes
+//   the item `CIRCUIT#{serviceId}` only for a failure (with the container's tally of successes),
+//   for a success while the stored window is near the threshold, and on a change of state. The
+//   model runs the breaker's own functions (tally.ts, circuit.ts) over `processorContainers`
+//   containers with forwards failing at `forwardFailureRate` (1% by default: an assumption, not
+//   a measurement), and charges each add or compare-and-set it makes.
 // How DynamoDB charges an index for a table write (its developer guide, "Provisioned throughput
 // considerations for global secondary indexes"): an item entering an index is one put there, one
 // leaving it one delete, an indexed key that changes a delete on the old entry and a put on the new
-// one, and any other change of an indexed item one write (projection ALL). Each write costs
-// ceil(size / 1 KB) units; a table write the larger of the old and new item's.
+// one, and any other change of an indexed item one write; with KEYS_ONLY that last write is not
+// made (no projected attribute changed), and INCLUDE is charged it here (the model does not know
+// which attributes a write changes). Each write costs ceil(size / 1 KB) units, the size of what
+// the index holds (the whole item for ALL); a table write the larger of the old and new item's.
+// What each index projects comes from the table definitions (functions/contracts/tables.ts).
 import { historyIndexKeys } from '../functions/adapters/history-store';
 import { ownerIndexKeys } from '../functions/adapters/owner-index';
+import { historyTable, stateTable } from '../functions/contracts/tables';
+import {
+  admit,
+  applyCounts,
+  openingOf,
+  record,
+  windowCurrent,
+} from '../functions/domain/failover/circuit';
+import { DEFAULT_CIRCUIT } from '../functions/domain/failover/settings';
+import {
+  emptyTally,
+  type Tally,
+  takeCounts,
+  tallyOutcome,
+  writeDue,
+} from '../functions/domain/failover/tally';
 import { notificationId } from '../functions/domain/notify/build';
 import { indexKeys, MAX_INDEX_SHARDS, shardOf } from '../functions/domain/shards';
-import type { PendingHandover } from '../functions/domain/types';
+import type { CircuitItem, PendingHandover } from '../functions/domain/types';
 
 /** DynamoDB's write limit of one partition, write units per second. */
 export const PARTITION_WRITE_LIMIT = 1000;
@@ -48,6 +71,8 @@ export interface ItemSizes {
   deliveryDone: number;
   notificationPending: number;
   notificationSent: number;
+  /** An outbox item as byNotificationStatus holds it (its keys and the listed attributes). */
+  notificationListed: number;
   circuit: number;
 }
 
@@ -106,6 +131,29 @@ export const SCOPES = [
   'state.byNotificationStatus',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
+export type ProjectionType = 'ALL' | 'KEYS_ONLY' | 'INCLUDE';
+
+/** What each index scope projects, as the table definitions declare it. */
+export const tableProjections = (): Partial<Record<Scope, ProjectionType>> => {
+  const out: Partial<Record<Scope, ProjectionType>> = {};
+  for (const [table, definition] of [
+    ['history', historyTable],
+    ['state', stateTable],
+  ] as const) {
+    for (const g of definition.globalIndexes) {
+      const scope = `${table}.${g.name}` as Scope;
+      if (SCOPES.includes(scope)) out[scope] = g.projection.type;
+    }
+  }
+  return out;
+};
+
+/**
+ * Processor containers forwarding at a webhook rate: about 0.125 s of a container per webhook
+ * (docs/CAPACITY.md: 1,000 concurrent executions carry about 8,000 webhooks a second).
+ */
+export const containersFor = (webhooksPerSecond: number) =>
+  Math.max(1, Math.ceil(webhooksPerSecond * 0.125));
 
 export interface KeyCheckOptions {
   handoversPerSecond: number;
@@ -117,8 +165,16 @@ export interface KeyCheckOptions {
   sizes: ItemSizes;
   /** Outbox items per handover (the builder makes one per recipient). @default 3 */
   notificationsPerHandover?: number;
-  /** Every forward writes its Service's circuit item (the breaker's recordForward). @default true */
-  circuitPerForward?: boolean;
+  /**
+   * How forwards write their Service's circuit item: 'tally' as the breaker does now (failures,
+   * near-threshold successes, changes of state), 'perForward' as it did before (a CAS on every
+   * forward), 'none'. @default 'tally'
+   */
+  circuitWrites?: 'tally' | 'perForward' | 'none';
+  /** Share of forwards that fail (an assumption). @default 0.01 */
+  forwardFailureRate?: number;
+  /** Processor containers, each with its own tally. @default containersFor(webhooksPerSecond) */
+  processorContainers?: number;
   /** Share of handovers with an Idempotency-Key. @default 1 */
   idempotencyShare?: number;
   /** Share of webhooks forwarded to a downstream (one more delivery write). @default 1 */
@@ -127,10 +183,10 @@ export interface KeyCheckOptions {
   desks?: number;
   keys?: KeyFunctions;
   /**
-   * What each index projects (tables.ts declares ALL for all). KEYS_ONLY: an entry is its keys
-   * (one unit), and a table write that changes no key of the index writes nothing there.
+   * What indexes project, over the table definitions' (tableProjections). KEYS_ONLY: an entry is
+   * its keys, and a table write that changes no key of the index writes nothing there.
    */
-  projections?: Partial<Record<Scope, 'ALL' | 'KEYS_ONLY'>>;
+  projections?: Partial<Record<Scope, ProjectionType>>;
   seed?: number;
   limit?: number;
 }
@@ -154,6 +210,8 @@ export interface KeyCheckResult {
   totals: { units: number; writes: number; handovers: number; webhooks: number };
   /** Write units per second of each scope, all partitions (DynamoDB's table and index quotas). */
   unitsByScope: Partial<Record<Scope, number>>;
+  /** Forwards that failed and circuit item writes, per second, counted from the model's runs. */
+  circuit: { failures: number; writes: number };
 }
 
 interface Entry {
@@ -165,6 +223,8 @@ interface Entry {
 interface Image {
   bytes: number;
   entries: Partial<Record<Scope, Entry>>;
+  /** What an INCLUDE index holds of it (bytes); the whole item when absent. */
+  projected?: Partial<Record<Scope, number>>;
 }
 
 const unitsOf = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
@@ -195,6 +255,9 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
   const perHandover = options.notificationsPerHandover ?? 3;
   const idemShare = options.idempotencyShare ?? 1;
   const forwardShare = options.forwardShare ?? 1;
+  const projections = { ...tableProjections(), ...options.projections };
+  const circuitWrites = options.circuitWrites ?? 'tally';
+  const failureRate = options.forwardFailureRate ?? 0.01;
   const rand = random(options.seed ?? 12);
   const bot = pad20('bot');
   const desks = Array.from({ length: options.desks ?? 10 }, (_, k) => pad20(`desk${k + 1}x`));
@@ -244,9 +307,14 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
       const old = before?.entries[scope];
       const now = after?.entries[scope];
       if (!old && !now) continue;
-      const keysOnly = options.projections?.[scope] === 'KEYS_ONLY';
+      const projection = projections[scope] ?? 'ALL';
+      const keysOnly = projection === 'KEYS_ONLY';
       const size = (image: Image, entry: Entry) =>
-        keysOnly ? entry.pk.length + entry.sk.length + base.pk.length + 24 : image.bytes;
+        keysOnly
+          ? entry.pk.length + entry.sk.length + base.pk.length + 24
+          : projection === 'INCLUDE'
+            ? (image.projected?.[scope] ?? image.bytes)
+            : image.bytes;
       if (old && now && old.pk === now.pk && old.sk === now.sk) {
         if (!keysOnly) charge(scope, now.pk, size(after!, now));
         continue;
@@ -315,6 +383,7 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
       const id = notificationId(handoverId, 'handover.completed', recipients[n % 3]!);
       const image = (status: 'pending' | 'sent', bytes: number): Image => ({
         bytes,
+        projected: { 'state.byNotificationStatus': sizes.notificationListed },
         entries: {
           state: { pk: `NOTIFY#${id}`, sk: '' },
           'state.byNotificationStatus': {
@@ -329,8 +398,76 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     }
   };
 
+  // The circuits: one item per Service, a tally per container and Service, the breaker's own
+  // functions deciding what is written; every add or compare-and-set is one write of the item.
+  const circuitItems = new Map<string, CircuitItem | null>();
+  const containers = Array.from(
+    { length: options.processorContainers ?? containersFor(options.webhooksPerSecond) },
+    () => new Map<string, Tally>(),
+  );
+  const circuit = { failures: 0, writes: 0 };
+  /** While warming up, the circuits run but nothing is charged. */
+  let warming = false;
+  const circuitWrite = (owner: string) => {
+    if (warming) return;
+    circuit.writes += 1;
+    const image: Image = {
+      bytes: sizes.circuit,
+      entries: { state: { pk: `CIRCUIT#${owner}`, sk: '' } },
+    };
+    write('state', image, image);
+  };
+  const forwardOutcome = (owner: string, nowMs: number) => {
+    const failed = rand() < failureRate;
+    const settings = DEFAULT_CIRCUIT;
+    const read = circuitItems.get(owner) ?? null;
+    const { admission, next } = admit(read, settings, nowMs);
+    if (admission.kind === 'hold') return;
+    if (failed && !warming) circuit.failures += 1;
+    if (circuitWrites === 'perForward') {
+      circuitWrite(owner);
+      return;
+    }
+    if (circuitWrites === 'none') return;
+    let item = read;
+    if (admission.kind === 'probe' && next) {
+      circuitWrite(owner); // the probe's claim
+      const after = record(next, owner, failed ? 'failure' : 'success', settings, nowMs, nowMs);
+      circuitWrite(owner);
+      circuitItems.set(owner, after.next);
+      return;
+    }
+    const tallies = containers[Math.floor(rand() * containers.length)]!;
+    let tally = tallies.get(owner);
+    if (!tally) {
+      tally = emptyTally();
+      tallies.set(owner, tally);
+    }
+    tallyOutcome(tally, failed, settings, nowMs);
+    if (!writeDue(read, failed, settings, nowMs)) return;
+    const counts = takeCounts(tally, settings, nowMs);
+    if (!counts) return;
+    circuitWrite(owner);
+    if (item && item.state === 'closed' && windowCurrent(item, settings, nowMs)) {
+      item = {
+        ...item,
+        requests: item.requests + counts.requests,
+        failures: item.failures + counts.failures,
+        version: item.version + 1,
+      };
+      const opened = openingOf(item, settings, nowMs);
+      if (opened) {
+        circuitWrite(owner);
+        item = opened;
+      }
+    } else {
+      item = applyCounts(item, owner, counts, settings, nowMs).next ?? item;
+    }
+    circuitItems.set(owner, item);
+  };
+
   // Parley sends a user's callbacks to the owner's Service, which gets the forward.
-  const webhook = () => {
+  const webhook = (nowMs: number) => {
     totals.webhooks += 1;
     const owner = ownerOf(Math.floor(rand() * options.users));
     const pk = `CB#${owner}#message#${uuid()}`;
@@ -338,29 +475,34 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     write('state', null, claimed);
     if (rand() < forwardShare) {
       write('state', claimed, claimed);
-      if (options.circuitPerForward ?? true) {
-        const circuit: Image = {
-          bytes: sizes.circuit,
-          entries: { state: { pk: `CIRCUIT#${owner}`, sk: '' } },
-        };
-        write('state', circuit, circuit);
-      }
+      forwardOutcome(owner, nowMs);
     }
     write('state', claimed, { bytes: sizes.deliveryDone, entries: { state: { pk, sk: '' } } });
   };
 
   const start = Date.parse('2026-06-15T12:00:00.000Z');
+  // The processors have run a window before the counted seconds: their tallies and the circuit
+  // items are as a running system's, not all empty at once.
+  if (circuitWrites === 'tally' && options.webhooksPerSecond > 0) {
+    warming = true;
+    const warmMs = DEFAULT_CIRCUIT.windowSeconds * 1000;
+    for (let i = 0; i < (options.webhooksPerSecond * warmMs) / 1000; i += 1) {
+      const owner = ownerOf(Math.floor(rand() * options.users));
+      forwardOutcome(owner, start - warmMs + Math.floor((i * 1000) / options.webhooksPerSecond));
+    }
+    warming = false;
+  }
   for (second = 0; second < options.seconds; second += 1) {
     // Events of one second in arrival order, handovers spread among the webhooks.
     const total = options.handoversPerSecond + options.webhooksPerSecond;
     let h = 0;
     for (let i = 0; i < total; i += 1) {
-      const at = new Date(start + second * 1000 + Math.floor((i / total) * 1000)).toISOString();
+      const ms = start + second * 1000 + Math.floor((i / total) * 1000);
       if (h < options.handoversPerSecond && (i * options.handoversPerSecond) / total >= h) {
         h += 1;
-        handover(at);
+        handover(new Date(ms).toISOString());
       } else {
-        webhook();
+        webhook(ms);
       }
     }
   }
@@ -397,6 +539,7 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     unitsByScope: Object.fromEntries(
       Object.entries(scopeUnits).map(([scope, u]) => [scope, per(u)]),
     ) as Partial<Record<Scope, number>>,
+    circuit: { failures: per(circuit.failures), writes: per(circuit.writes) },
   };
 };
 
@@ -433,9 +576,29 @@ export const shardsNeeded = (
 };
 
 /**
+ * A deployment sized for the target: the shard count each index needs, the largest of them (K,
+ * null when some index needs more than the stage allows), and the check at K and at the most
+ * shards the stage allows.
+ */
+export const shardsForTarget = (options: KeyCheckOptions) => {
+  const needed = shardsNeeded(options);
+  const values = Object.values(needed);
+  const k = values.includes(null)
+    ? null
+    : Math.max(1, ...values.filter((n): n is number => typeof n === 'number'));
+  return {
+    needed,
+    k,
+    atK: checkKeyDistribution({ ...options, shards: k ?? MAX_INDEX_SHARDS }),
+    atMax: checkKeyDistribution({ ...options, shards: MAX_INDEX_SHARDS }),
+  };
+};
+
+/**
  * Write units one event costs across the table and its indexes, from the same model: a handover
  * (no Idempotency-Key, no outbox), one outbox item (its put and its CAS to sent), or a webhook
- * forwarded once (the delivery item's claim, forwardedTo and done, and the circuit's CAS).
+ * forwarded once (the delivery item's claim, forwardedTo and done, and the circuit's writes at
+ * the model's failure rate).
  */
 export const unitsPerEvent = (
   sizes: ItemSizes,

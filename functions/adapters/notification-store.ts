@@ -4,7 +4,9 @@
 // `ntfSk = {createdAt}#{id}`. Every write replaces the item whole (conditional: a first put on
 // the key's absence, later ones on `version`), so the index follows the status.
 // Readers fan out over every shard of a status (all three statuses without one) and merge the
-// shards' pages by ntfSk, newest first for `list`, oldest first for `listPendingBefore`. The
+// shards' pages by ntfSk, newest first for `list`, oldest first for `listPendingBefore`. The index
+// projects what the listing shows, not the body: `list` items carry none, and
+// `listPendingBefore` reads each item again. The
 // merge is this file's own: the shared one (shard-merge.ts) reads in ascending order only; its
 // cursor encoding and key order are reused.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -260,15 +262,17 @@ export const createNotificationStore = ({
     };
   };
 
+  const getItem = async (id: string): Promise<NotificationItem | null> => {
+    const out = await client.send(
+      new GetCommand({ TableName: tableName, Key: { pk: notifyPk(id) }, ConsistentRead: true }),
+    );
+    return out.Item ? fromItem(out.Item) : null;
+  };
+
   return {
     put: (item) => put(toItem(item), 'attribute_not_exists(pk)'),
 
-    async get(id) {
-      const out = await client.send(
-        new GetCommand({ TableName: tableName, Key: { pk: notifyPk(id) }, ConsistentRead: true }),
-      );
-      return out.Item ? fromItem(out.Item) : null;
-    },
+    get: getItem,
 
     async compareAndSet(item, expectedVersion) {
       if (item.version !== expectedVersion + 1) {
@@ -282,9 +286,11 @@ export const createNotificationStore = ({
       return page(query, status ? [status] : STATUSES, 'desc', limit, cursor, {}, service);
     },
 
-    listPendingBefore(before, { limit, cursor }) {
+    // The index holds no body (tables.ts NOTIFICATION_LISTED) and the relay writes each item back
+    // whole: every listed item is read again, consistently, and kept only if still pending.
+    async listPendingBefore(before, { limit, cursor }) {
       const at = sortableInstant(before);
-      return page(
+      const listed = await page(
         { q: 'pending', before: at },
         ['pending'],
         'asc',
@@ -293,6 +299,11 @@ export const createNotificationStore = ({
         { before: at },
         undefined,
       );
+      const fresh = await Promise.all(listed.items.map((item) => getItem(item.id)));
+      return {
+        ...listed,
+        items: fresh.filter((item): item is NotificationItem => item?.status === 'pending'),
+      };
     },
   };
 };

@@ -210,16 +210,17 @@ export const createOwnerIndexReads = ({
       {
         sortKeyOf: (item) => item.pendingSince as string,
         sortKeyOfPosition: (position) => position.slice(0, position.indexOf('#')),
-        positionOf: (item) => `${item.pendingSince}#${item.userId}`,
+        positionOf: (item) => `${item.pendingSince}#${(item.pk as string).slice('USER#'.length)}`,
         positionOfKey: (key) => `${key.pendingSince}#${(key.pk as string).slice('USER#'.length)}`,
         uniqueSortKeys: false,
       },
       cursor !== undefined,
     );
+    // The index holds keys only: the user from the item's key, the marker's time from its sort key.
     return {
       items: merged.items.map((item) => ({
-        userId: item.userId as string,
-        markedAt: (item.pending as { markedAt: string }).markedAt,
+        userId: (item.pk as string).slice('USER#'.length),
+        markedAt: item.pendingSince as string,
       })),
       ...(merged.positions.some((p) => p.state !== 'done')
         ? { cursor: encodeCursor({ kind: 'pending', ...encodeShardPositions(merged.positions) }) }

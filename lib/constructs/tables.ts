@@ -1,4 +1,4 @@
-// A DynamoDB table built from one of the shared definitions in functions/platform/tables.ts, so the
+// A DynamoDB table built from one of the shared definitions in functions/contracts/tables.ts, so the
 // deployed schema and the local one cannot drift. Stateful defaults: on-demand, point-in-time
 // recovery, deletion protection, RETAIN.
 import { RemovalPolicy } from 'aws-cdk-lib';
@@ -10,7 +10,7 @@ import {
   TableEncryption,
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import type { KeyAttribute, TableDefinition } from '../../functions/contracts/tables';
+import type { KeyAttribute, Projection, TableDefinition } from '../../functions/contracts/tables';
 
 export interface DefinedTableProps {
   /** The shared definition: keys, GSIs, LSIs, TTL attribute. */
@@ -26,6 +26,12 @@ const attribute = (a: KeyAttribute) => ({
   name: a.name,
   type: a.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER,
 });
+
+/** An index's projection as CDK declares it (the definition says what each reader needs). */
+const projectionOf = (p: Projection) =>
+  p.type === 'INCLUDE'
+    ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...p.attributes] }
+    : { projectionType: p.type === 'ALL' ? ProjectionType.ALL : ProjectionType.KEYS_ONLY };
 
 export class DefinedTable extends Construct {
   public readonly table: Table;
@@ -53,14 +59,14 @@ export class DefinedTable extends Construct {
         indexName: g.name,
         partitionKey: attribute(g.partitionKey),
         sortKey: g.sortKey ? attribute(g.sortKey) : undefined,
-        projectionType: ProjectionType.ALL,
+        ...projectionOf(g.projection),
       });
     }
     for (const l of definition.localIndexes) {
       this.table.addLocalSecondaryIndex({
         indexName: l.name,
         sortKey: attribute(l.sortKey),
-        projectionType: ProjectionType.ALL,
+        ...projectionOf(l.projection),
       });
     }
   }

@@ -126,6 +126,19 @@ describe.each(stores)('NotificationStore (%s)', (_name, make) => {
     expect((await store.listPendingBefore(at(1), { limit: 10 })).items).toEqual([]);
   });
 
+  it('lists pending items whole, body and version included: the relay writes them back', async () => {
+    for (let n = 1; n <= 3; n += 1) await store.put(item(n));
+    await store.compareAndSet(item(2, { attempts: 1, lastStatus: 503, version: 2 }), 1);
+
+    const page = await store.listPendingBefore(at(10), { limit: 10 });
+
+    expect(page.items).toEqual([
+      item(1),
+      item(2, { attempts: 1, lastStatus: 503, version: 2 }),
+      item(3),
+    ]);
+  });
+
   it('refuses a limit out of range and a cursor it did not make, or made for another query', async () => {
     for (let n = 1; n <= 5; n += 1) await store.put(item(n));
     await expect(store.list({ limit: 0 })).rejects.toThrow(ValidationError);

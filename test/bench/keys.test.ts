@@ -9,8 +9,11 @@ import {
   type KeyFunctions,
   realKeys,
   SHARD_CANDIDATES,
+  shardsForTarget,
   shardsNeeded,
+  tableProjections,
 } from '../../bench/keys';
+import { MAX_INDEX_SHARDS } from '../../functions/domain/shards';
 
 const small = 100;
 const sizes: ItemSizes = {
@@ -22,6 +25,7 @@ const sizes: ItemSizes = {
   deliveryDone: small,
   notificationPending: small,
   notificationSent: small,
+  notificationListed: small,
   circuit: small,
 };
 
@@ -36,6 +40,17 @@ const target: KeyCheckOptions = {
 };
 
 describe('key distribution check', () => {
+  it('reads what each index projects from the table definitions', () => {
+    expect(tableProjections()).toEqual({
+      'history.byDay': 'ALL',
+      'history.byDestination': 'ALL',
+      'state.byPendingSince': 'KEYS_ONLY',
+      'state.byOwner': 'KEYS_ONLY',
+      'state.byDue': 'ALL',
+      'state.byNotificationStatus': 'INCLUDE',
+    });
+  });
+
   it('counts the writes of one handover on the partitions its keys name', () => {
     const r = checkKeyDistribution({
       ...target,
@@ -46,22 +61,39 @@ describe('key distribution check', () => {
     // state: the marker CAS and the final CAS (2 units each: the larger image is the marked one),
     // the idempotency item, and per outbox item its put and its CAS to sent.
     expect(r.byScope.state).toMatchObject({ partition: 'USER#user-0', unitsPerSecond: 4 });
-    // byPendingSince: the marker enters (put) and leaves (delete), 2 units each.
+    // byPendingSince (keys only): the marker enters (put) and leaves (delete), a unit each.
     expect(r.byScope['state.byPendingSince']).toMatchObject({
-      unitsPerSecond: 4,
+      unitsPerSecond: 2,
       writesPerSecond: 2,
     });
-    // byOwner: the old owner's entry is rewritten with the marker, then deleted (2 + 2 units).
-    expect(r.byScope['state.byOwner']?.unitsPerSecond).toBe(4);
-    expect(r.byScope['state.byOwner']?.writesPerSecond).toBe(2);
+    // byOwner (keys only): the marker changes no key there, so only the move writes: a delete on
+    // the old owner's partition, a put on the new one's.
+    expect(r.byScope['state.byOwner']).toMatchObject({ unitsPerSecond: 1, writesPerSecond: 1 });
+    expect(r.unitsByScope['state.byOwner']).toBe(2);
     // history: the record and its byTime entry on the user's partition; one write in each GSI.
     expect(r.byScope.history).toMatchObject({ unitsPerSecond: 2, writesPerSecond: 2 });
     expect(r.byScope['history.byDay']?.writesPerSecond).toBe(1);
     expect(r.byScope['history.byDestination']?.writesPerSecond).toBe(1);
-    // Writes: 2 owner + 1 idempotency + 2 x 2 outbox on the table; 2 + 3 in the owner indexes;
+    // Writes: 2 owner + 1 idempotency + 2 x 2 outbox on the table; 2 + 2 in the owner indexes;
     // 2 + 1 + 1 for the record; per outbox item put, delete, put in byNotificationStatus (2 x 3).
-    // Units: the same, but the 4 writes of the marked owner item (1.5 KB) cost 2 each.
-    expect(r.totals).toEqual({ units: 28, writes: 22, handovers: 1, webhooks: 0 });
+    // Units: the same, but the 2 writes of the marked owner item (1.5 KB) cost 2 each.
+    expect(r.totals).toMatchObject({ units: 23, writes: 21, handovers: 1, webhooks: 0 });
+  });
+
+  it('charges every owner index write by the whole item when the indexes project everything', () => {
+    const all = { 'state.byPendingSince': 'ALL', 'state.byOwner': 'ALL' } as const;
+    const r = checkKeyDistribution({
+      ...target,
+      handoversPerSecond: 1,
+      users: 1,
+      shards: 8,
+      projections: all,
+    });
+    // byPendingSince: enters and leaves with the 1.5 KB marker (2 units each); byOwner: the old
+    // owner's entry rewritten with the marker, then deleted (2 + 2), and a put on the new owner's.
+    expect(r.unitsByScope['state.byPendingSince']).toBe(4);
+    expect(r.byScope['state.byOwner']).toMatchObject({ unitsPerSecond: 4, writesPerSecond: 2 });
+    expect(r.totals).toMatchObject({ units: 28, writes: 22 });
   });
 
   it('keeps the real keys within the limit where the one-partition keys are far over it', () => {
@@ -98,16 +130,27 @@ describe('key distribution check', () => {
     expect(flat.partition).toMatch(/^OWNER#[^#]+$/);
   });
 
-  it('finds the circuit item of a Service that every forward writes', () => {
-    const webhooks = { ...target, handoversPerSecond: 0, webhooksPerSecond: 50_000 };
-    const withCircuit = checkKeyDistribution(webhooks);
-    expect(withCircuit.within).toBe(false);
-    expect(withCircuit.hottest.partition).toMatch(/^CIRCUIT#/);
-    // Without it, each delivery item is its own partition: a few writes a second at most.
-    const without = checkKeyDistribution({ ...webhooks, circuitPerForward: false });
-    expect(without.within).toBe(true);
-    expect(without.hottest.partition).toMatch(/^CB#/);
-    expect(without.totals.writes).toBe(3 * 50_000);
+  it('writes a circuit item on failed forwards only, where a write per forward was far over', () => {
+    const webhooks = { ...target, handoversPerSecond: 0, webhooksPerSecond: 10_000 };
+    const before = checkKeyDistribution({ ...webhooks, circuitWrites: 'perForward' });
+    expect(before.within).toBe(false);
+    expect(before.hottest.partition).toMatch(/^CIRCUIT#/);
+
+    const now = checkKeyDistribution({ ...webhooks, forwardFailureRate: 0.01 });
+
+    expect(now.within).toBe(true);
+    // Every failure writes (with its container's tally); a success wrote only while a stored
+    // window was near the threshold: a handful, counted apart.
+    expect(now.circuit.failures).toBeGreaterThan(50);
+    expect(now.circuit.writes).toBeGreaterThanOrEqual(now.circuit.failures);
+    expect(now.circuit.writes).toBeLessThanOrEqual(now.circuit.failures * 1.05);
+    expect(now.totals.writes).toBe(3 * 10_000 + now.circuit.writes);
+    // Without failures nothing is written to a circuit item at all.
+    const healthy = checkKeyDistribution({ ...webhooks, forwardFailureRate: 0 });
+    expect([healthy.circuit.writes, healthy.hottest.partition]).toEqual([
+      0,
+      expect.stringMatching(/^CB#/),
+    ]);
   });
 
   it('names the smallest shard count that carries the rate, and it does', () => {
@@ -121,6 +164,25 @@ describe('key distribution check', () => {
     const below = SHARD_CANDIDATES[at - 1]!;
     expect(
       checkKeyDistribution({ ...at3000, shards: below }).byScope['history.byDay']!.unitsPerSecond,
+    ).toBeGreaterThan(1000);
+  });
+
+  it('sizes a deployment: the largest shard count any index needs, and every index within at it', () => {
+    const at3000 = { ...target, handoversPerSecond: 3000 };
+
+    const sized = shardsForTarget(at3000);
+
+    const needed = Object.values(sized.needed).filter((n): n is number => typeof n === 'number');
+    expect(sized.k).toBe(Math.max(...needed));
+    expect(sized.atK.within).toBe(true);
+    expect(sized.atMax.shards).toBe(MAX_INDEX_SHARDS);
+    // One candidate below K, the index that set K is over the limit.
+    const binding = (Object.keys(sized.needed) as (keyof typeof sized.needed)[]).find(
+      (scope) => sized.needed[scope] === sized.k,
+    )!;
+    const below = SHARD_CANDIDATES[SHARD_CANDIDATES.indexOf(sized.k!) - 1]!;
+    expect(
+      checkKeyDistribution({ ...at3000, shards: below }).byScope[binding]!.unitsPerSecond,
     ).toBeGreaterThan(1000);
   });
 

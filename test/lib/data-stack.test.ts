@@ -2,7 +2,14 @@
 // GSI and LSI, TTL), on-demand with PITR, deletion protection and RETAIN; the secrets created with
 // placeholders only, tagged for the secrets CLI, retained; the outputs.
 import type { Template } from 'aws-cdk-lib/assertions';
-import { createTableInput, historyTable, stateTable } from '../../functions/contracts/tables';
+import {
+  createTableInput,
+  historyTable,
+  NOTIFICATION_LISTED,
+  stateTable,
+} from '../../functions/contracts/tables';
+import { toNotificationView } from '../../functions/domain/notify/routes';
+import type { NotificationItem } from '../../functions/domain/types';
 import { buildApp, templatesOf } from './support';
 
 let data: Template;
@@ -110,6 +117,29 @@ describe('tables', () => {
       },
       byInbound: { ProjectionType: 'ALL' },
     });
+  });
+
+  it('projects on the outbox index exactly what the listing returns', () => {
+    const item: NotificationItem = {
+      id: 'ntf_1',
+      kind: 'notification',
+      type: 'handover.completed',
+      recipient: 'desk',
+      userId: '20',
+      seq: 3,
+      handoverId: 'h1',
+      body: '{}',
+      status: 'sent',
+      attempts: 1,
+      lastStatus: 200,
+      lastError: null,
+      createdAt: '2026-06-15T12:00:00.000Z',
+      updatedAt: '2026-06-15T12:00:01.000Z',
+      sentAt: '2026-06-15T12:00:01.000Z',
+      version: 2,
+    };
+
+    expect(Object.keys(toNotificationView(item)).sort()).toEqual([...NOTIFICATION_LISTED].sort());
   });
 
   it('expires state items by expiresAt and finds pending handovers by a sparse index', () => {

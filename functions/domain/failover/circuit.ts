@@ -1,6 +1,7 @@
 // A Service's circuit breaker as pure functions of its item and the time (DESIGN.md "Failover").
-// closed: forwards pass and are counted in a fixed window; when the window holds at least
-// minRequests and its failure rate is above failureRate, it opens. open: forwards are held back
+// closed: forwards pass and are counted in a fixed window (the processors write failures at once
+// and successes later, tally.ts); when the window holds at least minRequests and its failure rate
+// is above failureRate, it opens. open: forwards are held back
 // (the owner's users fail over at once) for openSeconds; then half-open: one forward goes through
 // as a probe (another one per openSeconds if a probe never reports). The probe's success closes
 // it with a fresh window; its failure opens it again. Outcomes of forwards that were not the
@@ -51,6 +52,55 @@ export interface Recorded {
   transition: 'opened' | 'closed' | null;
 }
 
+/** The opening rule on a window's counts. */
+const overThreshold = (requests: number, failures: number, settings: CircuitSettings) =>
+  requests >= settings.minRequests && failures / requests > settings.failureRate;
+
+/** Whether the closed item's window (if it has not ended by `nowMs`) is still the current one. */
+export const windowCurrent = (item: CircuitItem, settings: CircuitSettings, nowMs: number) =>
+  nowMs - item.windowStart < settings.windowSeconds * 1000;
+
+/**
+ * Outcomes added to a closed circuit's window (a fresh one when it has ended): the item to write
+ * and whether it opens. Nothing changes while it is open or half-open.
+ */
+export function applyCounts(
+  item: CircuitItem | null,
+  serviceId: string,
+  counts: { requests: number; failures: number },
+  settings: CircuitSettings,
+  nowMs: number,
+): Recorded {
+  const current = item ?? closedCircuit(serviceId, nowMs);
+  if (current.state !== 'closed') return { next: null, transition: null };
+  const version = current.version + 1;
+  const fresh = !windowCurrent(current, settings, nowMs);
+  const requests = (fresh ? 0 : current.requests) + counts.requests;
+  const failures = (fresh ? 0 : current.failures) + counts.failures;
+  const windowStart = fresh ? nowMs : current.windowStart;
+  if (overThreshold(requests, failures, settings)) {
+    return {
+      next: { ...open(current, nowMs), windowStart, requests, failures, version },
+      transition: 'opened',
+    };
+  }
+  return { next: { ...current, windowStart, requests, failures, version }, transition: null };
+}
+
+/**
+ * The opened item when a stored closed window is over the threshold (counts added by another
+ * writer's atomic add), else null.
+ */
+export function openingOf(
+  item: CircuitItem,
+  settings: CircuitSettings,
+  nowMs: number,
+): CircuitItem | null {
+  if (item.state !== 'closed' || !windowCurrent(item, settings, nowMs)) return null;
+  if (!overThreshold(item.requests, item.failures, settings)) return null;
+  return { ...open(item, nowMs), version: item.version + 1 };
+}
+
 /** A forward's outcome. `probeAt`: the probe's admission, when this forward was the probe. */
 export function record(
   item: CircuitItem | null,
@@ -64,17 +114,13 @@ export function record(
   const current = item ?? closedCircuit(serviceId, nowMs);
   const version = current.version + 1;
   if (current.state === 'closed') {
-    const fresh = nowMs - current.windowStart >= settings.windowSeconds * 1000;
-    const requests = (fresh ? 0 : current.requests) + 1;
-    const failures = (fresh ? 0 : current.failures) + (failed ? 1 : 0);
-    const windowStart = fresh ? nowMs : current.windowStart;
-    if (requests >= settings.minRequests && failures / requests > settings.failureRate) {
-      return {
-        next: { ...open(current, nowMs), windowStart, requests, failures, version },
-        transition: 'opened',
-      };
-    }
-    return { next: { ...current, windowStart, requests, failures, version }, transition: null };
+    return applyCounts(
+      current,
+      serviceId,
+      { requests: 1, failures: failed ? 1 : 0 },
+      settings,
+      nowMs,
+    );
   }
   if (current.state === 'half_open' && probeAt !== null && current.probeAt === probeAt) {
     if (failed) return { next: { ...open(current, nowMs), version }, transition: 'opened' };

@@ -3,8 +3,10 @@
 // open -> half-open after openSeconds with one probe; the probe's outcome closes or reopens it.
 import {
   admit,
+  applyCounts,
   closedCircuit,
   isHealthy,
+  openingOf,
   record,
 } from '../../../functions/domain/failover/circuit';
 import type { ForwardOutcome } from '../../../functions/domain/failover/classify';
@@ -204,5 +206,40 @@ describe('circuit: open and half-open', () => {
       isHealthy(open),
       isHealthy(halfOpen),
     ]).toEqual([true, true, false, false]);
+  });
+});
+
+describe('circuit: counts written together', () => {
+  it('adds a container’s counts to the window and opens on their sum', () => {
+    const clock = manualClock();
+    const stored = feed(null, [...successes(3), ...failures(2)], clock.now).item;
+
+    const below = applyCounts(stored, DESK, { requests: 4, failures: 2 }, settings, clock.now());
+    const over = applyCounts(stored, DESK, { requests: 5, failures: 4 }, settings, clock.now());
+
+    expect([below.transition, below.next?.requests, below.next?.failures]).toEqual([null, 9, 4]);
+    expect([over.transition, over.next?.requests, over.next?.failures]).toEqual(['opened', 10, 6]);
+  });
+
+  it('starts a fresh window with the counts when the stored one has ended', () => {
+    const clock = manualClock();
+    const stored = feed(null, failures(9), clock.now).item;
+    clock.advance(60_000);
+
+    const { next } = applyCounts(stored, DESK, { requests: 3, failures: 1 }, settings, clock.now());
+
+    expect(next).toMatchObject({ windowStart: clock.now(), requests: 3, failures: 1 });
+  });
+
+  it('opens a stored window found over the threshold after an add, never an ended or open one', () => {
+    const clock = manualClock();
+    const over: CircuitItem = { ...closedCircuit(DESK, clock.now()), requests: 10, failures: 6 };
+    const open = opened(clock.now);
+
+    const now = openingOf(over, settings, clock.now());
+    const ended = openingOf(over, settings, clock.now() + 60_000);
+
+    expect(now).toMatchObject({ state: 'open', openedAt: clock.now(), version: over.version + 1 });
+    expect([ended, openingOf(open, settings, clock.now())]).toEqual([null, null]);
   });
 });
