@@ -15,6 +15,7 @@ import {
 } from '../functions/contracts/routes';
 import type { LoadedStage } from './config';
 import { OperationalAlarms } from './constructs/alarms';
+import { Erasure } from './constructs/erasure';
 import type { CheckpointAccess, Checkpoints } from './constructs/checkpoints';
 import { MetricsSchedules } from './constructs/metrics-schedules';
 import { CallbackQueue } from './constructs/callback-queue';
@@ -228,6 +229,28 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     serviceSecrets: true,
     notifyQueue: ['send'],
   },
+  // Erasure requests and the register: a user's records and outbox items read by key, register
+  // and work-list puts, the register listed (a scan); an erased chain checked against its
+  // tombstone's checkpoint. Never an update or delete of a history item.
+  erasure: {
+    history: 'read',
+    state: 'register',
+    serviceSecrets: true,
+    auditorsSecret: true,
+    checkpoints: 'read',
+  },
+  // The eraser: the only UpdateItem/DeleteItem on the history (metadata removed, records moved),
+  // owner, idempotency, delivery and outbox items deleted (a scan finds them), the day index for
+  // retention, the user's newest checkpoint for the tombstone; operators' exports. Its key:
+  // lib/constructs/erasure.ts.
+  eraser: {
+    history: 'erase',
+    historyIndexes: ['byDay'],
+    state: 'erase',
+    serviceSecrets: true,
+    auditorsSecret: true,
+    checkpoints: 'read',
+  },
 };
 
 export interface ApiStackProps extends StackProps {
@@ -255,6 +278,8 @@ export class ApiStack extends Stack {
   public readonly sweepSchedule: Rule;
   public readonly metricsSchedules: MetricsSchedules;
   public readonly checkpointSchedule: Rule;
+  /** The erasure key and the eraser's schedules. */
+  public readonly erasure: Erasure;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -354,6 +379,9 @@ export class ApiStack extends Stack {
       retryAttempts: 0,
       maxEventAge: Duration.minutes(Math.min(config.checkpoints.intervalMinutes, 360)),
     });
+
+    // The eraser: its key (read by it alone) and its minute and daily schedules.
+    this.erasure = new Erasure(this, 'Erasures', { eraser: functions.eraser });
 
     // The metrics' nightly rollup and the stuck-owner gauge.
     this.metricsSchedules = new MetricsSchedules(this, 'MetricsSchedules', {

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { fileErasureKey } from '../functions/adapters/erasure-key';
 import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
 import type { CallbackQueue, Log } from '../functions/domain/ports';
 import { ENV, type StageConfig } from '../functions/schemas/config';
@@ -133,6 +134,8 @@ export interface LocalNames {
   notifyQueueUrl?: string;
   /** The checkpoints' folder and key file, as file: URLs (the runtime reads them locally). */
   checkpoints?: { bucket: string; keyId: string };
+  /** The erasure key's secret (the eraser's). */
+  erasureKeySecretArn?: string;
 }
 
 /**
@@ -159,6 +162,7 @@ export const localEnvironment = (
           [ENV.checkpointKeyId]: names.checkpoints.keyId,
         }
       : {}),
+    ...(names.erasureKeySecretArn ? { [ENV.erasureKeySecretArn]: names.erasureKeySecretArn } : {}),
   };
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(fn.env)) {
@@ -235,6 +239,8 @@ export interface BundleFunctionsOptions {
   notifyQueue?: Required<CallbackQueue>;
   /** The checkpoints' folder (local/checkpoints.ts): the functions reach it by file: URLs. */
   checkpointDir?: string;
+  /** The erasure key's file (made on first use): served as the eraser's secret. */
+  erasureKeyFile?: string;
   /** True: the functions' own output (their log lines) is dropped. @default false */
   quiet?: boolean;
   log: Log;
@@ -273,6 +279,13 @@ export const startBundleFunctions = async (
   const auditorsSecretArn = secretArn('auditors');
   const { auditors, operators } = options.settings;
   secrets.set(auditorsSecretArn, JSON.stringify({ auditors, operators }));
+  // The same key the sources use: the file's text is the secret's `erasureKey`.
+  const erasureKeySecretArn = secretArn('erasure-key');
+  if (options.erasureKeyFile) {
+    await fileErasureKey(options.erasureKeyFile).key();
+    const erasureKey = readFileSync(options.erasureKeyFile, 'utf8').trim();
+    secrets.set(erasureKeySecretArn, JSON.stringify({ erasureKey }));
+  }
   const queuePath = '/000000000000/parley-handover-callbacks.fifo';
   const notifyQueuePath = '/000000000000/parley-handover-notify.fifo';
   const endpoint = await startLocalAwsEndpoint({
@@ -292,6 +305,7 @@ export const startBundleFunctions = async (
     historyTable: options.tables.history,
     stateTable: options.tables.state,
     queueUrl,
+    ...(options.erasureKeyFile ? { erasureKeySecretArn } : {}),
     ...(options.notifyQueue ? { notifyQueueUrl: `${endpoint.url}${notifyQueuePath}` } : {}),
     ...(options.checkpointDir
       ? {

@@ -8,7 +8,8 @@
 //   { "services": [ { "serviceIdentification", "accountIdentification",
 //       "sharedServiceAccountSecret", "name", "role"?, "callbackToken" | "callbackTokens",
 //       "apiToken" | "apiTokens", "downstreamUrl"?, "signingSecret"?, "rules"?, "failover"?,
-//       "notify"?: { "url"?, "events"? } } ],
+//       "notify"?: { "url"?, "events"? },
+//       "lease"?: { "idleSeconds"?, "maxSeconds"?, "warnBeforeSeconds"?, "onExpiry"? } } ],
 //     "auditors": [ { "name", "token" } ], "operators": [ { "name", "token" } ] }
 //
 // `role` defaults to "bot". When the simulator plays Parley, the first service is the account's
@@ -24,6 +25,7 @@ import {
   type CombinedServiceSecret,
   callbackTokensSecretSchema,
   failoverConfigSchema,
+  leaseConfigSchema,
   notifySchema,
   ruleSchema,
   serviceSecretSchema,
@@ -55,6 +57,7 @@ export const servicesFileSchema = z
             rules: z.array(ruleSchema).optional(),
             failover: z.optional(failoverConfigSchema),
             notify: z.optional(notifySchema),
+            lease: z.optional(leaseConfigSchema),
           })
           .strict()
           .refine((s) => s.callbackToken || s.callbackTokens, {
@@ -192,6 +195,7 @@ export const toStageConfig = (settings: LocalSettings, options: StageOptions): S
       rules: s.rules ?? [],
       ...(s.failover ? { failover: s.failover } : {}),
       ...(s.notify ? { notify: s.notify } : {}),
+      ...(s.lease ? { lease: s.lease } : {}),
     })),
     ...rest,
   });
@@ -232,6 +236,8 @@ export interface ServiceSpec {
   rules?: { match: string; newOwner: string; reason: string }[];
   /** The Service's failover settings (DESIGN.md "Failover"), as the stage configuration takes. */
   failover?: ServiceEntry['failover'];
+  /** The Service's lease (DESIGN.md "Timers"), as the stage configuration takes. */
+  lease?: ServiceEntry['lease'];
 }
 
 export interface ServicesFileOptions {
@@ -262,6 +268,7 @@ export const generateServicesFile = (
     ...(s.downstreamUrl ? { downstreamUrl: s.downstreamUrl } : {}),
     ...(s.rules ? { rules: s.rules } : {}),
     ...(s.failover ? { failover: s.failover } : {}),
+    ...(s.lease ? { lease: s.lease } : {}),
   })),
   auditors: (options.auditors ?? [{ name: 'local-auditor' }]).map((a) => ({
     name: a.name,
@@ -301,12 +308,19 @@ export const simulatorSeed = (
   settings: LocalSettings,
   owners?: Record<string, string>,
 ): SimSeed => {
-  // Here the default Service is known at load: failover asked of it is refused, not ignored.
+  // Here the default Service is known at load: failover or a lease asked of it is refused, not
+  // ignored.
   const first = settings.file.services[0]!;
   if (first.failover?.enabled === true) {
     throw new LocalSetupError(
       `The services file asks failover of "${first.name}", the simulator's default Service; ` +
         'the default Service never fails over (remove failover.enabled).',
+    );
+  }
+  if (first.lease !== undefined) {
+    throw new LocalSetupError(
+      `The services file gives "${first.name}", the simulator's default Service, a lease; ` +
+        'the default Service never holds one (remove lease).',
     );
   }
   return seedOf(settings, owners);

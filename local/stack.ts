@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { fileErasureKey } from '../functions/adapters/erasure-key';
 import { createStaticSecretsProvider } from '../functions/adapters/secrets';
+import { useErasureKey } from '../functions/platform/erasure-deps';
 import { type Clock, type Log, type MetricsSink, noMetrics } from '../functions/domain/ports';
 import type { AppDeps, DepsSource } from '../functions/platform/deps';
 import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
@@ -141,6 +143,11 @@ export interface LocalStackOptions {
    * @default PARLEY_CHECKPOINT_INTERVAL_MS, else the stage's checkpoints.intervalMinutes (15)
    */
   checkpointIntervalMs?: number;
+  /**
+   * The eraser's schedule (open erasures; `eraserNow(true)` or `erasure retention` for a retention
+   * run). 0 turns it off. @default PARLEY_ERASER_INTERVAL_MS, else 60000 (every minute, like AWS)
+   */
+  eraserIntervalMs?: number;
   log?: Log;
   /** Metrics in embedded metric format are for CloudWatch; locally they are off by default. */
   metrics?: MetricsSink;
@@ -172,6 +179,8 @@ export interface LocalStack {
   relayNow(): Promise<unknown>;
   /** Runs the metrics function's scheduled work (rollup and stuck owners) as a schedule would. */
   metricsNow(): Promise<unknown>;
+  /** Runs the eraser as its schedules would (`retention`: the daily run); its summary. */
+  eraserNow(retention?: boolean): Promise<unknown>;
   /** Runs the timers' sweep as the schedule would (its summary). */
   sweepNow(): Promise<unknown>;
   /** Runs the checkpoint job as its schedule would (its answer). */
@@ -340,6 +349,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     if (!options.dataDir) {
       cleanup.push(async () => rmSync(checkpointDir, { recursive: true, force: true }));
     }
+    // The erasure key beside them (`.local/erasure-key`): made on first use, kept between runs.
+    const erasureKeyFile = join(checkpointDir, 'erasure-key');
+    useErasureKey(config, fileErasureKey(erasureKeyFile));
     const runtime: RuntimeOptions = {
       config,
       secrets,
@@ -374,6 +386,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         queue,
         notifyQueue,
         checkpointDir,
+        erasureKeyFile,
         log: deps.log,
       });
       cleanup.push(() => run.close());
@@ -528,6 +541,29 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       checkpointTimer.unref();
     }
 
+    const eraserFn = fns.eraser as ((event: unknown) => Promise<unknown>) | undefined;
+    const eraserNow = async (retention = false) =>
+      eraserFn?.({ ...scheduledEvent(clock.now()), ...(retention ? { task: 'retention' } : {}) });
+    const eraserInterval =
+      options.eraserIntervalMs ?? intervalFromEnv('PARLEY_ERASER_INTERVAL_MS', 'eraser');
+    let eraserTimer: NodeJS.Timeout | null = null;
+    let erasing: Promise<unknown> | null = null;
+    if (eraserFn && eraserInterval > 0) {
+      eraserTimer = setInterval(() => {
+        if (erasing) return;
+        erasing = eraserNow()
+          .catch((err) =>
+            deps.log.warn('scheduled eraser run failed', {
+              error: err instanceof Error ? err.name : typeof err,
+            }),
+          )
+          .finally(() => {
+            erasing = null;
+          });
+      }, eraserInterval);
+      eraserTimer.unref();
+    }
+
     let closing: Promise<void> | null = null;
     return {
       url: gateway.url,
@@ -551,6 +587,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       relayNow,
       metricsNow,
       sweepNow,
+      eraserNow,
       checkpointNow,
       checkpointDir,
       close: () => {
@@ -560,9 +597,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           if (metricsTimer) clearInterval(metricsTimer);
           if (sweepTimer) clearInterval(sweepTimer);
           if (checkpointTimer) clearInterval(checkpointTimer);
+          if (eraserTimer) clearInterval(eraserTimer);
           // A run in flight still talks to the tables and Parley.
           await sweeping;
           await checkpointing;
+          await erasing;
           // Batches in flight may still talk to the gateway (a desk replying) and to Parley:
           // the queue stops first, then what it needed.
           await queue.stop().catch(() => undefined);

@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { configureCommand, EXIT, isHelp, UsageError, usageLine, usageSentence } from '../usage';
 import { ApiError } from './api-client';
 import { registerAudit } from './commands/audit';
+import { registerErasure } from './commands/erasure';
+import { registerExport } from './commands/export';
 import { registerHandover } from './commands/handover';
 import { registerLease } from './commands/lease';
 import { registerNotifications } from './commands/notifications';
@@ -54,6 +56,8 @@ const program = (io: CliIo, sink: ExitSink): Command => {
     registerReconcile,
     registerNotifications,
     registerRelease,
+    registerErasure,
+    registerExport,
   ]) {
     register(root, ctx, sink);
   }

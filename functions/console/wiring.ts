@@ -5,7 +5,7 @@ import { performHandover } from '../domain/handover/perform';
 import { reconcile } from '../domain/handover/reconcile';
 import { verifyUser } from '../domain/verify';
 import type { AppDeps } from '../platform/deps';
-import { handoverDeps } from '../platform/runtime';
+import { handoverDeps } from '../platform/views';
 import type { ConsoleDeps } from './deps';
 
 export const consoleDeps = (d: AppDeps): ConsoleDeps => {

@@ -3,7 +3,6 @@
 import * as z from 'zod/mini';
 import { VERIFY_PAGE_DEFAULT, VERIFY_PAGE_MAX } from '../domain/verify';
 import {
-  handoverRequestSchema,
   historyQuerySchema,
   messageRequestSchema,
   notificationsQuerySchema,
@@ -13,9 +12,13 @@ import {
   redeliverRequestSchema,
   releaseRequestSchema,
 } from '../schemas/api';
+import { checkpointRequestSchema } from '../schemas/checkpoints';
+import { metricsQuerySchema, stuckQuerySchema } from '../schemas/metrics-query';
+import { handoverRequestShapesSchema } from '../schemas/handover-request';
 import '../schemas/zod-config';
 import {
   acceptedSchema,
+  checkpointRunSchema,
   handoverPageSchema,
   handoverResultSchema,
   healthSchema,
@@ -31,10 +34,19 @@ import {
   verifyPageSchema,
   verifyReportSchema,
 } from './openapi-schemas';
+import { LEASE_OPERATIONS } from './openapi-lease';
+import { metricsAnswerSchema, stuckAnswerSchema } from './openapi-metrics';
+import { OFFER_OPERATIONS, offerCreatedSchema } from './openapi-offers';
+import { ERASURE_OPERATIONS } from './openapi-erasure';
 
 // ---------------------------------------------------------------- operations
 
-export type Security = 'callbackToken' | 'apiToken' | 'auditorToken' | 'operatorToken';
+export type Security =
+  | 'callbackToken'
+  | 'apiToken'
+  | 'auditorToken'
+  | 'operatorToken'
+  | 'consoleSession';
 
 export interface Operation {
   operationId: string;
@@ -43,11 +55,20 @@ export interface Operation {
   /** Any one of these; none: public. */
   security: Security[];
   query?: z.core.$ZodType;
-  body?: { schema: z.core.$ZodType; required: boolean } | 'any-json';
+  /** `form`: sent as application/x-www-form-urlencoded (the console's forms). */
+  body?: { schema: z.core.$ZodType; required: boolean; form?: boolean } | 'any-json';
   /** The Idempotency-Key header this operation takes: what a repeat under the same key does. */
   idempotencyKey?: string;
+  /** A second success answer (POST /handovers answers an offer 202). */
+  alsoOk?: { status: number; schema: z.core.$ZodType; description: string };
   /** The success status and its body. @default status 200 */
-  ok: { schema: z.core.$ZodType; csv?: boolean; status?: number } | 'openapi';
+  ok:
+    | { schema: z.core.$ZodType; csv?: boolean; status?: number }
+    | 'openapi'
+    /** The console: HTML pages (errors too), a 303 after a form, CSV for a search download. */
+    | { html: true; csv?: boolean; status?: number }
+    /** A PEM document, cacheable (the checkpoints' public key). */
+    | { pem: true; status?: number };
   errors: number[];
 }
 
@@ -56,6 +77,113 @@ const BODY = [413, 415];
 const PARLEY = [502, 503, 504];
 /** An auditor's routes: an operator may do all an auditor may. */
 const READERS: Security[] = ['auditorToken', 'operatorToken'];
+
+/** The console's answers: pages (errors are pages too), 303 after a form. */
+const PAGE_ERRORS = [400, 401, 404, 500, ...PARLEY];
+const FORM_ERRORS = [400, 401, 403, 404, 409, 413, 415, 500, ...PARLEY];
+const SESSION: Security[] = ['consoleSession'];
+const consoleForm = (fields: Record<string, z.core.$ZodType>) => ({
+  schema: z.object({ csrf: z.string(), ...fields }),
+  required: true,
+  form: true,
+});
+const reasonField = z.string().check(z.minLength(1), z.maxLength(100));
+
+/** The operations console (functions/console/): HTML for browsers, a session cookie. */
+const CONSOLE_OPERATIONS: Readonly<Record<string, Operation>> = {
+  'GET /console': {
+    operationId: 'consoleOverview',
+    summary: 'Console: the overview, or the login form without a session',
+    tag: 'console',
+    security: [],
+    ok: { html: true },
+    errors: [500, ...PARLEY],
+  },
+  'GET /console/users/{userId}': {
+    operationId: 'consoleUser',
+    summary: "Console: a user's timeline, verify badge, owner now and at an instant",
+    tag: 'console',
+    security: SESSION,
+    query: z.object({ at: z.optional(z.string()), before: z.optional(z.string()) }),
+    ok: { html: true },
+    errors: PAGE_ERRORS,
+  },
+  'GET /console/search': {
+    operationId: 'consoleSearch',
+    summary: 'Console: search the history (format=csv downloads it)',
+    tag: 'console',
+    security: SESSION,
+    query: z.object({
+      ...Object.fromEntries(
+        ['from', 'to', 'service', 'reason', 'status', 'source', 'cursor'].map((name) => [
+          name,
+          z.optional(z.string()),
+        ]),
+      ),
+      format: z.optional(z.enum(['csv'])),
+    }),
+    ok: { html: true, csv: true },
+    errors: PAGE_ERRORS,
+  },
+  'GET /console/stuck': {
+    operationId: 'consoleStuck',
+    summary: 'Console: stuck owners and stale pending handovers, with actions',
+    tag: 'console',
+    security: SESSION,
+    ok: { html: true },
+    errors: PAGE_ERRORS,
+  },
+  'GET /console/static/{file}': {
+    operationId: 'consoleStatic',
+    summary: 'Console: its script, stylesheet and vendored htmx (immutable, cached a year)',
+    tag: 'console',
+    security: [],
+    ok: { html: true },
+    errors: [404, 500],
+  },
+  'POST /console/login': {
+    operationId: 'consoleLogin',
+    summary:
+      "Console: trade an auditor's or operator's token for a session cookie (5 failed logins a minute per source: 429 with Retry-After)",
+    tag: 'console',
+    security: [],
+    body: {
+      schema: z.object({ token: z.string(), next: z.optional(z.string()) }),
+      required: true,
+      form: true,
+    },
+    ok: { html: true, status: 303 },
+    errors: [400, 401, 403, 415, 500],
+  },
+  'POST /console/logout': {
+    operationId: 'consoleLogout',
+    summary: 'Console: end the session',
+    tag: 'console',
+    security: SESSION,
+    body: consoleForm({}),
+    ok: { html: true, status: 303 },
+    errors: [401, 403, 415, 500],
+  },
+  'POST /console/users/{userId}/reconcile': {
+    operationId: 'consoleReconcile',
+    summary: "Console: reconcile one user (operators), the reason logged with the operator's name",
+    tag: 'console',
+    security: SESSION,
+    body: consoleForm({ reason: reasonField }),
+    ok: { html: true, status: 303 },
+    errors: FORM_ERRORS,
+  },
+  'POST /console/users/{userId}/release': {
+    operationId: 'consoleRelease',
+    summary:
+      'Console: release one user to the default Service (operators), recorded as operator:{name}',
+    tag: 'console',
+    security: SESSION,
+    body: consoleForm({ reason: reasonField, key: z.string() }),
+    ok: { html: true, status: 303 },
+    errors: FORM_ERRORS,
+  },
+};
 
 /** One operation per declared route (HEAD ones are derived from GET), keyed by route key. */
 export const OPERATIONS: Readonly<Record<string, Operation>> = {
@@ -70,13 +198,18 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   },
   'POST /handovers': {
     operationId: 'createHandover',
-    summary: 'Hand a user over to another Service',
+    summary: 'Hand a user over to another Service, or offer it (`mode: "offer"`: 202)',
     tag: 'handovers',
     security: ['apiToken'],
-    body: { schema: handoverRequestSchema, required: true },
+    body: { schema: handoverRequestShapesSchema, required: true },
     idempotencyKey:
       'A repeat with the same body answers the same result; with another body 422. Kept 24 h.',
     ok: { schema: handoverResultSchema },
+    alsoOk: {
+      status: 202,
+      schema: offerCreatedSchema,
+      description: 'An offer (`mode: "offer"`): made, pending until answered or expired',
+    },
     errors: [...AUTH, ...BODY, 409, 422, ...PARLEY],
   },
   'POST /users/{userId}/messages': {
@@ -179,6 +312,53 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
       "Names the release: a repeat of the call replays each user's move instead of trying it again (the cursor carries it on). Kept 24 h.",
     ok: { schema: z.union([releaseDryRunSchema, releaseRunSchema]) },
     errors: [...AUTH, ...BODY, 422, ...PARLEY],
+  },
+  ...CONSOLE_OPERATIONS,
+  ...OFFER_OPERATIONS,
+  ...LEASE_OPERATIONS,
+  ...ERASURE_OPERATIONS,
+  'GET /metrics': {
+    operationId: 'getMetrics',
+    summary:
+      'Ownership metrics per UTC day (docs/METRICS.md): rollups for mature days, the rest computed now and provisional',
+    tag: 'metrics',
+    security: READERS,
+    query: metricsQuerySchema,
+    ok: { schema: metricsAnswerSchema, csv: true },
+    errors: [...AUTH, ...PARLEY],
+  },
+  'GET /metrics/stuck': {
+    operationId: 'listStuckOwners',
+    summary: 'Users who wrote last and have waited on a non-default owner past stuckAfterMinutes',
+    tag: 'metrics',
+    security: READERS,
+    query: stuckQuerySchema,
+    ok: { schema: stuckAnswerSchema },
+    errors: [...AUTH, ...PARLEY],
+  },
+  'POST /checkpoints': {
+    operationId: 'createCheckpoint',
+    summary: 'Sign and store a checkpoint of the chain heads changed since the last one',
+    tag: 'audit',
+    security: ['operatorToken'],
+    body: { schema: checkpointRequestSchema, required: false },
+    ok: { schema: checkpointRunSchema, status: 201 },
+    alsoOk: {
+      status: 200,
+      schema: checkpointRunSchema,
+      description:
+        'No history changed since the last checkpoint: nothing written (`checkpoint: null`)',
+    },
+    // 409: other runs kept taking the next place in the chain (checkpoint_in_progress).
+    errors: [...AUTH, ...BODY, 409],
+  },
+  'GET /checkpoints/public-key': {
+    operationId: 'checkpointPublicKey',
+    summary: "The checkpoints' public key (PEM, ECDSA P-256): what verifies their signatures",
+    tag: 'audit',
+    security: [],
+    ok: { pem: true },
+    errors: [500],
   },
   'GET /health': {
     operationId: 'health',

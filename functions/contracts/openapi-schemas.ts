@@ -53,10 +53,14 @@ export const ERROR_CODES: Readonly<Record<string, number>> = {
   invalid_offer: 400,
   invalid_offer_id: 400,
   checkpoint_in_progress: 409,
+  invalid_erasure_id: 400,
+  erasure_not_found: 404,
+  erasure_backlog: 503,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,
   cannot_release_default: 422,
+  lease_limit_exceeded: 422,
   internal_error: 500,
   parley_error: 502,
   parley_unavailable: 503,
@@ -78,7 +82,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   409: 'Conflict',
   413: 'Body too large',
   415: 'The body is not sent as application/json',
-  422: 'Refused as asked: an Idempotency-Key reused with another body, or the default Service released',
+  422: 'Refused as asked: an Idempotency-Key reused with another body, the default Service released, or a lease past its hard limit',
   500: 'Internal error (generic message, nothing internal)',
   502: 'Parley refused the call',
   503: 'Unavailable; retry after Retry-After',
@@ -98,6 +102,8 @@ export const errorBody = (status: number) =>
       message: z.string(),
       currentOwner: z.optional(z.nullable(z.string())),
       parley: z.optional(z.object({ status: z.number(), code: z.nullable(z.string()) })),
+      // lease_limit_exceeded names the limit the extension would have run past.
+      ...(status === 422 ? { hardExpiresAt: z.optional(z.string()) } : {}),
     }),
   });
 
@@ -151,6 +157,9 @@ export const handoverRecordSchema = z.object({
       onTimeout: z.optional(z.string()),
     }),
   ),
+  chain: z.optional(z.literal(2)),
+  salt: z.optional(z.string()),
+  metadataErased: z.optional(z.object({ at: z.string(), erasureId: z.string() })),
 });
 
 export const handoverResultSchema = z.object({
@@ -161,11 +170,22 @@ export const handoverResultSchema = z.object({
 
 export const messageResultSchema = z.object({ userId: z.string(), sent: z.literal(true) });
 
+/** The owner's lease of a user (GET owner: shown while Parley agrees with the cached owner). */
+export const leaseViewSchema = z.object({
+  expiresAt: z.string(),
+  hardExpiresAt: z.string(),
+  lastUserAt: z.string(),
+  lastOwnerAt: z.string(),
+  /** When lease.expiring went out; gone once activity moved the warning point ahead. */
+  warnedAt: z.optional(z.string()),
+});
+
 export const ownerNowSchema = z.object({
   userId: z.string(),
   owner: ownerView,
   since: z.optional(z.string()),
   lastHandoverId: z.optional(z.string()),
+  lease: z.optional(leaseViewSchema),
 });
 
 export const ownerAtSchema = z.object({
@@ -256,6 +276,7 @@ export const verifyReportSchema = z.object({
     }),
   ),
   checkpoint: z.optional(checkpointCoverageSchema),
+  erased: z.optional(z.object({ metadata: z.number() })),
 });
 
 /** A signed checkpoint without its heads (they are in the bucket), and the hash that chains it. */

@@ -13,6 +13,7 @@ import {
   QUERY_ERROR_CODES,
 } from '../schemas/api';
 import { downstreamAnswerSchema } from '../schemas/downstream';
+import { OFFERS_PAGE_DEFAULT, OFFERS_PAGE_MAX } from '../schemas/handover-request';
 import '../schemas/zod-config';
 import { type Operation, OPERATIONS } from './openapi-operations';
 import {
@@ -20,12 +21,15 @@ import {
   errorBody,
   forwardPayloadSchema,
   handoverRecordSchema,
+  leaseViewSchema,
   ownerView,
   RETRY_AFTER_STATUSES,
   STATUS_TEXT,
   verifyReportSchema,
 } from './openapi-schemas';
 import { type HttpRoute, httpRoutes, routeKey } from './routes';
+import { WEBHOOKS } from './openapi-webhooks';
+import { SESSION_COOKIE } from '../console/session';
 
 export { OPERATIONS } from './openapi-operations';
 export * from './openapi-schemas';
@@ -66,6 +70,8 @@ const TAGS: Readonly<Record<string, string>> = {
   audit: 'The history, its verification and recovery (auditors and operators)',
   notifications: 'What Services were told about their users (the outbox), and redelivery',
   operators: 'Actions that move users (operators)',
+  offers: 'Offers of a user to another Service, with a deadline: read, accept, decline, cancel',
+  console: 'The operations console: HTML pages for browsers, a session cookie from a login form',
   meta: 'Liveness and this document (public)',
 };
 
@@ -77,6 +83,7 @@ const PARAM_TEXT: Readonly<Record<string, string>> = {
   userId: 'A user id (1-128 UTF-16 code units, no `/`, no control or invisible characters).',
   serviceId: "The Service's identification (as registered with Parley).",
   id: 'A notification id, as GET /notifications lists it.',
+  offerId: 'An offer id, as POST /handovers with `mode: "offer"` answered it.',
   at: 'An RFC 3339 instant with a zone, inclusive at the precision written (`…:05Z` reads `…:05.999Z`).',
   from: 'Start of the range: an RFC 3339 date or date-time with a zone (`+` written %2B).',
   to: 'End of the range (inclusive): a date (its last millisecond) or a date-time with a zone.',
@@ -104,6 +111,7 @@ const LIMIT_TEXT: Readonly<Record<string, string>> = {
   listHandovers: `Page size, 1-${AUDIT_PAGE_MAX} (default ${AUDIT_PAGE_DEFAULT}).`,
   verifyUsers: `Users per page, 1-${VERIFY_PAGE_MAX} (default ${VERIFY_PAGE_DEFAULT}).`,
   listNotifications: `Page size, 1-${NOTIFICATIONS_PAGE_MAX} (default ${NOTIFICATIONS_PAGE_DEFAULT}).`,
+  listUserOffers: `Offers per answer, 1-${OFFERS_PAGE_MAX} (default ${OFFERS_PAGE_DEFAULT}).`,
 };
 
 function queryParameters(op: Operation, schemas: Record<string, Json>): Json[] {
@@ -147,9 +155,20 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
   const head = route.method === 'HEAD';
   const okHeaders: Json = {};
   const okContent: Json = {};
+  const page = op.ok !== 'openapi' && 'html' in op.ok;
   if (op.ok === 'openapi') {
     okHeaders['Cache-Control'] = header('The document is cached (public).');
     okContent['application/json'] = { schema: { type: 'object' } };
+  } else if ('pem' in op.ok) {
+    okHeaders['Cache-Control'] = header('The key is cached (public).');
+    okContent['application/x-pem-file'] = { schema: { type: 'string' } };
+  } else if ('html' in op.ok) {
+    if (op.ok.status === 303) {
+      okHeaders.Location = header('Where the browser goes next (a console page).');
+    } else {
+      okContent['text/html'] = { schema: { type: 'string' } };
+    }
+    if (op.ok.csv) okContent['text/csv'] = { schema: { type: 'string' } };
   } else {
     okContent['application/json'] = { schema: ref(`${pascal(op.operationId)}Response`) };
     if (op.ok.csv) {
@@ -162,11 +181,25 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
   const okStatus = op.ok === 'openapi' ? 200 : (op.ok.status ?? 200);
   const responses: Json = {
     [String(okStatus)]: {
-      description: okStatus === 202 ? 'Accepted' : 'OK',
+      description: okStatus === 202 ? 'Accepted' : okStatus === 303 ? 'See Other' : 'OK',
       ...(Object.keys(okHeaders).length ? { headers: okHeaders } : {}),
-      ...(head ? {} : { content: okContent }),
+      ...(head || Object.keys(okContent).length === 0 ? {} : { content: okContent }),
     },
   };
+  if (op.alsoOk) {
+    responses[String(op.alsoOk.status)] = {
+      description: op.alsoOk.description,
+      ...(head
+        ? {}
+        : {
+            content: {
+              'application/json': {
+                schema: ref(`${pascal(op.operationId)}${op.alsoOk.status}Response`),
+              },
+            },
+          }),
+    };
+  }
   for (const status of [...new Set(op.errors)].sort((a, b) => a - b)) {
     responses[String(status)] = {
       description: STATUS_TEXT[status] ?? String(status),
@@ -180,7 +213,11 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
             },
           }
         : {}),
-      ...(head ? {} : { content: { 'application/json': { schema: ref(`Error${status}`) } } }),
+      ...(head
+        ? {}
+        : page
+          ? { content: { 'text/html': { schema: { type: 'string' } } } }
+          : { content: { 'application/json': { schema: ref(`Error${status}`) } } }),
     };
   }
   // API Gateway throttles every route (infra.*Throttle) and answers 429 itself, in its own body.
@@ -207,7 +244,9 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
         : {
             required: op.body.required,
             content: {
-              'application/json': { schema: ref(`${pascal(op.operationId)}Request`) },
+              [op.body.form ? 'application/x-www-form-urlencoded' : 'application/json']: {
+                schema: ref(`${pascal(op.operationId)}Request`),
+              },
             },
           };
   return {
@@ -246,7 +285,8 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
     const base = pascal(op.operationId);
     if (op.query) named[`${base}Query`] = op.query;
     if (op.body && op.body !== 'any-json') named[`${base}Request`] = op.body.schema;
-    if (op.ok !== 'openapi') named[`${base}Response`] = op.ok.schema;
+    if (op.ok !== 'openapi' && 'schema' in op.ok) named[`${base}Response`] = op.ok.schema;
+    if (op.alsoOk) named[`${base}${op.alsoOk.status}Response`] = op.alsoOk.schema;
   }
   for (const status of new Set(Object.values(ERROR_CODES))) {
     named[`Error${status}`] = errorBody(status);
@@ -254,6 +294,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
   Object.assign(named, {
     HandoverRecord: handoverRecordSchema,
     OwnerView: ownerView,
+    LeaseView: leaseViewSchema,
     VerifyReport: verifyReportSchema,
     ForwardPayload: forwardPayloadSchema,
     DownstreamAnswer: downstreamAnswerSchema,
@@ -286,52 +327,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
     servers: [{ url: '/', description: 'The API of one stage (API Gateway URL, or npm start)' }],
     tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
-    webhooks: {
-      forward: {
-        post: {
-          operationId: 'forward',
-          // Authenticated by its signature headers (below): no security scheme of this API.
-          security: [],
-          summary: "A user's callback, forwarded to the owning Service's downstreamUrl, signed",
-          description:
-            'At least once, with a stable delivery id: dedupe on X-Handover-Delivery; reject timestamps more than 5 minutes old. A non-2xx answer, a timeout or a body that is not an answer is retried.',
-          parameters: [
-            {
-              name: 'X-Handover-Timestamp',
-              in: 'header',
-              required: true,
-              description: 'Unix seconds when the forward was signed.',
-              schema: { type: 'string', pattern: '^[0-9]+$' },
-            },
-            {
-              name: 'X-Handover-Delivery',
-              in: 'header',
-              required: true,
-              description: 'The delivery id, the same on every retry.',
-              schema: { type: 'string' },
-            },
-            {
-              name: 'X-Handover-Signature',
-              in: 'header',
-              required: false,
-              description:
-                'v1=hex(HMAC-SHA256(signingSecret, "{timestamp}.{raw body}")); present when the Service has a signingSecret.',
-              schema: { type: 'string', pattern: '^v1=[0-9a-f]{64}$' },
-            },
-          ],
-          requestBody: {
-            required: true,
-            content: { 'application/json': { schema: ref('ForwardPayload') } },
-          },
-          responses: {
-            '200': {
-              description: 'Any 2xx: optionally a reply to send and a handover to perform',
-              content: { 'application/json': { schema: ref('DownstreamAnswer') } },
-            },
-          },
-        },
-      },
-    },
+    webhooks: WEBHOOKS,
     components: {
       schemas,
       securitySchemes: {
@@ -340,6 +336,13 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Json {
         ),
         apiToken: bearer("A Service's API token."),
         auditorToken: bearer("An auditor's token from the auditors' secret (reads)."),
+        consoleSession: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: SESSION_COOKIE,
+          description:
+            'The console session from POST /console/login (HttpOnly, Secure, SameSite=Strict; 30 min idle, 8 h at most). Every POST also needs Sec-Fetch-Site: same-origin (or a matching Origin) and the CSRF token of the form.',
+        },
         operatorToken: bearer(
           "An operator's token from the auditors' secret: all an auditor may, and actions that move users or resend notifications.",
         ),

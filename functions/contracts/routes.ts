@@ -18,7 +18,12 @@ export type FunctionName =
   | 'release'
   | 'lease'
   | 'offers'
-  | 'sweep';
+  | 'sweep'
+  | 'console'
+  | 'metrics'
+  | 'checkpoint'
+  | 'erasure'
+  | 'eraser';
 
 export interface FunctionSpec {
   /** File under functions/handlers/ that exports `handler`. */
@@ -130,6 +135,47 @@ export const functionSpecs: Record<FunctionName, FunctionSpec> = {
     memoryMb: 512,
     timeoutSeconds: 60,
   },
+  // The operations console (HTML): a page reads bounded pages of the stores; an operator's
+  // release is one handover (the handover's timeout).
+  console: {
+    entry: 'console.ts',
+    description: 'The operations console (server-rendered HTML, sessions)',
+    memoryMb: 512,
+    timeoutSeconds: 15,
+  },
+  // Ownership metrics: the route computes the days without a rollup from their records (at most
+  // 31), the schedules build the rollups and the stuck-owner gauge. API Gateway answers by 30 s.
+  metrics: {
+    entry: 'metrics.ts',
+    description: 'GET /metrics, GET /metrics/stuck; the daily rollup and stuck owners (schedules)',
+    memoryMb: 1024,
+    timeoutSeconds: 30,
+  },
+  // Signed checkpoints (schedule and operators): a listing of the window's records, then a KMS
+  // signature and a few S3 writes per checkpoint, bounded per run.
+  checkpoint: {
+    entry: 'checkpoints.ts',
+    description: 'Signed checkpoints of the chain heads (schedule, POST /checkpoints, public key)',
+    memoryMb: 512,
+    timeoutSeconds: 120,
+  },
+  // Erasure requests, the register and its verification (reads, register puts): one user's
+  // records and outbox items read by key, a page of the register scanned.
+  erasure: {
+    entry: 'erasure.ts',
+    description: 'POST /users/{userId}/erasure, the erasure register (operators, auditors)',
+    memoryMb: 512,
+    timeoutSeconds: 30,
+  },
+  // The only function that changes or deletes history items: every minute the open erasures, once
+  // a day retention, a run bounded by its timeout less a margin; and the export (it alone holds
+  // the erasure key that finds a subject's tombstones).
+  eraser: {
+    entry: 'eraser.ts',
+    description: 'The eraser (schedules) and GET /users/{userId}/export',
+    memoryMb: 512,
+    timeoutSeconds: 300,
+  },
   health: { entry: 'health.ts', description: 'GET /health', memoryMb: 256, timeoutSeconds: 3 },
   openapi: {
     entry: 'openapi.ts',
@@ -168,6 +214,25 @@ const declaredRoutes: readonly HttpRoute[] = [
   { method: 'POST', path: '/offers/{offerId}/decline', fn: 'offers' },
   { method: 'POST', path: '/offers/{offerId}/cancel', fn: 'offers' },
   { method: 'GET', path: '/users/{userId}/offers', fn: 'offers' },
+  { method: 'GET', path: '/console', fn: 'console' },
+  { method: 'GET', path: '/console/users/{userId}', fn: 'console' },
+  { method: 'GET', path: '/console/search', fn: 'console' },
+  { method: 'GET', path: '/console/stuck', fn: 'console' },
+  { method: 'GET', path: '/console/static/{file}', fn: 'console' },
+  { method: 'POST', path: '/console/login', fn: 'console' },
+  { method: 'POST', path: '/console/logout', fn: 'console' },
+  { method: 'POST', path: '/console/users/{userId}/reconcile', fn: 'console' },
+  { method: 'POST', path: '/console/users/{userId}/release', fn: 'console' },
+  { method: 'GET', path: '/metrics', fn: 'metrics' },
+  { method: 'GET', path: '/metrics/stuck', fn: 'metrics' },
+  { method: 'POST', path: '/checkpoints', fn: 'checkpoint' },
+  { method: 'GET', path: '/checkpoints/public-key', fn: 'checkpoint' },
+  { method: 'POST', path: '/users/{userId}/erasure', fn: 'erasure' },
+  { method: 'GET', path: '/users/{userId}/export', fn: 'eraser' },
+  { method: 'GET', path: '/erasures', fn: 'erasure' },
+  { method: 'GET', path: '/erasures/{erasureId}', fn: 'erasure' },
+  { method: 'POST', path: '/erasures/reapply', fn: 'erasure' },
+  { method: 'POST', path: '/erasures/retention', fn: 'erasure' },
   { method: 'GET', path: '/health', fn: 'health' },
   { method: 'GET', path: '/openapi.json', fn: 'openapi' },
 ];

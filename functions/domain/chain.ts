@@ -1,33 +1,102 @@
-// The per-user hash chain over the history (DESIGN.md, "Hash chain").
+// The per-user hash chain over the history (DESIGN.md, "Hash chain"). Two versions:
 //
-//   hash = sha256hex(prevHash + canonicalJson(record without `hash` and without `metadata`))
+//   v1 (no `chain` field):  metadataDigest = sha256hex(canonical(metadata))
+//   v2 (`chain: 2`):        metadataDigest = hex(HMAC-SHA256(key = the record's salt, canonical(metadata)))
+//   both:                   hash = sha256hex(prevHash + canonical(record without hash, metadata,
+//                                                                  salt, metadataErased))
 //
-// `metadataDigest` (sha256hex of the canonical metadata) is part of the chained fields and the
-// metadata itself is not, so metadata can be erased later (set to null) without breaking the chain.
+// The digest is chained and the metadata is not, so metadata can be erased later without breaking
+// the chain. A v2 record carries a random per-record `salt` (32 bytes, base64url) outside the
+// chained part: once metadata and salt are erased, the digest kept in the chain can no longer
+// confirm a guessed value (a plain sha256 of `{"reason":"x"}` could). `metadataErased: { at,
+// erasureId }` marks such a record; it is outside the chained part too. New records are v2; v1 is
+// still verified (local data and tests).
 // verifyChain walks a user's records by seq and names the first broken link or gap. It detects edits
 // and deletions made outside this service; it cannot stop someone who rewrites the whole table, and
 // a deleted or rewritten *newest* record is only visible against the owner item's lastSeq/lastHash
 // (verify.ts, the use case behind the verify routes, checks it there).
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { canonicalJson } from './canonical';
 import type { HistoryStore } from './ports';
 import type { DraftRecord, HandoverRecord, HandoverStatus, ParleyOutcomeInfo } from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
+/** The chain version new records carry. */
+export const CHAIN_VERSION = 2;
+export const SALT_BYTES = 32;
+const SALT_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 export const sha256Hex = (text: string): string =>
   createHash('sha256').update(text, 'utf8').digest('hex');
 
+/** The v1 digest: sha256hex of the canonical metadata (null included). */
 export function metadataDigest(metadata: Record<string, unknown> | null): string {
   return sha256Hex(canonicalJson(metadata));
 }
 
+/** Where a record's salt comes from: random in production, fixed in tests. */
+export interface SaltSource {
+  /** 32 bytes, base64url (43 characters). */
+  next(): string;
+}
+
+export const randomSalts: SaltSource = {
+  next: () => randomBytes(SALT_BYTES).toString('base64url'),
+};
+
+/**
+ * A salt derived from `seed`, for records that must come out the same from every writer and whose
+ * metadata is null (nothing for a derivable salt to give away).
+ */
+export const saltFrom = (seed: string): SaltSource => ({
+  next: () => createHash('sha256').update(seed, 'utf8').digest('base64url'),
+});
+
+/** A well-formed salt's 32 bytes, or null (a salt this service never writes). */
+const saltBytes = (salt: unknown): Buffer | null =>
+  typeof salt === 'string' && SALT_SHAPE.test(salt) ? Buffer.from(salt, 'base64url') : null;
+
+/** The v2 digest: hex HMAC-SHA256 keyed with the salt's 32 bytes over the canonical metadata. */
+export function saltedMetadataDigest(
+  metadata: Record<string, unknown> | null,
+  salt: string,
+): string {
+  const key = saltBytes(salt);
+  if (!key) throw new Error('A salt is 32 bytes written as base64url (43 characters).');
+  return createHmac('sha256', key).update(canonicalJson(metadata), 'utf8').digest('hex');
+}
+
+/**
+ * The fields a new (v2) draft carries for its metadata: every writer of a draft spreads these in,
+ * so the salt is fixed with the draft (a recovery finishing a stored draft builds the same record).
+ */
+export function sealMetadata(
+  metadata: Record<string, unknown> | null,
+  salts: SaltSource = randomSalts,
+): Pick<DraftRecord, 'chain' | 'salt' | 'metadata' | 'metadataDigest'> {
+  const salt = salts.next();
+  return {
+    chain: CHAIN_VERSION,
+    salt,
+    metadata,
+    metadataDigest: saltedMetadataDigest(metadata, salt),
+  };
+}
+
 export function hashRecord(record: Omit<HandoverRecord, 'hash'>): string {
-  // A full record may be passed too: its `hash` is never part of what it chains.
-  const { metadata: _metadata, hash: _hash, ...chained } = record as HandoverRecord;
+  // A full record may be passed too: its `hash` is never part of what it chains, nor are the
+  // metadata, its salt and the erasure mark (all may be removed or added later).
+  const {
+    metadata: _metadata,
+    hash: _hash,
+    salt: _salt,
+    metadataErased: _erased,
+    ...chained
+  } = record as HandoverRecord;
   return sha256Hex(record.prevHash + canonicalJson(chained));
 }
 
+/** The one way a draft becomes a record: every writer (handover, observed, offer, recovery). */
 export function finalizeRecord(
   draft: DraftRecord,
   status: HandoverStatus,
@@ -35,6 +104,25 @@ export function finalizeRecord(
 ): HandoverRecord {
   const unhashed: Omit<HandoverRecord, 'hash'> = { ...draft, status, parley };
   return { ...unhashed, hash: hashRecord(unhashed) };
+}
+
+/**
+ * Whether a record's metadata agrees with its chained digest: `ok`, `erased` (v2: metadata and salt
+ * gone and the erasure marked; v1: metadata null, which v1 cannot tell from "none"), or `mismatch`.
+ */
+export function metadataState(record: HandoverRecord): 'ok' | 'erased' | 'mismatch' {
+  if (record.chain === undefined) {
+    if (record.metadata === null) return record.metadataErased ? 'erased' : 'ok';
+    return metadataDigest(record.metadata) === record.metadataDigest ? 'ok' : 'mismatch';
+  }
+  if (record.chain !== CHAIN_VERSION) return 'mismatch';
+  if (record.salt === undefined) {
+    return record.metadata === null && record.metadataErased ? 'erased' : 'mismatch';
+  }
+  if (!saltBytes(record.salt)) return 'mismatch';
+  return saltedMetadataDigest(record.metadata, record.salt) === record.metadataDigest
+    ? 'ok'
+    : 'mismatch';
 }
 
 export type ChainProblem =
@@ -56,9 +144,12 @@ export interface ExpectedHead {
   lastHash: string;
 }
 
-/** `count`: records checked and found sound (all of them when ok, those before the break if not). */
+/**
+ * `count`: records checked and found sound (all of them when ok, those before the break if not);
+ * `erased`: how many of those had their metadata erased (marked so), when any did.
+ */
 export type ChainReport =
-  | { ok: true; count: number; lastHash: string }
+  | { ok: true; count: number; lastHash: string; erased?: number }
   | {
       ok: false;
       count: number;
@@ -72,6 +163,7 @@ export type ChainReport =
  */
 export class ChainWalker {
   private count = 0;
+  private erased = 0;
   private expectedSeq = 1;
   private prevHash = GENESIS_HASH;
   /** The hash of the record at the expected head's seq, once walked past. */
@@ -83,6 +175,11 @@ export class ChainWalker {
     private readonly userId: string,
     private readonly head?: ExpectedHead,
   ) {}
+
+  /** Records walked so far whose metadata was erased (`metadataErased`). */
+  get erasedCount(): number {
+    return this.erased;
+  }
 
   /** False once a break was found (further records are not looked at). */
   add(record: HandoverRecord): boolean {
@@ -96,6 +193,7 @@ export class ChainWalker {
       return false;
     }
     this.count++;
+    if (record.metadataErased) this.erased++;
     this.expectedSeq++;
     this.prevHash = record.hash;
     if (this.head && record.seq === this.head.lastSeq) {
@@ -110,10 +208,8 @@ export class ChainWalker {
     if (record.seq !== this.expectedSeq) return 'seq_gap';
     if (record.prevHash !== this.prevHash) return 'prev_hash_mismatch';
     if (hashRecord(record) !== record.hash) return 'hash_mismatch';
-    // An erased metadata (null) is allowed; a present one must still match its digest.
-    if (record.metadata !== null && metadataDigest(record.metadata) !== record.metadataDigest) {
-      return 'metadata_digest_mismatch';
-    }
+    // Erased metadata is allowed (reported as erased); a present one must match its digest.
+    if (metadataState(record) === 'mismatch') return 'metadata_digest_mismatch';
     return null;
   }
 
@@ -133,7 +229,12 @@ export class ChainWalker {
     }
     return this.broken
       ? { ok: false, count: this.count, firstBroken: this.broken }
-      : { ok: true, count: this.count, lastHash: this.prevHash };
+      : {
+          ok: true,
+          count: this.count,
+          lastHash: this.prevHash,
+          ...(this.erased > 0 ? { erased: this.erased } : {}),
+        };
   }
 }
 

@@ -88,6 +88,16 @@ export class NotificationBusyError extends AppError {
   }
 }
 
+/** 409: other checkpoint runs kept taking the next place in the chain (each is written once). */
+export class CheckpointConflictError extends AppError {
+  readonly httpStatus = 409;
+  readonly code = 'checkpoint_in_progress';
+  override readonly retryAfterSeconds = 5;
+  constructor() {
+    super('Another checkpoint run is writing the next checkpoint; retry shortly.');
+  }
+}
+
 export class OwnerChangedError extends AppError {
   readonly httpStatus = 409;
   readonly code = 'owner_changed';
@@ -284,3 +294,22 @@ export const parleyErrorCode = (err: ParleyError): string =>
     : err instanceof ParleyTimeoutError
       ? 'timeout'
       : 'network_error';
+
+/** 404: no erasure has this id. */
+export class ErasureNotFoundError extends AppError {
+  readonly httpStatus = 404;
+  readonly code = 'erasure_not_found';
+  constructor() {
+    super('No erasure has this id.');
+  }
+}
+
+/** 503: the eraser's work list is full; the erasure was not registered. */
+export class ErasureBacklogError extends AppError {
+  readonly httpStatus = 503;
+  readonly code = 'erasure_backlog';
+  override readonly retryAfterSeconds = 60;
+  constructor() {
+    super('Too many erasures are waiting for the eraser; retry in a minute.');
+  }
+}

@@ -202,6 +202,16 @@ export interface CircuitStore {
    * `item.version` must be `expectedVersion + 1`.
    */
   compareAndSet(item: CircuitItem, expectedVersion: number): Promise<boolean>;
+  /**
+   * Adds outcomes to the stored closed window that began at `windowStart`, version + 1, in one
+   * write that concurrent writers cannot make fail: the item after, or null when no such window
+   * is stored (none yet, another window, or not closed).
+   */
+  addCounts(
+    serviceId: string,
+    windowStart: number,
+    counts: { requests: number; failures: number },
+  ): Promise<CircuitItem | null>;
 }
 
 /** The outbox: notification items in the state table (functions/adapters/notification-store.ts). */

@@ -37,4 +37,6 @@ export const indexKeys = {
   owner: (service: string, shard: number) => `OWNER#${service}#${shard}`,
   /** State byNotificationStatus: outbox items by status. */
   notificationStatus: (status: string, shard: number) => `NTF#${status}#${shard}`,
+  /** State byInbound: the metrics' first-inbound notes of one UTC day, by user. */
+  inbound: (day: string, shard: number) => `INBOUND#${day}#${shard}`,
 } as const;

@@ -78,6 +78,18 @@ export interface HandoverRecord {
   kind?: 'offer';
   /** The offer a record is about: on `kind: 'offer'` records, and on an offer's handover. */
   offer?: OfferRef;
+  /** 2 on records of chain v2 (chain.ts: salted metadata digest); absent on v1 records. */
+  chain?: 2;
+  /** v2: 32 random bytes (base64url) keying the metadata digest; outside the chained part. */
+  salt?: string;
+  /** Set when the metadata and salt were erased (domain/erasure); outside the chained part. */
+  metadataErased?: MetadataErasure;
+}
+
+/** Which erasure removed a record's metadata, and when. */
+export interface MetadataErasure {
+  at: string;
+  erasureId: string;
 }
 
 /** The record as fixed when the pending marker is written: everything but the outcome. */

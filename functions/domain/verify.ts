@@ -61,6 +61,8 @@ export interface VerifyReport {
   pending?: { seq: number; handoverId: string; markedAt: string; recorded: boolean };
   /** Against the newest checkpoint holding the user; absent where no checkpoints are kept. */
   checkpoint?: CheckpointCoverage;
+  /** Records found sound whose metadata an erasure removed (domain/erasure); absent when none. */
+  erased?: { metadata: number };
 }
 
 export interface VerifyDeps {
@@ -90,6 +92,8 @@ interface Walk {
   atHead: HandoverRecord | null;
   /** The record at `checkpointSeq`, once walked past. */
   atCheckpoint: HandoverRecord | null;
+  /** Sound records marked `metadataErased`. */
+  erased: number;
 }
 
 async function walk(
@@ -119,9 +123,10 @@ async function walk(
     cursor = page.cursor;
   } while (sound && cursor);
   const report = walker.report();
+  const erased = walker.erasedCount;
   return report.ok
-    ? { n: report.count, chainBreak: null, atHead, atCheckpoint }
-    : { n: report.count, chainBreak: report.firstBroken, atHead, atCheckpoint };
+    ? { n: report.count, chainBreak: null, atHead, atCheckpoint, erased }
+    : { n: report.count, chainBreak: report.firstBroken, atHead, atCheckpoint, erased };
 }
 
 /**
@@ -200,6 +205,7 @@ function judge(
         }
       : {}),
     ...(checkpoint ? { checkpoint: coverageOf(checkpoint, w.n, w.atCheckpoint) } : {}),
+    ...(w.erased > 0 ? { erased: { metadata: w.erased } } : {}),
   };
 }
 

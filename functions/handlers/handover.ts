@@ -1,11 +1,15 @@
-// POST /handovers: a Service moves one of its users to another Service.
+// POST /handovers: a Service moves one of its users to another Service, or (`mode: "offer"`)
+// offers the user to it: 202 with the offer.
 import { performHandover } from '../domain/handover/perform';
+import { makeOffer } from '../domain/offers/create';
 import { ValidationError } from '../domain/errors';
-import { handoverRequestSchema, idempotencyKeySchema } from '../schemas/api';
+import { idempotencyKeySchema } from '../schemas/api';
+import { handoverRequestSchema } from '../schemas/handover-request';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, requireService } from '../platform/handler';
 import { header, json, parseJsonBody } from '../platform/http';
-import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { handoverDeps } from '../platform/views';
 
 export const makeHandler = (deps: DepsSource) =>
   httpHandler(deps, async (event, d) => {
@@ -18,8 +22,23 @@ export const makeHandler = (deps: DepsSource) =>
         'invalid_idempotency_key',
       );
     }
+    const { mode, offerTimeoutSeconds, onTimeout, deliverDuringOffer, ...handover } = request;
+    if (mode === 'offer') {
+      const made = await makeOffer(
+        {
+          ...handover,
+          offerTimeoutSeconds,
+          onTimeout,
+          deliverDuringOffer,
+          requestedBy: serviceId,
+          idempotencyKey: key,
+        },
+        handoverDeps(d),
+      );
+      return json(202, { offer: made.offer });
+    }
     const result = await performHandover(
-      { ...request, requestedBy: serviceId, source: 'api', idempotencyKey: key },
+      { ...handover, requestedBy: serviceId, source: 'api', idempotencyKey: key },
       handoverDeps(d),
     );
     return json(200, result);

@@ -4,7 +4,8 @@ import { messageRequestSchema } from '../schemas/api';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, requireService, userIdParam } from '../platform/handler';
 import { json, parseJsonBody } from '../platform/http';
-import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { handoverDeps } from '../platform/views';
 
 export const makeHandler = (deps: DepsSource) =>
   httpHandler(deps, async (event, d) => {

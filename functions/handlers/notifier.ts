@@ -11,7 +11,8 @@ import { relayPending } from '../domain/notify/relay';
 import { type SendDeps, sendNotification } from '../domain/notify/send';
 import type { DepsSource } from '../platform/deps';
 import { flushMetrics, startInvocation } from '../platform/handler';
-import { depsFromEnvironment, relayDeps, sendDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { relayDeps, sendDeps } from '../platform/views';
 
 interface ScheduledEvent {
   source: 'aws.events';

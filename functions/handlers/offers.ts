@@ -13,7 +13,8 @@ import { listOffers } from '../domain/offers/find';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, requireService, userIdParam } from '../platform/handler';
 import { json, parseJsonBody, parseQuery } from '../platform/http';
-import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { handoverDeps } from '../platform/views';
 import {
   declineRequestSchema,
   offerIdSchema,

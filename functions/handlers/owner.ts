@@ -4,7 +4,8 @@ import { currentOwner, ownerAt } from '../domain/handover/owner';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, userIdParam } from '../platform/handler';
 import { json } from '../platform/http';
-import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { handoverDeps } from '../platform/views';
 import { instantSchema } from '../schemas/api';
 
 export const makeHandler = (deps: DepsSource) =>

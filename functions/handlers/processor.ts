@@ -14,7 +14,8 @@ import { DeliveryDeferredError } from '../domain/errors';
 import type { QueuedCallback } from '../domain/ports';
 import type { DepsSource } from '../platform/deps';
 import { flushMetrics, startInvocation } from '../platform/handler';
-import { callbackDeps, depsFromEnvironment } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { callbackDeps } from '../platform/views';
 
 export interface ProcessorOptions {
   /** The use case; tests replace it to drive outcomes the stores cannot easily stage. */

@@ -11,7 +11,8 @@ import {
   startInvocation,
 } from '../platform/handler';
 import { json, parseJsonBody } from '../platform/http';
-import { depsFromEnvironment, handoverDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { handoverDeps } from '../platform/views';
 
 interface ScheduledEvent {
   source: 'aws.events';

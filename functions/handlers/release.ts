@@ -6,7 +6,8 @@ import { releaseService } from '../domain/release';
 import type { DepsSource } from '../platform/deps';
 import { authenticate, httpHandler, requireOperator } from '../platform/handler';
 import { header, json, parseJsonBody } from '../platform/http';
-import { depsFromEnvironment, releaseDeps } from '../platform/runtime';
+import { depsFromEnvironment } from '../platform/runtime';
+import { releaseDeps } from '../platform/views';
 import { idempotencyKeySchema, releaseRequestSchema } from '../schemas/api';
 
 export const makeHandler = (deps: DepsSource) =>

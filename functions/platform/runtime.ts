@@ -11,6 +11,7 @@ import { createCircuitStore } from '../adapters/circuit-store';
 import { createConsoleStore } from '../adapters/console-store';
 import { createDocumentClient } from '../adapters/dynamo';
 import { createDownstream } from '../adapters/downstream';
+import { createErasureStore } from '../adapters/erasure-store';
 import { createMetricsStore } from '../adapters/metrics-store';
 import { createHistoryStore } from '../adapters/history-store';
 import { createParleyClient } from '../adapters/parley-client';
@@ -18,19 +19,7 @@ import { createSecretsManagerProvider, parleyCredentialsSource } from '../adapte
 import { createSqsQueue } from '../adapters/sqs-queue';
 import { createNotificationStore } from '../adapters/notification-store';
 import { createStateStore } from '../adapters/state-store';
-import { functionSpecs } from '../contracts/routes';
-import type { HandoverDeps } from '../domain/handover/deps';
-import { refreshOwner } from '../domain/handover/owner';
-import { performHandover } from '../domain/handover/perform';
-import { runOutboxAction } from '../domain/notify/actions';
-import { emitNotifications } from '../domain/notify/emit';
-import type { RelayDeps } from '../domain/notify/relay';
-import type { SendDeps } from '../domain/notify/send';
-import { recoverPending } from '../domain/handover/recover';
-import type { CallbackDeps } from '../domain/processor/deps';
-import type { ReleaseDeps } from '../domain/release';
 import type { CallbackQueue, Clock, Log, MetricsSink, ParleyClient } from '../domain/ports';
-import type * as z from 'zod/mini';
 import {
   ENV,
   type StageConfig,
@@ -39,10 +28,9 @@ import {
 } from '../schemas/config';
 import type { SecretsProvider } from '../domain/ports';
 import type { CheckpointPorts } from '../domain/checkpoints/ports';
-import { awsCheckpointPorts } from './checkpoint-ports';
 import type { AppDeps, DepsSource } from './deps';
+import { parseJsonEnv, unsetQueue } from './env';
 import { createLogger } from './logger';
-import { notesOf } from './metrics-deps';
 import { createMetrics } from './metrics';
 
 export interface RuntimeOptions {
@@ -68,7 +56,10 @@ export interface RuntimeOptions {
   timer?: Clock;
   log?: Log;
   metrics?: MetricsSink;
-  /** Signed checkpoints (the local runtime: a key file and a directory). @default none */
+  /**
+   * Signed checkpoints (the local runtime: a key file and a directory; in AWS, withCheckpoints of
+   * platform/checkpoint-ports.ts, for the functions that keep them). @default none
+   */
   checkpoints?: CheckpointPorts | null;
 }
 
@@ -199,147 +190,10 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     get consoleStore() {
       return consoleStore();
     },
+    get erasureStore() {
+      return createErasureStore({ client: dynamo(), historyTable, stateTable });
+    },
   };
-};
-
-/** The handover use case's view of the deps. */
-export const handoverDeps = (deps: AppDeps): HandoverDeps => ({
-  parley: deps.parley,
-  history: deps.history,
-  state: deps.state,
-  catalog: deps.catalog,
-  clock: deps.clock,
-  timer: deps.timer,
-  ids: deps.ids,
-  log: deps.log,
-  metrics: deps.metrics,
-  staleAfterMs: deps.config.staleAfterSeconds * 1000,
-  requestBudgetMs: REQUEST_BUDGET_MS,
-  noteOwnerMessage: (message) => notesOf(deps).reply(message),
-  notify: async (record) => {
-    await emitNotifications(record, {
-      notifications: deps.notifications,
-      queue: deps.notifyQueue,
-      services: deps.catalog,
-      clock: deps.clock,
-      log: deps.log,
-    });
-  },
-});
-
-/** The notifier's view of the deps: one attempt at a notification (sendNotification). */
-export const sendDeps = (deps: AppDeps): SendDeps => ({
-  notifications: deps.notifications,
-  downstream: deps.downstream,
-  services: deps.catalog,
-  signingSecret: async (serviceId) => (await deps.secrets.service(serviceId)).signingSecret,
-  clock: deps.clock,
-  log: deps.log,
-  metrics: deps.metrics,
-  downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
-  retrySeconds: deps.config.notifyRetrySeconds,
-  // The outbox's actions (a bot's agent/unset), each within one attempt's time like a POST.
-  runAction: (item) =>
-    runOutboxAction(item, {
-      parley: deps.parley,
-      state: deps.state,
-      timeoutMs: deps.config.downstreamTimeoutMs,
-    }),
-});
-
-/** The outbox relay's view of the deps (relayPending). */
-export const relayDeps = (deps: AppDeps): RelayDeps => ({
-  notifications: deps.notifications,
-  queue: deps.notifyQueue,
-  clock: deps.clock,
-  log: deps.log,
-  metrics: deps.metrics,
-  relayAfterMs: deps.config.notifyRelayAfterSeconds * 1000,
-  retrySeconds: deps.config.notifyRetrySeconds,
-});
-
-/** The processor's view of the deps: the handover use cases bound to the handover's deps. */
-export const callbackDeps = (deps: AppDeps): CallbackDeps => {
-  const hd = handoverDeps(deps);
-  return {
-    state: deps.state,
-    catalog: deps.catalog,
-    parley: deps.parley,
-    downstream: deps.downstream,
-    clock: deps.clock,
-    log: deps.log,
-    metrics: deps.metrics,
-    signingSecret: async (serviceId) => (await deps.secrets.service(serviceId)).signingSecret,
-    handover: (input) => performHandover(input, hd),
-    refreshOwner: (userId, asService) => refreshOwner(userId, asService, hd),
-    recoverPending: (userId) => recoverPending(userId, hd),
-    failover: { circuits: deps.circuits, history: deps.history },
-    staleAfterMs: hd.staleAfterMs,
-    downstreamTimeoutMs: deps.config.downstreamTimeoutMs,
-    noteInbound: (message) => notesOf(deps).inbound(message),
-    noteOwnerMessage: (message) => notesOf(deps).reply(message),
-  };
-};
-
-
-/**
- * Parley time of one request: the handover function's timeout less a margin for the writes that
- * follow the last Parley call, so the contract's 503/504 is answered before the platform cuts in.
- */
-export const REQUEST_BUDGET_MS = functionSpecs.handover.timeoutSeconds * 1000 - 3_000;
-
-/**
- * A bulk release's view of the deps: the handover use case bound to its deps, and the call's time
- * (the release function's timeout less a margin for the answer); a user is started only while one
- * whole handover (its Parley time and the writes after) still fits.
- */
-export const releaseDeps = (deps: AppDeps): ReleaseDeps => {
-  const hd = handoverDeps(deps);
-  return {
-    state: deps.state,
-    catalog: deps.catalog,
-    handover: (input) => performHandover(input, hd),
-    ids: deps.ids,
-    timer: deps.timer,
-    log: deps.log,
-    metrics: deps.metrics,
-    budgetMs: functionSpecs.release.timeoutSeconds * 1000 - 2_000,
-    handoverReserveMs: REQUEST_BUDGET_MS + 3_000,
-  };
-};
-
-/** Thrown at the first invocation when the function's environment is wrong. */
-export class EnvironmentError extends Error {}
-
-/** A queue whose URL the function was not given: every send fails, naming the variable. */
-const unsetQueue = (variable: string): CallbackQueue => ({
-  send: async () => {
-    throw new EnvironmentError(`Environment variable ${variable} is not set.`);
-  },
-});
-
-const required = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new EnvironmentError(`Environment variable ${name} is not set.`);
-  return value;
-};
-
-const parseJsonEnv = <T>(name: string, schema: z.ZodMiniType<T>): T => {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(required(name));
-  } catch (err) {
-    if (err instanceof EnvironmentError) throw err;
-    throw new EnvironmentError(`Environment variable ${name} is not valid JSON.`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new EnvironmentError(
-      `Environment variable ${name} is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message}.`,
-    );
-  }
-  return parsed.data;
 };
 
 /** AWS: the deps, built once per container on first use (no I/O at module load). */
@@ -376,8 +230,6 @@ export const depsFromEnvironment = (): DepsSource => {
     const notifyQueue: CallbackQueue = notifyQueueUrl
       ? createSqsQueue({ client: sqs, queueUrl: notifyQueueUrl })
       : unsetQueue(ENV.notifyQueueUrl);
-    const checkpointBucket = process.env[ENV.checkpointBucket];
-    const checkpointKey = process.env[ENV.checkpointKeyId];
     built = buildDeps({
       config,
       secrets,
@@ -390,10 +242,6 @@ export const depsFromEnvironment = (): DepsSource => {
       notifyQueue,
       log,
       metrics,
-      checkpoints:
-        checkpointBucket && checkpointKey
-          ? awsCheckpointPorts({ bucketName: checkpointBucket, keyId: checkpointKey })
-          : null,
     });
     return built;
   };

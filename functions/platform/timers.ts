@@ -1,4 +1,4 @@
-// The timers' views of the deps (issue 15), beside the composition root (runtime.ts): the lease
+// The timers' views of the deps (issue 15), beside the others (views.ts): the lease
 // route's (the owner item only) and the sweep's (the byDue port over the handover's deps).
 import { functionSpecs } from '../contracts/routes';
 import { sweepPort } from '../domain/lifecycle/act';
@@ -8,7 +8,7 @@ import type { SweepDeps } from '../domain/lifecycle/sweep';
 import { emitLeaseWarning } from '../domain/notify/lease';
 import { expireOfferDue } from '../domain/offers/expire';
 import type { AppDeps } from './deps';
-import { handoverDeps, REQUEST_BUDGET_MS } from './runtime';
+import { handoverDeps, REQUEST_BUDGET_MS } from './views';
 
 /** POST /users/{userId}/lease: the owner item only (the function may write nothing else). */
 export const extendDeps = (deps: AppDeps): ExtendDeps => ({

@@ -1,7 +1,7 @@
 // Stage configuration (non-secret) and secret shapes, parsed with zod at the boundaries.
 import * as z from 'zod/mini';
 import { LeaseConfigError, resolveLeaseConfig } from '../domain/lifecycle/lease';
-import { CHECKPOINT_GENESIS } from '../domain/checkpoints/job';
+import { CHECKPOINT_GENESIS } from '../domain/checkpoints/settings';
 import { NOTIFICATION_TYPES } from '../domain/notify/events';
 import { checkRulePattern } from '../domain/rules';
 import { DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS } from '../domain/shards';
@@ -171,7 +171,26 @@ export const stageConfigSchema = z
         maxHeads: z._default(integer(z.minimum(1), z.maximum(10_000)), 1_000),
         /** Records before it are never checkpointed: no record of this service predates it. */
         since: z._default(
-          z.iso.datetime({ error: 'must be an ISO-8601 instant in UTC, e.g. 2026-01-01T00:00:00Z' }),
+          z.iso.datetime({
+            error: 'must be an ISO-8601 instant in UTC, e.g. 2026-01-01T00:00:00Z',
+          }),
+          CHECKPOINT_GENESIS,
+        ),
+      }),
+      {},
+    ),
+    /**
+     * Retention (DESIGN.md "Erasure and retention"): the metadata of records older than
+     * `metadataDays` is erased once a day (level metadata, reason "retention"); the first run
+     * walks the days from `since` (no record of this service predates it).
+     */
+    retention: z.prefault(
+      z.strictObject({
+        metadataDays: z._default(integer(z.minimum(1), z.maximum(36_500)), 90),
+        since: z._default(
+          z.iso.datetime({
+            error: 'must be an ISO-8601 instant in UTC, e.g. 2026-01-01T00:00:00Z',
+          }),
           CHECKPOINT_GENESIS,
         ),
       }),
@@ -307,4 +326,8 @@ export const ENV = {
   checkpointBucket: 'CHECKPOINT_BUCKET_NAME',
   /** The checkpoints' KMS key (the checkpoint function signs, verify reads its public key). */
   checkpointKeyId: 'CHECKPOINT_KEY_ID',
+  /** The erasure key's secret (the eraser only). */
+  erasureKeySecretArn: 'ERASURE_KEY_SECRET_ARN',
+  /** Local runs: a file holding the erasure key (made on first use). */
+  erasureKeyFile: 'PARLEY_ERASURE_KEY_FILE',
 } as const;

@@ -19,6 +19,10 @@ export const downstreamAnswerSchema = z.object({
     z.object({
       newOwner: z.string().check(z.minLength(1)),
       metadata: z.nullish(jsonObject),
+      // `offer`: offer the user to newOwner instead (issue 15); the offer's use case checks these.
+      mode: z.optional(z.enum(['handover', 'offer'])),
+      offerTimeoutSeconds: z.optional(z.number()),
+      onTimeout: z.optional(z.string()),
     }),
   ),
 });

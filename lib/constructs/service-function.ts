@@ -29,16 +29,17 @@ export const METRICS_SERVICE = 'parley-handover';
 /**
  * History access: `read` = Query (audit lists); `append` = GetItem + Query + PutItem (never
  * Update/Delete); `walk` = GetItem + Query (verify); `ranges` = nothing on the table itself, only
- * the named indexes (the metrics read time ranges). Indexes are granted by name, to those that
- * query them.
+ * the named indexes (the metrics read time ranges); `erase` = append + UpdateItem + DeleteItem,
+ * the eraser's alone. Indexes are granted by name, to those that query them.
  */
-export type HistoryAccess = 'append' | 'read' | 'walk' | 'ranges';
+export type HistoryAccess = 'append' | 'read' | 'walk' | 'ranges' | 'erase';
 /**
  * State access: `write` = GetItem + PutItem (owner items, idempotency, markers, circuit and outbox
  * items: conditional puts, compare-and-set included); `deliver` = write + UpdateItem (the
- * processor's delivery leases); `list` = GetItem + Scan only.
+ * processor's delivery leases); `list` = GetItem + Scan only; `register` = write + Scan (the
+ * erasure register); `erase` = register + DeleteItem (the eraser).
  */
-export type StateAccess = 'write' | 'deliver' | 'list';
+export type StateAccess = 'write' | 'deliver' | 'list' | 'register' | 'erase';
 /** Queue access: `send` (the inbound function, every notifying function) or `consume`. */
 export type QueueAccess = 'send' | 'consume';
 
@@ -47,11 +48,20 @@ export const HISTORY_ACTIONS: Record<HistoryAccess, readonly string[]> = {
   append: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
   walk: ['dynamodb:GetItem', 'dynamodb:Query'],
   ranges: [],
+  erase: [
+    'dynamodb:PutItem',
+    'dynamodb:GetItem',
+    'dynamodb:Query',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+  ],
 };
 export const STATE_ACTIONS: Record<StateAccess, readonly string[]> = {
   write: ['dynamodb:GetItem', 'dynamodb:PutItem'],
   deliver: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
   list: ['dynamodb:GetItem', 'dynamodb:Scan'],
+  register: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan'],
+  erase: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
 };
 export const INDEX_ACTIONS = ['dynamodb:Query'];
 export const SECRET_ACTIONS = ['secretsmanager:GetSecretValue'];

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { performHandover } from '../../functions/domain/handover/perform';
 import { makeOffer } from '../../functions/domain/offers/create';
-import { handoverDeps } from '../../functions/platform/runtime';
+import { handoverDeps } from '../../functions/platform/views';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import { openapiDocument, responseProblems } from '../support/openapi-check';
 import { type Invoker, invoker } from '../support/reliability';
@@ -168,6 +168,8 @@ const jsonOperations: JsonOperation[] = Object.entries(openapiDocument.paths as 
 
 const segment = fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/);
 const NOTIFICATION_ID = 'n-fuzz-0001';
+/** A user the Agent Service owns, so holds a lease of (the bot, the default Service, holds none). */
+const LEASED_USER = 'fuzz-lease';
 
 describe('the OpenAPI fuzzer (bodies from the document through the real handlers)', () => {
   let h: Harness;
@@ -175,7 +177,8 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
   let offerId = '';
 
   beforeAll(async () => {
-    h = await startHarness();
+    // Checkpoints kept in a temporary folder, so that POST /checkpoints reaches its job.
+    h = await startHarness({ checkpoints: true });
     api = invoker(h.source);
     // One notification in the outbox, so that redeliveries reach past the lookup.
     await h.deps.notifications.put({
@@ -213,9 +216,10 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
     await h?.close();
   });
 
-  const tokenOf = (security: string): string | undefined =>
+  /** The lease route's caller is the desk that owns the user; every other Service call the bot. */
+  const tokenOf = (security: string, template: string): string | undefined =>
     ({
-      apiToken: h.tokens.bot.api,
+      apiToken: template.endsWith('/lease') ? h.tokens.agent.api : h.tokens.bot.api,
       auditorToken: h.tokens.auditor,
       operatorToken: h.tokens.operator,
       callbackToken: h.tokens.bot.callback,
@@ -235,23 +239,42 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
               { arbitrary: fc.constant(offerId), weight: 3 },
               { arbitrary: segment, weight: 1 },
             )
-          : segment;
+          : template.endsWith('/lease')
+            ? fc.oneof(
+                { arbitrary: fc.constant(LEASED_USER), weight: 3 },
+                { arbitrary: segment, weight: 1 },
+              )
+            : segment;
 
   it('finds the operations with JSON bodies in the document', () => {
     expect(jsonOperations.map((op) => `${op.method} ${op.template} ${op.security}`)).toEqual([
+      'POST /checkpoints operatorToken',
+      'POST /erasures/reapply operatorToken',
       'POST /handovers apiToken',
       'POST /notifications/{id}/redeliver operatorToken',
       'POST /offers/{offerId}/decline apiToken',
       'POST /reconcile auditorToken',
       'POST /services/{serviceId}/release operatorToken',
+      'POST /users/{userId}/erasure operatorToken',
+      'POST /users/{userId}/lease apiToken',
       'POST /users/{userId}/messages apiToken',
       'POST /webhooks/parley/{serviceId} callbackToken',
     ]);
   });
 
+  /** What an operation's runs need first, made just before them (a release moves the desk's users). */
+  const arrange: Record<string, () => Promise<unknown>> = {
+    'POST /users/{userId}/lease': () =>
+      performHandover(
+        { userId: LEASED_USER, newOwner: AGENT, requestedBy: BOT, source: 'api' },
+        handoverDeps(h.deps),
+      ),
+  };
+
   it.each(jsonOperations.map((op) => [`${op.method} ${op.template}`, op] as const))(
     '%s answers no 5xx and only what the document lists',
-    async (_name, op) => {
+    async (name, op) => {
+      await arrange[name]?.();
       const statuses: number[] = [];
       const answers: string[] = [];
       const body = fc.oneof(
@@ -274,7 +297,7 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
             const path = op.template.replace(/\{[^}]+\}/, () =>
               op.template.startsWith('/webhooks/') ? BOT : param,
             );
-            const token = ok ? tokenOf(op.security) : 'not-a-token';
+            const token = ok ? tokenOf(op.security, op.template) : 'not-a-token';
             const res = await api.call({
               method: op.method,
               path,
@@ -301,7 +324,7 @@ describe('the OpenAPI fuzzer (bodies from the document through the real handlers
       );
       // The runs reached past authentication and validation, not only the first refusals.
       expect(statuses.length).toBeGreaterThanOrEqual(RUNS);
-      const accepted = statuses.filter((s) => s === 200 || s === 202).length;
+      const accepted = statuses.filter((s) => s >= 200 && s < 300).length;
       expect(accepted).toBeGreaterThan(0);
       expect(counts[401]).toBeGreaterThan(0);
       expect(statuses.length - accepted - (counts[401] ?? 0)).toBeGreaterThan(0);

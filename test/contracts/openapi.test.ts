@@ -28,6 +28,7 @@ import {
   THROTTLED,
   type verifyReportSchema,
 } from '../../functions/contracts/openapi';
+import type { leaseExtendedSchema } from '../../functions/contracts/openapi-lease';
 import {
   type FunctionName,
   functionSpecs,
@@ -36,6 +37,9 @@ import {
 } from '../../functions/contracts/routes';
 import { parseCallback } from '../../functions/domain/delivery';
 import { ParleyApiError } from '../../functions/domain/errors';
+import { OfferRefusedError } from '../../functions/domain/lifecycle/errors';
+import type { OfferRefusal } from '../../functions/domain/lifecycle/offer';
+import type { extendOwnerLease } from '../../functions/domain/lifecycle/extend';
 import type { HandoverResult } from '../../functions/domain/handover/deps';
 import type { currentOwner, ownerAt } from '../../functions/domain/handover/owner';
 import type { reconcile } from '../../functions/domain/handover/reconcile';
@@ -59,8 +63,22 @@ import { BOT, manualClock, recordingLog, recordingMetrics, seedServices } from '
 import { AGENT, type Harness, startHarness } from '../support/harness';
 
 // Response schemas and domain types, held equal at compile time: a field added to one and not the
-// other fails `tsc`.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// other fails `tsc`. Mutual assignability alone lets an optional field on one side go unseen (the
+// owner's `lease` did), so the keys are compared too, at every depth.
+type Keys<T> = T extends readonly (infer E)[]
+  ? Keys<E>
+  : T extends object
+    ? { [K in keyof T]-?: Keys<Exclude<T[K], undefined>> }
+    : T;
+type Same<A, B> = [A] extends [B]
+  ? [B] extends [A]
+    ? [Keys<A>] extends [Keys<B>]
+      ? [Keys<B>] extends [Keys<A>]
+        ? true
+        : false
+      : false
+    : false
+  : false;
 const same = <T extends true>(): T => true as T;
 type Out<S extends z.core.$ZodType> = z.output<S>;
 same<Same<Out<typeof handoverRecordSchema>, HandoverRecord>>();
@@ -80,6 +98,7 @@ same<
 same<Same<Out<typeof redeliverResultSchema>, Awaited<ReturnType<typeof redeliverNotification>>>>();
 same<Same<Out<typeof releaseDryRunSchema>, ReleaseDryRun>>();
 same<Same<Out<typeof releaseRunSchema>, ReleaseRun>>();
+same<Same<Out<typeof leaseExtendedSchema>, Awaited<ReturnType<typeof extendOwnerLease>>>>();
 
 type Json = Record<string, any>;
 const doc = buildOpenApiDocument() as Json;
@@ -130,7 +149,7 @@ describe('routes and operations', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('names a security scheme on every route but /health and /openapi.json, and only defined ones', () => {
+  it('names a security scheme on every route but the public ones, and only defined ones', () => {
     const schemes = new Set(Object.keys(doc.components.securitySchemes));
     const publicRoutes: string[] = [];
     for (const route of httpRoutes) {
@@ -140,11 +159,20 @@ describe('routes and operations', () => {
         for (const name of Object.keys(requirement)) expect(schemes).toContain(name);
       }
     }
+    // The console's front door, its login form and its static files answer without a session;
+    // the checkpoints' public key is there for anyone to verify their signatures with.
     expect(publicRoutes.sort()).toEqual([
+      'GET /checkpoints/public-key',
+      'GET /console',
+      'GET /console/static/{file}',
       'GET /health',
       'GET /openapi.json',
+      'HEAD /checkpoints/public-key',
+      'HEAD /console',
+      'HEAD /console/static/{file}',
       'HEAD /health',
       'HEAD /openapi.json',
+      'POST /console/login',
     ]);
     expect(doc.paths['/webhooks/parley/{serviceId}'].post.security).toEqual([
       { callbackToken: [] },
@@ -290,6 +318,21 @@ function raisedCodes(): { codes: Map<string, number>; unreadable: string[] } {
   return { codes, unreadable };
 }
 
+/** Every refusal an answer to an offer can get (lifecycle/offer.ts OfferRefusal). */
+const OFFER_REFUSALS: OfferRefusal[] = [
+  { ok: false, httpStatus: 403, code: 'not_offeree' },
+  { ok: false, httpStatus: 403, code: 'not_offerer' },
+  ...(
+    [
+      'offer_expired',
+      'offer_superseded',
+      'offer_cancelled',
+      'offer_declined',
+      'offer_accepted',
+    ] as const
+  ).map((code): OfferRefusal => ({ ok: false, httpStatus: 409, code })),
+];
+
 describe('error codes', () => {
   it('lists every code the error mapper can answer, with its status, and no other', () => {
     const { codes, unreadable } = raisedCodes();
@@ -301,6 +344,11 @@ describe('error codes', () => {
     }
     const unexpected = toHttpResponse(new Error('boom'));
     codes.set(JSON.parse(unexpected.body as string).error.code, unexpected.statusCode!);
+    // An offer's refusals carry the code of the refusal they were made from (lifecycle/offer.ts).
+    for (const refusal of OFFER_REFUSALS) {
+      const err = new OfferRefusedError(refusal);
+      codes.set(err.code, err.httpStatus);
+    }
 
     expect(unreadable).toEqual([]);
     expect(Object.fromEntries([...codes].sort())).toEqual(
@@ -324,7 +372,8 @@ describe('error codes', () => {
     for (const item of Object.values(doc.paths as Json)) {
       for (const method of METHODS.filter((m) => item[m])) {
         for (const [status, response] of Object.entries(item[method].responses as Json)) {
-          if (status.startsWith('2')) continue;
+          // 2xx, and the console's 303 after a form: no error body.
+          if (status.startsWith('2') || status === '303') continue;
           if (status === '429') {
             expect(response).toEqual({ description: THROTTLED });
             continue;
@@ -501,6 +550,14 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
       token: h.tokens.bot.api,
       body: { text: 'x' },
     });
+    // The desk's lease of its user (a day by default, at most 7): extended, by the wrong Service,
+    // past the hard limit, and of a user with no owner item.
+    const lease = (userId: string, token: string, extendSeconds: number) =>
+      call({ method: 'POST', path: `/users/${userId}/lease`, token, body: { extendSeconds } });
+    await lease('oa-1', h.tokens.agent.api, 3600);
+    await lease('oa-1', h.tokens.bot.api, 3600);
+    await lease('oa-1', h.tokens.agent.api, 8 * 86_400);
+    await lease('oa-nobody', h.tokens.agent.api, 60);
     await call({ method: 'GET', path: '/users/oa-1/owner', token: auditor });
     await call({
       method: 'GET',
@@ -553,7 +610,7 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
 
   const responseSchema = (key: string, status: number): z.core.$ZodType => {
     const op = OPERATIONS[key]!;
-    if (op.ok === 'openapi') throw new Error(`${key} answers the document`);
+    if (op.ok === 'openapi' || !('schema' in op.ok)) throw new Error(`${key} answers no JSON`);
     return status === (op.ok.status ?? 200) ? op.ok.schema : errorBody(status);
   };
 
@@ -565,6 +622,10 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
       'POST /handovers 200',
       'POST /users/{userId}/messages 200',
       'POST /users/{userId}/messages 403',
+      'POST /users/{userId}/lease 200',
+      'POST /users/{userId}/lease 403',
+      'POST /users/{userId}/lease 422',
+      'POST /users/{userId}/lease 404',
       'GET /users/{userId}/owner 200',
       'GET /users/{userId}/owner 200',
       'GET /users/{userId}/handovers 200',
@@ -584,6 +645,26 @@ describe('answers of the real handlers (dynalite and the Parley simulator over H
       'POST /services/{serviceId}/release 422',
       'POST /handovers 415',
     ]);
+  });
+
+  it('names the lease the owner answer shows, and the limit a refused extension would pass', () => {
+    const [extended, , refused] = answered.filter((a) => a.key === 'POST /users/{userId}/lease');
+    const owner = answered.find((a) => a.key === 'GET /users/{userId}/owner')!.body as Json;
+    const documented = doc.components.schemas.LeaseView;
+
+    expect(Object.keys(owner.lease).filter((k) => !(k in documented.properties))).toEqual([]);
+    expect(documented.required.filter((k: string) => !(k in owner.lease))).toEqual([]);
+    expect(owner.lease.expiresAt).toBe((extended!.body as Json).expiresAt);
+    expect(refused!.body).toEqual({
+      error: {
+        code: 'lease_limit_exceeded',
+        message: expect.any(String),
+        hardExpiresAt: owner.lease.hardExpiresAt,
+      },
+    });
+    expect(doc.components.schemas.Error422.properties.error.properties.hardExpiresAt).toEqual({
+      type: 'string',
+    });
   });
 
   it('answers each with a status its operation lists and a body its schema accepts', () => {

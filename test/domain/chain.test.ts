@@ -1,11 +1,17 @@
+import { createHash, createHmac } from 'node:crypto';
 import {
   finalizeRecord,
   GENESIS_HASH,
   hashRecord,
   metadataDigest,
+  metadataState,
+  type SaltSource,
+  saltedMetadataDigest,
+  sealMetadata,
   verifyChain,
   verifyUserChain,
 } from '../../functions/domain/chain';
+import { refreshOwner } from '../../functions/domain/handover/owner';
 import { performHandover } from '../../functions/domain/handover/perform';
 import type { HandoverRecord } from '../../functions/domain/types';
 import { AGENT, BOT, FakeHistoryStore, handoverWorld } from '../support/fakes';
@@ -224,11 +230,22 @@ describe('verifyUserChain', () => {
       w.deps,
     );
     const first = w.history.userRecords('20')[0]!;
-    w.history.records.set(`20#${'1'.padStart(10, '0')}`, { ...first, metadata: null });
+    const { salt: _salt, ...erased } = first;
+    w.history.records.set(`20#${'1'.padStart(10, '0')}`, {
+      ...erased,
+      metadata: null,
+      metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_test' },
+    });
 
     const report = await verifyUserChain('20', w.history);
 
-    expect(report).toEqual({ ok: true, count: 2, lastHash: w.state.owners.get('20')!.lastHash });
+    expect(first).toMatchObject({ chain: 2, salt: expect.stringMatching(/^[\w-]{43}$/) });
+    expect(report).toEqual({
+      ok: true,
+      count: 2,
+      lastHash: w.state.owners.get('20')!.lastHash,
+      erased: 1,
+    });
   });
 
   it('walks more than one page in ascending order and finds a break on a later page', async () => {
@@ -323,5 +340,264 @@ describe('verifyUserChain with the expected head', () => {
       count: 0,
       lastHash: GENESIS_HASH,
     });
+  });
+});
+
+// ---------------------------------------------------------------- chain v2
+
+/** The vectors' salt: the bytes 0..31 (base64url). */
+const FIXED_SALT = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
+const fixedSalts = (...salts: string[]): SaltSource => {
+  let i = 0;
+  return { next: () => salts[i++ % salts.length]! };
+};
+
+const seedV2 = (): Omit<HandoverRecord, 'hash'> => ({
+  ...seedRecord(),
+  ...sealMetadata({ reason: 'question_too_complex' }, fixedSalts(FIXED_SALT)),
+});
+
+/** n linked v2 records for user 20, each with its own salt (seq as its first byte). */
+const chainV2 = (n: number): HandoverRecord[] => {
+  const records: HandoverRecord[] = [];
+  for (let seq = 1; seq <= n; seq++) {
+    const metadata = { reason: `reason-${seq}`, ticket: seq };
+    const salt = Buffer.alloc(32, seq).toString('base64url');
+    records.push(
+      finalizeRecord(
+        {
+          handoverId: `h${String(seq).padStart(4, '0')}`,
+          userId: '20',
+          seq,
+          fromOwner: seq % 2 === 1 ? BOT : AGENT,
+          toOwner: seq % 2 === 1 ? AGENT : BOT,
+          reason: metadata.reason,
+          ...sealMetadata(metadata, fixedSalts(salt)),
+          requestedBy: BOT,
+          source: 'api',
+          createdAt: new Date(Date.UTC(2026, 2, 10, 14, 0, seq)).toISOString(),
+          prevHash: records.at(-1)?.hash ?? GENESIS_HASH,
+        },
+        'completed',
+        { status: 200, code: null, durationMs: 5 },
+      ),
+    );
+  }
+  return records;
+};
+
+/** Metadata level erasure of one record, as the eraser writes it. */
+const eraseMetadata = (record: HandoverRecord): HandoverRecord => {
+  const { salt: _salt, ...rest } = record;
+  return {
+    ...rest,
+    metadata: null,
+    metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_test' },
+  };
+};
+
+describe('chain v2', () => {
+  it('pins the salted digest of the seed metadata and of null for a fixed salt', () => {
+    expect(saltedMetadataDigest({ reason: 'question_too_complex' }, FIXED_SALT)).toBe(
+      'e618bb1e284ab9f12c7283ac071a4bae52a288fb35e13354459f2cf56d569fa0',
+    );
+    expect(saltedMetadataDigest(null, FIXED_SALT)).toBe(
+      '884ed757342dea179553ab752b618ea3727be91a8b5bc775d5b51aa17ed291c0',
+    );
+  });
+
+  it('computes the digest as HMAC-SHA256 keyed with the 32 salt bytes over canonical JSON', () => {
+    const key = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    const expected = createHmac('sha256', key)
+      .update('{"reason":"question_too_complex"}')
+      .digest('hex');
+
+    expect(Buffer.from(FIXED_SALT, 'base64url')).toEqual(key);
+    expect(saltedMetadataDigest({ reason: 'question_too_complex' }, FIXED_SALT)).toBe(expected);
+  });
+
+  it('pins the hash of the seed record as v2: chain 2 chained, metadata and salt left out', () => {
+    const canonical =
+      '{"chain":2,"createdAt":"2026-03-10T14:00:00.000Z","fromOwner":"as272d6g2ds766fcdfgh",' +
+      '"handoverId":"h0001","metadataDigest":' +
+      '"e618bb1e284ab9f12c7283ac071a4bae52a288fb35e13354459f2cf56d569fa0",' +
+      '"parley":{"code":null,"durationMs":1731,"status":200},"prevHash":' +
+      `"${GENESIS_HASH}","reason":"question_too_complex","requestedBy":"as272d6g2ds766fcdfgh",` +
+      '"seq":1,"source":"api","status":"completed","toOwner":"Jlk9e7cSf9g3FFsaqe39","userId":"20"}';
+    const independent = createHash('sha256')
+      .update(GENESIS_HASH + canonical)
+      .digest('hex');
+
+    expect(hashRecord(seedV2())).toBe(
+      'f04df1cdcb5765a032d9f4242bbd7b404d48435f84ee65a43db87297852034a4',
+    );
+    expect(independent).toBe('f04df1cdcb5765a032d9f4242bbd7b404d48435f84ee65a43db87297852034a4');
+  });
+
+  it('seals a draft with chain 2, the salt from the source and the salted digest', () => {
+    expect(sealMetadata({ a: 1 }, fixedSalts(FIXED_SALT))).toEqual({
+      chain: 2,
+      salt: FIXED_SALT,
+      metadata: { a: 1 },
+      metadataDigest: saltedMetadataDigest({ a: 1 }, FIXED_SALT),
+    });
+  });
+
+  it('draws a fresh random 32-byte salt per record by default', () => {
+    const a = sealMetadata(null);
+    const b = sealMetadata(null);
+
+    expect(Buffer.from(a.salt!, 'base64url')).toHaveLength(32);
+    expect(a.salt).not.toBe(b.salt);
+    expect(a.metadataDigest).not.toBe(b.metadataDigest);
+  });
+
+  it('keeps the same hash when metadata and salt are erased and the erasure is marked', () => {
+    const record = finalizeRecord(
+      { ...seedV2(), status: undefined, parley: undefined } as never,
+      'completed',
+      seedRecord().parley,
+    );
+
+    expect(hashRecord(eraseMetadata(record))).toBe(record.hash);
+    expect(metadataState(record)).toBe('ok');
+    expect(metadataState(eraseMetadata(record))).toBe('erased');
+  });
+
+  it('refuses a v2 record whose salt is gone without an erasure mark, or whose metadata changed', () => {
+    const [record] = chainV2(1);
+    const { salt: _salt, ...saltless } = record!;
+
+    expect(metadataState({ ...saltless, metadata: null })).toBe('mismatch');
+    expect(metadataState({ ...record!, metadata: { reason: 'reason-1', ticket: 2 } })).toBe(
+      'mismatch',
+    );
+    expect(metadataState({ ...record!, salt: 'not-a-salt' })).toBe('mismatch');
+  });
+
+  it('does not let a guessed metadata be confirmed from the kept digest once the salt is gone', () => {
+    const [record] = chainV2(1);
+    const erased = eraseMetadata(record!);
+
+    // The v1 digest of the right guess would match a v1 record; the v2 digest matches neither.
+    expect(erased.metadataDigest).not.toBe(metadataDigest({ reason: 'reason-1', ticket: 1 }));
+  });
+
+  it('verifies a v2 chain, counting erased records, and a mixed v1 then v2 chain', () => {
+    const records = chainV2(4);
+    records[1] = eraseMetadata(records[1]!);
+    records[2] = eraseMetadata(records[2]!);
+    const v1 = chainOf(2);
+    const next = finalizeRecord(
+      {
+        ...chainV2(3)[2]!,
+        status: undefined,
+        parley: undefined,
+        hash: undefined,
+        prevHash: v1[1]!.hash,
+      } as never,
+      'completed',
+      null,
+    );
+
+    expect(verifyChain('20', records)).toEqual({
+      ok: true,
+      count: 4,
+      lastHash: records[3]!.hash,
+      erased: 2,
+    });
+    expect(verifyChain('20', [...v1, next])).toEqual({ ok: true, count: 3, lastHash: next.hash });
+  });
+
+  it('names an edited v2 record, and an erased record whose metadata was put back', () => {
+    const edited = chainV2(3);
+    edited[1] = { ...edited[1]!, toOwner: 'somebody-else' };
+    const restored = chainV2(3);
+    restored[1] = { ...eraseMetadata(restored[1]!), metadata: { reason: 'invented' } };
+
+    expect(verifyChain('20', edited)).toMatchObject({
+      ok: false,
+      firstBroken: { seq: 2, problem: 'hash_mismatch' },
+    });
+    expect(verifyChain('20', restored)).toMatchObject({
+      ok: false,
+      firstBroken: { seq: 2, problem: 'metadata_digest_mismatch' },
+    });
+  });
+
+  it('keeps v1 records verifiable: their hash and digest as before, an erasure mark allowed', () => {
+    const v1 = chainOf(3);
+    v1[0] = {
+      ...v1[0]!,
+      metadata: null,
+      metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_test' },
+    };
+
+    expect(hashRecord(seedRecord())).toBe(
+      'f67717c3c934dc966f6e5c36cca7a2743a4148e9f709b809a6c44aaa4338ad13',
+    );
+    expect(verifyChain('20', v1)).toEqual({
+      ok: true,
+      count: 3,
+      lastHash: v1[2]!.hash,
+      erased: 1,
+    });
+  });
+});
+
+describe('every writer of records writes chain v2', () => {
+  it('gives handover, observed, offer and superseded records chain 2 and a salt of their own', async () => {
+    const w = handoverWorld();
+    const salts: string[] = [];
+    let n = 0;
+    w.deps.salts = {
+      next: () => {
+        const salt = Buffer.alloc(32, ++n).toString('base64url');
+        salts.push(salt);
+        return salt;
+      },
+    };
+    await refreshOwner('20', BOT, w.deps);
+    w.parley.owners.set('20', AGENT);
+    await refreshOwner('20', BOT, w.deps); // observed
+    await performHandover(
+      { userId: '20', newOwner: BOT, requestedBy: AGENT, source: 'api', metadata: { a: 1 } },
+      w.deps,
+    );
+    await performHandover(
+      {
+        userId: '20',
+        newOwner: AGENT,
+        requestedBy: BOT,
+        source: 'rule',
+        offer: { offerTimeoutSeconds: 60 },
+      },
+      w.deps,
+    ); // an offer's created record
+    await performHandover(
+      { userId: '20', newOwner: AGENT, requestedBy: BOT, source: 'api' },
+      w.deps,
+    ); // a handover superseding the offer: its record, then the offer's superseded record
+
+    const records = w.history.userRecords('20');
+
+    expect(records.map((r) => [r.source, r.kind ?? 'handover', r.offer?.event ?? null])).toEqual([
+      ['observed', 'handover', null],
+      ['api', 'handover', null],
+      ['offer', 'offer', 'created'],
+      ['api', 'handover', null],
+      ['offer', 'offer', 'superseded'],
+    ]);
+    for (const r of records) {
+      expect({ seq: r.seq, chain: r.chain, state: metadataState(r) }).toEqual({
+        seq: r.seq,
+        chain: 2,
+        state: 'ok',
+      });
+    }
+    // The injected source salted every record but the superseded one, derived from its handover.
+    expect(records.slice(0, 4).map((r) => r.salt)).toEqual(salts);
+    expect(records[4]!.salt).not.toBe(undefined);
+    expect(verifyChain('20', records)).toMatchObject({ ok: true, count: 5 });
   });
 });

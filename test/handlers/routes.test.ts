@@ -4,8 +4,11 @@ import { makeHandler as audit } from '../../functions/handlers/audit';
 import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as health } from '../../functions/handlers/health';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
+import { makeHandler as lease } from '../../functions/handlers/lease';
 import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as metrics } from '../../functions/handlers/metrics';
 import { makeHandler as notifications } from '../../functions/handlers/notifications';
+import { makeHandler as offers } from '../../functions/handlers/offers';
 import { CACHE_CONTROL, makeHandler as openapi } from '../../functions/handlers/openapi';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
@@ -30,8 +33,11 @@ beforeAll(async () => {
     handover: handover(h.source),
     health: health(h.source),
     inbound: inbound(h.source),
+    lease: lease(h.source),
     messages: messages(h.source),
+    metrics: metrics(h.source),
     notifications: notifications(h.source),
+    offers: offers(h.source),
     openapi: openapi(h.source),
     owner: owner(h.source),
     reconcile: reconcile(h.source),

@@ -281,6 +281,9 @@ describe('functions', () => {
       audit: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.historyTable].sort(),
       reconcile: notifying,
       verify: [...all, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
+      erasure: [...all, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
+      // The erasure key's secret: the eraser's alone.
+      eraser: [...all, ENV.checkpointBucket, ENV.checkpointKeyId, ENV.erasureKeySecretArn].sort(),
       // The window's records, the bucket and the key; operators call its route.
       checkpoint: [
         ENV.config,
@@ -521,6 +524,37 @@ describe('least privilege', () => {
       ...serviceSecrets,
       ...notify,
     ],
+    // Erasure requests and the register (a scan); reads of a user's records; never a history
+    // update or delete, never the erasure key.
+    erasure: [
+      ...logs,
+      'history dynamodb:Query',
+      ...state,
+      'state dynamodb:Scan',
+      ...serviceSecrets,
+      ...auditors,
+      'checkpoint-bucket s3:ListBucket',
+      'checkpoint-objects s3:GetObject',
+      'checkpoint-key kms:GetPublicKey',
+    ],
+    // The eraser: the history's only UpdateItem and DeleteItem, state deletes and scans, the day
+    // index (retention), its key.
+    eraser: [
+      ...logs,
+      ...historyAppend,
+      'history dynamodb:UpdateItem',
+      'history dynamodb:DeleteItem',
+      'history-index dynamodb:Query',
+      ...state,
+      'state dynamodb:DeleteItem',
+      'state dynamodb:Scan',
+      ...serviceSecrets,
+      ...auditors,
+      'erasure-key secretsmanager:GetSecretValue',
+      'checkpoint-bucket s3:ListBucket',
+      'checkpoint-objects s3:GetObject',
+      'checkpoint-key kms:GetPublicKey',
+    ],
   };
 
   it.each(Object.keys(expected) as FunctionName[])('grants %s exactly what it uses', (name) => {
@@ -558,6 +592,7 @@ describe('least privilege', () => {
       release: ['state/byOwner'],
       sweep: ['state/byDue'],
       checkpoint: ['history/byDay'],
+      eraser: ['history/byDay'],
       metrics: ['history/byDay', 'state/byDue', 'state/byInbound'],
       console: [
         'history/byDay',
@@ -579,27 +614,40 @@ describe('least privilege', () => {
 
   it('never allows rewriting history, deleting, scanning or wildcards, on any role', () => {
     const forbidden = /^(dynamodb:(DeleteItem|BatchWriteItem|Scan|PartiQL.*|Transact.*)|\*|.*:\*)$/;
-    const verifyRole = { Ref: fnProps('verify').Role['Fn::GetAtt'][0] };
-    let scans = 0;
+    const roleOf = (name: FunctionName) =>
+      JSON.stringify([{ Ref: fnProps(name).Role['Fn::GetAtt'][0] }]);
+    // The exceptions, each named: verify lists users and the erasure function the register by
+    // scanning the state table (no index has them); the eraser (test/lib/erasure.test.ts) alone
+    // updates and deletes history items and deletes and scans state items.
+    const allowed: Record<string, string[]> = {
+      [roleOf('verify')]: ['state dynamodb:Scan'],
+      [roleOf('erasure')]: ['state dynamodb:Scan'],
+      [roleOf('eraser')]: [
+        'history dynamodb:UpdateItem',
+        'history dynamodb:DeleteItem',
+        'state dynamodb:DeleteItem',
+        'state dynamodb:Scan',
+      ],
+    };
+    const excepted: string[] = [];
     for (const [, policy] of resources('AWS::IAM::Policy')) {
-      const isVerify = JSON.stringify(policy.Properties.Roles) === JSON.stringify([verifyRole]);
+      const exceptions = allowed[JSON.stringify(policy.Properties.Roles)] ?? [];
       for (const st of policy.Properties.PolicyDocument.Statement) {
         const actions: string[] = [st.Action].flat();
         for (const r of [st.Resource].flat()) {
           expect(r).not.toBe('*');
           for (const a of actions) {
-            if (kindOf(r).startsWith('history')) expect(a).not.toBe('dynamodb:UpdateItem');
-            // The one exception: verify lists users by scanning the state table (no index has them).
-            if (a === 'dynamodb:Scan' && isVerify && kindOf(r) === 'state') {
-              scans++;
+            if (exceptions.includes(`${kindOf(r)} ${a}`)) {
+              excepted.push(`${kindOf(r)} ${a}`);
               continue;
             }
+            if (kindOf(r).startsWith('history')) expect(a).not.toBe('dynamodb:UpdateItem');
             expect(a).not.toMatch(forbidden);
           }
         }
       }
     }
-    expect(scans).toBe(1);
+    expect(excepted.sort()).toEqual(Object.values(allowed).flat().sort());
   });
 
   it('lets the verify function only read: no write of any kind on either table', () => {

@@ -57,7 +57,8 @@ describe('the checkpoint key', () => {
       )
       .map(([id]) => id);
     expect(tagged).toEqual([checkpointRole]);
-    // Verify reads the public key; nothing else touches the key.
+    // Verify reads the public key, and so do the eraser (a tombstone notes the user's newest
+    // checkpoint) and the erasure function (an erased chain verified against it); nothing else.
     const keyUsers = statementsOf(api)
       .filter(({ st }) => actionsOf(st).some((a) => a.startsWith('kms:')))
       .map(
@@ -65,7 +66,12 @@ describe('the checkpoint key', () => {
           `${roles[0].Ref.replace(/Role[0-9A-F]{8}$/, '')} ${actionsOf(st).join(',')}`,
       )
       .sort();
-    expect(keyUsers).toEqual(['Checkpoint kms:GetPublicKey,kms:Sign', 'Verify kms:GetPublicKey']);
+    expect(keyUsers).toEqual([
+      'Checkpoint kms:GetPublicKey,kms:Sign',
+      'Eraser kms:GetPublicKey',
+      'Erasure kms:GetPublicKey',
+      'Verify kms:GetPublicKey',
+    ]);
   });
 });
 
@@ -124,14 +130,14 @@ describe('the checkpoint bucket', () => {
     }
   });
 
-  it('names the bucket and key on the checkpoint and verify functions only', () => {
+  it('names the bucket and key on the checkpoint and verify functions, and the erasure readers, only', () => {
     const fns = api.findResources('AWS::Lambda::Function') as Record<string, Resource>;
     const withBucket = Object.entries(fns)
       .filter(([, f]) => f.Properties.Environment?.Variables?.CHECKPOINT_BUCKET_NAME !== undefined)
       .map(([id]) => id.replace(/Function[0-9A-F]{8}$/, ''))
       .sort();
-    expect(withBucket).toEqual(['Checkpoint', 'Verify']);
-    for (const name of ['Checkpoint', 'Verify']) {
+    expect(withBucket).toEqual(['Checkpoint', 'Eraser', 'Erasure', 'Verify']);
+    for (const name of ['Checkpoint', 'Eraser', 'Erasure', 'Verify']) {
       const vars = fns[functionIdOf(api, name)]!.Properties.Environment.Variables;
       expect(JSON.stringify(vars.CHECKPOINT_BUCKET_NAME)).toContain('CheckpointsBucket');
       expect(JSON.stringify(vars.CHECKPOINT_KEY_ID)).toContain('CheckpointsKey');

@@ -32,7 +32,12 @@ import {
   type Response,
   trigger,
 } from '../support/reliability';
+import * as os from 'node:os';
+import { fileErasureKey } from '../../functions/adapters/erasure-key';
+import { useErasureKey } from '../../functions/platform/erasure-deps';
 import { makeHandler as checkpointHandler } from '../../functions/handlers/checkpoints';
+import { makeHandler as eraserHandler } from '../../functions/handlers/eraser';
+import { makeHandler as consoleHandler } from '../../functions/handlers/console';
 import { makeHandler as handoverHandler } from '../../functions/handlers/handover';
 import { makeHandler as leaseHandler } from '../../functions/handlers/lease';
 import { makeHandler as metricsHandler } from '../../functions/handlers/metrics';
@@ -46,6 +51,7 @@ let policies: Record<string, FunctionPolicy>;
 let h: Harness;
 let api: Invoker;
 let clock: MovableClock;
+let keyDir: string | undefined;
 
 beforeAll(async () => {
   policies = await stagePolicies();
@@ -65,10 +71,13 @@ beforeAll(async () => {
     checkpoints: true,
   });
   api = invoker(h.source);
+  keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iam-erasure-key-'));
+  useErasureKey(h.deps.config, fileErasureKey(path.join(keyDir, 'erasure-key')));
 });
 
 afterAll(async () => {
   await h?.close();
+  if (keyDir) fs.rmSync(keyDir, { recursive: true, force: true });
 });
 
 /** Granted to every function for the platform, not for its code: the function's own log group. */
@@ -120,6 +129,8 @@ const WRITTEN_IN_THIS_WAVE: Record<string, string[]> = {
   sweep: ['sqs:SendMessage queue/notify'],
   // The notifications of offer records (the harness has no notify queue, as above).
   offers: ['sqs:SendMessage queue/notify'],
+  // The notifications of a release from the console (the harness has no notify queue, as above).
+  console: ['sqs:SendMessage queue/notify'],
 };
 
 /**
@@ -148,6 +159,16 @@ const NOT_EXERCISED_HERE: Record<string, string[]> = {
   // An accept is a handover: the same rare path of the seq lost after an append.
   offers: ['dynamodb:GetItem table/history'],
   verify: ['dynamodb:GetItem table/history'],
+  // A release from the console is a handover (the rare paths above); the timeline at an instant
+  // reads no record by key unless it walks back over failed ones.
+  console: ['dynamodb:GetItem table/history'],
+  // The erasure key is read through its own port (a key file here, GetSecretValue in AWS): the
+  // template test (test/lib/erasure.test.ts) holds the eraser its only reader. A record that
+  // another writer changed between the eraser's listing and its update is read back (GetItem).
+  eraser: ['dynamodb:GetItem table/history', 'secretsmanager:GetSecretValue secret/erasure-key'],
+  // A tombstone naming a checkpoint that is gone: S3 answers such a read 404 (NoSuchKey, read as
+  // absent) rather than 403 only with ListBucket on the bucket.
+  erasure: ['s3:ListBucket bucket/checkpoints'],
 };
 
 describe('the grants, read from the template', () => {
@@ -551,6 +572,107 @@ const exerciseEveryFunction = async () => {
   }
   const rolled = (await metrics({ task: 'rollup' })) as { rollup: { written: number } };
   expect(rolled.rollup.written).toBeGreaterThan(0);
+
+  // The console: an operator logs in with the form, reads each page (the overview, a user's
+  // timeline at an instant, a search to the desk, the stuck owners), then releases a user of the
+  // desk and reconciles it, as a browser posts (same origin, the page's CSRF token).
+  const consoleFn = consoleHandler(h.source.forFunction!('console'));
+  const page = async (method: 'GET' | 'POST', path: string, cookie?: string, form?: string) => {
+    const base = apiEvent({
+      method,
+      path,
+      headers: {
+        host: 'localhost',
+        ...(form !== undefined
+          ? { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }
+          : {}),
+      },
+      ...(form !== undefined ? { rawBody: form } : {}),
+    });
+    return (await consoleFn(cookie ? { ...base, cookies: [cookie] } : base)) as {
+      statusCode: number;
+      body?: string;
+      cookies?: string[];
+    };
+  };
+  // The status with the page's text when it is not the one expected, so a refusal shows itself.
+  const expectStatus = (res: { statusCode: number; body?: string }, statusCode: number) =>
+    expect({
+      statusCode: res.statusCode,
+      body: res.statusCode === statusCode ? 'ok' : res.body,
+    }).toEqual({ statusCode, body: 'ok' });
+  const login = await page(
+    'POST',
+    '/console/login',
+    undefined,
+    new URLSearchParams({ token: t.operator, next: '/console' }).toString(),
+  );
+  expectStatus(login, 303);
+  const cookie = login.cookies![0]!.split(';')[0]!;
+  const now = new Date(clock.now()).toISOString();
+  const consoleRange = `from=${today}&to=${now}&service=${encodeURIComponent('Agent Service')}`;
+  await ok(
+    api.call({
+      method: 'POST',
+      path: '/handovers',
+      token: t.bot.api,
+      body: { userId: 'iam-u9', newOwner: AGENT },
+    }),
+  );
+  for (const path of [
+    '/console',
+    `/console/users/iam-u9?at=${encodeURIComponent(now)}`,
+    `/console/search?${consoleRange}`,
+    '/console/stuck',
+  ]) {
+    expectStatus(await page('GET', path, cookie), 200);
+  }
+  const userPage = await page('GET', '/console/users/iam-u9', cookie);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(userPage.body ?? '')?.[1] ?? '';
+  const action = (what: 'release' | 'reconcile') =>
+    page(
+      'POST',
+      `/console/users/iam-u9/${what}`,
+      cookie,
+      new URLSearchParams({
+        csrf,
+        reason: 'iam conformance',
+        key: 'iam-conformance-key-1',
+      }).toString(),
+    );
+  expectStatus(await action('release'), 303);
+  expect(h.sim.ownerOf('iam-u9')).toBe(BOT);
+  expectStatus(await action('reconcile'), 303);
+
+  // Erasure: a dry run, one user's metadata and another user whole (after a checkpoint held it),
+  // the minute's and the daily runs of the eraser, the register listed and shown, an export, a
+  // reapply and a retention run asked for.
+  const erase = (userId: string, level: 'metadata' | 'full', dryRun = false) =>
+    api.call({
+      method: 'POST',
+      path: `/users/${userId}/erasure`,
+      token: t.operator,
+      body: { level, reason: 'iam conformance', legalBasis: 'test', ...(dryRun ? { dryRun } : {}) },
+    });
+  expect((await erase('iam-u1', 'metadata', true)).statusCode).toBe(200);
+  const byMetadata = await erase('iam-u1', 'metadata');
+  expect(byMetadata.statusCode).toBe(202);
+  await checkpoint(apiEvent({ method: 'POST', path: '/checkpoints', token: t.operator }));
+  const whole = await erase('iam-u3', 'full');
+  expect(whole.statusCode).toBe(202);
+  const eraser = eraserHandler(h.source.forFunction!('eraser'));
+  const ran = (await eraser({ source: 'aws.events' } as never)) as { done: string[] };
+  expect(ran.done.sort()).toEqual([byMetadata.json.erasureId, whole.json.erasureId].sort());
+  await eraser({ source: 'aws.events', task: 'retention' } as never);
+  await ok(api.call({ method: 'GET', path: '/erasures', token: t.auditor }));
+  await ok(
+    api.call({ method: 'GET', path: `/erasures/${whole.json.erasureId}`, token: t.auditor }),
+  );
+  await ok(api.call({ method: 'GET', path: '/users/iam-u4/export', token: t.operator }));
+  await ok(api.call({ method: 'POST', path: '/erasures/reapply', token: t.operator }));
+  expect(
+    (await api.call({ method: 'POST', path: '/erasures/retention', token: t.operator })).statusCode,
+  ).toBe(202);
 };
 
 describe('granted against used', () => {

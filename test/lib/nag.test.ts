@@ -58,6 +58,8 @@ it('acknowledges only the known findings: the runtime, the secrets rotation and 
     [
       'AwsSolutions-L1 ParleyHandover-dev-Api',
       'AwsSolutions-SMG4 ParleyHandover-dev-Data/Secrets',
+      // The erasure key is never rotated (every subjectRef depends on it).
+      'AwsSolutions-SMG4 ParleyHandover-dev-Api/Erasures/Key',
       // The checkpoints: no access logs on a write-once bucket; the object prefixes of the two
       // functions that read them (one writes).
       'AwsSolutions-S1 ParleyHandover-dev-Data/Checkpoints/Bucket',
@@ -65,6 +67,8 @@ it('acknowledges only the known findings: the runtime, the secrets rotation and 
         ['Checkpoint', 'checkpoints'],
         ['Checkpoint', 'users'],
         ['Verify', 'checkpoints'],
+        ['Erasure', 'checkpoints'],
+        ['Eraser', 'checkpoints'],
       ].map(
         ([fn, prefix]) =>
           `AwsSolutions-IAM5[Resource::<CheckpointsBucket6BA0C50D.Arn>/${prefix}/*] ParleyHandover-dev-Api/${fn}/CheckpointObjects`,

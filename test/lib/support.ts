@@ -113,6 +113,7 @@ export const kindOf = (resource: unknown): string => {
   if (/CheckpointsBucket/.test(s))
     return s.includes('/*') ? 'checkpoint-objects' : 'checkpoint-bucket';
   if (/CheckpointsKey/.test(s)) return 'checkpoint-key';
+  if (/ErasuresKey/.test(s)) return 'erasure-key';
   if (/Logs/.test(s)) return 'own-logs';
   return `unknown:${s}`;
 };

@@ -396,6 +396,19 @@ export class FakeCircuitStore implements CircuitStore {
     this.items.set(item.serviceId, clone(item));
     return true;
   }
+
+  async addCounts(
+    serviceId: string,
+    windowStart: number,
+    counts: { requests: number; failures: number },
+  ) {
+    const item = this.items.get(serviceId);
+    if (item?.state !== 'closed' || item.windowStart !== windowStart) return null;
+    item.requests += counts.requests;
+    item.failures += counts.failures;
+    item.version += 1;
+    return clone(item);
+  }
 }
 
 // ---------------------------------------------------------------- Parley

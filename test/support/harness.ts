@@ -3,6 +3,10 @@
 // memory, so a test can hand the queued callbacks to the processor handler itself.
 import { generateServicesFile, parseServicesFile } from '../../local/services-file';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { localCheckpoints } from '../../local/checkpoints';
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
 import type { Clock, LogAttributes, Log } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
@@ -73,6 +77,8 @@ export const startHarness = async (
      * in AWS (test/support/iam.ts). @default true
      */
     strictIam?: boolean;
+    /** Signed checkpoints: a key file and a directory of a temporary folder. @default none */
+    checkpoints?: boolean;
   } = {},
 ): Promise<Harness> => {
   const dynalite = await startDynalite();
@@ -146,6 +152,7 @@ export const startHarness = async (
     error: capture('error'),
   };
   const queued: Harness['queued'] = [];
+  const checkpointDir = options.checkpoints ? mkdtempSync(join(tmpdir(), 'checkpoints-')) : null;
   const runtime: RuntimeOptions = {
     config,
     secrets,
@@ -157,6 +164,7 @@ export const startHarness = async (
     },
     log,
     metrics: noMetrics,
+    checkpoints: checkpointDir ? localCheckpoints(checkpointDir) : null,
     clock: options.clock,
     fetch: options.fetch,
   };
@@ -186,6 +194,7 @@ export const startHarness = async (
       await sim.close();
       for (const client of strictClients) client.destroy();
       await dynalite.close();
+      if (checkpointDir) rmSync(checkpointDir, { recursive: true, force: true });
     },
   };
 };

@@ -10,8 +10,10 @@ import type {
   MiddlewareStack,
 } from '@smithy/types';
 import { createDocumentClient } from '../../functions/adapters/dynamo';
+import type { CheckpointPorts } from '../../functions/domain/checkpoints/ports';
 import type { CallbackQueue, SecretsProvider } from '../../functions/domain/ports';
 import type { RuntimeOptions } from '../../functions/platform/runtime';
+import { ENV } from '../../functions/schemas/config';
 
 /** Resources in local terms: `table/history`, `table/history/index/byDay`, `secret/auditors`. */
 export interface Statement {
@@ -53,6 +55,12 @@ export const resourceName = (ref: unknown, fnConstruct: string, serviceIds: stri
   if (/CallbacksQueue/.test(s)) return 'queue/callbacks';
   if (/NotifyDeadLetterQueue/.test(s)) return 'queue/notify-dead-letter';
   if (/NotifyQueue/.test(s)) return 'queue/notify';
+  if (/CheckpointsBucket/.test(s)) {
+    const prefix = /\/(checkpoints|users)\/\*"/.exec(s)?.[1];
+    return prefix ? `bucket/checkpoints/${prefix}/*` : 'bucket/checkpoints';
+  }
+  if (/CheckpointsKey/.test(s)) return 'key/checkpoints';
+  if (/ErasuresKey/.test(s)) return 'secret/erasure-key';
   if (s.includes(`"${fnConstruct}Logs`)) return 'logs/own';
   return `unknown:${s}`;
 };
@@ -258,6 +266,54 @@ export const strictSecrets = (secrets: SecretsProvider, check: StrictCheck): Sec
   invalidate: (id) => secrets.invalidate(id),
 });
 
+/**
+ * The checkpoint ports checked as their S3 and KMS calls would be: objects at the granularity of
+ * the grants (their prefix), listings on the bucket, the key for signing and its public half.
+ */
+export const strictCheckpoints = (ports: CheckpointPorts, check: StrictCheck): CheckpointPorts => {
+  const { store, signer } = ports;
+  const objects = (prefix: 'checkpoints' | 'users') => `bucket/checkpoints/${prefix}/*`;
+  return {
+    store: {
+      put: async (...args) => {
+        check('s3:PutObject', objects('checkpoints'));
+        return store.put(...args);
+      },
+      get: async (id) => {
+        check('s3:GetObject', objects('checkpoints'));
+        return store.get(id);
+      },
+      list: async (options) => {
+        check('s3:ListBucket', 'bucket/checkpoints');
+        return store.list(options);
+      },
+      latest: async () => {
+        check('s3:ListBucket', 'bucket/checkpoints');
+        check('s3:GetObject', objects('checkpoints'));
+        return store.latest();
+      },
+      markUser: async (userId, id) => {
+        check('s3:PutObject', objects('users'));
+        return store.markUser(userId, id);
+      },
+      listForUser: async (userId, options) => {
+        check('s3:ListBucket', 'bucket/checkpoints');
+        return store.listForUser(userId, options);
+      },
+    },
+    signer: {
+      sign: async (bytes) => {
+        check('kms:Sign', 'key/checkpoints');
+        return signer.sign(bytes);
+      },
+      publicKeyPem: async () => {
+        check('kms:GetPublicKey', 'key/checkpoints');
+        return signer.publicKeyPem();
+      },
+    },
+  };
+};
+
 /** A queue port checked as its SQS calls would be, on `resource` (the callback or notify queue). */
 export const strictQueue = (
   queue: CallbackQueue,
@@ -288,7 +344,11 @@ export const strictRuntime = async (
   runtime: RuntimeOptions,
   endpoint: string,
 ): Promise<{ runtime: RuntimeOptions; client: { destroy(): void } }> => {
-  const check = strictCheck(fn, (await stagePolicies())[fn]);
+  const policy = (await stagePolicies())[fn];
+  const check = strictCheck(fn, policy);
+  // As in AWS: checkpoint ports only where the template sets their bucket and key.
+  const env = policy?.environment ?? {};
+  const keepsCheckpoints = ENV.checkpointBucket in env && ENV.checkpointKeyId in env;
   const { historyTable, stateTable } = runtime.dynamo;
   const names = (physical: string) =>
     physical === historyTable
@@ -307,6 +367,9 @@ export const strictRuntime = async (
       queue: strictQueue(runtime.queue, check),
       ...(runtime.notifyQueue
         ? { notifyQueue: strictQueue(runtime.notifyQueue, check, 'queue/notify') }
+        : {}),
+      ...(runtime.checkpoints
+        ? { checkpoints: keepsCheckpoints ? strictCheckpoints(runtime.checkpoints, check) : null }
         : {}),
     },
   };

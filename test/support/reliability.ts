@@ -16,11 +16,17 @@ import type {
 } from '../../functions/domain/ports';
 import type { HandoverRecord } from '../../functions/domain/types';
 import { makeHandler as audit } from '../../functions/handlers/audit';
+import { makeHandler as checkpoint } from '../../functions/handlers/checkpoints';
+import { makeHandler as eraser } from '../../functions/handlers/eraser';
+import { makeHandler as erasure } from '../../functions/handlers/erasure';
 import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as health } from '../../functions/handlers/health';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
+import { makeHandler as lease } from '../../functions/handlers/lease';
 import { makeHandler as messages } from '../../functions/handlers/messages';
+import { makeHandler as metrics } from '../../functions/handlers/metrics';
 import { makeHandler as notifications } from '../../functions/handlers/notifications';
+import { makeHandler as offers } from '../../functions/handlers/offers';
 import { makeHandler as owner } from '../../functions/handlers/owner';
 import { makeHandler as processor } from '../../functions/handlers/processor';
 import { makeHandler as reconcile } from '../../functions/handlers/reconcile';
@@ -83,11 +89,17 @@ export const invoker = (
   const of = (fn: FunctionName): DepsSource => source.forFunction?.(fn) ?? source;
   const http: Partial<Record<FunctionName, (e: APIGatewayProxyEventV2) => Promise<unknown>>> = {
     audit: audit(of('audit')),
+    checkpoint: checkpoint(of('checkpoint')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
+    erasure: erasure(of('erasure')),
+    eraser: eraser(of('eraser')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
     handover: handover(of('handover')),
     health: health(of('health')),
     inbound: inbound(of('inbound')),
+    lease: lease(of('lease')),
     messages: messages(of('messages')),
+    metrics: metrics(of('metrics')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
     notifications: notifications(of('notifications')),
+    offers: offers(of('offers')),
     owner: owner(of('owner')),
     reconcile: reconcile(of('reconcile')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
     release: release(of('release')),

@@ -256,6 +256,7 @@ export async function completePending(
           otherOwner,
           deps.ids.next(),
           nowMs,
+          deps.salts,
         ),
         deps,
       ),

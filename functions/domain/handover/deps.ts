@@ -10,6 +10,7 @@ import type {
   ServiceCatalog,
   StateStore,
 } from '../ports';
+import type { SaltSource } from '../chain';
 import type { HandoverRecord, HandoverSource } from '../types';
 
 export interface HandoverDeps {
@@ -21,6 +22,8 @@ export interface HandoverDeps {
   /** Measures a request's elapsed time (its deadline). @default clock */
   timer?: Clock;
   ids: IdGenerator;
+  /** Each new record's metadata salt (chain v2). @default 32 random bytes */
+  salts?: SaltSource;
   log: Log;
   metrics: MetricsSink;
   /** A pending marker older than this is recovered; younger ones answer 409. */

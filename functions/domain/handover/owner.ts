@@ -124,6 +124,7 @@ async function recordObserved(
     parleyOwner,
     deps.ids.next(),
     nowMs,
+    deps.salts,
   );
   const marked: OwnerItem = {
     ...item,

@@ -1,5 +1,6 @@
 // The handover protocol (DESIGN.md, "The handover sequence"): one Service moves a user to another
 // through Parley, with exactly one history record per ownership change made through this service.
+import { sealMetadata } from '../chain';
 import { withDeadline } from '../deadline';
 import { ForbiddenError, NotOwnerError, OwnerChangedError } from '../errors';
 import { TimerClaimLostError } from '../lifecycle/errors';
@@ -73,8 +74,7 @@ export async function performHandover(
     fromOwner: item.owner,
     toOwner: target.identification,
     reason: meta.reason,
-    metadata: meta.metadata,
-    metadataDigest: meta.digest,
+    ...sealMetadata(meta.metadata, deps.salts),
     requestedBy: input.actor ?? (input.source === 'rule' ? `rule:${requestedBy}` : requestedBy),
     source: input.source,
     createdAt: nextCreatedAt(item.lastCreatedAt, nowMs),

@@ -1,6 +1,6 @@
 // The history records the handover use cases write, and the owner item after them: every writer
 // (a handover, its recovery, an observer of drift) builds the same record key from the same draft.
-import { finalizeRecord, metadataDigest } from '../chain';
+import { finalizeRecord, randomSalts, type SaltSource, sealMetadata } from '../chain';
 import { leaseSettingsOf, startOwnerLease, withDueAt } from '../lifecycle/owner-lease';
 import type { ServiceCatalog } from '../ports';
 import type { DraftRecord, HandoverRecord, OwnerItem } from '../types';
@@ -55,6 +55,7 @@ export function observedDraft(
   toOwner: string,
   handoverId: string,
   nowMs: number,
+  salts: SaltSource = randomSalts,
 ): DraftRecord {
   return {
     handoverId,
@@ -63,8 +64,7 @@ export function observedDraft(
     fromOwner,
     toOwner,
     reason: null,
-    metadata: null,
-    metadataDigest: metadataDigest(null),
+    ...sealMetadata(null, salts),
     requestedBy: 'parley',
     source: 'observed',
     createdAt: nextCreatedAt(after.createdAt, nowMs),

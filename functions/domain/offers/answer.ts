@@ -2,6 +2,7 @@
 // Each answer is one CAS on the owner item's version, the same CAS the sweep's expiry makes: of an
 // accept, a decline, a cancel and an expiry racing for one offer exactly one wins, and the others,
 // reading again, find the offer ended and answer 409 with that end.
+import { sealMetadata } from '../chain';
 import { withDeadline } from '../deadline';
 import { ForbiddenError, HandoverInProgressError } from '../errors';
 import { completePending } from '../handover/complete';
@@ -120,8 +121,7 @@ export async function acceptOfferAnswer(
         fromOwner: item.owner,
         toOwner: target.identification,
         reason: plan.reason,
-        metadata: meta.metadata,
-        metadataDigest: meta.digest,
+        ...sealMetadata(meta.metadata, deps.salts),
         requestedBy: plan.requestedBy,
         source: plan.source,
         createdAt: nextCreatedAt(item.lastCreatedAt, nowMs),
@@ -164,6 +164,7 @@ async function endWithRecord(
     item,
     [{ handoverId: deps.ids.next(), offer: found.offer, ...spec }],
     nowMs,
+    deps.salts,
   );
   const marked = markOfferEvents(withOffer(item, null, deps), drafts, nowMs);
   if (!(await deps.state.compareAndSetOwner(marked, item.version))) return false;

@@ -140,7 +140,7 @@ export async function makeOffer(
     }
     const marked = markOfferEvents(
       withOffer(item, offer, deps),
-      chainOfferDrafts(item, specs, nowMs),
+      chainOfferDrafts(item, specs, nowMs, deps.salts),
       nowMs,
       input.idempotencyKey,
     );

@@ -1,4 +1,5 @@
 // The sweep's offer expiry (its `act` for an `offer_expiry` claim): applies the offer's onTimeout.
+import { sealMetadata } from '../chain';
 import { withDeadline } from '../deadline';
 import { UnknownServiceError } from '../errors';
 import { completePending } from '../handover/complete';
@@ -60,8 +61,7 @@ export async function expireOfferDue(
     fromOwner: item.owner,
     toOwner: target.identification,
     reason: plan.reason,
-    metadata: meta.metadata,
-    metadataDigest: meta.digest,
+    ...sealMetadata(meta.metadata, deps.salts),
     requestedBy: plan.requestedBy,
     source: plan.source,
     createdAt: nextCreatedAt(item.lastCreatedAt, nowMs),
@@ -131,6 +131,7 @@ async function endByRecord(
       },
     ],
     nowMs,
+    deps.salts,
   );
   const marked = markOfferEvents(withOffer(item, null, deps), drafts, nowMs);
   if (!(await deps.state.compareAndSetOwner(marked, item.version))) return 'lost_race';

@@ -3,7 +3,7 @@
 // records are appended (conditional on their key) and the marker cleared. A crash anywhere leaves
 // either nothing (before the CAS) or the marker, which any later writer (recovery, the next request
 // for the user, reconcile) finishes from the drafts: every event is recorded exactly once.
-import { finalizeRecord, metadataDigest } from '../chain';
+import { finalizeRecord, randomSalts, type SaltSource, saltFrom, sealMetadata } from '../chain';
 import { OwnerChangedError } from '../errors';
 import type { HandoverDeps } from '../handover/deps';
 import { advanceItem, appendOnce, nextCreatedAt } from '../handover/records';
@@ -43,6 +43,7 @@ export function chainOfferDrafts(
   head: Head,
   specs: OfferEventSpec[],
   nowMs: number,
+  salts: SaltSource = randomSalts,
 ): DraftRecord[] {
   const drafts: DraftRecord[] = [];
   let at = { seq: head.lastSeq, hash: head.lastHash, createdAt: head.lastCreatedAt };
@@ -54,8 +55,7 @@ export function chainOfferDrafts(
       fromOwner: head.owner,
       toOwner: head.owner,
       reason: spec.reason,
-      metadata: spec.metadata,
-      metadataDigest: metadataDigest(spec.metadata),
+      ...sealMetadata(spec.metadata, salts),
       requestedBy: spec.requestedBy,
       source: 'offer',
       createdAt: nextCreatedAt(at.createdAt, nowMs),
@@ -161,6 +161,8 @@ export async function supersedeAfterHandover(
       },
     ],
     Date.parse(record.createdAt),
+    // Its metadata is null: a salt derived from the handover keeps the record the very same.
+    saltFrom(`${record.hash}#superseded`),
   );
   return [await appendOnce(finalizeRecord(draft!, 'completed', null), deps)];
 }

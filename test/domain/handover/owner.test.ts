@@ -1,4 +1,9 @@
-import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../../functions/domain/chain';
+import {
+  finalizeRecord,
+  GENESIS_HASH,
+  metadataDigest,
+  saltedMetadataDigest,
+} from '../../../functions/domain/chain';
 import { ParleyTimeoutError, ValidationError } from '../../../functions/domain/errors';
 import {
   currentOwner,
@@ -115,7 +120,9 @@ describe('refreshOwner', () => {
         toOwner: AGENT,
         reason: null,
         metadata: null,
-        metadataDigest: '74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b',
+        chain: 2,
+        salt: expect.stringMatching(/^[\w-]{43}$/),
+        metadataDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
         requestedBy: 'parley',
         source: 'observed',
         status: 'completed',
@@ -125,6 +132,7 @@ describe('refreshOwner', () => {
         hash: expect.stringMatching(/^[0-9a-f]{64}$/),
       },
     ]);
+    expect(records[0]!.metadataDigest).toBe(saltedMetadataDigest(null, records[0]!.salt!));
     expect(item).toMatchObject({
       owner: AGENT,
       version: 3, // the marker that claimed seq 1, then the advance

@@ -58,6 +58,8 @@ describe('performHandover', () => {
       toOwner: AGENT,
       reason: 'question_too_complex',
       metadata: { reason: 'question_too_complex' },
+      chain: 2,
+      salt: expect.stringMatching(/^[\w-]{43}$/),
       metadataDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
       requestedBy: BOT,
       source: 'api',
