@@ -200,14 +200,17 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   // Service's users (byOwner), stale markers (byPendingSince), the outbox (byNotificationStatus),
   // history ranges (byDay, byDestination) and owner at an instant (byTime); an operator's release
   // or reconcile is a handover (a record, Parley with the owner's credentials, notifications).
+  // The metrics' use cases (rollups, the day's inbound notes by byInbound, leased items by byDue)
+  // and verify's (the user's newest checkpoint: bucket reads, the key's public half).
   console: {
     history: 'append',
     historyIndexes: ['byDay', 'byDestination', 'byTime'],
     state: 'write',
-    stateIndexes: ['byOwner', 'byPendingSince', 'byNotificationStatus'],
+    stateIndexes: ['byOwner', 'byPendingSince', 'byNotificationStatus', 'byInbound', 'byDue'],
     serviceSecrets: true,
     auditorsSecret: true,
     notifyQueue: ['send'],
+    checkpoints: 'read',
   },
   // Ownership metrics (reads and its own items): history ranges (byDay), the rollups and notes
   // (state puts), the day's inbound notes (byInbound), the leased owner items (byDue); the

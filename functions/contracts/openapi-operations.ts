@@ -68,7 +68,9 @@ export interface Operation {
     /** The console: HTML pages (errors too), a 303 after a form, CSV for a search download. */
     | { html: true; csv?: boolean; status?: number }
     /** A PEM document, cacheable (the checkpoints' public key). */
-    | { pem: true; status?: number };
+    | { pem: true; status?: number }
+    /** Static files of these content types, immutable (the console's scripts and stylesheet). */
+    | { files: readonly string[]; status?: number };
   errors: number[];
 }
 
@@ -138,7 +140,7 @@ const CONSOLE_OPERATIONS: Readonly<Record<string, Operation>> = {
     summary: 'Console: its script, stylesheet and vendored htmx (immutable, cached a year)',
     tag: 'console',
     security: [],
-    ok: { html: true },
+    ok: { files: ['text/javascript', 'text/css'] },
     errors: [404, 500],
   },
   'POST /console/login': {

@@ -155,13 +155,19 @@ function operationObject(route: HttpRoute, op: Operation, schemas: Record<string
   const head = route.method === 'HEAD';
   const okHeaders: Json = {};
   const okContent: Json = {};
-  const page = op.ok !== 'openapi' && 'html' in op.ok;
+  // The console's pages and files answer their errors as HTML pages.
+  const page = op.ok !== 'openapi' && ('html' in op.ok || 'files' in op.ok);
   if (op.ok === 'openapi') {
     okHeaders['Cache-Control'] = header('The document is cached (public).');
     okContent['application/json'] = { schema: { type: 'object' } };
   } else if ('pem' in op.ok) {
     okHeaders['Cache-Control'] = header('The key is cached (public).');
     okContent['application/x-pem-file'] = { schema: { type: 'string' } };
+  } else if ('files' in op.ok) {
+    okHeaders['Cache-Control'] = header(
+      'Cached a year, immutable: the name changes with the content.',
+    );
+    for (const type of op.ok.files) okContent[type] = { schema: { type: 'string' } };
   } else if ('html' in op.ok) {
     if (op.ok.status === 303) {
       okHeaders.Location = header('Where the browser goes next (a console page).');

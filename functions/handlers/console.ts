@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { handleConsole } from '../console/app';
 import type { ConsoleRequest } from '../console/deps';
 import { consoleDeps } from '../console/wiring';
+import { withCheckpoints } from '../platform/checkpoint-ports';
 import type { DepsSource } from '../platform/deps';
 import { httpHandler } from '../platform/handler';
 import { header, readBody } from '../platform/http';
@@ -31,4 +32,4 @@ export const makeHandler = (deps: DepsSource) =>
     return { statusCode: status, headers, body, ...(cookies ? { cookies } : {}) };
   });
 
-export const handler = makeHandler(depsFromEnvironment());
+export const handler = makeHandler(withCheckpoints(depsFromEnvironment()));

@@ -1,6 +1,12 @@
 // Every HTTP route through its real handler: events built by the factory, the production
 // composition root, dynalite and the Parley simulator over HTTP.
+import { ASSETS } from '../../functions/console/static/assets';
+import { SESSION_COOKIE } from '../../functions/console/session';
 import { makeHandler as audit } from '../../functions/handlers/audit';
+import { makeHandler as checkpoint } from '../../functions/handlers/checkpoints';
+import { makeHandler as consoleHandler } from '../../functions/handlers/console';
+import { makeHandler as eraser } from '../../functions/handlers/eraser';
+import { makeHandler as erasure } from '../../functions/handlers/erasure';
 import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as health } from '../../functions/handlers/health';
 import { makeHandler as inbound } from '../../functions/handlers/inbound';
@@ -17,19 +23,29 @@ import { makeHandler as services } from '../../functions/handlers/services';
 import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { HttpResult } from '../../functions/platform/handler';
 import { buildOpenApiDocument } from '../../functions/contracts/openapi';
+import { OPERATIONS, type Security } from '../../functions/contracts/openapi-operations';
 import { type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 import { startGateway } from '../../local/gateway';
 import { messageCallback } from '../../local/parley-sim/callback-body';
 import { type ApiEventInput, apiEvent } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
+import { type RouteAuth, routeAuth, routesAuthenticatedBy } from '../support/reliability';
 
 let h: Harness;
-let call: (input: ApiEventInput) => Promise<HttpResult & { json: any }>;
+/** `cookies`: as API Gateway gives them (`name=value`), for the console's session. */
+let call: (
+  input: ApiEventInput & { cookies?: string[] },
+) => Promise<HttpResult & { json: any; text: string }>;
 
 beforeAll(async () => {
-  h = await startHarness();
+  // Checkpoints configured: the public key route has a key to serve.
+  h = await startHarness({ checkpoints: true });
   const handlers = {
     audit: audit(h.source),
+    checkpoint: checkpoint(h.source),
+    console: consoleHandler(h.source),
+    erasure: erasure(h.source),
+    eraser: eraser(h.source),
     handover: handover(h.source),
     health: health(h.source),
     inbound: inbound(h.source),
@@ -45,8 +61,8 @@ beforeAll(async () => {
     services: services(h.source),
     verify: verify(h.source),
   } as Record<string, (e: ReturnType<typeof apiEvent>) => Promise<unknown>>;
-  call = async (input) => {
-    const event = apiEvent(input);
+  call = async ({ cookies, ...input }) => {
+    const event = { ...apiEvent(input), ...(cookies ? { cookies } : {}) };
     const route = httpRoutes.find((r) => `${r.method} ${r.path}` === event.routeKey)!;
     const result = (await handlers[route.fn]!(event)) as HttpResult;
     const text = typeof result.body === 'string' ? result.body : '';
@@ -56,7 +72,7 @@ beforeAll(async () => {
     } catch {
       json = undefined;
     }
-    return { ...result, json };
+    return { ...result, json, text };
   };
 });
 
@@ -73,10 +89,45 @@ const handOver = async (userId: string, newOwner: string, token = h.tokens.bot.a
 };
 
 const samplePath = (route: HttpRoute) =>
-  route.path.replace('{serviceId}', BOT).replace('{userId}', '20');
+  route.path
+    .replace('{serviceId}', BOT)
+    .replace('{userId}', '20')
+    .replace('{file}', ASSETS.script.file);
+
+/** The OpenAPI security a route's way of authenticating stands for (any one of them). */
+const documentedSecurity = (auth: RouteAuth): Security[] => {
+  const byRole = { service: 'apiToken', auditor: 'auditorToken', operator: 'operatorToken' };
+  switch (auth.by) {
+    case 'bearer':
+      return auth.roles.map((role) => byRole[role] as Security);
+    case 'callback':
+      return ['callbackToken'];
+    case 'session':
+      // A page anyone is answered (the login form) is documented as public.
+      return auth.anonymous === 200 ? [] : ['consoleSession'];
+    default:
+      return [];
+  }
+};
+
+describe('how each route authenticates', () => {
+  it('names every route, as the OpenAPI document does', () => {
+    const declared = httpRoutes.filter((r) => r.method !== 'HEAD');
+    const table = declared.map((r) => {
+      const auth = routeAuth(r);
+      return [`${r.method} ${r.path}`, auth ? documentedSecurity(auth).sort() : 'not in the table'];
+    });
+    const documented = declared.map((r) => {
+      const op = OPERATIONS[`${r.method} ${r.path}`];
+      return [`${r.method} ${r.path}`, op ? [...op.security].sort() : 'not documented'];
+    });
+
+    expect(table).toEqual(documented);
+  });
+});
 
 describe('authentication', () => {
-  const protectedRoutes = httpRoutes.filter((r) => r.fn !== 'health' && r.fn !== 'openapi');
+  const protectedRoutes = routesAuthenticatedBy('bearer', 'callback');
 
   it.each(protectedRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))(
     'answers 401 on %s without a token',
@@ -119,6 +170,93 @@ describe('authentication', () => {
   it('refuses a callback token used as an API token', async () => {
     const res = await call({ method: 'GET', path: '/services', token: h.tokens.bot.callback });
     expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('public routes', () => {
+  it.each(routesAuthenticatedBy('public').map((r) => [`${r.method} ${r.path}`, r] as const))(
+    'answers %s without credentials, and the same to a wrong token',
+    async (_name, route) => {
+      const anonymous = await call({ method: route.method, path: samplePath(route) });
+      const wrong = await call({
+        method: route.method,
+        path: samplePath(route),
+        token: 'not-a-real-token-0123456789',
+      });
+
+      expect([anonymous.statusCode, wrong.statusCode]).toEqual([200, 200]);
+      expect(wrong.text).toBe(anonymous.text);
+    },
+  );
+});
+
+describe('the console without a session', () => {
+  const LOGIN_FORM = '<form method="post" action="/console/login">';
+  const FORM = 'application/x-www-form-urlencoded';
+  const sessionRoutes = routesAuthenticatedBy('session');
+  const pages = sessionRoutes.filter((r) => r.method !== 'POST');
+  const forms = sessionRoutes.filter((r) => r.method === 'POST');
+  /** A well-formed session id that no login ever gave out. */
+  const forged = `${SESSION_COOKIE}=${'A'.repeat(43)}`;
+
+  it.each(pages.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    'answers %s with the login form, to a Bearer token or a forged session cookie too',
+    async (_name, route) => {
+      const { anonymous } = routeAuth(route) as Extract<RouteAuth, { by: 'session' }>;
+      const path = samplePath(route);
+      const none = await call({ method: route.method, path });
+      const bearer = await call({ method: route.method, path, token: h.tokens.operator });
+      const cookie = await call({ method: route.method, path, cookies: [forged] });
+
+      expect([none.statusCode, bearer.statusCode, cookie.statusCode]).toEqual([
+        anonymous,
+        anonymous,
+        anonymous,
+      ]);
+      for (const res of [none, bearer, cookie]) expect(res.text).toContain(LOGIN_FORM);
+    },
+  );
+
+  it.each(forms.map((r) => [`${r.method} ${r.path}`, r] as const))(
+    "refuses %s without a session: 401 from the console's own page, 403 from elsewhere",
+    async (_name, route) => {
+      const post = (site: string) =>
+        call({
+          method: 'POST',
+          path: samplePath(route),
+          token: h.tokens.operator,
+          cookies: [forged],
+          headers: { 'Content-Type': FORM, 'Sec-Fetch-Site': site },
+          rawBody: 'csrf=x&reason=routes&key=kkkkkkkkkkkkkkkkkkkkkk',
+        });
+      const own = await post('same-origin');
+      const elsewhere = await post('cross-site');
+
+      expect([own.statusCode, elsewhere.statusCode]).toEqual([401, 403]);
+      expect(own.text).toContain(LOGIN_FORM);
+    },
+  );
+
+  it("trades an operator's token for a session, and refuses a Service's or a wrong one (401) and one from elsewhere (403)", async () => {
+    const login = (token: string, site = 'same-origin') =>
+      call({
+        method: 'POST',
+        path: '/console/login',
+        headers: { 'Content-Type': FORM, 'Sec-Fetch-Site': site },
+        rawBody: new URLSearchParams({ token }).toString(),
+      });
+    const operator = await login(h.tokens.operator);
+    const service = await login(h.tokens.bot.api);
+    const wrong = await login('not-a-real-token-0123456789');
+    const elsewhere = await login(h.tokens.operator, 'cross-site');
+
+    expect([operator.statusCode, operator.cookies?.length]).toEqual([303, 1]);
+    expect([service.statusCode, wrong.statusCode, elsewhere.statusCode]).toEqual([401, 401, 403]);
+    expect([service.cookies, wrong.cookies, elsewhere.cookies]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });
 

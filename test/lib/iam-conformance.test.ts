@@ -622,6 +622,8 @@ const exerciseEveryFunction = async () => {
   for (const path of [
     '/console',
     `/console/users/iam-u9?at=${encodeURIComponent(now)}`,
+    // A user the checkpoints hold: its page verifies against the newest one.
+    '/console/users/iam-u1',
     `/console/search?${consoleRange}`,
     '/console/stuck',
   ]) {

@@ -250,7 +250,14 @@ export const defineTamperSuite = (
     const userId = await historyOfHandovers();
     const items = await storedItems(userId);
     const untouched = await viaRoute(userId);
-    await put({ ...items[0]!, metadata: null }); // allowed: the chain keeps its digest
+    // Erased as the eraser does (chain v2): metadata and salt gone, the erasure marked. The chain
+    // keeps the digest; a bare null under a kept salt would no longer match it.
+    const { salt: _salt, ...first } = items[0]!;
+    await put({
+      ...first,
+      metadata: null,
+      metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_tamper' },
+    });
     const erased = await viaRoute(userId);
     const byCli = await cli('verify', userId);
 

@@ -17,6 +17,7 @@ import type {
 import type { HandoverRecord } from '../../functions/domain/types';
 import { makeHandler as audit } from '../../functions/handlers/audit';
 import { makeHandler as checkpoint } from '../../functions/handlers/checkpoints';
+import { makeHandler as consoleHandler } from '../../functions/handlers/console';
 import { makeHandler as eraser } from '../../functions/handlers/eraser';
 import { makeHandler as erasure } from '../../functions/handlers/erasure';
 import { makeHandler as handover } from '../../functions/handlers/handover';
@@ -35,7 +36,7 @@ import { makeHandler as services } from '../../functions/handlers/services';
 import { makeHandler as verify } from '../../functions/handlers/verify';
 import type { AppDeps, DepsSource } from '../../functions/platform/deps';
 import type { HttpResult } from '../../functions/platform/handler';
-import { type FunctionName, httpRoutes } from '../../functions/contracts/routes';
+import { type FunctionName, type HttpRoute, httpRoutes } from '../../functions/contracts/routes';
 import type { ParleySimulator } from '../../local/parley-sim';
 import { type ApiEventInput, apiEvent } from './events';
 import { checkResponse } from './openapi-check';
@@ -90,6 +91,7 @@ export const invoker = (
   const http: Partial<Record<FunctionName, (e: APIGatewayProxyEventV2) => Promise<unknown>>> = {
     audit: audit(of('audit')),
     checkpoint: checkpoint(of('checkpoint')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
+    console: consoleHandler(of('console')),
     erasure: erasure(of('erasure')),
     eraser: eraser(of('eraser')) as (e: APIGatewayProxyEventV2) => Promise<unknown>,
     handover: handover(of('handover')),
@@ -130,6 +132,88 @@ export const invoker = (
       scheduled({ source: 'aws.events', 'detail-type': 'Scheduled Event' } as never),
   };
 };
+
+// ---------------------------------------------------------------- how each route authenticates
+
+export type Role = 'service' | 'auditor' | 'operator';
+
+/**
+ * How a route authenticates, as the suites hold it: `bearer`, an API, auditor or operator token of
+ * these roles (`Authorization: Bearer`); `callback`, the Service's Parley callback token; `session`,
+ * the console's session cookie (no Authorization header is looked at: without a live session a page
+ * answers the login form, `anonymous` its status, and a POST 401, or 403 when it was not sent from
+ * the console's own origin); `login`, the console's login form (an auditor's or operator's token in
+ * the form body); `public`, nothing.
+ */
+export type RouteAuth =
+  | { by: 'bearer'; roles: readonly Role[] }
+  | { by: 'callback' }
+  | { by: 'session'; anonymous: 200 | 401 }
+  | { by: 'login' }
+  | { by: 'public' };
+
+const ANY_TOKEN: RouteAuth = { by: 'bearer', roles: ['service', 'auditor', 'operator'] };
+const SERVICE: RouteAuth = { by: 'bearer', roles: ['service'] };
+const READERS: RouteAuth = { by: 'bearer', roles: ['auditor', 'operator'] };
+const OPERATOR: RouteAuth = { by: 'bearer', roles: ['operator'] };
+const PAGE: RouteAuth = { by: 'session', anonymous: 401 };
+const PUBLIC: RouteAuth = { by: 'public' };
+
+/** Keyed by declared route (HEAD is GET's). A route missing here fails the routes suite. */
+const ROUTE_AUTH: Readonly<Record<string, RouteAuth>> = {
+  'POST /webhooks/parley/{serviceId}': { by: 'callback' },
+  'POST /handovers': SERVICE,
+  'POST /users/{userId}/messages': SERVICE,
+  'GET /users/{userId}/owner': ANY_TOKEN,
+  'GET /services': ANY_TOKEN,
+  'GET /users/{userId}/handovers': READERS,
+  'GET /handovers': READERS,
+  'POST /reconcile': READERS,
+  'GET /users/{userId}/verify': READERS,
+  'GET /verify': READERS,
+  'GET /notifications': READERS,
+  'POST /notifications/{id}/redeliver': OPERATOR,
+  'POST /services/{serviceId}/release': OPERATOR,
+  'POST /users/{userId}/lease': SERVICE,
+  'GET /offers/{offerId}': ANY_TOKEN,
+  'POST /offers/{offerId}/accept': SERVICE,
+  'POST /offers/{offerId}/decline': SERVICE,
+  'POST /offers/{offerId}/cancel': SERVICE,
+  'GET /users/{userId}/offers': ANY_TOKEN,
+  // The console's home page is its login form to whoever has no session.
+  'GET /console': { by: 'session', anonymous: 200 },
+  'GET /console/users/{userId}': PAGE,
+  'GET /console/search': PAGE,
+  'GET /console/stuck': PAGE,
+  'GET /console/static/{file}': PUBLIC,
+  'POST /console/login': { by: 'login' },
+  'POST /console/logout': PAGE,
+  'POST /console/users/{userId}/reconcile': PAGE,
+  'POST /console/users/{userId}/release': PAGE,
+  'GET /metrics': READERS,
+  'GET /metrics/stuck': READERS,
+  'POST /checkpoints': OPERATOR,
+  'GET /checkpoints/public-key': PUBLIC,
+  'POST /users/{userId}/erasure': OPERATOR,
+  'GET /users/{userId}/export': OPERATOR,
+  'GET /erasures': READERS,
+  'GET /erasures/{erasureId}': READERS,
+  'POST /erasures/reapply': OPERATOR,
+  'POST /erasures/retention': OPERATOR,
+  'GET /health': PUBLIC,
+  'GET /openapi.json': PUBLIC,
+};
+
+/** How `route` authenticates; undefined for a route the table does not name yet. */
+export const routeAuth = (route: HttpRoute): RouteAuth | undefined =>
+  ROUTE_AUTH[`${route.method === 'HEAD' ? 'GET' : route.method} ${route.path}`];
+
+/** The routes that authenticate `by` this kind. */
+export const routesAuthenticatedBy = (...kinds: RouteAuth['by'][]): HttpRoute[] =>
+  httpRoutes.filter((r) => {
+    const auth = routeAuth(r);
+    return auth !== undefined && kinds.includes(auth.by);
+  });
 
 /** DESIGN.md's error shape: `{ error: { code: snake_case, message: sentence, ...details } }`. */
 export const errorShapeProblem = (res: Response): string | null => {
