@@ -518,7 +518,9 @@ describe('parley-handover CLI', () => {
       const redeliver = await cli('notifications', 'redeliver', 'cli-n-1', '--reason', 'fixed');
 
       expect(page.code).toBe(0);
-      expect(page.stdout.split('\n')[0]).toMatch(/^id\s+kind\s+type\s+recipient\s+userId\s+seq\s+status/);
+      expect(page.stdout.split('\n')[0]).toMatch(
+        /^id\s+kind\s+type\s+recipient\s+userId\s+seq\s+status/,
+      );
       expect(page.stdout.trim().split('\n')).toHaveLength(3); // header, one row, its error line
       expect(page.stderr).toMatch(/^more: --cursor \S+\n$/);
       const ids = JSON.parse(json.stdout).items.map((i: { id: string }) => i.id);
