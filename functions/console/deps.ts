@@ -11,6 +11,8 @@ import type {
   ServiceCatalog,
   StateStore,
 } from '../domain/ports';
+import type { MetricsAnswer, MetricsQuery } from '../domain/metrics/rollup';
+import type { StuckAnswer } from '../domain/metrics/stuck';
 import type { VerifyReport } from '../domain/verify';
 import type { ConsoleStore } from './ports';
 
@@ -46,8 +48,12 @@ export interface ConsoleDeps {
   state: StateStore;
   notifications: NotificationStore;
   catalog: ServiceCatalog;
-  /** The verify use case (reads only). */
+  /** The verify use case (reads only; against the newest checkpoint where checkpoints are kept). */
   verify(userId: string): Promise<VerifyReport>;
+  /** The metrics route's use case (GET /metrics): days of figures, rollups where stored. */
+  metrics(query: MetricsQuery): Promise<MetricsAnswer>;
+  /** The stuck owners' use case (GET /metrics/stuck). */
+  stuckOwners(): Promise<StuckAnswer>;
   /** The owner now, from Parley (as an auditor reads it: the default Service's credentials). */
   ownerNow(userId: string): Promise<OwnerView>;
   /** The owner at an instant, from the history. */

@@ -1,7 +1,8 @@
 // The console's figures, counted from what the stores answer, each read bounded so a page costs
 // the same whatever the tables hold. A figure that stopped at its bound says so (`complete:
-// false`: a lower bound) rather than pretending. The metrics issue's use cases (GET /metrics,
-// GET /metrics/stuck, the daily rollup) replace these reads when they exist.
+// false`: a lower bound) rather than pretending. What the metrics count (the stuck owners, the
+// handovers per day) comes from their use cases (GET /metrics, GET /metrics/stuck), not from here.
+import type { DayMetrics } from '../domain/metrics/types';
 import type { HandoverRecord, OwnerItem, ServiceInfo } from '../domain/types';
 import type { DailyCounts } from './chart';
 import type { ConsoleDeps } from './deps';
@@ -9,14 +10,14 @@ import type { ConsoleDeps } from './deps';
 export const BOUNDS = {
   /** Users counted per Service (the byOwner index, a page of 100 at a time). */
   usersPerService: 1000,
-  /** Owner items read for pending, offers, leases and stuck owners (non-default Services). */
+  /** Owner items read for pending, offers and leases (non-default Services). */
   ownerItems: 200,
-  /** Records read for the 30-day chart and for the failovers of the last 24 h. */
+  /** Records read for the failovers of the last 24 h. */
   records: 5000,
 } as const;
 
-/** A user who wrote last and has waited past this for the owner: stuck (the issue's definition). */
-export const STUCK_AFTER_MS = 15 * 60_000;
+/** A lease due within this is counted as due soon. */
+export const DUE_SOON_MS = 15 * 60_000;
 const DAY_MS = 86_400_000;
 
 export interface Counted {
@@ -100,31 +101,23 @@ const recordsBetween = async (
 
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
-/** Completed handovers (from != to) per UTC day and reason, the 30 days up to today. */
-export const dailyHandovers = async (
-  deps: ConsoleDeps,
-  now: number,
-): Promise<DailyCounts & { complete: boolean; records: number }> => {
-  const days = Array.from({ length: 30 }, (_, i) => utcDay(now - (29 - i) * DAY_MS));
-  const { records, complete } = await recordsBetween(
-    deps,
-    `${days[0]}T00:00:00.000Z`,
-    new Date(now).toISOString(),
-    { status: 'completed' },
-  );
+/**
+ * Completed handovers (from != to) per UTC day and reason, from the metrics' days (rollups where
+ * stored, computed otherwise): the chart's counts are theirs, not recounted here.
+ */
+export const dailyCounts = (days: readonly DayMetrics[]): DailyCounts & { handovers: number } => {
   const byReason = new Map<string, number[]>();
-  let counted = 0;
-  for (const r of records) {
-    if (!isOwnershipRecord(r) || r.fromOwner === r.toOwner) continue;
-    const d = days.indexOf(r.createdAt.slice(0, 10));
-    if (d < 0) continue;
-    const reason = r.reason ?? '(none)';
-    const per = byReason.get(reason) ?? days.map(() => 0);
-    per[d]! += 1;
-    byReason.set(reason, per);
-    counted += 1;
-  }
-  return { days, byReason, complete, records: counted };
+  let handovers = 0;
+  days.forEach((day, d) => {
+    for (const row of day.handovers) {
+      const reason = row.reason ?? '(none)';
+      const per = byReason.get(reason) ?? days.map(() => 0);
+      per[d]! += row.count;
+      byReason.set(reason, per);
+      handovers += row.count;
+    }
+  });
+  return { days: days.map((d) => d.day), byReason, handovers };
 };
 
 /** Completed failover records of the last 24 hours. */
@@ -138,43 +131,10 @@ export const failoversSince = async (deps: ConsoleDeps, now: number): Promise<Co
   return { count: records.length, complete };
 };
 
-export interface StuckUser {
-  userId: string;
-  owner: string;
-  lastUserAt: string;
-  lastOwnerAt: string;
-  waitedMs: number;
-}
-
-/**
- * Stuck owners among the items read: a non-default owner, the user wrote after the owner last
- * did, and longer ago than STUCK_AFTER_MS. The times come from the owner's lease; an owner item
- * without a lease has none and cannot be judged.
- */
-export const stuckOf = (items: readonly OwnerItem[], defaultId: string, now: number): StuckUser[] =>
-  items
-    .flatMap((item) => {
-      const lease = item.lease;
-      if (!lease || item.owner === defaultId) return [];
-      const userAt = Date.parse(lease.lastUserAt);
-      if (!(userAt > Date.parse(lease.lastOwnerAt)) || now - userAt <= STUCK_AFTER_MS) return [];
-      return [
-        {
-          userId: item.userId,
-          owner: item.owner,
-          lastUserAt: lease.lastUserAt,
-          lastOwnerAt: lease.lastOwnerAt,
-          waitedMs: now - userAt,
-        },
-      ];
-    })
-    .sort((a, b) => b.waitedMs - a.waitedMs);
-
 /** Timers and markers among the items read. */
 export const timersOf = (items: readonly OwnerItem[], now: number) => ({
   pending: items.filter((i) => i.pending).length,
   offered: items.filter((i) => i.offer).length,
-  leasesDueSoon: items.filter(
-    (i) => i.lease && Date.parse(i.lease.expiresAt) - now <= STUCK_AFTER_MS,
-  ).length,
+  leasesDueSoon: items.filter((i) => i.lease && Date.parse(i.lease.expiresAt) - now <= DUE_SOON_MS)
+    .length,
 });

@@ -3,8 +3,11 @@
 import { currentOwner, ownerAt } from '../domain/handover/owner';
 import { performHandover } from '../domain/handover/perform';
 import { reconcile } from '../domain/handover/reconcile';
+import { readMetrics } from '../domain/metrics/rollup';
+import { listStuckOwners } from '../domain/metrics/stuck';
 import { verifyUser } from '../domain/verify';
 import type { AppDeps } from '../platform/deps';
+import { metricsDeps } from '../platform/metrics-deps';
 import { handoverDeps } from '../platform/views';
 import type { ConsoleDeps } from './deps';
 
@@ -18,6 +21,8 @@ export const consoleDeps = (d: AppDeps): ConsoleDeps => {
     notifications: d.notifications,
     catalog: d.catalog,
     verify: (userId) => verifyUser(userId, d),
+    metrics: (query) => readMetrics(query, metricsDeps(d)),
+    stuckOwners: () => listStuckOwners(metricsDeps(d)),
     ownerNow: async (userId) => (await currentOwner(userId, { kind: 'auditor' }, hd)).owner,
     ownerAt: (userId, instant) => ownerAt(userId, instant, d),
     reconcileUser: (userId) => reconcile(hd, { userId }),

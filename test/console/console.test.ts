@@ -1,12 +1,20 @@
 // The console's handler on the real stores (dynalite over HTTP) and the Parley simulator, each
 // call checked against its role in the template (strict IAM) and against the OpenAPI document.
 // Time is a movable clock: sessions and the login throttle are judged by it, never by sleeps.
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ASSETS } from '../../functions/console/static/assets';
 import { CSP } from '../../functions/console/layout';
 import { SESSION_COOKIE, sessionKeyOf } from '../../functions/console/session';
+import { hashRecord } from '../../functions/domain/chain';
+import { performHandover } from '../../functions/domain/handover/perform';
+import { dayOf } from '../../functions/domain/metrics/day';
+import { readMetrics } from '../../functions/domain/metrics/rollup';
+import { makeHandler as checkpointHandler } from '../../functions/handlers/checkpoints';
 import { makeHandler } from '../../functions/handlers/console';
+import { makeHandler as metricsHandler } from '../../functions/handlers/metrics';
+import { metricsDeps } from '../../functions/platform/metrics-deps';
+import { handoverDeps } from '../../functions/platform/views';
 import type { HttpResult } from '../../functions/platform/handler';
 import { apiEvent } from '../support/events';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
@@ -20,7 +28,7 @@ let consoleFn: ReturnType<typeof makeHandler>;
 let ipCounter = 0;
 
 beforeAll(async () => {
-  h = await startHarness({ clock });
+  h = await startHarness({ clock, checkpoints: true });
   consoleFn = makeHandler(h.source.forFunction!('console'));
 }, 60_000);
 afterAll(async () => {
@@ -361,5 +369,149 @@ describe('console pages', () => {
     expect(res.text).toContain('Users per owner now');
     expect(res.text).toContain('data-slot="Dead-letter queue depths"');
     expect(res.text).toMatch(/<svg viewBox="0 0 720 240"/);
+  });
+});
+
+describe('console figures from the metrics and the checkpoints', () => {
+  const makeCheckpoint = async () => {
+    const res = (await checkpointHandler(h.source.forFunction!('checkpoint'))(
+      apiEvent({ method: 'POST', path: '/checkpoints', token: h.tokens.operator }),
+    )) as HttpResult;
+    expect(res.statusCode).toBe(201);
+  };
+  const userPage = async (userId: string) => {
+    const { cookie } = await login(h.tokens.auditor);
+    const page = await call({ path: `/console/users/${userId}`, cookie });
+    expect(page.statusCode).toBe(200);
+    return /<p>History: (.*?)<\/p>/s.exec(page.text)?.[1] ?? '';
+  };
+
+  it("shows a user's checkpoint state from verify: checkpointed, then records not yet checkpointed", async () => {
+    await toAgent('ck-1');
+    const before = await userPage('ck-1');
+    await makeCheckpoint();
+    const held = await userPage('ck-1');
+    await invoker(h.source).call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.agent.api,
+      body: { userId: 'ck-1', newOwner: BOT },
+    });
+    const later = await userPage('ck-1');
+
+    expect(before).toContain('intact');
+    expect(before).toContain('not yet checkpointed: 1 record');
+    expect(held).toContain('intact');
+    expect(held).toMatch(/checkpointed in checkpoint <code>\d{12}<\/code>.*up to seq 1/s);
+    expect(held).not.toContain('not yet checkpointed');
+    expect(later).toMatch(/checkpointed in checkpoint <code>\d{12}<\/code>.*up to seq 1/s);
+    expect(later).toContain('1 later record not yet checkpointed');
+  });
+
+  it('shows a checkpoint mismatch when the history and the owner item were rewritten together', async () => {
+    await toAgent('ck-2');
+    await makeCheckpoint();
+    const items = (
+      await h.dynamo.client.send(
+        new QueryCommand({
+          TableName: h.dynamo.tables.history,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': 'USER#ck-2' },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items!;
+    const { pk: _pk, sk: _sk, dayPk: _d, toPk: _t, timeSk: _ts, ...record } = items[0]!;
+    const rewritten = { ...record, reason: 'nothing_to_see' };
+    const hash = hashRecord(rewritten as never);
+    await h.dynamo.client.send(
+      new PutCommand({
+        TableName: h.dynamo.tables.history,
+        Item: { ...items[0], ...rewritten, hash },
+      }),
+    );
+    await h.dynamo.client.send(
+      new UpdateCommand({
+        TableName: h.dynamo.tables.state,
+        Key: { pk: 'USER#ck-2' },
+        UpdateExpression: 'SET lastHash = :h',
+        ExpressionAttributeValues: { ':h': hash },
+      }),
+    );
+
+    const history = await userPage('ck-2');
+
+    expect(history).toContain('broken');
+    expect(history).toContain('checkpoint_mismatch');
+    expect(history).toMatch(/checkpoint mismatch: checkpoint <code>\d{12}<\/code> holds seq 1/);
+  });
+
+  it('shows the stuck owners as the metrics count them (GET /metrics/stuck)', async () => {
+    await toAgent('st-1');
+    await h.dynamo.client.send(
+      new UpdateCommand({
+        TableName: h.dynamo.tables.state,
+        Key: { pk: 'USER#st-1' },
+        UpdateExpression: 'SET lease.lastOwnerAt = :o, lease.lastUserAt = :u',
+        ExpressionAttributeValues: {
+          ':o': new Date(clock.t - 40 * 60_000).toISOString(),
+          ':u': new Date(clock.t - 20 * 60_000).toISOString(),
+        },
+      }),
+    );
+    const stuck = (await metricsHandler(h.source.forFunction!('metrics'))(
+      apiEvent({ method: 'GET', path: '/metrics/stuck', token: h.tokens.auditor }),
+    )) as HttpResult;
+    const answer = JSON.parse(String(stuck.body)) as { count: number; users: { userId: string }[] };
+    const { cookie } = await login(h.tokens.auditor);
+    const overview = await call({ path: '/console', cookie });
+    const list = await call({ path: '/console/stuck', cookie });
+
+    expect(answer.users.map((u) => u.userId)).toContain('st-1');
+    expect(overview.text).toContain(
+      `<span class="n">${answer.count}</span>stuck owners<br><span class="note"><a href="/console/stuck">the list</a>, as GET /metrics/stuck counts them`,
+    );
+    expect(list.text).toContain('href="/console/users/st-1"');
+    expect(list.text).toContain('20 min');
+  });
+
+  it('charts the handovers per day by reason from the metrics: a stored rollup as it is, today computed', async () => {
+    const md = metricsDeps(h.deps);
+    const day = dayOf(clock.t - 3 * 86_400_000);
+    const [computed] = (await readMetrics({ from: day, to: day }, md)).days;
+    const stored = await h.deps.metricsStore.putRollup({
+      day,
+      metrics: {
+        ...computed!,
+        handovers: [{ reason: 'rolled_up', source: 'api', from: BOT, to: AGENT, count: 3 }],
+      },
+    });
+    await toAgent('ch-1', { reason: 'chart_today' });
+    const { cookie } = await login(h.tokens.auditor);
+    const overview = await call({ path: '/console', cookie });
+
+    expect(stored).toBe(true);
+    expect(overview.text).toContain('rolled_up: 3</li>');
+    expect(overview.text).toContain(`<title>${day}: 3 × rolled_up</title>`);
+    expect(overview.text).toContain(`<title>${dayOf(clock.t)}: 1 × chart_today</title>`);
+  });
+
+  it('counts the failovers of the last 24 hours from the completed failover records', async () => {
+    const { cookie } = await login(h.tokens.auditor);
+    const figure = async () => {
+      const page = await call({ path: '/console', cookie });
+      return Number(/<span class="n">(\d+)<\/span>failovers in the last 24 h/.exec(page.text)?.[1]);
+    };
+    const before = await figure();
+    await toAgent('fo-1');
+    await performHandover(
+      { userId: 'fo-1', newOwner: BOT, requestedBy: AGENT, source: 'failover' },
+      handoverDeps(h.deps),
+    );
+    // A user's record is at least 1 ms after the one before: let the clock reach it.
+    clock.t += 1000;
+    const after = await figure();
+
+    expect(after - before).toBe(1);
   });
 });

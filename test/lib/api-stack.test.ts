@@ -304,8 +304,9 @@ describe('functions', () => {
         ENV.notifyQueueUrl,
       ].sort(),
       release: notifying,
-      // Sessions and pages for auditors and operators; a release is a handover.
-      console: notifying,
+      // Sessions and pages for auditors and operators; a release is a handover; a user's page
+      // verifies against the newest checkpoint.
+      console: [...notifying, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
       // The owner item only: no history, no notification.
       lease: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.stateTable].sort(),
       offers: notifying,
@@ -494,7 +495,8 @@ describe('least privilege', () => {
     lease: [...logs, ...state, ...serviceSecrets, ...auditors],
     offers: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors, ...notify],
     // The console: sessions and login counters (state puts), owner items and listings, history
-    // ranges and owner at an instant; an operator's release or reconcile is a handover.
+    // ranges and owner at an instant; an operator's release or reconcile is a handover; the
+    // metrics' use cases; verify against the user's newest checkpoint.
     console: [
       ...logs,
       ...historyAppend,
@@ -504,6 +506,9 @@ describe('least privilege', () => {
       ...serviceSecrets,
       ...auditors,
       ...notify,
+      'checkpoint-bucket s3:ListBucket',
+      'checkpoint-objects s3:GetObject',
+      'checkpoint-key kms:GetPublicKey',
     ],
     // Metrics: history ranges (byDay), its rollups and notes (state puts), the day's inbound notes
     // and the leased owner items (state indexes); the Services' roles from Parley.
@@ -598,6 +603,8 @@ describe('least privilege', () => {
         'history/byDay',
         'history/byDestination',
         'history/byTime',
+        'state/byDue',
+        'state/byInbound',
         'state/byNotificationStatus',
         'state/byOwner',
         'state/byPendingSince',

@@ -1,7 +1,8 @@
 // Overview (`/console`): users per owner now by Service, the oldest agent-owned user, pending,
 // offered and leases due in 15 minutes, stuck owners, failovers in 24 h, the outbox, and
-// handovers per day by reason for 30 days. Every figure is counted from the stores (gather.ts);
-// one that stopped at its bound reads "N+"; one not available yet is a marked slot.
+// handovers per day by reason for 30 days. The stuck owners and the handovers per day are the
+// metrics' use cases' answers; the rest is counted from the stores (gather.ts). A figure that
+// stopped at its bound reads "N+"; one not available yet is a marked slot.
 import type { NotificationStatus, OwnerItem } from '../../domain/types';
 import { barChart } from '../chart';
 import type { ConsoleDeps, Viewer } from '../deps';
@@ -9,14 +10,16 @@ import {
   BOUNDS,
   type Counted,
   countOwned,
-  dailyHandovers,
+  dailyCounts,
   failoversSince,
   ownerItemsOf,
-  stuckOf,
   timersOf,
+  utcDay,
 } from '../gather';
 import { type Html, html, seg } from '../html';
 import { empty, page, slot, time } from '../layout';
+
+const DAY_MS = 86_400_000;
 
 const figure = (c: Counted): string => `${c.count}${c.complete ? '' : '+'}`;
 
@@ -43,7 +46,6 @@ const card = (label: string, value: string, note?: Html | string): Html =>
 export const overviewPage = async (deps: ConsoleDeps, viewer: Viewer): Promise<Html> => {
   const now = deps.clock.now();
   const services = await deps.catalog.list();
-  const fallback = services.find((s) => s.default);
   const counts = await Promise.all(services.map((s) => countOwned(deps, s.identification)));
   const others = services.filter((s) => !s.default);
   const sample = await ownerItemsOf(deps, others);
@@ -52,13 +54,14 @@ export const overviewPage = async (deps: ConsoleDeps, viewer: Viewer): Promise<H
     .filter((i): i is OwnerItem & { since: string } => agentIds.has(i.owner) && i.since !== null)
     .sort((a, b) => (a.since < b.since ? -1 : 1))[0];
   const timers = timersOf(sample.items, now);
-  const stuck = stuckOf(sample.items, fallback?.identification ?? '', now);
-  const [failovers, pending, failed, daily] = await Promise.all([
+  const [failovers, pending, failed, metrics, stuck] = await Promise.all([
     failoversSince(deps, now),
     outboxCount(deps, 'pending'),
     outboxCount(deps, 'failed'),
-    dailyHandovers(deps, now),
+    deps.metrics({ from: utcDay(now - 29 * DAY_MS), to: utcDay(now) }),
+    deps.stuckOwners(),
   ]);
+  const daily = dailyCounts(metrics.days);
   const sampled = `among ${sample.items.length}${sample.complete ? '' : '+'} owner items of non-default Services read (at most ${BOUNDS.ownerItems})`;
   const nameOf = (id: string) => services.find((s) => s.identification === id)?.name ?? id;
   const users = counts.reduce((sum, c) => sum + c.count, 0);
@@ -91,21 +94,25 @@ ${card(
 ${card('pending handovers', String(timers.pending), sampled)}
 ${card('open offers', String(timers.offered), sampled)}
 ${card('leases due within 15 min', String(timers.leasesDueSoon), sampled)}
-${card('stuck owners', String(stuck.length), html`<a href="/console/stuck">the list</a>, ${sampled}`)}
+${card(
+  'stuck owners',
+  figure({ count: stuck.count, complete: !stuck.truncated }),
+  html`<a href="/console/stuck">the list</a>, as GET /metrics/stuck counts them (waiting over ${stuck.stuckAfterMinutes} min)`,
+)}
 ${card('failovers in the last 24 h', figure(failovers), 'completed failover records')}
 ${card('notifications pending', figure(pending), 'in the outbox')}
 ${card('notifications failed', figure(failed), html`refused for good or out of retries; redeliver with the CLI`)}
 </div>
-${slot('Dead-letter queue depths', 'The metrics issue adds them (GET /metrics); the console reads no queue yet.')}
+${slot('Dead-letter queue depths', 'No use case reads the queues yet (GET /metrics has no depths); the dead-letter alarms watch them.')}
 <h2 id="daily">Handovers per day by reason, last 30 days</h2>
 ${
-  daily.records === 0
+  daily.handovers === 0
     ? empty(
         'No completed handover in the last 30 days.',
         'Handovers appear here once a Service, a rule or an operator moves a user.',
       )
     : barChart(daily, 'Completed handovers per UTC day, stacked by reason')
 }
-${daily.complete ? '' : html`<p class="note">Only the first ${BOUNDS.records} records of the 30 days were read: the bars are lower bounds.</p>`}`;
+<p class="note">From GET /metrics: the nightly rollup of each mature day, the days since computed now (provisional).</p>`;
   return page({ title: 'Overview', viewer, current: '/console', body });
 };

@@ -25,9 +25,25 @@ export const DONE: Readonly<Record<string, string>> = {
 const nameIn = (services: readonly ServiceInfo[]) => (id: string | null) =>
   id === null ? '(none)' : (services.find((s) => s.identification === id)?.name ?? id);
 
+const records = (n: number) => `${n} ${n === 1 ? 'record' : 'records'}`;
+
+/** The checkpoint state verify reported, beside the badge. */
+export const checkpointState = (c: VerifyReport['checkpoint']): Html => {
+  if (!c) return html`checkpoints are not kept here`;
+  if (c.status === 'none') return html`not yet checkpointed: ${records(c.notYetCheckpointed)}`;
+  const later =
+    c.notYetCheckpointed > 0
+      ? html`; ${c.notYetCheckpointed} later ${c.notYetCheckpointed === 1 ? 'record' : 'records'} not yet checkpointed`
+      : '';
+  if (c.status === 'verified') {
+    return html`checkpointed in checkpoint <code>${c.checkpointId ?? '?'}</code>${c.createdAt ? html` of ${time(c.createdAt)}` : ''}, up to seq ${c.seq ?? '?'}${later}`;
+  }
+  return html`checkpoint mismatch: checkpoint <code>${c.checkpointId ?? '?'}</code> holds seq ${c.seq ?? '?'}${c.fault ? html` (<code>${c.fault}</code>)` : ''}`;
+};
+
 export const verifyBadge = (report: VerifyReport | null): Html => {
   if (!report) return html`<span class="badge pending" role="status">no records</span>`;
-  const head = html`<span class="note">head: seq ${report.lastSeq}, hash <code>${report.lastHash.slice(0, 12)}…</code>; no checkpoint yet</span>`;
+  const head = html`<span class="note">head: seq ${report.lastSeq}, hash <code>${report.lastHash.slice(0, 12)}…</code>; ${checkpointState(report.checkpoint)}</span>`;
   const pending = report.pending
     ? html` <span class="note">a handover is in flight (seq ${report.pending.seq}, ${report.pending.recorded ? 'recorded' : 'not recorded yet'})</span>`
     : '';
