@@ -3,11 +3,20 @@
 // this service). Each one is verified the way an auditor does it: `GET /users/{userId}/verify`
 // through the local gateway and `parley-handover verify` (the CLI, over HTTP, against that
 // gateway); both must report it and name the first broken record and its problem. At the end
-// `verify --all` must count exactly the tampered histories as broken.
+// `verify --all` must count exactly the tampered histories as broken. Erased metadata is no
+// tampering: it is erased as an operator does it (the erasure route, then the eraser), so the suite
+// follows the chain's version.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { fileErasureKey } from '../../functions/adapters/erasure-key';
 import { hashRecord } from '../../functions/domain/chain';
+import type { EraserSummary } from '../../functions/domain/erasure/run';
 import type { VerifyProblem, VerifyReport } from '../../functions/domain/verify';
+import { makeHandler as eraserHandler } from '../../functions/handlers/eraser';
 import { makeHandler as verifyHandler } from '../../functions/handlers/verify';
+import { useErasureKey } from '../../functions/platform/erasure-deps';
 import { type CliIo, runCli } from '../../cli/parley-handover/main';
 import { type LocalGateway, startGateway } from '../../local/gateway';
 import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
@@ -75,6 +84,16 @@ const TAMPERS = (pick: (n: number) => number): Tamper[] => [
     },
   },
   {
+    // What an erasure looked like in chain v1. A v2 record keeps its salt, so the digest no longer
+    // matches: only the eraser's way (salt removed too, the erasure marked) is no break.
+    name: 'null the metadata outside the eraser',
+    apply: async (items, io) => {
+      const seq = pick(items.length);
+      await io.put({ ...at(items, seq), metadata: null });
+      return { seq, problem: 'metadata_digest_mismatch' };
+    },
+  },
+  {
     name: 'edit a field and recompute its own hash',
     apply: async (items, io) => {
       // The edited record looks sound alone; the next link gives it away.
@@ -134,6 +153,7 @@ export const defineTamperSuite = (
   let h: Harness;
   let api: Invoker;
   let gateway: LocalGateway;
+  let keyDir: string;
   let userCount = 0;
   const figures = {
     histories: 0,
@@ -150,6 +170,8 @@ export const defineTamperSuite = (
 
   beforeAll(async () => {
     h = await startHarness();
+    keyDir = mkdtempSync(join(tmpdir(), 'tamper-erasure-key-'));
+    useErasureKey(h.deps.config, fileErasureKey(join(keyDir, 'erasure-key')));
     api = invoker(h.source);
     gateway = await startGateway({ handlers: { verify: verifyHandler(h.source) as never } });
   });
@@ -157,6 +179,7 @@ export const defineTamperSuite = (
   afterAll(async () => {
     await gateway.close();
     await h.close();
+    rmSync(keyDir, { recursive: true, force: true });
     reportFigures(
       label,
       { ...figures },
@@ -183,8 +206,8 @@ export const defineTamperSuite = (
     return userId;
   };
 
-  /** The user's stored items, read back from the table (the figures count these). */
-  const storedItems = async (userId: string): Promise<Item[]> => {
+  /** The user's stored items in ascending seq, read back from the table. */
+  const readItems = async (userId: string): Promise<Item[]> => {
     const items: Item[] = [];
     for (let seq = 1; ; seq++) {
       const out = await h.dynamo.client.send(
@@ -196,6 +219,12 @@ export const defineTamperSuite = (
       if (!out.Item) break;
       items.push(out.Item);
     }
+    return items;
+  };
+
+  /** The stored items of a history the test goes on with (the figures count these). */
+  const storedItems = async (userId: string): Promise<Item[]> => {
+    const items = await readItems(userId);
     expect(items).toHaveLength(recordsPerUser);
     figures.histories++;
     figures.records += items.length;
@@ -250,19 +279,31 @@ export const defineTamperSuite = (
     const userId = await historyOfHandovers();
     const items = await storedItems(userId);
     const untouched = await viaRoute(userId);
-    // Erased as the eraser does (chain v2): metadata and salt gone, the erasure marked. The chain
-    // keeps the digest; a bare null under a kept salt would no longer match it.
-    const { salt: _salt, ...first } = items[0]!;
-    await put({
-      ...first,
-      metadata: null,
-      metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_tamper' },
+    const asked = await api.call({
+      method: 'POST',
+      path: `/users/${userId}/erasure`,
+      token: h.tokens.operator,
+      body: { level: 'metadata', reason: 'tamper suite', legalBasis: 'GDPR Art. 17(1)(a)' },
     });
+    // One run of the eraser, as its schedule starts it.
+    const run = (await eraserHandler(h.source.forFunction?.('eraser') ?? h.source)({
+      source: 'aws.events',
+    } as never)) as EraserSummary;
+    const after = await readItems(userId);
     const erased = await viaRoute(userId);
     const byCli = await cli('verify', userId);
 
+    expect(items.every((i) => i.metadata !== null)).toBe(true);
+    expect([asked.statusCode, run.done]).toEqual([202, [asked.json.erasureId]]);
+    expect(after.map((i) => [i.metadata, i.salt, (i.metadataErased as Item)?.erasureId])).toEqual(
+      items.map(() => [null, undefined, asked.json.erasureId]),
+    );
     expect(untouched).toMatchObject({ ok: true, count: recordsPerUser, lastSeq: recordsPerUser });
-    expect(erased).toMatchObject({ ok: true, count: recordsPerUser });
+    expect(erased).toMatchObject({
+      ok: true,
+      count: recordsPerUser,
+      erased: { metadata: recordsPerUser },
+    });
     expect(byCli).toMatchObject({ code: 0, json: { ok: true, count: recordsPerUser } });
     if (untouched.ok && erased.ok && byCli.code === 0) figures.intactVerified++;
   });
