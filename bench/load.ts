@@ -2,7 +2,8 @@
 // local gateway over HTTP at a fixed concurrency. It receives a plan, runs a warm-up, then the
 // measured rounds, with the arms (subjects and their floors) interleaved: every worker sends one
 // request of each arm per round, starting at a rotating arm so no arm always goes first. It sends
-// back each arm's latencies and statuses, then exits on its own.
+// back each arm's latencies and statuses, then exits on its own. An arm may send an unmeasured
+// set-up request before its measured one (the hand-back first moves its user to the desk).
 import http from 'node:http';
 import { callbackJson, messageCallback } from '../local/parley-sim/callback-body';
 
@@ -12,6 +13,7 @@ export type ArmKind =
   | 'handover'
   | 'floorHandover'
   | 'floorHandoverCalls'
+  | 'handBack'
   | 'get';
 
 export interface ArmSpec {
@@ -22,6 +24,13 @@ export interface ArmSpec {
   token?: string;
   /** handover / floorHandover: the services the users move between, and their api tokens. */
   ring?: { first: string; a: string; b: string; tokens: Record<string, string> };
+  /**
+   * The tag of the worker's user id (default: the kind). Two phases of a run that use one kind
+   * set it apart: a user's owner is carried from arm to arm only within a phase.
+   */
+  user?: string;
+  /** handBack: the bot the user goes back to, the desk it comes from, their api tokens. */
+  pair?: { bot: string; agent: string; tokens: Record<string, string> };
   /** get: the path (with `{worker}` replaced by the worker's index) and the Authorization value. */
   path?: string;
   authorization?: string;
@@ -41,8 +50,12 @@ export interface LoadPlan {
 export interface ArmResult {
   name: string;
   latenciesMs: number[];
+  /** Statuses of the measured requests. */
   statuses: Record<string, number>;
+  /** Measured requests answered outside 2xx, plus failed set-up requests. */
   errors: number;
+  /** Statuses of the unmeasured set-up requests, for arms that send them. */
+  setupStatuses?: Record<string, number>;
 }
 
 export interface LoadResult {
@@ -59,11 +72,27 @@ export interface Request {
   body?: string;
 }
 
+/** The user a worker's arm moves (one per arm kind and worker). */
+export const armUserId = (spec: ArmSpec, worker: number, runId: string) =>
+  `${runId}-${spec.user ?? spec.kind}-w${worker}`;
+
+const handoverRequest = (token: string | undefined, userId: string, newOwner: string): Request => ({
+  method: 'POST',
+  path: '/handovers',
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ userId, newOwner }),
+});
+
+interface Setup {
+  request: Request;
+  done(status: number): void;
+}
+
 /** One worker's request factory per arm (handover arms keep the owner of the worker's user). */
 const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
   let n = 0;
-  let owner = spec.ring?.first ?? '';
-  const user = `${runId}-${spec.kind}-w${worker}`;
+  let owner = spec.ring?.first ?? spec.pair?.bot ?? '';
+  const user = armUserId(spec, worker, runId);
   const next = (): Request => {
     n += 1;
     switch (spec.kind) {
@@ -111,6 +140,10 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
               body: JSON.stringify({ ...body, as: owner }),
             };
       }
+      case 'handBack': {
+        const pair = spec.pair!;
+        return handoverRequest(pair.tokens[pair.agent], user, pair.bot);
+      }
       case 'get':
         return {
           method: 'GET',
@@ -119,13 +152,27 @@ const makeArm = (spec: ArmSpec, worker: number, runId: string) => {
         };
     }
   };
+  // The hand-back is measured from the desk only: the move to the desk before it is not.
+  const setup = (): Setup | undefined => {
+    const pair = spec.pair;
+    if (spec.kind !== 'handBack' || !pair || owner === pair.agent) return undefined;
+    return {
+      request: handoverRequest(pair.tokens[pair.bot], user, pair.agent),
+      done: (status) => {
+        if (status === 200) owner = pair.agent;
+      },
+    };
+  };
   const done = (status: number) => {
-    if (spec.ring && status === 200) {
+    if (status !== 200) return;
+    if (spec.ring) {
       const ring = spec.ring!;
       owner = owner === ring.a ? ring.b : ring.a;
+    } else if (spec.pair) {
+      owner = spec.pair.bot;
     }
   };
-  return { next, done };
+  return { next, done, setup };
 };
 
 export const send = (agent: http.Agent, base: URL, req: Request): Promise<number> =>
@@ -171,6 +218,17 @@ export const runLoad = async (plan: LoadPlan): Promise<LoadResult> => {
       for (let i = 0; i < arms.length; i += 1) {
         const index = (round + w + i) % arms.length;
         const arm = arms[index]!;
+        const result = results[index]!;
+        const setup = arm.setup();
+        if (setup) {
+          const status = await send(agent, base, setup.request).catch(() => 0);
+          setup.done(status);
+          if (measure) {
+            result.setupStatuses ??= {};
+            result.setupStatuses[String(status)] = (result.setupStatuses[String(status)] ?? 0) + 1;
+            if (status < 200 || status >= 300) result.errors += 1;
+          }
+        }
         const req = arm.next();
         const started = performance.now();
         let status = 0;
@@ -182,7 +240,6 @@ export const runLoad = async (plan: LoadPlan): Promise<LoadResult> => {
         const elapsed = performance.now() - started;
         arm.done(status);
         if (!measure) continue;
-        const result = results[index]!;
         result.latenciesMs.push(elapsed);
         result.statuses[String(status)] = (result.statuses[String(status)] ?? 0) + 1;
         if (status < 200 || status >= 300) result.errors += 1;
@@ -197,7 +254,12 @@ export const runLoad = async (plan: LoadPlan): Promise<LoadResult> => {
   await Promise.all(workers.map((arms, w) => worker(w, true, rounds, arms)));
   const wallMs = performance.now() - started;
   agent.destroy();
-  const total = results.reduce((sum, r) => sum + r.latenciesMs.length, 0);
+  // Every request sent in the measured rounds, set-up requests included.
+  const total = results.reduce(
+    (sum, r) =>
+      sum + r.latenciesMs.length + Object.values(r.setupStatuses ?? {}).reduce((a, b) => a + b, 0),
+    0,
+  );
   return {
     concurrency: plan.concurrency,
     arms: results,

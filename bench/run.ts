@@ -21,7 +21,7 @@ import { measureScaling, type ScalingRow } from './scaling';
 import { fmt, ratio } from './stats';
 import { startBenchSystem } from './system';
 import { renderTable, type TableRow, verdict } from './table';
-import { type PhaseResult, phases, runPhase } from './warm';
+import { gateRows, type PhaseResult, phases, runPhase, WARM_GATES } from './warm';
 
 export { renderTable, type TableRow };
 
@@ -163,6 +163,7 @@ const main = async () => {
           for (const [name, phase] of [
             ['webhook', p.webhook],
             ['handover', p.handover],
+            ['hand-back', p.handBack],
             ['reported', p.reported],
           ] as const) {
             const samples = name === 'reported' ? options.reportedSamples : options.samples;
@@ -185,43 +186,7 @@ const main = async () => {
         report.warm = warm;
         const find = (phase: string, c: number) =>
           warm.find((w) => w.phase === phase && w.concurrency === c);
-        const gate = (phase: string, budget: number, label: string) => {
-          for (const c of options.concurrencies) {
-            const r = find(phase, c);
-            if (!r) continue;
-            const [subject, floor] = r.arms as [
-              PhaseResult['arms'][number],
-              PhaseResult['arms'][number],
-            ];
-            const errors = subject.errors + floor.errors;
-            const x = ratio(subject.p50, floor.p50);
-            const gates = c === options.concurrencies[0];
-            rows.push({
-              section: `warm c=${c}`,
-              check: `${label} p50 (n=${subject.n}${errors ? `, ${errors} errors` : ''})`,
-              subject: ms(subject.p50),
-              floor: ms(floor.p50),
-              result: `${fmt(x)}x`,
-              budget: gates ? `<= ${budget}x` : `(${budget}x at c=1)`,
-              verdict: gates ? verdict(x <= budget && errors === 0) : 'reported',
-            });
-            rows.push({
-              section: `warm c=${c}`,
-              check: `${label} p99; throughput`,
-              subject: ms(subject.p99),
-              floor: ms(floor.p99),
-              result: `${fmt(ratio(subject.p99, floor.p99))}x; ${fmt(r.requestsPerSecond, 0)} req/s all arms`,
-              budget: '-',
-              verdict: 'reported',
-            });
-          }
-        };
-        gate('webhook', 1.3, 'webhook vs 1 conditional put');
-        gate(
-          'handover',
-          1.15,
-          `handover (Parley ${options.parleyLatencyMs} ms) vs PUT owner + conditional put`,
-        );
+        for (const gate of WARM_GATES) rows.push(...gateRows(warm, gate, options));
         for (const c of options.concurrencies) {
           for (const arm of find('reported', c)?.arms ?? []) {
             rows.push({
