@@ -4,6 +4,7 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -13,6 +14,7 @@ import {
   functionSpecs,
   httpRoutes,
 } from '../functions/contracts/routes';
+import { ENV } from '../functions/schemas/config';
 import type { LoadedStage } from './config';
 import { OperationalAlarms } from './constructs/alarms';
 import { Erasure } from './constructs/erasure';
@@ -86,6 +88,8 @@ interface Needs {
   notifyQueue?: readonly QueueAccess[];
   /** The signed checkpoints: `sign` makes them (the key's only signer), `read` verifies them. */
   checkpoints?: CheckpointAccess;
+  /** Both dead-letter queues' URLs and GetQueueAttributes on them (their depths, nothing more). */
+  deadLetterDepths?: boolean;
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
@@ -211,6 +215,8 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     auditorsSecret: true,
     notifyQueue: ['send'],
     checkpoints: 'read',
+    // The overview's dead-letter depths.
+    deadLetterDepths: true,
   },
   // Ownership metrics (reads and its own items): history ranges (byDay), the rollups and notes
   // (state puts), the day's inbound notes (byInbound), the leased owner items (byDue); the
@@ -323,6 +329,19 @@ export class ApiStack extends Stack {
             batchSize: notifierBatchSize(config.downstreamTimeoutMs),
           });
         }
+      }
+      if (needs.deadLetterDepths) {
+        const dlqs = [
+          [ENV.deadLetterQueueUrl, this.queue.deadLetterQueue],
+          [ENV.notifyDeadLetterQueueUrl, this.notifyQueue.deadLetterQueue],
+        ] as const;
+        for (const [variable, dlq] of dlqs) fn.function.addEnvironment(variable, dlq.queueUrl);
+        fn.role.addToPrincipalPolicy(
+          new PolicyStatement({
+            actions: ['sqs:GetQueueAttributes'],
+            resources: dlqs.map(([, dlq]) => dlq.queueArn),
+          }),
+        );
       }
       functions[name] = fn;
     }

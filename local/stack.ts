@@ -34,6 +34,7 @@ import {
   startParleySimulator,
 } from './parley-sim';
 import { NOTIFY_MAX_RECEIVE_COUNT } from '../functions/domain/notify/backoff';
+import { localDeadLetterDepths } from './queue/depths';
 import { createLocalQueue, type LocalQueue, type LocalQueueOptions } from './queue/local-queue';
 import { queueTable } from './queue/store';
 import {
@@ -363,6 +364,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       log: options.log,
       metrics: options.metrics ?? noMetrics,
       checkpoints: localCheckpoints(checkpointDir),
+      // The console's overview reads both DLQs' depths.
+      queueDepths: localDeadLetterDepths([
+        { name: 'callbacks', queue },
+        { name: 'notify', queue: notifyQueue },
+      ]),
     };
     const deps = buildDeps(runtime);
     const source: DepsSource = async () => deps;

@@ -8,6 +8,7 @@ import type {
   HistoryStore,
   Log,
   NotificationStore,
+  QueueDepths,
   ServiceCatalog,
   StateStore,
 } from '../domain/ports';
@@ -65,6 +66,8 @@ export interface ConsoleDeps {
   reconcileUser(userId: string): Promise<{ recovered: number; failed: { code: string }[] }>;
   /** The handover use case. */
   handover(input: HandoverInput): Promise<HandoverResult>;
+  /** The dead-letter queues' depths; without it the overview shows a marked slot. */
+  queueDepths?: QueueDepths;
   clock: Clock;
   log: Log;
   /** A pending marker older than this is stale (reconcile recovers it). */

@@ -27,6 +27,7 @@ export const consoleDeps = (d: AppDeps): ConsoleDeps => {
     ownerAt: (userId, instant) => ownerAt(userId, instant, d),
     reconcileUser: (userId) => reconcile(hd, { userId }),
     handover: (input) => performHandover(input, hd),
+    ...(d.queueDepths ? { queueDepths: d.queueDepths } : {}),
     clock: d.clock,
     log: d.log,
     staleAfterMs: hd.staleAfterMs,

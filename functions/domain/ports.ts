@@ -264,6 +264,19 @@ export interface CallbackQueue {
   changeVisibility?(receiptHandle: string, seconds: number): Promise<void>;
 }
 
+/** One dead-letter queue's depth: messages waiting (`visible`) and received, not deleted. */
+export interface QueueDepth {
+  /** `callbacks` or `notify`: the queue whose dead letters these are. */
+  name: string;
+  visible: number;
+  inFlight: number;
+}
+
+/** The dead-letter queues' depths (the console's overview). */
+export interface QueueDepths {
+  depths(): Promise<QueueDepth[]>;
+}
+
 export interface DownstreamResponse {
   status: number;
   /** Raw body text. */

@@ -14,6 +14,7 @@ import type {
   MetricsSink,
   NotificationStore,
   ParleyClients,
+  QueueDepths,
   SecretsProvider,
   ServiceCatalog,
   StateStore,
@@ -50,6 +51,8 @@ export interface AppDeps {
   readonly auth: Authenticator;
   /** Signed checkpoints: the signer and the store; null where the function keeps none. */
   checkpoints: CheckpointPorts | null;
+  /** The dead-letter queues' depths (the console's); null where the function reads none. */
+  queueDepths: QueueDepths | null;
   /** The console's sessions and failed-login counters (items of the state table). */
   readonly consoleStore: ConsoleStore;
   /** The erasure register, work list and the eraser's history writes (platform/erasure-deps.ts). */

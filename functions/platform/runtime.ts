@@ -17,9 +17,17 @@ import { createHistoryStore } from '../adapters/history-store';
 import { createParleyClient } from '../adapters/parley-client';
 import { createSecretsManagerProvider, parleyCredentialsSource } from '../adapters/secrets';
 import { createSqsQueue } from '../adapters/sqs-queue';
+import { createSqsQueueDepths } from '../adapters/queue-depths';
 import { createNotificationStore } from '../adapters/notification-store';
 import { createStateStore } from '../adapters/state-store';
-import type { CallbackQueue, Clock, Log, MetricsSink, ParleyClient } from '../domain/ports';
+import type {
+  CallbackQueue,
+  Clock,
+  Log,
+  MetricsSink,
+  ParleyClient,
+  QueueDepths,
+} from '../domain/ports';
 import {
   ENV,
   type StageConfig,
@@ -61,6 +69,8 @@ export interface RuntimeOptions {
    * platform/checkpoint-ports.ts, for the functions that keep them). @default none
    */
   checkpoints?: CheckpointPorts | null;
+  /** The dead-letter queues' depths (the console's overview). @default none */
+  queueDepths?: QueueDepths | null;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -163,6 +173,7 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
     parley,
     secrets,
     checkpoints: options.checkpoints ?? null,
+    queueDepths: options.queueDepths ?? null,
     get notifications() {
       return notifications();
     },
@@ -230,6 +241,11 @@ export const depsFromEnvironment = (): DepsSource => {
     const notifyQueue: CallbackQueue = notifyQueueUrl
       ? createSqsQueue({ client: sqs, queueUrl: notifyQueueUrl })
       : unsetQueue(ENV.notifyQueueUrl);
+    // Only the console is given the dead-letter queues' URLs.
+    const deadLetterQueues = [
+      { name: 'callbacks', url: process.env[ENV.deadLetterQueueUrl] },
+      { name: 'notify', url: process.env[ENV.notifyDeadLetterQueueUrl] },
+    ].filter((q): q is { name: string; url: string } => Boolean(q.url));
     built = buildDeps({
       config,
       secrets,
@@ -242,6 +258,10 @@ export const depsFromEnvironment = (): DepsSource => {
       notifyQueue,
       log,
       metrics,
+      queueDepths:
+        deadLetterQueues.length > 0
+          ? createSqsQueueDepths({ client: sqs, queues: deadLetterQueues })
+          : null,
     });
     return built;
   };

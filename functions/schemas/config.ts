@@ -320,6 +320,9 @@ export const ENV = {
   queueUrl: 'CALLBACK_QUEUE_URL',
   /** The FIFO notify queue (the outbox's sender consumes it). */
   notifyQueueUrl: 'NOTIFY_QUEUE_URL',
+  /** The console only: the dead-letter queues whose depths the overview shows. */
+  deadLetterQueueUrl: 'CALLBACK_DLQ_URL',
+  notifyDeadLetterQueueUrl: 'NOTIFY_DLQ_URL',
   /** Local runs: one file with configuration and secrets instead of Secrets Manager. */
   servicesFile: 'PARLEY_SERVICES_FILE',
   /** The checkpoints' S3 bucket (the checkpoint and verify functions). */

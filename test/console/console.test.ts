@@ -21,6 +21,14 @@ import { AGENT, BOT, type Harness, startHarness } from '../support/harness';
 import { checkResponse } from '../support/openapi-check';
 import { historyOf, invoker } from '../support/reliability';
 import { createHash } from 'node:crypto';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { createTableInput } from '../../functions/contracts/tables';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createSqsQueueDepths } from '../../functions/adapters/queue-depths';
+import { localDeadLetterDepths } from '../../local/queue/depths';
+import { createLocalQueue } from '../../local/queue/local-queue';
+import { queueTable } from '../../local/queue/store';
 
 const clock = { t: Date.now(), now: () => clock.t };
 let h: Harness;
@@ -369,6 +377,94 @@ describe('console pages', () => {
     expect(res.text).toContain('Users per owner now');
     expect(res.text).toContain('data-slot="Dead-letter queue depths"');
     expect(res.text).toMatch(/<svg viewBox="0 0 720 240"/);
+  });
+
+  it("shows each dead-letter queue's depth from the local queues: a dead-lettered callback counts 1, the empty notify DLQ 0", async () => {
+    // The local queues on the harness's dynalite; a callback that fails its only receive is
+    // dead-lettered at the next receive, as SQS moves it past maxReceiveCount.
+    const tableName = `queue-${Date.now()}`;
+    await h.dynamo.client.send(new CreateTableCommand(createTableInput(queueTable, tableName)));
+    // The queues' own clock, moved past the visibility timeout; the console's is left alone.
+    const queueClock = { t: clock.t, now: () => queueClock.t };
+    const local = (name: string) =>
+      createLocalQueue({
+        client: h.dynamo.client,
+        tableName,
+        name,
+        clock: queueClock,
+        maxReceiveCount: 1,
+        visibilityTimeoutMs: 1000,
+      });
+    const callbacks = local('callbacks');
+    const notify = local('notify');
+    await callbacks.send({ groupId: 'dlq-u1', dedupId: 'dlq-d1', body: '{}' });
+    const fail = async (event: { Records: { messageId: string }[] }) => ({
+      batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })),
+    });
+    await callbacks.pollOnce(fail);
+    queueClock.t += 1001;
+    await callbacks.pollOnce(fail);
+    const parked = await callbacks.listDlq();
+    const withDepths = makeHandler(async () => ({
+      ...(await h.source.forFunction!('console')()),
+      queueDepths: localDeadLetterDepths([
+        { name: 'callbacks', queue: callbacks },
+        { name: 'notify', queue: notify },
+      ]),
+    }));
+    const { cookie } = await login(h.tokens.auditor);
+
+    const event = apiEvent({
+      method: 'GET',
+      path: '/console',
+      headers: { host: 'localhost:3000' },
+    });
+    const res = (await withDepths({ ...event, cookies: [cookie] })) as HttpResult;
+    const text = String(res.body);
+
+    expect(parked.map((m) => m.dedupId)).toEqual(['dlq-d1']);
+    expect(res.statusCode).toBe(200);
+    expect(text).not.toContain('data-slot="Dead-letter queue depths"');
+    expect(text).toContain(
+      '<div class="card"><span class="n">1</span>callbacks in the dead-letter queue',
+    );
+    expect(text).toContain(
+      '<div class="card"><span class="n">0</span>notifications in the dead-letter queue',
+    );
+    expect(text).toContain('npm run dlq -- redrive');
+  });
+
+  it('says the depths could not be read when SQS refuses, and logs the error by name only', async () => {
+    // SQS mocked at the SDK boundary (no local SQS server exists), refusing with an account id.
+    const sqs = mockClient(SQSClient);
+    sqs
+      .on(GetQueueAttributesCommand)
+      .rejects(Object.assign(new Error('denied for 111122223333'), { name: 'AccessDenied' }));
+    const withDepths = makeHandler(async () => ({
+      ...(await h.source.forFunction!('console')()),
+      queueDepths: createSqsQueueDepths({
+        client: new SQSClient({ region: 'eu-west-1' }),
+        queues: [{ name: 'callbacks', url: 'https://sqs.eu-west-1.amazonaws.com/111122223333/d' }],
+      }),
+    }));
+    const { cookie } = await login(h.tokens.auditor);
+    const before = h.logs.length;
+
+    const event = apiEvent({
+      method: 'GET',
+      path: '/console',
+      headers: { host: 'localhost:3000' },
+    });
+    const res = (await withDepths({ ...event, cookies: [cookie] })) as HttpResult;
+    sqs.restore();
+    const text = String(res.body);
+    const warned = h.logs.slice(before).filter((l) => l.message === 'dead-letter depths not read');
+
+    expect(res.statusCode).toBe(200);
+    expect(text).toContain('The depths could not be read just now');
+    expect(text).not.toContain('111122223333');
+    expect(warned.map((l) => l.attributes)).toEqual([{ error: 'QueueDepthUnavailableError' }]);
+    expect(JSON.stringify(h.logs)).not.toContain('111122223333');
   });
 });
 

@@ -305,8 +305,14 @@ describe('functions', () => {
       ].sort(),
       release: notifying,
       // Sessions and pages for auditors and operators; a release is a handover; a user's page
-      // verifies against the newest checkpoint.
-      console: [...notifying, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
+      // verifies against the newest checkpoint; the overview shows the dead-letter depths.
+      console: [
+        ...notifying,
+        ENV.checkpointBucket,
+        ENV.checkpointKeyId,
+        ENV.deadLetterQueueUrl,
+        ENV.notifyDeadLetterQueueUrl,
+      ].sort(),
       // The owner item only: no history, no notification.
       lease: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.stateTable].sort(),
       offers: notifying,
@@ -325,6 +331,24 @@ describe('functions', () => {
     expect(fnProps('health').Environment.Variables[ENV.serviceSecretArns]).toBe('{}');
     // The internet-facing webhook reads callback tokens only, never a Service's Parley secret.
     expect(fnProps('inbound').Environment.Variables[ENV.serviceSecretArns]).toBe('{}');
+  });
+
+  it('names both dead-letter queues to the console, and lets only the console read their depths', () => {
+    const env = fnProps('console').Environment.Variables;
+    const readers = (Object.keys(functionSpecs) as FunctionName[]).filter((name) =>
+      grantsOf(api, cap(name)).some((g) => /^(dlq|notify-dlq) /.test(g)),
+    );
+
+    expect(kindOf(env[ENV.deadLetterQueueUrl])).toBe('dlq');
+    expect(kindOf(env[ENV.notifyDeadLetterQueueUrl])).toBe('notify-dlq');
+    expect(env[ENV.deadLetterQueueUrl]).toEqual({
+      Ref: expect.stringMatching(/^CallbacksDeadLetterQueue/),
+    });
+    expect(readers).toEqual(['console']);
+    expect(grantsOf(api, cap('console')).filter((g) => /dlq /.test(g))).toEqual([
+      'dlq sqs:GetQueueAttributes',
+      'notify-dlq sqs:GetQueueAttributes',
+    ]);
   });
 
   it("maps every Service identification to its callback-token secret in the webhook's environment", () => {
@@ -496,7 +520,7 @@ describe('least privilege', () => {
     offers: [...logs, ...historyAppend, ...state, ...serviceSecrets, ...auditors, ...notify],
     // The console: sessions and login counters (state puts), owner items and listings, history
     // ranges and owner at an instant; an operator's release or reconcile is a handover; the
-    // metrics' use cases; verify against the user's newest checkpoint.
+    // metrics' use cases; verify against the user's newest checkpoint; the dead-letter depths.
     console: [
       ...logs,
       ...historyAppend,
@@ -509,6 +533,8 @@ describe('least privilege', () => {
       'checkpoint-bucket s3:ListBucket',
       'checkpoint-objects s3:GetObject',
       'checkpoint-key kms:GetPublicKey',
+      'dlq sqs:GetQueueAttributes',
+      'notify-dlq sqs:GetQueueAttributes',
     ],
     // Metrics: history ranges (byDay), its rollups and notes (state puts), the day's inbound notes
     // and the leased owner items (state indexes); the Services' roles from Parley.

@@ -57,8 +57,9 @@ describe('the checkpoint key', () => {
       )
       .map(([id]) => id);
     expect(tagged).toEqual([checkpointRole]);
-    // Verify reads the public key, and so do the eraser (a tombstone notes the user's newest
-    // checkpoint) and the erasure function (an erased chain verified against it); nothing else.
+    // Verify reads the public key, and so do the console (a user's page shows verify's checkpoint
+    // state), the eraser (a tombstone notes the user's newest checkpoint) and the erasure function
+    // (an erased chain verified against it); nothing else.
     const keyUsers = statementsOf(api)
       .filter(({ st }) => actionsOf(st).some((a) => a.startsWith('kms:')))
       .map(
@@ -68,6 +69,7 @@ describe('the checkpoint key', () => {
       .sort();
     expect(keyUsers).toEqual([
       'Checkpoint kms:GetPublicKey,kms:Sign',
+      'Console kms:GetPublicKey',
       'Eraser kms:GetPublicKey',
       'Erasure kms:GetPublicKey',
       'Verify kms:GetPublicKey',
@@ -130,14 +132,14 @@ describe('the checkpoint bucket', () => {
     }
   });
 
-  it('names the bucket and key on the checkpoint and verify functions, and the erasure readers, only', () => {
+  it('names the bucket and key on the checkpoint, verify and console functions, and the erasure readers, only', () => {
     const fns = api.findResources('AWS::Lambda::Function') as Record<string, Resource>;
     const withBucket = Object.entries(fns)
       .filter(([, f]) => f.Properties.Environment?.Variables?.CHECKPOINT_BUCKET_NAME !== undefined)
       .map(([id]) => id.replace(/Function[0-9A-F]{8}$/, ''))
       .sort();
-    expect(withBucket).toEqual(['Checkpoint', 'Eraser', 'Erasure', 'Verify']);
-    for (const name of ['Checkpoint', 'Eraser', 'Erasure', 'Verify']) {
+    expect(withBucket).toEqual(['Checkpoint', 'Console', 'Eraser', 'Erasure', 'Verify']);
+    for (const name of ['Checkpoint', 'Console', 'Eraser', 'Erasure', 'Verify']) {
       const vars = fns[functionIdOf(api, name)]!.Properties.Environment.Variables;
       expect(JSON.stringify(vars.CHECKPOINT_BUCKET_NAME)).toContain('CheckpointsBucket');
       expect(JSON.stringify(vars.CHECKPOINT_KEY_ID)).toContain('CheckpointsKey');

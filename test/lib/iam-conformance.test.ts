@@ -20,6 +20,7 @@ import {
   stagePolicies,
   strictCheck,
   strictQueue,
+  strictQueueDepths,
   strictSecrets,
   usage,
 } from '../support/iam';
@@ -307,6 +308,21 @@ describe('strict mode', () => {
     ).rejects.toMatchObject({ name: 'AccessDeniedException' });
     expect(sent).toEqual(['handover-notify', 'inbound-callbacks']);
   });
+
+  it("refuses the dead-letter queues' depths to every function but the console", async () => {
+    const port = {
+      depths: async () => [
+        { name: 'callbacks', visible: 1, inFlight: 0 },
+        { name: 'notify', visible: 0, inFlight: 0 },
+      ],
+    };
+    const on = (fn: string) => strictQueueDepths(port, strictCheck(`${fn} probe`, policies[fn]));
+
+    await expect(on('console').depths()).resolves.toHaveLength(2);
+    for (const fn of ['metrics', 'processor', 'notifier', 'audit']) {
+      await expect(on(fn).depths()).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    }
+  });
 });
 
 /** Every function once, through its real handler on the strict harness. */
@@ -576,7 +592,21 @@ const exerciseEveryFunction = async () => {
   // The console: an operator logs in with the form, reads each page (the overview, a user's
   // timeline at an instant, a search to the desk, the stuck owners), then releases a user of the
   // desk and reconciles it, as a browser posts (same origin, the page's CSRF token).
-  const consoleFn = consoleHandler(h.source.forFunction!('console'));
+  // The harness has no queues: the console's depths port reports two empty dead-letter queues,
+  // checked as its GetQueueAttributes calls would be.
+  const consoleDeps = h.source.forFunction!('console');
+  const consoleFn = consoleHandler(async () => ({
+    ...(await consoleDeps()),
+    queueDepths: strictQueueDepths(
+      {
+        depths: async () => [
+          { name: 'callbacks', visible: 0, inFlight: 0 },
+          { name: 'notify', visible: 0, inFlight: 0 },
+        ],
+      },
+      strictCheck('console', policies.console),
+    ),
+  }));
   const page = async (method: 'GET' | 'POST', path: string, cookie?: string, form?: string) => {
     const base = apiEvent({
       method,
@@ -619,8 +649,10 @@ const exerciseEveryFunction = async () => {
       body: { userId: 'iam-u9', newOwner: AGENT },
     }),
   );
+  const overview = await page('GET', '/console', cookie);
+  expectStatus(overview, 200);
+  expect(overview.body).toContain('id="dead-letters"');
   for (const path of [
-    '/console',
     `/console/users/iam-u9?at=${encodeURIComponent(now)}`,
     // A user the checkpoints hold: its page verifies against the newest one.
     '/console/users/iam-u1',
@@ -744,6 +776,8 @@ describe('environment', () => {
     if (resource === 'secret/auditors') return ENV.auditorsSecretArn;
     if (resource === 'queue/callbacks') return ENV.queueUrl;
     if (resource === 'queue/notify') return ENV.notifyQueueUrl;
+    if (resource === 'queue/dead-letter') return ENV.deadLetterQueueUrl;
+    if (resource === 'queue/notify-dead-letter') return ENV.notifyDeadLetterQueueUrl;
     if (resource.startsWith('bucket/checkpoints')) return ENV.checkpointBucket;
     if (resource === 'key/checkpoints') return ENV.checkpointKeyId;
     return null;
@@ -773,6 +807,8 @@ describe('environment', () => {
       ENV.auditorsSecretArn,
       ENV.queueUrl,
       ENV.notifyQueueUrl,
+      ENV.deadLetterQueueUrl,
+      ENV.notifyDeadLetterQueueUrl,
       ENV.checkpointBucket,
       ENV.checkpointKeyId,
     ]);

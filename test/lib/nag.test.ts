@@ -67,6 +67,7 @@ it('acknowledges only the known findings: the runtime, the secrets rotation and 
         ['Checkpoint', 'checkpoints'],
         ['Checkpoint', 'users'],
         ['Verify', 'checkpoints'],
+        ['Console', 'checkpoints'],
         ['Erasure', 'checkpoints'],
         ['Eraser', 'checkpoints'],
       ].map(

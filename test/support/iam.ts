@@ -11,7 +11,7 @@ import type {
 } from '@smithy/types';
 import { createDocumentClient } from '../../functions/adapters/dynamo';
 import type { CheckpointPorts } from '../../functions/domain/checkpoints/ports';
-import type { CallbackQueue, SecretsProvider } from '../../functions/domain/ports';
+import type { CallbackQueue, QueueDepths, SecretsProvider } from '../../functions/domain/ports';
 import type { RuntimeOptions } from '../../functions/platform/runtime';
 import { ENV } from '../../functions/schemas/config';
 
@@ -335,6 +335,26 @@ export const strictQueue = (
     : {}),
 });
 
+/** The dead-letter queues by the names the depths port gives them, as IAM resources. */
+export const DEAD_LETTER_RESOURCES: Record<string, string> = {
+  callbacks: 'queue/dead-letter',
+  notify: 'queue/notify-dead-letter',
+};
+
+/**
+ * The depths port checked as its GetQueueAttributes calls would be, one per dead-letter queue it
+ * reports (the local queues count theirs in their own store).
+ */
+export const strictQueueDepths = (depths: QueueDepths, check: StrictCheck): QueueDepths => ({
+  depths: async () => {
+    const got = await depths.depths();
+    for (const d of got) {
+      check('sqs:GetQueueAttributes', DEAD_LETTER_RESOURCES[d.name] ?? `unknown:queue/${d.name}`);
+    }
+    return got;
+  },
+});
+
 /**
  * A function's runtime options in strict mode: its own document client (to `endpoint`) with the
  * middleware, and its secrets and queues checked at the port. Returns the client to destroy.
@@ -370,6 +390,9 @@ export const strictRuntime = async (
         : {}),
       ...(runtime.checkpoints
         ? { checkpoints: keepsCheckpoints ? strictCheckpoints(runtime.checkpoints, check) : null }
+        : {}),
+      ...(runtime.queueDepths
+        ? { queueDepths: strictQueueDepths(runtime.queueDepths, check) }
         : {}),
     },
   };

@@ -1,6 +1,6 @@
 // Overview (`/console`): users per owner now by Service, the oldest agent-owned user, pending,
-// offered and leases due in 15 minutes, stuck owners, failovers in 24 h, the outbox, and
-// handovers per day by reason for 30 days. The stuck owners and the handovers per day are the
+// offered and leases due in 15 minutes, stuck owners, failovers in 24 h, the outbox, the
+// dead-letter queues' depths, and handovers per day by reason for 30 days. The stuck owners and the handovers per day are the
 // metrics' use cases' answers; the rest is counted from the stores (gather.ts). A figure that
 // stopped at its bound reads "N+"; one not available yet is a marked slot.
 import type { NotificationStatus, OwnerItem } from '../../domain/types';
@@ -40,6 +40,46 @@ const outboxCount = async (deps: ConsoleDeps, status: NotificationStatus): Promi
   return { count, complete: cursor === undefined };
 };
 
+/** What each dead-letter queue holds and where its runbook is. */
+const DEAD_LETTERS: Record<string, { label: string; hint: string }> = {
+  callbacks: {
+    label: 'callbacks in the dead-letter queue',
+    hint: 'fix the cause, then redrive: README, Runbooks, "DLQ not empty" (locally npm run dlq -- redrive)',
+  },
+  notify: {
+    label: 'notifications in the dead-letter queue',
+    hint: 'out of retries: their outbox items are failed; redeliver with the CLI (README, Notifications)',
+  },
+};
+
+const deadLetterCards = async (deps: ConsoleDeps): Promise<Html> => {
+  if (!deps.queueDepths) {
+    return slot(
+      'Dead-letter queue depths',
+      'This console was built without the queues; the dead-letter alarms watch them.',
+    );
+  }
+  const heading = html`<h2 id="dead-letters">Dead-letter queues</h2>`;
+  try {
+    const depths = await deps.queueDepths.depths();
+    return html`${heading}<div class="cards">${depths.map((d) => {
+      const known = DEAD_LETTERS[d.name];
+      const inFlight = d.inFlight > 0 ? `${d.inFlight} more being read or moved; ` : '';
+      return card(
+        known?.label ?? `in the ${d.name} dead-letter queue`,
+        String(d.visible),
+        `${inFlight}${known?.hint ?? 'see the README, Runbooks'}`,
+      );
+    })}</div>`;
+  } catch (err) {
+    // The reason goes to the log by name only; the page says where to look.
+    deps.log.warn('dead-letter depths not read', {
+      error: err instanceof Error ? err.name : typeof err,
+    });
+    return html`${heading}<p class="note" role="status">The depths could not be read just now (the console's log says why); the dead-letter alarms still watch the queues.</p>`;
+  }
+};
+
 const card = (label: string, value: string, note?: Html | string): Html =>
   html`<div class="card"><span class="n">${value}</span>${label}${note ? html`<br><span class="note">${note}</span>` : ''}</div>`;
 
@@ -54,12 +94,13 @@ export const overviewPage = async (deps: ConsoleDeps, viewer: Viewer): Promise<H
     .filter((i): i is OwnerItem & { since: string } => agentIds.has(i.owner) && i.since !== null)
     .sort((a, b) => (a.since < b.since ? -1 : 1))[0];
   const timers = timersOf(sample.items, now);
-  const [failovers, pending, failed, metrics, stuck] = await Promise.all([
+  const [failovers, pending, failed, metrics, stuck, deadLetters] = await Promise.all([
     failoversSince(deps, now),
     outboxCount(deps, 'pending'),
     outboxCount(deps, 'failed'),
     deps.metrics({ from: utcDay(now - 29 * DAY_MS), to: utcDay(now) }),
     deps.stuckOwners(),
+    deadLetterCards(deps),
   ]);
   const daily = dailyCounts(metrics.days);
   const sampled = `among ${sample.items.length}${sample.complete ? '' : '+'} owner items of non-default Services read (at most ${BOUNDS.ownerItems})`;
@@ -103,7 +144,7 @@ ${card('failovers in the last 24 h', figure(failovers), 'completed failover reco
 ${card('notifications pending', figure(pending), 'in the outbox')}
 ${card('notifications failed', figure(failed), html`refused for good or out of retries; redeliver with the CLI`)}
 </div>
-${slot('Dead-letter queue depths', 'No use case reads the queues yet (GET /metrics has no depths); the dead-letter alarms watch them.')}
+${deadLetters}
 <h2 id="daily">Handovers per day by reason, last 30 days</h2>
 ${
   daily.handovers === 0
