@@ -138,6 +138,8 @@ export interface LocalNames {
   erasureKeySecretArn?: string;
 }
 
+const LEFT_UNSET_LOCALLY = new Set<string>([ENV.deadLetterQueueUrl, ENV.notifyDeadLetterQueueUrl]);
+
 /**
  * The function's environment with local names: exactly the variables its template sets, the
  * configuration and the names of tables, queue and secrets replaced; a deploy-time value of any
@@ -166,6 +168,9 @@ export const localEnvironment = (
   };
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(fn.env)) {
+    // The console's dead-letter depths read SQS queue attributes, which the local endpoint does
+    // not serve: left unset, the console shows its marked slot instead of a number.
+    if (LEFT_UNSET_LOCALLY.has(key)) continue;
     // "No secrets" is written as a plain '{}' in the template (health): kept as it is.
     if (key === ENV.serviceSecretArns && value === '{}') env[key] = value;
     else if (key in local) env[key] = local[key]!;
