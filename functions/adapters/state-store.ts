@@ -244,11 +244,12 @@ export const createStateStore = ({
     if (item.version !== expectedVersion + 1) {
       throw new Error('An owner item write must advance the version by exactly one.');
     }
+    // A fenced item (a full erasure under way) is the eraser's: no write passes it.
     return conditionalPut(
       toOwnerItem(item, shards),
-      '#version = :expected',
+      '#version = :expected AND attribute_not_exists(#erasing)',
       { ':expected': expectedVersion },
-      { '#version': 'version' },
+      { '#version': 'version', '#erasing': 'erasing' },
     );
   };
 

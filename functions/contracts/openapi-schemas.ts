@@ -56,6 +56,7 @@ export const ERROR_CODES: Readonly<Record<string, number>> = {
   invalid_erasure_id: 400,
   erasure_not_found: 404,
   erasure_backlog: 503,
+  erasure_in_progress: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,

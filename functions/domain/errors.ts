@@ -304,6 +304,19 @@ export class ErasureNotFoundError extends AppError {
   }
 }
 
+/**
+ * 409: a full erasure of the user is under way: its owner item is a fence that no handover, offer
+ * or timer may change until the eraser is done (DESIGN.md "Erasure and retention").
+ */
+export class ErasureInProgressError extends AppError {
+  readonly httpStatus = 409;
+  readonly code = 'erasure_in_progress';
+  override readonly retryAfterSeconds = 60;
+  constructor() {
+    super('The user is being erased; nothing about it can change until the erasure is done.');
+  }
+}
+
 /** 503: the eraser's work list is full; the erasure was not registered. */
 export class ErasureBacklogError extends AppError {
   readonly httpStatus = 503;

@@ -132,6 +132,13 @@ export interface OwnerItem {
   offer?: LiveOffer | null;
   /** The earliest timer of lease and offer (dueAtOf): the byDue index key; absent without one. */
   dueAt?: string | null;
+  /**
+   * Set by the eraser alone when a full erasure starts (domain/erasure/apply.ts): the item is then
+   * a fence that no owner write passes (the state store refuses every compare-and-set of it), so
+   * no handover, offer or timer adds a record while the user's records are moved; the eraser
+   * deletes it when done.
+   */
+  erasing?: { erasureId: string; since: string };
 }
 
 export interface IdempotencyItem {

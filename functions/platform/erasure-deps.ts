@@ -16,6 +16,15 @@ import { EnvironmentError } from './env';
 /** The eraser's run: its timeout less a margin for writing the work list back. */
 export const ERASER_BUDGET_MS = functionSpecs.eraser.timeoutSeconds * 1000 - 30_000;
 
+export const WRITERS_DONE_MS =
+  Math.max(
+    ...Object.entries(functionSpecs)
+      .filter(([name]) => name !== 'eraser')
+      .map(([, spec]) => spec.timeoutSeconds),
+  ) *
+    1000 +
+  60_000;
+
 const localKeys = new WeakMap<StageConfig, ErasureKeySource>();
 let environmentKey: ErasureKeySource | undefined;
 
@@ -70,8 +79,10 @@ export const erasureDeps = (deps: AppDeps): ErasureDeps => ({
 /** The eraser's view: the key, its run's budget, retention, the checkpoints' note. */
 export const eraserDeps = (deps: AppDeps): EraserDeps => ({
   ...erasureDeps(deps),
+  state: deps.state,
   key: erasureKeyOf(deps),
   budgetMs: ERASER_BUDGET_MS,
+  writersDoneMs: WRITERS_DONE_MS,
   timer: deps.timer,
   retention: deps.config.retention,
   ...(deps.checkpoints ? { checkpointOf: checkpointOfUser(deps.checkpoints) } : {}),

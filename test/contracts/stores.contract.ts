@@ -546,6 +546,24 @@ export function describeStoreContract(
         expect(await state.getOwner('20')).toEqual(marked);
       });
 
+      it('refuses every compare-and-set of a fenced item (a full erasure under way), and a create', async () => {
+        await state.createOwner(owner());
+        const fenced = owner({
+          version: 2,
+          erasing: { erasureId: 'era_1', since: '2026-03-02T10:00:01.000Z' },
+        });
+
+        const results = [
+          await state.compareAndSetOwner(fenced, 1),
+          await state.compareAndSetOwner(owner({ version: 3, owner: AGENT }), 2),
+          await state.compareAndSetOwner({ ...fenced, version: 3 }, 2),
+          await state.createOwner(owner({ owner: AGENT })),
+        ];
+
+        expect(results).toEqual([true, false, false, false]);
+        expect(await state.getOwner('20')).toEqual(fenced);
+      });
+
       it('refuses a compare-and-set on a user without an owner item', async () => {
         expect(await state.compareAndSetOwner(owner({ version: 2 }), 1)).toEqual(false);
         expect(await state.getOwner('20')).toBeNull();

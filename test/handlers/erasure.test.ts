@@ -18,7 +18,7 @@ import { sha256Hex } from '../../functions/domain/chain';
 import type { EraserSummary } from '../../functions/domain/erasure/run';
 import type { ErasureStore } from '../../functions/domain/erasure/types';
 import type { AppDeps } from '../../functions/platform/deps';
-import { useErasureKey } from '../../functions/platform/erasure-deps';
+import { useErasureKey, WRITERS_DONE_MS } from '../../functions/platform/erasure-deps';
 import { makeHandler as checkpoint } from '../../functions/handlers/checkpoints';
 import { makeHandler as eraser } from '../../functions/handlers/eraser';
 import type { HttpResult } from '../../functions/platform/handler';
@@ -137,6 +137,12 @@ const userRecords = async (userId: string) =>
       }),
     )
   ).Items ?? [];
+
+/**
+ * Moves the clock past the time a stalled writer of the records just made could still append one:
+ * a full erasure lists the user's records a last time only then.
+ */
+const afterWriters = () => clock.advance(WRITERS_DONE_MS);
 
 const verifyUser = (userId: string) =>
   call({ method: 'GET', path: `/users/${userId}/verify`, token: h.tokens.auditor });
@@ -271,6 +277,7 @@ describe('a full erasure', () => {
 
     const accepted = await requestErasure('full-1', { level: 'full' });
     erasureId = accepted.json.erasureId;
+    afterWriters();
     const run = await runEraser();
 
     expect(run.done).toEqual([erasureId]);
@@ -417,6 +424,7 @@ describe('a crash halfway', () => {
     await expect(runEraser(false, dying)).rejects.toThrow('the eraser died');
     const left = (await userRecords('crash-1')).length;
     const register = await h.deps.erasureStore.getErasure(accepted.json.erasureId);
+    afterWriters();
     const run = await runEraser();
     const shown = await call({
       method: 'GET',
@@ -475,6 +483,7 @@ describe('the erased chain against its checkpoint', () => {
     expect(made.status).toBe(201);
     const head = (await userRecords('ckpt-1')).at(-1)!;
     const accepted = await requestErasure('ckpt-1', { level: 'full' });
+    afterWriters();
     await runEraser();
 
     const shown = await call({
@@ -506,6 +515,7 @@ describe('the erased chain against its checkpoint', () => {
       apiEvent({ method: 'POST', path: '/checkpoints', token: h.tokens.operator }),
     );
     const accepted = await requestErasure('ckpt-2', { level: 'full' });
+    afterWriters();
     await runEraser();
     const key = { pk: `ERASED#${accepted.json.erasureId}`, sk: `SEQ#${'2'.padStart(10, '0')}` };
     const stored = (
@@ -538,6 +548,7 @@ describe('asking twice', () => {
 
     const first = await requestErasure('twice-1', { level: 'full' });
     const second = await requestErasure('twice-1', { level: 'full', reason: 'asked again' });
+    afterWriters();
     await runEraser();
 
     expect(second).toEqual({ status: 202, json: first.json });
@@ -601,6 +612,7 @@ describe('after a point-in-time restore', () => {
     await deliver('pitr-1', 301);
     const saved = await backup();
     const accepted = await requestErasure('pitr-1', { level: 'full' });
+    afterWriters();
     await runEraser();
     expect(await itemsMentioning('pitr-1')).toEqual([]);
     const register = await call({
@@ -634,5 +646,158 @@ describe('after a point-in-time restore', () => {
       tombstone: { count: 3 },
       verify: { ok: true, count: 3 },
     });
+  });
+});
+
+describe('an erasure meeting writers', () => {
+  const erasedItems = async (erasureId: string) =>
+    (
+      (
+        await h.dynamo.client.send(
+          new QueryCommand({
+            TableName: h.dynamo.tables.history,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': `ERASED#${erasureId}` },
+          }),
+        )
+      ).Items ?? []
+    ).filter((i) => i.sk !== 'TOMBSTONE');
+
+  /** A stalled writer whose marker recovery finished: its copy of the record, another outcome. */
+  const zombieCopy = (record: Record<string, unknown>) => ({
+    ...record,
+    status: 'failed',
+    hash: 'e'.repeat(64),
+  });
+
+  const changesAtParley = (userId: string) =>
+    h.sim.log().filter((e) => e.kind === 'change' && e.userId === userId).length;
+
+  it('refuses a handover while the records move (409 erasure_in_progress), and takes it once done', async () => {
+    await history('fence-1', 2);
+    const before = changesAtParley('fence-1');
+    const accepted = await requestErasure('fence-1', { level: 'full' });
+
+    const first = await runEraser();
+    const refused = await api.call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: 'fence-1', newOwner: AGENT },
+    });
+    const changesWhileErasing = changesAtParley('fence-1') - before;
+    afterWriters();
+    const second = await runEraser();
+    const after = await api.call({
+      method: 'POST',
+      path: '/handovers',
+      token: h.tokens.bot.api,
+      body: { userId: 'fence-1', newOwner: AGENT },
+    });
+
+    expect(first.waiting).toEqual([
+      { erasureId: accepted.json.erasureId, stop: 'waiting_for_writers' },
+    ]);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json.error.code).toBe('erasure_in_progress');
+    expect(changesWhileErasing).toBe(0);
+    expect(second.done).toEqual([accepted.json.erasureId]);
+    expect(after.statusCode).toBe(200);
+    expect((await userRecords('fence-1')).map((r) => r.seq)).toEqual([1]);
+    expect((await verifyUser('fence-1')).json).toMatchObject({ ok: true, count: 1 });
+  });
+
+  it('keeps a record of every change at Parley when the user comes back as the erasure ends', async () => {
+    await history('back-1', 2);
+    const before = changesAtParley('back-1');
+    const accepted = await requestErasure('back-1', { level: 'full' });
+    let comeBack: Promise<unknown> | null = null;
+    // The user's next handover, made the moment the owner item is gone.
+    const returning = (store: ErasureStore): ErasureStore => ({
+      ...store,
+      deleteOwner: async (...args) => {
+        const deleted = await store.deleteOwner(...args);
+        if (deleted && !comeBack) {
+          comeBack = api.call({
+            method: 'POST',
+            path: '/handovers',
+            token: h.tokens.bot.api,
+            body: { userId: 'back-1', newOwner: AGENT },
+          });
+          await comeBack;
+        }
+        return deleted;
+      },
+    });
+
+    afterWriters();
+    const run = await runEraser(false, returning);
+    const changes = changesAtParley('back-1') - before;
+    const moved = (await erasedItems(accepted.json.erasureId)).length;
+    const live = await userRecords('back-1');
+
+    expect(run.done).toContain(accepted.json.erasureId);
+    expect(changes).toBe(1);
+    expect(moved).toBe(2);
+    // The change made while the erasure ended has its record, in the user's new chain.
+    expect(live.map((r) => ({ seq: r.seq, toOwner: r.toOwner, status: r.status }))).toEqual([
+      { seq: 1, toOwner: AGENT, status: 'completed' },
+    ]);
+  });
+
+  it('moves what a stalled writer appends after the records moved, within its lifetime', async () => {
+    await history('late-1', 3);
+    const records = await userRecords('late-1');
+    const accepted = await requestErasure('late-1', { level: 'full' });
+    const lifetimeEnds = Date.parse(String(records.at(-1)!.createdAt)) + WRITERS_DONE_MS;
+    let appended = 0;
+    // The writer appends its copy of seq 3 just after the eraser's last listing, if still alive.
+    const late = (store: ErasureStore): ErasureStore => ({
+      ...store,
+      putTombstone: async (tombstone) => {
+        if (appended === 0 && clock.now() < lifetimeEnds) {
+          appended++;
+          await h.dynamo.client.send(
+            new PutCommand({ TableName: h.dynamo.tables.history, Item: zombieCopy(records[2]!) }),
+          );
+        }
+        return store.putTombstone(tombstone);
+      },
+    });
+
+    await runEraser(false, late);
+    afterWriters();
+    await runEraser(false, late);
+
+    expect(await itemsMentioning('late-1')).toEqual([]);
+    expect((await erasedItems(accepted.json.erasureId)).map((r) => r.hash)).toEqual(
+      records.map((r) => r.hash),
+    );
+  });
+
+  it('drops a stalled writer’s late copy of an erased seq and keeps the first record', async () => {
+    await history('late-2', 3);
+    const records = await userRecords('late-2');
+    const accepted = await requestErasure('late-2', { level: 'full' });
+
+    const first = await runEraser();
+    await h.dynamo.client.send(
+      new PutCommand({ TableName: h.dynamo.tables.history, Item: zombieCopy(records[2]!) }),
+    );
+    afterWriters();
+    const second = await runEraser();
+    const shown = await call({
+      method: 'GET',
+      path: `/erasures/${accepted.json.erasureId}`,
+      token: h.tokens.auditor,
+    });
+
+    expect(first.done).toEqual([]);
+    expect(second.done).toEqual([accepted.json.erasureId]);
+    expect(await itemsMentioning('late-2')).toEqual([]);
+    expect((await erasedItems(accepted.json.erasureId)).map((r) => r.hash)).toEqual(
+      records.map((r) => r.hash),
+    );
+    expect(shown.json.verify).toMatchObject({ ok: true, count: 3 });
   });
 });

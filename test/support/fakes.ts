@@ -254,7 +254,7 @@ export class FakeStateStore implements StateStore {
     this.beforeNextCas = null;
     hook?.();
     const current = this.owners.get(item.userId);
-    if (!current || current.version !== expectedVersion) return false;
+    if (!current || current.version !== expectedVersion || current.erasing) return false;
     this.owners.set(item.userId, clone(item));
     return true;
   }

@@ -4,15 +4,17 @@
 // - metadata: each record still holding metadata or a salt loses both and is marked
 //   `metadataErased: { at, erasureId }` (an update conditional on its hash); the new owner's copy
 //   in the outbox bodies is set to null; the live offer's metadata on the owner item too.
-// - full: the records' outbox items are deleted, each record is copied to `ERASED#{erasureId}`
-//   (kept fields only) and then deleted, the owner item is deleted, the user's records are listed
-//   once more (a handover that landed meanwhile is moved too), the tombstone is written; then the
-//   state table is scanned for the user's idempotency, delivery, outbox and metrics items, a page
-//   per step, the scan's place kept in the register item.
+// - full: the owner item becomes a fence (no owner write passes it: no record is added, no new
+//   chain starts), the records' outbox items are deleted, each record is copied to
+//   `ERASED#{erasureId}` (kept fields only) and then deleted, the records are listed again until
+//   none is left and no stalled writer can append one any more (writersDoneMs after the newest),
+//   the tombstone is written; then the state table is scanned for the user's idempotency,
+//   delivery, outbox and metrics items, a page per step, the scan's place kept in the register
+//   item; the fence goes last.
 // - done: the register item keeps `subjectRef` (HMAC of the user id under the erasure key) and
 //   drops the user id; a lookup item by subjectRef lists the subject's erasures.
 import { GENESIS_HASH } from '../chain';
-import type { HandoverRecord } from '../types';
+import type { HandoverRecord, OwnerItem } from '../types';
 import { bodyHoldsMetadata, bodyWithoutMetadata, holdsMetadata, outboxIdsOf } from './gather';
 import { userNotifications, userRecords } from './gather';
 import { subjectRefOf } from './subject';
@@ -37,7 +39,12 @@ export const erasedRecordOf = (record: HandoverRecord, erasureId: string): Erase
 });
 
 /** Why a step stopped short: the run ends and the next one resumes. */
-export type Stop = 'handover_in_flight' | 'out_of_time' | 'owner_changed';
+export type Stop =
+  | 'handover_in_flight'
+  | 'out_of_time'
+  | 'owner_changed'
+  /** Records were moved; the last listing waits until no stalled writer can append any more. */
+  | 'waiting_for_writers';
 
 export interface StepClock {
   /** Whether the run still has time for another step. */
@@ -96,7 +103,57 @@ async function eraseMetadata(
   return null;
 }
 
-/** Full level, the records and owner item: moved, deleted, listed again. Null when done. */
+/**
+ * Makes the user's owner item a fence (DESIGN.md "Erasure and retention"): from then on no owner
+ * write passes it (the state store refuses a compare-and-set of a fenced item, and creates no item
+ * where one exists), so no handover, offer or timer adds a record, and no new chain starts, while
+ * the records are moved. Where the user has records but no owner item, the fence is made from the
+ * newest record. False when the item changed meanwhile (read it again).
+ */
+async function setFence(
+  owner: OwnerItem | null,
+  userId: string,
+  item: ErasureItem,
+  deps: EraserDeps,
+): Promise<boolean> {
+  const erasing = { erasureId: item.erasureId, since: item.startedAt! };
+  if (owner) {
+    // Its timers go: the sweep would claim them in vain until the fence is gone.
+    const { dueAt: _dueAt, ...rest } = owner;
+    const fenced: OwnerItem = {
+      ...rest,
+      lease: null,
+      offer: null,
+      erasing,
+      version: owner.version + 1,
+    };
+    return deps.state.compareAndSetOwner(fenced, owner.version);
+  }
+  const last = (await userRecords(userId, deps.history)).at(-1);
+  if (!last) return true; // nothing to fence: no owner item, no record
+  return deps.state.createOwner({
+    userId,
+    owner: last.toOwner,
+    version: 1,
+    since: null,
+    lastSeq: last.seq,
+    lastHash: last.hash,
+    lastCreatedAt: last.createdAt,
+    lastHandoverId: last.handoverId,
+    pending: null,
+    refreshedAt: item.startedAt!,
+    erasing,
+  });
+}
+
+/**
+ * Full level, the records: the owner item made a fence, each record copied to the erased
+ * partition and deleted, then listed again until a listing finds none and the newest record is
+ * older than writersDoneMs (a stalled writer may append its record again until then: such a late
+ * record is moved like the others, or dropped when its seq was moved already with another hash, as
+ * appendOnce keeps the first record of a seq). Null when done; the fence stays until the state
+ * items are gone (dropFence).
+ */
 async function moveRecords(
   item: ErasureItem,
   userId: string,
@@ -105,19 +162,47 @@ async function moveRecords(
 ): Promise<Stop | null> {
   for (;;) {
     if (!clock.hasTime()) return 'out_of_time';
+    const owner = await deps.state.getOwner(userId, { consistent: true });
+    if (owner?.pending) return 'handover_in_flight';
+    if (owner?.erasing?.erasureId !== item.erasureId) {
+      if (owner?.erasing) return 'owner_changed'; // another erasure's fence: it goes first
+      if (!(await setFence(owner, userId, item, deps))) continue;
+    }
+    const moved = new Map(
+      (await deps.store.readErased(item.erasureId)).records.map((r) => [r.seq, r]),
+    );
     const records = await userRecords(userId, deps.history);
     for (const id of new Set(records.flatMap(outboxIdsOf))) {
       await deps.store.deleteStateItem(`NOTIFY#${id}`);
     }
     for (const record of records) {
-      await deps.store.putErasedRecord(erasedRecordOf(record, item.erasureId));
+      const kept = moved.get(record.seq);
+      if (!kept) {
+        await deps.store.putErasedRecord(erasedRecordOf(record, item.erasureId));
+      } else if (kept.hash !== record.hash) {
+        deps.log.warn('erasure: a late copy of an erased seq dropped', {
+          erasureId: item.erasureId,
+          seq: record.seq,
+        });
+      }
       await deps.store.deleteRecord(userId, record.seq, record.hash);
     }
+    if (records.length > 0) continue;
+    const newest = [...moved.values()].reduce(
+      (at, r) => Math.max(at, Date.parse(r.createdAt)),
+      Number.NEGATIVE_INFINITY,
+    );
+    if (deps.clock.now() < newest + deps.writersDoneMs) return 'waiting_for_writers';
+    return null;
+  }
+}
+
+/** The fence goes last, once nothing of the user is left: a returning user starts a new chain. */
+async function dropFence(item: ErasureItem, userId: string, deps: EraserDeps): Promise<void> {
+  for (;;) {
     const owner = await deps.state.getOwner(userId, { consistent: true });
-    if (owner?.pending) return 'handover_in_flight';
-    if (owner && !(await deps.store.deleteOwner(userId, owner.version))) continue;
-    // A record appended after the listing (its writer read the item before it went): once more.
-    if ((await userRecords(userId, deps.history)).length === 0) return null;
+    if (owner?.erasing?.erasureId !== item.erasureId) return;
+    if (await deps.store.deleteOwner(userId, owner.version)) return;
   }
 }
 
@@ -221,6 +306,7 @@ export async function applyErasure(
     const cleaned = await cleanState(item, userId, deps, clock);
     item = cleaned.item;
     if (cleaned.stop) return { item, stop: cleaned.stop };
+    await dropFence(item, userId, deps);
   }
   const subjectRef = subjectRefOf(await deps.key.key(), userId);
   await deps.store.addSubjectErasure(subjectRef, item.erasureId);

@@ -201,6 +201,15 @@ export interface ErasureDeps {
 
 /** The eraser's deps: the key, and how long one run may work. */
 export interface EraserDeps extends ErasureDeps {
+  /** The fence of a full erasure is created where the user has records but no owner item. */
+  state: Pick<StateStore, 'getOwner' | 'compareAndSetOwner' | 'createOwner'>;
+  /**
+   * How long after a record's createdAt its writer may still be running: the longest timeout of
+   * a function that writes records, and a margin for clocks. A writer that lost its marker to
+   * recovery (a stalled one) may append that record again until then; a full erasure lists the
+   * user's records a last time only once this long has passed since the newest one.
+   */
+  writersDoneMs: number;
   key: ErasureKeySource;
   /** Milliseconds one run may spend before it leaves the rest to the next. */
   budgetMs: number;

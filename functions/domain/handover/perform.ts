@@ -2,7 +2,12 @@
 // through Parley, with exactly one history record per ownership change made through this service.
 import { sealMetadata } from '../chain';
 import { withDeadline } from '../deadline';
-import { ForbiddenError, NotOwnerError, OwnerChangedError } from '../errors';
+import {
+  ErasureInProgressError,
+  ForbiddenError,
+  NotOwnerError,
+  OwnerChangedError,
+} from '../errors';
 import { TimerClaimLostError } from '../lifecycle/errors';
 import { checkMetadata } from '../metadata';
 import { offerAsHandover } from '../offers/create';
@@ -53,6 +58,7 @@ export async function performHandover(
   }
 
   const item = await ownerItemAtRest(userId, requestedBy, deps);
+  if (item.erasing) throw new ErasureInProgressError();
   const timerClaim = input.expectedVersion !== undefined;
   if (timerClaim && item.version !== input.expectedVersion) {
     throw new TimerClaimLostError(item.owner);

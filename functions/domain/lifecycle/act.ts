@@ -3,7 +3,12 @@
 // Every action is claimed on the version the sweep listed: the item is read again (consistent),
 // and a write or a handover marker conditioned on that version settles the race with activity,
 // which bumps the version (activity.ts). One action per claim.
-import { HandoverInProgressError, NotOwnerError, OwnerChangedError } from '../errors';
+import {
+  ErasureInProgressError,
+  HandoverInProgressError,
+  NotOwnerError,
+  OwnerChangedError,
+} from '../errors';
 import type { HandoverDeps } from '../handover/deps';
 import { performHandover } from '../handover/perform';
 import type { LeaseWarning } from '../notify/lease';
@@ -155,7 +160,8 @@ async function expire(
     if (
       err instanceof OwnerChangedError ||
       err instanceof NotOwnerError ||
-      err instanceof HandoverInProgressError
+      err instanceof HandoverInProgressError ||
+      err instanceof ErasureInProgressError
     ) {
       return 'lost_race';
     }

@@ -1,6 +1,7 @@
 // How a callback asks for a handover and reads its refusal: which ones are final (logged, not
 // retried) and what a log line may say about them.
 import {
+  ErasureInProgressError,
   HandoverInProgressError,
   IdempotencyKeyReusedError,
   NotOwnerError,
@@ -17,7 +18,10 @@ import { deferred, type OwnerLookup } from './owner-at-rest';
 
 export type HandoverAttempt =
   | { kind: 'done'; result: HandoverResult }
-  | { kind: 'refused'; reason: 'not_owner' | 'owner_changed' | 'invalid' | 'parley_rejected' };
+  | {
+      kind: 'refused';
+      reason: 'not_owner' | 'owner_changed' | 'invalid' | 'parley_rejected' | 'erasure_in_progress';
+    };
 
 /**
  * What a log line says about a refusal: for Parley's answer its HTTP status and its own code
@@ -38,6 +42,8 @@ export function refusalOf(
   if (err instanceof HandoverInProgressError) return null;
   if (err instanceof NotOwnerError || isNotOwnerRefusal(err)) return 'not_owner';
   if (err instanceof OwnerChangedError) return 'owner_changed';
+  // The user is being erased: no handover of it, while its messages still reach its owner.
+  if (err instanceof ErasureInProgressError) return 'erasure_in_progress';
   if (
     err instanceof ValidationError ||
     err instanceof UnknownServiceError ||
