@@ -1,15 +1,15 @@
 // The notifier: the notify queue's consumer (each SQS record is one outbox id for
 // sendNotification: a notification to POST, or an action such as a bot's agent/unset to run at
-// Parley) and, on a schedule (EventBridge), the outbox relay. Partial batch failures on
-// Powertools' FIFO processor, as the callback processor: a record to retry and the later records
+// Parley) and, on a schedule (EventBridge), the outbox relay. Partial batch failures
+// (platform/fifo-batch.ts), as the callback processor: a record to retry and the later records
 // of its FIFO group (one Service, one user) go back to the queue, with the retry's delay as their
 // visibility, so a Service hears about a user in order. A notification out of retries fails its
 // record each time, so the queue moves it to the DLQ.
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { relayPending } from '../domain/notify/relay';
 import { type SendDeps, sendNotification } from '../domain/notify/send';
 import type { DepsSource } from '../platform/deps';
+import { processFifoBatch, RedeliverAfterError } from '../platform/fifo-batch';
 import { flushMetrics, startInvocation } from '../platform/handler';
 import { depsFromEnvironment } from '../platform/runtime';
 import { relayDeps, sendDeps } from '../platform/views';
@@ -22,14 +22,6 @@ interface ScheduledEvent {
 const isScheduled = (event: unknown): event is ScheduledEvent =>
   typeof event === 'object' && event !== null && (event as ScheduledEvent).source === 'aws.events';
 
-/** The record must come back after `seconds` (a retry, or a trip towards the DLQ). */
-class NotifyAgainError extends Error {
-  constructor(readonly seconds: number) {
-    super(`Notification to be tried again in ${seconds} s.`);
-    this.name = 'NotifyAgainError';
-  }
-}
-
 /** The notification id a record carries (`{ "id": "ntf_..." }`), or null. */
 const idOf = (record: SQSRecord): string | null => {
   try {
@@ -39,9 +31,6 @@ const idOf = (record: SQSRecord): string | null => {
     return null;
   }
 };
-
-const groupOf = (record: SQSRecord): string =>
-  record.attributes?.MessageGroupId ?? record.messageId;
 
 export interface NotifierOptions {
   /** The use case; tests replace it to drive outcomes. */
@@ -60,19 +49,6 @@ export const makeHandler =
     }
     const sd: SendDeps = sendDeps(d);
     const send = options.send ?? sendNotification;
-    const delays = new Map<string, number>();
-    const delayed = new Set<string>();
-    const delay = async (record: SQSRecord, seconds: number) => {
-      delayed.add(record.messageId);
-      try {
-        await d.notifyQueue.changeVisibility?.(record.receiptHandle, seconds);
-      } catch (err) {
-        d.log.warn('visibility change failed; the message returns after the visibility timeout', {
-          messageId: record.messageId,
-          error: (err as Error).name,
-        });
-      }
-    };
 
     const handleRecord = async (record: SQSRecord): Promise<void> => {
       const id = idOf(record);
@@ -95,26 +71,13 @@ export const makeHandler =
       }
       if (outcome.outcome !== 'retry' && outcome.outcome !== 'expired') return;
       // Expired: back at once, failing each time, until the queue's receive limit parks it.
-      const seconds = outcome.outcome === 'retry' ? outcome.delaySeconds : 0;
-      delays.set(groupOf(record), seconds);
-      await delay(record, seconds);
-      throw new NotifyAgainError(seconds);
+      throw new RedeliverAfterError(outcome.outcome === 'retry' ? outcome.delaySeconds : 0);
     };
 
-    const response: SQSBatchResponse = await processPartialResponse(
-      event,
-      handleRecord,
-      new SqsFifoPartialProcessorAsync(),
-      { skipGroupOnError: true, throwOnFullBatchFailure: false },
-    );
-    // The records handed back behind a retried one wait as long, so they stay behind it.
-    const byId = new Map(event.Records.map((r) => [r.messageId, r]));
-    for (const { itemIdentifier } of response.batchItemFailures) {
-      const record = byId.get(itemIdentifier);
-      if (!record || delayed.has(record.messageId)) continue;
-      const seconds = delays.get(groupOf(record));
-      if (seconds !== undefined) await delay(record, seconds);
-    }
+    const response = await processFifoBatch(event, handleRecord, {
+      queue: d.notifyQueue,
+      log: d.log,
+    });
     flushMetrics(d);
     return response;
   };

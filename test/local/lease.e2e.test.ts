@@ -5,22 +5,10 @@
 // record, one PUT owner for it in the simulator's own log, `lease.expiring` once and
 // `lease.expired` once at the desk. A user who writes every step stays with the desk. Every
 // function runs under its role's grants; the figures printed are counted from the logs and tables.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Webhook } from 'standardwebhooks';
-import { standardWebhookSecret } from '../../functions/domain/notify/sign';
-import type { HandoverRecord } from '../../functions/domain/types';
-import { parseServicesFile, tokensOf } from '../../local/services-file';
-import {
-  AGENT_SERVICE_ID as AGENT,
-  BOT_SERVICE_ID as BOT,
-  generateSimulatorServicesFile,
-  type LocalStack,
-  startLocalStack,
-} from '../../local/stack';
-import { recordingLog } from '../support/fakes';
-import { denials, strictPerFunction } from '../support/iam';
-import { type MovableClock, movableClock, reportFigures } from '../support/reliability';
+import { AGENT_SERVICE_ID as AGENT, BOT_SERVICE_ID as BOT } from '../../local/stack';
+import { denials } from '../support/iam';
+import { reportFigures } from '../support/reliability';
+import { startTimersStack, type TimersStack } from '../support/timers-stack';
 import { eventually, http as call } from './support';
 
 const IDLE = 'lease-idle';
@@ -28,89 +16,26 @@ const ACTIVE = 'lease-active';
 const STEP_MS = 2_000;
 const STEPS = 9;
 
-/** A notification a receiver got (its signature verified). */
-interface Heard {
-  service: string;
-  type: string;
-  userId: string;
-  seq: number;
-}
-
-const startReceiver = async (service: string, secret: string, heard: Heard[]) => {
-  const verifier = new Webhook(standardWebhookSecret(secret));
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        const body = verifier.verify(
-          Buffer.concat(chunks).toString('utf8'),
-          req.headers as Record<string, string>,
-        ) as Record<string, any>;
-        heard.push({ service, type: body.type, userId: body.userId, seq: body.seq });
-        res.writeHead(200).end('{}');
-      } catch {
-        res.writeHead(401).end('{}');
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/notifications`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-};
-
 describe('leases on the local stack', () => {
-  const heard: Heard[] = [];
-  const log = recordingLog();
-  const file = generateSimulatorServicesFile();
-  const tokens = tokensOf(parseServicesFile(file));
-  let clock: MovableClock;
-  let stack: LocalStack;
-  let receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
-
-  const sweeps = () => log.lines.filter((l) => l.message === 'sweep').length;
-  const item = async (userId: string) => (await stack.deps.state.getOwner(userId))!;
-  const records = async (userId: string): Promise<HandoverRecord[]> =>
-    (await stack.deps.history.listUser(userId, { limit: 100, order: 'asc' })).items;
+  let world: TimersStack;
+  const item = async (userId: string) => (await world.stack.deps.state.getOwner(userId))!;
 
   beforeAll(async () => {
-    clock = movableClock();
-    receivers = [
-      await startReceiver(BOT, tokens.services[BOT]!.signingSecret!, heard),
-      await startReceiver(AGENT, tokens.services[AGENT]!.signingSecret!, heard),
-    ];
-    for (const s of file.services) {
-      const desk = s.serviceIdentification === AGENT;
-      s.notify = { url: receivers[desk ? 1 : 0]!.url };
-      if (desk) s.lease = { idleSeconds: 10, warnBeforeSeconds: 5 };
-    }
-    stack = await startLocalStack({
-      settings: parseServicesFile(file),
-      clock,
-      log,
-      sweepIntervalMs: 500,
-      reconcileIntervalMs: 0,
-      relayIntervalMs: 0,
-      queue: { pollIntervalMs: 20 },
-      notifyQueue: { pollIntervalMs: 20 },
-      perFunction: strictPerFunction,
+    world = await startTimersStack({
+      service: (s) => {
+        if (s.serviceIdentification === AGENT) s.lease = { idleSeconds: 10, warnBeforeSeconds: 5 };
+      },
+      stack: { sweepIntervalMs: 500 },
     });
   }, 60_000);
 
   afterAll(async () => {
-    await stack?.close();
-    await Promise.all(receivers.map((r) => r.close()));
+    await world?.close();
     expect(denials).toEqual([]);
   });
 
   it('sends an idle user back to the default Service by itself, and keeps an active one', async () => {
+    const { stack, clock, tokens, heard, log, sweeps, records, told: expected } = world;
     for (const userId of [IDLE, ACTIVE]) {
       const res = await call(`${stack.url}/handovers`, {
         token: tokens.services[BOT]!.apiToken,
@@ -137,8 +62,6 @@ describe('leases on the local stack', () => {
     await eventually('the idle user back with the bot', () =>
       stack.parley!.ownerOf(IDLE) === BOT ? true : undefined,
     );
-    const expected = (type: string, service: string, userId: string) =>
-      heard.filter((h) => h.type === type && h.service === service && h.userId === userId).length;
     await eventually(
       'the desk and the bot heard of the expiry',
       () => expected('lease.expired', AGENT, IDLE) > 0 && expected('lease.expired', BOT, IDLE) > 0,

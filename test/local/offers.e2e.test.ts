@@ -5,22 +5,10 @@
 // simulator's own log, `offer.expired` at both Services); an accepted one moves the user with one
 // PUT owner, made with the offerer's credentials. Every function runs under its role's grants;
 // the figures printed are counted from the logs, the tables and what the receivers verified.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Webhook } from 'standardwebhooks';
-import { standardWebhookSecret } from '../../functions/domain/notify/sign';
-import type { HandoverRecord } from '../../functions/domain/types';
-import { parseServicesFile, tokensOf } from '../../local/services-file';
-import {
-  AGENT_SERVICE_ID as AGENT,
-  BOT_SERVICE_ID as BOT,
-  generateSimulatorServicesFile,
-  type LocalStack,
-  startLocalStack,
-} from '../../local/stack';
-import { recordingLog } from '../support/fakes';
-import { denials, strictPerFunction } from '../support/iam';
-import { type MovableClock, movableClock, reportFigures } from '../support/reliability';
+import { AGENT_SERVICE_ID as AGENT, BOT_SERVICE_ID as BOT } from '../../local/stack';
+import { denials } from '../support/iam';
+import { reportFigures } from '../support/reliability';
+import { startTimersStack, type TimersStack } from '../support/timers-stack';
 import { eventually, http as call } from './support';
 
 const UNANSWERED = 'offer-unanswered';
@@ -28,96 +16,29 @@ const ACCEPTED = 'offer-accepted';
 const STEP_MS = 2_000;
 const MAX_STEPS = 6;
 
-/** A notification a receiver got, its signature verified. */
-interface Heard {
-  service: string;
-  type: string;
-  userId: string;
-  offerId: string | undefined;
-}
-
-const startReceiver = async (service: string, secret: string, heard: Heard[]) => {
-  const verifier = new Webhook(standardWebhookSecret(secret));
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        const body = verifier.verify(
-          Buffer.concat(chunks).toString('utf8'),
-          req.headers as Record<string, string>,
-        ) as Record<string, any>;
-        heard.push({ service, type: body.type, userId: body.userId, offerId: body.offer?.offerId });
-        res.writeHead(200).end('{}');
-      } catch {
-        res.writeHead(401).end('{}');
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/notifications`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-};
-
 describe('offers on the local stack', () => {
-  const heard: Heard[] = [];
-  const log = recordingLog();
-  const file = generateSimulatorServicesFile();
-  const tokens = tokensOf(parseServicesFile(file));
   const interval = process.env.PARLEY_SWEEP_INTERVAL_MS;
-  let clock: MovableClock;
-  let stack: LocalStack;
-  let receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
-
-  const sweeps = () => log.lines.filter((l) => l.message === 'sweep').length;
-  const records = async (userId: string): Promise<HandoverRecord[]> =>
-    (await stack.deps.history.listUser(userId, { limit: 100, order: 'asc' })).items;
+  let world: TimersStack;
   const changes = (userId: string) =>
-    stack.parley!.log().filter((e) => e.kind === 'change' && e.userId === userId);
-  const told = (type: string, service: string, userId: string) =>
-    heard.filter((h) => h.type === type && h.service === service && h.userId === userId).length;
+    world.stack.parley!.log().filter((e) => e.kind === 'change' && e.userId === userId);
   const api = (path: string, token: string, body: unknown = {}) =>
-    call(`${stack.url}${path}`, { token, body });
+    call(`${world.stack.url}${path}`, { token, body });
 
   beforeAll(async () => {
-    clock = movableClock();
-    receivers = [
-      await startReceiver(BOT, tokens.services[BOT]!.signingSecret!, heard),
-      await startReceiver(AGENT, tokens.services[AGENT]!.signingSecret!, heard),
-    ];
-    for (const s of file.services) {
-      s.notify = { url: receivers[s.serviceIdentification === AGENT ? 1 : 0]!.url };
-    }
     // The sweep's timer as `npm start` reads it.
     process.env.PARLEY_SWEEP_INTERVAL_MS = '500';
-    stack = await startLocalStack({
-      settings: parseServicesFile(file),
-      clock,
-      log,
-      reconcileIntervalMs: 0,
-      relayIntervalMs: 0,
-      queue: { pollIntervalMs: 20 },
-      notifyQueue: { pollIntervalMs: 20 },
-      perFunction: strictPerFunction,
-    });
+    world = await startTimersStack();
   }, 60_000);
 
   afterAll(async () => {
     if (interval === undefined) delete process.env.PARLEY_SWEEP_INTERVAL_MS;
     else process.env.PARLEY_SWEEP_INTERVAL_MS = interval;
-    await stack?.close();
-    await Promise.all(receivers.map((r) => r.close()));
+    await world?.close();
     expect(denials).toEqual([]);
   });
 
   it('falls back when nobody answers, and moves the user once when the offeree accepts', async () => {
+    const { stack, clock, tokens, heard, log, sweeps, records, told } = world;
     // The desk owns the first user and offers it back to the bot for 5 s, falling back to the
     // default Service; the bot offers the second user to the desk, which accepts.
     const toDesk = await api('/handovers', tokens.services[BOT]!.apiToken, {

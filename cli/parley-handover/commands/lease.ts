@@ -2,9 +2,10 @@
 // POST /users/{userId}/lease) and `lease show <userId>` (the lease on the owner item, from
 // GET /users/{userId}/owner). The service applies the rules; the CLI reports its answers.
 import { UsageError } from '../../usage';
+import { actingTarget, asOption, theOwner } from '../acting';
 import { action, countOption, type Register, required } from '../context';
 import { printJson } from '../format';
-import { actingToken, currentOwner } from '../target';
+import { subcommandGroup } from '../subcommands';
 
 interface Lease {
   expiresAt: string;
@@ -28,42 +29,34 @@ const HELP = [
 ].join('\n');
 
 export const registerLease: Register = (program, ctx, sink) => {
-  const group = program
-    .command('lease')
-    .description("the owner's lease on an idle user: extend, show")
-    .argument('[what]', 'extend or show')
-    .addHelpText('after', HELP)
-    // Reached only without a known subcommand.
-    .action(
-      action(sink, async (_command, what) => {
-        throw new UsageError(
-          what === undefined || what === ''
-            ? 'lease needs "extend <userId> --seconds N" or "show <userId>".'
-            : `Unknown lease command "${what}": use "lease extend" or "lease show".`,
-        );
-      }),
-    );
+  const group = subcommandGroup(program, sink, {
+    name: 'lease',
+    description: "the owner's lease on an idle user: extend, show",
+    what: 'extend or show',
+    help: HELP,
+    needs: 'lease needs "extend <userId> --seconds N" or "show <userId>".',
+    unknown: (what) => `Unknown lease command "${what}": use "lease extend" or "lease show".`,
+  });
 
   group
     .command('extend')
     .description('keep the user N seconds past the current expiry (the owner)')
     .argument('<userId>', 'the Parley user id')
     .option('--seconds <N>', 'how far past its current expiry the lease should run')
-    .option('--as <SERVICE>', 'locally: act as this Service (a name or id of the services file)')
+    .addOption(asOption())
     .addHelpText('after', HELP)
     .action(
       action(sink, async (command, userIdArg) => {
         const userId = required(userIdArg, 'userId');
         const format = ctx.format(command, ['table', 'json']);
-        const options = command.opts<{ seconds?: string; as?: string }>();
+        const options = command.opts<{ seconds?: string }>();
         if (options.seconds === undefined) {
           throw new UsageError(
             'lease extend needs --seconds N: how far past its expiry the lease should run.',
           );
         }
         const seconds = Number(countOption(options.seconds, '--seconds'));
-        const target = ctx.target(command);
-        const token = await actingToken(target, options.as, () => currentOwner(target, userId));
+        const { target, token } = await actingTarget(ctx, command, theOwner(userId));
         const out = await target.api.call<Lease>(
           'POST',
           `/users/${encodeURIComponent(userId)}/lease`,

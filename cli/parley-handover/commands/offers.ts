@@ -3,10 +3,11 @@
 // GET /offers/{offerId}, GET /users/{userId}/offers). Each side acts with its own apiToken; locally
 // the CLI finds the side's token in the services file. The service applies the rules.
 import { UsageError } from '../../usage';
+import { actingTarget, asOption, theOwner } from '../acting';
 import type { ApiClient } from '../api-client';
 import { action, type Register, required } from '../context';
 import { printJson, table } from '../format';
-import { actingToken, currentOwner } from '../target';
+import { subcommandGroup } from '../subcommands';
 
 /** A Service as the API names it: its identification, or `{ identification, name }`. */
 type ServiceRef = string | { identification: string; name?: string };
@@ -88,21 +89,15 @@ const nonEmpty = (value: string | undefined, flag: string): string | undefined =
 };
 
 export const registerOffers: Register = (program, ctx, sink) => {
-  const group = program
-    .command('offer')
-    .description('offers with a deadline: create, accept, decline, cancel, show')
-    .argument('[what]', 'create, accept, decline, cancel or show')
-    .addHelpText('after', HELP)
-    // Reached only without a known subcommand.
-    .action(
-      action(sink, async (_command, what) => {
-        throw new UsageError(
-          what === undefined || what === ''
-            ? 'offer needs "create", "accept", "decline", "cancel" or "show".'
-            : `Unknown offer command "${what}": use create, accept, decline, cancel or show.`,
-        );
-      }),
-    );
+  const group = subcommandGroup(program, sink, {
+    name: 'offer',
+    description: 'offers with a deadline: create, accept, decline, cancel, show',
+    what: 'create, accept, decline, cancel or show',
+    help: HELP,
+    needs: 'offer needs "create", "accept", "decline", "cancel" or "show".',
+    unknown: (what) =>
+      `Unknown offer command "${what}": use create, accept, decline, cancel or show.`,
+  });
 
   group
     .command('create')
@@ -113,7 +108,7 @@ export const registerOffers: Register = (program, ctx, sink) => {
     .option('--on-timeout <WHERE>', 'keep (default), default, or a Service')
     .option('--metadata <JSON>', 'a JSON object, kept in the records (the new owner receives it)')
     .option('--idempotency-key <K>', 'a repeat with the same key makes no second offer')
-    .option('--as <SERVICE>', 'locally: act as this Service (a name or id of the services file)')
+    .addOption(asOption())
     .addHelpText('after', HELP)
     .action(
       action(sink, async (command, userIdArg) => {
@@ -125,7 +120,6 @@ export const registerOffers: Register = (program, ctx, sink) => {
           onTimeout?: string;
           metadata?: string;
           idempotencyKey?: string;
-          as?: string;
         }>();
         const to = nonEmpty(options.to, '--to');
         if (to === undefined) throw new UsageError('offer create needs --to SERVICE.');
@@ -133,8 +127,7 @@ export const registerOffers: Register = (program, ctx, sink) => {
         const onTimeout = nonEmpty(options.onTimeout, '--on-timeout');
         const metadata = metadataOption(options.metadata);
         const key = nonEmpty(options.idempotencyKey, '--idempotency-key');
-        const target = ctx.target(command);
-        const token = await actingToken(target, options.as, () => currentOwner(target, userId));
+        const { target, token } = await actingTarget(ctx, command, theOwner(userId));
         const out = await target.api.call<{ offer: Offer }>('POST', '/handovers', {
           token,
           body: {
@@ -170,20 +163,19 @@ export const registerOffers: Register = (program, ctx, sink) => {
         '--reason <R>',
         verb === 'decline' ? 'why, kept in the record' : 'not taken: only a decline records one',
       )
-      .option('--as <SERVICE>', 'locally: act as this Service (a name or id of the services file)')
+      .addOption(asOption())
       .addHelpText('after', HELP)
       .action(
         action(sink, async (command, offerIdArg) => {
           const offerId = required(offerIdArg, 'offerId');
           const format = ctx.format(command, ['table', 'json']);
-          const options = command.opts<{ reason?: string; as?: string }>();
+          const options = command.opts<{ reason?: string }>();
           const reason = nonEmpty(options.reason, '--reason');
           if (reason !== undefined && verb !== 'decline') {
             throw new UsageError(`An offer's ${verb} records no reason: only a decline does.`);
           }
-          const target = ctx.target(command);
-          const token = await actingToken(target, options.as, async () =>
-            idOf((await readOffer(target.api, offerId))[side]),
+          const { target, token } = await actingTarget(ctx, command, async (t) =>
+            idOf((await readOffer(t.api, offerId))[side]),
           );
           const out = await target.api.call<{
             offer?: Offer;
