@@ -190,29 +190,3 @@ export const rotateServiceToken = (current: ServiceSecrets, input: RotateInput):
       : { main: withTokens(current.main, 'api', next), callback: current.callback };
   return { next: secrets, issued, copied, pruned: 0 };
 };
-
-/** Adds an auditor with a fresh token; names are unique. */
-export const addAuditor = (
-  current: SecretJson,
-  name: string,
-  token: () => string = () => newToken(),
-): { next: SecretJson; token: string } => {
-  const trimmed = name.trim();
-  if (!trimmed || trimmed.length > 100) {
-    throw new SecretInputError('An auditor name must be 1 to 100 characters.');
-  }
-  const auditors = Array.isArray(current.auditors)
-    ? (current.auditors as unknown[]).filter(
-        (a): a is { name: string; token: string } =>
-          typeof a === 'object' && a !== null && typeof (a as { name?: unknown }).name === 'string',
-      )
-    : [];
-  if (auditors.some((a) => a.name === trimmed)) {
-    throw new SecretInputError(`An auditor named "${trimmed}" exists already.`);
-  }
-  const fresh = token();
-  return {
-    next: { ...current, auditors: [...auditors, { name: trimmed, token: fresh }] },
-    token: fresh,
-  };
-};

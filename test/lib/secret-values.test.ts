@@ -4,7 +4,6 @@
 // tested in test/cli/secrets.test.ts.
 import { callbackTokensSecretSchema, serviceSecretSchema } from '../../functions/schemas/config';
 import {
-  addAuditor,
   mergeServiceSecret,
   newToken,
   parseSecretJson,
@@ -173,14 +172,5 @@ describe('rotateServiceToken', () => {
         { kind: 'api', retire: true },
       ),
     ).toThrow(/only one/);
-  });
-});
-
-describe('addAuditor', () => {
-  it('adds a named auditor with a fresh token and refuses a duplicate name', () => {
-    const { next, token } = addAuditor({ auditors: [] }, 'Compliance', counter());
-    expect(next).toEqual({ auditors: [{ name: 'Compliance', token: 'token-000000000001' }] });
-    expect(token).toBe('token-000000000001');
-    expect(() => addAuditor(next, 'Compliance')).toThrow(/exists already/);
   });
 });
