@@ -8,6 +8,7 @@ import {
   DeliveryDeferredError,
   HandoverInProgressError,
   IdempotencyKeyReusedError,
+  ErasureInProgressError,
   NotOwnerError,
   ParleyApiError,
   ParleyTimeoutError,
@@ -500,6 +501,25 @@ describe('processCallback: the answer', () => {
     expect(t.downstream.urls()).toEqual([BOT_URL]);
     expect(t.counted('CallbackHandoverRefused')).toEqual([
       ['CallbackHandoverRefused', 1, { reason: 'not_owner' }],
+    ]);
+  });
+
+  it('forwards the message and refuses the handover for good while its user is being erased', async () => {
+    const t = setup();
+    t.state.owners.set(USER, ownerItem(BOT));
+    t.downstream.json(BOT_URL, { handover: { newOwner: AGENT } });
+    t.setHandover(async () => {
+      throw new ErasureInProgressError();
+    });
+    const raw = messageBody();
+
+    const outcome = await processCallback(queued(raw), t.deps);
+
+    expect(outcome.disposition).toEqual('forwarded');
+    expect(t.delivery(idOf(raw))?.state).toEqual('done');
+    expect(t.downstream.urls()).toEqual([BOT_URL]);
+    expect(t.counted('CallbackHandoverRefused')).toEqual([
+      ['CallbackHandoverRefused', 1, { reason: 'erasure_in_progress' }],
     ]);
   });
 
