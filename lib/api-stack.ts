@@ -88,6 +88,11 @@ interface Needs {
   notifyQueue?: readonly QueueAccess[];
   /** The signed checkpoints: `sign` makes them (the key's only signer), `read` verifies them. */
   checkpoints?: CheckpointAccess;
+  /**
+   * The subject key (the erasure key secret): names users by subjectRef = HMAC(key, userId) in
+   * the checkpoints' heads and notes and in tombstones. Only where a user must be named so.
+   */
+  subjectKey?: boolean;
   /** Both dead-letter queues' URLs and GetQueueAttributes on them (their depths, nothing more). */
   deadLetterDepths?: boolean;
 }
@@ -144,23 +149,26 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     notifyQueue: ['send'],
   },
   // Reads only: a user's records (table, no index), owner items (GetItem, and Scan to list users),
-  // the user's newest checkpoint (bucket reads, the key's public half).
+  // the user's newest checkpoint (bucket reads, the key's public half; the subject key names the
+  // user there).
   verify: {
     history: 'walk',
     state: 'list',
     serviceSecrets: true,
     auditorsSecret: true,
     checkpoints: 'read',
+    subjectKey: true,
   },
-  // Lists the window's records (byDay), signs (the key's only signer) and writes the checkpoints;
-  // operators start it too (their tokens are told from the Services' by reading both), and anyone
-  // reads the public key.
+  // Lists the window's records (byDay), signs (the key's only signer) and writes the checkpoints,
+  // each head named by the subject key; operators start it too (their tokens are told from the
+  // Services' by reading both), and anyone reads the public key.
   checkpoint: {
     history: 'ranges',
     historyIndexes: ['byDay'],
     serviceSecrets: true,
     auditorsSecret: true,
     checkpoints: 'sign',
+    subjectKey: true,
   },
   health: {},
   openapi: {},
@@ -205,7 +213,8 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   // history ranges (byDay, byDestination) and owner at an instant (byTime); an operator's release
   // or reconcile is a handover (a record, Parley with the owner's credentials, notifications).
   // The metrics' use cases (rollups, the day's inbound notes by byInbound, leased items by byDue)
-  // and verify's (the user's newest checkpoint: bucket reads, the key's public half).
+  // and verify's (the user's newest checkpoint: bucket reads, the key's public half, the subject
+  // key).
   console: {
     history: 'append',
     historyIndexes: ['byDay', 'byDestination', 'byTime'],
@@ -215,6 +224,7 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     auditorsSecret: true,
     notifyQueue: ['send'],
     checkpoints: 'read',
+    subjectKey: true,
     // The overview's dead-letter depths.
     deadLetterDepths: true,
   },
@@ -240,7 +250,8 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   },
   // Erasure requests and the register: a user's records and outbox items read by key, register
   // and work-list puts, the register listed (a scan); an erased chain checked against its
-  // tombstone's checkpoint. Never an update or delete of a history item.
+  // tombstone's checkpoint (found by the tombstone's subjectRef: no key). Never an update or
+  // delete of a history item.
   erasure: {
     history: 'read',
     state: 'register',
@@ -250,8 +261,8 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
   },
   // The eraser: the only UpdateItem/DeleteItem on the history (metadata removed, records moved),
   // owner, idempotency, delivery and outbox items deleted (a scan finds them), the day index for
-  // retention, the user's newest checkpoint for the tombstone; operators' exports. Its key:
-  // lib/constructs/erasure.ts.
+  // retention, the user's newest checkpoint for the tombstone; operators' exports. The subject
+  // key names erased subjects (lib/constructs/erasure.ts).
   eraser: {
     history: 'erase',
     historyIndexes: ['byDay'],
@@ -259,6 +270,7 @@ export const FUNCTION_NEEDS: Readonly<Record<FunctionName, Needs>> = {
     serviceSecrets: true,
     auditorsSecret: true,
     checkpoints: 'read',
+    subjectKey: true,
   },
 };
 
@@ -287,7 +299,7 @@ export class ApiStack extends Stack {
   public readonly sweepSchedule: Rule;
   public readonly metricsSchedules: MetricsSchedules;
   public readonly checkpointSchedule: Rule;
-  /** The erasure key and the eraser's schedules. */
+  /** The subject key (the erasure key secret) and the eraser's schedules. */
   public readonly erasure: Erasure;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
@@ -402,8 +414,12 @@ export class ApiStack extends Stack {
       maxEventAge: Duration.minutes(Math.min(config.checkpoints.intervalMinutes, 360)),
     });
 
-    // The eraser: its key (read by it alone) and its minute and daily schedules.
+    // The subject key and the eraser's minute and daily schedules; the key read by exactly the
+    // functions that name users by it.
     this.erasure = new Erasure(this, 'Erasures', { eraser: functions.eraser });
+    for (const [name, fn] of Object.entries(functions) as [FunctionName, ServiceFunction][]) {
+      if (FUNCTION_NEEDS[name].subjectKey) this.erasure.grantKeyRead(fn);
+    }
 
     // The metrics' nightly rollup and the stuck-owner gauge.
     this.metricsSchedules = new MetricsSchedules(this, 'MetricsSchedules', {

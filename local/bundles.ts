@@ -134,7 +134,7 @@ export interface LocalNames {
   notifyQueueUrl?: string;
   /** The checkpoints' folder and key file, as file: URLs (the runtime reads them locally). */
   checkpoints?: { bucket: string; keyId: string };
-  /** The erasure key's secret (the eraser's). */
+  /** The subject key's secret (the erasure key secret: the functions that name users by it). */
   erasureKeySecretArn?: string;
 }
 
@@ -244,7 +244,7 @@ export interface BundleFunctionsOptions {
   notifyQueue?: Required<CallbackQueue>;
   /** The checkpoints' folder (local/checkpoints.ts): the functions reach it by file: URLs. */
   checkpointDir?: string;
-  /** The erasure key's file (made on first use): served as the eraser's secret. */
+  /** The subject key's file (made on first use): served as its secret. */
   erasureKeyFile?: string;
   /** True: the functions' own output (their log lines) is dropped. @default false */
   quiet?: boolean;

@@ -12,7 +12,11 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { fileErasureKey } from '../functions/adapters/erasure-key';
 import { createStaticSecretsProvider } from '../functions/adapters/secrets';
-import { useErasureKey } from '../functions/platform/erasure-deps';
+import {
+  useErasureKey,
+  useWritersDoneMs,
+  WRITERS_DONE_MS,
+} from '../functions/platform/erasure-deps';
 import { type Clock, type Log, type MetricsSink, noMetrics } from '../functions/domain/ports';
 import type { AppDeps, DepsSource } from '../functions/platform/deps';
 import { type FunctionName, functionSpecs } from '../functions/contracts/routes';
@@ -149,6 +153,12 @@ export interface LocalStackOptions {
    * run). 0 turns it off. @default PARLEY_ERASER_INTERVAL_MS, else 60000 (every minute, like AWS)
    */
   eraserIntervalMs?: number;
+  /**
+   * How long after a user's newest record a full erasure lists the records a last time (a stalled
+   * writer may append until then; DESIGN.md "The fence"). @default PARLEY_ERASER_WRITERS_DONE_MS,
+   * else WRITERS_DONE_MS (180 s, as in AWS)
+   */
+  eraserWritersDoneMs?: number;
   log?: Log;
   /** Metrics in embedded metric format are for CloudWatch; locally they are off by default. */
   metrics?: MetricsSink;
@@ -268,6 +278,18 @@ const intervalFromEnv = (name: string, what: string, unset = 60_000): number => 
   return Number(raw);
 };
 
+/** PARLEY_ERASER_WRITERS_DONE_MS, else the AWS value (DESIGN.md "The fence"). */
+const writersDoneFromEnv = (): number => {
+  const raw = process.env.PARLEY_ERASER_WRITERS_DONE_MS;
+  if (raw === undefined || raw === '') return WRITERS_DONE_MS;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new LocalSetupError(
+      'PARLEY_ERASER_WRITERS_DONE_MS must be a whole number of milliseconds.',
+    );
+  }
+  return Number(raw);
+};
+
 const relayIntervalFromEnv = () => intervalFromEnv('PARLEY_RELAY_INTERVAL_MS', 'relay');
 const sweepIntervalFromEnv = () => intervalFromEnv('PARLEY_SWEEP_INTERVAL_MS', 'sweep');
 
@@ -350,9 +372,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     if (!options.dataDir) {
       cleanup.push(async () => rmSync(checkpointDir, { recursive: true, force: true }));
     }
-    // The erasure key beside them (`.local/erasure-key`): made on first use, kept between runs.
+    // The subject key beside them (`.local/erasure-key`; it names users in the checkpoints and
+    // tombstones): made on first use, kept between runs.
     const erasureKeyFile = join(checkpointDir, 'erasure-key');
     useErasureKey(config, fileErasureKey(erasureKeyFile));
+    useWritersDoneMs(config, options.eraserWritersDoneMs ?? writersDoneFromEnv());
     const runtime: RuntimeOptions = {
       config,
       secrets,

@@ -79,14 +79,15 @@ export function createCheckpointStore(bucket: ObjectBucket): CheckpointStore {
       const id = page.keys[0] ? checkpointIdOfKey(page.keys[0]) : null;
       return id ? get(id) : null;
     },
-    async markUser(userId, checkpointId) {
+    async markUser(subjectRef, checkpointId) {
       // A note another run of the same place wrote is as good as ours.
       await bucket.create(
-        userNoteKey(userId, checkpointId),
+        userNoteKey(subjectRef, checkpointId),
         new Uint8Array(0),
         'application/octet-stream',
       );
     },
-    listForUser: (userId, options) => listIds(userNotePrefix(userId), checkpointIdOfNote, options),
+    listForUser: (subjectRef, options) =>
+      listIds(userNotePrefix(subjectRef), checkpointIdOfNote, options),
   };
 }

@@ -6,6 +6,7 @@ import { reconcile } from '../domain/handover/reconcile';
 import { readMetrics } from '../domain/metrics/rollup';
 import { listStuckOwners } from '../domain/metrics/stuck';
 import { verifyUser } from '../domain/verify';
+import { verifyDepsOf } from '../platform/checkpoint-ports';
 import type { AppDeps } from '../platform/deps';
 import { metricsDeps } from '../platform/metrics-deps';
 import { handoverDeps } from '../platform/views';
@@ -20,7 +21,7 @@ export const consoleDeps = (d: AppDeps): ConsoleDeps => {
     state: d.state,
     notifications: d.notifications,
     catalog: d.catalog,
-    verify: (userId) => verifyUser(userId, d),
+    verify: (userId) => verifyUser(userId, verifyDepsOf(d)),
     metrics: (query) => readMetrics(query, metricsDeps(d)),
     stuckOwners: () => listStuckOwners(metricsDeps(d)),
     ownerNow: async (userId) => (await currentOwner(userId, { kind: 'auditor' }, hd)).owner,

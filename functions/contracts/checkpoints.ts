@@ -2,10 +2,12 @@
 // that `aws s3 sync` of the bucket gives an auditor exactly what `verify --offline` reads.
 //
 //   checkpoints/{inverted}-{checkpointId}.json   the stored checkpoint (document and signature)
-//   users/{sha256hex(userId)}/{inverted}         an empty note: that checkpoint holds the user
+//   users/{subjectRef}/{inverted}                an empty note: that checkpoint holds the user
 //
 // `inverted` is 999999999999 - index, so an ascending listing (S3's only order) is newest first.
-import { createHash } from 'node:crypto';
+// `subjectRef` is hex HMAC-SHA256(subject key, userId) (domain/erasure/subject.ts), never the id or
+// a plain hash of it: a key of the bucket, kept for years under Object Lock, names nobody to
+// whoever lacks the key.
 
 export const CHECKPOINT_PREFIX = 'checkpoints/';
 export const USER_NOTE_PREFIX = 'users/';
@@ -28,11 +30,10 @@ export const checkpointIdOfKey = (key: string): string | null => {
   return m[2]!;
 };
 
-export const userNotePrefix = (userId: string): string =>
-  `${USER_NOTE_PREFIX}${createHash('sha256').update(userId, 'utf8').digest('hex')}/`;
+export const userNotePrefix = (subjectRef: string): string => `${USER_NOTE_PREFIX}${subjectRef}/`;
 
-export const userNoteKey = (userId: string, checkpointId: string): string =>
-  `${userNotePrefix(userId)}${invert(checkpointId)}`;
+export const userNoteKey = (subjectRef: string, checkpointId: string): string =>
+  `${userNotePrefix(subjectRef)}${invert(checkpointId)}`;
 
 /** The checkpoint id of a note's key (its last segment), or null. */
 export const checkpointIdOfNote = (key: string): string | null => {

@@ -77,6 +77,7 @@ export const erasedChainReportSchema = z.object({
   erasureId: z.string(),
   ok: z.boolean(),
   count: z.number(),
+  recomputed: z.number(),
   firstBroken: z.optional(
     z.object({
       seq: z.number(),
@@ -84,6 +85,7 @@ export const erasedChainReportSchema = z.object({
         'tombstone_missing',
         'seq_gap',
         'prev_hash_mismatch',
+        'hash_mismatch',
         'tombstone_mismatch',
         'checkpoint_mismatch',
       ]),
@@ -113,6 +115,8 @@ const item = z.record(z.string(), z.unknown());
 
 export const userExportSchema = z.object({
   userId: z.string(),
+  /** The user's name in the signed checkpoints and tombstones (`verify --offline` reads it). */
+  subjectRef: z.string(),
   exportedAt: z.string(),
   owner: z.nullable(item),
   records: z.array(handoverRecordSchema),

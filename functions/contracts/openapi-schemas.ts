@@ -158,8 +158,9 @@ export const handoverRecordSchema = z.object({
       onTimeout: z.optional(z.string()),
     }),
   ),
-  chain: z.optional(z.literal(2)),
+  chain: z.optional(z.literal([2, 3])),
   salt: z.optional(z.string()),
+  subjectSalt: z.optional(z.string()),
   metadataErased: z.optional(z.object({ at: z.string(), erasureId: z.string() })),
 });
 
@@ -226,6 +227,7 @@ const VERIFY_PROBLEMS = [
   'prev_hash_mismatch',
   'seq_gap',
   'metadata_digest_mismatch',
+  'subject_digest_mismatch',
   'wrong_user',
   'head_mismatch',
   'record_missing',
@@ -257,6 +259,12 @@ export const checkpointCoverageSchema = z.object({
 
 export const verifyReportSchema = z.object({
   userId: z.string(),
+  /**
+   * The user's name in the signed checkpoints, hex HMAC-SHA256(subject key, userId): what finds
+   * its heads in a copy of the bucket (`verify --offline --subject-ref`); absent where no
+   * checkpoints are kept.
+   */
+  subjectRef: z.optional(z.string()),
   ok: z.boolean(),
   count: z.number(),
   lastSeq: z.number(),

@@ -1,16 +1,23 @@
-// The per-user hash chain over the history (DESIGN.md, "Hash chain"). Two versions:
+// The per-user hash chain over the history (DESIGN.md, "Hash chain"). Three versions:
 //
 //   v1 (no `chain` field):  metadataDigest = sha256hex(canonical(metadata))
 //   v2 (`chain: 2`):        metadataDigest = hex(HMAC-SHA256(key = the record's salt, canonical(metadata)))
-//   both:                   hash = sha256hex(prevHash + canonical(record without hash, metadata,
+//   v1, v2:                 hash = sha256hex(prevHash + canonical(record without hash, metadata,
 //                                                                  salt, metadataErased))
+//   v3 (`chain: 3`):        metadataDigest as v2; subjectDigest = hex(HMAC-SHA256(key = the
+//                           record's subjectSalt, canonical({ offerId, reason, userId })));
+//                           hash = sha256hex(prevHash + canonical(chainedViewOf(record)))
 //
 // The digest is chained and the metadata is not, so metadata can be erased later without breaking
-// the chain. A v2 record carries a random per-record `salt` (32 bytes, base64url) outside the
+// the chain. A v2/v3 record carries a random per-record `salt` (32 bytes, base64url) outside the
 // chained part: once metadata and salt are erased, the digest kept in the chain can no longer
 // confirm a guessed value (a plain sha256 of `{"reason":"x"}` could). `metadataErased: { at,
-// erasureId }` marks such a record; it is outside the chained part too. New records are v2; v1 is
-// still verified (local data and tests).
+// erasureId }` marks such a record; it is outside the chained part too.
+// v3 also keeps the user id, the reason's free text and the offer id (which names the user) out of
+// the hashed text: they reach it only through the subject digest, keyed by a second salt. A full
+// erasure keeps the chained view and drops both salts, so an erased record can be hashed again
+// (erasure/verify-erased.ts) while nothing kept confirms a guessed user id. New records are v3;
+// v1 and v2 are still verified (local data and tests).
 // verifyChain walks a user's records by seq and names the first broken link or gap. It detects edits
 // and deletions made outside this service; it cannot stop someone who rewrites the whole table, and
 // a deleted or rewritten *newest* record is only visible against the owner item's lastSeq/lastHash
@@ -18,11 +25,18 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { canonicalJson } from './canonical';
 import type { HistoryStore } from './ports';
-import type { DraftRecord, HandoverRecord, HandoverStatus, ParleyOutcomeInfo } from './types';
+import type {
+  DraftRecord,
+  HandoverRecord,
+  HandoverSource,
+  HandoverStatus,
+  OfferRef,
+  ParleyOutcomeInfo,
+} from './types';
 
 export const GENESIS_HASH = '0'.repeat(64);
 /** The chain version new records carry. */
-export const CHAIN_VERSION = 2;
+export const CHAIN_VERSION = 3;
 export const SALT_BYTES = 32;
 const SALT_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -45,47 +59,169 @@ export const randomSalts: SaltSource = {
 };
 
 /**
- * A salt derived from `seed`, for records that must come out the same from every writer and whose
- * metadata is null (nothing for a derivable salt to give away).
+ * Salts derived from seeds, for records that must come out the same from every writer: the n-th
+ * draw from the n-th seed (the last one once they run out). A derived salt gives away what its seed
+ * does: seed a metadata salt only where the metadata is null, and a subject salt only from a value
+ * a full erasure removes (offers/records.ts).
  */
-export const saltFrom = (seed: string): SaltSource => ({
-  next: () => createHash('sha256').update(seed, 'utf8').digest('base64url'),
-});
+export const saltFrom = (...seeds: [string, ...string[]]): SaltSource => {
+  let drawn = 0;
+  return {
+    next: () => {
+      const seed = seeds[Math.min(drawn++, seeds.length - 1)]!;
+      return createHash('sha256').update(seed, 'utf8').digest('base64url');
+    },
+  };
+};
 
 /** A well-formed salt's 32 bytes, or null (a salt this service never writes). */
 const saltBytes = (salt: unknown): Buffer | null =>
   typeof salt === 'string' && SALT_SHAPE.test(salt) ? Buffer.from(salt, 'base64url') : null;
 
-/** The v2 digest: hex HMAC-SHA256 keyed with the salt's 32 bytes over the canonical metadata. */
+const SALT_ERROR = 'A salt is 32 bytes written as base64url (43 characters).';
+
+/** The v2/v3 digest: hex HMAC-SHA256 keyed with the salt's 32 bytes over the canonical metadata. */
 export function saltedMetadataDigest(
   metadata: Record<string, unknown> | null,
   salt: string,
 ): string {
   const key = saltBytes(salt);
-  if (!key) throw new Error('A salt is 32 bytes written as base64url (43 characters).');
+  if (!key) throw new Error(SALT_ERROR);
   return createHmac('sha256', key).update(canonicalJson(metadata), 'utf8').digest('hex');
 }
 
+/** A reason that is a code (`user_requested_human`): chained and kept as is; free text is not. */
+export const REASON_CODE = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+/** The record's reason when it is a code, else null (free text, or none). */
+export const reasonCodeOf = (reason: string | null): string | null =>
+  reason !== null && REASON_CODE.test(reason) ? reason : null;
+
+/** What of a record names its user, or may: bound to a v3 chain only through its salted digest. */
+export interface RecordSubject {
+  userId: string;
+  /** The reason as written, free text included. */
+  reason: string | null;
+  /** The offer's id, which holds the user id (offers/ids.ts); null without an offer. */
+  offerId: string | null;
+}
+
+/** The v3 subject digest: hex HMAC-SHA256 keyed with the subject salt's 32 bytes. */
+export function subjectDigest(subject: RecordSubject, subjectSalt: string): string {
+  const key = saltBytes(subjectSalt);
+  if (!key) throw new Error(SALT_ERROR);
+  const { userId, reason, offerId } = subject;
+  return createHmac('sha256', key)
+    .update(canonicalJson({ offerId, reason, userId }), 'utf8')
+    .digest('hex');
+}
+
 /**
- * The fields a new (v2) draft carries for its metadata: every writer of a draft spreads these in,
- * so the salt is fixed with the draft (a recovery finishing a stored draft builds the same record).
+ * A live v3 record's subject digest, or null when its subject salt is gone or malformed (its user
+ * id and reason can then not be checked, nor its hash recomputed).
+ */
+export function subjectDigestOf(
+  record: Pick<HandoverRecord, 'userId' | 'reason' | 'offer' | 'subjectSalt'>,
+): string | null {
+  if (!saltBytes(record.subjectSalt)) return null;
+  const subject = {
+    userId: record.userId,
+    reason: record.reason,
+    offerId: record.offer?.offerId ?? null,
+  };
+  return subjectDigest(subject, record.subjectSalt!);
+}
+
+/** An offer as a v3 hash covers it: without its id, which names the user. */
+export type ChainedOffer = Omit<OfferRef, 'offerId'>;
+
+/**
+ * What a v3 record's hash covers (after its prevHash), and what a full erasure keeps of it: no
+ * user id, no free text, no offer id, no salt (erasure/types.ts ErasedRecord).
+ */
+export interface ChainedView {
+  chain: 3;
+  handoverId: string;
+  seq: number;
+  fromOwner: string | null;
+  toOwner: string;
+  reasonCode: string | null;
+  requestedBy: string;
+  source: HandoverSource;
+  status: HandoverStatus;
+  parley: ParleyOutcomeInfo | null;
+  createdAt: string;
+  kind?: 'offer';
+  offer?: ChainedOffer;
+  metadataDigest: string;
+  subjectDigest: string;
+}
+
+/** The chained view of a live v3 record; null when its subject salt is gone or malformed. */
+export function chainedViewOf(record: Omit<HandoverRecord, 'hash'>): ChainedView | null {
+  const digest = subjectDigestOf(record);
+  if (digest === null) return null;
+  const offer = record.offer ? chainedOffer(record.offer) : undefined;
+  return {
+    chain: 3,
+    handoverId: record.handoverId,
+    seq: record.seq,
+    fromOwner: record.fromOwner,
+    toOwner: record.toOwner,
+    reasonCode: reasonCodeOf(record.reason),
+    requestedBy: record.requestedBy,
+    source: record.source,
+    status: record.status,
+    parley: record.parley,
+    createdAt: record.createdAt,
+    ...(record.kind !== undefined ? { kind: record.kind } : {}),
+    ...(offer ? { offer } : {}),
+    metadataDigest: record.metadataDigest,
+    subjectDigest: digest,
+  };
+}
+
+const chainedOffer = (offer: OfferRef): ChainedOffer => {
+  const { offerId: _named, ...rest } = offer;
+  // Written without undefined members: the view is also what the eraser stores.
+  return Object.fromEntries(
+    Object.entries(rest).filter(([, value]) => value !== undefined),
+  ) as ChainedOffer;
+};
+
+/** A v3 hash: of the view alone, so an erased record (which keeps the view) is hashed the same. */
+export const hashChainedView = (prevHash: string, view: ChainedView): string =>
+  sha256Hex(prevHash + canonicalJson(view));
+
+/**
+ * The fields a new (v3) draft carries for its metadata and subject: every writer of a draft
+ * spreads these in, so both salts (drawn in that order) are fixed with the draft, and a recovery
+ * finishing a stored draft builds the same record.
  */
 export function sealMetadata(
   metadata: Record<string, unknown> | null,
   salts: SaltSource = randomSalts,
-): Pick<DraftRecord, 'chain' | 'salt' | 'metadata' | 'metadataDigest'> {
+): Pick<DraftRecord, 'chain' | 'salt' | 'subjectSalt' | 'metadata' | 'metadataDigest'> {
   const salt = salts.next();
+  const subjectSalt = salts.next();
+  if (!saltBytes(subjectSalt)) throw new Error(SALT_ERROR);
   return {
     chain: CHAIN_VERSION,
     salt,
+    subjectSalt,
     metadata,
     metadataDigest: saltedMetadataDigest(metadata, salt),
   };
 }
 
 export function hashRecord(record: Omit<HandoverRecord, 'hash'>): string {
-  // A full record may be passed too: its `hash` is never part of what it chains, nor are the
-  // metadata, its salt and the erasure mark (all may be removed or added later).
+  if (record.chain === 3) {
+    const view = chainedViewOf(record);
+    if (!view) throw new Error('A chain 3 record is hashed with its subject salt.');
+    return hashChainedView(record.prevHash, view);
+  }
+  // v1, v2. A full record may be passed too: its `hash` is never part of what it chains, nor are
+  // the metadata, its salt and the erasure mark (all may be removed or added later).
   const {
     metadata: _metadata,
     hash: _hash,
@@ -107,15 +243,16 @@ export function finalizeRecord(
 }
 
 /**
- * Whether a record's metadata agrees with its chained digest: `ok`, `erased` (v2: metadata and salt
- * gone and the erasure marked; v1: metadata null, which v1 cannot tell from "none"), or `mismatch`.
+ * Whether a record's metadata agrees with its chained digest: `ok`, `erased` (v2, v3: metadata and
+ * salt gone and the erasure marked; v1: metadata null, which v1 cannot tell from "none"), or
+ * `mismatch`.
  */
 export function metadataState(record: HandoverRecord): 'ok' | 'erased' | 'mismatch' {
   if (record.chain === undefined) {
     if (record.metadata === null) return record.metadataErased ? 'erased' : 'ok';
     return metadataDigest(record.metadata) === record.metadataDigest ? 'ok' : 'mismatch';
   }
-  if (record.chain !== CHAIN_VERSION) return 'mismatch';
+  if (record.chain !== 2 && record.chain !== 3) return 'mismatch';
   if (record.salt === undefined) {
     return record.metadata === null && record.metadataErased ? 'erased' : 'mismatch';
   }
@@ -130,6 +267,8 @@ export type ChainProblem =
   | 'prev_hash_mismatch'
   | 'seq_gap'
   | 'metadata_digest_mismatch'
+  /** A v3 record whose subject salt is gone or malformed: its user id and reason are unbound. */
+  | 'subject_digest_mismatch'
   | 'wrong_user'
   /** The record at the expected head's seq does not carry the expected head's hash. */
   | 'head_mismatch';
@@ -207,6 +346,8 @@ export class ChainWalker {
     if (record.userId !== this.userId) return 'wrong_user';
     if (record.seq !== this.expectedSeq) return 'seq_gap';
     if (record.prevHash !== this.prevHash) return 'prev_hash_mismatch';
+    // v3: the user id and reason reach the hash through the subject salt; without it, nothing does.
+    if (record.chain === 3 && subjectDigestOf(record) === null) return 'subject_digest_mismatch';
     if (hashRecord(record) !== record.hash) return 'hash_mismatch';
     // Erased metadata is allowed (reported as erased); a present one must match its digest.
     if (metadataState(record) === 'mismatch') return 'metadata_digest_mismatch';

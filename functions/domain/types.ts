@@ -78,10 +78,18 @@ export interface HandoverRecord {
   kind?: 'offer';
   /** The offer a record is about: on `kind: 'offer'` records, and on an offer's handover. */
   offer?: OfferRef;
-  /** 2 on records of chain v2 (chain.ts: salted metadata digest); absent on v1 records. */
-  chain?: 2;
-  /** v2: 32 random bytes (base64url) keying the metadata digest; outside the chained part. */
+  /**
+   * The chain version (chain.ts): 3 on every record written now (user id and reason chained
+   * through a salted subject digest), 2 (salted metadata digest); absent on v1 records.
+   */
+  chain?: 2 | 3;
+  /** v2, v3: 32 random bytes (base64url) keying the metadata digest; outside the chained part. */
   salt?: string;
+  /**
+   * v3: 32 random bytes (base64url) keying the subject digest (user id, reason, offer id); outside
+   * the chained part. A metadata erasure keeps it; a full erasure removes it.
+   */
+  subjectSalt?: string;
   /** Set when the metadata and salt were erased (domain/erasure); outside the chained part. */
   metadataErased?: MetadataErasure;
 }

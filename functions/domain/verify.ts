@@ -9,7 +9,8 @@
 // that Parley agrees (GET owner and reconcile look at Parley; verify does not). The signed
 // checkpoints close that gap: the records are also checked against the newest checkpoint holding
 // the user (checkpoints/coverage.ts), which no table writer can forge; records after it are not
-// yet checkpointed, which is no break.
+// yet checkpointed, which is no break. Checkpoints name users by subjectRef, an HMAC of the user
+// id under the subject key (erasure/subject.ts): the report carries it, for an offline auditor.
 import { type ChainProblem, ChainWalker, GENESIS_HASH } from './chain';
 import {
   type CheckpointCoverage,
@@ -18,6 +19,7 @@ import {
   type UserCheckpoint,
 } from './checkpoints/coverage';
 import type { CheckpointPorts } from './checkpoints/ports';
+import { type SubjectKeySource, subjectRefOf } from './erasure/subject';
 import { NotFoundError } from './errors';
 import type { HistoryStore, Log, StateStore } from './ports';
 import type { HandoverRecord, OwnerItem } from './types';
@@ -47,6 +49,12 @@ export interface BrokenLink {
 
 export interface VerifyReport {
   userId: string;
+  /**
+   * The name the checkpoints give the user (hex HMAC-SHA256 of the user id under the subject key):
+   * what finds its heads in a copy of the bucket (`verify --offline --subject-ref`). Absent where
+   * no checkpoints are kept.
+   */
+  subjectRef?: string;
   ok: boolean;
   /** Records found sound: all of them when ok; those before `firstBroken` (its seq - 1) if not. */
   count: number;
@@ -71,6 +79,13 @@ export interface VerifyDeps {
   log: Log;
   /** The signed checkpoints; null or absent: the report has no `checkpoint`. */
   checkpoints?: CheckpointPorts | null;
+  /** Names the user in the checkpoints (subjectRef); needed with `checkpoints`. */
+  subjectKey?: SubjectKeySource;
+}
+
+/** Thrown when verify is given checkpoints but no subject key to find a user's heads with. */
+export class SubjectKeyMissingError extends Error {
+  override readonly name = 'SubjectKeyMissingError';
 }
 
 /** Records per query: one page in memory at a time, whatever the history's length. */
@@ -146,6 +161,7 @@ function judge(
   w: Walk,
   after: OwnerItem | null,
   checkpoint: UserCheckpoint | null,
+  subjectRef: string | null,
 ): VerifyReport {
   const candidates: BrokenLink[] = [];
   if (w.chainBreak) candidates.push(w.chainBreak);
@@ -189,6 +205,7 @@ function judge(
   const pending = after?.pending;
   return {
     userId,
+    ...(subjectRef !== null ? { subjectRef } : {}),
     ok: firstBroken === undefined,
     count: firstBroken ? firstBroken.seq - 1 : w.n,
     lastSeq: head?.lastSeq ?? 0,
@@ -218,7 +235,17 @@ function judge(
  * behind (those two writes carry no marker): the walk is repeated before that counts as a break.
  */
 export async function verifyUser(userId: string, deps: VerifyDeps): Promise<VerifyReport> {
-  const checkpoint = deps.checkpoints ? await findUserCheckpoint(userId, deps.checkpoints) : null;
+  let subjectRef: string | null = null;
+  if (deps.checkpoints) {
+    if (!deps.subjectKey) {
+      throw new SubjectKeyMissingError('Verify against checkpoints needs the subject key.');
+    }
+    subjectRef = subjectRefOf(await deps.subjectKey.key(), userId);
+  }
+  const checkpoint =
+    deps.checkpoints && subjectRef !== null
+      ? await findUserCheckpoint(subjectRef, deps.checkpoints)
+      : null;
   const checkpointSeq = checkpoint?.status === 'none' ? null : (checkpoint?.head?.lastSeq ?? null);
   for (let attempt = 1; ; attempt++) {
     const before = await deps.state.getOwner(userId, CONSISTENT);
@@ -229,7 +256,7 @@ export async function verifyUser(userId: string, deps: VerifyDeps): Promise<Veri
         'No owner item and no handover records for this user: nothing to verify (check the user id).',
       );
     }
-    const report = judge(userId, before, w, after, checkpoint);
+    const report = judge(userId, before, w, after, checkpoint, subjectRef);
     const broken = report.firstBroken;
     if (broken?.problem === 'beyond_head' && attempt < ATTEMPTS) continue;
     if (broken && broken.handoverId === null && broken.problem !== 'record_missing') {

@@ -1,11 +1,14 @@
 // The signed checkpoints' wiring: in AWS the S3 bucket and the KMS key, their SDK clients loaded
 // at the first call (the functions without checkpoints never load them, and those with them pay
-// only when they use them); and the job's view of the deps.
+// only when they use them); the job's and verify's views of the deps, each with the subject key
+// that names users in the checkpoints (platform/subject-key.ts).
 import type { CheckpointJobDeps } from '../domain/checkpoints/job';
 import type { CheckpointPorts } from '../domain/checkpoints/ports';
 import { CHECKPOINTS_PER_RUN } from '../domain/checkpoints/settings';
+import type { VerifyDeps } from '../domain/verify';
 import { ENV } from '../schemas/config';
 import type { AppDeps, DepsSource } from './deps';
+import { subjectKeyOf } from './subject-key';
 
 /** How often reconcile recovers stopped handovers (the API stack's schedule). */
 const RECONCILE_EVERY_MS = 5 * 60_000;
@@ -55,8 +58,9 @@ export const awsCheckpointPorts = (names: {
       get: async (id) => (await ports()).store.get(id),
       list: async (options) => (await ports()).store.list(options),
       latest: async () => (await ports()).store.latest(),
-      markUser: async (userId, id) => (await ports()).store.markUser(userId, id),
-      listForUser: async (userId, options) => (await ports()).store.listForUser(userId, options),
+      markUser: async (subjectRef, id) => (await ports()).store.markUser(subjectRef, id),
+      listForUser: async (subjectRef, options) =>
+        (await ports()).store.listForUser(subjectRef, options),
     },
     signer: {
       sign: async (bytes) => (await ports()).signer.sign(bytes),
@@ -100,6 +104,7 @@ export const checkpointPortsOf = (deps: AppDeps): CheckpointPorts => {
  */
 export const checkpointJobDeps = (deps: AppDeps): CheckpointJobDeps => ({
   ...checkpointPortsOf(deps),
+  subjectKey: subjectKeyOf(deps),
   history: deps.history,
   clock: deps.clock,
   log: deps.log,
@@ -108,4 +113,16 @@ export const checkpointJobDeps = (deps: AppDeps): CheckpointJobDeps => ({
   maxCheckpointsPerRun: CHECKPOINTS_PER_RUN,
   lookbackMs: deps.config.staleAfterSeconds * 1000 + RECONCILE_EVERY_MS + LOOKBACK_MARGIN_MS,
   genesisFrom: deps.config.checkpoints.since,
+});
+
+/**
+ * Verify's view (the route, `GET /verify`, the console's badge): reads only, and where checkpoints
+ * are kept the subject key that finds the user's heads.
+ */
+export const verifyDepsOf = (deps: AppDeps): VerifyDeps => ({
+  history: deps.history,
+  state: deps.state,
+  log: deps.log,
+  checkpoints: deps.checkpoints,
+  ...(deps.checkpoints ? { subjectKey: subjectKeyOf(deps) } : {}),
 });

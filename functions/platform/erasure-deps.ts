@@ -1,21 +1,24 @@
 // The erasure's views of the deps, beside the composition root: the API function's (register and
-// work list, reads of the user's data) and the eraser's (the same, the erasure key, its run's time
+// work list, reads of the user's data) and the eraser's (the same, the subject key, its run's time
 // budget, retention settings, the signed checkpoints when the function has them).
-// The erasure key: in AWS the secret named by ERASURE_KEY_SECRET_ARN (the eraser's alone); a local
-// run gives a key file (useErasureKey, or PARLEY_ERASURE_KEY_FILE).
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { fileErasureKey, secretsManagerErasureKey } from '../adapters/erasure-key';
+// The subject key (the erasure key secret): platform/subject-key.ts.
 import { functionSpecs } from '../contracts/routes';
 import { checkpointOfUser, erasedCheckpointChecker } from '../domain/erasure/checkpoint';
-import type { ErasureDeps, ErasureKeySource, EraserDeps } from '../domain/erasure/types';
+import type { ErasureDeps, EraserDeps } from '../domain/erasure/types';
 import type { ErasedCheckpointChecker } from '../domain/erasure/verify-erased';
-import { ENV, type StageConfig } from '../schemas/config';
+import type { StageConfig } from '../schemas/config';
 import type { AppDeps } from './deps';
-import { EnvironmentError } from './env';
+import { subjectKeyOf } from './subject-key';
+
+export { useErasureKey } from './subject-key';
 
 /** The eraser's run: its timeout less a margin for writing the work list back. */
 export const ERASER_BUDGET_MS = functionSpecs.eraser.timeoutSeconds * 1000 - 30_000;
 
+/**
+ * How long after a record's creation its writer may still be running: the longest timeout of any
+ * other function (a list of the writers would go stale with the next one) and a minute for clocks.
+ */
 export const WRITERS_DONE_MS =
   Math.max(
     ...Object.entries(functionSpecs)
@@ -25,43 +28,14 @@ export const WRITERS_DONE_MS =
     1000 +
   60_000;
 
-const localKeys = new WeakMap<StageConfig, ErasureKeySource>();
-let environmentKey: ErasureKeySource | undefined;
+const localWritersDone = new WeakMap<StageConfig, number>();
 
-/** The local runtime and tests: the erasure key of the functions built with this config. */
-export const useErasureKey = (config: StageConfig, source: ErasureKeySource): void => {
-  localKeys.set(config, source);
-};
-
-/** The erasure key these deps use; an EnvironmentError at the first use when none is given. */
-export const erasureKeyOf = (deps: AppDeps): ErasureKeySource => {
-  const local = localKeys.get(deps.config);
-  if (local) return local;
-  if (!environmentKey) {
-    const arn = process.env[ENV.erasureKeySecretArn];
-    const file = process.env[ENV.erasureKeyFile];
-    if (arn) {
-      let client: SecretsManagerClient | undefined;
-      environmentKey = secretsManagerErasureKey({
-        client: () => {
-          client ??= new SecretsManagerClient({});
-          return client;
-        },
-        secretArn: arn,
-      });
-    } else if (file) {
-      environmentKey = fileErasureKey(file);
-    } else {
-      return {
-        key: async () => {
-          throw new EnvironmentError(
-            `Environment variable ${ENV.erasureKeySecretArn} is not set: this function holds no erasure key.`,
-          );
-        },
-      };
-    }
-  }
-  return environmentKey;
+/**
+ * The local runtime and tests: how long the writers of the functions built with this config may
+ * run (no function timeout bounds them there). @default WRITERS_DONE_MS
+ */
+export const useWritersDoneMs = (config: StageConfig, ms: number): void => {
+  localWritersDone.set(config, ms);
 };
 
 /** The API function's view: reads of the user's data, the register and the work list. */
@@ -80,12 +54,14 @@ export const erasureDeps = (deps: AppDeps): ErasureDeps => ({
 export const eraserDeps = (deps: AppDeps): EraserDeps => ({
   ...erasureDeps(deps),
   state: deps.state,
-  key: erasureKeyOf(deps),
+  key: subjectKeyOf(deps),
   budgetMs: ERASER_BUDGET_MS,
-  writersDoneMs: WRITERS_DONE_MS,
+  writersDoneMs: localWritersDone.get(deps.config) ?? WRITERS_DONE_MS,
   timer: deps.timer,
   retention: deps.config.retention,
-  ...(deps.checkpoints ? { checkpointOf: checkpointOfUser(deps.checkpoints) } : {}),
+  ...(deps.checkpoints
+    ? { checkpointOf: checkpointOfUser(deps.checkpoints, subjectKeyOf(deps)) }
+    : {}),
 });
 
 /** Compares an erased chain with its tombstone's checkpoint, where checkpoints are kept. */

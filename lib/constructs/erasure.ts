@@ -1,7 +1,8 @@
 // Erasure's resources beside the eraser function (its table grants are FUNCTION_NEEDS'): the
-// erasure key, a secret of its own that only the eraser may read (it names erased subjects:
-// subjectRef = HMAC(key, userId)), and the eraser's two schedules: every minute the open
-// erasures, once a day retention.
+// subject key (the erasure key secret), which names users where their id must not appear:
+// subjectRef = HMAC(key, userId) in tombstones and in the signed checkpoints' heads and notes, read
+// by exactly the functions FUNCTION_NEEDS gives `subjectKey` (grantKeyRead); and the eraser's two
+// schedules: every minute the open erasures, once a day retention.
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -13,7 +14,7 @@ import { acknowledge } from './nag';
 import { SECRET_ACTIONS, type ServiceFunction } from './service-function';
 
 export interface ErasureProps {
-  /** The eraser: the key's only reader and both schedules' target. */
+  /** The eraser: both schedules' target. */
   eraser: ServiceFunction;
   /**
    * When the daily retention run starts (UTC).
@@ -23,7 +24,10 @@ export interface ErasureProps {
 }
 
 export class Erasure extends Construct {
-  /** `{ "erasureKey": "…" }`, generated at the first deploy and kept (never rotated). */
+  /**
+   * The subject key, `{ "erasureKey": "…" }`, generated at the first deploy and kept (never
+   * rotated).
+   */
   public readonly key: Secret;
   /** Every minute: the open erasures. */
   public readonly workSchedule: Rule;
@@ -34,9 +38,10 @@ export class Erasure extends Construct {
     super(scope, id);
     const fn = props.eraser;
 
-    // Retained with the stack gone: every tombstone's subjectRef was made with it.
+    // Retained with the stack gone: every tombstone's and checkpoint head's subjectRef was made
+    // with it.
     this.key = new Secret(this, 'Key', {
-      description: 'parley-handover erasure key (HMAC of erased user ids); the eraser reads it',
+      description: 'parley-handover subject key (HMAC of user ids in checkpoints and tombstones)',
       generateSecretString: {
         secretStringTemplate: '{}',
         generateStringKey: 'erasureKey',
@@ -48,13 +53,9 @@ export class Erasure extends Construct {
     acknowledge(this.key, {
       id: 'AwsSolutions-SMG4',
       reason:
-        'The erasure key names erased subjects in tombstones (an HMAC of the user id): a new key ' +
-        'would orphan every earlier subjectRef, so it is never rotated.',
+        'The subject key names users in tombstones and signed checkpoints (an HMAC of the user ' +
+        'id): a new key would orphan every earlier subjectRef, so it is never rotated.',
     });
-    fn.function.addEnvironment(ENV.erasureKeySecretArn, this.key.secretArn);
-    fn.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: [...SECRET_ACTIONS], resources: [this.key.secretArn] }),
-    );
 
     // The work list is leased per run, so an overlap is harmless; a failed run is not retried:
     // the next minute's run resumes from the register.
@@ -74,5 +75,13 @@ export class Erasure extends Construct {
         }),
       ],
     });
+  }
+
+  /** The key's name in the function's environment and a grant to read it (nothing else). */
+  grantKeyRead(fn: ServiceFunction): void {
+    fn.function.addEnvironment(ENV.erasureKeySecretArn, this.key.secretArn);
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: [...SECRET_ACTIONS], resources: [this.key.secretArn] }),
+    );
   }
 }

@@ -46,7 +46,7 @@ describe('the KMS signer', () => {
       previous: null,
       createdAt: '2026-03-10T12:15:00.000Z',
       coveredUntil: '2026-03-10T12:15:00.000Z',
-      heads: [{ userId: '20', lastSeq: 3, lastHash: 'a'.repeat(64) }],
+      heads: [{ subjectRef: 'e'.repeat(64), lastSeq: 3, lastHash: 'a'.repeat(64) }],
     });
     const s = signer();
     const signature = await s.sign(signedBytes(checkpoint));

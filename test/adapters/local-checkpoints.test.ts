@@ -14,6 +14,7 @@ import {
   documentBytes,
   signedBytes,
 } from '../../functions/domain/checkpoints/document';
+import { subjectRefOf } from '../../functions/domain/erasure/subject';
 import { localCheckpoints } from '../../local/checkpoints';
 
 let dir: string;
@@ -27,7 +28,13 @@ const checkpoint = (previous: ReturnType<typeof buildCheckpoint> | null, userId:
     previous,
     createdAt: '2026-03-10T12:15:00.000Z',
     coveredUntil: '2026-03-10T12:15:00.000Z',
-    heads: [{ userId, lastSeq: 1, lastHash: 'a'.repeat(64) }],
+    heads: [
+      {
+        subjectRef: subjectRefOf(Buffer.alloc(32, 7), userId),
+        lastSeq: 1,
+        lastHash: 'a'.repeat(64),
+      },
+    ],
   });
 
 describe('the file signer', () => {
@@ -125,6 +132,6 @@ describe('the directory store', () => {
     await store.put(c.checkpointId, documentBytes(c), await signer.sign(signedBytes(c)));
     const stored = (await store.get(c.checkpointId))!;
     expect(checkpointFault(stored, await signer.publicKeyPem())).toBeNull();
-    expect(readdirSync(dir).sort()).toEqual(['checkpoint-key.pem', 'checkpoints']);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint-key.pem', 'checkpoints-v2']);
   });
 });

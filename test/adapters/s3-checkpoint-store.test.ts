@@ -13,6 +13,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { createS3CheckpointStore } from '../../functions/adapters/s3-checkpoint-store';
 import { checkpointKey, userNotePrefix } from '../../functions/contracts/checkpoints';
 import { buildCheckpoint, documentBytes } from '../../functions/domain/checkpoints/document';
+import { subjectRefOf } from '../../functions/domain/erasure/subject';
 
 const BUCKET = 'parleyhandover-dev-data-checkpointsbucket-abc123';
 const s3 = mockClient(S3Client);
@@ -63,7 +64,13 @@ const checkpointAt = (previous: ReturnType<typeof buildCheckpoint> | null, userI
     previous,
     createdAt: '2026-03-10T12:15:00.000Z',
     coveredUntil: '2026-03-10T12:15:00.000Z',
-    heads: [{ userId, lastSeq: 1, lastHash: 'a'.repeat(64) }],
+    heads: [
+      {
+        subjectRef: subjectRefOf(Buffer.alloc(32, 7), userId),
+        lastSeq: 1,
+        lastHash: 'a'.repeat(64),
+      },
+    ],
   });
 
 describe('the S3 checkpoint store', () => {
@@ -108,7 +115,9 @@ describe('the S3 checkpoint store', () => {
     expect(
       await store().put(theirs.checkpointId, documentBytes(theirs), Buffer.from('theirs')),
     ).toBe('exists');
-    expect((await store().get('000000000001'))!.checkpoint.heads[0]!.userId).toBe('u1');
+    expect((await store().get('000000000001'))!.checkpoint.heads[0]!.subjectRef).toBe(
+      subjectRefOf(Buffer.alloc(32, 7), 'u1'),
+    );
   });
 
   it('lists newest first, a page at a time, and reads the newest, an absent one as null', async () => {

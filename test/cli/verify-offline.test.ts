@@ -1,7 +1,9 @@
 // `parley-handover verify --offline` as an external auditor runs it: the files come from a real
 // local stack (its checkpoint job, its folder of checkpoints, GET /checkpoints/public-key, the
-// CLI's own `audit user --json`), then the stack is stopped and the CLI checks them with nothing of
-// ours running. Tampered copies of those files fail, a record after the newest checkpoint does not.
+// CLI's own `audit user --json` and `export`, the subjectRef of `verify --json`), then the stack is
+// stopped and the CLI checks them with nothing of ours running. Tampered copies of those files
+// fail, a record after the newest checkpoint does not; without the user's subjectRef the head is
+// found by seq and hash, with a warning, and a history rewritten as a whole is not seen.
 import { generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +21,10 @@ const files = {
   bucket: join(dir.dir, 'bucket'),
   user: join(dir.dir, 'user-70.json'),
   later: join(dir.dir, 'user-70-later.json'),
+  exported: join(dir.dir, 'export-70.json'),
 };
+/** User 70's subjectRef, from verify's answer while the stack ran. */
+let subjectRef = '';
 
 const cli = async (...argv: string[]) => {
   const out: string[] = [];
@@ -106,6 +111,8 @@ beforeAll(async () => {
     }
     await stack.checkpointNow();
     writeFileSync(files.user, (await cli('audit', 'user', '70', '--json')).stdout);
+    subjectRef = JSON.parse((await cli('verify', '70', '--json')).stdout).subjectRef;
+    expect((await cli('export', '70', '--out', files.exported)).code).toBe(0);
     // One more record of user 70, after the newest checkpoint.
     expect(
       (await cli('handover', '70', 'default', '--reason', 'late', '--as', 'Agent Service')).code,
@@ -114,7 +121,7 @@ beforeAll(async () => {
     const key = await http<string>(`${stack.url}/checkpoints/public-key`);
     expect(key.status).toBe(200);
     writeFileSync(files.key, key.body);
-    cpSync(join(dir.dir, 'data', 'checkpoints'), files.bucket, { recursive: true });
+    cpSync(join(dir.dir, 'data', 'checkpoints-v2'), files.bucket, { recursive: true });
   } finally {
     removeRunInfo(env);
     await stack.close();
@@ -123,20 +130,59 @@ beforeAll(async () => {
 
 afterAll(() => dir.remove());
 
+const WARNING =
+  /^warning: no subjectRef given: the user's head was located by matching a record's seq and hash, so a history rewritten as a whole matches no head and reads as not checkpointed instead of broken; give the user's subjectRef \(verify's or the export's\) for the full check\.\n$/;
+
 describe('verify --offline', () => {
   it("verifies a user's records against the checkpoints, every signature and the chain, from files only", async () => {
-    const table = await offline();
-    const json = await offline(files.user, files.bucket, files.key, '--json');
+    expect(subjectRef).toMatch(/^[0-9a-f]{64}$/);
+    const table = await offline(files.user, files.bucket, files.key, '--subject-ref', subjectRef);
+    const json = await offline(
+      files.user,
+      files.bucket,
+      files.key,
+      '--subject-ref',
+      subjectRef,
+      '--json',
+    );
     expect(table.code).toBe(0);
     expect(table.stdout).toBe(
       'user 70: 3 record(s), hash chain intact; checkpoint 000000000001 verified at seq 3, 0 record(s) not yet checkpointed; 1 checkpoint(s) 000000000001..000000000001: signatures and chain verified\n',
     );
+    expect(table.stderr).toBe('');
     expect(JSON.parse(json.stdout)).toMatchObject({
       userId: '70',
+      subjectRef,
+      located: 'subjectRef',
       ok: true,
       count: 3,
       checkpoint: { status: 'verified', seq: 3, notYetCheckpointed: 0 },
       chain: { checkpoints: 1 },
+    });
+  });
+
+  it("takes the subjectRef from the export, and the export's records", async () => {
+    const exported = JSON.parse(readFileSync(files.exported, 'utf8'));
+    expect(exported.subjectRef).toBe(subjectRef);
+    const result = await offline(files.exported, files.bucket, files.key, '--json');
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      subjectRef,
+      located: 'subjectRef',
+      ok: true,
+      count: 3,
+      checkpoint: { status: 'verified', seq: 3 },
+    });
+  });
+
+  it("without a subjectRef, locates the head by a record's seq and hash and warns why that is weaker", async () => {
+    const result = await offline(files.user, files.bucket, files.key, '--json');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(WARNING);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      subjectRef,
+      located: 'hash',
+      checkpoint: { status: 'verified', seq: 3 },
     });
   });
 
@@ -160,14 +206,30 @@ describe('verify --offline', () => {
         prevHash = record.hash;
         return record;
       });
-    const result = await offline(writeRecords('rewritten.json', rewritten));
+    const file = writeRecords('rewritten.json', rewritten);
+    const result = await offline(file, files.bucket, files.key, '--subject-ref', subjectRef);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/^user 70: BROKEN at seq 3 \(checkpoint_mismatch\)/);
+    // Without the subjectRef no head matches: "not checkpointed", with the warning that says so.
+    const blind = await offline(file);
+    expect(blind.code).toBe(0);
+    expect(blind.stdout).toMatch(
+      /; no checkpoint holds this user: 3 record\(s\) not yet checkpointed;/,
+    );
+    expect(blind.stderr).toMatch(WARNING);
   });
 
   it('fails when the newest records were removed from the file', async () => {
     const kept = recordsOf(files.user).filter((r) => r.seq === 1);
-    const result = await offline(writeRecords('cut.json', kept), files.bucket, files.key, '--json');
+    const cut = writeRecords('cut.json', kept);
+    const result = await offline(
+      cut,
+      files.bucket,
+      files.key,
+      '--subject-ref',
+      subjectRef,
+      '--json',
+    );
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toMatchObject({
       ok: false,
@@ -222,6 +284,23 @@ describe('verify --offline', () => {
     expect(await cli('verify', '--offline', '--records', files.user)).toMatchObject({
       code: 2,
       stderr: 'verify --offline needs --public-key, --checkpoints. Try --help.\n',
+    });
+    expect(await offline(files.user, files.bucket, files.key, '--subject-ref', '70')).toMatchObject(
+      {
+        code: 2,
+        stderr: "--subject-ref takes 64 lowercase hex digits (verify's subjectRef). Try --help.\n",
+      },
+    );
+    expect(await cli('verify', '70', '--subject-ref', subjectRef)).toMatchObject({
+      code: 2,
+      stderr: '--subject-ref goes with --offline. Try --help.\n',
+    });
+    const other = 'f'.repeat(64);
+    expect(
+      await offline(files.exported, files.bucket, files.key, '--subject-ref', other),
+    ).toMatchObject({
+      code: 1,
+      stderr: `--records ${files.exported} names another subjectRef than --subject-ref.\n`,
     });
     expect((await cli('verify', '70', '--records', files.user)).code).toBe(2);
     expect((await cli('verify', '--offline', '--all')).code).toBe(2);

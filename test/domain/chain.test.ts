@@ -5,7 +5,6 @@ import {
   hashRecord,
   metadataDigest,
   metadataState,
-  type SaltSource,
   saltedMetadataDigest,
   sealMetadata,
   verifyChain,
@@ -239,7 +238,11 @@ describe('verifyUserChain', () => {
 
     const report = await verifyUserChain('20', w.history);
 
-    expect(first).toMatchObject({ chain: 2, salt: expect.stringMatching(/^[\w-]{43}$/) });
+    expect(first).toMatchObject({
+      chain: 3,
+      salt: expect.stringMatching(/^[\w-]{43}$/),
+      subjectSalt: expect.stringMatching(/^[\w-]{43}$/),
+    });
     expect(report).toEqual({
       ok: true,
       count: 2,
@@ -347,14 +350,17 @@ describe('verifyUserChain with the expected head', () => {
 
 /** The vectors' salt: the bytes 0..31 (base64url). */
 const FIXED_SALT = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
-const fixedSalts = (...salts: string[]): SaltSource => {
-  let i = 0;
-  return { next: () => salts[i++ % salts.length]! };
-};
+/** A draft's metadata fields as chain v2 wrote them (no writer does now: sealMetadata is v3). */
+const sealV2 = (metadata: Record<string, unknown> | null, salt: string) => ({
+  chain: 2 as const,
+  salt,
+  metadata,
+  metadataDigest: saltedMetadataDigest(metadata, salt),
+});
 
 const seedV2 = (): Omit<HandoverRecord, 'hash'> => ({
   ...seedRecord(),
-  ...sealMetadata({ reason: 'question_too_complex' }, fixedSalts(FIXED_SALT)),
+  ...sealV2({ reason: 'question_too_complex' }, FIXED_SALT),
 });
 
 /** n linked v2 records for user 20, each with its own salt (seq as its first byte). */
@@ -372,7 +378,7 @@ const chainV2 = (n: number): HandoverRecord[] => {
           fromOwner: seq % 2 === 1 ? BOT : AGENT,
           toOwner: seq % 2 === 1 ? AGENT : BOT,
           reason: metadata.reason,
-          ...sealMetadata(metadata, fixedSalts(salt)),
+          ...sealV2(metadata, salt),
           requestedBy: BOT,
           source: 'api',
           createdAt: new Date(Date.UTC(2026, 2, 10, 14, 0, seq)).toISOString(),
@@ -432,15 +438,6 @@ describe('chain v2', () => {
       'f04df1cdcb5765a032d9f4242bbd7b404d48435f84ee65a43db87297852034a4',
     );
     expect(independent).toBe('f04df1cdcb5765a032d9f4242bbd7b404d48435f84ee65a43db87297852034a4');
-  });
-
-  it('seals a draft with chain 2, the salt from the source and the salted digest', () => {
-    expect(sealMetadata({ a: 1 }, fixedSalts(FIXED_SALT))).toEqual({
-      chain: 2,
-      salt: FIXED_SALT,
-      metadata: { a: 1 },
-      metadataDigest: saltedMetadataDigest({ a: 1 }, FIXED_SALT),
-    });
   });
 
   it('draws a fresh random 32-byte salt per record by default', () => {
@@ -545,8 +542,8 @@ describe('chain v2', () => {
   });
 });
 
-describe('every writer of records writes chain v2', () => {
-  it('gives handover, observed, offer and superseded records chain 2 and a salt of their own', async () => {
+describe('every writer of records writes chain v3', () => {
+  it('gives handover, observed, offer and superseded records chain 3, a salt and a subject salt of their own', async () => {
     const w = handoverWorld();
     const salts: string[] = [];
     let n = 0;
@@ -591,13 +588,41 @@ describe('every writer of records writes chain v2', () => {
     for (const r of records) {
       expect({ seq: r.seq, chain: r.chain, state: metadataState(r) }).toEqual({
         seq: r.seq,
-        chain: 2,
+        chain: 3,
         state: 'ok',
       });
     }
-    // The injected source salted every record but the superseded one, derived from its handover.
-    expect(records.slice(0, 4).map((r) => r.salt)).toEqual(salts);
-    expect(records[4]!.salt).not.toBe(undefined);
+    // The injected source salted every record but the superseded one: its salt, then its subject's.
+    expect(records.slice(0, 4).flatMap((r) => [r.salt, r.subjectSalt])).toEqual(salts);
     expect(verifyChain('20', records)).toMatchObject({ ok: true, count: 5 });
+  });
+
+  it('derives the superseded record’s subject salt from its handover’s subject salt, which a full erasure removes', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    await performHandover(
+      {
+        userId: '20',
+        newOwner: AGENT,
+        requestedBy: BOT,
+        source: 'rule',
+        offer: { offerTimeoutSeconds: 60 },
+      },
+      w.deps,
+    );
+    await performHandover(
+      { userId: '20', newOwner: AGENT, requestedBy: BOT, source: 'api' },
+      w.deps,
+    );
+    const records = w.history.userRecords('20');
+    const handover = records.at(-2)!;
+    const superseded = records.at(-1)!;
+    const seeded = (seed: string) => createHash('sha256').update(seed).digest('base64url');
+
+    expect(superseded.offer?.event).toBe('superseded');
+    // Its metadata is null: a salt derived from the kept hash gives nothing away.
+    expect(superseded.salt).toBe(seeded(`${handover.hash}#superseded`));
+    expect(superseded.subjectSalt).toBe(seeded(`${handover.subjectSalt}#superseded`));
+    expect(superseded.subjectSalt).not.toBe(seeded(`${superseded.prevHash}#superseded`));
   });
 });

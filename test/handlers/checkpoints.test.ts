@@ -138,17 +138,20 @@ describe('POST /checkpoints', () => {
       ),
     ).toBe(true);
     const all = (await recordsOf('cp-1')).sort((a, b) => a.seq - b.seq);
+    // Heads name the user by the subjectRef verify answers with, never by its id.
+    const subjectRef = (await verifyUser('cp-1')).json.subjectRef;
+    expect(subjectRef).toMatch(/^[0-9a-f]{64}$/);
     const held = [];
     let id: string | undefined = latest!.checkpoint.checkpointId;
     while (id) {
       const c: Checkpoint = (await store.get(id))!.checkpoint;
-      held.push(...c.heads.filter((head) => head.userId === 'cp-1'));
+      held.push(...c.heads.filter((head) => head.subjectRef === subjectRef));
       id =
         c.checkpointId === '000000000001'
           ? undefined
           : String(Number(c.checkpointId) - 1).padStart(12, '0');
     }
-    expect(held).toEqual([{ userId: 'cp-1', lastSeq: 2, lastHash: all[1]!.hash }]);
+    expect(held).toEqual([{ subjectRef, lastSeq: 2, lastHash: all[1]!.hash }]);
   });
 
   it('runs the same job on its schedule', async () => {

@@ -280,11 +280,12 @@ describe('functions', () => {
       services: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn].sort(),
       audit: [ENV.config, ENV.serviceSecretArns, ENV.auditorsSecretArn, ENV.historyTable].sort(),
       reconcile: notifying,
-      verify: [...all, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
+      // The subject key's secret (it names users in the checkpoints): verify, the console, the
+      // checkpoint job and the eraser; never the erasure function (a tombstone names its subject).
+      verify: [...all, ENV.checkpointBucket, ENV.checkpointKeyId, ENV.erasureKeySecretArn].sort(),
       erasure: [...all, ENV.checkpointBucket, ENV.checkpointKeyId].sort(),
-      // The erasure key's secret: the eraser's alone.
       eraser: [...all, ENV.checkpointBucket, ENV.checkpointKeyId, ENV.erasureKeySecretArn].sort(),
-      // The window's records, the bucket and the key; operators call its route.
+      // The window's records, the bucket, the key and the subject key; operators call its route.
       checkpoint: [
         ENV.config,
         ENV.serviceSecretArns,
@@ -292,6 +293,7 @@ describe('functions', () => {
         ENV.historyTable,
         ENV.checkpointBucket,
         ENV.checkpointKeyId,
+        ENV.erasureKeySecretArn,
       ].sort(),
       health: [ENV.config, ENV.serviceSecretArns].sort(),
       openapi: [ENV.config, ENV.serviceSecretArns].sort(),
@@ -310,6 +312,7 @@ describe('functions', () => {
         ...notifying,
         ENV.checkpointBucket,
         ENV.checkpointKeyId,
+        ENV.erasureKeySecretArn,
         ENV.deadLetterQueueUrl,
         ENV.notifyDeadLetterQueueUrl,
       ].sort(),
@@ -470,17 +473,20 @@ describe('least privilege', () => {
       'state dynamodb:Scan',
       ...serviceSecrets,
       ...auditors,
-      // The user's newest checkpoint, and the key that verifies it.
+      // The user's newest checkpoint, the key that verifies it, the subject key that names it.
       'checkpoint-bucket s3:ListBucket',
       'checkpoint-objects s3:GetObject',
       'checkpoint-key kms:GetPublicKey',
+      'erasure-key secretsmanager:GetSecretValue',
     ],
-    // The window's records (byDay); the checkpoints written and read back; the key's only signer.
+    // The window's records (byDay); the checkpoints written and read back; the key's only signer;
+    // the subject key that names each head.
     checkpoint: [
       ...logs,
       'history-index dynamodb:Query',
       ...serviceSecrets,
       ...auditors,
+      'erasure-key secretsmanager:GetSecretValue',
       'checkpoint-bucket s3:ListBucket',
       'checkpoint-objects s3:GetObject',
       'checkpoint-objects s3:PutObject',
@@ -533,6 +539,7 @@ describe('least privilege', () => {
       'checkpoint-bucket s3:ListBucket',
       'checkpoint-objects s3:GetObject',
       'checkpoint-key kms:GetPublicKey',
+      'erasure-key secretsmanager:GetSecretValue',
       'dlq sqs:GetQueueAttributes',
       'notify-dlq sqs:GetQueueAttributes',
     ],

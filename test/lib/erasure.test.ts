@@ -1,6 +1,7 @@
 // The erasure's resources in the API stack's template: the eraser is the only role that may update
-// or delete a history item, the erasure key is its own secret, read by the eraser alone and kept
-// when the stack goes, and the eraser runs every minute and once a day for retention.
+// or delete a history item, the subject key (the erasure key secret) is its own secret, read by
+// exactly the functions that name users by it (the checkpoint job, verify, the console, the eraser)
+// and kept when the stack goes, and the eraser runs every minute and once a day for retention.
 import type { Template } from 'aws-cdk-lib/assertions';
 import { type FunctionName, functionSpecs } from '../../functions/contracts/routes';
 import { ENV } from '../../functions/schemas/config';
@@ -31,6 +32,9 @@ const everyGrant = () => {
   return out;
 };
 
+/** The functions that name users by subjectRef: heads and notes, the tombstone's subject. */
+const SUBJECT_KEY_READERS: FunctionName[] = ['checkpoint', 'console', 'eraser', 'verify'];
+
 const roleOf = (name: FunctionName): string => {
   const fns = api.findResources('AWS::Lambda::Function');
   return fns[functionIdOf(api, cap(name))]!.Properties.Role['Fn::GetAtt'][0];
@@ -57,12 +61,15 @@ describe('the eraser', () => {
     ]);
   });
 
-  it('is the only role that reads the erasure key, and the erasure function never does', () => {
+  it('shares the subject key with exactly the checkpoint job, verify and the console; the erasure function never reads it', () => {
     const readers = everyGrant().filter(({ grant }) => grant.startsWith('erasure-key '));
+    const byRole = new Map(
+      (Object.keys(functionSpecs) as FunctionName[]).map((name) => [roleOf(name), name]),
+    );
 
-    expect(readers).toEqual([
-      { role: roleOf('eraser'), grant: 'erasure-key secretsmanager:GetSecretValue' },
-    ]);
+    expect(readers.map(({ role, grant }) => `${byRole.get(role)}: ${grant}`).sort()).toEqual(
+      SUBJECT_KEY_READERS.map((name) => `${name}: erasure-key secretsmanager:GetSecretValue`),
+    );
     expect(grantsOf(api, 'Erasure').filter((g) => g.startsWith('erasure-key'))).toEqual([]);
   });
 
@@ -73,7 +80,7 @@ describe('the eraser', () => {
           .Environment.Variables;
       expect({ name, has: ENV.erasureKeySecretArn in env }).toEqual({
         name,
-        has: name === 'eraser',
+        has: SUBJECT_KEY_READERS.includes(name),
       });
     }
   });

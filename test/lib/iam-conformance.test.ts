@@ -159,13 +159,17 @@ const NOT_EXERCISED_HERE: Record<string, string[]> = {
   sweep: ['dynamodb:GetItem table/history', 'dynamodb:Query table/history'],
   // An accept is a handover: the same rare path of the seq lost after an append.
   offers: ['dynamodb:GetItem table/history'],
-  verify: ['dynamodb:GetItem table/history'],
+  // The subject key (the erasure key secret) is read through its own source (a key file here,
+  // GetSecretValue in AWS), which strict mode does not see: the template test
+  // (test/lib/erasure.test.ts) holds its readers to exactly these four, each of which names users
+  // by it (checkpoint heads and notes, verify's and the console's lookup, the eraser's tombstone).
+  verify: ['dynamodb:GetItem table/history', 'secretsmanager:GetSecretValue secret/erasure-key'],
+  checkpoint: ['secretsmanager:GetSecretValue secret/erasure-key'],
   // A release from the console is a handover (the rare paths above); the timeline at an instant
-  // reads no record by key unless it walks back over failed ones.
-  console: ['dynamodb:GetItem table/history'],
-  // The erasure key is read through its own port (a key file here, GetSecretValue in AWS): the
-  // template test (test/lib/erasure.test.ts) holds the eraser its only reader. A record that
-  // another writer changed between the eraser's listing and its update is read back (GetItem).
+  // reads no record by key unless it walks back over failed ones. The subject key: as verify.
+  console: ['dynamodb:GetItem table/history', 'secretsmanager:GetSecretValue secret/erasure-key'],
+  // The subject key: as verify. A record that another writer changed between the eraser's
+  // listing and its update is read back (GetItem).
   eraser: ['dynamodb:GetItem table/history', 'secretsmanager:GetSecretValue secret/erasure-key'],
   // A tombstone naming a checkpoint that is gone: S3 answers such a read 404 (NoSuchKey, read as
   // absent) rather than 403 only with ListBucket on the bucket.

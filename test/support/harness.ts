@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localCheckpoints } from '../../local/checkpoints';
+import { fileErasureKey } from '../../functions/adapters/erasure-key';
+import { useErasureKey } from '../../functions/platform/subject-key';
 import { createStaticSecretsProvider } from '../../functions/adapters/secrets';
 import type { Clock, LogAttributes, Log } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
@@ -153,6 +155,8 @@ export const startHarness = async (
   };
   const queued: Harness['queued'] = [];
   const checkpointDir = options.checkpoints ? mkdtempSync(join(tmpdir(), 'checkpoints-')) : null;
+  // The subject key names users in the checkpoints (a test may give its own with useErasureKey).
+  if (checkpointDir) useErasureKey(config, fileErasureKey(join(checkpointDir, 'erasure-key')));
   const runtime: RuntimeOptions = {
     config,
     secrets,

@@ -1,7 +1,10 @@
 // `parley-handover verify --offline`: an auditor's check with nothing of ours running, from files
 // only (docs/AUDIT.md): the public key (PEM), a copy of the checkpoint bucket (`aws s3 sync`, or
-// the local runtime's `.local/checkpoints`) and one user's records (`audit user <id> --json`, or
-// a JSON list of records). The verdict is the domain's (functions/domain/checkpoints/offline.ts).
+// the local runtime's `.local/checkpoints-v2`) and one user's records (the export, `audit user <id>
+// --json`, or a JSON list of records). The checkpoints name the user by its subjectRef: from the
+// records file when it carries one (the export does), else `--subject-ref`; without either the
+// head is found by a record's seq and hash, and a warning says why that is weaker. The verdict is
+// the domain's (functions/domain/checkpoints/offline.ts).
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +14,7 @@ import {
   type StoredCheckpoint,
 } from '../../../functions/domain/checkpoints/document';
 import { type OfflineReport, verifyOffline } from '../../../functions/domain/checkpoints/offline';
+import { isSubjectRef } from '../../../functions/domain/erasure/subject';
 import type { HandoverRecord } from '../../../functions/domain/types';
 import { UsageError } from '../../usage';
 import type { CliIo, Format } from '../context';
@@ -20,6 +24,8 @@ export interface OfflineOptions {
   publicKey?: string;
   checkpoints?: string;
   records?: string;
+  /** The user's subjectRef (verify's or the export's), when the records file has none. */
+  subjectRef?: string;
 }
 
 /** A file the auditor named that cannot be used: exit 1, naming the file and what is wrong. */
@@ -74,8 +80,11 @@ const RECORD_FIELDS: readonly [keyof HandoverRecord, string][] = [
   ['createdAt', 'string'],
 ];
 
-/** `{ handovers: [...] }` (audit user --json) or a list of records, one user's, any order. */
-const recordsIn = (file: string): HandoverRecord[] => {
+/**
+ * The export (`{ records: [...], subjectRef }`), `{ handovers: [...] }` (audit user --json) or a
+ * list of records, one user's, any order; and the subjectRef the file names, if any.
+ */
+const recordsIn = (file: string): { records: HandoverRecord[]; subjectRef?: string } => {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readText(file, '--records'));
@@ -83,13 +92,19 @@ const recordsIn = (file: string): HandoverRecord[] => {
     if (err instanceof InputFileError) throw err;
     throw new InputFileError(`--records ${file} is not JSON.`);
   }
-  const list = Array.isArray(parsed)
-    ? parsed
-    : (parsed as { handovers?: unknown } | null)?.handovers;
+  const object = (Array.isArray(parsed) ? null : parsed) as {
+    handovers?: unknown;
+    records?: unknown;
+    subjectRef?: unknown;
+  } | null;
+  const list = Array.isArray(parsed) ? parsed : (object?.records ?? object?.handovers);
   if (!Array.isArray(list)) {
     throw new InputFileError(
-      `--records ${file} is neither a list of records nor the output of "audit user <id> --json".`,
+      `--records ${file} is neither a list of records, the export, nor the output of "audit user <id> --json".`,
     );
+  }
+  if (object?.subjectRef !== undefined && !isSubjectRef(object.subjectRef)) {
+    throw new InputFileError(`--records ${file}: its subjectRef is not 64 lowercase hex digits.`);
   }
   list.forEach((r, i) => {
     const missing = RECORD_FIELDS.find(([name, type]) => typeof (r as never)?.[name] !== type);
@@ -103,7 +118,10 @@ const recordsIn = (file: string): HandoverRecord[] => {
       `--records ${file} holds the records of ${users.size} users: give one user's.`,
     );
   }
-  return list as HandoverRecord[];
+  return {
+    records: list as HandoverRecord[],
+    ...(object?.subjectRef !== undefined ? { subjectRef: object.subjectRef as string } : {}),
+  };
 };
 
 const line = (r: OfflineReport): string => {
@@ -134,14 +152,30 @@ export const verifyOfflineCommand = (
     .filter((k) => !options[k])
     .map((k) => `--${k.replace('K', '-k')}`);
   if (missing.length > 0) throw new UsageError(`verify --offline needs ${missing.join(', ')}.`);
+  if (options.subjectRef !== undefined && !isSubjectRef(options.subjectRef)) {
+    throw new UsageError("--subject-ref takes 64 lowercase hex digits (verify's subjectRef).");
+  }
   try {
     const publicKeyPem = publicKeyOf(options.publicKey!);
     const checkpoints = checkpointsIn(options.checkpoints!);
-    const records = recordsIn(options.records!);
+    const { records, subjectRef: named } = recordsIn(options.records!);
     if (userId !== undefined && records.some((r) => r.userId !== userId)) {
       throw new InputFileError(`--records ${options.records} holds another user's records.`);
     }
-    const report = verifyOffline({ publicKeyPem, checkpoints, records, userId });
+    if (named !== undefined && options.subjectRef !== undefined && named !== options.subjectRef) {
+      throw new InputFileError(
+        `--records ${options.records} names another subjectRef than --subject-ref.`,
+      );
+    }
+    const subjectRef = options.subjectRef ?? named;
+    const report = verifyOffline({
+      publicKeyPem,
+      checkpoints,
+      records,
+      userId,
+      ...(subjectRef !== undefined ? { subjectRef } : {}),
+    });
+    if (report.warning) io.stderr(`warning: ${report.warning}.\n`);
     if (format === 'json') printJson(io, report);
     else io.stdout(`${line(report)}\n`);
     return report.ok ? 0 : 1;

@@ -66,7 +66,7 @@ export const registerVerify: Register = (program, ctx, sink) => {
     .command('verify')
     .description('check hash chains against the owner items (one user, or --all)')
     .usage(
-      '<userId> | --all [--page-size N] | --offline --public-key FILE --checkpoints DIR --records FILE',
+      '<userId> | --all [--page-size N] | --offline --public-key FILE --checkpoints DIR --records FILE [--subject-ref HEX]',
     )
     .argument('[userId]', 'the Parley user id')
     .option('--all', 'every user with an owner item')
@@ -74,7 +74,8 @@ export const registerVerify: Register = (program, ctx, sink) => {
     .option('--offline', 'check files only, with nothing of this service running')
     .option('--public-key <FILE>', "with --offline: the checkpoints' public key (PEM)")
     .option('--checkpoints <DIR>', 'with --offline: a copy of the checkpoint bucket')
-    .option('--records <FILE>', "with --offline: the user's records (audit user <id> --json)")
+    .option('--records <FILE>', "with --offline: the user's records (export, or audit user --json)")
+    .option('--subject-ref <HEX>', "with --offline: the user's subjectRef (verify's, the export's)")
     .addHelpText(
       'after',
       [
@@ -93,11 +94,17 @@ export const registerVerify: Register = (program, ctx, sink) => {
         'checkpointed", which is no break.',
         '',
         '  parley-handover verify --offline --public-key key.pem --checkpoints DIR --records user.json',
+        '                          [--subject-ref HEX]',
         'needs nothing of this service: the key (GET /checkpoints/public-key), a copy of the bucket',
-        "(aws s3 sync s3://BUCKET DIR, or .local/checkpoints) and the user's records (the output of",
-        '"audit user <id> --json", or a JSON list of records). Every checkpoint\'s signature and the',
-        "chain between them, the records' hash chain, and the user's head in the newest checkpoint",
-        'holding it. See docs/AUDIT.md.',
+        "(aws s3 sync s3://BUCKET DIR, or .local/checkpoints-v2) and the user's records (the output",
+        'of "export <id>", of "audit user <id> --json", or a JSON list of records). Every',
+        "checkpoint's signature and the chain between them, the records' hash chain, and the user's",
+        'head in the newest checkpoint holding it. Checkpoints name users by subjectRef (an HMAC of',
+        'the user id under a key of the service): it comes from the records file when it has one',
+        "(the export's), else from --subject-ref (the subjectRef of verify's --format json answer).",
+        "Without either, the user's head is located by a record's seq and hash, and a warning says",
+        'why that is weaker: a history rewritten as a whole then matches no head and reads as "not',
+        'checkpointed" instead of broken. See docs/AUDIT.md.',
         'Exit code 1 when a chain is broken (or a request failed), 0 when all are intact.',
       ].join('\n'),
     )
@@ -107,7 +114,7 @@ export const registerVerify: Register = (program, ctx, sink) => {
         const options = command.opts<
           { all?: boolean; pageSize?: string; offline?: boolean } & OfflineOptions
         >();
-        const offlineOnly = (['publicKey', 'checkpoints', 'records'] as const).find(
+        const offlineOnly = (['publicKey', 'checkpoints', 'records', 'subjectRef'] as const).find(
           (k) => options[k],
         );
         if (options.offline) {
@@ -116,7 +123,8 @@ export const registerVerify: Register = (program, ctx, sink) => {
           return verifyOfflineCommand(ctx.io, format, userId || undefined, options);
         }
         if (offlineOnly) {
-          throw new UsageError(`--${offlineOnly.replace('K', '-k')} goes with --offline.`);
+          const flag = offlineOnly.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+          throw new UsageError(`--${flag} goes with --offline.`);
         }
         if (options.all) {
           if (userId !== undefined) {

@@ -1,5 +1,6 @@
 // A user's newest checkpoint and what it proves about the user's records: used by verify (the
-// route, through the store's user notes) and by the offline verify (from files).
+// route, through the store's user notes), the eraser and the offline verify (from files). A user
+// is found by its subjectRef (../erasure/subject.ts), the name its heads and notes carry.
 //
 // A checkpoint that holds a user's head (seq n, hash h), signed and chained, proves that records
 // 1..n of that user were, when it was made, exactly the ones whose chain ends in h: a history
@@ -52,14 +53,14 @@ export const linkFault = (previous: Checkpoint, next: Checkpoint): 'chain_broken
     ? null
     : 'chain_broken';
 
-/** The user's head, proof and faults in one stored checkpoint that holds the user. */
+/** The subject's head, proof and faults in one stored checkpoint that holds it. */
 export const coverageIn = (
   stored: StoredCheckpoint,
-  userId: string,
+  subjectRef: string,
   publicKeyPem: string,
   previous: StoredCheckpoint | null | 'first',
 ): UserCheckpoint | null => {
-  const found = headProof(stored.checkpoint, userId);
+  const found = headProof(stored.checkpoint, subjectRef);
   if (!found) return null;
   const checkpointId = stored.checkpoint.checkpointId;
   const fault =
@@ -78,18 +79,18 @@ export const coverageIn = (
 const MAX_NOTES = 1000;
 
 /**
- * The newest checkpoint holding the user, from the store's user notes, checked: its heads and
- * root, its signature, and its link to the checkpoint before it.
+ * The newest checkpoint holding the subject (a user, by its subjectRef), from the store's notes,
+ * checked: its heads and root, its signature, and its link to the checkpoint before it.
  */
 export async function findUserCheckpoint(
-  userId: string,
+  subjectRef: string,
   ports: CheckpointPorts,
 ): Promise<UserCheckpoint> {
   let cursor: string | undefined;
   let read = 0;
   let newestId: string | null | undefined;
   do {
-    const page = await ports.store.listForUser(userId, { limit: 100, cursor });
+    const page = await ports.store.listForUser(subjectRef, { limit: 100, cursor });
     for (const checkpointId of page.items) {
       if (++read > MAX_NOTES) return { status: 'none' };
       let found: UserCheckpoint | null;
@@ -105,7 +106,7 @@ export async function findUserCheckpoint(
         const index = indexOfCheckpoint(checkpointId);
         const previous =
           index === 1 ? 'first' : await ports.store.get(String(index - 1).padStart(12, '0'));
-        found = coverageIn(stored, userId, await ports.signer.publicKeyPem(), previous);
+        found = coverageIn(stored, subjectRef, await ports.signer.publicKeyPem(), previous);
       } catch (err) {
         if ((err as Error).name !== 'CheckpointFormatError') throw err;
         return { status: 'invalid', checkpointId, head: null, fault: 'unreadable' };

@@ -1,8 +1,10 @@
 // The checkpoint document (DESIGN.md "Signed checkpoints"): the chain heads of the users whose
-// history changed since the previous checkpoint, sorted by user id, as the leaves of a Merkle tree
-// (merkle.ts), and the tree head that is signed and chained.
+// history changed since the previous checkpoint, each naming its user by subjectRef (a keyed
+// reference, ../erasure/subject.ts: the bucket holds nothing computable from a user id without the
+// subject key), sorted by it, as the leaves of a Merkle tree (merkle.ts), and the tree head that is
+// signed and chained.
 //
-//   leaf      = sha256(0x00 || canonical({ userId, lastSeq, lastHash }))
+//   leaf      = sha256(0x00 || canonical({ subjectRef, lastSeq, lastHash }))
 //   signed    = canonical(the document without `heads`): the heads are committed by rootHash and
 //               treeSize, as Certificate Transparency signs tree heads, so what is signed stays a
 //               few hundred bytes whatever the tree holds (KMS signs at most 4096 bytes as RAW)
@@ -14,11 +16,13 @@
 import { createHash, verify as verifySignatureBytes } from 'node:crypto';
 import { canonicalJson } from '../canonical';
 import { GENESIS_HASH } from '../chain';
+import { isSubjectRef } from '../erasure/subject';
 import { inclusionProof, leafHash, rootOf } from './merkle';
 
-/** A user's chain head: its newest record's seq and hash. */
+/** A user's chain head: its newest record's seq and hash, the user named by its subjectRef. */
 export interface ChainHead {
-  userId: string;
+  /** hex HMAC-SHA256(subject key, userId): never the user id. */
+  subjectRef: string;
   lastSeq: number;
   lastHash: string;
 }
@@ -38,7 +42,7 @@ export interface Checkpoint {
   treeSize: number;
   /** hex of the Merkle root over the heads' leaves. */
   rootHash: string;
-  /** Sorted by userId (UTF-16 code units, as canonical JSON sorts), one per user. */
+  /** Sorted by subjectRef (lowercase hex: code-unit and byte order agree), one per user. */
   heads: ChainHead[];
 }
 
@@ -79,12 +83,16 @@ export const indexOfCheckpoint = (checkpointId: string): number => {
 const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export const sortHeads = (heads: readonly ChainHead[]): ChainHead[] =>
-  [...heads].sort((a, b) => byCodeUnits(a.userId, b.userId));
+  [...heads].sort((a, b) => byCodeUnits(a.subjectRef, b.subjectRef));
 
 export const headLeaf = (head: ChainHead): Buffer =>
   leafHash(
     Buffer.from(
-      canonicalJson({ userId: head.userId, lastSeq: head.lastSeq, lastHash: head.lastHash }),
+      canonicalJson({
+        subjectRef: head.subjectRef,
+        lastSeq: head.lastSeq,
+        lastHash: head.lastHash,
+      }),
       'utf8',
     ),
   );
@@ -117,8 +125,12 @@ export const buildCheckpoint = (input: {
   heads: readonly ChainHead[];
 }): Checkpoint => {
   const heads = sortHeads(input.heads);
-  for (let i = 1; i < heads.length; i++) {
-    if (heads[i - 1]!.userId === heads[i]!.userId) {
+  for (let i = 0; i < heads.length; i++) {
+    // Only a reference goes into the bucket: a user id here would stay there for years.
+    if (!isSubjectRef(heads[i]!.subjectRef)) {
+      throw new RangeError('a head names its user by subjectRef (64 hex digits)');
+    }
+    if (i > 0 && heads[i - 1]!.subjectRef === heads[i]!.subjectRef) {
       throw new RangeError('a checkpoint holds one head per user');
     }
   }
@@ -175,18 +187,24 @@ export const parseCheckpoint = (value: unknown): Checkpoint => {
   indexOfCheckpoint(checkpointId);
   const rawHeads = field(value, 'heads', Array.isArray, 'a list');
   const heads = rawHeads.map((h, i): ChainHead => {
+    if (isObject(h) && 'userId' in h) {
+      throw new CheckpointFormatError(
+        `Head ${i} of the checkpoint names a user id: the format before subject references, ` +
+          'which this version does not read (a new chain starts in a bucket or folder of its own).',
+      );
+    }
     if (
       !isObject(h) ||
       Object.keys(h).length !== 3 ||
-      !isString(h.userId) ||
+      !isSubjectRef(h.subjectRef) ||
       !(isCount(h.lastSeq) && h.lastSeq >= 1) ||
       !isHex64(h.lastHash)
     ) {
       throw new CheckpointFormatError(
-        `Head ${i} of the checkpoint is not { userId, lastSeq, lastHash }.`,
+        `Head ${i} of the checkpoint is not { subjectRef, lastSeq, lastHash }.`,
       );
     }
-    return { userId: h.userId, lastSeq: h.lastSeq, lastHash: h.lastHash };
+    return { subjectRef: h.subjectRef, lastSeq: h.lastSeq, lastHash: h.lastHash };
   });
   const coveredUntil = value.coveredUntil;
   if (coveredUntil !== null && !isInstant(coveredUntil)) {
@@ -265,7 +283,9 @@ export const checkpointFault = (
   const { checkpoint } = stored;
   const heads = checkpoint.heads;
   for (let i = 1; i < heads.length; i++) {
-    if (byCodeUnits(heads[i - 1]!.userId, heads[i]!.userId) >= 0) return 'heads_not_sorted';
+    if (byCodeUnits(heads[i - 1]!.subjectRef, heads[i]!.subjectRef) >= 0) {
+      return 'heads_not_sorted';
+    }
   }
   if (checkpoint.treeSize !== heads.length) return 'tree_size_mismatch';
   if (rootOfHeads(heads).toString('hex') !== checkpoint.rootHash) return 'root_mismatch';
@@ -275,12 +295,12 @@ export const checkpointFault = (
   return null;
 };
 
-/** A user's head in a checkpoint and its inclusion proof (hex, nearest sibling first). */
+/** The head of a subject in a checkpoint and its inclusion proof (hex, nearest sibling first). */
 export const headProof = (
   checkpoint: Checkpoint,
-  userId: string,
+  subjectRef: string,
 ): { index: number; head: ChainHead; proof: string[] } | null => {
-  const index = checkpoint.heads.findIndex((h) => h.userId === userId);
+  const index = checkpoint.heads.findIndex((h) => h.subjectRef === subjectRef);
   if (index < 0) return null;
   const proof = inclusionProof(index, checkpoint.heads.map(headLeaf)).map((b) => b.toString('hex'));
   return { index, head: checkpoint.heads[index]!, proof };

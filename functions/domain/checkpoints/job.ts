@@ -10,9 +10,11 @@
 //      and later runs list only from it);
 //   2. read the checkpoints made since that instant: the heads they already hold are not repeated;
 //   3. list the records created in [from, now] (the history's day index, HistoryStore.listRange)
-//      and keep each user's newest one as its head: (userId, seq, hash). The head is the record
-//      itself, not the owner item: a record is stored before its owner item names it (a handover
-//      in flight, an `observed` record), it is what verify checks, and no further read is needed;
+//      and keep each user's newest one as its head: (subjectRef, seq, hash), the user named by
+//      HMAC(subject key, userId) so that the bucket holds no user id (../erasure/subject.ts). The
+//      head is the record itself, not the owner item: a record is stored before its owner item
+//      names it (a handover in flight, an `observed` record), it is what verify checks, and no
+//      further read is needed;
 //   4. at most `maxHeads` heads a checkpoint and `maxCheckpointsPerRun` checkpoints a run: more,
 //      and the run stops with the collection incomplete (its checkpoints keep the old
 //      coveredUntil, so the next run lists the same records again and adds what is missing);
@@ -23,6 +25,7 @@
 // Records written later than the lookback after their creation (a handover stopped and recovered
 // late) are caught by the user's next checkpoint; verify calls them "not yet checkpointed" meanwhile.
 import { CheckpointConflictError } from '../errors';
+import { type SubjectKeySource, subjectRefOf } from '../erasure/subject';
 import type { Clock, HistoryStore, Log, MetricsSink } from '../ports';
 import {
   buildCheckpoint,
@@ -45,6 +48,8 @@ const NOTE_CONCURRENCY = 16;
 
 export interface CheckpointJobDeps extends CheckpointPorts {
   history: Pick<HistoryStore, 'listRange'>;
+  /** Names each head's user (subjectRef): the subject key. */
+  subjectKey: SubjectKeySource;
   clock: Clock;
   log: Log;
   metrics: MetricsSink;
@@ -71,7 +76,7 @@ export interface CheckpointRun {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Each user's highest seq held by the checkpoints created at or after `since`. */
+/** Each subject's highest seq held by the checkpoints created at or after `since`. */
 const heldHeads = async (
   store: CheckpointPorts['store'],
   since: string,
@@ -86,7 +91,7 @@ const heldHeads = async (
       if (!stored) continue;
       if (stored.checkpoint.createdAt < since || ++read > MAX_RECENT_READ) return held;
       for (const head of stored.checkpoint.heads) {
-        held.set(head.userId, Math.max(held.get(head.userId) ?? 0, head.lastSeq));
+        held.set(head.subjectRef, Math.max(held.get(head.subjectRef) ?? 0, head.lastSeq));
       }
     }
     cursor = page.cursor;
@@ -97,24 +102,32 @@ const heldHeads = async (
 /** Heads of records created in [from, to] not yet held; at most `cap` of them. */
 const collectHeads = async (
   history: CheckpointJobDeps['history'],
+  key: Uint8Array,
   range: { from: string; to: string },
   held: Map<string, number>,
   cap: number,
 ): Promise<{ heads: ChainHead[]; complete: boolean }> => {
+  // By subjectRef, each computed once per user of the listing.
+  const refs = new Map<string, string>();
+  const refOf = (userId: string): string => {
+    let ref = refs.get(userId);
+    if (ref === undefined) {
+      ref = subjectRefOf(key, userId);
+      refs.set(userId, ref);
+    }
+    return ref;
+  };
   const newest = new Map<string, ChainHead>();
   let cursor: string | undefined;
   do {
     const page = await history.listRange({ ...range, limit: PAGE, cursor });
     for (const record of page.items) {
-      const current = newest.get(record.userId);
+      const subjectRef = refOf(record.userId);
+      const current = newest.get(subjectRef);
       if (current && current.lastSeq >= record.seq) continue;
-      if (record.seq <= (held.get(record.userId) ?? 0)) continue;
+      if (record.seq <= (held.get(subjectRef) ?? 0)) continue;
       if (!current && newest.size >= cap) return { heads: [...newest.values()], complete: false };
-      newest.set(record.userId, {
-        userId: record.userId,
-        lastSeq: record.seq,
-        lastHash: record.hash,
-      });
+      newest.set(subjectRef, { subjectRef, lastSeq: record.seq, lastHash: record.hash });
     }
     cursor = page.cursor;
   } while (cursor);
@@ -138,11 +151,12 @@ const attempt = async (deps: CheckpointJobDeps): Promise<CheckpointRun> => {
   const now = iso(Math.max(deps.clock.now(), latest ? Date.parse(latest.createdAt) : 0));
   const held = await heldHeads(deps.store, from);
   const cap = deps.maxHeads * deps.maxCheckpointsPerRun;
-  const { heads, complete } = await collectHeads(deps.history, { from, to: now }, held, cap);
+  const key = await deps.subjectKey.key();
+  const { heads, complete } = await collectHeads(deps.history, key, { from, to: now }, held, cap);
   // Nothing changed. Before the first collection completed, its end is written all the same.
   if (heads.length === 0 && covered !== null) return { created: [], complete: true, latest };
 
-  const sorted = [...heads].sort((a, b) => (a.userId < b.userId ? -1 : 1));
+  const sorted = [...heads].sort((a, b) => (a.subjectRef < b.subjectRef ? -1 : 1));
   const created: Checkpoint[] = [];
   let previous = latest;
   // At least one checkpoint: the first of all may hold no head.
@@ -156,7 +170,7 @@ const attempt = async (deps: CheckpointJobDeps): Promise<CheckpointRun> => {
     });
     const signature = await deps.signer.sign(signedBytes(checkpoint));
     await inBatches(checkpoint.heads, NOTE_CONCURRENCY, (head) =>
-      deps.store.markUser(head.userId, checkpoint.checkpointId),
+      deps.store.markUser(head.subjectRef, checkpoint.checkpointId),
     );
     const outcome = await deps.store.put(
       checkpoint.checkpointId,

@@ -1,15 +1,19 @@
 // Offline verify: what an external auditor runs with nothing of ours running (docs/AUDIT.md). From
 // files only: the public key, the checkpoints (a copy of the bucket) and one user's records.
 //
-// Input: the key, every stored checkpoint at hand (any order), the user's records (any order).
+// Input: the key, every stored checkpoint at hand (any order), the user's records (any order), and
+// the user's subjectRef when the auditor has it (verify's and the export's answers carry it).
 // Output: the report. Steps:
 //   1. every checkpoint on its own: heads sorted, tree size, root, signature;
 //   2. the checkpoints as a chain: consecutive ids, each naming the previous one's hash, the
 //      first of all (id 1) naming 64 zeros; a gap, a fork (two different checkpoints with one id)
 //      or a bad link is a break of the evidence;
 //   3. the records as a hash chain (chain.ts), from seq 1;
-//   4. the newest checkpoint holding the user: its head must be a record of the walk, with that
-//      hash. Records after it are not yet checkpointed (no break).
+//   4. the user's heads: by its subjectRef when given; else by a head whose (lastSeq, lastHash) is
+//      a walked record's, whose subjectRef then names the user (`located: "hash"`: weaker, a
+//      history rewritten wholly matches no head and looks never checkpointed);
+//   5. the newest checkpoint holding the subjectRef: its head must be a record of the walk, with
+//      that hash. Records after it are not yet checkpointed (no break).
 // What it cannot see without the owner item: newest records deleted after the newest checkpoint
 // that holds the user (the route checks those against the owner item).
 import { ChainWalker } from '../chain';
@@ -36,10 +40,24 @@ export interface OfflineInput {
   records: readonly HandoverRecord[];
   /** The user; by default the records' (all of them must be that user's). */
   userId?: string;
+  /** The user's subjectRef (verify's or the export's): finds its heads by name. */
+  subjectRef?: string;
 }
+
+/** Why a head found by seq and hash proves less than one found by subjectRef (the report says it). */
+export const LOCATED_BY_HASH_WARNING =
+  "no subjectRef given: the user's head was located by matching a record's seq and hash, so a " +
+  'history rewritten as a whole matches no head and reads as not checkpointed instead of broken; ' +
+  "give the user's subjectRef (verify's or the export's) for the full check";
 
 export interface OfflineReport {
   userId: string;
+  /** The user's name in the checkpoints: given, or read off the head found by hash (else null). */
+  subjectRef: string | null;
+  /** How the user's heads were found: by the given subjectRef, or by a record's seq and hash. */
+  located: 'subjectRef' | 'hash';
+  /** With `located: "hash"`: why that is weaker. */
+  warning?: string;
   ok: boolean;
   /** Records found sound: all of them when ok; those before firstBroken if not. */
   count: number;
@@ -110,10 +128,19 @@ export function verifyOffline(input: OfflineInput): OfflineReport {
   const walk = walker.report();
   const sound = records.slice(0, walked);
 
-  // Step 4: newest first; the chain was checked over the whole set, so each is taken as it is.
+  // Step 4: the subjectRef, given or read off the newest head that is one of the walked records.
+  let subjectRef = input.subjectRef ?? null;
+  if (subjectRef === null) {
+    const hashAt = new Map(sound.map((r) => [r.seq, r.hash]));
+    for (let i = sorted.length - 1; i >= 0 && subjectRef === null; i--) {
+      const head = sorted[i]!.checkpoint.heads.find((h) => hashAt.get(h.lastSeq) === h.lastHash);
+      subjectRef = head?.subjectRef ?? null;
+    }
+  }
+  // Step 5: newest first; the chain was checked over the whole set, so each is taken as it is.
   let found: ReturnType<typeof coverageIn> = null;
-  for (let i = sorted.length - 1; i >= 0 && !found; i--) {
-    found = coverageIn(sorted[i]!, userId, input.publicKeyPem, 'first');
+  for (let i = sorted.length - 1; i >= 0 && !found && subjectRef !== null; i--) {
+    found = coverageIn(sorted[i]!, subjectRef, input.publicKeyPem, 'first');
   }
   const userCheckpoint = found ?? { status: 'none' as const };
   const headSeq = userCheckpoint.status === 'none' ? null : (userCheckpoint.head?.lastSeq ?? null);
@@ -142,8 +169,12 @@ export function verifyOffline(input: OfflineInput): OfflineReport {
   }
   const firstBroken = candidates.sort((a, b) => a.seq - b.seq)[0];
   const coverage = coverageOf(userCheckpoint, walk.count, atHead);
+  const byHash = input.subjectRef === undefined;
   return {
     userId,
+    subjectRef,
+    located: byHash ? 'hash' : 'subjectRef',
+    ...(byHash ? { warning: LOCATED_BY_HASH_WARNING } : {}),
     ok: firstBroken === undefined,
     count: firstBroken ? firstBroken.seq - 1 : walk.count,
     lastSeq: records.at(-1)?.seq ?? 0,

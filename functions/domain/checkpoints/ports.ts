@@ -29,14 +29,18 @@ export interface CheckpointStore {
   latest(): Promise<StoredCheckpoint | null>;
   /**
    * Notes, written once and before the checkpoint itself, that `checkpointId` holds a head of the
-   * user: verify finds a user's newest checkpoint from these without reading the others.
+   * user named by `subjectRef` (never a user id): verify finds a user's newest checkpoint from
+   * these without reading the others.
    */
-  markUser(userId: string, checkpointId: string): Promise<void>;
+  markUser(subjectRef: string, checkpointId: string): Promise<void>;
   /**
-   * The ids noted for a user, newest first. A note may name a checkpoint that is absent or lacks
-   * the user (its writer lost the place to another run): readers check.
+   * The ids noted for a subjectRef, newest first. A note may name a checkpoint that is absent or
+   * lacks the user (its writer lost the place to another run): readers check.
    */
-  listForUser(userId: string, options: { limit: number; cursor?: string }): Promise<Page<string>>;
+  listForUser(
+    subjectRef: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<string>>;
 }
 
 export interface CheckpointPorts {

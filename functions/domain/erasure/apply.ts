@@ -13,30 +13,46 @@
 //   item; the fence goes last.
 // - done: the register item keeps `subjectRef` (HMAC of the user id under the erasure key) and
 //   drops the user id; a lookup item by subjectRef lists the subject's erasures.
-import { GENESIS_HASH } from '../chain';
+import { chainedViewOf, GENESIS_HASH, reasonCodeOf } from '../chain';
 import type { HandoverRecord, OwnerItem } from '../types';
 import { bodyHoldsMetadata, bodyWithoutMetadata, holdsMetadata, outboxIdsOf } from './gather';
 import { userNotifications, userRecords } from './gather';
 import { subjectRefOf } from './subject';
 import type { EraserDeps, ErasedRecord, ErasureItem, Tombstone } from './types';
 
-/** A reason that is a code (`user_requested_human`), kept after a full erasure; text is not. */
-const REASON_CODE = /^[a-z][a-z0-9_.-]{0,63}$/;
-
-export const erasedRecordOf = (record: HandoverRecord, erasureId: string): ErasedRecord => ({
-  erasureId,
-  seq: record.seq,
-  prevHash: record.prevHash,
-  hash: record.hash,
-  handoverId: record.handoverId,
-  createdAt: record.createdAt,
-  fromOwner: record.fromOwner,
-  toOwner: record.toOwner,
-  reason: record.reason !== null && REASON_CODE.test(record.reason) ? record.reason : null,
-  source: record.source,
-  status: record.status,
-  requestedBy: record.requestedBy,
-});
+/**
+ * What a full erasure keeps of a record: a v3 record's whole chained view (its hash can be computed
+ * again), a v1 or v2 record's links and plain fields only (its hash covered the user id). A reason
+ * is kept when it is a code; free text is not. A v3 record that lost its subject salt keeps no
+ * subject digest: the erased chain then reports it (`hash_mismatch`) instead of stopping the eraser.
+ */
+export const erasedRecordOf = (record: HandoverRecord, erasureId: string): ErasedRecord => {
+  const view = record.chain === 3 ? chainedViewOf(record) : null;
+  return {
+    erasureId,
+    seq: record.seq,
+    prevHash: record.prevHash,
+    hash: record.hash,
+    handoverId: record.handoverId,
+    createdAt: record.createdAt,
+    fromOwner: record.fromOwner,
+    toOwner: record.toOwner,
+    reason: reasonCodeOf(record.reason),
+    source: record.source,
+    status: record.status,
+    requestedBy: record.requestedBy,
+    ...(record.chain !== undefined ? { chain: record.chain } : {}),
+    ...(view
+      ? {
+          parley: view.parley,
+          ...(view.kind !== undefined ? { kind: view.kind } : {}),
+          ...(view.offer !== undefined ? { offer: view.offer } : {}),
+          metadataDigest: view.metadataDigest,
+          subjectDigest: view.subjectDigest,
+        }
+      : {}),
+  };
+};
 
 /** Why a step stopped short: the run ends and the next one resumes. */
 export type Stop =

@@ -1,20 +1,25 @@
-// The signed checkpoints seen from an erasure (checkpoints/ is the checkpoint job's room):
-// - while the user id is still known, the eraser notes in the tombstone the newest checkpoint that
-//   held the user's head (checkpoints/coverage.ts finds it);
-// - afterwards, without the user id, the erased chain is compared with that checkpoint by seq and
-//   hash: the checkpoint must verify on its own (signature, heads, tree), hold a head with exactly
-//   that seq and hash, and the erased record at that seq must carry that hash. A record hash is
-//   sha256 over fields that include the user id, so a head cannot match another user's by chance.
+// The signed checkpoints seen from an erasure (checkpoints/ is the checkpoint job's room). Heads
+// and notes name a user by subjectRef, the name a tombstone gives its subject (subject.ts), so:
+// - while the user id is still known, the eraser notes in the tombstone the newest checkpoint
+//   holding the user's head, found by the user's subjectRef (checkpoints/coverage.ts);
+// - afterwards, without the user id, the erased chain is compared with that checkpoint: it must
+//   verify on its own (signature, heads, tree), hold a head under the tombstone's subjectRef with
+//   exactly the seq and hash the tombstone names, and the erased record at that seq must carry
+//   that hash.
 import { findUserCheckpoint } from '../checkpoints/coverage';
 import { checkpointFault } from '../checkpoints/document';
 import type { CheckpointPorts } from '../checkpoints/ports';
+import { type SubjectKeySource, subjectRefOf } from './subject';
 import type { ErasedCheckpointChecker } from './verify-erased';
 
-/** The tombstone's note: the user's newest checkpoint, or null (none, or one that fails). */
+/**
+ * The tombstone's note: the newest checkpoint holding the user, by its subjectRef under `key`, or
+ * null (none, or one that fails).
+ */
 export const checkpointOfUser =
-  (ports: CheckpointPorts) =>
+  (ports: CheckpointPorts, key: SubjectKeySource) =>
   async (userId: string): Promise<{ checkpointId: string; seq: number; hash: string } | null> => {
-    const found = await findUserCheckpoint(userId, ports);
+    const found = await findUserCheckpoint(subjectRefOf(await key.key(), userId), ports);
     return found.status === 'found'
       ? {
           checkpointId: found.checkpoint.checkpointId,
@@ -24,7 +29,7 @@ export const checkpointOfUser =
       : null;
   };
 
-/** Compares an erased chain with the checkpoint its tombstone names. */
+/** Compares an erased chain with the checkpoint its tombstone names (no key needed). */
 export const erasedCheckpointChecker =
   (ports: CheckpointPorts): ErasedCheckpointChecker =>
   async (tombstone, records) => {
@@ -40,10 +45,11 @@ export const erasedCheckpointChecker =
     if (!stored) return { status: 'broken', ...base, fault: 'checkpoint_missing' };
     const fault = checkpointFault(stored, await ports.signer.publicKeyPem());
     if (fault) return { status: 'broken', ...base, fault };
-    const head = stored.checkpoint.heads.find(
-      (h) => h.lastSeq === named.seq && h.lastHash === named.hash,
-    );
+    const head = stored.checkpoint.heads.find((h) => h.subjectRef === tombstone.subjectRef);
     if (!head) return { status: 'broken', ...base, fault: 'head_missing' };
+    if (head.lastSeq !== named.seq || head.lastHash !== named.hash) {
+      return { status: 'broken', ...base, fault: 'head_mismatch' };
+    }
     const record = records.find((r) => r.seq === named.seq);
     if (record?.hash !== named.hash) return { status: 'broken', ...base, fault: 'record_mismatch' };
     return { status: 'verified', ...base };

@@ -1,8 +1,9 @@
 // GET /users/{userId}/export (operators): what this service holds about a user, for an access
-// request. Served by the eraser, the one function that holds the erasure key: after an erasure
-// only the key finds the subject's tombstones. Found without a scan: the owner item (with its lease
-// and live offer), every record with its metadata (offer records among them), the records' outbox
-// items (ids derived from the records), the subject's erasures and tombstones. Found by a bounded
+// request. Served by the eraser, which holds the subject key: after an erasure only the key finds
+// the subject's tombstones, and the export names the user's subjectRef for an offline auditor.
+// Found without a scan: the owner item (with its lease and live offer), every record with its
+// metadata (offer records among them), the records' outbox items (ids derived from the records),
+// the subject's erasures and tombstones. Found by a bounded
 // scan of the state table (no index holds them by user): the stored deliveries, idempotency items,
 // metrics notes and any other outbox item (a warning of an earlier lease); the scan's
 // `complete: false` and cursor say where a further call goes on.
@@ -24,6 +25,11 @@ export const EXPORT_SCAN_ITEMS = 20_000;
 
 export interface UserExport {
   userId: string;
+  /**
+   * The user's name in the signed checkpoints and in tombstones (subject.ts): what finds its heads
+   * in a copy of the checkpoint bucket (`verify --offline` reads it from this file).
+   */
+  subjectRef: string;
   exportedAt: string;
   owner: OwnerItem | null;
   records: HandoverRecord[];
@@ -83,6 +89,7 @@ export async function exportUser(
   }
   const body: Omit<UserExport, 'manifestSha256'> = {
     userId,
+    subjectRef,
     exportedAt: new Date(deps.clock.now()).toISOString(),
     owner: data.owner,
     records: data.records,

@@ -1,6 +1,7 @@
 // Erasure (DESIGN.md "Erasure and retention"): the shapes of a request, its register item, the
 // tombstone and the erased records, and the port the eraser works through. Types only, so the use
 // cases share them without importing one another.
+import type { ChainedView } from '../chain';
 import type { Clock, HistoryStore, IdGenerator, Log, MetricsSink, StateStore } from '../ports';
 import type { NotificationStore } from '../ports';
 import type { HandoverRecord, NotificationItem, OwnerItem, Page } from '../types';
@@ -64,7 +65,12 @@ export interface ErasureItem {
   version: number;
 }
 
-/** A record after a full erasure, under `pk = ERASED#{erasureId}`: no user, metadata or text. */
+/**
+ * A record after a full erasure, under `pk = ERASED#{erasureId}`: no user id, metadata, free text,
+ * offer id or salt. A v3 record keeps all of its chained view (chain.ts ChainedView, `reason`
+ * standing for `reasonCode`), so its hash can be computed again (verify-erased.ts); a v1 or v2
+ * record keeps the picked fields and its version only, and is checked by its links.
+ */
 export type ErasedRecord = Pick<
   HandoverRecord,
   | 'seq'
@@ -81,7 +87,9 @@ export type ErasedRecord = Pick<
   /** The record's reason when it is a code (`user_requested_human`); null for free text. */
   reason: string | null;
   erasureId: string;
-};
+  /** The record's chain version; absent for v1. */
+  chain?: 2 | 3;
+} & Partial<Pick<ChainedView, 'parley' | 'kind' | 'offer' | 'metadataDigest' | 'subjectDigest'>>;
 
 /** What a full erasure leaves in the history beside the erased records (the same partition). */
 export interface Tombstone {
@@ -180,8 +188,9 @@ export interface ErasureStore {
 }
 
 /**
- * The erasure key (a secret of its own, read only by the eraser; adapters/erasure-key.ts): what
- * names an erased subject, `subjectRef = HMAC-SHA256(key, userId)` (subject.ts).
+ * The erasure key, also called the subject key (a secret of its own; adapters/erasure-key.ts):
+ * what names an erased subject and a checkpoint's user, `subjectRef = HMAC-SHA256(key, userId)`
+ * (subject.ts).
  */
 export interface ErasureKeySource {
   key(): Promise<Uint8Array>;

@@ -1,19 +1,25 @@
-// Verify of a fully erased chain (`GET /erasures/{erasureId}`): the erased records keep seq,
-// prevHash and hash but not the fields their hash covers (the user id, the metadata digest, the
-// Parley outcome), so a hash cannot be recomputed; what is checked is what remains provable:
+// Verify of a fully erased chain (`GET /erasures/{erasureId}`). An erased v3 record keeps every
+// field its hash covers (chain.ts ChainedView) but no user id, free text, offer id or salt, so:
 // - links: seqs contiguous from the tombstone's firstSeq, the first one chained to the genesis
 //   hash (firstSeq 1), each prevHash the hash of the record before;
+// - hashes: each v3 record's hash computed again from what it keeps (`hash_mismatch`), so a kept
+//   field changed afterwards breaks at its own seq. A v1 or v2 record's hash covered the user id
+//   and cannot be computed again: it is checked by its links alone (`recomputed` counts the
+//   others). Versions never go back along a chain: a record labelled older than one before it is
+//   refused, or relabelling a v3 record would spare it the hashing;
 // - the tombstone: count, firstSeq, lastSeq and lastHash those of the records;
 // - the signed checkpoint the tombstone names (when the user had one): it verifies (signature,
 //   tree), it holds a head at that seq with that hash, and the erased record at that seq has it.
-//   The checkpoint holds the user's id; the comparison is by seq and hash (checkpoint.ts).
-import { GENESIS_HASH } from '../chain';
+//   The comparison is by seq and hash (checkpoint.ts).
+import { GENESIS_HASH, hashChainedView } from '../chain';
 import type { ErasedRecord, Tombstone } from './types';
 
 export type ErasedChainProblem =
   | 'tombstone_missing'
   | 'seq_gap'
   | 'prev_hash_mismatch'
+  /** A v3 record whose kept fields do not hash to its hash, or a record whose version went back. */
+  | 'hash_mismatch'
   | 'tombstone_mismatch'
   | 'checkpoint_mismatch';
 
@@ -30,8 +36,10 @@ export interface ErasedCheckpointCheck {
 export interface ErasedChainReport {
   erasureId: string;
   ok: boolean;
-  /** Erased records found linked (all of them when ok). */
+  /** Erased records found sound (all of them when ok). */
   count: number;
+  /** How many of those had their hash computed again (v3); the rest were checked by links. */
+  recomputed: number;
   firstBroken?: { seq: number; problem: ErasedChainProblem };
   checkpoint: ErasedCheckpointCheck;
 }
@@ -42,7 +50,36 @@ export type ErasedCheckpointChecker = (
   records: ErasedRecord[],
 ) => Promise<ErasedCheckpointCheck>;
 
-/** The links and the tombstone, then the checkpoint when a checker is given. */
+const versionOf = (record: ErasedRecord): number => record.chain ?? 1;
+
+/**
+ * An erased v3 record's hash computed from what it keeps; null for a v1 or v2 record, or one that
+ * lacks a field its hash covers.
+ */
+export function erasedHashOf(record: ErasedRecord): string | null {
+  const { parley, metadataDigest, subjectDigest } = record;
+  if (record.chain !== 3 || parley === undefined) return null;
+  if (metadataDigest === undefined || subjectDigest === undefined) return null;
+  return hashChainedView(record.prevHash, {
+    chain: 3,
+    handoverId: record.handoverId,
+    seq: record.seq,
+    fromOwner: record.fromOwner,
+    toOwner: record.toOwner,
+    reasonCode: record.reason,
+    requestedBy: record.requestedBy,
+    source: record.source,
+    status: record.status,
+    parley,
+    createdAt: record.createdAt,
+    ...(record.kind !== undefined ? { kind: record.kind } : {}),
+    ...(record.offer !== undefined ? { offer: record.offer } : {}),
+    metadataDigest,
+    subjectDigest,
+  });
+}
+
+/** The links, hashes and the tombstone, then the checkpoint when a checker is given. */
 export async function verifyErasedChain(
   erasureId: string,
   erased: { tombstone: Tombstone | null; records: ErasedRecord[] },
@@ -55,11 +92,14 @@ export async function verifyErasedChain(
       erasureId,
       ok: false,
       count: 0,
+      recomputed: 0,
       firstBroken: { seq: 0, problem: 'tombstone_missing' },
       checkpoint: none,
     };
   }
   let count = 0;
+  let recomputed = 0;
+  let newestVersion = 1;
   let broken: ErasedChainReport['firstBroken'];
   let prev = tombstone.firstSeq === 1 ? GENESIS_HASH : (records[0]?.prevHash ?? GENESIS_HASH);
   for (const record of records) {
@@ -71,6 +111,20 @@ export async function verifyErasedChain(
     if (record.prevHash !== prev) {
       broken = { seq: record.seq, problem: 'prev_hash_mismatch' };
       break;
+    }
+    const version = versionOf(record);
+    const known = version === 1 || version === 2 || version === 3;
+    if (!known || version < newestVersion) {
+      broken = { seq: record.seq, problem: 'hash_mismatch' };
+      break;
+    }
+    newestVersion = version;
+    if (version === 3) {
+      if (erasedHashOf(record) !== record.hash) {
+        broken = { seq: record.seq, problem: 'hash_mismatch' };
+        break;
+      }
+      recomputed++;
     }
     prev = record.hash;
     count++;
@@ -103,6 +157,7 @@ export async function verifyErasedChain(
     erasureId,
     ok: broken === undefined,
     count,
+    recomputed,
     ...(broken ? { firstBroken: broken } : {}),
     checkpoint,
   };

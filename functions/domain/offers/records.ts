@@ -161,8 +161,11 @@ export async function supersedeAfterHandover(
       },
     ],
     Date.parse(record.createdAt),
-    // Its metadata is null: a salt derived from the handover keeps the record the very same.
-    saltFrom(`${record.hash}#superseded`),
+    // Derived salts keep the record the very same from every writer. Its metadata is null, so the
+    // metadata salt may come from the handover's hash; the subject salt comes from the handover's
+    // subject salt, which a full erasure removes with it (the kept hash would let a guessed user
+    // id be tested). A v2 handover has none: its hash then, as before v3.
+    saltFrom(`${record.hash}#superseded`, `${record.subjectSalt ?? record.hash}#superseded`),
   );
   return [await appendOnce(finalizeRecord(draft!, 'completed', null), deps)];
 }

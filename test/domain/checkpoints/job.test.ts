@@ -10,7 +10,7 @@ import {
 } from '../../../functions/domain/checkpoints/document';
 import { makeCheckpoints } from '../../../functions/domain/checkpoints/job';
 import { CheckpointConflictError } from '../../../functions/domain/errors';
-import { checkpointWorld, FIXED_PUBLIC_KEY, historyOf } from './world';
+import { checkpointWorld, FIXED_PUBLIC_KEY, historyOf, refOf } from './world';
 
 type World = ReturnType<typeof checkpointWorld>;
 
@@ -36,9 +36,18 @@ const chainOf = async (w: World): Promise<Checkpoint[]> => {
   return chain;
 };
 
-/** `userId@seq` of every head, checkpoint by checkpoint. */
+/** The users of these tests by subjectRef: a head names its user so. */
+const USERS = ['u-a', 'u-b', 'u1', 'u2', 'u3', 'u4', 'u5'];
+const userOf = (subjectRef: string) => USERS.find((u) => refOf(u) === subjectRef) ?? subjectRef;
+
+/** `userId@seq` of every head, checkpoint by checkpoint, in the checkpoint's (subjectRef) order. */
 const headsOf = (chain: Checkpoint[]) =>
-  chain.map((c) => c.heads.map((h) => `${h.userId}@${h.lastSeq}`));
+  chain.map((c) => c.heads.map((h) => `${userOf(h.subjectRef)}@${h.lastSeq}`));
+/**
+ * Heads sort by subjectRef: under the fixed subject key u-a (11…) < u-b (7d…), and u2 (7d…) < u4
+ * (9b…) < u3 (b9…) < u1 (bb…) < u5 (d7…).
+ */
+const IN_REF_ORDER = ['u2@1', 'u4@1', 'u3@1', 'u1@1', 'u5@1'];
 
 const run = (w: World) => makeCheckpoints(w.deps, { by: 'test' });
 
@@ -64,7 +73,11 @@ describe('the checkpoint job', () => {
     const result = await run(w);
     const chain = await chainOf(w);
     expect(headsOf(chain)).toEqual([['u-a@2', 'u-b@3']]);
-    expect(chain[0]!.heads[1]!.lastHash).toBe(w.history.userRecords('u-b')[2]!.hash);
+    expect(chain[0]!.heads[1]).toEqual({
+      subjectRef: refOf('u-b'),
+      lastSeq: 3,
+      lastHash: w.history.userRecords('u-b')[2]!.hash,
+    });
     expect(chain[0]).toMatchObject({
       checkpointId: '000000000001',
       createdAt: '2026-03-10T12:30:00.000Z',
@@ -72,8 +85,12 @@ describe('the checkpoint job', () => {
       treeSize: 2,
     });
     expect(result.created.map((c) => c.checkpointId)).toEqual(['000000000001']);
-    expect((await w.store.listForUser('u-a', { limit: 10 })).items).toEqual(['000000000001']);
-    expect((await w.store.listForUser('nobody', { limit: 10 })).items).toEqual([]);
+    expect((await w.store.listForUser(refOf('u-a'), { limit: 10 })).items).toEqual([
+      '000000000001',
+    ]);
+    expect((await w.store.listForUser(refOf('nobody'), { limit: 10 })).items).toEqual([]);
+    // The notes are named by subjectRef, never by the user id.
+    expect((await w.store.listForUser('u-a', { limit: 10 })).items).toEqual([]);
     expect(w.metrics.total('CheckpointWritten')).toBe(1);
     expect(w.log.lines.find((l) => l.message === 'checkpoint run')?.attributes).toEqual({
       by: 'test',
@@ -107,7 +124,7 @@ describe('the checkpoint job', () => {
     for (const u of ['u1', 'u2', 'u3', 'u4', 'u5']) await w.add(historyOf(u, 1));
     const result = await run(w);
     const chain = await chainOf(w);
-    expect(headsOf(chain)).toEqual([['u1@1', 'u2@1'], ['u3@1', 'u4@1'], ['u5@1']]);
+    expect(headsOf(chain)).toEqual([IN_REF_ORDER.slice(0, 2), IN_REF_ORDER.slice(2, 4), ['u5@1']]);
     expect(chain.map((c) => c.coveredUntil)).toEqual([null, null, '2026-03-10T12:30:00.000Z']);
     expect(result.complete).toBe(true);
   });
@@ -146,11 +163,11 @@ describe('the checkpoint job', () => {
     };
     await expect(run(w)).rejects.toThrow('the container died');
     w.deps.store = w.store;
-    expect(headsOf(await chainOf(w))).toEqual([['u1@1', 'u2@1']]);
+    expect(headsOf(await chainOf(w))).toEqual([IN_REF_ORDER.slice(0, 2)]);
     w.clock.advance(60_000);
     await run(w);
     const chain = await chainOf(w);
-    expect(headsOf(chain)).toEqual([['u1@1', 'u2@1'], ['u3@1', 'u4@1'], ['u5@1']]);
+    expect(headsOf(chain)).toEqual([IN_REF_ORDER.slice(0, 2), IN_REF_ORDER.slice(2, 4), ['u5@1']]);
     expect(chain.at(-1)!.coveredUntil).toBe('2026-03-10T12:31:00.000Z');
   });
 

@@ -1,14 +1,20 @@
 // The offline verdict on its own (the CLI's tests run it from real files): the chain of the
 // checkpoints at hand (a gap, a fork, a first one that names a predecessor) and the records
-// against the newest checkpoint holding their user, on the job's own output.
+// against the newest checkpoint holding their user, on the job's own output; the user's heads found
+// by its subjectRef when the auditor has it, else by a record's seq and hash (weaker, and said).
 import { makeCheckpoints } from '../../../functions/domain/checkpoints/job';
 import {
   buildCheckpoint,
   type StoredCheckpoint,
   signedBytes,
 } from '../../../functions/domain/checkpoints/document';
-import { verifyOffline } from '../../../functions/domain/checkpoints/offline';
-import { checkpointWorld, FIXED_PUBLIC_KEY, fixedSigner, historyOf } from './world';
+import { hashRecord } from '../../../functions/domain/chain';
+import {
+  LOCATED_BY_HASH_WARNING,
+  verifyOffline,
+} from '../../../functions/domain/checkpoints/offline';
+import type { HandoverRecord } from '../../../functions/domain/types';
+import { checkpointWorld, FIXED_PUBLIC_KEY, fixedSigner, historyOf, refOf } from './world';
 
 /** Three checkpoints: u-a (2 records) in the first, u-b in the second, u-a (3) in the third. */
 const threeCheckpoints = async () => {
@@ -35,9 +41,12 @@ describe('the offline verify', () => {
       publicKeyPem: FIXED_PUBLIC_KEY,
       checkpoints: [stored[2]!, stored[0]!, stored[1]!],
       records: w.history.userRecords('u-a').reverse(),
+      subjectRef: refOf('u-a'),
     });
     expect(report).toMatchObject({
       userId: 'u-a',
+      subjectRef: refOf('u-a'),
+      located: 'subjectRef',
       ok: true,
       count: 3,
       lastSeq: 3,
@@ -45,6 +54,7 @@ describe('the offline verify', () => {
       checkpoint: { status: 'verified', checkpointId: '000000000003', seq: 3 },
     });
     expect(report.chain.fault).toBeUndefined();
+    expect(report.warning).toBeUndefined();
   });
 
   it('fails a set with a checkpoint missing in the middle, even for a user of the others', async () => {
@@ -76,7 +86,7 @@ describe('the offline verify', () => {
       previous: stored[0]!.checkpoint,
       createdAt: stored[1]!.checkpoint.createdAt,
       coveredUntil: stored[1]!.checkpoint.coveredUntil,
-      heads: [{ userId: 'u-z', lastSeq: 1, lastHash: 'f'.repeat(64) }],
+      heads: [{ subjectRef: refOf('u-z'), lastSeq: 1, lastHash: 'f'.repeat(64) }],
     });
     const fork = {
       checkpoint: other,
@@ -121,5 +131,68 @@ describe('the offline verify', () => {
       count: 0,
       firstBroken: { seq: 1, problem: 'hash_mismatch' },
     });
+  });
+
+  it("without a subjectRef, finds the user's head by a record's seq and hash, reads the ref off it, and says why that is weaker", async () => {
+    const { w, stored } = await threeCheckpoints();
+    const report = verifyOffline({
+      publicKeyPem: FIXED_PUBLIC_KEY,
+      checkpoints: stored,
+      records: w.history.userRecords('u-a'),
+    });
+    expect(report).toMatchObject({
+      ok: true,
+      subjectRef: refOf('u-a'),
+      located: 'hash',
+      warning: LOCATED_BY_HASH_WARNING,
+      checkpoint: { status: 'verified', checkpointId: '000000000003', seq: 3 },
+    });
+    expect(report.warning).toContain('reads as not checkpointed instead of broken');
+  });
+
+  it('fails a history rewritten as a whole below the checkpoint given the subjectRef; by hash it only looks not checkpointed', async () => {
+    const { w, stored } = await threeCheckpoints();
+    let prevHash = '0'.repeat(64);
+    const rewritten = w.history.userRecords('u-a').map((r): HandoverRecord => {
+      const changed = { ...r, reason: 'nothing_to_see', prevHash };
+      const record = { ...changed, hash: hashRecord(changed) };
+      prevHash = record.hash;
+      return record;
+    });
+    const input = { publicKeyPem: FIXED_PUBLIC_KEY, checkpoints: stored, records: rewritten };
+    expect(verifyOffline({ ...input, subjectRef: refOf('u-a') })).toMatchObject({
+      ok: false,
+      located: 'subjectRef',
+      firstBroken: { seq: 3, problem: 'checkpoint_mismatch' },
+      checkpoint: { status: 'broken', checkpointId: '000000000003', seq: 3 },
+    });
+    expect(verifyOffline(input)).toMatchObject({
+      ok: true,
+      located: 'hash',
+      subjectRef: null,
+      warning: LOCATED_BY_HASH_WARNING,
+      checkpoint: { status: 'none', notYetCheckpointed: 3 },
+    });
+  });
+
+  it('fails the newest records cut from the file, with the subjectRef and by an older head found by hash', async () => {
+    const { w, stored } = await threeCheckpoints();
+    const cut = w.history.userRecords('u-a').filter((r) => r.seq <= 2);
+    for (const subjectRef of [refOf('u-a'), undefined]) {
+      expect(
+        verifyOffline({
+          publicKeyPem: FIXED_PUBLIC_KEY,
+          checkpoints: stored,
+          records: cut,
+          ...(subjectRef ? { subjectRef } : {}),
+        }),
+      ).toMatchObject({
+        ok: false,
+        count: 2,
+        subjectRef: refOf('u-a'),
+        firstBroken: { seq: 3, problem: 'checkpoint_record_missing' },
+        checkpoint: { status: 'broken', checkpointId: '000000000003', seq: 3 },
+      });
+    }
   });
 });

@@ -1,14 +1,15 @@
 // Verify against the signed checkpoints, on fakes: what the owner item cannot catch (a history and
 // owner item rewritten together, the newest records and the head deleted together) the newest
-// checkpoint holding the user does; records after it are "not yet checkpointed", no break.
+// checkpoint holding the user does; records after it are "not yet checkpointed", no break. The
+// user's heads and notes are found by its subjectRef under the subject key, which the report shows.
 import { generateKeyPairSync } from 'node:crypto';
 import { createCheckpointStore } from '../../../functions/adapters/checkpoint-objects';
 import { checkpointKey } from '../../../functions/contracts/checkpoints';
 import { hashRecord } from '../../../functions/domain/chain';
 import { makeCheckpoints } from '../../../functions/domain/checkpoints/job';
 import type { HandoverRecord } from '../../../functions/domain/types';
-import { verifyUser } from '../../../functions/domain/verify';
-import { checkpointWorld, historyOf, ownerItemFor } from './world';
+import { SubjectKeyMissingError, verifyUser } from '../../../functions/domain/verify';
+import { checkpointWorld, historyOf, ownerItemFor, refOf, subjectKey } from './world';
 
 type World = ReturnType<typeof checkpointWorld>;
 
@@ -17,6 +18,7 @@ const verifyDeps = (w: World, withCheckpoints = true) => ({
   state: w.state,
   log: w.log,
   checkpoints: withCheckpoints ? { store: w.store, signer: w.signer } : null,
+  subjectKey,
 });
 
 /** A world with u-a's 3 records and u-b's 1 in the first checkpoint. */
@@ -47,7 +49,7 @@ describe('verify against the signed checkpoints', () => {
   it("reports the user's records verified against the newest checkpoint holding them", async () => {
     const w = await checkpointed();
     const report = await verifyUser('u-a', verifyDeps(w));
-    expect(report).toMatchObject({ ok: true, count: 3, lastSeq: 3 });
+    expect(report).toMatchObject({ ok: true, count: 3, lastSeq: 3, subjectRef: refOf('u-a') });
     expect(report.checkpoint).toEqual({
       status: 'verified',
       checkpointId: '000000000001',
@@ -168,12 +170,31 @@ describe('verify against the signed checkpoints', () => {
   it('skips a note naming a checkpoint that does not hold the user (a run that lost its place)', async () => {
     const w = await checkpointed();
     // One past the newest (a run that died before its put), one whose place another run took.
-    await w.store.markUser('u-a', '000000000002');
+    await w.store.markUser(refOf('u-a'), '000000000002');
     await w.add(historyOf('u-c', 1, { startMs: w.clock.now() }));
     w.clock.advance(60_000);
     await makeCheckpoints(w.deps, { by: 'test' });
-    await w.store.markUser('u-a', '000000000003');
+    await w.store.markUser(refOf('u-a'), '000000000003');
     const report = await verifyUser('u-a', verifyDeps(w));
     expect(report.checkpoint).toMatchObject({ status: 'verified', checkpointId: '000000000001' });
+  });
+
+  it('finds the user under another subject key nowhere: its heads are named by the key', async () => {
+    const w = await checkpointed();
+    const report = await verifyUser('u-a', {
+      ...verifyDeps(w),
+      subjectKey: { key: async () => Buffer.alloc(32, 8) },
+    });
+    expect(report.subjectRef).not.toBe(refOf('u-a'));
+    expect(report.checkpoint).toMatchObject({ status: 'none', notYetCheckpointed: 3 });
+  });
+
+  it('says without checkpoints nothing of a subjectRef, and refuses checkpoints without the key', async () => {
+    const w = await checkpointed();
+    const bare = await verifyUser('u-a', verifyDeps(w, false));
+    expect(bare.subjectRef).toBeUndefined();
+    expect(bare.checkpoint).toBeUndefined();
+    const { subjectKey: _k, ...keyless } = verifyDeps(w);
+    await expect(verifyUser('u-a', keyless)).rejects.toThrow(SubjectKeyMissingError);
   });
 });

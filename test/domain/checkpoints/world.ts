@@ -1,6 +1,7 @@
-// What the checkpoint tests share: a fixed key (the format vectors and a signer), the checkpoint
-// store over an in-memory bucket (the same store code the S3 and directory buckets run), and
-// users' histories built with the real chain (finalizeRecord), in the fake history and state.
+// What the checkpoint tests share: a fixed key (the format vectors and a signer), a fixed subject
+// key (heads and notes name users by subjectRef), the checkpoint store over an in-memory bucket
+// (the same store code the S3 and directory buckets run), and users' histories built with the real
+// chain (finalizeRecord), in the fake history and state.
 import { createPrivateKey, sign } from 'node:crypto';
 import {
   createCheckpointStore,
@@ -9,6 +10,7 @@ import {
 import { finalizeRecord, GENESIS_HASH, metadataDigest } from '../../../functions/domain/chain';
 import type { CheckpointJobDeps } from '../../../functions/domain/checkpoints/job';
 import type { Signer } from '../../../functions/domain/checkpoints/ports';
+import { subjectRefOf } from '../../../functions/domain/erasure/subject';
 import type { HandoverRecord, OwnerItem } from '../../../functions/domain/types';
 import {
   AGENT,
@@ -32,6 +34,12 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEVDGYzDu+QkhRLN96N0ba2CPquG62
 1h8uvKQrVU0RBRqLWTXP8bvYxfBzorsxT5OM88mzYHg1bF/eNqIqQzL/uA==
 -----END PUBLIC KEY-----
 `;
+
+/** The subject key of these tests (32 bytes of 7): heads and notes name users by HMAC under it. */
+export const SUBJECT_KEY = Buffer.alloc(32, 7);
+export const subjectKey = { key: async () => SUBJECT_KEY };
+/** A user's subjectRef under SUBJECT_KEY. */
+export const refOf = (userId: string): string => subjectRefOf(SUBJECT_KEY, userId);
 
 export const fixedSigner = (): Signer & { signed: number } => {
   const key = createPrivateKey(FIXED_PRIVATE_KEY);
@@ -146,6 +154,7 @@ export const checkpointWorld = (options: { maxHeads?: number; perRun?: number } 
   const metrics = recordingMetrics();
   const deps: CheckpointJobDeps = {
     history,
+    subjectKey,
     store,
     signer,
     clock,

@@ -90,12 +90,16 @@ describe('an outbox body', () => {
 });
 
 describe('an erased record', () => {
-  it('keeps seq, links, ids, time, ends, a reason code, source, status and requester', () => {
+  it('keeps seq, links, ids, time, ends, a reason code, source, status, requester and digests', () => {
     const source = record();
     const erased = erasedRecordOf(source, 'era_1');
 
     expect(erased).toEqual({
       erasureId: 'era_1',
+      chain: 3,
+      parley: null,
+      metadataDigest: source.metadataDigest,
+      subjectDigest: expect.stringMatching(/^[0-9a-f]{64}$/),
       seq: 1,
       prevHash: GENESIS_HASH,
       hash: source.hash,
@@ -159,6 +163,7 @@ describe('verifyErasedChain', () => {
       erasureId: 'era_1',
       ok: true,
       count: 3,
+      recomputed: 3,
       checkpoint: { status: 'none', checkpointId: null, seq: null },
     });
   });
