@@ -2,13 +2,15 @@
 // hottest partition at the target rates with the configured shard count (unsharded for contrast),
 // the shard count it needs and its verdict at the most shards the stage allows; the budget read
 // at K, the shard count a deployment sized for the target sets (the default stays 8); webhooks
-// with the circuit as it writes now and as it wrote before.
+// with the circuit as it writes and reads now and as it did before.
+import { DEFAULT_ADMISSION_CACHE_MS } from '../functions/domain/failover/breaker';
 import { DEFAULT_INDEX_SHARDS, MAX_INDEX_SHARDS } from '../functions/domain/shards';
 import type { MeasuredSizes } from './item-sizes';
 import {
   checkKeyDistribution,
   containersFor,
   type KeyCheckOptions,
+  PARTITION_READ_LIMIT,
   PARTITION_WRITE_LIMIT,
   SCOPES,
   SHARD_CANDIDATES,
@@ -68,6 +70,7 @@ export const measureKeys = (measured: MeasuredSizes, targets: KeyTargets) => {
       perForward: hooksPerForward,
       containers: containersFor(targets.webhooksPerSecond),
       failureRate: FORWARD_FAILURE_RATE,
+      admissionCacheMs: DEFAULT_ADMISSION_CACHE_MS,
     },
   };
 };
@@ -75,8 +78,8 @@ export const measureKeys = (measured: MeasuredSizes, targets: KeyTargets) => {
 export type KeysReport = ReturnType<typeof measureKeys>;
 
 /** The rate at which a partition's load (linear in the rate) reaches the limit. */
-const bindsAt = (rate: number, load: number) =>
-  load > 0 ? (rate * PARTITION_WRITE_LIMIT) / load : Infinity;
+const bindsAt = (rate: number, load: number, limit = PARTITION_WRITE_LIMIT) =>
+  load > 0 ? (rate * limit) / load : Infinity;
 
 const neededText = (n: number | null | undefined) =>
   n === null
@@ -177,6 +180,24 @@ export const keyRows = (r: KeysReport): TableRow[] => {
     result: `circuit writes ${n0(w.atN.circuit.writes)}/s for ${n0(w.atN.circuit.failures)} failed forwards/s; busiest circuit item ${hot ? `${hot.partition.slice(0, 40)} ${units(hot.unitsPerSecond)}` : 'none written'}`,
     budget: `<= ${n0(PARTITION_WRITE_LIMIT)} WCU/s`,
     verdict: verdict(w.atN.within),
+  });
+  // Reads: each container reuses its sight of a closed circuit for admissionCacheMs, so an item
+  // every container forwards to takes about containers x 1000 / admissionCacheMs reads a second.
+  const reads = w.atN.circuit.hottestReads;
+  const readsBefore = w.perForward.circuit.hottestReads;
+  const formula = (w.containers * 1000) / w.admissionCacheMs;
+  rows.push({
+    section: 'keys',
+    check: `${n0(whRate)} webhooks/s, ${n0(w.containers)} processor containers (0.125 s of a container per webhook, assumed), admission read reused ${fmt(w.admissionCacheMs / 1000, 0)} s: busiest circuit item's reads`,
+    subject: reads
+      ? `${reads.partition.slice(0, 40)} ${n0(reads.readsPerSecond)} RCU/s (consistent, 1 unit each)`
+      : 'none read',
+    floor: readsBefore
+      ? `a read per forward (before): ${readsBefore.partition.slice(0, 40)} ${n0(readsBefore.readsPerSecond)} RCU/s`
+      : '-',
+    result: `cache formula ${n0(w.containers)} containers x 1 read per ${fmt(w.admissionCacheMs / 1000, 0)} s = ${n0(formula)}/s (the rest: reads a failure's write needed); binds at ${n0(bindsAt(whRate, reads?.readsPerSecond ?? 0, PARTITION_READ_LIMIT))} webhooks/s`,
+    budget: `<= ${n0(PARTITION_READ_LIMIT)} RCU/s`,
+    verdict: verdict((reads?.readsPerSecond ?? 0) <= PARTITION_READ_LIMIT),
   });
   rows.push({
     section: 'keys',

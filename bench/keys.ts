@@ -25,9 +25,13 @@
 //   circuit breaker (processor/forwards.ts -> failover/breaker.ts recordForward), which writes
 //   the item `CIRCUIT#{serviceId}` only for a failure (with the container's tally of successes),
 //   for a success while the stored window is near the threshold, and on a change of state. The
-//   model runs the breaker's own functions (tally.ts, circuit.ts) over `processorContainers`
-//   containers with forwards failing at `forwardFailureRate` (1% by default: an assumption, not
-//   a measurement), and charges each add or compare-and-set it makes.
+//   model runs the breaker's own functions (tally.ts, circuit.ts, sightings.ts) over
+//   `processorContainers` containers with forwards failing at `forwardFailureRate` (1% by
+//   default: an assumption, not a measurement), and charges each add or compare-and-set it
+//   makes. It also counts the item's consistent reads (1 read unit each: the item is far below
+//   4 KB): a container reads it when its sight is older than `admissionCacheMs` or not closed,
+//   and when a write needs a fresh base, so the busiest item takes about containers x 1000 /
+//   admissionCacheMs reads a second (every container forwards to the bot within a window).
 // How DynamoDB charges an index for a table write (its developer guide, "Provisioned throughput
 // considerations for global secondary indexes"): an item entering an index is one put there, one
 // leaving it one delete, an indexed key that changes a delete on the old entry and a put on the new
@@ -39,6 +43,7 @@
 import { historyIndexKeys } from '../functions/adapters/history-store';
 import { ownerIndexKeys } from '../functions/adapters/owner-index';
 import { historyTable, stateTable } from '../functions/contracts/tables';
+import { DEFAULT_ADMISSION_CACHE_MS } from '../functions/domain/failover/breaker';
 import {
   admit,
   applyCounts,
@@ -47,6 +52,7 @@ import {
   windowCurrent,
 } from '../functions/domain/failover/circuit';
 import { DEFAULT_CIRCUIT } from '../functions/domain/failover/settings';
+import { remember, reusable, type Sightings } from '../functions/domain/failover/sightings';
 import {
   emptyTally,
   type Tally,
@@ -60,6 +66,8 @@ import type { CircuitItem, PendingHandover } from '../functions/domain/types';
 
 /** DynamoDB's write limit of one partition, write units per second. */
 export const PARTITION_WRITE_LIMIT = 1000;
+/** DynamoDB's read limit of one partition, read units per second (a consistent read is 1). */
+export const PARTITION_READ_LIMIT = 3000;
 
 /** Bytes of each item as the code builds it (bench/item-sizes.ts measures them). */
 export interface ItemSizes {
@@ -175,6 +183,11 @@ export interface KeyCheckOptions {
   forwardFailureRate?: number;
   /** Processor containers, each with its own tally. @default containersFor(webhooksPerSecond) */
   processorContainers?: number;
+  /**
+   * How long a container reuses its sight of a closed circuit (0: a read per forward, as before;
+   * 'perForward' writes read on every forward too). @default DEFAULT_ADMISSION_CACHE_MS
+   */
+  admissionCacheMs?: number;
   /** Share of handovers with an Idempotency-Key. @default 1 */
   idempotencyShare?: number;
   /** Share of webhooks forwarded to a downstream (one more delivery write). @default 1 */
@@ -210,8 +223,16 @@ export interface KeyCheckResult {
   totals: { units: number; writes: number; handovers: number; webhooks: number };
   /** Write units per second of each scope, all partitions (DynamoDB's table and index quotas). */
   unitsByScope: Partial<Record<Scope, number>>;
-  /** Forwards that failed and circuit item writes, per second, counted from the model's runs. */
-  circuit: { failures: number; writes: number };
+  /**
+   * Forwards that failed, circuit item writes and reads, per second, counted from the model's
+   * runs; the item read most in the busiest second.
+   */
+  circuit: {
+    failures: number;
+    writes: number;
+    reads: number;
+    hottestReads: { partition: string; readsPerSecond: number } | null;
+  };
 }
 
 interface Entry {
@@ -398,14 +419,19 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     }
   };
 
-  // The circuits: one item per Service, a tally per container and Service, the breaker's own
-  // functions deciding what is written; every add or compare-and-set is one write of the item.
+  // The circuits: one item per Service; per container and Service a tally and a sight (what its
+  // last read or write showed); the breaker's own functions deciding what is read and written.
+  // Every add or compare-and-set is one write of the item, every read one consistent read.
   const circuitItems = new Map<string, CircuitItem | null>();
+  const stored = (owner: string) => circuitItems.get(owner) ?? null;
   const containers = Array.from(
     { length: options.processorContainers ?? containersFor(options.webhooksPerSecond) },
-    () => new Map<string, Tally>(),
+    () => ({ tallies: new Map<string, Tally>(), sightings: new Map() as Sightings }),
   );
-  const circuit = { failures: 0, writes: 0 };
+  const cacheMs = options.admissionCacheMs ?? DEFAULT_ADMISSION_CACHE_MS;
+  const circuit = { failures: 0, writes: 0, reads: 0 };
+  /** Reads per `${second}|${pk}`. */
+  const circuitReads = new Map<string, number>();
   /** While warming up, the circuits run but nothing is charged. */
   let warming = false;
   const circuitWrite = (owner: string) => {
@@ -417,53 +443,102 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     };
     write('state', image, image);
   };
+  /** A consistent read of the stored item, kept as the container's sight. */
+  const circuitRead = (owner: string, sightings: Sightings, nowMs: number) => {
+    const item = stored(owner);
+    remember(sightings, owner, item, nowMs);
+    if (warming) return item;
+    circuit.reads += 1;
+    const key = `${second}|CIRCUIT#${owner}`;
+    circuitReads.set(key, (circuitReads.get(key) ?? 0) + 1);
+    return item;
+  };
+  /** A write that succeeded: stored, and kept as the writing container's sight. */
+  const circuitStore = (owner: string, item: CircuitItem, sightings: Sightings, nowMs: number) => {
+    circuitItems.set(owner, item);
+    remember(sightings, owner, item, nowMs);
+  };
+  const settings = DEFAULT_CIRCUIT;
+  /** breaker.ts writeCounts: an add on a current window, else a compare-and-set on a fresh base. */
+  const writeCounts = (
+    owner: string,
+    counts: { requests: number; failures: number },
+    base: CircuitItem | null,
+    reused: boolean,
+    sightings: Sightings,
+    nowMs: number,
+  ) => {
+    let item = base;
+    const addable = item?.state === 'closed' && windowCurrent(item, settings, nowMs);
+    if (reused && !addable) item = circuitRead(owner, sightings, nowMs);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      if (item && item.state !== 'closed') return;
+      const now = stored(owner);
+      if (item && windowCurrent(item, settings, nowMs)) {
+        circuitWrite(owner); // the add, conditioned on the window and the closed state
+        if (now?.state === 'closed' && now.windowStart === item.windowStart) {
+          const added = {
+            ...now,
+            requests: now.requests + counts.requests,
+            failures: now.failures + counts.failures,
+            version: now.version + 1,
+          };
+          circuitStore(owner, added, sightings, nowMs);
+          const opened = openingOf(added, settings, nowMs);
+          if (opened) {
+            circuitWrite(owner);
+            circuitStore(owner, opened, sightings, nowMs);
+          }
+          return;
+        }
+      } else {
+        const next = applyCounts(item, owner, counts, settings, nowMs).next;
+        if (!next) return;
+        circuitWrite(owner); // the compare-and-set
+        if ((now?.version ?? 0) === (item?.version ?? 0)) {
+          circuitStore(owner, next, sightings, nowMs);
+          return;
+        }
+      }
+      item = circuitRead(owner, sightings, nowMs);
+    }
+  };
   const forwardOutcome = (owner: string, nowMs: number) => {
     const failed = rand() < failureRate;
-    const settings = DEFAULT_CIRCUIT;
-    const read = circuitItems.get(owner) ?? null;
+    const container = containers[Math.floor(rand() * containers.length)]!;
+    const { sightings } = container;
+    if (circuitWrites === 'perForward') {
+      // Before: a read and a compare-and-set on every forward.
+      const read = circuitRead(owner, sightings, nowMs);
+      if (admit(read, settings, nowMs).admission.kind === 'hold') return;
+      if (failed && !warming) circuit.failures += 1;
+      circuitWrite(owner);
+      return;
+    }
+    const kept = reusable(sightings, owner, settings, nowMs, cacheMs);
+    const read = kept ? kept.item : circuitRead(owner, sightings, nowMs);
     const { admission, next } = admit(read, settings, nowMs);
     if (admission.kind === 'hold') return;
     if (failed && !warming) circuit.failures += 1;
-    if (circuitWrites === 'perForward') {
-      circuitWrite(owner);
-      return;
-    }
     if (circuitWrites === 'none') return;
-    let item = read;
     if (admission.kind === 'probe' && next) {
       circuitWrite(owner); // the probe's claim
+      circuitStore(owner, next, sightings, nowMs);
       const after = record(next, owner, failed ? 'failure' : 'success', settings, nowMs, nowMs);
       circuitWrite(owner);
-      circuitItems.set(owner, after.next);
+      if (after.next) circuitStore(owner, after.next, sightings, nowMs);
       return;
     }
-    const tallies = containers[Math.floor(rand() * containers.length)]!;
-    let tally = tallies.get(owner);
+    let tally = container.tallies.get(owner);
     if (!tally) {
       tally = emptyTally();
-      tallies.set(owner, tally);
+      container.tallies.set(owner, tally);
     }
     tallyOutcome(tally, failed, settings, nowMs);
     if (!writeDue(read, failed, settings, nowMs)) return;
     const counts = takeCounts(tally, settings, nowMs);
     if (!counts) return;
-    circuitWrite(owner);
-    if (item && item.state === 'closed' && windowCurrent(item, settings, nowMs)) {
-      item = {
-        ...item,
-        requests: item.requests + counts.requests,
-        failures: item.failures + counts.failures,
-        version: item.version + 1,
-      };
-      const opened = openingOf(item, settings, nowMs);
-      if (opened) {
-        circuitWrite(owner);
-        item = opened;
-      }
-    } else {
-      item = applyCounts(item, owner, counts, settings, nowMs).next ?? item;
-    }
-    circuitItems.set(owner, item);
+    writeCounts(owner, counts, read, kept !== null, sightings, nowMs);
   };
 
   // Parley sends a user's callbacks to the owner's Service, which gets the forward.
@@ -482,10 +557,21 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
 
   const start = Date.parse('2026-06-15T12:00:00.000Z');
   // The processors have run a window before the counted seconds: their tallies and the circuit
-  // items are as a running system's, not all empty at once.
+  // items are as a running system's, not all empty at once. Containers started at different
+  // times: each read every item (none stored yet) at a forward of its own, which succeeded, at
+  // instants spread over a cache period, so their sights do not all expire at once.
   if (circuitWrites === 'tally' && options.webhooksPerSecond > 0) {
     warming = true;
     const warmMs = DEFAULT_CIRCUIT.windowSeconds * 1000;
+    for (const { sightings, tallies } of containers) {
+      for (const owner of [bot, ...desks]) {
+        const at = start - warmMs - Math.floor(rand() * cacheMs);
+        remember(sightings, owner, null, at);
+        const tally = emptyTally();
+        tallyOutcome(tally, false, DEFAULT_CIRCUIT, at);
+        tallies.set(owner, tally);
+      }
+    }
     for (let i = 0; i < (options.webhooksPerSecond * warmMs) / 1000; i += 1) {
       const owner = ownerOf(Math.floor(rand() * options.users));
       forwardOutcome(owner, start - warmMs + Math.floor((i * 1000) / options.webhooksPerSecond));
@@ -524,6 +610,13 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     b.unitsPerSecond > a.unitsPerSecond ? b : a,
   );
   const per = (n: number) => n / options.seconds;
+  let hottestReads: KeyCheckResult['circuit']['hottestReads'] = null;
+  for (const [key, n] of circuitReads) {
+    const partition = key.slice(key.indexOf('|') + 1);
+    if (!hottestReads || n > hottestReads.readsPerSecond) {
+      hottestReads = { partition, readsPerSecond: n };
+    }
+  }
   return {
     shards,
     limit,
@@ -539,7 +632,12 @@ export const checkKeyDistribution = (options: KeyCheckOptions): KeyCheckResult =
     unitsByScope: Object.fromEntries(
       Object.entries(scopeUnits).map(([scope, u]) => [scope, per(u)]),
     ) as Partial<Record<Scope, number>>,
-    circuit: { failures: per(circuit.failures), writes: per(circuit.writes) },
+    circuit: {
+      failures: per(circuit.failures),
+      writes: per(circuit.writes),
+      reads: per(circuit.reads),
+      hottestReads,
+    },
   };
 };
 

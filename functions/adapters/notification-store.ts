@@ -5,13 +5,14 @@
 // the key's absence, later ones on `version`), so the index follows the status.
 // Readers fan out over every shard of a status (all three statuses without one) and merge the
 // shards' pages by ntfSk, newest first for `list`, oldest first for `listPendingBefore`. The index
-// projects what the listing shows, not the body: `list` items carry none, and
-// `listPendingBefore` reads each item again. The
+// projects what the listing shows, not the body: `list` returns summaries of exactly those
+// attributes (NotificationSummary), and `listPendingBefore` reads each item again. The
 // merge is this file's own: the shared one (shard-merge.ts) reads in ascending order only; its
 // cursor encoding and key order are reused.
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { NotificationStore } from '../domain/ports';
+import { NOTIFICATION_LISTED } from '../contracts/tables';
+import type { NotificationStore, NotificationSummary } from '../domain/ports';
 import { allShards, DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
 import type { NotificationItem, NotificationStatus, Page } from '../domain/types';
 import {
@@ -47,6 +48,13 @@ const ADDED = ['pk', 'ntfPk', 'ntfSk'] as const;
 const SORT_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[!-~]{1,128}$/;
 
 const notifyPk = (id: string) => `NOTIFY#${id}`;
+
+/** What the status index projects: every one a summary's field (the build checks it). */
+const LISTED: readonly (keyof NotificationSummary)[] = NOTIFICATION_LISTED;
+
+/** The listed attributes of an index entry: the summary, nothing else the index may hold. */
+const summaryOf = (stored: Record<string, unknown>): NotificationSummary =>
+  Object.fromEntries(LISTED.map((name) => [name, stored[name]])) as unknown as NotificationSummary;
 
 const sortableInstant = (iso: string): string => {
   const ms = Date.parse(iso);
@@ -225,7 +233,7 @@ export const createNotificationStore = ({
     cursor: string | undefined,
     bounds: { before?: string },
     service: string | undefined,
-  ): Promise<Page<NotificationItem>> => {
+  ): Promise<Page<NotificationSummary>> => {
     checkLimit(limit);
     const keys = partitions(statuses);
     let positions: ShardPosition[] = keys.map(() => ({ state: 'start' }));
@@ -248,7 +256,7 @@ export const createNotificationStore = ({
     }
     const more = merged.positions.some((p) => p.state !== 'done');
     return {
-      items: merged.items.map(fromItem),
+      items: merged.items.map(summaryOf),
       ...(more
         ? {
             cursor: encodeCursor({

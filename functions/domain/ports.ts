@@ -214,6 +214,13 @@ export interface CircuitStore {
   ): Promise<CircuitItem | null>;
 }
 
+/**
+ * An outbox item as the listing returns it: what the status index projects (tables.ts
+ * NOTIFICATION_LISTED), never the body (the new owner's metadata) nor the CAS version. Read the
+ * item with `get` to send or change it.
+ */
+export type NotificationSummary = Omit<NotificationItem, 'body' | 'version'>;
+
 /** The outbox: notification items in the state table (functions/adapters/notification-store.ts). */
 export interface NotificationStore {
   /** Writes it unless an item with its id exists; false when one exists (a retry of the writer). */
@@ -227,7 +234,7 @@ export interface NotificationStore {
     status?: NotificationStatus;
     limit: number;
     cursor?: string;
-  }): Promise<Page<NotificationItem>>;
+  }): Promise<Page<NotificationSummary>>;
   /** Pending items written before `before` (ISO), oldest first: what the relay re-queues. */
   listPendingBefore(
     before: string,

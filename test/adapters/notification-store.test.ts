@@ -3,6 +3,7 @@
 // sharded byNotificationStatus keys, kept in step with the status).
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createNotificationStore } from '../../functions/adapters/notification-store';
+import { NOTIFICATION_LISTED } from '../../functions/contracts/tables';
 import { ValidationError } from '../../functions/domain/errors';
 import type { NotificationStore } from '../../functions/domain/ports';
 import { indexKeys, shardOf } from '../../functions/domain/shards';
@@ -48,7 +49,7 @@ const item = (n: number, overrides: Partial<NotificationItem> = {}): Notificatio
 
 /** Every page of a listing, walked with its cursors. */
 const walk = async (
-  next: (cursor?: string) => Promise<{ items: NotificationItem[]; cursor?: string }>,
+  next: (cursor?: string) => Promise<{ items: { id: string }[]; cursor?: string }>,
 ): Promise<{ ids: string[]; pages: number }> => {
   const ids: string[] = [];
   let cursor: string | undefined;
@@ -137,6 +138,20 @@ describe.each(stores)('NotificationStore (%s)', (_name, make) => {
       item(2, { attempts: 1, lastStatus: 503, version: 2 }),
       item(3),
     ]);
+  });
+
+  it('lists summaries: every listed attribute, no body and no version (the index holds neither)', async () => {
+    const sent = item(1, { status: 'sent', sentAt: at(2), version: 2 });
+    await store.put(item(1));
+    await store.compareAndSet(sent, 1);
+
+    const [listed] = (await store.list({ limit: 10 })).items;
+
+    const { body: _body, version: _version, ...summary } = sent;
+    expect(listed).toEqual(summary);
+    expect(Object.keys(listed!).sort()).toEqual([...NOTIFICATION_LISTED].sort());
+    // @ts-expect-error a listed item has no body: read it with get(id)
+    expect(listed!.body).toBeUndefined();
   });
 
   it('refuses a limit out of range and a cursor it did not make, or made for another query', async () => {

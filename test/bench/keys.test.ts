@@ -7,12 +7,14 @@ import {
   type ItemSizes,
   type KeyCheckOptions,
   type KeyFunctions,
+  PARTITION_READ_LIMIT,
   realKeys,
   SHARD_CANDIDATES,
   shardsForTarget,
   shardsNeeded,
   tableProjections,
 } from '../../bench/keys';
+import { DEFAULT_ADMISSION_CACHE_MS } from '../../functions/domain/failover/breaker';
 import { MAX_INDEX_SHARDS } from '../../functions/domain/shards';
 
 const small = 100;
@@ -151,6 +153,43 @@ describe('key distribution check', () => {
       0,
       expect.stringMatching(/^CB#/),
     ]);
+  });
+
+  it('reads a circuit item once per container per admissionCacheMs, where a read per forward was over a partition', () => {
+    const webhooks = { ...target, handoversPerSecond: 0, webhooksPerSecond: 5_000, seconds: 2 };
+    const containers = 625;
+    const before = checkKeyDistribution({
+      ...webhooks,
+      processorContainers: containers,
+      admissionCacheMs: 0,
+    });
+    const now = checkKeyDistribution({ ...webhooks, processorContainers: containers });
+    const shorter = checkKeyDistribution({
+      ...webhooks,
+      processorContainers: containers,
+      admissionCacheMs: 2_500,
+    });
+
+    // Before: every forward read its Service's item, the bot's (70% of the users) over 3,000.
+    expect(before.circuit.reads).toBe(5_000);
+    expect(before.circuit.hottestReads).toMatchObject({
+      partition: 'CIRCUIT#bot00000000000000000',
+    });
+    expect(before.circuit.hottestReads!.readsPerSecond).toBeGreaterThan(PARTITION_READ_LIMIT);
+    // Now: each container reads the bot's item about once per cache period (it forwards to the
+    // bot several times in one); over it only by the reads a failure's write needed (a fresh
+    // base after a window ended), at most one per failure.
+    const perPeriod = (cacheMs: number) => (containers * 1000) / cacheMs;
+    for (const [result, cacheMs] of [
+      [now, DEFAULT_ADMISSION_CACHE_MS],
+      [shorter, 2_500],
+    ] as const) {
+      const hot = result.circuit.hottestReads!;
+      expect(hot.partition).toBe('CIRCUIT#bot00000000000000000');
+      expect(hot.readsPerSecond).toBeGreaterThan(perPeriod(cacheMs) * 0.8);
+      expect(hot.readsPerSecond).toBeLessThanOrEqual(perPeriod(cacheMs) + result.circuit.failures);
+    }
+    expect(now.circuit.reads).toBeLessThan(before.circuit.reads / 4);
   });
 
   it('names the smallest shard count that carries the rate, and it does', () => {

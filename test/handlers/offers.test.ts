@@ -6,7 +6,8 @@ import { makeHandler as audit } from '../../functions/handlers/audit';
 import { makeHandler as handover } from '../../functions/handlers/handover';
 import { makeHandler as offers } from '../../functions/handlers/offers';
 import { makeHandler as sweep } from '../../functions/handlers/sweep';
-import type { HandoverRecord, NotificationItem } from '../../functions/domain/types';
+import type { NotificationSummary } from '../../functions/domain/ports';
+import type { HandoverRecord } from '../../functions/domain/types';
 import type { HttpResult } from '../../functions/platform/handler';
 import { type ApiEventInput, apiEvent } from '../support/events';
 import { manualClock } from '../support/fakes';
@@ -85,7 +86,7 @@ const historyOf = async (userId: string): Promise<HandoverRecord[]> => {
 };
 
 const outboxOf = async (userId: string): Promise<string[]> => {
-  const items: NotificationItem[] = [];
+  const items: NotificationSummary[] = [];
   let cursor: string | undefined;
   do {
     const page = await h.deps.notifications.list({ limit: 100, cursor });

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { standardWebhookSecret } from '../../functions/domain/notify/sign';
-import type { NotificationItem } from '../../functions/domain/types';
+import type { NotificationSummary } from '../../functions/domain/ports';
 import type { SimLogEntry } from '../../local/parley-sim';
 import { parseServicesFile, tokensOf } from '../../local/services-file';
 import {
@@ -162,8 +162,8 @@ describe('notifications on the local stack', () => {
   };
 
   /** Every outbox item, newest first. */
-  const outbox = async (): Promise<NotificationItem[]> => {
-    const items: NotificationItem[] = [];
+  const outbox = async (): Promise<NotificationSummary[]> => {
+    const items: NotificationSummary[] = [];
     let cursor: string | undefined;
     do {
       const page = await stack.deps.notifications.list({ limit: 100, cursor });

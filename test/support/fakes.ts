@@ -685,7 +685,7 @@ export class FakeNotificationStore implements NotificationStoreT {
     status?: NotificationStatusT;
     limit: number;
     cursor?: string;
-  }): Promise<Page<NotificationItemT>> {
+  }): Promise<Page<import('../../functions/domain/ports').NotificationSummary>> {
     checkLimit(options.limit);
     const all = this.sorted()
       .reverse()
@@ -697,7 +697,9 @@ export class FakeNotificationStore implements NotificationStoreT {
     const offset = pageOffset('notifications', options.cursor);
     const end = offset + options.limit;
     const cursor = pageCursor('notifications', end, all.length);
-    return { items: all.slice(offset, end).map(clone), ...(cursor ? { cursor } : {}) };
+    // As the index holds them: no body, no version.
+    const items = all.slice(offset, end).map(({ body: _b, version: _v, ...listed }) => listed);
+    return { items, ...(cursor ? { cursor } : {}) };
   }
 
   async listPendingBefore(before: string, options: { limit: number; cursor?: string }) {

@@ -1,14 +1,17 @@
-// The circuit breaker on its store (DESIGN.md "Failover"). Each forward asks for admission (one
-// read of the item). Outcomes are tallied in the container (tally.ts): a success writes nothing
-// while the stored rate is low, a failure adds the tally to the stored window at once with an
-// atomic add (no writer fails another's), and near the threshold every outcome writes. Changes of state (opening, the half-open probe, closing) are compare-and-set
-// puts on the item's version (one winner). A circuit is advice, not a record: a store that fails
-// lets the forward go and keeps the outcome in the tally for the next write (logged); it never
-// fails a delivery.
+// The circuit breaker on its store (DESIGN.md "Failover"). Each forward asks for admission: a
+// closed circuit this container read (or wrote) less than admissionCacheMs ago admits it without a
+// read, an open one holds it until its probe is due (sightings.ts); anything else is read again.
+// Outcomes are tallied in the container (tally.ts): a success writes nothing while the stored rate
+// is low, a failure adds the tally to the stored window at once with an atomic add (no writer
+// fails another's), and near the threshold every outcome writes. Changes of state (opening, the
+// half-open probe, closing) are compare-and-set puts on the item's version (one winner), each on
+// a fresh read. A circuit is advice, not a record: a store that fails lets the forward go and
+// keeps the outcome in the tally for the next write (logged); it never fails a delivery.
 import type { CircuitStore, Clock, Log, MetricsSink } from '../ports';
 import type { CircuitItem, CircuitSettings } from '../types';
 import { type Admission, admit, applyCounts, openingOf, record, windowCurrent } from './circuit';
 import { countsAgainstCircuit, type ForwardOutcome } from './classify';
+import { reusable, type Sightings, watched } from './sightings';
 import {
   type Counts,
   emptyTally,
@@ -29,42 +32,86 @@ export interface BreakerDeps {
    * composition root builds one store per container, so the tally lives as long as it does)
    */
   tallies?: Map<string, Tally>;
+  /** This container's last sight of each Service's circuit. @default one map per circuit store */
+  sightings?: Sightings;
+  /**
+   * How long a closed circuit's read (or write) admits this container's forwards without another
+   * read; 0 reads on every forward. @default DEFAULT_ADMISSION_CACHE_MS
+   */
+  admissionCacheMs?: number;
 }
+
+/**
+ * 5 s: at the bench's 6,250 processor containers, 1,250 consistent reads a second of the busiest
+ * Service's item, within a partition's 3,000 (docs/CAPACITY.md); a circuit opened elsewhere is
+ * seen at this container's first failed forward, or 5 s later at most.
+ */
+export const DEFAULT_ADMISSION_CACHE_MS = 5_000;
 
 /** An admission and the item it was decided on (the first base of the outcome's write). */
 export interface Gate {
   admission: Admission;
   read: CircuitItem | null;
+  /** `read` is this container's earlier sight, not a read made for this forward. */
+  reused?: boolean;
 }
 
 /** Attempts of one write (an add, or a compare-and-set) before its counts wait for the next. */
 const WRITE_ATTEMPTS = 3;
 
-const storeTallies = new WeakMap<CircuitStore, Map<string, Tally>>();
+/** What a container keeps per circuit store (the composition root builds one per container). */
+interface ContainerState {
+  tallies: Map<string, Tally>;
+  sightings: Sightings;
+}
 
-const talliesOf = (deps: BreakerDeps): Map<string, Tally> => {
-  if (deps.tallies) return deps.tallies;
-  let tallies = storeTallies.get(deps.circuits);
-  if (!tallies) {
-    tallies = new Map();
-    storeTallies.set(deps.circuits, tallies);
+const containers = new WeakMap<CircuitStore, ContainerState>();
+
+const containerOf = (store: CircuitStore): ContainerState => {
+  let state = containers.get(store);
+  if (!state) {
+    state = { tallies: new Map(), sightings: new Map() };
+    containers.set(store, state);
   }
-  return tallies;
+  return state;
 };
+
+const talliesOf = (deps: BreakerDeps) => deps.tallies ?? containerOf(deps.circuits).tallies;
+const sightingsOf = (deps: BreakerDeps) => deps.sightings ?? containerOf(deps.circuits).sightings;
+
+/** The deps with a store that keeps every item it returns as this container's sight. */
+const watching = (deps: BreakerDeps): BreakerDeps => ({
+  ...deps,
+  circuits: watched(deps.circuits, sightingsOf(deps), () => deps.clock.now()),
+});
 
 const errorName = (err: unknown) => (err instanceof Error ? err.name : typeof err);
 
-/** Whether a forward to the Service may go now; a probe is claimed with a CAS (one winner). */
+/**
+ * Whether a forward to the Service may go now: on a recent sight without a read (sightings.ts),
+ * else on a fresh read; a probe is claimed with a CAS (one winner).
+ */
 export async function admitForward(
   serviceId: string,
   settings: CircuitSettings,
   deps: BreakerDeps,
 ): Promise<Gate> {
+  const cacheMs = deps.admissionCacheMs ?? DEFAULT_ADMISSION_CACHE_MS;
+  const nowMs = deps.clock.now();
+  const kept = reusable(sightingsOf(deps), serviceId, settings, nowMs, cacheMs);
+  // A pass on a closed sight, or a hold on an open one: never a probe (that needs a fresh read).
+  if (kept)
+    return {
+      admission: admit(kept.item, settings, nowMs).admission,
+      read: kept.item,
+      reused: true,
+    };
+  const { circuits } = watching(deps);
   try {
-    const read = await deps.circuits.get(serviceId);
+    const read = await circuits.get(serviceId);
     const { admission, next } = admit(read, settings, deps.clock.now());
     if (!next || !read) return { admission, read };
-    if (await deps.circuits.compareAndSet(next, read.version)) {
+    if (await circuits.compareAndSet(next, read.version)) {
       deps.log.info('circuit half-open: a probe goes through', { serviceId });
       return { admission, read: next };
     }
@@ -88,18 +135,19 @@ export async function recordForward(
   deps: BreakerDeps,
   gate: Gate | null,
 ): Promise<void> {
+  const tallies = talliesOf(deps);
+  const store = watching(deps);
   if (gate?.admission.kind === 'probe') {
-    await recordProbe(serviceId, outcome, settings, deps, gate.read, gate.admission.probeAt);
+    await recordProbe(serviceId, outcome, settings, store, gate.read, gate.admission.probeAt);
     return;
   }
   let read = gate?.read ?? null;
   try {
-    if (!gate) read = await deps.circuits.get(serviceId);
+    if (!gate) read = await store.circuits.get(serviceId);
   } catch (err) {
     deps.log.warn('circuit not read; the outcome is kept', { serviceId, error: errorName(err) });
   }
   if (read && read.state !== 'closed') return;
-  const tallies = talliesOf(deps);
   let tally = tallies.get(serviceId);
   if (!tally) {
     tally = emptyTally();
@@ -114,7 +162,7 @@ export async function recordForward(
   if (!counts) return;
   let written = false;
   try {
-    written = await writeCounts(serviceId, counts, settings, deps, read);
+    written = await writeCounts(serviceId, counts, settings, store, read, gate?.reused ?? false);
   } catch (err) {
     deps.log.warn('circuit outcome not recorded', { serviceId, outcome, error: errorName(err) });
   }
@@ -123,7 +171,9 @@ export async function recordForward(
 
 /**
  * Adds the counts to the stored window: an atomic add when the current window is known, else a
- * compare-and-set that starts the item or a fresh window. False when every attempt lost.
+ * compare-and-set that starts the item or a fresh window. False when every attempt lost. A reused
+ * sight may serve the add (conditioned on its window and state); a compare-and-set is decided on
+ * a fresh read.
  */
 async function writeCounts(
   serviceId: string,
@@ -131,8 +181,11 @@ async function writeCounts(
   settings: CircuitSettings,
   deps: BreakerDeps,
   read: CircuitItem | null,
+  reused: boolean,
 ): Promise<boolean> {
   let item = read;
+  const addable = item?.state === 'closed' && windowCurrent(item, settings, deps.clock.now());
+  if (reused && !addable) item = await deps.circuits.get(serviceId);
   for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     const nowMs = deps.clock.now();
     if (item && item.state !== 'closed') return true; // opened meanwhile: nothing to count

@@ -74,10 +74,16 @@ export function writeDue(
   if (failed) return true;
   if (read?.state !== 'closed') return false;
   if (nowMs - read.windowStart >= windowMs(settings)) return false;
-  const { requests, failures } = read;
-  const rate = settings.failureRate;
-  return failures / requests > rate / 2 || (failures + 1) / (requests + 1) > rate;
+  return nearThreshold(read, settings);
 }
+
+/** A window's counts near the threshold: a failure rate above half of it, or one failure from it. */
+export const nearThreshold = (
+  { requests, failures }: { requests: number; failures: number },
+  settings: CircuitSettings,
+): boolean =>
+  failures / requests > settings.failureRate / 2 ||
+  (failures + 1) / (requests + 1) > settings.failureRate;
 
 /** Takes every outcome of the last window out of the tally (in place), or null when none. */
 export function takeCounts(tally: Tally, settings: CircuitSettings, nowMs: number): Counts | null {

@@ -9,6 +9,7 @@ import type {
   Log,
   MetricsSink,
   NotificationStore,
+  NotificationSummary,
   ServiceCatalog,
 } from '../ports';
 import type { NotificationItem, NotificationStatus, Page } from '../types';
@@ -23,26 +24,11 @@ export interface NotificationRouteDeps {
   metrics: MetricsSink;
 }
 
-/** One outbox item as listed: everything but its body and its CAS version. */
-export type NotificationView = Pick<
-  NotificationItem,
-  | 'id'
-  | 'kind'
-  | 'type'
-  | 'recipient'
-  | 'userId'
-  | 'seq'
-  | 'handoverId'
-  | 'status'
-  | 'attempts'
-  | 'lastStatus'
-  | 'lastError'
-  | 'createdAt'
-  | 'updatedAt'
-  | 'sentAt'
->;
+/** One outbox item as listed: the store's summary (everything but its body and its CAS version). */
+export type NotificationView = NotificationSummary;
 
-export const toNotificationView = (item: NotificationItem): NotificationView => ({
+/** Field by field, so nothing else a summary object carries reaches the answer. */
+export const toNotificationView = (item: NotificationSummary): NotificationView => ({
   id: item.id,
   kind: item.kind,
   type: item.type,

@@ -3,51 +3,77 @@
 // success writes nothing, a failure writes at once with the successes before it, and while the
 // stored rate is above half the threshold every outcome writes (with its tally); one probe
 // among concurrent forwards; CircuitOpened once per opening; a store that fails never fails a
-// forward and loses no outcome. Every figure is counted from the store's writes and items.
+// forward and loses no outcome. A container reuses its last sight of a closed circuit for
+// admissionCacheMs (admission.test.ts counts the reads). Every figure is counted from the store's
+// calls and items.
 import {
   admitForward,
   type BreakerDeps,
+  DEFAULT_ADMISSION_CACHE_MS,
   recordForward,
 } from '../../../functions/domain/failover/breaker';
 import type { ForwardOutcome } from '../../../functions/domain/failover/classify';
 import { DEFAULT_CIRCUIT } from '../../../functions/domain/failover/settings';
 import type { Tally } from '../../../functions/domain/failover/tally';
-import type { CircuitStore } from '../../../functions/domain/ports';
+import type { CircuitStore, Clock } from '../../../functions/domain/ports';
 import type { CircuitItem } from '../../../functions/domain/types';
 import { FakeCircuitStore, manualClock, recordingLog, recordingMetrics } from '../../support/fakes';
 
 const DESK = 'desk';
 const settings = { ...DEFAULT_CIRCUIT }; // 60 s window, 10 requests, rate 0.5, open 120 s
 
-/** One container's view of the shared store, counting the writes it makes. */
+/**
+ * One container's view of the shared store, counting the writes it makes and noting when it last
+ * saw the item (a read, or a write that returned it).
+ */
 class ContainerStore implements CircuitStore {
   writes = 0;
-  constructor(private readonly shared: CircuitStore) {}
-  get(serviceId: string) {
+  lastSight = Number.NEGATIVE_INFINITY;
+  constructor(
+    private readonly shared: CircuitStore,
+    private readonly clock: Clock,
+  ) {}
+  async get(serviceId: string) {
+    this.lastSight = this.clock.now();
     return this.shared.get(serviceId);
   }
-  compareAndSet(item: CircuitItem, expectedVersion: number) {
+  async compareAndSet(item: CircuitItem, expectedVersion: number) {
     this.writes += 1;
-    return this.shared.compareAndSet(item, expectedVersion);
+    const written = await this.shared.compareAndSet(item, expectedVersion);
+    if (written) this.lastSight = this.clock.now();
+    return written;
   }
-  addCounts(
+  async addCounts(
     serviceId: string,
     windowStart: number,
     counts: { requests: number; failures: number },
   ) {
     this.writes += 1;
-    return this.shared.addCounts(serviceId, windowStart, counts);
+    const added = await this.shared.addCounts(serviceId, windowStart, counts);
+    if (added) this.lastSight = this.clock.now();
+    return added;
   }
 }
 
-const world = (shared: CircuitStore = new FakeCircuitStore()) => {
+const world = (
+  shared: CircuitStore = new FakeCircuitStore(),
+  admissionCacheMs = DEFAULT_ADMISSION_CACHE_MS,
+) => {
   const clock = manualClock();
   const log = recordingLog();
   const metrics = recordingMetrics();
   const containers: (BreakerDeps & { store: ContainerStore; tallies: Map<string, Tally> })[] = [];
   const container = () => {
-    const store = new ContainerStore(shared);
-    const deps = { circuits: store, clock, log, metrics, store, tallies: new Map<string, Tally>() };
+    const store = new ContainerStore(shared, clock);
+    const deps = {
+      circuits: store,
+      clock,
+      log,
+      metrics,
+      store,
+      tallies: new Map<string, Tally>(),
+      admissionCacheMs,
+    };
     containers.push(deps);
     return deps;
   };
@@ -150,7 +176,7 @@ describe('breaker: closed', () => {
     });
   });
 
-  it('writes a quiet container’s successes with its next outcome once the stored rate nears the threshold', async () => {
+  it('writes a quiet container’s successes with its next outcome once it sees the stored rate near the threshold', async () => {
     const t = world();
     const quiet = t.container();
     const failing = t.container();
@@ -159,15 +185,30 @@ describe('breaker: closed', () => {
       t.clock.advance(1_000);
     }
     await times(failing, 'failure', 3); // the stored window: 3 of 3 failed
+    await forward(quiet, 'success'); // on its sight of 1 s ago (no item then): nothing written
     const silentSoFar = quiet.store.writes;
+    t.clock.advance(DEFAULT_ADMISSION_CACHE_MS);
 
-    await forward(quiet, 'success'); // its 13 successes go with it: 3 of 16, below half the rate
+    await forward(quiet, 'success'); // read again: its 14 successes go with it, 3 of 17
     const stored = await t.shared.get(DESK);
     await times(quiet, 'success', 20);
 
     expect([silentSoFar, quiet.store.writes]).toEqual([0, 1]);
-    expect(stored).toMatchObject({ state: 'closed', requests: 16, failures: 3 });
+    expect(stored).toMatchObject({ state: 'closed', requests: 17, failures: 3 });
     expect(await t.shared.get(DESK)).toEqual(stored);
+  });
+
+  it('reads the item again before a compare-and-set on a reused sight', async () => {
+    const t = world();
+    const c = t.container();
+    const other = t.container();
+    await forward(c, 'success'); // sees no item
+    await forward(other, 'failure'); // creates it: 1 of 1
+
+    await forward(c, 'failure'); // its sight says none: a create would lose; it reads first
+
+    expect(await t.shared.get(DESK)).toMatchObject({ requests: 3, failures: 2, version: 2 });
+    expect(c.store.writes).toBe(1); // the add, no lost compare-and-set
   });
 
   it('adds the failures of concurrent containers without a lost write or a retry', async () => {
@@ -292,8 +333,9 @@ describe('breaker: many containers', () => {
    * desk failing each with probability `failureRate(second)`. Counted from what happened: the
    * forwards that went through and those that failed, the store's writes, and at each opening the
    * stored rate, the window's true rate (every forward that went through since the stored
-   * window began), and whether every container still holding outcomes has been idle since the
-   * stored window last came near the threshold (the bound DESIGN.md states).
+   * window began), and of every container still holding outcomes, when it last saw the item and
+   * last forwarded, against when the stored window last came near the threshold (the bound
+   * DESIGN.md states).
    */
   const simulate = async (options: {
     containers: number;
@@ -301,8 +343,9 @@ describe('breaker: many containers', () => {
     seconds: number;
     failureRate: (second: number) => number;
     seed: number;
+    admissionCacheMs?: number;
   }) => {
-    const t = world();
+    const t = world(undefined, options.admissionCacheMs);
     const rand = seeded(options.seed);
     const fleet = Array.from({ length: options.containers }, () => ({
       deps: t.container(),
@@ -313,7 +356,10 @@ describe('breaker: many containers', () => {
       second: number;
       storedRate: number;
       trueRate: number;
-      holdersIdleSinceZone: boolean;
+      /** Every holder last saw the item before the zone began. */
+      holdersUnseenSinceZone: boolean;
+      /** How long past the zone's start the holders last forwarded (<= 0: idle since it). */
+      holdersForwardedIntoZoneMs: number;
     }[] = [];
     let zoneSince: number | null = null;
     for (let second = 0; second < options.seconds; second++) {
@@ -347,8 +393,15 @@ describe('breaker: many containers', () => {
             second,
             storedRate: item.failures / item.requests,
             trueRate: window.filter((p) => p.failed).length / window.length,
-            holdersIdleSinceZone:
-              zoneBefore !== null && holders.every((h) => h.lastForward < zoneBefore),
+            holdersUnseenSinceZone:
+              zoneBefore !== null && holders.every((h) => h.deps.store.lastSight < zoneBefore),
+            holdersForwardedIntoZoneMs:
+              zoneBefore === null
+                ? Number.POSITIVE_INFINITY
+                : Math.max(
+                    Number.NEGATIVE_INFINITY,
+                    ...holders.map((h) => h.lastForward - zoneBefore),
+                  ),
           });
         }
         t.clock.advance(Math.floor(1000 / options.perSecond));
@@ -389,6 +442,25 @@ describe('breaker: many containers', () => {
     expect(run.openings).toEqual([]);
   });
 
+  it.each([0, DEFAULT_ADMISSION_CACHE_MS])(
+    'stays closed for a desk failing 1% of forwards when a fleet of 2,000 containers starts at once (admissionCacheMs %d)',
+    async (admissionCacheMs) => {
+      const run = await simulate({
+        containers: 2_000,
+        perSecond: 1_000,
+        seconds: 10,
+        failureRate: () => 0.01,
+        seed: 4,
+        admissionCacheMs,
+      });
+
+      // Each container's first failures come with a few successes at most: the stored window
+      // must hear the others' successes from the first failure on, as with a read per forward.
+      expect(run.failed).toBeGreaterThan(50);
+      expect(run.openings).toEqual([]);
+    },
+  );
+
   it('opens within half a window of an outage, on a window that truly failed above the rate', async () => {
     const run = await simulate({
       containers: 40,
@@ -405,11 +477,21 @@ describe('breaker: many containers', () => {
   });
 
   it.each([
-    ['60 quiet containers, 35% failing', { containers: 60, perSecond: 2, rate: 0.35 }],
-    ['40 busy containers, 40% failing', { containers: 40, perSecond: 50, rate: 0.4 }],
+    ['60 quiet containers, 35% failing', 0, { containers: 60, perSecond: 2, rate: 0.35 }],
+    ['40 busy containers, 40% failing', 0, { containers: 40, perSecond: 50, rate: 0.4 }],
+    [
+      '60 quiet containers, 35% failing',
+      DEFAULT_ADMISSION_CACHE_MS,
+      { containers: 60, perSecond: 2, rate: 0.35 },
+    ],
+    [
+      '40 busy containers, 40% failing',
+      DEFAULT_ADMISSION_CACHE_MS,
+      { containers: 40, perSecond: 50, rate: 0.4 },
+    ],
   ])(
-    'opens only on a window that lacks no outcome of a container that forwarded since it neared the threshold (%s)',
-    async (_name, o) => {
+    'opens only on a window that lacks no outcome of a container that saw it since it neared the threshold (%s, admissionCacheMs %d)',
+    async (_name, admissionCacheMs, o) => {
       const runs = await Promise.all(
         [1, 2, 3, 4, 5].map((seed) =>
           simulate({
@@ -418,15 +500,19 @@ describe('breaker: many containers', () => {
             seconds: 300,
             failureRate: () => o.rate,
             seed,
+            admissionCacheMs,
           }),
         ),
       );
       const openings = runs.flatMap((r) => r.openings);
 
       // Near the rate, the rule itself (ten requests) opens now and then; each time, the only
-      // outcomes the stored window lacked were those of containers idle since the rate rose.
+      // outcomes the stored window lacked were those of containers that had not seen the item
+      // since the rate rose: idle since, or (with the cache) forwarding on an older sight for at
+      // most admissionCacheMs.
       expect(openings.length).toBeGreaterThan(0);
-      expect(openings.every((x) => x.holdersIdleSinceZone)).toBe(true);
+      expect(openings.every((x) => x.holdersUnseenSinceZone)).toBe(true);
+      expect(openings.every((x) => x.holdersForwardedIntoZoneMs < admissionCacheMs)).toBe(true);
       expect(openings.every((x) => x.storedRate > 0.5)).toBe(true);
     },
   );
