@@ -1,7 +1,7 @@
 // The schedule explorer over the domain (test/support/model-explorer.ts): fast-check's scheduler
 // interleaves handovers, GET owner reads, queued callbacks, recovery, changes made at Parley
-// outside us and crashes over the store fakes and the model Parley, and the checker asserts the
-// invariants after each run has come to rest. A failing run prints its shrunk counterexample: the
+// outside us, full erasures and crashes over the store fakes and the model Parley, and the
+// checker asserts the invariants after each run has come to rest. A failing run prints its shrunk counterexample: the
 // invariant, the actors, the schedule as released and the history. The seed is fixed; the
 // reliability suite runs the same explorer longer (test/reliability/explorer.test.ts).
 import fc from 'fast-check';
@@ -42,12 +42,21 @@ const sweep = (
   ...faults,
 });
 
+/** The sources of every record stored for the user, erased or not (the journal's appends). */
+const storedSources = (w: World): string[] =>
+  w.journal.flatMap((e) =>
+    e.kind === 'append' && e.outcome === 'appended' ? [e.record.source] : [],
+  );
+
 const focused = (actors: Actor[]) =>
   fc.assert(explorerProperty(fc.constant(actors)), { seed: SEED, numRuns: FOCUSED_RUNS });
 
 describe('the schedule explorer', () => {
-  it('keeps the invariants across interleavings of handovers, owner reads, callbacks, recovery, outside changes and crashes', async () => {
-    await fc.assert(explorerProperty(actorsArbitrary(4)), { seed: SEED, numRuns: RUNS });
+  it('keeps the invariants across interleavings of handovers, owner reads, callbacks, recovery, outside changes, erasures and crashes', async () => {
+    await fc.assert(explorerProperty(actorsArbitrary(4, { erasure: true })), {
+      seed: SEED,
+      numRuns: RUNS,
+    });
   });
 
   it('keeps the history true when a GET owner answer lands after a handover completed', async () => {
@@ -109,10 +118,141 @@ describe('the schedule explorer', () => {
   });
 });
 
+// ---------------------------------------------------------------- the eraser
+
+const erase: Actor = { kind: 'erase', crashAtWrite: null };
+
+/** Worlds in which `happened` held, and in which it did not: a focused property's coverage. */
+const tallied = (happened: (w: World) => boolean) => {
+  const seen = { yes: 0, no: 0 };
+  const see = (w: World) => {
+    seen[happened(w) ? 'yes' : 'no'] += 1;
+  };
+  return { seen, see };
+};
+
+const focusedWith = (
+  actors: Actor[] | fc.Arbitrary<Actor[]>,
+  prelude: Actor[],
+  see: (w: World) => void,
+) =>
+  fc.assert(explorerProperty(Array.isArray(actors) ? fc.constant(actors) : actors, see, prelude), {
+    seed: SEED,
+    numRuns: FOCUSED_RUNS,
+  });
+
+/** How many records the world's erasures moved. */
+const erasedCount = (w: World): number =>
+  w.erasures.reduce((n, j) => n + (w.erasureStore.erased.get(j.erasureId ?? '')?.size ?? 0), 0);
+
+/** The user's partition holds a new chain, begun after the erasure. */
+const newChain = (w: World): boolean =>
+  w.erasures.some((j) => j.done && !j.noop) && w.history.userRecords(USER).length > 0;
+
+/** A step's trace says that `actor` was answered with `code`. */
+const answered = (w: World, actor: string, code: string): boolean =>
+  w.parley.trace.some((t) => t.includes(`${actor} throws`) && t.includes(code));
+
+/** A record was written at a seq the eraser had emptied (a late copy, written). */
+const lateCopyWritten = (w: World): boolean =>
+  w.journal.some(
+    (e, i) =>
+      e.kind === 'append' &&
+      e.outcome === 'appended' &&
+      w.journal.slice(0, i).some((d) => d.kind === 'record_deleted' && d.seq === e.record.seq),
+  );
+
+/** The actors, with the second one starting 0-24 steps in: anywhere among the eraser's steps. */
+const startingLater = (first: Actor, later: Actor): fc.Arbitrary<Actor[]> =>
+  fc.integer({ min: 0, max: 24 }).map((startAfter) => [first, { ...later, startAfter }]);
+
+describe('the schedule explorer with the eraser', () => {
+  it('refuses a handover that meets the fence (409 erasure_in_progress), erases one made before it, and records one made after it in a new chain', async () => {
+    const refused = tallied((w) => answered(w, 'A2', 'erasure_in_progress'));
+    const erasedToo = tallied((w) => erasedCount(w) === 2);
+    const after = tallied(newChain);
+    await focusedWith(
+      startingLater(erase, handover('Agent', 'Bot')),
+      [handover('Bot', 'Agent')],
+      (w) => {
+        refused.see(w);
+        erasedToo.see(w);
+        after.see(w);
+      },
+    );
+    // Each outcome of the race was explored.
+    expect(refused.seen.yes).toBeGreaterThan(0);
+    expect(erasedToo.seen.yes).toBeGreaterThan(0);
+    expect(after.seen.yes).toBeGreaterThan(0);
+  });
+
+  it('keeps the first record of a seq when a stalled writer appends its copy after recovery and the eraser moved it', async () => {
+    const late = tallied(lateCopyWritten);
+    const dropped = tallied((w) =>
+      w.log.lines.some((l) => l.message === 'erasure: a late copy of an erased seq dropped'),
+    );
+    // The writer resumes 1-6 steps after recovery: anywhere among the eraser's steps.
+    const stalled = fc
+      .integer({ min: 1, max: 6 })
+      .map((holdSteps): Actor[] => [{ kind: 'stalled', by: 'Agent', to: 'Bot', holdSteps }, erase]);
+    await focusedWith(stalled, [handover('Bot', 'Agent')], (w) => {
+      late.see(w);
+      dropped.see(w);
+    });
+    expect(late.seen.yes).toBeGreaterThan(0);
+    expect(dropped.seen.yes).toBeGreaterThan(0);
+  });
+
+  it('sends a callback that meets the fence to the owner and refuses its handover, and erases or records anew the ones before and after', async () => {
+    const refused = tallied((w) =>
+      w.log.lines.some((l) => l.attributes?.code === 'erasure_in_progress'),
+    );
+    const erasedToo = tallied((w) => erasedCount(w) === 3);
+    const after = tallied(newChain);
+    await focusedWith(
+      startingLater(erase, { ...message, text: 'human', answer: 'handover' } as Actor),
+      [handover('Bot', 'Agent'), handover('Agent', 'Bot')],
+      (w) => {
+        refused.see(w);
+        erasedToo.see(w);
+        after.see(w);
+      },
+    );
+    expect(refused.seen.yes).toBeGreaterThan(0);
+    expect(erasedToo.seen.yes).toBeGreaterThan(0);
+    expect(after.seen.yes).toBeGreaterThan(0);
+  });
+
+  it('erases the expiry the sweep recorded before the fence, and finds no timer on the fence or after it', async () => {
+    const expired = tallied((w) => storedSources(w).includes('timeout'));
+    await focusedWith(startingLater(erase, sweep()), [handover('Bot', 'Agent')], expired.see);
+    expect(expired.seen.yes).toBeGreaterThan(0);
+    expect(expired.seen.no).toBeGreaterThan(0);
+  });
+});
+
 // ---------------------------------------------------------------- the checker can fail
 
 /** One plain run, steps released in the order they were scheduled. */
-const plainRun = (actors: Actor[]): Promise<World> => runWorld(inOrderScheduler(), actors);
+const plainRun = (actors: Actor[], prelude: Actor[] = []): Promise<World> =>
+  runWorld(inOrderScheduler(), actors, prelude);
+
+/** A plain erasure of a user with `handovers` records, steps in order. */
+const erasedWorld = async (handovers: Actor[] = [handover('Bot', 'Agent')]) => {
+  const w = await plainRun([erase], handovers);
+  const erasureId = w.erasures[0]!.erasureId!;
+  return {
+    w,
+    erasureId,
+    partition: w.erasureStore.erased.get(erasureId)!,
+    tombstone: w.erasureStore.tombstones.get(erasureId)!,
+  };
+};
+
+const detailsOf = (w: World, invariant: number) =>
+  checkWorld(w)
+    .filter((v) => v.invariant === invariant)
+    .map((v) => v.detail);
 
 const invariantsOf = (w: World) => [...new Set(checkWorld(w).map((v) => v.invariant))];
 
@@ -227,6 +367,66 @@ describe('the checker', () => {
       `the lease Agent ${expiry!.metadata?.lastUserAt} ${expiry!.metadata?.lastOwnerAt} ended 2 times`,
     ]);
     expect(invariantsOf(kept)).toEqual([6]);
+  });
+
+  it('finds nothing wrong with an erasure run alone, and prints what it erased', async () => {
+    const actors = [erase];
+    const { w, erasureId, partition } = await erasedWorld();
+
+    expect(checkWorld(w)).toEqual([]);
+    expect([...partition.values()].map((r) => [r.seq, r.source, r.toOwner])).toEqual([
+      [1, 'api', AGENT],
+    ]);
+    expect(w.history.userRecords(USER)).toEqual([]);
+    expect(report(w, actors, [])).toContain(
+      `Erasure of A1: ${erasureId}, done; erased [#1 api completed Bot -> Agent (h0001)]`,
+    );
+  });
+
+  it('reports an erased seq that keeps a later copy, not the record first stored there (7)', async () => {
+    const { w, erasureId, partition, tombstone } = await erasedWorld();
+    const later = { ...partition.get(1)!, status: 'failed' as const, hash: 'e'.repeat(64) };
+    partition.set(1, later);
+    w.erasureStore.tombstones.set(erasureId, { ...tombstone, lastHash: later.hash });
+
+    expect(checkWorld(w).map((v) => v.detail)).toEqual([
+      `erasure ${erasureId}: #1 keeps a later copy (h0001, failed), not the record first stored there (h0001, completed)`,
+    ]);
+  });
+
+  it('reports an erased chain with a gap, or a tombstone that does not match it (7)', async () => {
+    const gap = await erasedWorld([handover('Bot', 'Agent'), handover('Agent', 'Bot')]);
+    gap.partition.delete(1);
+    const miscounted = await erasedWorld();
+    miscounted.w.erasureStore.tombstones.set(miscounted.erasureId, {
+      ...miscounted.tombstone,
+      count: 2,
+    });
+
+    expect(detailsOf(gap.w, 7)).toEqual([
+      `erasure ${gap.erasureId}: the erased chain breaks: #2 stands where #1 belongs`,
+      `erasure ${gap.erasureId}: the tombstone (count 2, #1..#2) does not match its 1 erased records`,
+      `erasure ${gap.erasureId}: #1 (h0001) was stored and is not in the erased chain`,
+    ]);
+    expect(detailsOf(miscounted.w, 7)).toEqual([
+      `erasure ${miscounted.erasureId}: the tombstone (count 2, #1..#1) does not match its 1 erased records`,
+    ]);
+  });
+
+  it('reports a record of the erased chain left in the user’s partition, and an erasure that never finished (7)', async () => {
+    const left = await erasedWorld();
+    const first = left.w.journal.find((e) => e.kind === 'append')!;
+    if (first.kind !== 'append') throw new Error('no append journaled');
+    left.w.history.records.set('left behind', first.record);
+    const unfinished = await erasedWorld();
+    unfinished.w.erasures[0]!.done = false;
+
+    expect(detailsOf(left.w, 7)).toEqual([
+      `#1 (h0001) is in the user's partition, stored before erasure ${left.erasureId}'s fence went`,
+    ]);
+    expect(detailsOf(unfinished.w, 7)).toEqual([
+      `A1's erasure ${unfinished.erasureId} did not finish at rest (stops: waiting_for_writers)`,
+    ]);
   });
 
   it('reports an error no use case declares (0)', async () => {

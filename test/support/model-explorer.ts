@@ -11,13 +11,21 @@
 // The timers' sweep is an actor too: the clock moves past the Agent's lease and a sweep runs
 // (lifecycle/act.ts over the same stores and Parley), so an expiry meets handovers, messages (whose
 // processing resets the lease) and recovery at every interleaving.
+// The eraser is one as well: an operator's full erasure of the user, then the eraser's runs
+// (erasure/apply.ts over ./fake-erasure-store), each of its reads and writes of the user's items a
+// step, so every writer meets the fence at every point; a stalled writer (a handover whose append
+// is held back until recovery has finished its marker) brings its copy of the record late.
 import fc, { type Scheduler } from 'fast-check';
+import { functionSpecs } from '../../functions/contracts/routes';
+import { applyErasure } from '../../functions/domain/erasure/apply';
+import { requestErasure } from '../../functions/domain/erasure/request';
+import type { EraserDeps, ErasureStore } from '../../functions/domain/erasure/types';
 import type { CallbackDeps } from '../../functions/domain/processor/deps';
 import { DeliveryBusyError, DownstreamError } from '../../functions/domain/errors';
 import { deliveryIdFor, parseCallback } from '../../functions/domain/delivery';
 import { processCallback } from '../../functions/domain/processor/process-callback';
-import { verifyChain } from '../../functions/domain/chain';
-import { AppError } from '../../functions/domain/errors';
+import { GENESIS_HASH, verifyChain } from '../../functions/domain/chain';
+import { AppError, HandoverInProgressError } from '../../functions/domain/errors';
 import { currentOwner, refreshOwner } from '../../functions/domain/handover/owner';
 import type { HandoverDeps } from '../../functions/domain/handover/deps';
 import { performHandover } from '../../functions/domain/handover/perform';
@@ -29,7 +37,12 @@ import { runSweep } from '../../functions/domain/lifecycle/sweep';
 import type { LeaseConfig } from '../../functions/domain/lifecycle/types';
 import type { Downstream, HistoryStore, StateStore } from '../../functions/domain/ports';
 import { noMetrics } from '../../functions/domain/ports';
-import type { HandoverRecord, ServiceInfo } from '../../functions/domain/types';
+import type {
+  DeliveryItem,
+  HandoverRecord,
+  OwnerItem,
+  ServiceInfo,
+} from '../../functions/domain/types';
 import { callbackJson, messageCallback } from '../../local/parley-sim/callback-body';
 import {
   AGENT,
@@ -41,6 +54,7 @@ import {
   sequentialIds,
   staticCatalog,
 } from './fakes';
+import { type ErasureStoreEvent, FakeErasureStore } from './fake-erasure-store';
 import {
   GET_FAULTS,
   type GetFault,
@@ -58,6 +72,22 @@ const RUN_DELIVERIES = 3;
 const REST_ROUNDS = 5;
 const BOT_URL = 'https://bot.example/hooks';
 const DESK_URL = 'https://desk.example/inbox';
+
+/**
+ * How long a function that writes records may run (the longest timeout but the eraser's): a
+ * stalled writer is gone after that, and its late append with it.
+ */
+export const WRITER_LIFETIME_MS =
+  Math.max(
+    ...Object.entries(functionSpecs)
+      .filter(([name]) => name !== 'eraser')
+      .map(([, spec]) => spec.timeoutSeconds),
+  ) * 1000;
+/** The eraser's hold after the newest record, as deployed: a writer's lifetime and a minute. */
+export const WRITERS_DONE_MS = WRITER_LIFETIME_MS + 60_000;
+/** Eraser runs while the other actors run; the rest happen at rest. */
+const RUN_ERASER_RUNS = 6;
+const REST_ERASER_RUNS = 4;
 
 /** The Agent's lease: a sweep actor moves the clock past it. */
 export const AGENT_LEASE: LeaseConfig = {
@@ -101,7 +131,7 @@ interface Faults {
   crashAtWrite: number | null;
 }
 
-export type Actor =
+export type Actor = (
   | ({ kind: 'handover'; by: ServiceName; to: ServiceName } & Faults)
   | ({ kind: 'read'; as: 'auditor' | ServiceName } & Pick<Faults, 'get'>)
   | ({
@@ -116,9 +146,26 @@ export type Actor =
   | { kind: 'outside'; to: ServiceName }
   | ({ kind: 'recovery'; via: 'reconcile' | 'recoverPending' } & Omit<Faults, 'crashAtWrite'>)
   | ({ kind: 'sweep' } & Faults)
-  | { kind: 'garbage' };
+  | { kind: 'garbage' }
+  /** An operator's full erasure of the user, then the eraser's runs until it is done. */
+  | ({ kind: 'erase' } & Pick<Faults, 'crashAtWrite'>)
+  /** A handover whose append is held back until recovery has finished its marker. */
+  | {
+      kind: 'stalled';
+      by: ServiceName;
+      to: ServiceName;
+      /** Steps of its own it waits after recovery before it resumes. */
+      holdSteps: number;
+    }
+) & {
+  /** Steps of its own the actor waits before it starts: where it falls among the others'. */
+  startAfter?: number;
+};
 
-export const describeActor = (a: Actor): string => {
+export const describeActor = (a: Actor): string =>
+  (a.startAfter ? `after ${a.startAfter} step(s) of waiting, ` : '') + describeKind(a);
+
+const describeKind = (a: Actor): string => {
   const faults = (f: Partial<Faults>) =>
     [
       f.put?.length ? `PUT faults [${f.put.join(', ')}]` : '',
@@ -143,6 +190,10 @@ export const describeActor = (a: Actor): string => {
       return `clock past the Agent's lease, then the sweep${faults(a)}`;
     case 'garbage':
       return 'a callback body that is not JSON';
+    case 'erase':
+      return `full erasure of user ${USER}, then the eraser's runs${a.crashAtWrite ? `, its first run dies before store write #${a.crashAtWrite}` : ''}`;
+    case 'stalled':
+      return `handover ${a.by} -> ${a.to} requested by ${a.by}, its append held back until recovery finished its marker and ${a.holdSteps} step(s) more (a stalled writer)`;
   }
 };
 
@@ -192,10 +243,28 @@ export const actorArbitraries = {
     crashAtWrite,
   }),
   garbage: fc.constant({ kind: 'garbage' as const }),
+  // It starts a few steps in, so the user mostly has records by then (at once: often nothing).
+  erase: fc.record({
+    kind: fc.constant('erase' as const),
+    crashAtWrite,
+    startAfter: fc.integer({ min: 0, max: 12 }),
+  }),
+  stalled: fc.record({
+    kind: fc.constant('stalled' as const),
+    by: service,
+    to: service,
+    holdSteps: fc.integer({ min: 1, max: 6 }),
+  }),
 } satisfies Record<Actor['kind'], fc.Arbitrary<Actor>>;
 
-/** Any mix of actors, handovers and messages most often. */
-export const actorsArbitrary = (maxActors: number): fc.Arbitrary<Actor[]> =>
+/**
+ * Any mix of actors, handovers and messages most often; with `erasure`, the eraser and stalled
+ * writers too, at a low weight (without it the mix is the one before the eraser, run for run).
+ */
+export const actorsArbitrary = (
+  maxActors: number,
+  { erasure = false }: { erasure?: boolean } = {},
+): fc.Arbitrary<Actor[]> =>
   fc.array(
     fc.oneof(
       { arbitrary: actorArbitraries.handover, weight: 4 },
@@ -205,6 +274,12 @@ export const actorsArbitrary = (maxActors: number): fc.Arbitrary<Actor[]> =>
       { arbitrary: actorArbitraries.recovery, weight: 2 },
       { arbitrary: actorArbitraries.sweep, weight: 2 },
       { arbitrary: actorArbitraries.garbage, weight: 1 },
+      ...(erasure
+        ? [
+            { arbitrary: actorArbitraries.erase, weight: 1 },
+            { arbitrary: actorArbitraries.stalled, weight: 1 },
+          ]
+        : []),
     ),
     { minLength: 1, maxLength: maxActors },
   );
@@ -245,6 +320,58 @@ interface Run {
   cd: CallbackDeps;
 }
 
+/** What was done to the items of the user, in order: the checker's clock for the erasures. */
+export type JournalEntry =
+  | { kind: 'append'; record: HandoverRecord; outcome: 'appended' | 'exists' }
+  | { kind: 'fence_set'; erasureId: string }
+  | { kind: 'erasure_done'; erasureId: string }
+  | ErasureStoreEvent;
+
+/** The history fake, noting every append of the user's records (and whether it wrote). */
+class JournaledHistory extends FakeHistoryStore {
+  constructor(private readonly journal: JournalEntry[]) {
+    super();
+  }
+
+  override async append(record: HandoverRecord): Promise<'appended' | 'exists'> {
+    const outcome = await super.append(record);
+    if (record.userId === USER) {
+      this.journal.push({ kind: 'append', record: structuredClone(record), outcome });
+    }
+    return outcome;
+  }
+}
+
+/** One erase actor's work: its erasure once registered, and how its runs stopped. */
+export interface EraseJob {
+  actor: string;
+  erasureId: string | null;
+  /** Done, or nothing was left to erase (`noop`). */
+  done: boolean;
+  noop: boolean;
+  stops: string[];
+}
+
+/** The eraser's invocation died (before a store write): the next run resumes from the register. */
+class EraserCrash extends Error {
+  override readonly name = 'EraserCrash';
+}
+
+/** The eraser's writes, where a crash may strike first. */
+const ERASER_WRITES = new Set([
+  'createOwner',
+  'compareAndSetOwner',
+  'putErasure',
+  'compareAndSetErasure',
+  'compareAndSetOpen',
+  'putErasedRecord',
+  'deleteRecord',
+  'putTombstone',
+  'deleteOwner',
+  'deleteStateItem',
+  'addSubjectErasure',
+]);
+
 const never = <T>(): Promise<T> => new Promise<T>(() => {});
 const HISTORY_WRITES = new Set(['append']);
 const STATE_WRITES = new Set([
@@ -277,8 +404,27 @@ const isDeclared = (err: unknown): boolean =>
 
 export class World {
   readonly clock = manualClock();
-  readonly history = new FakeHistoryStore();
+  readonly journal: JournalEntry[] = [];
+  readonly history: FakeHistoryStore = new JournaledHistory(this.journal);
   readonly state = new FakeStateStore();
+  readonly erasureStore = new FakeErasureStore(this.history, this.state, (event) => {
+    this.journal.push(event);
+    if (event.kind === 'delivery_deleted')
+      this.erasedDeliveries.set(event.item.deliveryId, event.item);
+  });
+  readonly erasures: EraseJob[] = [];
+  /** Actors run alone before the others start (runWorld). */
+  readonly prelude: Actor[] = [];
+  /**
+   * Whether the other actors' owner item writes are steps of their own (runWorld sets it when an
+   * eraser runs): a writer that read the item before the fence may then write after it, as the
+   * two round trips to DynamoDB allow.
+   */
+  ownerWritesStep = false;
+  /** Delivery items the eraser removed, as they stood: a message's outcome outlives its item. */
+  private readonly erasedDeliveries = new Map<string, DeliveryItem>();
+  private readonly erasureIds = sequentialIds('e');
+  private eraserRunning = false;
   readonly catalog = staticCatalog(services());
   readonly ids = sequentialIds();
   readonly log = recordingLog();
@@ -306,8 +452,11 @@ export class World {
     this.parley.note(text, true);
   }
 
-  /** The dependencies of one invocation: its Parley faults, its crash point, its deadline. */
-  run(name: string, faults: Partial<Faults> = {}): Run {
+  /**
+   * The dependencies of one invocation: its Parley faults, its crash point, its deadline, and
+   * with `stallSteps` its first append held back (a stalled writer: stalling()).
+   */
+  run(name: string, faults: Partial<Faults> & { stallSteps?: number } = {}): Run {
     const inv: Invocation = {
       name,
       startedAtMs: this.clock.now(),
@@ -330,10 +479,12 @@ export class World {
             methods.has(String(p)) && dies(String(p)) ? never() : value.apply(t, args);
         },
       });
+    const history = crashable<HistoryStore>(this.history, HISTORY_WRITES);
+    const state = crashable<StateStore>(this.state, STATE_WRITES);
     const hd: HandoverDeps = {
       parley: this.parley.clientsFor(inv),
-      history: crashable<HistoryStore>(this.history, HISTORY_WRITES),
-      state: crashable<StateStore>(this.state, STATE_WRITES),
+      history: faults.stallSteps ? this.stalling(history, inv, faults.stallSteps) : history,
+      state: this.ownerWritesStep ? this.steppingOwnerWrites(state, name) : state,
       catalog: this.catalog,
       clock: this.clock,
       ids: this.ids,
@@ -357,6 +508,154 @@ export class World {
       downstreamTimeoutMs: 5_000,
     };
     return { inv, hd, cd };
+  }
+
+  /** Each owner item write waits for a step of its own: it may land after the item changed. */
+  private steppingOwnerWrites(state: StateStore, name: string): StateStore {
+    return new Proxy(state, {
+      get: (t, p, r) => {
+        const value = Reflect.get(t, p, r);
+        if (p !== 'compareAndSetOwner' && p !== 'createOwner') return value;
+        return async (...args: unknown[]) => {
+          await this.parley.step(`${name} writes the owner item`);
+          const written = (await value.apply(t, args)) as boolean;
+          this.parley.note(written ? 'written' : 'refused');
+          return written;
+        };
+      },
+    });
+  }
+
+  /**
+   * Holds the first append back past staleAfter: recovery takes the marker and finishes it (an
+   * invocation of its own), then the writer resumes at a step the scheduler picks, and appends
+   * its copy unless it is past its lifetime by then.
+   */
+  private stalling(history: HistoryStore, inv: Invocation, holdSteps: number): HistoryStore {
+    let held = false;
+    return new Proxy(history, {
+      get: (t, p, r) => {
+        if (p !== 'append') return Reflect.get(t, p, r);
+        return async (record: HandoverRecord) => {
+          if (!held) {
+            held = true;
+            this.note(`${inv.name} stalls before it appends #${record.seq}`);
+            await this.recovery(
+              { kind: 'recovery', via: 'recoverPending', put: [], get: [] },
+              `${inv.name}-recovery`,
+            ).catch(() => {});
+            for (let n = 1; n < holdSteps; n++) await this.parley.step(`${inv.name} still stalled`);
+            await this.parley.step(`${inv.name} resumes and appends #${record.seq}`);
+            if (this.clock.now() > inv.startedAtMs + WRITER_LIFETIME_MS) {
+              this.parley.note(`not done: ${inv.name} is past its lifetime`);
+              return never();
+            }
+            const outcome = await t.append(record);
+            this.parley.note(
+              outcome === 'appended' ? 'written' : 'the seq holds a record: not written',
+            );
+            return outcome;
+          }
+          return t.append(record);
+        };
+      },
+    });
+  }
+
+  /** A delivery's item, or what it said when the eraser removed it. */
+  deliveryOf(m: MessageRun): DeliveryItem | null {
+    return (
+      this.state.deliveries.get(m.deliveryId) ?? this.erasedDeliveries.get(m.deliveryId) ?? null
+    );
+  }
+
+  /**
+   * The eraser's deps for one invocation (an operator's request, an eraser run): every read and
+   * write of an item another use case touches is a step; with `crashAtWrite` it dies before that
+   * write (the register keeps its progress, and the next run resumes).
+   */
+  private eraserDeps(name: string, crashAtWrite: number | null): EraserDeps {
+    const step = (what: string) => this.parley.step(`${name} eraser ${what}`);
+    let writes = 0;
+    const mayDie = (method: string) => {
+      if (!ERASER_WRITES.has(method)) return;
+      writes++;
+      if (crashAtWrite !== writes) return;
+      this.note(`${name} dies before ${method}`);
+      throw new EraserCrash(`${name} died before ${method}`);
+    };
+    const fenced = (item: OwnerItem, written: boolean) => {
+      if (written && item.erasing) {
+        this.journal.push({ kind: 'fence_set', erasureId: item.erasing.erasureId });
+      }
+      this.parley.note(written ? (item.erasing ? 'the fence stands' : 'written') : 'refused');
+      return written;
+    };
+    const state: EraserDeps['state'] = {
+      getOwner: async (userId, options) => {
+        await step('reads the owner item');
+        return this.state.getOwner(userId, options);
+      },
+      compareAndSetOwner: async (item, expectedVersion) => {
+        await step(`writes the owner item at version ${expectedVersion}`);
+        mayDie('compareAndSetOwner');
+        return fenced(item, await this.state.compareAndSetOwner(item, expectedVersion));
+      },
+      createOwner: async (item) => {
+        await step('creates the owner item');
+        mayDie('createOwner');
+        return fenced(item, await this.state.createOwner(item));
+      },
+    };
+    const gated: Partial<Record<keyof ErasureStore, (...args: never[]) => string | null>> = {
+      deleteRecord: (_userId: string, seq: number) => `deletes record #${seq}`,
+      deleteOwner: () => 'deletes the owner item',
+      scanUserItems: () => 'scans the state table for the user',
+      // The outbox ids are computed; the model keeps no outbox, so those deletes touch nothing.
+      deleteStateItem: (pk: string) =>
+        pk.startsWith('NOTIFY#') ? null : `deletes ${pk.split('#')[0]} item`,
+    };
+    const store = new Proxy<ErasureStore>(this.erasureStore, {
+      get: (t, p, r) => {
+        const value = Reflect.get(t, p, r);
+        if (typeof value !== 'function') return value;
+        const method = String(p) as keyof ErasureStore;
+        return async (...args: unknown[]) => {
+          const label = gated[method]?.(...(args as never[])) ?? null;
+          if (label) await step(label);
+          mayDie(method);
+          return value.apply(t, args);
+        };
+      },
+    });
+    return {
+      history: {
+        listUser: async (userId, options) => {
+          await step('lists the records');
+          const page = await this.history.listUser(userId, options);
+          this.parley.note(`[${page.items.map((r) => `#${r.seq}`).join(', ')}]`);
+          return page;
+        },
+        listRange: async () => {
+          throw new Error('A full erasure lists no range.');
+        },
+      },
+      state,
+      notifications: {
+        // No outbox in this model.
+        get: async () => null,
+        compareAndSet: async () => false,
+      },
+      store,
+      clock: this.clock,
+      ids: this.erasureIds,
+      log: this.log,
+      metrics: noMetrics,
+      writersDoneMs: WRITERS_DONE_MS,
+      key: { key: async () => new Uint8Array(32).fill(7) },
+      budgetMs: 60_000,
+      retention: { metadataDays: 90, since: '2026-01-01T00:00:00.000Z' },
+    };
   }
 
   /** A Service's program: records the forward when it is made; its answer lands at a step. */
@@ -421,7 +720,12 @@ export class World {
   // ---------------------------------------------------------------- actors
 
   start(actor: Actor, name: string): void {
-    const running = this.perform(actor, name);
+    const running = (async () => {
+      for (let n = 1; n <= (actor.startAfter ?? 0); n++) {
+        await this.parley.step(`${name} waits (${n}/${actor.startAfter})`);
+      }
+      return this.perform(actor, name);
+    })();
     // Its errors were noted by act(); an actor's promise may also never settle (a crash).
     running.catch(() => {});
   }
@@ -442,6 +746,101 @@ export class World {
         return this.recovery(actor, name);
       case 'sweep':
         return this.sweep(actor, name);
+      case 'erase':
+        return this.erase(actor, name);
+      case 'stalled':
+        return this.stalled(actor, name);
+    }
+  }
+
+  private async stalled(a: Extract<Actor, { kind: 'stalled' }>, name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor(a)}`);
+    const { hd } = this.run(name, { stallSteps: a.holdSteps });
+    await this.act(
+      name,
+      () =>
+        performHandover(
+          { userId: USER, newOwner: ID[a.to], requestedBy: ID[a.by], source: 'api' },
+          hd,
+        ),
+      (r) => `changed ${r.changed}, owner ${nameOf(r.owner.identification)}`,
+    );
+  }
+
+  /** The operator asks, then the eraser runs (a few times here, the rest at rest). */
+  private async erase(a: Extract<Actor, { kind: 'erase' }>, name: string): Promise<void> {
+    await this.parley.step(`${name} starts: ${describeActor(a)}`);
+    const job: EraseJob = { actor: name, erasureId: null, done: false, noop: false, stops: [] };
+    this.erasures.push(job);
+    for (let n = 1; n <= RUN_ERASER_RUNS && !job.done; n++) {
+      if (n > 1) await this.parley.step(`${name}#${n} the eraser runs again`);
+      await this.eraseOnce(job, `${name}#${n}`, n === 1 ? a.crashAtWrite : null);
+    }
+  }
+
+  /**
+   * One invocation: the operator's request while none was accepted (a handover in flight answers
+   * 409: asked again next time), then one eraser run on the erasure. `waiting_for_writers` moves
+   * the clock past writersDoneMs, as the minutes until a later run would.
+   */
+  async eraseOnce(job: EraseJob, name: string, crashAtWrite: number | null): Promise<void> {
+    const deps = this.eraserDeps(name, crashAtWrite);
+    try {
+      if (job.erasureId === null) {
+        const answer = await requestErasure(
+          {
+            userId: USER,
+            level: 'full',
+            reason: 'user_request',
+            legalBasis: 'gdpr_art_17',
+            operator: 'explorer',
+          },
+          deps,
+        );
+        if (!('erasureId' in answer.body) || answer.body.erasureId === null) {
+          this.note(`${name} erasure: nothing to erase`);
+          job.done = job.noop = true;
+          return;
+        }
+        job.erasureId = answer.body.erasureId;
+        this.note(`${name} erasure ${job.erasureId} registered (${answer.body.status})`);
+      }
+      // The work list's lease (erasure/run.ts): one eraser run at a time; another is skipped.
+      if (this.eraserRunning) {
+        this.note(`${name} eraser skipped: another run holds the work list`);
+        return;
+      }
+      const item = await this.erasureStore.getErasure(job.erasureId);
+      if (!item) throw new Error(`The erasure ${job.erasureId} is not in the register.`);
+      this.eraserRunning = true;
+      const { stop } = await applyErasure(item, deps, { hasTime: () => true }).finally(() => {
+        this.eraserRunning = false;
+      });
+      if (stop === null) {
+        job.done = true;
+        if (
+          !this.journal.some((e) => e.kind === 'erasure_done' && e.erasureId === item.erasureId)
+        ) {
+          this.journal.push({ kind: 'erasure_done', erasureId: item.erasureId });
+        }
+        this.note(`${name} erasure ${item.erasureId} done`);
+        return;
+      }
+      job.stops.push(stop);
+      this.note(`${name} eraser stops: ${stop}`);
+      if (stop === 'waiting_for_writers') {
+        this.clock.advance(WRITERS_DONE_MS + 1_000);
+        this.parley.note('the clock moves past writersDoneMs');
+      }
+    } catch (err) {
+      if (err instanceof EraserCrash) return;
+      if (err instanceof HandoverInProgressError) {
+        this.note(`${name} erasure refused: a handover is in flight`);
+        return;
+      }
+      const e = err as Error;
+      this.note(`${name} throws ${e.name}`);
+      this.unexpected.push(`${name}: ${e.name}: ${e.message}`);
     }
   }
 
@@ -656,6 +1055,17 @@ export class World {
           tasks.push([`R${round} ${m.actor} again`, (r) => this.process(m, r)]);
         }
       }
+      for (const job of this.erasures) {
+        if (job.done) continue;
+        tasks.push([
+          `R${round} ${job.actor} eraser`,
+          async (r) => {
+            for (let n = 1; n <= REST_ERASER_RUNS && !job.done; n++) {
+              await this.eraseOnce(job, `${r.inv.name}#${n}`, null);
+            }
+          },
+        ]);
+      }
       tasks.push([
         `R${round} auditor`,
         (r) =>
@@ -671,18 +1081,32 @@ export class World {
         }
       }
       const item = this.state.owners.get(USER);
-      if (!item?.pending && this.messages.every((m) => this.delivered(m))) return;
+      const settled = this.messages.every((m) => this.delivered(m));
+      if (!item?.pending && settled && this.erasures.every((j) => j.done)) return;
     }
   }
 
   delivered(m: MessageRun): boolean {
-    return this.state.deliveries.get(m.deliveryId)?.state === 'done';
+    return this.deliveryOf(m)?.state === 'done';
   }
 }
 
-/** One run: the actors interleaved as the scheduler decides, then the world at rest. */
-export async function runWorld(s: Scheduler, actors: Actor[]): Promise<World> {
+/**
+ * One run: the prelude's actors one after another (a history to start from), then the actors
+ * interleaved as the scheduler decides, then the world at rest.
+ */
+export async function runWorld(
+  s: Scheduler,
+  actors: Actor[],
+  prelude: Actor[] = [],
+): Promise<World> {
   const world = new World(s);
+  world.ownerWritesStep = actors.some((a) => a.kind === 'erase');
+  for (const [i, actor] of prelude.entries()) {
+    world.prelude.push(actor);
+    world.start(actor, `P${i + 1}`);
+    await drive(s);
+  }
   actors.forEach((actor, i) => {
     world.start(actor, `A${i + 1}`);
   });
@@ -693,7 +1117,7 @@ export async function runWorld(s: Scheduler, actors: Actor[]): Promise<World> {
 
 // ---------------------------------------------------------------- the checker
 
-export type Invariant = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+export type Invariant = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 export const INVARIANTS: Record<Invariant, string> = {
   0: 'no use case throws an error it does not declare',
@@ -703,6 +1127,7 @@ export const INVARIANTS: Record<Invariant, string> = {
   4: 'every authentic message reaches exactly one Service (or is quarantined with its reason)',
   5: "each user's hash chain verifies",
   6: 'a lease ends at most once (one `timeout` record per lease), and at rest the owner item holds a lease exactly when its owner has one',
+  7: "a full erasure finishes, keeps the first record stored at each seq in a whole erased chain (from #1, linked, its tombstone matching) and leaves in the user's partition only a new chain begun after its fence went",
 };
 
 export interface Violation {
@@ -761,11 +1186,127 @@ function withoutRoundTrips(changes: AppliedChange[]): AppliedChange[] {
 const oursByVia = (changes: AppliedChange[]): number[] =>
   changes.flatMap((c, i) => (c.via === 'us' ? [i] : []));
 
+/** Where a completed erasure's fence went (else where it was seen done): a journal index. */
+const fenceGone = (w: World, erasureId: string): number => {
+  let at = -1;
+  w.journal.forEach((e, i) => {
+    if (e.kind === 'owner_deleted' && e.item.erasing?.erasureId === erasureId) at = i;
+  });
+  return at >= 0
+    ? at
+    : w.journal.findIndex((e) => e.kind === 'erasure_done' && e.erasureId === erasureId);
+};
+
+/** Where a chain first breaks: its seqs from #1 and each link, from the genesis hash. */
+const chainBreak = (chain: { seq: number; prevHash: string; hash: string }[]): string | null => {
+  let prev = GENESIS_HASH;
+  for (const [i, r] of chain.entries()) {
+    if (r.seq !== i + 1) return `#${r.seq} stands where #${i + 1} belongs`;
+    if (r.prevHash !== prev) return `#${r.seq} does not link to the record before it`;
+    prev = r.hash;
+  }
+  return null;
+};
+
+/**
+ * (7) The user's records split by the full erasures that completed, each at the moment its fence
+ * went: what was first stored at each seq before then must be its erased chain, whole, and after
+ * the last one the user's partition holds only a chain begun afresh. Output: the history as
+ * stored (each erased chain's records as first written, then the user's partition), which (1),
+ * (2) and (6) read in place of the partition alone.
+ */
+function storedHistory(w: World, broken: (i: Invariant, detail: string) => void): HandoverRecord[] {
+  const live = w.history.userRecords(USER);
+  for (const job of w.erasures) {
+    if (job.done) continue;
+    broken(
+      7,
+      `${job.actor}'s erasure ${job.erasureId ?? '(never registered)'} did not finish at rest (stops: ${job.stops.join(', ') || 'none'})`,
+    );
+  }
+  const ids = [...new Set(w.erasures.flatMap((j) => (j.done && j.erasureId ? [j.erasureId] : [])))];
+  const ends = ids
+    .map((erasureId) => ({ erasureId, at: fenceGone(w, erasureId) }))
+    .sort((a, b) => a.at - b.at);
+  const stored: HandoverRecord[] = [];
+  let from = 0;
+  for (const { erasureId, at } of ends) {
+    const first = new Map<number, HandoverRecord>();
+    for (const e of w.journal.slice(from, at + 1)) {
+      if (e.kind === 'append' && e.outcome === 'appended' && !first.has(e.record.seq)) {
+        first.set(e.record.seq, e.record);
+      }
+    }
+    const partition = w.erasureStore.erased.get(erasureId) ?? new Map();
+    const erased = [...partition.values()].sort((a, b) => a.seq - b.seq);
+    const problem = chainBreak(erased);
+    if (problem) broken(7, `erasure ${erasureId}: the erased chain breaks: ${problem}`);
+    const tombstone = w.erasureStore.tombstones.get(erasureId);
+    const last = erased.at(-1);
+    if (!tombstone) broken(7, `erasure ${erasureId} left no tombstone`);
+    else if (
+      tombstone.count !== erased.length ||
+      tombstone.firstSeq !== (last ? 1 : 0) ||
+      tombstone.lastSeq !== (last?.seq ?? 0) ||
+      tombstone.lastHash !== (last?.hash ?? GENESIS_HASH)
+    ) {
+      broken(
+        7,
+        `erasure ${erasureId}: the tombstone (count ${tombstone.count}, #${tombstone.firstSeq}..#${tombstone.lastSeq}) does not match its ${erased.length} erased records`,
+      );
+    }
+    for (const [seq, record] of [...first].sort(([a], [b]) => a - b)) {
+      const kept = partition.get(seq);
+      if (!kept) {
+        broken(
+          7,
+          `erasure ${erasureId}: #${seq} (${record.handoverId}) was stored and is not in the erased chain`,
+        );
+      } else if (kept.hash !== record.hash) {
+        broken(
+          7,
+          `erasure ${erasureId}: #${seq} keeps a later copy (${kept.handoverId}, ${kept.status}), not the record first stored there (${record.handoverId}, ${record.status})`,
+        );
+      }
+      stored.push(record);
+    }
+    for (const r of erased) {
+      if (!first.has(r.seq)) {
+        broken(
+          7,
+          `erasure ${erasureId}: erased #${r.seq} (${r.handoverId}) was never stored for the user before its fence went`,
+        );
+      }
+    }
+    from = at + 1;
+  }
+  if (ends.length > 0) {
+    const after = new Set(
+      w.journal
+        .slice(from)
+        .flatMap((e) => (e.kind === 'append' && e.outcome === 'appended' ? [e.record.hash] : [])),
+    );
+    const gone = ends.at(-1)!.erasureId;
+    for (const r of live) {
+      if (!after.has(r.hash)) {
+        broken(
+          7,
+          `#${r.seq} (${r.handoverId}) is in the user's partition, stored before erasure ${gone}'s fence went`,
+        );
+      }
+    }
+    const problem = chainBreak(live);
+    if (problem)
+      broken(7, `after erasure ${gone} the user's partition is no new chain: ${problem}`);
+  }
+  return [...stored, ...live];
+}
+
 /** The invariants, after the world came to rest. */
 export function checkWorld(w: World): Violation[] {
   const out: Violation[] = [];
   const broken = (invariant: Invariant, detail: string) => out.push({ invariant, detail });
-  const records = w.history.userRecords(USER);
+  const records = storedHistory(w, broken);
   const changes = w.parley.changesOf(USER);
 
   for (const u of w.unexpected) broken(0, u);
@@ -831,7 +1372,7 @@ export function checkWorld(w: World): Violation[] {
 
   // (4) Every message: one Service, never the old owner after a recorded handover.
   for (const m of w.messages) {
-    const delivery = w.state.deliveries.get(m.deliveryId);
+    const delivery = w.deliveryOf(m);
     const posts = w.posts.filter((p) => p.deliveryId === m.deliveryId);
     if (m.garbage) {
       const reason = w.log.lines.find(
@@ -904,10 +1445,10 @@ export function checkWorld(w: World): Violation[] {
     );
   }
 
-  // (5) The chain, against the owner item's head.
+  // (5) The chain in the user's partition, against the owner item's head.
   const chain = verifyChain(
     USER,
-    records,
+    w.history.userRecords(USER),
     item ? { lastSeq: item.lastSeq, lastHash: item.lastHash } : undefined,
   );
   if (!chain.ok) {
@@ -929,6 +1470,8 @@ export function report(w: World, actors: Actor[], violations: Violation[]): stri
   const lines = [
     `Invariant(s) broken: ${invariants.map((i) => `(${i}) ${INVARIANTS[i]}`).join('; ')}`,
     ...violations.map((v) => `  (${v.invariant}) ${v.detail}`),
+    ...(w.prelude.length > 0 ? ['Before them, one at a time:'] : []),
+    ...w.prelude.map((a, i) => `  P${i + 1}: ${describeActor(a)}`),
     'Actors:',
     ...actors.map((a, i) => `  A${i + 1}: ${describeActor(a)}`),
     'Schedule (steps as released, then the world at rest):',
@@ -946,15 +1489,31 @@ export function report(w: World, actors: Actor[], violations: Violation[]): stri
     ...(w.history.userRecords(USER).length === 0
       ? ['  empty']
       : w.history.userRecords(USER).map((r) => `  ${recordLine(r)}`)),
-    `Owner item: ${item ? `${nameOf(item.owner)}, lastSeq ${item.lastSeq}, pending ${item.pending?.draft.handoverId ?? 'none'}` : 'none'}; Parley: ${nameOf(w.parley.ownerOf(USER))}`,
+    `Owner item: ${item ? `${nameOf(item.owner)}, lastSeq ${item.lastSeq}, pending ${item.pending?.draft.handoverId ?? 'none'}${item.erasing ? `, fenced by ${item.erasing.erasureId}` : ''}` : 'none'}; Parley: ${nameOf(w.parley.ownerOf(USER))}`,
+    ...w.erasures.map(
+      (j) =>
+        `Erasure of ${j.actor}: ${j.erasureId ?? 'not registered'}, ${j.noop ? 'nothing to erase' : j.done ? 'done' : 'not done'}; erased [${[
+          ...(w.erasureStore.erased.get(j.erasureId ?? '')?.values() ?? []),
+        ]
+          .sort((a, b) => a.seq - b.seq)
+          .map(
+            (r) =>
+              `#${r.seq} ${r.source} ${r.status} ${pair(r.fromOwner, r.toOwner)} (${r.handoverId})`,
+          )
+          .join(', ')}]`,
+    ),
   ];
   return lines.join('\n');
 }
 
 /** The explorer as a property: any failing run throws its report. `seen` sees every world. */
-export const explorerProperty = (actors: fc.Arbitrary<Actor[]>, seen?: (world: World) => void) =>
+export const explorerProperty = (
+  actors: fc.Arbitrary<Actor[]>,
+  seen?: (world: World) => void,
+  prelude: Actor[] = [],
+) =>
   fc.asyncProperty(fc.scheduler(), actors, async (s, list) => {
-    const world = await runWorld(s, list);
+    const world = await runWorld(s, list, prelude);
     seen?.(world);
     const violations = checkWorld(world);
     if (violations.length > 0) throw new Error(report(world, list, violations));
