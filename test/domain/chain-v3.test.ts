@@ -7,24 +7,19 @@ import {
   hashRecord,
   metadataDigest,
   metadataState,
-  type SaltSource,
   saltedMetadataDigest,
   sealMetadata,
   subjectDigest,
   verifyChain,
 } from '../../functions/domain/chain';
 import type { HandoverRecord } from '../../functions/domain/types';
+import { eraseMetadata, FIXED_SALT, fixedSalts, linkedRecords } from '../support/chains';
 import { AGENT, BOT } from '../support/fakes';
 
-/** The vectors' salts: the bytes 0..31 (metadata) and 32..63 (subject), base64url. */
-const FIXED_SALT = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
+/** The vectors' subject salt: the bytes 32..63, base64url (FIXED_SALT: 0..31, the metadata's). */
 const SUBJECT_SALT = Buffer.from(Array.from({ length: 32 }, (_, i) => 32 + i)).toString(
   'base64url',
 );
-const fixedSalts = (...salts: string[]): SaltSource => {
-  let i = 0;
-  return { next: () => salts[i++ % salts.length]! };
-};
 
 const seedV3 = (): HandoverRecord =>
   finalizeRecord(
@@ -46,48 +41,24 @@ const seedV3 = (): HandoverRecord =>
   );
 
 /** n linked v3 records for user 20; odd seqs carry a free-text reason, even ones a code. */
-const chainV3 = (n: number, userId = '20'): HandoverRecord[] => {
-  const records: HandoverRecord[] = [];
-  for (let seq = 1; seq <= n; seq++) {
-    const reason = seq % 2 === 1 ? `Call me back, it is ${userId}` : `reason_${seq}`;
-    records.push(
-      finalizeRecord(
-        {
-          handoverId: `h${String(seq).padStart(4, '0')}`,
-          userId,
-          seq,
-          fromOwner: seq % 2 === 1 ? BOT : AGENT,
-          toOwner: seq % 2 === 1 ? AGENT : BOT,
-          reason,
-          ...sealMetadata(
-            { reason, ticket: seq },
-            fixedSalts(
-              Buffer.alloc(32, seq).toString('base64url'),
-              Buffer.alloc(32, 100 + seq).toString('base64url'),
-            ),
+const chainV3 = (n: number, userId = '20'): HandoverRecord[] =>
+  linkedRecords(
+    n,
+    (seq) => {
+      const reason = seq % 2 === 1 ? `Call me back, it is ${userId}` : `reason_${seq}`;
+      return {
+        reason,
+        ...sealMetadata(
+          { reason, ticket: seq },
+          fixedSalts(
+            Buffer.alloc(32, seq).toString('base64url'),
+            Buffer.alloc(32, 100 + seq).toString('base64url'),
           ),
-          requestedBy: BOT,
-          source: 'api',
-          createdAt: new Date(Date.UTC(2026, 2, 10, 14, 0, seq)).toISOString(),
-          prevHash: records.at(-1)?.hash ?? GENESIS_HASH,
-        },
-        'completed',
-        { status: 200, code: null, durationMs: 5 },
-      ),
-    );
-  }
-  return records;
-};
-
-/** Metadata level erasure of one record, as the eraser writes it (the subject salt stays). */
-const eraseMetadata = (record: HandoverRecord): HandoverRecord => {
-  const { salt: _salt, ...rest } = record;
-  return {
-    ...rest,
-    metadata: null,
-    metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_test' },
-  };
-};
+        ),
+      };
+    },
+    userId,
+  );
 
 describe('chain v3: the vectors', () => {
   it('computes the subject digest as HMAC-SHA256 keyed with the subject salt over canonical { offerId, reason, userId }', () => {

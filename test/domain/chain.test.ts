@@ -13,6 +13,7 @@ import {
 import { refreshOwner } from '../../functions/domain/handover/owner';
 import { performHandover } from '../../functions/domain/handover/perform';
 import type { HandoverRecord } from '../../functions/domain/types';
+import { eraseMetadata, FIXED_SALT, linkedRecords } from '../support/chains';
 import { AGENT, BOT, FakeHistoryStore, handoverWorld } from '../support/fakes';
 
 const seedRecord = (): Omit<HandoverRecord, 'hash'> => ({
@@ -348,8 +349,6 @@ describe('verifyUserChain with the expected head', () => {
 
 // ---------------------------------------------------------------- chain v2
 
-/** The vectors' salt: the bytes 0..31 (base64url). */
-const FIXED_SALT = 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8';
 /** A draft's metadata fields as chain v2 wrote them (no writer does now: sealMetadata is v3). */
 const sealV2 = (metadata: Record<string, unknown> | null, salt: string) => ({
   chain: 2 as const,
@@ -364,43 +363,14 @@ const seedV2 = (): Omit<HandoverRecord, 'hash'> => ({
 });
 
 /** n linked v2 records for user 20, each with its own salt (seq as its first byte). */
-const chainV2 = (n: number): HandoverRecord[] => {
-  const records: HandoverRecord[] = [];
-  for (let seq = 1; seq <= n; seq++) {
+const chainV2 = (n: number): HandoverRecord[] =>
+  linkedRecords(n, (seq) => {
     const metadata = { reason: `reason-${seq}`, ticket: seq };
-    const salt = Buffer.alloc(32, seq).toString('base64url');
-    records.push(
-      finalizeRecord(
-        {
-          handoverId: `h${String(seq).padStart(4, '0')}`,
-          userId: '20',
-          seq,
-          fromOwner: seq % 2 === 1 ? BOT : AGENT,
-          toOwner: seq % 2 === 1 ? AGENT : BOT,
-          reason: metadata.reason,
-          ...sealV2(metadata, salt),
-          requestedBy: BOT,
-          source: 'api',
-          createdAt: new Date(Date.UTC(2026, 2, 10, 14, 0, seq)).toISOString(),
-          prevHash: records.at(-1)?.hash ?? GENESIS_HASH,
-        },
-        'completed',
-        { status: 200, code: null, durationMs: 5 },
-      ),
-    );
-  }
-  return records;
-};
-
-/** Metadata level erasure of one record, as the eraser writes it. */
-const eraseMetadata = (record: HandoverRecord): HandoverRecord => {
-  const { salt: _salt, ...rest } = record;
-  return {
-    ...rest,
-    metadata: null,
-    metadataErased: { at: '2026-06-01T00:00:00.000Z', erasureId: 'era_test' },
-  };
-};
+    return {
+      reason: metadata.reason,
+      ...sealV2(metadata, Buffer.alloc(32, seq).toString('base64url')),
+    };
+  });
 
 describe('chain v2', () => {
   it('pins the salted digest of the seed metadata and of null for a fixed salt', () => {
