@@ -1,10 +1,13 @@
 // The stateful stack: the history and state tables (built from the shared definitions), the
 // Secrets Manager secrets, and the signed checkpoints' key and bucket. Everything here is retained
-// when the stack is deleted.
+// when the stack is deleted, but for the deploy-time function that copies the checkpoint key's
+// public half into the outputs.
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { historyTable, stateTable } from '../functions/contracts/tables';
 import type { StageConfig } from '../functions/schemas/config';
+import { CheckpointPublicKey } from './constructs/checkpoint-public-key';
 import { Checkpoints } from './constructs/checkpoints';
 import { HandoverSecrets } from './constructs/secrets';
 import { DefinedTable } from './constructs/tables';
@@ -12,6 +15,16 @@ import { DefinedTable } from './constructs/tables';
 export interface DataStackProps extends StackProps {
   /** The stage configuration (stage name and Services). */
   config: StageConfig;
+  /**
+   * Retention of the log groups of the deploy-time functions (the checkpoint public key's).
+   * @default RetentionDays.ONE_MONTH
+   */
+  logRetention?: RetentionDays;
+  /**
+   * Folder of the handler entry files.
+   * @default functions/handlers in this repository
+   */
+  handlersDir?: string;
 }
 
 /** Output id of a Service-specific value: `Prefix` + the name's letters and digits. */
@@ -23,6 +36,7 @@ export class DataStack extends Stack {
   public readonly state: DefinedTable;
   public readonly secrets: HandoverSecrets;
   public readonly checkpoints: Checkpoints;
+  public readonly checkpointPublicKey: CheckpointPublicKey;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -39,6 +53,11 @@ export class DataStack extends Stack {
       stage: config.stage,
       retentionDays: config.checkpoints.retentionDays,
     });
+    this.checkpointPublicKey = new CheckpointPublicKey(this, 'CheckpointPublicKey', {
+      key: this.checkpoints.key,
+      logRetention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      handlersDir: props.handlersDir,
+    });
 
     new CfnOutput(this, 'HistoryTableName', { value: this.history.table.tableName });
     new CfnOutput(this, 'CheckpointBucketName', {
@@ -46,8 +65,13 @@ export class DataStack extends Stack {
       value: this.checkpoints.bucket.bucketName,
     });
     new CfnOutput(this, 'CheckpointKeyArn', {
-      description: 'Signs the checkpoints; its public key: GET /checkpoints/public-key',
+      description: 'Signs the checkpoints; its public key: CheckpointPublicKeyDer',
       value: this.checkpoints.key.keyArn,
+    });
+    // One line: a PEM is this wrapped at 64 characters between BEGIN/END PUBLIC KEY lines.
+    new CfnOutput(this, 'CheckpointPublicKeyDer', {
+      description: 'Verifies the checkpoints: SPKI, DER, base64 (also GET /checkpoints/public-key)',
+      value: this.checkpointPublicKey.publicKeyDer,
     });
     new CfnOutput(this, 'StateTableName', { value: this.state.table.tableName });
     new CfnOutput(this, 'AuditorsSecretArn', { value: this.secrets.auditors.secretArn });

@@ -1,6 +1,7 @@
 // Both stacks of one stage, wired together: used by bin/app.ts and by the tests, so the tests
 // build exactly what `cdk synth` builds.
 import type { App, Environment } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { ApiStack } from './api-stack';
 import type { LoadedStage } from './config';
 import { DataStack } from './data-stack';
@@ -28,6 +29,8 @@ export const addParleyHandover = (
     env: options.env,
     description: `parley-handover ${stage.config.stage}: tables and secrets (stateful, retained)`,
     config: stage.config,
+    logRetention: stage.infra.logRetentionDays as RetentionDays,
+    handlersDir: options.handlersDir,
   });
   const api = new ApiStack(app, names.api, {
     env: options.env,

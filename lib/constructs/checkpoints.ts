@@ -9,9 +9,9 @@
 //   the account's root included, deletes or shortens a version before then), versioned, TLS only,
 //   no public access, retained; its policy denies every principal deletes (a delete marker would
 //   hide a checkpoint from listings), retention changes and lifecycle rules.
-// - No stack output carries the public key: GET /checkpoints/public-key serves it, and KMS gives it
-//   to anyone allowed kms:GetPublicKey (docs/AUDIT.md); a custom resource would add a function and
-//   a role only to copy it. The key's ARN and the bucket's name are outputs.
+// - The key's public half reaches the data stack's outputs through CheckpointPublicKey (a custom
+//   resource that reads it once the key exists); the key policy's Get* for the account lets that
+//   reader's IAM policy grant kms:GetPublicKey.
 import { Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import {
   AccountRootPrincipal,

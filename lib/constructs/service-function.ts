@@ -8,7 +8,12 @@ import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  LogLevel,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -71,6 +76,35 @@ export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'];
  * notifier to wait for its next retry.
  */
 export const QUEUE_DEFER_ACTIONS = ['sqs:ChangeMessageVisibility'];
+
+/**
+ * How every function of ours is built and run, whatever its stack: the entry bundled locally by
+ * esbuild (no Docker), Node.js 22 on arm64, minified with source maps.
+ */
+export const bundledFunctionProps = (entry: string, spec: FunctionSpec) =>
+  ({
+    entry,
+    handler: 'handler',
+    description: spec.description,
+    runtime: Runtime.NODEJS_22_X,
+    architecture: Architecture.ARM_64,
+    memorySize: spec.memoryMb,
+    timeout: Duration.seconds(spec.timeoutSeconds),
+    depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+    projectRoot: REPO_ROOT,
+    bundling: {
+      format: OutputFormat.CJS,
+      target: 'node22',
+      minify: true,
+      sourceMap: true,
+      sourcesContent: false,
+      // The SDK v3 clients are bundled: the versions the lockfile pins are the ones that run.
+      bundleAwsSDK: true,
+      externalModules: [],
+      tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
+      logLevel: LogLevel.WARNING,
+    },
+  }) satisfies NodejsFunctionProps;
 
 /** A reference resolved only at deploy time is counted as this many bytes in the env estimate. */
 const TOKEN_ESTIMATE_BYTES = 200;
@@ -135,30 +169,10 @@ export class ServiceFunction extends Construct {
     this.role = role;
 
     this.function = new NodejsFunction(this, 'Function', {
-      entry: path.join(props.handlersDir ?? HANDLERS_DIR, spec.entry),
-      handler: 'handler',
-      description: spec.description,
-      runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.ARM_64,
-      memorySize: spec.memoryMb,
-      timeout: Duration.seconds(spec.timeoutSeconds),
+      ...bundledFunctionProps(path.join(props.handlersDir ?? HANDLERS_DIR, spec.entry), spec),
       role,
       logGroup: this.logGroup,
       tracing: props.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      projectRoot: REPO_ROOT,
-      bundling: {
-        format: OutputFormat.CJS,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // The SDK v3 clients are bundled: the versions the lockfile pins are the ones that run.
-        bundleAwsSDK: true,
-        externalModules: [],
-        tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
-        logLevel: LogLevel.WARNING,
-      },
     });
     if (props.tracing) {
       acknowledge(role, {

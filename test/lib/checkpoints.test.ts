@@ -168,3 +168,93 @@ describe('the schedule and the outputs', () => {
     expect(JSON.stringify(outputs.CheckpointKeyArn.Value)).toContain('CheckpointsKey');
   });
 });
+
+describe('the public key output', () => {
+  const resources = () => data.toJSON().Resources as Record<string, Resource & { Type: string }>;
+  const keyArn = () => ({ 'Fn::GetAtt': [only(data, 'AWS::KMS::Key')[0], 'Arn'] });
+  /** The statements of the policies attached to a role, as `action resource` strings. */
+  const grantsOfRole = (roleId: string) =>
+    statementsOf(data)
+      .filter(({ roles }) => JSON.stringify(roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap(({ st }) => {
+        expect(st.Effect).toBe('Allow');
+        return actionsOf(st).flatMap((a) =>
+          [st.Resource].flat().map((r: unknown) => `${a} ${JSON.stringify(r)}`),
+        );
+      })
+      .sort();
+  const roleOf = (fnId: string) => resources()[fnId]!.Properties.Role['Fn::GetAtt'][0] as string;
+  const logsOf = (fnId: string) =>
+    resources()[fnId]!.Properties.LoggingConfig.LogGroup.Ref as string;
+  const publicKeyResource = () => {
+    const found = Object.entries(resources()).filter(
+      ([, r]) => r.Type === 'Custom::CheckpointPublicKey',
+    );
+    expect(found).toHaveLength(1);
+    return found[0]!;
+  };
+  const frameworkId = () => {
+    const [, resource] = publicKeyResource();
+    return resource.Properties.ServiceToken['Fn::GetAtt'][0] as string;
+  };
+
+  it('reads the key once it exists, through a custom resource of the Provider framework', () => {
+    const [, resource] = publicKeyResource();
+    expect(resource.Properties.KeyId).toEqual(keyArn());
+    const framework = resources()[frameworkId()]!;
+    expect(framework.Type).toBe('AWS::Lambda::Function');
+    expect(framework.Properties.Handler).toBe('framework.onEvent');
+    const onEvent = functionIdOf(data, 'CheckpointPublicKey');
+    expect(framework.Properties.Environment.Variables.USER_ON_EVENT_FUNCTION_ARN).toEqual({
+      'Fn::GetAtt': [onEvent, 'Arn'],
+    });
+  });
+
+  it('outputs the key as one line of base64 DER from the resource, and no PEM', () => {
+    const [id] = publicKeyResource();
+    const outputs = data.toJSON().Outputs;
+    expect(outputs.CheckpointPublicKeyDer.Value).toEqual({ 'Fn::GetAtt': [id, 'PublicKeyDer'] });
+    expect(Object.keys(outputs).filter((k) => /Pem/i.test(k))).toEqual([]);
+  });
+
+  it('lets its function do exactly kms:GetPublicKey on the checkpoint key, and write its own logs', () => {
+    const onEvent = functionIdOf(data, 'CheckpointPublicKey');
+    const logs = JSON.stringify({ 'Fn::GetAtt': [logsOf(onEvent), 'Arn'] });
+    expect(grantsOfRole(roleOf(onEvent))).toEqual([
+      `kms:GetPublicKey ${JSON.stringify(keyArn())}`,
+      `logs:CreateLogStream ${logs}`,
+      `logs:PutLogEvents ${logs}`,
+    ]);
+  });
+
+  it("lets the framework's function only invoke that function and write its own logs", () => {
+    const onEvent = functionIdOf(data, 'CheckpointPublicKey');
+    const fn = JSON.stringify({ 'Fn::GetAtt': [onEvent, 'Arn'] });
+    const logs = JSON.stringify({ 'Fn::GetAtt': [logsOf(frameworkId()), 'Arn'] });
+    expect(grantsOfRole(roleOf(frameworkId()))).toEqual(
+      [
+        `lambda:GetFunction ${fn}`,
+        `lambda:InvokeFunction ${fn}`,
+        `lambda:InvokeFunction ${JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [onEvent, 'Arn'] }, ':*']] })}`,
+        `logs:CreateLogStream ${logs}`,
+        `logs:PutLogEvents ${logs}`,
+      ].sort(),
+    );
+  });
+
+  it('gives the data stack no role with a managed policy, and only these two roles', () => {
+    const roles = Object.entries(data.findResources('AWS::IAM::Role')) as [string, Resource][];
+    expect(roles.map(([id]) => id).sort()).toEqual(
+      [roleOf(functionIdOf(data, 'CheckpointPublicKey')), roleOf(frameworkId())].sort(),
+    );
+    for (const [, role] of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it("keeps both functions' logs for the stage's retention", () => {
+    const onEvent = functionIdOf(data, 'CheckpointPublicKey');
+    for (const fnId of [onEvent, frameworkId()]) {
+      const group = resources()[logsOf(fnId)]!;
+      expect(group.Properties.RetentionInDays).toBe(devStage().infra.logRetentionDays);
+    }
+  });
+});

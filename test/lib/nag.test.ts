@@ -50,7 +50,7 @@ const acknowledged = (app: App) =>
       ),
   );
 
-it('acknowledges only the known findings: the runtime, the secrets rotation and each route authorizer', () => {
+it('acknowledges only the known findings: the runtime, the secrets rotation, the public key reader and each route authorizer', () => {
   const acks = acknowledged(buildApp().app);
   const routePath = (key: string) =>
     `ParleyHandover-dev-Api/Http/Api/${key.replace(/\//g, '--').replace(' ', '')}`;
@@ -63,6 +63,10 @@ it('acknowledges only the known findings: the runtime, the secrets rotation and 
       // The checkpoints: no access logs on a write-once bucket; the object prefixes of the two
       // functions that read them (one writes).
       'AwsSolutions-S1 ParleyHandover-dev-Data/Checkpoints/Bucket',
+      // The public key output's custom resource: our reader on Node 22 like every function, and
+      // the Provider framework's invoke of that one function's versions.
+      'AwsSolutions-L1 ParleyHandover-dev-Data/CheckpointPublicKey/Function',
+      'AwsSolutions-IAM5[Resource::<CheckpointPublicKeyFunctionDF9A22B6.Arn>:*] ParleyHandover-dev-Data/CheckpointPublicKey/ProviderRole',
       ...[
         ['Checkpoint', 'checkpoints'],
         ['Checkpoint', 'users'],

@@ -6,6 +6,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { functionSpecs } from '../../functions/contracts/routes';
 import { type LoadedStage, loadStage, parseStageConfig, REPO_ROOT } from '../../lib/config';
+import { PUBLIC_KEY_FUNCTION } from '../../lib/constructs/checkpoint-public-key';
 import { addParleyHandover } from '../../lib/parley-handover';
 
 /** The context cdk.json gives every synth. */
@@ -30,7 +31,7 @@ export const devStage = (change?: (raw: Record<string, any>) => void): LoadedSta
 export const stubHandlersDir = (): string => {
   const dir = path.join(REPO_ROOT, 'node_modules', '.cache', 'handler-stubs');
   fs.mkdirSync(dir, { recursive: true });
-  for (const spec of Object.values(functionSpecs)) {
+  for (const spec of [...Object.values(functionSpecs), PUBLIC_KEY_FUNCTION]) {
     const file = path.join(dir, spec.entry);
     if (!fs.existsSync(file))
       fs.writeFileSync(file, 'export const handler = async () => undefined;\n');
