@@ -2,7 +2,8 @@
 // case gets the ports and settings it needs from AppDeps, and nothing else.
 import { functionSpecs } from '../contracts/routes';
 import type { HandoverDeps } from '../domain/handover/deps';
-import { refreshOwner } from '../domain/handover/owner';
+import { withDeadline } from '../domain/deadline';
+import { syncOwner } from '../domain/handover/owner';
 import { performHandover } from '../domain/handover/perform';
 import { recoverPending } from '../domain/handover/recover';
 import { runOutboxAction } from '../domain/notify/actions';
@@ -89,7 +90,7 @@ export const callbackDeps = (deps: AppDeps): CallbackDeps => {
     metrics: deps.metrics,
     signingSecret: async (serviceId) => (await deps.secrets.service(serviceId)).signingSecret,
     handover: (input) => performHandover(input, hd),
-    refreshOwner: (userId, asService) => refreshOwner(userId, asService, hd),
+    refreshOwner: (userId, asService) => syncOwner(userId, asService, withDeadline(hd)),
     recoverPending: (userId) => recoverPending(userId, hd),
     failover: { circuits: deps.circuits, history: deps.history },
     staleAfterMs: hd.staleAfterMs,

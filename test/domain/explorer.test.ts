@@ -429,6 +429,16 @@ describe('the checker', () => {
     ]);
   });
 
+  it('reports a delivery item the state scan could have found left with the user id (7)', async () => {
+    const w = await plainRun([erase], [handover('Bot', 'Agent'), message]);
+    const [deleted] = w.journal.flatMap((e) => (e.kind === 'delivery_deleted' ? [e.item] : []));
+    w.state.deliveries.set(deleted!.deliveryId, deleted!);
+
+    expect(detailsOf(w, 7)).toEqual([
+      `the delivery ${deleted!.deliveryId.slice(0, 12)} (done) is left with the user id, claimed before erasure ${w.erasures[0]!.erasureId}'s last state scan`,
+    ]);
+  });
+
   it('reports an error no use case declares (0)', async () => {
     const w = await plainRun([handover('Bot', 'Agent')]);
     w.unexpected.push('A1: TypeError: planted');
@@ -452,5 +462,59 @@ describe('the checker', () => {
     expect(text).toContain('A1 PUT owner Bot -> Agent reaches Parley [ok]: applied Bot -> Agent');
     expect(text).toContain('  Bot -> Agent through us as Bot (A1, step ');
     expect(text).toContain('  #1 api completed Bot -> Agent (h0001)');
+  });
+});
+
+// ---------------------------------------------------------------- defects found with the eraser
+
+describe('the schedule explorer with the eraser: defects it found', () => {
+  it('answers a GET owner whose owner item the eraser deletes meanwhile (the fence dropped)', async () => {
+    await focusedWith(
+      [erase, { kind: 'read', as: 'Bot', get: [], startAfter: 3 }],
+      [{ kind: 'read', as: 'auditor', get: [] }],
+      () => {},
+    );
+  });
+
+  it('sends a retried message to no second Service when the state scan meets its delivery', async () => {
+    await focusedWith(
+      [erase, { ...message, crashAtWrite: 3 } as Actor, { kind: 'outside', to: 'Agent' }],
+      [handover('Bot', 'Agent'), handover('Agent', 'Bot')],
+      () => {},
+    );
+  });
+
+  it('forwards a callback that meets the fence to the owner Parley names, not the one the fence keeps', async () => {
+    await focusedWith(
+      [erase, { kind: 'outside', to: 'Bot' }, { ...message, startAfter: 5 } as Actor],
+      [handover('Bot', 'Agent')],
+      () => {},
+    );
+  });
+
+  it('keeps a delivery claimed after the state scan’s last pass as new data, and leaves none claimed before it', async () => {
+    // The checker (7) holds every delivery item left at rest to a claim after the last pass.
+    const newData = tallied((w) => [...w.state.deliveries.values()].some((d) => d.userId === USER));
+    await focusedWith(
+      fc
+        .integer({ min: 0, max: 24 })
+        .map((startAfter): Actor[] => [{ ...message, startAfter } as Actor, erase]),
+      [handover('Bot', 'Agent')],
+      newData.see,
+    );
+    expect(newData.seen.yes).toBeGreaterThan(0);
+    expect(newData.seen.no).toBeGreaterThan(0);
+  });
+
+  it('honours the fence when a change at Parley meets a GET owner during the erasure', async () => {
+    await focusedWith(
+      startingLater(erase, { kind: 'read', as: 'auditor', get: [] }).map((list) => [
+        list[0]!,
+        { kind: 'outside', to: 'Agent' } as Actor,
+        list[1]!,
+      ]),
+      [handover('Bot', 'Agent'), handover('Agent', 'Bot')],
+      () => {},
+    );
   });
 });

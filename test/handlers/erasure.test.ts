@@ -15,7 +15,10 @@ import {
 import { fileErasureKey } from '../../functions/adapters/erasure-key';
 import { canonicalJson } from '../../functions/domain/canonical';
 import { sha256Hex } from '../../functions/domain/chain';
+import { DELIVERIES_DONE_MS } from '../../functions/domain/erasure/apply';
 import type { EraserSummary } from '../../functions/domain/erasure/run';
+import { CALLBACK_MAX_RECEIVE_COUNT } from '../../functions/contracts/queue';
+import { QUEUE_VISIBILITY_TIMEOUT_SECONDS } from '../../lib/config';
 import type { ErasureStore } from '../../functions/domain/erasure/types';
 import type { AppDeps } from '../../functions/platform/deps';
 import { useErasureKey, WRITERS_DONE_MS } from '../../functions/platform/erasure-deps';
@@ -805,5 +808,103 @@ describe('an erasure meeting writers', () => {
       records.map((r) => r.hash),
     );
     expect(shown.json.verify).toMatchObject({ ok: true, count: 3 });
+  });
+});
+
+describe('an erasure meeting callbacks', () => {
+  /** The user's delivery items as stored (the real adapter's scan finds the same). */
+  const deliveriesOf = async (userId: string) =>
+    (await itemsMentioning(userId)).filter((i) => String(i.pk).startsWith('CB#'));
+
+  /** A delivery of the user whose attempt forwarded it to `forwardedTo` and died before done. */
+  const deliveryInFlight = async (userId: string, forwardedTo: string) => {
+    const now = clock.now();
+    const item = {
+      deliveryId: `${BOT}-inflight-${userId}`,
+      serviceId: BOT,
+      userId,
+      type: 'message',
+      receivedAt: new Date(now).toISOString(),
+      state: 'in_progress' as const,
+      disposition: null,
+      replyState: 'none' as const,
+      handoverId: null,
+      leaseUntil: now + 60_000,
+      expiresAt: Math.floor(now / 1000) + 30 * 86_400,
+      forwardedTo,
+    };
+    expect(await h.deps.state.claimDelivery(item, now, null)).toEqual({ claimed: true });
+    return item;
+  };
+
+  it('waits for a delivery in flight (its retry must reach the Service it reached), then takes it once done', async () => {
+    await history('cb-1', 2);
+    const delivery = await deliveryInFlight('cb-1', BOT);
+    const accepted = await requestErasure('cb-1', { level: 'full' });
+    afterWriters();
+
+    const first = await runEraser();
+    const kept = await deliveriesOf('cb-1');
+    const done = await h.deps.state.updateDelivery(
+      delivery.deliveryId,
+      { state: 'done', disposition: 'forwarded', leaseUntil: 0 },
+      delivery.leaseUntil,
+    );
+    const second = await runEraser();
+
+    expect(first.waiting).toEqual([
+      { erasureId: accepted.json.erasureId, stop: 'delivery_in_flight' },
+    ]);
+    expect(kept.map((i) => [i.state, i.forwardedTo])).toEqual([['in_progress', BOT]]);
+    expect(done).toBe(true);
+    expect(second.done).toEqual([accepted.json.erasureId]);
+    expect(await itemsMentioning('cb-1')).toEqual([]);
+  });
+
+  it('waits no longer than the queue can bring a delivery back (then it is in the dead-letter queue)', async () => {
+    await history('cb-2', 1);
+    await deliveryInFlight('cb-2', BOT);
+    const accepted = await requestErasure('cb-2', { level: 'full' });
+    afterWriters();
+
+    const first = await runEraser();
+    clock.advance(DELIVERIES_DONE_MS);
+    const second = await runEraser();
+
+    // Its receives, each at most a visibility timeout after the last, and a minute for clocks.
+    expect(DELIVERIES_DONE_MS).toBe(
+      CALLBACK_MAX_RECEIVE_COUNT * QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000 + 60_000,
+    );
+    expect(first.waiting).toEqual([
+      { erasureId: accepted.json.erasureId, stop: 'delivery_in_flight' },
+    ]);
+    expect(second.done).toEqual([accepted.json.erasureId]);
+    expect(await itemsMentioning('cb-2')).toEqual([]);
+  });
+
+  it('gives a message Parley routed to the owner it changed to while the fence stands to that owner, not the fence’s', async () => {
+    await history('cb-3', 1);
+    const accepted = await requestErasure('cb-3', { level: 'full' });
+    const first = await runEraser();
+    // The user moves back to the Bot at Parley; Parley sends the Bot the user's next message.
+    h.sim.setOwner('cb-3', BOT);
+    await deliver('cb-3', 401);
+    const [delivery] = await deliveriesOf('cb-3');
+    afterWriters();
+    const second = await runEraser();
+    const owner = await call({
+      method: 'GET',
+      path: '/users/cb-3/owner',
+      token: h.tokens.auditor,
+    });
+
+    expect(first.waiting).toEqual([
+      { erasureId: accepted.json.erasureId, stop: 'waiting_for_writers' },
+    ]);
+    // The Bot heard it (it has no downstream here: stored), not the Agent the fence names.
+    expect(delivery).toMatchObject({ state: 'done', disposition: 'stored' });
+    expect(second.done).toEqual([accepted.json.erasureId]);
+    expect(owner.json.owner.identification).toBe(BOT);
+    expect(await userRecords('cb-3')).toEqual([]);
   });
 });

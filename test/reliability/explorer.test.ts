@@ -1,6 +1,7 @@
 // Suite: the schedule explorer of test/domain/explorer.test.ts, run longer (more runs, more actors
-// per run) under JEST_SUITE=reliability. Its figures are counted from the worlds it ran: the steps
-// the scheduler released, the records written, the forwards made and the crashes that happened.
+// per run, the eraser and stalled writers among them) under JEST_SUITE=reliability. Its figures
+// are counted from the worlds it ran: the steps the scheduler released, the records written, the
+// forwards made, the crashes that happened, the erasures' tombstones, erased records and stops.
 import fc from 'fast-check';
 import { actorsArbitrary, explorerProperty, USER, type World } from '../support/model-explorer';
 import { reportFigures } from '../support/reliability';
@@ -19,6 +20,10 @@ const figures = {
   forwards: 0,
   messagesDone: 0,
   crashes: 0,
+  erasuresDone: 0,
+  recordsErased: 0,
+  deliveryWaits: 0,
+  outOfTime: 0,
 };
 
 const tally = (w: World): void => {
@@ -34,6 +39,11 @@ const tally = (w: World): void => {
   figures.crashes += w.parley.trace.filter((t) =>
     /never hears the answer|dies before|past its function timeout/.test(t),
   ).length;
+  figures.erasuresDone += w.erasureStore.tombstones.size;
+  for (const partition of w.erasureStore.erased.values()) figures.recordsErased += partition.size;
+  const stops = w.erasures.flatMap((j) => j.stops);
+  figures.deliveryWaits += stops.filter((s) => s === 'delivery_in_flight').length;
+  figures.outOfTime += stops.filter((s) => s === 'out_of_time').length;
 };
 
 let held = false;
@@ -48,7 +58,7 @@ afterAll(() => {
 });
 
 it(`keeps the invariants over ${RUNS} interleavings of up to ${MAX_ACTORS} actors`, async () => {
-  await fc.assert(explorerProperty(actorsArbitrary(MAX_ACTORS), tally), {
+  await fc.assert(explorerProperty(actorsArbitrary(MAX_ACTORS, { erasure: true }), tally), {
     seed: SEED,
     numRuns: RUNS,
   });

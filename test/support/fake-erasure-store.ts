@@ -20,21 +20,22 @@ export type ErasureStoreEvent =
   | { kind: 'record_deleted'; userId: string; seq: number; hash: string }
   | { kind: 'owner_deleted'; item: OwnerItem }
   | { kind: 'delivery_deleted'; item: DeliveryItem }
-  | { kind: 'idempotency_deleted'; item: IdempotencyItem };
+  | { kind: 'idempotency_deleted'; item: IdempotencyItem }
+  /** A page of the state scan read: what it did not find was not there yet. */
+  | { kind: 'user_items_scanned'; userId: string };
 
 const clone = <T>(v: T): T => structuredClone(v);
 
-const pageCursor = (offset: number) =>
-  Buffer.from(JSON.stringify({ offset })).toString('base64url');
-const pageOffset = (cursor: string | undefined): number => {
-  if (cursor === undefined) return 0;
-  const { offset } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-    offset?: unknown;
+// A scan's cursor names the last key it read, as DynamoDB's LastEvaluatedKey does: items deleted
+// behind it move nothing (an offset would skip one).
+const pageCursor = (after: string) => Buffer.from(JSON.stringify({ after })).toString('base64url');
+const pageAfter = (cursor: string | undefined): string | null => {
+  if (cursor === undefined) return null;
+  const { after } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+    after?: unknown;
   };
-  if (!Number.isInteger(offset) || (offset as number) < 0) {
-    throw new Error('The scan cursor is not valid.');
-  }
-  return offset as number;
+  if (typeof after !== 'string') throw new Error('The scan cursor is not valid.');
+  return after;
 };
 
 const notHere = (method: string) => async (): Promise<never> => {
@@ -136,18 +137,19 @@ export class FakeErasureStore implements ErasureStore {
     for (const [key, item] of this.state.idempotency) {
       if (item.userId === userId) items.push({ ...clone(item), pk: `IDEM#${key}` });
     }
-    return items.sort((a, b) => String(a.pk).localeCompare(String(b.pk)));
+    return items.sort((a, b) => (String(a.pk) < String(b.pk) ? -1 : 1));
   }
 
   async scanUserItems(userId: string, options: { cursor?: string; maxRead: number }) {
-    const all = this.userItems(userId);
-    const start = pageOffset(options.cursor);
-    const items = all.slice(start, start + options.maxRead);
-    const next = start + items.length;
+    const after = pageAfter(options.cursor);
+    const all = this.userItems(userId).filter((i) => after === null || String(i.pk) > after);
+    this.onEvent({ kind: 'user_items_scanned', userId });
+    const items = all.slice(0, options.maxRead);
+    const last = items.at(-1);
     return {
       items,
       read: items.length,
-      ...(next < all.length ? { cursor: pageCursor(next) } : {}),
+      ...(last && items.length < all.length ? { cursor: pageCursor(String(last.pk)) } : {}),
     };
   }
 

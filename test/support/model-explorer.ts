@@ -26,7 +26,8 @@ import { deliveryIdFor, parseCallback } from '../../functions/domain/delivery';
 import { processCallback } from '../../functions/domain/processor/process-callback';
 import { GENESIS_HASH, verifyChain } from '../../functions/domain/chain';
 import { AppError, HandoverInProgressError } from '../../functions/domain/errors';
-import { currentOwner, refreshOwner } from '../../functions/domain/handover/owner';
+import { currentOwner, syncOwner } from '../../functions/domain/handover/owner';
+import { withDeadline } from '../../functions/domain/deadline';
 import type { HandoverDeps } from '../../functions/domain/handover/deps';
 import { performHandover } from '../../functions/domain/handover/perform';
 import { reconcile } from '../../functions/domain/handover/reconcile';
@@ -88,6 +89,8 @@ export const WRITERS_DONE_MS = WRITER_LIFETIME_MS + 60_000;
 /** Eraser runs while the other actors run; the rest happen at rest. */
 const RUN_ERASER_RUNS = 6;
 const REST_ERASER_RUNS = 4;
+/** Loop steps (listings, scan pages) one eraser run has time for. */
+const ERASER_STEPS_PER_RUN = 4;
 
 /** The Agent's lease: a sweep actor moves the clock past it. */
 export const AGENT_LEASE: LeaseConfig = {
@@ -298,6 +301,11 @@ export interface Post {
   at: number;
   /** The owner the history named at that moment (the last completed record), if any. */
   recordedOwner: string | null;
+  /**
+   * A full erasure's fence stood then: the history could record no change made at Parley, so the
+   * forward is held to Parley's log alone.
+   */
+  fenced: boolean;
 }
 
 export interface MessageRun {
@@ -325,7 +333,27 @@ export type JournalEntry =
   | { kind: 'append'; record: HandoverRecord; outcome: 'appended' | 'exists' }
   | { kind: 'fence_set'; erasureId: string }
   | { kind: 'erasure_done'; erasureId: string }
+  /** A processor attempt claimed a delivery of the user (its item written afresh). */
+  | { kind: 'delivery_claimed'; deliveryId: string }
   | ErasureStoreEvent;
+
+/** The state fake, noting every claim of a delivery of the user. */
+class JournaledState extends FakeStateStore {
+  constructor(private readonly journal: JournalEntry[]) {
+    super();
+  }
+
+  override async claimDelivery(
+    ...args: Parameters<FakeStateStore['claimDelivery']>
+  ): ReturnType<FakeStateStore['claimDelivery']> {
+    const outcome = await super.claimDelivery(...args);
+    const [item] = args;
+    if (outcome.claimed && item.userId === USER) {
+      this.journal.push({ kind: 'delivery_claimed', deliveryId: item.deliveryId });
+    }
+    return outcome;
+  }
+}
 
 /** The history fake, noting every append of the user's records (and whether it wrote). */
 class JournaledHistory extends FakeHistoryStore {
@@ -406,7 +434,7 @@ export class World {
   readonly clock = manualClock();
   readonly journal: JournalEntry[] = [];
   readonly history: FakeHistoryStore = new JournaledHistory(this.journal);
-  readonly state = new FakeStateStore();
+  readonly state: FakeStateStore = new JournaledState(this.journal);
   readonly erasureStore = new FakeErasureStore(this.history, this.state, (event) => {
     this.journal.push(event);
     if (event.kind === 'delivery_deleted')
@@ -502,7 +530,7 @@ export class World {
       metrics: noMetrics,
       signingSecret: async () => undefined,
       handover: (input) => performHandover(input, hd),
-      refreshOwner: (userId, asService) => refreshOwner(userId, asService, hd),
+      refreshOwner: (userId, asService) => syncOwner(userId, asService, withDeadline(hd)),
       recoverPending: (userId) => recoverPending(userId, hd),
       staleAfterMs: STALE_AFTER_MS,
       downstreamTimeoutMs: 5_000,
@@ -654,6 +682,8 @@ export class World {
       writersDoneMs: WRITERS_DONE_MS,
       key: { key: async () => new Uint8Array(32).fill(7) },
       budgetMs: 60_000,
+      // A page of the state scan per item: a scan spans steps, and runs (ERASER_STEPS_PER_RUN).
+      scanPageItems: 1,
       retention: { metadataDays: 90, since: '2026-01-01T00:00:00.000Z' },
     };
   }
@@ -685,6 +715,7 @@ export class World {
           marked: forward.handover !== undefined,
           at: this.parley.trace.length - 1,
           recordedOwner: last?.toOwner ?? null,
+          fenced: this.state.owners.get(USER)?.erasing !== undefined,
         });
         const answer = forward.handover ? 'nothing' : (message?.answer ?? 'nothing');
         const other = to === BOT ? AGENT : BOT;
@@ -813,7 +844,10 @@ export class World {
       const item = await this.erasureStore.getErasure(job.erasureId);
       if (!item) throw new Error(`The erasure ${job.erasureId} is not in the register.`);
       this.eraserRunning = true;
-      const { stop } = await applyErasure(item, deps, { hasTime: () => true }).finally(() => {
+      // A run's time: so many steps of its loops, then it stops out of time and the next resumes.
+      let steps = 0;
+      const clock = { hasTime: () => ++steps <= ERASER_STEPS_PER_RUN };
+      const { stop } = await applyErasure(item, deps, clock).finally(() => {
         this.eraserRunning = false;
       });
       if (stop === null) {
@@ -1127,7 +1161,7 @@ export const INVARIANTS: Record<Invariant, string> = {
   4: 'every authentic message reaches exactly one Service (or is quarantined with its reason)',
   5: "each user's hash chain verifies",
   6: 'a lease ends at most once (one `timeout` record per lease), and at rest the owner item holds a lease exactly when its owner has one',
-  7: "a full erasure finishes, keeps the first record stored at each seq in a whole erased chain (from #1, linked, its tombstone matching) and leaves in the user's partition only a new chain begun after its fence went",
+  7: "a full erasure finishes, keeps the first record stored at each seq in a whole erased chain (from #1, linked, its tombstone matching) and leaves in the user's partition only a new chain begun after its fence went, and of the user's deliveries only those claimed after its state scan's last pass",
 };
 
 export interface Violation {
@@ -1298,6 +1332,27 @@ function storedHistory(w: World, broken: (i: Invariant, detail: string) => void)
     const problem = chainBreak(live);
     if (problem)
       broken(7, `after erasure ${gone} the user's partition is no new chain: ${problem}`);
+    // A delivery claimed after the state scan's last pass is a message processed during the
+    // erasure (the queue held it, out of the erasure's reach): new data, like a new chain. One
+    // claimed before that pass was there to be found, and must be gone.
+    const goneAt = ends.at(-1)!.at;
+    let lastPass = -1;
+    w.journal.forEach((e, i) => {
+      if (e.kind === 'user_items_scanned' && i < goneAt) lastPass = i;
+    });
+    for (const d of w.state.deliveries.values()) {
+      if (d.userId !== USER) continue;
+      let claimed = -1;
+      w.journal.forEach((e, i) => {
+        if (e.kind === 'delivery_claimed' && e.deliveryId === d.deliveryId) claimed = i;
+      });
+      if (claimed < lastPass) {
+        broken(
+          7,
+          `the delivery ${d.deliveryId.slice(0, 12)} (${d.state}) is left with the user id, claimed before erasure ${gone}'s last state scan`,
+        );
+      }
+    }
   }
   return [...stored, ...live];
 }
@@ -1370,7 +1425,8 @@ export function checkWorld(w: World): Violation[] {
     }
   }
 
-  // (4) Every message: one Service, never the old owner after a recorded handover.
+  // (4) Every message: one Service, never the old owner after a recorded handover (while a fence
+  // stands no change can be recorded: Parley's log alone holds the forward then).
   for (const m of w.messages) {
     const delivery = w.deliveryOf(m);
     const posts = w.posts.filter((p) => p.deliveryId === m.deliveryId);
@@ -1407,7 +1463,7 @@ export function checkWorld(w: World): Violation[] {
     for (const p of posts) {
       if (heard.has(p.service)) continue;
       heard.add(p.service);
-      if (p.recordedOwner !== null && p.recordedOwner !== p.service) {
+      if (!p.fenced && p.recordedOwner !== null && p.recordedOwner !== p.service) {
         broken(
           4,
           `${m.actor}'s message went to ${nameOf(p.service)} after the history recorded ${nameOf(p.recordedOwner)} as the owner`,

@@ -10,7 +10,7 @@
 //   none is left and no stalled writer can append one any more (writersDoneMs after the newest),
 //   the tombstone is written; then the state table is scanned for the user's idempotency,
 //   delivery, outbox and metrics items, a page per step, the scan's place kept in the register
-//   item; the fence goes last.
+//   item (a delivery in flight is left and waited for: its retry needs it); the fence goes last.
 // - done: the register item keeps `subjectRef` (HMAC of the user id under the erasure key) and
 //   drops the user id; a lookup item by subjectRef lists the subject's erasures.
 import { chainedViewOf, GENESIS_HASH, reasonCodeOf } from '../chain';
@@ -60,7 +60,19 @@ export type Stop =
   | 'out_of_time'
   | 'owner_changed'
   /** Records were moved; the last listing waits until no stalled writer can append any more. */
-  | 'waiting_for_writers';
+  | 'waiting_for_writers'
+  /**
+   * The state scan left a delivery not done (its retry needs what the item says an earlier
+   * attempt did); the next run scans again from the start.
+   */
+  | 'delivery_in_flight';
+
+/**
+ * How long after its receipt a callback may still come back from the queue: its receives
+ * (CALLBACK_MAX_RECEIVE_COUNT, 10), each at most a visibility timeout (90 s) after the one before,
+ * and a minute for clocks. A delivery not done by then is in the dead-letter queue.
+ */
+export const DELIVERIES_DONE_MS = 10 * 90_000 + 60_000;
 
 export interface StepClock {
   /** Whether the run still has time for another step. */
@@ -249,7 +261,25 @@ async function writeTombstone(
   return tombstone;
 }
 
-/** Full level, the state table: a page of the scan per step, its place kept. Null when done. */
+/**
+ * A delivery the state scan leaves for now: not done, and its callback may still come back from
+ * the queue (DELIVERIES_DONE_MS after its receipt, or while an attempt holds its lease). Its
+ * retry reads what an earlier attempt did (the Service it forwarded to, the handover it made);
+ * deleted, the retry would start afresh and could send the message to a second Service.
+ */
+const inFlight = (found: Record<string, unknown>, nowMs: number, deliveriesDoneMs: number) => {
+  if (!String(found.pk).startsWith('CB#') || found.state === 'done') return false;
+  const receivedMs = Date.parse(String(found.receivedAt));
+  const leaseUntil = typeof found.leaseUntil === 'number' ? found.leaseUntil : 0;
+  const mayComeBack = Number.isFinite(receivedMs) && nowMs < receivedMs + deliveriesDoneMs;
+  return nowMs < leaseUntil || mayComeBack;
+};
+
+/**
+ * Full level, the state table: a page of the scan per step, its place kept. A delivery in flight
+ * is left and waited for: once a pass has left one, the scan starts again from the top (at the
+ * pass's end, or when the run is out of time), so none is skipped for good. Null when done.
+ */
 async function cleanState(
   item: ErasureItem,
   userId: string,
@@ -257,26 +287,42 @@ async function cleanState(
   clock: StepClock,
 ): Promise<{ item: ErasureItem; stop: Stop | null }> {
   let current = item;
+  let left = 0;
+  const again = async (stop: Stop) => {
+    const { stateCursor: _top, ...rest } = current;
+    if (current.stateCursor) current = await advance(rest as ErasureItem, {}, deps);
+    deps.log.info('erasure: deliveries in flight left for the next run', {
+      erasureId: item.erasureId,
+      deliveries: left,
+    });
+    return { item: current, stop };
+  };
   for (;;) {
-    if (!clock.hasTime()) return { item: current, stop: 'out_of_time' };
+    if (!clock.hasTime())
+      return left > 0 ? again('out_of_time') : { item: current, stop: 'out_of_time' };
     const page = await deps.store.scanUserItems(userId, {
       ...(current.stateCursor ? { cursor: current.stateCursor } : {}),
       maxRead: deps.scanPageItems ?? 1000,
     });
-    for (const found of page.items) await deps.store.deleteStateItem(String(found.pk));
+    let deleted = 0;
+    for (const found of page.items) {
+      if (inFlight(found, deps.clock.now(), deps.deliveriesDoneMs ?? DELIVERIES_DONE_MS)) {
+        left++;
+        continue;
+      }
+      await deps.store.deleteStateItem(String(found.pk));
+      deleted++;
+    }
     const { stateCursor: _done, ...rest } = current;
     current = await advance(
       rest as ErasureItem,
       {
-        counts: {
-          ...current.counts,
-          stateItems: (current.counts.stateItems ?? 0) + page.items.length,
-        },
+        counts: { ...current.counts, stateItems: (current.counts.stateItems ?? 0) + deleted },
         ...(page.cursor ? { stateCursor: page.cursor } : {}),
       },
       deps,
     );
-    if (!page.cursor) return { item: current, stop: null };
+    if (!page.cursor) return left > 0 ? again('delivery_in_flight') : { item: current, stop: null };
   }
 }
 

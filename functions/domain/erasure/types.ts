@@ -226,6 +226,11 @@ export interface EraserDeps extends ErasureDeps {
   timer?: Clock;
   /** Items the state scan reads per page. @default 1000 */
   scanPageItems?: number;
+  /**
+   * How long after its receipt a delivery not done may still come back from the queue: the state
+   * scan leaves it and the erasure waits until then (apply.ts). @default DELIVERIES_DONE_MS
+   */
+  deliveriesDoneMs?: number;
   /** `retention.metadataDays` and where the first run starts (stage configuration). */
   retention: { metadataDays: number; since: string };
   /** The newest checkpoint holding a user's head (a tombstone notes it); absent: none kept. */

@@ -48,8 +48,10 @@ const sameItem = (a: OwnerItem | null, b: OwnerItem | null): boolean =>
  * such an answer proves nothing, so Parley is asked again. With the answer taken: no item ->
  * create a baseline (no record: a baseline is not a change); a pending marker -> left alone (its
  * handover may be what Parley shows); the item agrees -> done; it disagrees -> the change was made
- * outside this service: recordObserved. After SYNC_ATTEMPTS answers that all raced a change, the
- * last answer is returned without writing anything.
+ * outside this service: recordObserved, which a full erasure's fence refuses (then Parley's owner
+ * is answered beside the fence). An item deleted meanwhile (the fence dropped) is met as no item. After
+ * SYNC_ATTEMPTS answers that all raced a change, the last answer is returned without writing
+ * anything.
  */
 export async function syncOwner(
   userId: string,
@@ -76,7 +78,12 @@ export async function syncOwner(
       continue; // created meanwhile: Parley's answer may predate that item's owner
     }
     const item = await deps.state.getOwner(userId);
-    if (!item) throw new Error('The owner item disappeared while it was being read.');
+    if (!item) {
+      // Deleted meanwhile (an erasure's fence went): no item, as at first sight; ask again.
+      deps.log.debug('owner item gone while GET owner was in flight; asking again', { userId });
+      before = null;
+      continue;
+    }
     last = { item, parleyOwner };
     if (!sameItem(before, item)) {
       deps.log.debug('owner changed while GET owner was in flight; asking again', { userId });
@@ -86,6 +93,9 @@ export async function syncOwner(
     if (item.pending || item.owner === parleyOwner) return last;
     const observed = await recordObserved(item, parleyOwner, deps);
     if (observed) return { item: observed, parleyOwner };
+    // A fence refuses the marker (no record while an erasure moves the records): Parley's answer
+    // stands beside it, and the item is brought in step after the erasure.
+    if (item.erasing) return last;
     before = await deps.state.getOwner(userId);
   }
   if (last) return last;

@@ -27,7 +27,15 @@ export interface CallbackDeps {
   /** A Service's downstream signing secret, if it has one. */
   signingSecret: (serviceId: string) => Promise<string | undefined>;
   handover: (input: HandoverInput) => Promise<HandoverResult>;
-  refreshOwner: (userId: string, asService: string) => Promise<OwnerItem>;
+  /**
+   * Brings the owner item in step with Parley's owner, read as `asService` (handover/owner.ts
+   * syncOwner): the item as stored afterwards and Parley's answer, which differ where the item
+   * could not follow (a full erasure's fence).
+   */
+  refreshOwner: (
+    userId: string,
+    asService: string,
+  ) => Promise<{ item: OwnerItem; parleyOwner: string }>;
   /** Finishes a user's stale pending handover (recoverPending). */
   recoverPending: (userId: string) => Promise<'none' | 'busy' | 'recovered'>;
   /**

@@ -30,14 +30,22 @@ export interface OwnerLookup {
  * Parley before holding the real owner back. A pending handover's target hears its callbacks
  * (Parley routed them there: the PUT has applied); any other callback waits for the handover
  * to settle (DeliveryDeferredError: the queue brings it back shortly), and a stale marker is
- * recovered first.
+ * recovered first. Over a full erasure's fence that names another Service, Parley's answer is
+ * the owner (the fence cannot follow a change made at Parley while it stands).
  */
 export async function ownerAtRest(run: OwnerLookup, userId: string): Promise<string> {
   const { deps, serviceId } = run;
   let item = await deps.state.getOwner(userId);
   for (let read = 0; read < OWNER_READS; read++) {
     if (!item || (!item.pending && item.owner !== serviceId)) {
-      item = await deps.refreshOwner(userId, serviceId);
+      const synced = await deps.refreshOwner(userId, serviceId);
+      item = synced.item;
+      // A full erasure's fence keeps the owner of its start and takes no write: a change made at
+      // Parley meanwhile is only in Parley's answer, and the owner is the one Parley names.
+      if (item.erasing) {
+        run.onItem?.(item);
+        return synced.parleyOwner;
+      }
     }
     const { pending } = item;
     if (!pending) {
@@ -65,7 +73,11 @@ export async function ownerAtRest(run: OwnerLookup, userId: string): Promise<str
  * the message follows that handover: the owner at rest afterwards (a fresh marker: it waits).
  */
 export async function ownerAfterUserMessage(run: OwnerLookup, userId: string): Promise<string> {
-  const outcome = await recordActivity(userId, run.serviceId, 'user', run.deps);
+  const item = await run.deps.state.getOwner(userId);
+  // A fence holds no lease (the eraser dropped it) and takes no write: nothing to reset, and its
+  // owner may be older than Parley's, which the owner at rest has just answered.
+  if (item?.erasing) return run.serviceId;
+  const outcome = await recordActivity(userId, run.serviceId, 'user', run.deps, item);
   return outcome === 'moved' ? ownerAtRest(run, userId) : run.serviceId;
 }
 

@@ -391,6 +391,63 @@ describe("syncOwner when Parley's answer lands after the owner changed", () => {
   });
 });
 
+describe('syncOwner meeting a full erasure (the fence)', () => {
+  /** The user's owner item made a fence, as the eraser makes it (DESIGN.md "The fence"). */
+  const fence = (w: ReturnType<typeof handoverWorld>) => {
+    const item = w.state.owners.get('20')!;
+    w.state.owners.set('20', {
+      ...item,
+      version: item.version + 1,
+      erasing: { erasureId: 'era_1', since: '2026-03-10T14:00:00.000Z' },
+    });
+  };
+
+  it('starts again as for no item when the eraser deletes the owner item while GET owner is in flight', async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    fence(w);
+    const deps = {
+      ...w.deps,
+      parley: (as: string) => {
+        const client = w.parley.client(as);
+        let first = true;
+        return {
+          ...client,
+          getOwner: async (userId: string) => {
+            const answer = await client.getOwner(userId);
+            // The fence goes (the erasure is done) while the first answer is on its way.
+            if (first) w.state.owners.delete('20');
+            first = false;
+            return answer;
+          },
+        };
+      },
+    };
+
+    const answer = await currentOwner('20', { kind: 'service', serviceId: BOT }, deps);
+
+    expect(answer.owner).toEqual(botView);
+    expect(w.state.owners.get('20')).toMatchObject({ owner: BOT, version: 1, lastSeq: 0 });
+    expect(w.history.userRecords('20')).toEqual([]);
+  });
+
+  it("answers Parley's owner over a fence that names another, writing nothing and asking once", async () => {
+    const w = handoverWorld();
+    await refreshOwner('20', BOT, w.deps);
+    fence(w);
+    w.parley.owners.set('20', AGENT);
+    const fenced = structuredClone(w.state.owners.get('20'));
+    const callsBefore = w.parley.calls.length;
+
+    const synced = await syncOwner('20', BOT, w.deps);
+
+    expect(synced).toEqual({ item: fenced, parleyOwner: AGENT });
+    expect(w.parley.calls.length - callsBefore).toBe(1);
+    expect(w.state.owners.get('20')).toEqual(fenced);
+    expect(w.history.userRecords('20')).toEqual([]);
+  });
+});
+
 describe('currentOwner', () => {
   it('answers Parley’s owner with since, the last handover id and the owner’s lease', async () => {
     const w = handoverWorld();

@@ -83,7 +83,7 @@ describe('a user message processed for the owner', () => {
     t.parley.owners.set(USER, AGENT);
     t.state.owners.set(USER, deskItem(300));
     // Parley agrees with the cache: the refresh a standby callback asks for changes nothing.
-    t.deps.refreshOwner = async () => t.state.owners.get(USER)!;
+    t.deps.refreshOwner = async () => ({ item: t.state.owners.get(USER)!, parleyOwner: AGENT });
 
     // Routed to the bot while it owned the user: a standby copy for the desk now.
     const standby = await processCallback(queued(messageBody('hello?', 501), BOT), t.deps);

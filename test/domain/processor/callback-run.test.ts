@@ -14,7 +14,8 @@ import {
   ParleyTimeoutError,
   UnknownServiceError,
 } from '../../../functions/domain/errors';
-import { AGENT, BOT } from '../../support/fakes';
+import { syncOwner } from '../../../functions/domain/handover/owner';
+import { AGENT, BOT, sequentialIds } from '../../support/fakes';
 import {
   USER,
   BOT_URL,
@@ -521,6 +522,37 @@ describe('processCallback: the answer', () => {
     expect(t.counted('CallbackHandoverRefused')).toEqual([
       ['CallbackHandoverRefused', 1, { reason: 'erasure_in_progress' }],
     ]);
+  });
+
+  it('forwards a callback that meets a fence to the owner Parley names, not the one the fence keeps', async () => {
+    const t = setup();
+    // The fence names the Agent (the owner when the erasure began); the user moved to the Bot at
+    // Parley since, which routed this message to the Bot. The fence takes no record of that.
+    const fence = { ...ownerItem(AGENT), erasing: { erasureId: 'era_1', since: 'x' } };
+    t.state.owners.set(USER, fence);
+    t.parley.owners.set(USER, BOT);
+    const history = withRealHandover(t);
+    t.deps.refreshOwner = (userId, asService) =>
+      syncOwner(userId, asService, {
+        parley: t.parley.clients,
+        history,
+        state: t.state,
+        catalog: t.deps.catalog,
+        clock: t.clock,
+        ids: sequentialIds(),
+        log: t.deps.log,
+        metrics: t.deps.metrics,
+        staleAfterMs: 60_000,
+      });
+    const raw = messageBody();
+
+    const outcome = await processCallback(queued(raw), t.deps);
+
+    expect(outcome.disposition).toEqual('forwarded');
+    expect(t.downstream.urls()).toEqual([BOT_URL]);
+    expect(t.counted('CallbackToOwner')).toEqual([]);
+    expect(t.state.owners.get(USER)).toEqual(fence);
+    expect(history.userRecords(USER)).toEqual([]);
   });
 
   it('waits a short while, not a visibility timeout, when its handover meets one in flight', async () => {

@@ -241,7 +241,7 @@ export const setup = (catalogServices = services()) => {
       refreshCalls.push([userId, asService]);
       const item = { ...ownerItem(parley.ownerOf(userId)), userId };
       state.owners.set(userId, item);
-      return item;
+      return { item, parleyOwner: item.owner };
     },
     recoverPending: async (userId) => {
       recoverCalls.push(userId);
