@@ -15,6 +15,7 @@ import { registerNotifications } from './commands/notifications';
 import { registerOffers } from './commands/offers';
 import { registerOwner } from './commands/owner';
 import { registerReconcile } from './commands/reconcile';
+import { registerReindex } from './commands/reindex';
 import { registerRelease } from './commands/release';
 import { registerServices } from './commands/services';
 import { registerVerify } from './commands/verify';
@@ -58,6 +59,7 @@ const program = (io: CliIo, sink: ExitSink): Command => {
     registerRelease,
     registerErasure,
     registerExport,
+    registerReindex,
   ]) {
     register(root, ctx, sink);
   }

@@ -16,7 +16,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../domain/errors';
 import type { HistoryStore } from '../domain/ports';
-import { DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
+import { checkReadShards, DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
 import type { HandoverRecord, HistoryFilters, Page } from '../domain/types';
 import {
   checkLimit,
@@ -51,8 +51,13 @@ export interface HistoryStoreOptions {
    * one day. @default 100
    */
   maxQueriesPerPage?: number;
-  /** Index shards (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
+  /** Index shards records are written with (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
   shards?: number;
+  /**
+   * Index shards ranges fan out over: `shards`, or more while N is being lowered (readShardsOf:
+   * the stage's `indexShardsFrom`), so records keyed under the old N stay listed. @default shards
+   */
+  readShards?: number;
 }
 
 const KEY_ATTRIBUTES = ['pk', 'sk', 'dayPk', 'toPk', 'timeSk'] as const;
@@ -135,7 +140,7 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
   const maxRead = options.maxItemsReadPerPage ?? 5000;
   const maxQueries = options.maxQueriesPerPage ?? 100;
   const shards = options.shards ?? DEFAULT_INDEX_SHARDS;
-  shardOf('', shards); // refuses a shard count out of range at construction
+  const readShards = checkReadShards(shards, options.readShards);
 
   /** Runs a query that fails on a forged start key as an invalid cursor. */
   const guarded = async <T>(hasCursor: boolean, run: () => Promise<T>): Promise<T> => {
@@ -246,7 +251,7 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
 
     const lastDay = dayOf(upperInstant);
     let day = dayOf(lower);
-    let positions: ShardPosition[] = startPositions(shards);
+    let positions: ShardPosition[] = startPositions(readShards);
     if (cursor !== undefined) {
       const state = decodeCursor(cursor, kind);
       const cursorDay = cursorString(state, 'day');
@@ -255,7 +260,7 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
       }
       day = cursorDay;
       // A position is a timeSk of the cursor's day.
-      positions = decodeShardPositions(state, shards, (key) => key.startsWith(`${cursorDay}T`));
+      positions = decodeShardPositions(state, readShards, (key) => key.startsWith(`${cursorDay}T`));
     }
 
     /** One shard of `day` from just after `after`: one query of at most `perShard` items. */
@@ -329,10 +334,10 @@ export const createHistoryStore = (options: HistoryStoreOptions): HistoryStore =
       positions = merged.positions;
       if (allDone(positions)) {
         day = nextDay(day);
-        positions = startPositions(shards);
+        positions = startPositions(readShards);
         if (day > lastDay) return page();
       }
-      if (items.length === limit || read >= maxRead || queries + shards > maxQueries) {
+      if (items.length === limit || read >= maxRead || queries + readShards > maxQueries) {
         return page({ day, positions });
       }
     }

@@ -16,7 +16,13 @@ import type {
   MetricsStore,
   ReplyNote,
 } from '../domain/metrics/types';
-import { allShards, DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
+import {
+  allShards,
+  checkReadShards,
+  DEFAULT_INDEX_SHARDS,
+  indexKeys,
+  shardOf,
+} from '../domain/shards';
 import { decodeCursor, encodeCursor, invalidCursor, isConditionFailure, type Key } from './dynamo';
 
 /** Notes outlive a day's maturity by weeks: a rollup rebuilt within a month still finds them. */
@@ -27,8 +33,10 @@ const READS_IN_FLIGHT = 16;
 export interface MetricsStoreOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
-  /** Index shards (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
+  /** Index shards notes are written with (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
   shards?: number;
+  /** Index shards byInbound and byDue are read over (readShardsOf). @default shards */
+  readShards?: number;
   /** Epoch ms, for the notes' expiry. @default Date.now */
   now?: () => number;
 }
@@ -37,6 +45,18 @@ const rollupPk = (day: string) => `ROLLUP#${day}`;
 const inboundPk = (day: string, userId: string) => `INBOUND#${day}#${userId}`;
 const replyPk = (since: string, userId: string) => `REPLY#${since}#${userId}`;
 
+/**
+ * The byInbound keys of a first-inbound note with `shards` index shards: its day's partition in
+ * the shard of its user. Pure: the reindex uses it.
+ */
+export const inboundIndexKeys = (
+  note: Pick<InboundNote, 'day' | 'userId'>,
+  shards: number,
+): { inboundPk: string; inboundSk: string } => ({
+  inboundPk: indexKeys.inbound(note.day, shardOf(note.userId, shards)),
+  inboundSk: note.userId,
+});
+
 const text = (item: Record<string, unknown>, name: string): string | null =>
   typeof item[name] === 'string' ? (item[name] as string) : null;
 
@@ -44,9 +64,10 @@ export const createMetricsStore = ({
   client,
   tableName,
   shards = DEFAULT_INDEX_SHARDS,
+  readShards: readShardsOption,
   now = Date.now,
 }: MetricsStoreOptions): MetricsStore => {
-  shardOf('', shards); // refuses a shard count out of range at construction
+  const readShards = checkReadShards(shards, readShardsOption);
   const expiresAt = (fromMs: number) => Math.floor(fromMs / 1000) + NOTE_DAYS * 86_400;
 
   const putOnce = async (item: Record<string, unknown>): Promise<boolean> => {
@@ -96,7 +117,7 @@ export const createMetricsStore = ({
     async inboundNotes(day) {
       const notes: InboundNote[] = [];
       await Promise.all(
-        allShards(shards).map(async (shard) => {
+        allShards(readShards).map(async (shard) => {
           let startKey: Key | undefined;
           do {
             const out = await client.send(
@@ -130,8 +151,7 @@ export const createMetricsStore = ({
         day: note.day,
         service: note.service,
         at: note.at,
-        inboundPk: indexKeys.inbound(note.day, shardOf(note.userId, shards)),
-        inboundSk: note.userId,
+        ...inboundIndexKeys(note, shards),
         expiresAt: expiresAt(Date.parse(note.at)),
       }),
 
@@ -165,7 +185,7 @@ export const createMetricsStore = ({
         startKey = (state.key as Key | undefined) ?? undefined;
       }
       const items: LeasedOwner[] = [];
-      while (shard < shards && items.length < limit) {
+      while (shard < readShards && items.length < limit) {
         const out = await client.send(
           new QueryCommand({
             TableName: tableName,
@@ -188,7 +208,7 @@ export const createMetricsStore = ({
         startKey = out.LastEvaluatedKey;
         if (!startKey) shard += 1;
       }
-      return shard < shards
+      return shard < readShards
         ? { items, cursor: encodeCursor({ kind: 'leased', shard, key: startKey }) }
         : { items };
     },

@@ -13,7 +13,13 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, PutCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { NOTIFICATION_LISTED } from '../contracts/tables';
 import type { NotificationStore, NotificationSummary } from '../domain/ports';
-import { allShards, DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
+import {
+  allShards,
+  checkReadShards,
+  DEFAULT_INDEX_SHARDS,
+  indexKeys,
+  shardOf,
+} from '../domain/shards';
 import type { NotificationItem, NotificationStatus, Page } from '../domain/types';
 import {
   checkLimit,
@@ -35,8 +41,10 @@ import {
 export interface NotificationStoreOptions {
   client: DynamoDBDocumentClient;
   tableName: string;
-  /** Index shards per status. @default DEFAULT_INDEX_SHARDS */
+  /** Index shards per status items are written with. @default DEFAULT_INDEX_SHARDS */
   shards?: number;
+  /** Index shards per status the listings fan out over (readShardsOf). @default shards */
+  readShards?: number;
   /** Items one shard's query may read per page under a `service` filter. @default 1000 */
   maxReadPerShard?: number;
 }
@@ -61,6 +69,18 @@ const sortableInstant = (iso: string): string => {
   if (Number.isNaN(ms)) throw new Error('A notification needs a valid createdAt time.');
   return new Date(ms).toISOString();
 };
+
+/**
+ * The byNotificationStatus keys an outbox item gets with `shards` index shards: its status's
+ * partition in the shard of its id, sorted by creation. Pure: the bench and the reindex use it.
+ */
+export const notificationIndexKeys = (
+  item: Pick<NotificationItem, 'id' | 'status' | 'createdAt'>,
+  shards: number,
+): { ntfPk: string; ntfSk: string } => ({
+  ntfPk: indexKeys.notificationStatus(item.status, shardOf(item.id, shards)),
+  ntfSk: `${sortableInstant(item.createdAt)}#${item.id}`,
+});
 
 type Direction = 'asc' | 'desc';
 /** Negative when `a` comes first in `direction`. */
@@ -135,13 +155,14 @@ export const createNotificationStore = ({
   client,
   tableName,
   shards = DEFAULT_INDEX_SHARDS,
+  readShards: readShardsOption,
   maxReadPerShard = 1000,
 }: NotificationStoreOptions): NotificationStore => {
+  const readShards = checkReadShards(shards, readShardsOption);
   const toItem = (item: NotificationItem): Record<string, unknown> => ({
     ...item,
     pk: notifyPk(item.id),
-    ntfPk: indexKeys.notificationStatus(item.status, shardOf(item.id, shards)),
-    ntfSk: `${sortableInstant(item.createdAt)}#${item.id}`,
+    ...notificationIndexKeys(item, shards),
   });
   const fromItem = (stored: Record<string, unknown>): NotificationItem => {
     const item = { ...stored };
@@ -174,7 +195,7 @@ export const createNotificationStore = ({
   /** The partitions a listing reads: every shard of each status, status by status. */
   const partitions = (statuses: readonly NotificationStatus[]) =>
     statuses.flatMap((status) =>
-      allShards(shards).map((shard) => indexKeys.notificationStatus(status, shard)),
+      allShards(readShards).map((shard) => indexKeys.notificationStatus(status, shard)),
     );
 
   const readPartition = async (

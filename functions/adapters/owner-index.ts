@@ -85,6 +85,7 @@ export const createOwnerIndexReads = ({
 }: {
   client: DynamoDBDocumentClient;
   tableName: string;
+  /** The shards the listings fan out over (the store's readShards). */
   shards: number;
 }): Pick<StateStore, 'listOwnedBy' | 'listStalePending'> => {
   /**

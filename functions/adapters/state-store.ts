@@ -20,7 +20,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { StateStore } from '../domain/ports';
-import { DEFAULT_INDEX_SHARDS, indexKeys, shardOf } from '../domain/shards';
+import { checkReadShards, DEFAULT_INDEX_SHARDS, indexKeys } from '../domain/shards';
 import type { DeliveryItem, IdempotencyItem, OwnerItem } from '../domain/types';
 import {
   checkLimit,
@@ -44,8 +44,13 @@ export interface StateStoreOptions {
    * items are returned). @default 5000
    */
   maxScannedPerPage?: number;
-  /** Index shards (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
+  /** Index shards owner items are written with (the stage's `indexShards`). @default DEFAULT_INDEX_SHARDS */
   shards?: number;
+  /**
+   * Index shards the listings fan out over (byOwner, byPendingSince) and listDue accepts:
+   * `shards`, or more while N is being lowered (readShardsOf). @default shards
+   */
+  readShards?: number;
 }
 
 const OWNER_ATTRIBUTES_ADDED = ['pk', ...OWNER_INDEX_ATTRIBUTES] as const;
@@ -94,9 +99,14 @@ export const createStateStore = ({
   tableName,
   maxScannedPerPage = 5000,
   shards = DEFAULT_INDEX_SHARDS,
+  readShards: readShardsOption,
 }: StateStoreOptions): StateStore => {
-  shardOf('', shards); // refuses a shard count out of range at construction
-  const { listOwnedBy, listStalePending } = createOwnerIndexReads({ client, tableName, shards });
+  const readShards = checkReadShards(shards, readShardsOption);
+  const { listOwnedBy, listStalePending } = createOwnerIndexReads({
+    client,
+    tableName,
+    shards: readShards,
+  });
   const conditionalPut = async (
     item: Record<string, unknown>,
     condition: string,
@@ -190,8 +200,8 @@ export const createStateStore = ({
   // The cursor is the last sort key read; the item's own key follows from it.
   const listDue: StateStore['listDue'] = async (shard, beforeDueSk, { limit, cursor }) => {
     checkLimit(limit);
-    if (!Number.isInteger(shard) || shard < 0 || shard >= shards) {
-      throw new RangeError(`shard must be a whole number from 0 to ${shards - 1}`);
+    if (!Number.isInteger(shard) || shard < 0 || shard >= readShards) {
+      throw new RangeError(`shard must be a whole number from 0 to ${readShards - 1}`);
     }
     const duePk = indexKeys.due(shard);
     let after: string | undefined;

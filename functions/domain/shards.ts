@@ -2,8 +2,9 @@
 // (a day's records, a desk's escalations, the pending markers, the timers, a Service's users, the
 // outbox) spreads its writes over N partitions: `{prefix}#{shard}` with shard = hash(id) mod N.
 // Readers fan out over every shard and merge in order. Raising N is safe without a migration
-// (readers of N' > N still read shards 0..N-1); lowering it needs the keys rewritten
-// (docs/CAPACITY.md).
+// (readers of N' > N still read shards 0..N-1); lowering it needs the keys rewritten: writers
+// move to N' while readers still cover the old N (`indexShardsFrom`), then `parley-handover
+// reindex` re-keys what was written under N (DESIGN.md "Changing N").
 import { createHash } from 'node:crypto';
 
 export const DEFAULT_INDEX_SHARDS = 8;
@@ -16,6 +17,30 @@ export function shardOf(id: string, shards: number): number {
   }
   return createHash('sha256').update(id).digest().readUInt32BE(0) % shards;
 }
+
+/**
+ * The shards a reader fans out over: the writers' `indexShards`, or while N is being lowered the
+ * larger count it is lowered from (`indexShardsFrom`), so an item still keyed under the old N
+ * stays listed until the reindex has moved it.
+ */
+export const readShardsOf = (config: { indexShards: number; indexShardsFrom?: number }): number =>
+  Math.max(config.indexShards, config.indexShardsFrom ?? 0);
+
+/**
+ * A store's two counts checked at construction: `shards` (what it writes) and `readShards` (what
+ * it reads, `shards` when not given), each 1..64, reads never over fewer shards than writes.
+ * Returns the read count.
+ */
+export const checkReadShards = (shards: number, readShards: number = shards): number => {
+  shardOf('', shards);
+  shardOf('', readShards);
+  if (readShards < shards) {
+    throw new RangeError(
+      `a store reads at least the shards it writes (reads ${readShards}, writes ${shards})`,
+    );
+  }
+  return readShards;
+};
 
 /** Every shard number, 0..shards-1: what a reader fans out over. */
 export const allShards = (shards: number): number[] => Array.from({ length: shards }, (_, i) => i);

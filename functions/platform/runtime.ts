@@ -35,6 +35,7 @@ import {
   stageConfigSchema,
 } from '../schemas/config';
 import type { SecretsProvider } from '../domain/ports';
+import { readShardsOf } from '../domain/shards';
 import type { CheckpointPorts } from '../domain/checkpoints/ports';
 import type { AppDeps, DepsSource } from './deps';
 import { parseJsonEnv, unsetQueue } from './env';
@@ -138,20 +139,30 @@ export const buildDeps = (options: RuntimeOptions): AppDeps => {
   };
   // Each adapter is built at its first read: each function uses a few of them (health none, the
   // webhook the authenticator and the queue). A test that needs another one spreads the deps.
-  // Every reader and writer of a sharded index must agree on the stage's shard count.
+  // Every writer of a sharded index uses the stage's shard count; readers fan out over it, or
+  // over indexShardsFrom while it is being lowered (DESIGN.md "Changing N").
   const shards = config.indexShards;
+  const readShards = readShardsOf(config);
   const history = once(() =>
-    createHistoryStore({ client: dynamo(), tableName: historyTable, shards }),
+    createHistoryStore({ client: dynamo(), tableName: historyTable, shards, readShards }),
   );
-  const state = once(() => createStateStore({ client: dynamo(), tableName: stateTable, shards }));
+  const state = once(() =>
+    createStateStore({ client: dynamo(), tableName: stateTable, shards, readShards }),
+  );
   const notifications = once(() =>
-    createNotificationStore({ client: dynamo(), tableName: stateTable, shards }),
+    createNotificationStore({ client: dynamo(), tableName: stateTable, shards, readShards }),
   );
   const catalog = once(() => createServiceCatalog({ config, parley, clock, log }));
   const circuits = once(() => createCircuitStore({ client: dynamo(), tableName: stateTable }));
   const downstream = once(() => createDownstream({ fetch: options.fetch }));
   const metricsStore = once(() =>
-    createMetricsStore({ client: dynamo(), tableName: stateTable, shards, now: clock.now }),
+    createMetricsStore({
+      client: dynamo(),
+      tableName: stateTable,
+      shards,
+      readShards,
+      now: clock.now,
+    }),
   );
   const consoleStore = once(() => createConsoleStore({ client: dynamo(), tableName: stateTable }));
   const auth = once(() =>

@@ -7,6 +7,7 @@ import { leaseOfOwner } from '../domain/lifecycle/owner-lease';
 import type { SweepDeps } from '../domain/lifecycle/sweep';
 import { emitLeaseWarning } from '../domain/notify/lease';
 import { expireOfferDue } from '../domain/offers/expire';
+import { readShardsOf } from '../domain/shards';
 import type { AppDeps } from './deps';
 import { handoverDeps, REQUEST_BUDGET_MS } from './views';
 
@@ -46,7 +47,7 @@ export const sweepDeps = (deps: AppDeps): SweepDeps => {
     clock: deps.clock,
     log: deps.log,
     metrics: deps.metrics,
-    shards: deps.config.indexShards,
+    shards: readShardsOf(deps.config),
     budgetMs: functionSpecs.sweep.timeoutSeconds * 1000 - (REQUEST_BUDGET_MS + 3_000),
   };
 };

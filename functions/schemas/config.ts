@@ -150,9 +150,15 @@ export const stageConfigSchema = z
     servicesCacheSeconds: z._default(integer(z.minimum(0), z.maximum(3_600)), 60),
     /**
      * Partitions of each write-sharded index (functions/domain/shards.ts). Raising it needs no
-     * migration; lowering it does (DESIGN.md, "Changing the number of index shards").
+     * migration; lowering it does (DESIGN.md "Changing N": with indexShardsFrom, then reindex).
      */
     indexShards: z._default(indexShardsSchema, DEFAULT_INDEX_SHARDS),
+    /**
+     * While indexShards is being lowered: the count it is lowered from. Writers use indexShards,
+     * readers fan out over this many (readShardsOf), so nothing keyed under the old count drops
+     * out of a listing before `parley-handover reindex` has moved it (DESIGN.md "Changing N").
+     */
+    indexShardsFrom: z.optional(indexShardsSchema),
     /** Waits before the notifier's retries, in seconds; past the list each doubles the last. */
     notifyRetrySeconds: z._default(
       z.array(integer(z.minimum(0), z.maximum(43_200))).check(z.minLength(1), z.maxLength(10)),
@@ -221,6 +227,19 @@ export const stageConfigSchema = z
           }
           seen.add(key);
         }
+      }
+      const from = config.indexShardsFrom;
+      // A count out of range has its own issue; this one is about the order of two good counts.
+      const whole = (n: unknown) => Number.isInteger(n) && (n as number) >= 1;
+      if (whole(from) && whole(config.indexShards) && from! <= config.indexShards) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['indexShardsFrom'],
+          message:
+            `must be above indexShards (${from} is not above ${config.indexShards}): it names the ` +
+            'count being lowered from, while the index keys are rewritten (parley-handover ' +
+            'reindex); remove it once that is done',
+        });
       }
       const budget = config.parley.budgetMs;
       if (budget >= config.staleAfterSeconds * 1000) {

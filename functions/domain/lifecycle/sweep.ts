@@ -22,7 +22,7 @@ export interface SweepDeps {
   clock: Clock;
   log: Log;
   metrics: MetricsSink;
-  /** The stage's indexShards. */
+  /** The byDue shards to walk: the stage's indexShards, or indexShardsFrom while it is lowered. */
   shards: number;
   /** Items per query. @default 100 */
   pageSize?: number;
