@@ -18,6 +18,7 @@ import { callbackBody } from './counts';
 import type { FloorCall } from './floors/floor-function';
 import { median } from './stats';
 import { BENCH_SERVICES, benchSettings, benchSimSeed, secretArn } from './system';
+import type { ColdFunction } from './options';
 
 const [BOT, DESK_A] = BENCH_SERVICES.map((s) => s.identification) as [string, string];
 
@@ -161,7 +162,7 @@ export const measureColdStarts = async (
   bundles: Map<BundleName, Bundle>,
   options: {
     rounds: number;
-    functions: FunctionName[];
+    functions: ColdFunction[];
     /** The Node binary of the children. @default this process's */
     node?: string;
     onProgress?: (round: number) => void;
@@ -248,7 +249,7 @@ export const measureColdStarts = async (
     };
     const botApi = settings.secrets[BOT]!.apiTokens[0]!;
     const auditor = settings.auditors[0]!.token;
-    const eventFor = (fn: FunctionName): unknown => {
+    const eventFor = (fn: ColdFunction): unknown => {
       const user = `cold-${randomUUID().slice(0, 8)}`;
       switch (fn) {
         case 'inbound':

@@ -5,6 +5,26 @@ import { parseArgs } from 'node:util';
 import type { FunctionName } from '../functions/contracts/routes';
 import { functionSpecs } from '../functions/contracts/routes';
 
+/**
+ * The functions the cold starts measure: those on the request path, each with a first request
+ * (bench/cold-start.ts eventFor). The timers, the outbox, the console and the audit trail's jobs
+ * are not measured cold (they answer schedules and queues, or an operator).
+ */
+export const COLD_FUNCTIONS = [
+  'inbound',
+  'processor',
+  'handover',
+  'messages',
+  'owner',
+  'services',
+  'audit',
+  'reconcile',
+  'verify',
+  'health',
+  'openapi',
+] as const satisfies readonly FunctionName[];
+export type ColdFunction = (typeof COLD_FUNCTIONS)[number];
+
 export const SECTIONS = [
   'bundles',
   'cold',
@@ -28,7 +48,7 @@ export interface BenchOptions {
   warmupRounds: number;
   concurrencies: number[];
   coldRounds: number;
-  functions: FunctionName[];
+  functions: ColdFunction[];
   scaleSizes: number[];
   countRequests: number;
   parleyLatencyMs: number;
@@ -62,7 +82,7 @@ bench/reports/bench-<time>.json, and bench/latest.md when every section ran.
   --warmup N              warm-up rounds per load worker (default 20)
   --concurrency A,B       load concurrencies (default 1,8; the first gates)
   --cold-rounds N         interleaved cold-start rounds (default 30)
-  --functions a,b         functions for the cold starts (default all)
+  --functions a,b         functions for the cold starts (default: the request path's)
   --scale-sizes A,B       history sizes for the scaling reads (default 1000,100000)
   --count-requests N      requests per scenario for the counts (default 20)
   --parley-latency MS     simulator latency for the warm runs (default 50)
@@ -136,8 +156,15 @@ const fromArgs = (argv: string[]): BenchOptions => {
     const value = v[name];
     return typeof value === 'string' ? intList(value, name) : fallback;
   };
-  const functions = v.functions === undefined ? Object.keys(functionSpecs) : names(v.functions);
-  for (const n of functions) if (!(n in functionSpecs)) throw new Error(`Unknown function ${n}.`);
+  const functions = v.functions === undefined ? [...COLD_FUNCTIONS] : names(v.functions);
+  for (const n of functions) {
+    if (!(n in functionSpecs)) throw new Error(`Unknown function ${n}.`);
+    if (!(COLD_FUNCTIONS as readonly string[]).includes(n)) {
+      throw new Error(
+        `No cold start for ${n}: the cold starts cover ${COLD_FUNCTIONS.join(', ')} (a first request each).`,
+      );
+    }
+  }
   const only = v.only === undefined ? [...SECTIONS] : names(v.only);
   for (const n of only)
     if (!SECTIONS.includes(n as Section)) throw new Error(`Unknown section ${n}.`);
@@ -155,7 +182,7 @@ const fromArgs = (argv: string[]): BenchOptions => {
     warmupRounds: int('warmup', quick ? 5 : 20),
     concurrencies: list('concurrency', [1, 8]),
     coldRounds: int('cold-rounds', quick ? 3 : 30),
-    functions: functions as FunctionName[],
+    functions: functions as ColdFunction[],
     scaleSizes: list('scale-sizes', quick ? [1000, 10_000] : [1000, 100_000]),
     countRequests: int('count-requests', quick ? 6 : 20),
     parleyLatencyMs: latency,

@@ -3,7 +3,7 @@
 import { BENCH_SERVICES, startBenchSystem, type BenchSystem } from '../../bench/system';
 import { estimateCost, PRICES, type PriceTable, secretsFixedPerMonth } from '../../bench/cost';
 import { parleyRouteOf, totalDynamo } from '../../bench/instrument';
-import { parseOptions } from '../../bench/options';
+import { COLD_FUNCTIONS, parseOptions } from '../../bench/options';
 import { median, percentile, ratio, summarize } from '../../bench/stats';
 
 describe('bench statistics', () => {
@@ -118,6 +118,15 @@ describe('bench options and counters', () => {
       true,
     ]);
     expect(parseOptions([]).samples).toBe(2000);
+  });
+
+  it('cold-starts by default exactly the functions it has a first request for', () => {
+    const o = parseOptions([]);
+
+    expect(o.functions).toEqual([...COLD_FUNCTIONS]);
+    expect(() => parseOptions(['--functions', 'eraser'])).toThrow(
+      'No cold start for eraser: the cold starts cover inbound, processor,',
+    );
   });
 
   it.each([
